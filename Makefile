@@ -1,0 +1,30 @@
+# `make run` and `make test` each set up a virtual environment inside the checkout on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test bench corpus clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,audio]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) main.py
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra
+
+bench: $(STAMP)
+	$(PY) main.py bench
+
+# Rebuilds midi_data/ from music21's ABC collections (needs the `corpus` extra; takes ~15 minutes).
+corpus: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[corpus]'
+	$(PY) scripts/build_corpus.py
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,57 @@
+"""`python main.py bench`: the performance figures of design.md section 6, measured in one run.
+
+Each section lives beside the code it measures and returns a dict merged into the report. Sections
+are listed here in the order they run; a section module has measure(quick: bool) -> dict.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .common import emit_json, say
+
+SECTIONS = [
+    "engine.bench.corpus_bench",
+]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--quick", action="store_true", help="smaller workloads; ends within a minute")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--only", default="", help="comma-separated section names to run (for debugging)")
+
+
+def run(args) -> int:
+    report: dict = {}
+    only = {s for s in args.only.split(",") if s}
+    for module_name in SECTIONS:
+        short = module_name.rsplit(".", 1)[-1]
+        if only and short not in only:
+            continue
+        say(f"bench: {short} ...")
+        part = importlib.import_module(module_name).measure(quick=args.quick, report=report)
+        _merge(report, part)
+    if args.json:
+        emit_json(report)
+    else:
+        _print_table(report)
+    return 0
+
+
+def _merge(into: dict, part: dict) -> None:
+    for key, value in part.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _print_table(report: dict, indent: str = "") -> None:
+    for key, value in report.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_table(value, indent + "  ")
+        elif isinstance(value, float):
+            print(f"{indent}{key}: {value:.4g}")
+        else:
+            print(f"{indent}{key}: {value}")

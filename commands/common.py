@@ -1,0 +1,57 @@
+"""Small helpers every command shares: progress on stderr, one JSON document on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def say(message: str) -> None:
+    """Human-readable progress goes to stderr so that stdout stays clean for --json."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def emit_json(document) -> None:
+    json.dump(document, sys.stdout, indent=2, default=_jsonable)
+    sys.stdout.write("\n")
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if hasattr(obj, "__fspath__"):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn at most every 0.2 s."""
+
+    def __init__(self, total: int, label: str = "", width: int = 30):
+        self.total, self.label, self.width = max(1, total), label, width
+        self._last = 0.0
+        self.interactive = sys.stderr.isatty()
+
+    def update(self, done: int, suffix: str = "", force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < (0.2 if self.interactive else 5.0) and done < self.total:
+            return
+        self._last = now
+        filled = int(self.width * min(done, self.total) / self.total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = f"{self.label} [{bar}] {done}/{self.total} {suffix}"
+        if self.interactive:
+            sys.stderr.write("\r" + line[:200].ljust(100))
+            sys.stderr.flush()
+        else:
+            say(line)
+
+    def close(self) -> None:
+        if self.interactive:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

@@ -1,0 +1,1 @@
+"""Melody Memory's engine: corpus, models, training, generation and metrics. Never imports Qt."""

@@ -1,0 +1,53 @@
+"""Melody Memory: `python main.py` opens the app; subcommands run the engine headless (design.md s.2)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> module with add_arguments(parser) and run(args) -> int. Imported only when chosen,
+# so that `python main.py corpus` never loads Qt and `python main.py` never loads what it does not use.
+COMMANDS = {
+    "gui": ("commands.gui", "open the app (the default)"),
+    "corpus": ("commands.corpus", "load a corpus of MIDI files and report what it holds"),
+    "train": ("commands.train", "train one or more models"),
+    "generate": ("commands.generate", "continue a primer with a trained model"),
+    "evaluate": ("commands.evaluate", "measure how long each model keeps the theme and rhythm"),
+    "metrics": ("commands.metrics", "melody metrics of any MIDI files"),
+    "bench": ("commands.bench", "performance figures of this machine"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in argv if not a.startswith("-")), "gui")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == wanted:
+            importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["gui", *argv]
+    args = build_parser(argv).parse_args(argv)
+    if args.command is None:
+        args = build_parser(["gui"]).parse_args(["gui"])
+    from engine.errors import UserError
+
+    try:
+        return importlib.import_module(COMMANDS[args.command][0]).run(args) or 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
