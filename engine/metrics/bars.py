@@ -1,0 +1,249 @@
+"""Per-bar memory metrics of design.md section 5: how much of the primer a continuation keeps, bar by bar.
+
+Notes are int arrays [n, 3] (onset step, pitch, duration in steps); S = steps per bar; bar b covers
+steps [bS, (b+1)S) and holds the notes whose onset falls in it (a note belongs to the bar it starts in).
+
+Conventions where the design leaves a choice (each is what the evaluation plots):
+- GC of the continuation's bar 0 compares it with the primer's last bar (the bar just before it).
+- Downbeat is 1 when a note starts at step 0 of the bar, else 0 (empty bars too): its mean is the rate.
+- A bar is empty when no note starts in it (a note held over from the bar before does not fill it).
+- IK of an empty bar is NaN (no notes to count); aggregate with nanmean. TR and RR of an empty bar are
+  defined (TR = 0: sim is 0 with an empty set; RR compares all-zero onset vectors).
+- PC(b) uses continuation bars max(0, b-3)..b only: bars 0-2 have a shorter window rather than one that
+  reaches back into the primer. Histograms weight each note by its duration capped at one bar (as in
+  N_b), so one held note cannot outweigh the whole window. PC is NaN when the window or the primer has
+  no notes.
+- TR, RR and the primer key are NaN (key None) when the primer has no bars or no notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .keys import best_key, in_key
+from .piece import as_note_array
+
+MAX_SHIFT = 11  # sim_T tries transpositions of -11..+11 semitones
+_N_SHIFTS = 2 * MAX_SHIFT + 1
+
+
+@dataclass(frozen=True)
+class BarSets:
+    """The note sets N_b of n bars as dense arrays, so that set operations become array operations.
+
+    A (bar, position) slot holds up to L notes in "layers" (L = 1 for a melody; more only for
+    chords), each with its pitch and its duration capped at one bar.
+    """
+
+    steps_per_bar: int
+    pitch: np.ndarray  # [n, S, L] int64
+    duration: np.ndarray  # [n, S, L] int64, min(duration, S)
+    valid: np.ndarray  # [n, S, L] bool: a note sits in this slot and layer
+    size: np.ndarray  # [n] |N_b|
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.size)
+
+    @property
+    def onsets(self) -> np.ndarray:
+        """[n, S] bool onset vectors o_b."""
+        return self.valid.any(axis=2)
+
+
+def bar_sets(notes, steps_per_bar: int, n_bars: int) -> BarSets:
+    """N_b = {(onset - bS, pitch, min(duration, S))} for bars 0..n_bars-1 (notes outside are ignored)."""
+    S = int(steps_per_bar)
+    notes = as_note_array(notes)
+    notes = notes[(notes[:, 0] >= 0) & (notes[:, 0] < n_bars * S)]
+    bar, pos = np.divmod(notes[:, 0], S)
+    # A set: identical (bar, position, pitch, duration) entries count once. unique also sorts them.
+    rows = np.unique(np.stack([bar, pos, notes[:, 1], np.minimum(notes[:, 2], S)], axis=1), axis=0)
+    slot = rows[:, 0] * S + rows[:, 1]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = slot[1:] != slot[:-1]
+    index = np.arange(len(rows))
+    layer = index - np.maximum.accumulate(np.where(first, index, 0))
+    L = int(layer.max()) + 1 if len(rows) else 1
+    pitch = np.zeros((n_bars, S, L), dtype=np.int64)
+    duration = np.zeros((n_bars, S, L), dtype=np.int64)
+    valid = np.zeros((n_bars, S, L), dtype=bool)
+    pitch[rows[:, 0], rows[:, 1], layer] = rows[:, 2]
+    duration[rows[:, 0], rows[:, 1], layer] = rows[:, 3]
+    valid[rows[:, 0], rows[:, 1], layer] = True
+    size = np.bincount(rows[:, 0], minlength=n_bars)
+    return BarSets(S, pitch, duration, valid, size)
+
+
+def transposed_similarity(a: BarSets, b: BarSets) -> np.ndarray:
+    """[na, nb] sim_T: Jaccard similarity of bar i of `a` and bar j of `b`, best of -11..+11 semitones.
+
+    Two notes can match under some transposition only when they share position and duration; the
+    transposition is then their pitch difference. So |T_k(N_i) ∩ N_j| is the number of such note pairs
+    whose difference is k (within a set, a note meets at most one partner per k), counted for every
+    (i, j, k) at once with one bincount. Jaccard grows with the intersection for fixed set sizes, so
+    the largest count gives sim_T.
+    """
+    na, nb = a.n_bars, b.n_bars
+    counts = np.zeros(na * nb * _N_SHIFTS, dtype=np.int64)
+    for la in range(a.valid.shape[2]):
+        for lb in range(b.valid.shape[2]):
+            diff = b.pitch[None, :, :, lb] - a.pitch[:, None, :, la]  # [na, nb, S]
+            match = (
+                a.valid[:, None, :, la]
+                & b.valid[None, :, :, lb]
+                & (a.duration[:, None, :, la] == b.duration[None, :, :, lb])
+                & (np.abs(diff) <= MAX_SHIFT)
+            )
+            i, j, _ = np.nonzero(match)
+            counts += np.bincount((i * nb + j) * _N_SHIFTS + diff[match] + MAX_SHIFT, minlength=counts.size)
+    inter = counts.reshape(na, nb, _N_SHIFTS).max(axis=2)
+    union = a.size[:, None] + b.size[None, :] - inter
+    both = (a.size[:, None] > 0) & (b.size[None, :] > 0)
+    return np.where(both, inter / np.maximum(union, 1), 0.0)
+
+
+def self_similarity(notes, steps_per_bar: int, n_bars: int) -> np.ndarray:
+    """SSM[i, j] = sim_T(i, j) over bars 0..n_bars-1: symmetric, 1 on the diagonal of non-empty bars."""
+    bars = bar_sets(notes, steps_per_bar, n_bars)
+    return transposed_similarity(bars, bars)
+
+
+def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[na, nb] Hamming distances between the rows of two boolean matrices."""
+    return np.count_nonzero(a[:, None, :] != b[None, :, :], axis=2)
+
+
+def pitch_class_histograms(notes, steps_per_bar: int, n_bars: int) -> np.ndarray:
+    """[n_bars, 12] pitch-class histograms weighted by duration (capped at one bar), by onset bar."""
+    S = int(steps_per_bar)
+    notes = as_note_array(notes)
+    notes = notes[(notes[:, 0] >= 0) & (notes[:, 0] < n_bars * S)]
+    hist = np.zeros(n_bars * 12)
+    np.add.at(hist, notes[:, 0] // S * 12 + notes[:, 1] % 12, np.minimum(notes[:, 2], S))
+    return hist.reshape(n_bars, 12)
+
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Base-2 Jensen-Shannon divergence between rows of p and q (unnormalised; NaN for an all-zero row)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = p / p.sum(axis=-1, keepdims=True)
+        q = q / q.sum(axis=-1, keepdims=True)
+        m = (p + q) / 2
+
+        def kl(x):
+            return np.where(x > 0, x * np.log2(x / m), 0.0).sum(axis=-1)
+
+        out = (kl(p) + kl(q)) / 2
+    bad = np.isnan(p).any(axis=-1) | np.isnan(q).any(axis=-1)
+    return np.where(bad, np.nan, np.clip(out, 0.0, 1.0))
+
+
+def in_key_rates(notes, steps_per_bar: int, n_bars: int, key: int | None) -> np.ndarray:
+    """[n_bars] share of each bar's notes in the scale of `key`; NaN for an empty bar or no key."""
+    S = int(steps_per_bar)
+    notes = as_note_array(notes)
+    notes = notes[(notes[:, 0] >= 0) & (notes[:, 0] < n_bars * S)]
+    bar = notes[:, 0] // S
+    total = np.bincount(bar, minlength=n_bars)
+    inside = np.bincount(bar, weights=in_key(notes[:, 1], key), minlength=n_bars)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = inside / total
+    if key is None:
+        rate[:] = np.nan
+    return rate
+
+
+def infer_bars(notes, steps_per_bar: int) -> int:
+    """Bars up to and including the one where the last note starts (0 without notes)."""
+    notes = as_note_array(notes)
+    return int(notes[:, 0].max()) // int(steps_per_bar) + 1 if len(notes) else 0
+
+
+def primer_key(primer_notes, steps_per_bar: int, primer_bars: int | None = None) -> int | None:
+    """Key number (0-23) of the primer: most primer notes in its scale, MusPy's tie-break; None if empty."""
+    notes = as_note_array(primer_notes)
+    if primer_bars is not None:
+        notes = notes[(notes[:, 0] >= 0) & (notes[:, 0] < primer_bars * steps_per_bar)]
+    return best_key(notes[:, 1])
+
+
+def continuation_metrics(
+    primer_notes,
+    continuation_notes,
+    steps_per_bar: int,
+    n_bars: int,
+    primer_bars: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-bar TR, RR, GC, downbeat, IK, PC and empty of a continuation, each a float array [n_bars].
+
+    Primer onsets count from the primer's first step; continuation onsets from the first step after
+    the primer (its bar 0). `primer_bars` is P (default: up to the bar of the primer's last onset).
+    """
+    S = int(steps_per_bar)
+    P = infer_bars(primer_notes, S) if primer_bars is None else int(primer_bars)
+    primer = bar_sets(primer_notes, S, P)
+    cont = bar_sets(continuation_notes, S, n_bars)
+    cont_on, primer_on = cont.onsets, primer.onsets
+
+    if P > 0:
+        tr = transposed_similarity(cont, primer).max(axis=1)
+        rr = 1 - _hamming(cont_on, primer_on).min(axis=1) / S
+        previous = np.concatenate([primer_on[-1:], cont_on[:-1]])
+    else:
+        tr = rr = np.full(n_bars, np.nan)
+        previous = np.concatenate([np.zeros((1, S), dtype=bool), cont_on[:-1]])
+    gc = 1 - np.count_nonzero(cont_on != previous[:n_bars], axis=1) / S
+    if P == 0 and n_bars:
+        gc[0] = np.nan
+
+    key = primer_key(primer_notes, S, P)
+    hist = pitch_class_histograms(continuation_notes, S, n_bars)
+    cumulative = np.concatenate([np.zeros((1, 12)), np.cumsum(hist, axis=0)])
+    b = np.arange(n_bars)
+    window = cumulative[b + 1] - cumulative[np.maximum(b - 3, 0)]  # bars max(0, b-3)..b
+    primer_hist = pitch_class_histograms(primer_notes, S, P).sum(axis=0)
+
+    return {
+        "TR": tr.astype(float),
+        "RR": rr.astype(float),
+        "GC": gc.astype(float),
+        "downbeat": cont_on[:, 0].astype(float),
+        "IK": in_key_rates(continuation_notes, S, n_bars, key),
+        "PC": jensen_shannon(window, np.broadcast_to(primer_hist, window.shape)),
+        "empty": (cont.size == 0).astype(float),
+    }
+
+
+def piece_bar_metrics(notes, steps_per_bar: int, n_bars: int, reference_bars: int = 8) -> dict[str, np.ndarray]:
+    """Per-bar metrics of a whole piece with no primer split, each a float array [n_bars].
+
+    GC, downbeat and empty for every bar (GC of bar 0 is NaN: it has no bar before it); IK against
+    the piece's own key; TR, RR and PC treat the first `reference_bars` bars as the primer, so they
+    are NaN there and for every bar when the piece is no longer than that.
+    """
+    S = int(steps_per_bar)
+    notes = as_note_array(notes)
+    bars = bar_sets(notes, S, n_bars)
+    on = bars.onsets
+    gc = np.full(n_bars, np.nan)
+    gc[1:] = 1 - np.count_nonzero(on[1:] != on[:-1], axis=1) / S
+    out = {
+        "TR": np.full(n_bars, np.nan),
+        "RR": np.full(n_bars, np.nan),
+        "GC": gc,
+        "downbeat": on[:, 0].astype(float),
+        "IK": in_key_rates(notes, S, n_bars, best_key(notes[:, 1])),
+        "PC": np.full(n_bars, np.nan),
+        "empty": (bars.size == 0).astype(float),
+    }
+    R = int(reference_bars)
+    if n_bars > R > 0:
+        split = R * S
+        rest = notes[notes[:, 0] >= split] - np.array([split, 0, 0])
+        tail = continuation_metrics(notes[notes[:, 0] < split], rest, S, n_bars - R, primer_bars=R)
+        for name in ("TR", "RR", "PC"):
+            out[name][R:] = tail[name]
+    return out
