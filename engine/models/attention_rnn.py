@@ -1,0 +1,82 @@
+"""`attention`: the same tanh RNN as `rnn`, plus causal attention over its own past hidden states.
+
+Which attention: Luong et al. (2015) "general" (multiplicative) attention, scaled by 1/sqrt(H):
+    score(t, s) = (W_a h_t) . h_s / sqrt(H)       for s in t - window + 1 .. t (itself included)
+    c_t  = sum_s softmax_s(score) h_s              (the context: a mix of past hidden states)
+    h~_t = tanh(W_c [c_t ; h_t])                   (Luong's attentional hidden state)
+    logits_t = W_o h~_t
+The recurrence itself is untouched (attention does not feed back into h_t), so `rnn` -> `attention`
+adds a direct path to the past and nothing else. The softmax scaling only keeps the initial scores
+in a sane range; it does not change what the model can express.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import ModelConfig, SequenceModel
+
+
+@dataclass
+class AttentionRNNConfig(ModelConfig):
+    embed_dim: int = 64
+    hidden_size: int = 192
+
+
+def sliding_causal_mask(t_query: int, t_key: int, window: int, device=None) -> torch.Tensor:
+    """Boolean [t_query, t_key] mask, True where query i (the last t_query of t_key positions) may
+    look at key j: j <= i and i - j < window."""
+    offset = t_key - t_query
+    i = torch.arange(t_query, device=device)[:, None] + offset
+    j = torch.arange(t_key, device=device)[None, :]
+    return (j <= i) & (i - j < window)
+
+
+class AttentionRNN(SequenceModel):
+    def __init__(self, config: AttentionRNNConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.embed_dim)
+        self.rnn = nn.RNN(c.embed_dim, c.hidden_size, batch_first=True, nonlinearity="tanh")
+        self.attn_query = nn.Linear(c.hidden_size, c.hidden_size, bias=False)  # W_a
+        self.combine = nn.Linear(2 * c.hidden_size, c.hidden_size)  # W_c
+        self.head = nn.Linear(c.hidden_size, c.vocab_size)  # W_o
+
+    def _attend(self, h_query: torch.Tensor, h_keys: torch.Tensor) -> torch.Tensor:
+        """h_query [B, Tq, H] are the last Tq of h_keys [B, Tk, H]; returns logits [B, Tq, V]."""
+        tq, tk = h_query.shape[1], h_keys.shape[1]
+        q = self.attn_query(h_query)
+        if tq == tk and tk <= self.config.window:
+            context = F.scaled_dot_product_attention(q, h_keys, h_keys, is_causal=True)
+        else:
+            mask = sliding_causal_mask(tq, tk, self.config.window, h_query.device)
+            context = F.scaled_dot_product_attention(q, h_keys, h_keys, attn_mask=mask)
+        mixed = torch.tanh(self.combine(torch.cat([context, h_query], dim=-1)))  # [B, Tq, H]
+        return self.head(mixed)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h, _ = self.rnn(self.embed(tokens))  # [B, T, H]
+        return self._attend(h, h)  # [B, T, V]
+
+    def init_state(self, batch: int, device=None):
+        """(RNN hidden [1, B, H], past hidden states [B, n <= window, H])."""
+        h = torch.zeros(1, batch, self.config.hidden_size, device=device)
+        return h, h.new_zeros(batch, 0, self.config.hidden_size)
+
+    def step(self, tokens: torch.Tensor, state):
+        hidden, past = state
+        h, hidden = self.rnn(self.embed(tokens[:, None]), hidden)  # h [B, 1, H]
+        past = torch.cat([past, h], dim=1)[:, -self.config.window :]  # slide: keep the last window
+        return self._attend(h, past)[:, 0], (hidden, past)
+
+    def forward_flops_per_token(self, context: int) -> float:
+        c = self.config
+        e, h, v = c.embed_dim, c.hidden_size, c.vocab_size
+        span = min(context, c.window) / 2  # a causal query sees on average half the crop
+        matmuls = (e + h) * h + h * h + 2 * h * h + h * v  # rnn, W_a, W_c, head
+        return 2.0 * matmuls + 2.0 * 2 * h * span  # + scores and weighted sum

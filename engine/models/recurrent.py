@@ -1,0 +1,70 @@
+"""The vanilla tanh RNN and its gated fixes, LSTM and GRU: embedding -> recurrent core -> linear head.
+
+`rnn` is the seed's h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h) (torch.nn.RNN, nonlinearity tanh);
+`lstm` and `gru` swap in torch's gated cells and nothing else, so any difference is the gates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import ModelConfig, SequenceModel
+
+_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# Weight matrices per cell: how many H x H (and E x H) blocks the cell multiplies per step.
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+@dataclass
+class RecurrentConfig(ModelConfig):
+    cell: str = "rnn"  # rnn | lstm | gru
+    embed_dim: int = 64
+    hidden_size: int = 256
+    num_layers: int = 1
+
+
+class RecurrentLM(SequenceModel):
+    def __init__(self, config: RecurrentConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.embed_dim)
+        kwargs = {"nonlinearity": "tanh"} if c.cell == "rnn" else {}
+        self.core = _CELLS[c.cell](c.embed_dim, c.hidden_size, c.num_layers, batch_first=True, **kwargs)
+        self.head = nn.Linear(c.hidden_size, c.vocab_size)
+
+    def forward(self, tokens: torch.Tensor, state=None) -> torch.Tensor:
+        return self.forward_with_state(tokens, state)[0]
+
+    def forward_with_state(self, tokens: torch.Tensor, state=None):
+        x = self.embed(tokens)  # [B, T, E]
+        h, state = self.core(x, state)  # [B, T, H]
+        return self.head(h), state  # [B, T, V]
+
+    def init_state(self, batch: int, device=None):
+        c = self.config
+        h = torch.zeros(c.num_layers, batch, c.hidden_size, device=device)
+        return (h, torch.zeros_like(h)) if c.cell == "lstm" else h
+
+    def step(self, tokens: torch.Tensor, state):
+        logits, state = self.forward_with_state(tokens[:, None], state)  # [B, 1, V]
+        return logits[:, 0], state
+
+    @torch.no_grad()
+    def prime(self, tokens: torch.Tensor, state=None):
+        if state is None:
+            state = self.init_state(tokens.shape[0], tokens.device)
+        logits, state = self.forward_with_state(tokens, state)
+        return logits[:, -1], state
+
+    def forward_flops_per_token(self, context: int) -> float:
+        c = self.config
+        g = _GATES[c.cell]
+        core = 0
+        for layer in range(c.num_layers):
+            n_in = c.embed_dim if layer == 0 else c.hidden_size
+            core += g * (n_in + c.hidden_size) * c.hidden_size
+        return 2.0 * (core + c.hidden_size * c.vocab_size)

@@ -1,0 +1,127 @@
+"""`transformer`: a decoder-only, pre-norm, causal Transformer with rotary positions (RoPE).
+
+Style after nanoGPT's model.py, with two changes: positions are rotary (Su et al. 2021), so attention
+depends only on the distance between tokens, and attention is limited to a sliding window of the last
+`window` tokens. Together they let the model run on any length, far beyond its training crop, and let
+incremental decoding keep a key/value cache of at most `window` entries that slides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention_rnn import sliding_causal_mask
+from .base import ModelConfig, SequenceModel
+
+
+@dataclass
+class TransformerConfig(ModelConfig):
+    d_model: int = 64
+    n_layers: int = 4
+    n_heads: int = 4
+    mlp_ratio: int = 4
+    rope_base: float = 10000.0
+
+
+def rope_rotate(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
+    """Rotate x [B, heads, T, dh] by its absolute positions [T] (pairs of channels, 'half' layout)."""
+    half = x.shape[-1] // 2
+    inv_freq = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    angles = positions.to(torch.float32)[:, None] * inv_freq[None, :]  # [T, dh/2]
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, c: TransformerConfig):
+        super().__init__()
+        self.c = c
+        self.qkv = nn.Linear(c.d_model, 3 * c.d_model, bias=False)
+        self.proj = nn.Linear(c.d_model, c.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, cache=None):
+        """x [B, T, D] at `positions` [T]; cache = (k, v) [B, heads, n, dh] of earlier positions."""
+        b, t, d = x.shape
+        heads = self.c.n_heads
+        q, k, v = self.qkv(x).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)  # 3 x [B,h,T,dh]
+        q = rope_rotate(q, positions, self.c.rope_base)
+        k = rope_rotate(k, positions, self.c.rope_base)
+        if cache is not None:
+            k = torch.cat([cache[0], k], dim=2)
+            v = torch.cat([cache[1], v], dim=2)
+        tk = k.shape[2]
+        if t == tk and t <= self.c.window:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            mask = sliding_causal_mask(t, tk, self.c.window, x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).reshape(b, t, d)  # [B, T, D]
+        keep = self.c.window - 1  # the next query needs at most window - 1 earlier keys
+        return self.proj(y), (k[:, :, -keep:], v[:, :, -keep:])
+
+
+class Block(nn.Module):
+    def __init__(self, c: TransformerConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(c.d_model)
+        self.attn = SelfAttention(c)
+        self.ln2 = nn.LayerNorm(c.d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(c.d_model, c.mlp_ratio * c.d_model),
+            nn.GELU(),
+            nn.Linear(c.mlp_ratio * c.d_model, c.d_model),
+        )
+
+    def forward(self, x, positions, cache=None):
+        a, cache = self.attn(self.ln1(x), positions, cache)
+        x = x + a
+        return x + self.mlp(self.ln2(x)), cache
+
+
+class TransformerLM(SequenceModel):
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        assert config.d_model % config.n_heads == 0 and (config.d_model // config.n_heads) % 2 == 0
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.d_model)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
+        self.ln_f = nn.LayerNorm(c.d_model)
+        self.head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+
+    def _run(self, tokens, positions, caches):
+        x = self.embed(tokens)  # [B, T, D]
+        new = []
+        for block, cache in zip(self.blocks, caches):
+            x, cache = block(x, positions, cache)
+            new.append(cache)
+        return self.head(self.ln_f(x)), new  # [B, T, V]
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        return self._run(tokens, positions, [None] * len(self.blocks))[0]
+
+    def init_state(self, batch: int, device=None):
+        """(next position, per layer (k, v) [B, heads, n < window, dh]): the sliding KV cache."""
+        c = self.config
+        empty = torch.zeros(batch, c.n_heads, 0, c.d_model // c.n_heads, device=device)
+        return 0, [(empty, empty) for _ in range(c.n_layers)]
+
+    def step(self, tokens: torch.Tensor, state):
+        pos, caches = state
+        positions = torch.tensor([pos], device=tokens.device)
+        logits, caches = self._run(tokens[:, None], positions, caches)
+        return logits[:, 0], (pos + 1, caches)
+
+    def forward_flops_per_token(self, context: int) -> float:
+        c = self.config
+        d = c.d_model
+        per_layer = 4 * d * d + 2 * c.mlp_ratio * d * d  # qkv + proj + mlp
+        span = min(context, c.window) / 2  # a causal query sees on average half the crop
+        attention = 2 * d * span  # q.k scores and the weighted sum of v, all heads
+        return 2.0 * (c.n_layers * (per_layer + attention) + d * c.vocab_size)

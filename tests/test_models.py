@@ -1,0 +1,127 @@
+"""The five models: one interface, causal, stepping equals the full forward, parameter-matched presets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.errors import UserError
+from engine.models import MODEL_COLOURS, MODEL_KEYS, MODEL_LABELS, PRESETS, build_model, model_from_config
+from engine.tokens import PAD, TokenConfig
+
+VOCAB = TokenConfig().vocab_size
+
+
+def _tokens(batch, length, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(1, VOCAB, (batch, length), generator=g)
+
+
+def test_registry_lists_the_five_models_with_colours_and_labels():
+    assert MODEL_KEYS == ("rnn", "lstm", "gru", "attention", "transformer")
+    assert set(MODEL_COLOURS) == set(MODEL_LABELS) == set(MODEL_KEYS)
+    assert MODEL_COLOURS["rnn"] == "#d62728" and MODEL_COLOURS["transformer"] == "#ff7f0e"
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_models_in_a_preset_are_parameter_matched_within_ten_percent(preset):
+    counts = {key: build_model(key, preset, VOCAB).num_params() for key in MODEL_KEYS}
+    assert max(counts.values()) <= 1.10 * min(counts.values()), counts
+
+
+def test_preset_sizes_are_as_documented():
+    tiny = [build_model(k, "tiny", VOCAB).num_params() for k in MODEL_KEYS]
+    small = [build_model(k, "small", VOCAB).num_params() for k in MODEL_KEYS]
+    medium = [build_model(k, "medium", VOCAB).num_params() for k in MODEL_KEYS]
+    assert max(tiny) < 30_000
+    assert all(150_000 < n < 250_000 for n in small)
+    assert all(800_000 < n < 1_200_000 for n in medium)
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_forward_gives_logits_for_every_position(key):
+    model = build_model(key, "tiny", VOCAB)
+    logits = model(_tokens(2, 20))
+    assert logits.shape == (2, 20, VOCAB)
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_changing_a_later_token_never_changes_earlier_logits(key):
+    torch.manual_seed(0)
+    model = build_model(key, "tiny", VOCAB).eval()
+    x = _tokens(2, 40)
+    y = x.clone()
+    y[:, 25] = (y[:, 25] % (VOCAB - 1)) + 1  # a different token at position 25
+    with torch.no_grad():
+        a, b = model(x), model(y)
+    assert torch.equal(a[:, :25], b[:, :25])
+    assert not torch.allclose(a[:, 25:], b[:, 25:])  # the change is seen from position 25 on
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_stepping_with_state_reproduces_the_full_forward(key):
+    torch.manual_seed(1)
+    model = build_model(key, "tiny", VOCAB).eval()
+    # Longer than the tiny window (64): stepping must also agree once the window slides.
+    x = _tokens(3, model.window + 30, seed=2)
+    with torch.no_grad():
+        full = model(x)
+        state = model.init_state(3)
+        stepped = []
+        for t in range(x.shape[1]):
+            logits, state = model.step(x[:, t], state)
+            stepped.append(logits)
+    torch.testing.assert_close(torch.stack(stepped, dim=1), full, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("key", ["attention", "transformer"])
+def test_what_leaves_the_window_is_forgotten_by_the_transformer_but_not_the_rnn_core(key):
+    """Each transformer layer looks back window - 1 tokens, so n_layers stacked layers reach
+    n_layers * (window - 1) back and no further; the attention model's RNN state reaches further."""
+    torch.manual_seed(2)
+    model = build_model(key, "tiny", VOCAB).eval()
+    w = model.window
+    x = _tokens(1, 3 * w, seed=3)
+    y = x.clone()
+    y[:, 0] = (y[:, 0] % (VOCAB - 1)) + 1
+    with torch.no_grad():
+        changed = (model(x) - model(y)).abs().amax(dim=(0, 2))
+    if key == "transformer":
+        reach = model.config.n_layers * (w - 1)
+        assert changed[reach + 1 :].max() == 0
+        assert changed[reach] > 0
+    else:
+        assert changed[w:].max() > 0
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_a_tiny_model_overfits_a_tiny_batch(key):
+    torch.manual_seed(3)
+    model = build_model(key, "tiny", VOCAB)
+    # Two fixed sequences with a repeating pattern; padded tails must be ignored by the loss.
+    pattern = torch.tensor([5, 1, 1, 9, 2, 7, 1, 12, 1, 1, 30, 2] * 3)
+    batch = torch.stack([pattern, pattern.roll(3)])
+    batch[1, -6:] = PAD
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        logits = model(batch[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB), batch[:, 1:].reshape(-1), ignore_index=PAD)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.15, f"{key} did not fit a tiny batch: loss {loss.item():.3f} nats"
+
+
+def test_model_rebuilds_from_its_config_dict():
+    model = build_model("transformer", "tiny", VOCAB)
+    again = model_from_config(model.config.to_dict())
+    assert again.config == model.config
+    assert again.num_params() == model.num_params()
+
+
+def test_unknown_model_or_preset_is_a_user_error():
+    with pytest.raises(UserError, match="unknown model 'cnn'"):
+        build_model("cnn", "tiny", VOCAB)
+    with pytest.raises(UserError, match="unknown preset 'huge'"):
+        build_model("rnn", "huge", VOCAB)
