@@ -1,0 +1,9 @@
+"""Model-side memory measures of design.md section 5, teacher-forced on held-out tunes.
+
+- nll.py: bits per token per bar, effective memory by context ablation (NLL_k), repeat gain;
+- gradient.py: gradient memory G(k), how much the log-likelihood still feels an input k steps back;
+- probe.py: the synthetic theme-recall probe (a motif, g bars of filler, the motif again).
+
+Everything here takes a model with the SequenceModel interface (forward(tokens [B, T]) -> logits
+[B, T, V], step/init_state for sliding-window models, .window) and numpy token arrays.
+"""

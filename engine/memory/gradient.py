@@ -1,0 +1,96 @@
+"""Gradient memory G(k): how strongly log p(x_t | x_<t) still depends on the input embedding k steps back.
+
+G(k) = mean over positions t of || d log p(x_t | x_<t) / d e_{t-k} ||, k = 1..max_k, divided by G(1)
+(design.md section 5). A vanilla RNN's curve falls off exponentially (vanishing gradients); gates
+flatten it; attention and the Transformer keep it up to their window and are exactly 0 beyond it.
+
+How it is computed: N segments of L = max_k input tokens are cut at seeded offsets from the
+concatenated test tunes (tunes alone are often shorter than 512 steps); the target is the token after
+each segment, so every k = 1..L is measured on the same N positions. The N segments go through one
+forward and one backward as a batch: rows do not interact, so the gradient of the summed log
+probabilities with respect to row n's embeddings is that row's own gradient. A windowed model gets
+L = min(max_k, window) inputs (it can read no more), and G(k) = 0 for k beyond them.
+
+The embedding is reached through `model.embed(tokens)` + `model.forward_embeddings(e)` when the model
+offers them, otherwise through a forward hook on its first nn.Embedding that swaps the embedding
+output for a leaf tensor we can differentiate against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from engine.errors import UserError
+
+from .nll import context_window
+
+
+def _logits_with_embeddings(model, tokens):
+    """(logits [B, T, V], e [B, T, D] with .grad filled after backward)."""
+    import torch
+
+    if hasattr(model, "embed") and hasattr(model, "forward_embeddings") and callable(model.embed):
+        e = model.embed(tokens).detach().requires_grad_(True)
+        return model.forward_embeddings(e), e
+    embedding = next((m for m in model.modules() if isinstance(m, torch.nn.Embedding)), None)
+    if embedding is None:
+        raise UserError(f"{type(model).__name__} has no input embedding: gradient memory needs one")
+    captured = {}
+
+    def swap(_module, _inputs, output):
+        leaf = output.detach().requires_grad_(True)
+        captured.setdefault("e", leaf)  # first call only: the input tokens' embedding
+        return leaf if captured["e"] is leaf else output
+
+    handle = embedding.register_forward_hook(swap)
+    try:
+        logits = model(tokens)
+    finally:
+        handle.remove()
+    return logits, captured["e"]
+
+
+def _segments(tunes: list[np.ndarray], length: int, n: int, seed: int) -> np.ndarray:
+    """[n, length + 1] token segments at seeded offsets of the concatenated tunes."""
+    stream = np.concatenate(tunes)
+    if len(stream) < length + 1:
+        raise UserError(f"gradient memory needs at least {length + 1} test tokens, the test split has {len(stream)}")
+    rng = np.random.default_rng(seed)
+    offsets = rng.choice(len(stream) - length, size=min(n, len(stream) - length), replace=False)
+    return np.stack([stream[o : o + length + 1] for o in np.sort(offsets)])
+
+
+def gradient_memory(model, tunes: list[np.ndarray], max_k: int = 512, n_positions: int = 32,
+                    seed: int = 0, rows_per_batch: int = 16) -> dict:
+    """{"ks": [1..max_k], "g": normalised G(k), "raw_g1": G(1) before normalising, "inputs": L, ...}."""
+    import torch
+
+    window = context_window(model)
+    length = max_k if window is None else min(max_k, window)
+    segments = _segments(tunes, length, n_positions, seed)
+    device = next(model.parameters()).device
+    norms = np.zeros(length)
+    model.eval()
+    # cuDNN refuses RNN backward in eval mode; the native kernels give the same gradients.
+    flags = torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else contextlib.nullcontext()
+    with flags, torch.enable_grad():
+        for start in range(0, len(segments), rows_per_batch):
+            seg = torch.from_numpy(segments[start : start + rows_per_batch]).to(device)
+            logits, e = _logits_with_embeddings(model, seg[:, :-1])
+            logp = torch.log_softmax(logits[:, -1].float(), dim=-1)
+            logp.gather(1, seg[:, -1:]).sum().backward()
+            norms += e.grad.float().norm(dim=-1).sum(dim=0).cpu().numpy()
+            model.zero_grad(set_to_none=True)
+    norms /= len(segments)
+    per_k = norms[::-1]  # index 0 = k 1 (the last input), index L-1 = k L
+    g = np.zeros(max_k)
+    g[:length] = per_k / per_k[0] if per_k[0] > 0 else per_k
+    return {
+        "ks": list(range(1, max_k + 1)),
+        "g": g.tolist(),
+        "raw_g1": float(per_k[0]),
+        "inputs": int(length),
+        "n_positions": int(len(segments)),
+    }

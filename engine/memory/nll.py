@@ -1,0 +1,254 @@
+"""Teacher-forced likelihood measures: NLL per bar, effective memory (NLL_k), repeat gain.
+
+Context rule (design.md section 5, "all earlier context the model can use"): a model whose memory is a
+recurrent state (rnn, lstm, gru) reads the full prefix of the tune. A model with a context window
+(attention, transformer: `context_window(model)` is an int) reads what its own incremental decoder
+reads when it generates: the last `window` tokens. While the tune fits the window, one `forward` over
+the tune gives exactly that; beyond it we drive the model's own `step` with its sliding state, so the
+figures match what the model sees while composing.
+
+Token 0 of a tune is never scored: nothing precedes it (the models have no start token).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.tokens import PAD
+
+LN2 = math.log(2.0)
+DEFAULT_KS = tuple(2**i for i in range(11))  # 1, 2, 4, ... 1024
+
+
+def context_window(model) -> int | None:
+    """The number of past tokens the model can attend to, or None when it keeps a recurrent state.
+
+    The attention RNN keeps a recurrent state *and* an attention window; its state still carries the
+    whole prefix, but its decoder drops attention memories beyond the window, so it counts as windowed
+    (its full-context figures then come from its own step function, i.e. what it does when it composes).
+    """
+    window = getattr(model, "window", None)
+    if window is None or getattr(model, "recurrent_only", False):
+        return None
+    return int(window)
+
+
+def _device_of(model):
+    return next(model.parameters()).device
+
+
+def _pad_batch(tunes: list[np.ndarray]) -> np.ndarray:
+    length = max(len(t) for t in tunes)
+    batch = np.full((len(tunes), length), PAD, dtype=np.int64)
+    for i, t in enumerate(tunes):
+        batch[i, : len(t)] = t
+    return batch
+
+
+def _bits_from_logits(logits, targets):
+    """bits of each target under its logits; logits [..., V], targets [...] (torch)."""
+    import torch
+
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return (-logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1) / LN2).cpu().numpy()
+
+
+def token_bits(model, tunes: list[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
+    """Per tune, the bits of every token given its full usable context; NaN at position 0."""
+    import torch
+
+    device = _device_of(model)
+    window = context_window(model)
+    order = sorted(range(len(tunes)), key=lambda i: len(tunes[i]))  # similar lengths share a batch
+    out: list[np.ndarray | None] = [None] * len(tunes)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = torch.from_numpy(_pad_batch([tunes[i] for i in idx])).to(device)
+            if window is None or batch.shape[1] <= window:
+                logits = model(batch[:, :-1])
+            else:
+                logits = _stepped_logits(model, batch[:, :-1])
+            bits = _bits_from_logits(logits, batch[:, 1:])
+            for row, i in enumerate(idx):
+                full = np.full(len(tunes[i]), np.nan)
+                full[1:] = bits[row, : len(tunes[i]) - 1]
+                out[i] = full
+    return out  # type: ignore[return-value]
+
+
+def _stepped_logits(model, inputs):
+    """Logits [B, T, V] from the model's own incremental decoder (sliding window state)."""
+    import torch
+
+    state = model.init_state(inputs.shape[0], inputs.device)
+    steps = []
+    for t in range(inputs.shape[1]):
+        logits, state = model.step(inputs[:, t], state)
+        steps.append(logits)
+    return torch.stack(steps, dim=1)
+
+
+# --- NLL per bar ---------------------------------------------------------------------------------
+
+
+def bits_per_bar(bits: np.ndarray, steps_per_bar: int) -> np.ndarray:
+    """Mean bits per token of each bar of one tune (NaN for a bar with no scored token)."""
+    n_bars = -(-len(bits) // steps_per_bar)
+    padded = np.full(n_bars * steps_per_bar, np.nan)
+    padded[: len(bits)] = bits
+    rows = padded.reshape(n_bars, steps_per_bar)
+    counts = np.sum(~np.isnan(rows), axis=1)
+    sums = np.nansum(rows, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def nll_per_bar_matrix(bits_list: list[np.ndarray], steps_per_bar: list[int], max_bars: int) -> np.ndarray:
+    """[tunes, max_bars] bits per token per bar, NaN where a tune has ended."""
+    out = np.full((len(bits_list), max_bars), np.nan)
+    for i, (bits, spb) in enumerate(zip(bits_list, steps_per_bar)):
+        per_bar = bits_per_bar(bits, spb)[:max_bars]
+        out[i, : len(per_bar)] = per_bar
+    return out
+
+
+def mean_bits(bits_list: list[np.ndarray]) -> float:
+    """Bits per token over all scored tokens of all tunes (the validation-loss figure)."""
+    flat = np.concatenate([b[~np.isnan(b)] for b in bits_list]) if bits_list else np.zeros(0)
+    return float(flat.mean()) if flat.size else float("nan")
+
+
+# --- effective memory (Khandelwal et al. 2018) ----------------------------------------------------
+
+
+def sample_targets(lengths: list[int], min_position: int, n_targets: int, seed: int) -> list[tuple[int, int]]:
+    """A fixed, seeded subset of (tune, position) pairs with position >= min_position."""
+    pairs = [(i, t) for i, n in enumerate(lengths) for t in range(max(min_position, 1), n)]
+    if len(pairs) <= n_targets:
+        return pairs
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(pairs), size=n_targets, replace=False)
+    return sorted(pairs[j] for j in chosen)
+
+
+def truncated_bits(model, tunes, targets, k: int, max_tokens: int = 65536) -> np.ndarray:
+    """bits of each target token when the model sees only tokens[t-k .. t-1] (a fresh state/window).
+
+    All targets with t >= k are batched as [N, k] windows through `forward`; targets with t < k have
+    nothing to truncate and are returned as NaN (the caller uses their full-context value).
+    """
+    import torch
+
+    device = _device_of(model)
+    out = np.full(len(targets), np.nan)
+    usable = [j for j, (i, t) in enumerate(targets) if t >= k]
+    rows = max(1, max_tokens // k)
+    with torch.inference_mode():
+        for start in range(0, len(usable), rows):
+            chunk = usable[start : start + rows]
+            windows = np.stack([tunes[targets[j][0]][targets[j][1] - k : targets[j][1]] for j in chunk])
+            goal = np.array([tunes[targets[j][0]][targets[j][1]] for j in chunk])
+            logits = model(torch.from_numpy(windows).to(device))[:, -1]
+            out[chunk] = _bits_from_logits(logits, torch.from_numpy(goal).to(device))
+    return out
+
+
+def effective_memory(
+    model,
+    tunes: list[np.ndarray],
+    bits_list: list[np.ndarray],
+    steps_per_bar: list[int],
+    ks=DEFAULT_KS,
+    min_position: int = 256,
+    n_targets: int = 192,
+    tolerance: float = 1.01,
+    seed: int = 0,
+) -> dict:
+    """The NLL_k curve and the smallest k with NLL_k <= tolerance x NLL_full, in steps and bars.
+
+    NLL_full is each target's full-context bits from `bits_list` (token_bits). A windowed model can
+    never use more than its window, so for k >= window NLL_k is its full-context value by definition
+    (and is not recomputed). Bars = steps / the mean steps per bar of the sampled targets' tunes.
+    """
+    targets = sample_targets([len(t) for t in tunes], min_position, n_targets, seed)
+    if not targets:
+        return {"ks": list(ks), "nll_k": [], "nll_full": float("nan"), "steps": None, "bars": None,
+                "n_targets": 0, "min_position": min_position}
+    full = np.array([bits_list[i][t] for i, t in targets])
+    nll_full = float(full.mean())
+    window = context_window(model)
+    model.eval()
+    curve = []
+    for k in ks:
+        if window is not None and k >= window:
+            curve.append(nll_full)
+            continue
+        bits = truncated_bits(model, tunes, targets, k)
+        bits = np.where(np.isnan(bits), full, bits)
+        curve.append(float(bits.mean()))
+    steps = next((k for k, v in zip(ks, curve) if v <= tolerance * nll_full), None)
+    mean_spb = float(np.mean([steps_per_bar[i] for i, _ in targets]))
+    return {
+        "ks": list(ks),
+        "nll_k": curve,
+        "nll_full": nll_full,
+        "steps": steps,
+        "bars": None if steps is None else steps / mean_spb,
+        "n_targets": len(targets),
+        "min_position": min_position,
+        "tolerance": tolerance,
+    }
+
+
+# --- repeat gain ---------------------------------------------------------------------------------
+
+
+def bar_note_sets(note_array: np.ndarray, steps_per_bar: int, n_bars: int) -> list[frozenset]:
+    """N_b = {(onset - bS, pitch, min(duration, S))} for notes with onset in bar b (design.md s.5)."""
+    sets: list[set] = [set() for _ in range(n_bars)]
+    for onset, pitch, duration in np.asarray(note_array).reshape(-1, 3).tolist():
+        bar = onset // steps_per_bar
+        if bar < n_bars:
+            sets[bar].add((onset - bar * steps_per_bar, pitch, min(duration, steps_per_bar)))
+    return [frozenset(s) for s in sets]
+
+
+def copyable_bars(note_array: np.ndarray, steps_per_bar: int, n_bars: int, threshold: float = 0.9,
+                  min_distance: int = 4) -> np.ndarray:
+    """bool [n_bars]: bar b has sim >= threshold to some bar at least `min_distance` bars earlier."""
+    sets = bar_note_sets(note_array, steps_per_bar, n_bars)
+    out = np.zeros(n_bars, dtype=bool)
+    for b in range(min_distance, n_bars):
+        if not sets[b]:
+            continue
+        for j in range(b - min_distance + 1):
+            if sets[j] and len(sets[b] & sets[j]) / len(sets[b] | sets[j]) >= threshold:
+                out[b] = True
+                break
+    return out
+
+
+def repeat_gain(bits_list: list[np.ndarray], note_arrays: list[np.ndarray], steps_per_bar: list[int]) -> dict:
+    """NLL(other tokens) - NLL(copyable tokens) in bits, pooled over tunes' scored tokens."""
+    copy_bits, other_bits = [], []
+    for bits, notes, spb in zip(bits_list, note_arrays, steps_per_bar):
+        n_bars = -(-len(bits) // spb)
+        mask = np.repeat(copyable_bars(notes, spb, n_bars), spb)[: len(bits)]
+        scored = ~np.isnan(bits)
+        copy_bits.append(bits[mask & scored])
+        other_bits.append(bits[~mask & scored])
+    copy = np.concatenate(copy_bits) if copy_bits else np.zeros(0)
+    other = np.concatenate(other_bits) if other_bits else np.zeros(0)
+    copy_mean = float(copy.mean()) if copy.size else float("nan")
+    other_mean = float(other.mean()) if other.size else float("nan")
+    return {
+        "gain": other_mean - copy_mean,
+        "copyable_bits": copy_mean,
+        "other_bits": other_mean,
+        "n_copyable": int(copy.size),
+        "n_other": int(other.size),
+    }

@@ -1,0 +1,132 @@
+"""Model-side memory measures against stand-in models whose answers are known by construction."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from engine.memory import gradient, nll
+from engine.tokens import FIRST_PITCH_TOKEN
+
+V = 20
+
+
+class Bigram(nn.Module):
+    """Logits depend on the last token only: a model with one step of memory."""
+
+    window = None
+
+    def __init__(self, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.embed = nn.Embedding(V, V)
+
+    def forward(self, tokens):
+        return self.embed(tokens)
+
+
+class CopyBack(nn.Module):
+    """Predicts the token `lag` steps back: logits at t favour tokens[t + 1 - lag]; uniform before."""
+
+    window = None
+
+    def __init__(self, lag=16, confidence=8.0):
+        super().__init__()
+        self.lag = lag
+        self.embed = nn.Embedding(V, V)
+        with torch.no_grad():
+            self.embed.weight.copy_(torch.eye(V) * confidence)
+
+    def forward(self, tokens):
+        e = self.embed(tokens)
+        shift = self.lag - 1
+        pad = torch.zeros_like(e[:, :shift])
+        return torch.cat([pad, e[:, : e.shape[1] - shift]], dim=1)
+
+
+class Uniform(nn.Module):
+    window = None
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(V))
+
+    def forward(self, tokens):
+        return self.bias.expand(*tokens.shape, V)
+
+
+def random_tunes(n, length, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(FIRST_PITCH_TOKEN, V, size=length) for _ in range(n)]
+
+
+def aabb_tune(rng, steps_per_bar=4, section_bars=4):
+    """A A B B, every step a new random note: bars 4-7 repeat bars 0-3 (16 steps back), 12-15 repeat 8-11."""
+    a = rng.integers(FIRST_PITCH_TOKEN, V, size=steps_per_bar * section_bars)
+    b = rng.integers(FIRST_PITCH_TOKEN, V, size=steps_per_bar * section_bars)
+    tokens = np.concatenate([a, a, b, b])
+    notes = np.array([(i, int(t), 1) for i, t in enumerate(tokens)], dtype=np.int64)
+    return tokens, notes
+
+
+def test_uniform_model_costs_log2_vocab_bits_in_every_bar():
+    tunes = random_tunes(3, 70)
+    bits = nll.token_bits(Uniform(), tunes)
+    matrix = nll.nll_per_bar_matrix(bits, [16, 16, 16], max_bars=6)
+    assert np.allclose(matrix[:, :5], math.log2(V))
+    assert np.isnan(matrix[:, 5]).all()  # 70 steps = 4 bars and 6 steps: bar 5 does not exist
+    assert np.isnan(bits[0][0])  # nothing predicts the first token
+
+
+def test_bigram_model_has_an_effective_memory_of_one_step():
+    tunes = random_tunes(4, 400)
+    model = Bigram()
+    bits = nll.token_bits(model, tunes)
+    em = nll.effective_memory(model, tunes, bits, [16] * 4, n_targets=64)
+    assert em["steps"] == 1
+    assert em["bars"] == pytest.approx(1 / 16)
+    assert np.allclose(em["nll_k"], em["nll_full"], atol=1e-5)
+
+
+def test_copy_model_needs_sixteen_steps_of_context():
+    rng = np.random.default_rng(1)
+    tunes = [np.tile(rng.integers(FIRST_PITCH_TOKEN, V, size=16), 30) for _ in range(3)]
+    model = CopyBack(lag=16)
+    bits = nll.token_bits(model, tunes)
+    em = nll.effective_memory(model, tunes, bits, [16] * 3, n_targets=50)
+    assert em["steps"] == 16
+    assert em["bars"] == pytest.approx(1.0)
+    assert em["nll_k"][0] > 3 * em["nll_full"]  # one token of context is far worse than 16
+
+
+def test_copy_model_gains_on_repeated_sections_of_aabb_tunes():
+    rng = np.random.default_rng(2)
+    tunes, notes = zip(*(aabb_tune(rng) for _ in range(5)))
+    bits = nll.token_bits(CopyBack(lag=16), list(tunes))
+    gain = nll.repeat_gain(bits, list(notes), [4] * 5)
+    assert gain["n_copyable"] == 5 * 32  # bars 4-7 and 12-15 of each tune
+    assert gain["copyable_bits"] < 0.1
+    assert gain["gain"] > 2.0
+    # a model that ignores the past gains nothing from repetition
+    flat = nll.repeat_gain(nll.token_bits(Uniform(), list(tunes)), list(notes), [4] * 5)
+    assert abs(flat["gain"]) < 1e-6
+
+
+def test_gradient_memory_of_a_bigram_model_vanishes_beyond_one_step():
+    tunes = random_tunes(3, 300)
+    g = gradient.gradient_memory(Bigram(), tunes, max_k=64, n_positions=8)
+    assert g["g"][0] == pytest.approx(1.0)
+    assert max(g["g"][1:]) == 0.0
+    assert len(g["ks"]) == 64
+
+
+def test_gradient_memory_finds_the_copy_lag():
+    tunes = random_tunes(3, 300)
+    g = gradient.gradient_memory(CopyBack(lag=16), tunes, max_k=64, n_positions=8)
+    peak = int(np.argmax(g["g"])) + 1
+    assert peak == 16
