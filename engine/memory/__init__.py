@@ -5,5 +5,5 @@
 - probe.py: the synthetic theme-recall probe (a motif, g bars of filler, the motif again).
 
 Everything here takes a model with the SequenceModel interface (forward(tokens [B, T]) -> logits
-[B, T, V], step/init_state for sliding-window models, .window) and numpy token arrays.
+[B, T, V], obeying its own window at any length) and numpy token arrays.
 """

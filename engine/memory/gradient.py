@@ -2,14 +2,15 @@
 
 G(k) = mean over positions t of || d log p(x_t | x_<t) / d e_{t-k} ||, k = 1..max_k, divided by G(1)
 (design.md section 5). A vanilla RNN's curve falls off exponentially (vanishing gradients); gates
-flatten it; attention and the Transformer keep it up to their window and are exactly 0 beyond it.
+flatten it; attention and the Transformer keep it up within reach of their windows.
 
 How it is computed: N segments of L = max_k input tokens are cut at seeded offsets from the
 concatenated test tunes (tunes alone are often shorter than 512 steps); the target is the token after
 each segment, so every k = 1..L is measured on the same N positions. The N segments go through one
 forward and one backward as a batch: rows do not interact, so the gradient of the summed log
-probabilities with respect to row n's embeddings is that row's own gradient. A windowed model gets
-L = min(max_k, window) inputs (it can read no more), and G(k) = 0 for k beyond them.
+probabilities with respect to row n's embeddings is that row's own gradient. The models' forward
+obeys their windows at any length, so a Transformer's G(k) is exactly what its stacked sliding
+windows let through.
 
 The embedding is reached through `model.embed(tokens)` + `model.forward_embeddings(e)` when the model
 offers them, otherwise through a forward hook on its first nn.Embedding that swaps the embedding
@@ -23,8 +24,6 @@ import contextlib
 import numpy as np
 
 from engine.errors import UserError
-
-from .nll import context_window
 
 
 def _logits_with_embeddings(model, tokens):
@@ -67,8 +66,7 @@ def gradient_memory(model, tunes: list[np.ndarray], max_k: int = 512, n_position
     """{"ks": [1..max_k], "g": normalised G(k), "raw_g1": G(1) before normalising, "inputs": L, ...}."""
     import torch
 
-    window = context_window(model)
-    length = max_k if window is None else min(max_k, window)
+    length = max_k
     segments = _segments(tunes, length, n_positions, seed)
     device = next(model.parameters()).device
     norms = np.zeros(length)
@@ -85,8 +83,7 @@ def gradient_memory(model, tunes: list[np.ndarray], max_k: int = 512, n_position
             model.zero_grad(set_to_none=True)
     norms /= len(segments)
     per_k = norms[::-1]  # index 0 = k 1 (the last input), index L-1 = k L
-    g = np.zeros(max_k)
-    g[:length] = per_k / per_k[0] if per_k[0] > 0 else per_k
+    g = per_k / per_k[0] if per_k[0] > 0 else per_k
     return {
         "ks": list(range(1, max_k + 1)),
         "g": g.tolist(),

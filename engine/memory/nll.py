@@ -1,11 +1,12 @@
 """Teacher-forced likelihood measures: NLL per bar, effective memory (NLL_k), repeat gain.
 
-Context rule (design.md section 5, "all earlier context the model can use"): a model whose memory is a
-recurrent state (rnn, lstm, gru) reads the full prefix of the tune. A model with a context window
-(attention, transformer: `context_window(model)` is an int) reads what its own incremental decoder
-reads when it generates: the last `window` tokens. While the tune fits the window, one `forward` over
-the tune gives exactly that; beyond it we drive the model's own `step` with its sliding state, so the
-figures match what the model sees while composing.
+Context rule (design.md section 5, "all earlier context the model can use"): the models define what
+they may look back on once, by their `window`, and their `forward` obeys it at any length
+(engine/models/base.py): rnn/lstm/gru read the full prefix through their state; the attention RNN
+reads the full prefix through its state and attends to the last `window` states; the Transformer
+attends to a sliding `window` per layer. So the full-context figure is one `forward` over the whole
+tune, the same numbers its incremental decoder gives while composing. "Only the last k tokens" means
+running the model on those k tokens from an empty state (NLL_k below).
 
 Token 0 of a tune is never scored: nothing precedes it (the models have no start token).
 """
@@ -20,19 +21,6 @@ from engine.tokens import PAD
 
 LN2 = math.log(2.0)
 DEFAULT_KS = tuple(2**i for i in range(11))  # 1, 2, 4, ... 1024
-
-
-def context_window(model) -> int | None:
-    """The number of past tokens the model can attend to, or None when it keeps a recurrent state.
-
-    The attention RNN keeps a recurrent state *and* an attention window; its state still carries the
-    whole prefix, but its decoder drops attention memories beyond the window, so it counts as windowed
-    (its full-context figures then come from its own step function, i.e. what it does when it composes).
-    """
-    window = getattr(model, "window", None)
-    if window is None or getattr(model, "recurrent_only", False):
-        return None
-    return int(window)
 
 
 def _device_of(model):
@@ -60,36 +48,20 @@ def token_bits(model, tunes: list[np.ndarray], batch_size: int = 16) -> list[np.
     import torch
 
     device = _device_of(model)
-    window = context_window(model)
     order = sorted(range(len(tunes)), key=lambda i: len(tunes[i]))  # similar lengths share a batch
     out: list[np.ndarray | None] = [None] * len(tunes)
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
+            # Right padding is harmless: the models are causal, padded positions are never scored.
             batch = torch.from_numpy(_pad_batch([tunes[i] for i in idx])).to(device)
-            if window is None or batch.shape[1] <= window:
-                logits = model(batch[:, :-1])
-            else:
-                logits = _stepped_logits(model, batch[:, :-1])
-            bits = _bits_from_logits(logits, batch[:, 1:])
+            bits = _bits_from_logits(model(batch[:, :-1]), batch[:, 1:])
             for row, i in enumerate(idx):
                 full = np.full(len(tunes[i]), np.nan)
                 full[1:] = bits[row, : len(tunes[i]) - 1]
                 out[i] = full
     return out  # type: ignore[return-value]
-
-
-def _stepped_logits(model, inputs):
-    """Logits [B, T, V] from the model's own incremental decoder (sliding window state)."""
-    import torch
-
-    state = model.init_state(inputs.shape[0], inputs.device)
-    steps = []
-    for t in range(inputs.shape[1]):
-        logits, state = model.step(inputs[:, t], state)
-        steps.append(logits)
-    return torch.stack(steps, dim=1)
 
 
 # --- NLL per bar ---------------------------------------------------------------------------------
@@ -170,9 +142,9 @@ def effective_memory(
 ) -> dict:
     """The NLL_k curve and the smallest k with NLL_k <= tolerance x NLL_full, in steps and bars.
 
-    NLL_full is each target's full-context bits from `bits_list` (token_bits). A windowed model can
-    never use more than its window, so for k >= window NLL_k is its full-context value by definition
-    (and is not recomputed). Bars = steps / the mean steps per bar of the sampled targets' tunes.
+    NLL_full is each target's full-context bits from `bits_list` (token_bits); a target with t <= k
+    has nothing to cut, so its NLL_k is its full value. Bars = steps / the mean steps per bar of the
+    sampled targets' tunes (the test split mixes meters).
     """
     targets = sample_targets([len(t) for t in tunes], min_position, n_targets, seed)
     if not targets:
@@ -180,13 +152,9 @@ def effective_memory(
                 "n_targets": 0, "min_position": min_position}
     full = np.array([bits_list[i][t] for i, t in targets])
     nll_full = float(full.mean())
-    window = context_window(model)
     model.eval()
     curve = []
     for k in ks:
-        if window is not None and k >= window:
-            curve.append(nll_full)
-            continue
         bits = truncated_bits(model, tunes, targets, k)
         bits = np.where(np.isnan(bits), full, bits)
         curve.append(float(bits.mean()))
