@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -264,3 +265,64 @@ def test_whole_piece_metrics_equal_muspy_on_bundled_melodies():
     for melody in _bundled_melodies():
         notes = melody.note_array()
         _assert_same(piece_metrics(notes, melody.steps_per_bar), _muspy_values(notes, melody.steps_per_bar))
+
+
+# ---- `python main.py metrics` ---------------------------------------------------------------------
+
+
+def _write_midi(path: Path, notes: np.ndarray, n_steps: int) -> Path:
+    from engine.melody import Melody, Note
+    from engine.midi_io import melody_to_pretty_midi
+
+    melody = Melody(tuple(Note(*map(int, row)) for row in notes), n_steps)
+    melody_to_pretty_midi(melody).write(str(path))
+    return path
+
+
+def _strict_json(text: str):
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_metrics_command_reports_whole_piece_and_per_bar_metrics(tmp_path, capsys):
+    from main import main
+
+    # 12 bars: the 8-bar primer, then its first 4 bars again a tone higher.
+    notes = np.concatenate([PRIMER, PRIMER[PRIMER[:, 0] < 4 * S] + np.array([8 * S, 2, 0])])
+    path = _write_midi(tmp_path / "tune.mid", notes, 12 * S)
+    assert main(["metrics", str(path), "--json", "--ssm"]) == 0
+    doc = _strict_json(capsys.readouterr().out)
+    (entry,) = doc["melodies"]
+    assert entry["path"] == str(path) and entry["steps_per_bar"] == S and entry["n_bars"] == 12
+    np.testing.assert_array_equal(entry["notes"], notes)
+    want = piece_metrics(notes, S)
+    for name in want:
+        assert entry[name] == pytest.approx(want[name], abs=1e-12)
+    per_bar = entry["per_bar"]
+    assert set(per_bar) == {"TR", "RR", "GC", "downbeat", "IK", "PC", "empty"}
+    assert per_bar["TR"] == [None] * 8 + [1.0] * 4  # reference bars have none; the repeat recalls fully
+    assert per_bar["GC"][0] is None and per_bar["IK"][:8] == [1.0] * 8
+    assert len(entry["ssm"]) == 12 and entry["ssm"][0][8] == 1.0
+
+
+def test_metrics_command_prints_a_table_and_rejects_bad_paths(tmp_path, capsys):
+    from main import main
+
+    path = _write_midi(tmp_path / "short.mid", bars_to_notes([BAR_A, BAR_B]), 2 * S)
+    assert main(["metrics", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "groove_consistency" in out and "downbeat" in out and "mean" in out
+
+    assert main(["metrics", str(tmp_path / "missing.mid")]) == 2
+    assert "error:" in capsys.readouterr().err
+    (tmp_path / "notes.mid").write_text("not a midi file")
+    assert main(["metrics", str(tmp_path / "notes.mid")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "notes.mid" in err
+    # In a folder, an unreadable file is skipped with its reason and the others are measured.
+    assert main(["metrics", str(tmp_path), "--json"]) == 0
+    doc = _strict_json(capsys.readouterr().out)
+    assert [m["path"] for m in doc["melodies"]] == [str(path)]
+    assert doc["skipped"][0]["path"].endswith("notes.mid")

@@ -1,0 +1,154 @@
+"""`python main.py metrics PATH ...`: the melody metrics of design.md section 5 for any MIDI files.
+
+Each file goes through the same melody pipeline as the corpus (engine.midi_io), so a file can give
+several melodies (one per meter span or passage between long rests). Whole-piece metrics equal MusPy's.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .common import emit_json, say
+
+PER_BAR_HELP = """\
+per-bar metrics of a whole piece (there is no primer/continuation split here):
+  GC        1 - Hamming(onsets of bar b, of bar b-1) / steps per bar; none for bar 0
+  downbeat  1 when a note starts on the bar's first step
+  empty     1 when no note starts in the bar
+  IK        share of the bar's notes in the piece's own key (the major/minor scale holding most of
+            its notes, MusPy's rule); none for an empty bar
+  TR, RR    theme and rhythm recall of each bar after the first --reference-bars bars (default 8)
+            against those bars, as if they were the primer; none for the reference bars themselves,
+            and none at all when the piece is no longer than that
+  PC        tonal drift: Jensen-Shannon divergence (bits) of the pitch classes of bars b-3..b
+            (after the reference) against the reference bars
+Undefined values are null in --json and '-' in the table."""
+
+
+def add_arguments(parser) -> None:
+    import argparse
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = "Whole-piece and per-bar melody metrics of MIDI files (design.md section 5)."
+    parser.epilog = PER_BAR_HELP
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="MIDI file, or folder searched recursively")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument(
+        "--reference-bars", type=int, default=8, help="bars that TR, RR and PC compare with (default 8)"
+    )
+    parser.add_argument("--ssm", action="store_true", help="add each melody's self-similarity matrix to --json")
+
+
+def run(args) -> int:
+    from engine.errors import UserError
+    from engine.metrics import piece_bar_metrics, piece_metrics, self_similarity
+    from engine.metrics.keys import best_key
+    from engine.melody import key_name
+
+    if args.reference_bars < 1:
+        raise UserError(f"--reference-bars must be at least 1 (got {args.reference_bars})")
+    files, skipped = _find_files(args.paths)
+    melodies_out = []
+    for path, explicit in files:
+        try:
+            melodies = _load(path)
+        except UserError as exc:
+            if explicit:
+                raise
+            skipped.append({"path": str(path), "reason": str(exc)})
+            say(f"skipped: {exc}")
+            continue
+        for index, melody in enumerate(melodies):
+            notes = melody.note_array()
+            spb = melody.steps_per_bar
+            key = best_key(notes[:, 1])
+            entry = {
+                "path": str(path),
+                "index": index,
+                "tune_id": melody.tune_id,
+                "title": melody.title,
+                "meter": melody.meter,
+                "steps_per_bar": spb,
+                "n_bars": melody.n_bars,
+                "key": None if key is None else key_name(key),
+                "notes": notes.tolist(),
+                **piece_metrics(notes, spb),
+                "per_bar": {
+                    name: values.tolist()
+                    for name, values in piece_bar_metrics(notes, spb, melody.n_bars, args.reference_bars).items()
+                },
+            }
+            if args.ssm:
+                entry["ssm"] = self_similarity(notes, spb, melody.n_bars).tolist()
+            melodies_out.append(entry)
+    if not melodies_out:
+        reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped) or "no MIDI files"
+        raise UserError(f"no melody to measure ({reasons})")
+    if args.json:
+        emit_json(_nan_to_null({"melodies": melodies_out, "skipped": skipped}))
+    else:
+        for entry in melodies_out:
+            _print_melody(entry)
+    return 0
+
+
+def _find_files(paths) -> tuple[list[tuple[Path, bool]], list[dict]]:
+    """(file, named explicitly) pairs: a file named on the command line must load; one found in a folder
+    that does not is skipped with its reason."""
+    from engine.corpus import MIDI_SUFFIXES
+    from engine.errors import UserError
+
+    files: list[tuple[Path, bool]] = []
+    skipped: list[dict] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_file():
+            files.append((path, True))
+        elif path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(MIDI_SUFFIXES))
+            if not found:
+                skipped.append({"path": str(path), "reason": "no MIDI files (.mid, .midi) in this folder"})
+            files.extend((p, False) for p in found)
+        else:
+            raise UserError(f"{raw}: no such file or folder")
+    return files, skipped
+
+
+def _load(path: Path):
+    from engine.midi_io import ExtractSettings, load_midi_melodies
+
+    # min_bars=1: measure whatever melody a file has, however short (the corpus drops short ones).
+    return load_midi_melodies(path, ExtractSettings(min_bars=1))
+
+
+def _nan_to_null(value):
+    """JSON has no NaN: undefined values become null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_null(v) for v in value]
+    return value
+
+
+def _fmt(value: float, width: int = 6) -> str:
+    return "-".rjust(width) if value is None or math.isnan(value) else f"{value:{width}.3f}"
+
+
+def _print_melody(entry: dict) -> None:
+    name = entry["path"] + (f" #{entry['index'] + 1}" if entry["index"] else "")
+    print(f"{name}: {entry['meter']}, {entry['n_bars']} bars, {len(entry['notes'])} notes, key {entry['key']}")
+    for metric in ("pitch_class_entropy", "scale_consistency", "groove_consistency", "empty_beat_rate"):
+        print(f"  {metric:20s} {_fmt(entry[metric], 8)}")
+    per_bar = entry["per_bar"]
+    columns = list(per_bar)
+    print("  " + "bar".rjust(4) + "".join(c.rjust(9) for c in columns))
+    for b in range(entry["n_bars"]):
+        print("  " + str(b).rjust(4) + "".join(_fmt(per_bar[c][b], 9) for c in columns))
+    means = {c: np.nanmean(per_bar[c]) if not np.isnan(per_bar[c]).all() else math.nan for c in columns}
+    print("  " + "mean".rjust(4) + "".join(_fmt(means[c], 9) for c in columns))
+    print()
