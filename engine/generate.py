@@ -147,16 +147,17 @@ def sample_tokens(
 def _prefill(model, tokens, state, cancel):
     """Feed the primer [B, P]; return the logits after its last token and the state.
 
-    A model may offer prefill(tokens, state) -> (last logits, state) that does it in one batched pass
-    (the Transformer fills its key/value cache that way); otherwise the primer goes step by step.
+    Models offer prime(tokens, state) (the RNN families run it as one cuDNN-style pass); anything
+    else goes step by step. The primer is short next to the continuation, so cancel is checked
+    around it rather than inside.
     """
-    prefill = getattr(model, "prefill", None)
-    if callable(prefill):
-        return prefill(tokens, state)
+    if cancel is not None and cancel.is_set():
+        raise GenerationCancelled()
+    prime = getattr(model, "prime", None)
+    if callable(prime):
+        return prime(tokens, state)
     logits = None
     for t in range(tokens.shape[1]):
-        if cancel is not None and cancel.is_set():
-            raise GenerationCancelled()
         logits, state = model.step(tokens[:, t], state)
     return logits, state
 

@@ -1,0 +1,209 @@
+"""Sampling: seeds, temperature, top-k / top-p, PAD, cancel, bad settings, primers, real tiny models."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from engine.errors import UserError
+from engine.generate import GenerationCancelled, SampleSettings, generate, sample_tokens
+from engine.melody import Melody, Note
+from engine.primer import load_primer_melody, take_primer
+from engine.tokens import HOLD, PAD, TokenConfig, encode
+
+CFG = TokenConfig()
+V = CFG.vocab_size
+
+
+class BigramModel(nn.Module):
+    """A stand-in model with known next-token logits: row `prev` of a table. No prime(): the primer
+    goes through step() one token at a time."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        self.table = nn.Parameter(table.float())
+        self.window = 1
+
+    def forward(self, tokens):
+        return self.table[tokens]
+
+    def init_state(self, batch, device=None):
+        return None
+
+    def step(self, tokens, state):
+        return self.table[tokens], state
+
+
+def scale_primer(bars=2, numerator=4, denominator=4, tempo=96.0, key=7) -> Melody:
+    steps = bars * (numerator * 16 // denominator)
+    notes = tuple(Note(i * 4, 60 + (i * 2) % 12, 3) for i in range(steps // 4))
+    return Melody(notes, steps, numerator, denominator, tempo, key, tune_id="t1", title="Scale")
+
+
+def random_table(seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(V, V, generator=g) * 3
+
+
+def test_same_seed_same_tokens_and_other_seed_differs():
+    model = BigramModel(random_table())
+    primer = encode(scale_primer(), CFG)
+    s = SampleSettings(bars=4, variations=3, seed=7)
+    a = sample_tokens(model, primer, 64, s)
+    b = sample_tokens(model, primer, 64, s)
+    c = sample_tokens(model, primer, 64, replace(s, seed=8))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    # the variations of one batch are different melodies, not copies
+    assert not torch.equal(a[0], a[1])
+
+
+def test_temperature_near_zero_follows_the_most_likely_path():
+    table = random_table(1)
+    model = BigramModel(table)
+    primer = encode(scale_primer(), CFG)
+    out = sample_tokens(model, primer, 40, SampleSettings(temperature=1e-4, variations=2, seed=3))
+    masked = table.clone()
+    masked[:, PAD] = -float("inf")
+    expected, prev = [], int(primer[-1])
+    for _ in range(40):
+        prev = int(torch.argmax(masked[prev]))
+        expected.append(prev)
+    assert out[0].tolist() == expected
+    assert out[1].tolist() == expected
+
+
+def test_top_p_never_samples_outside_the_nucleus_and_top_k_one_is_argmax():
+    # Every row: token 10 has p=0.5, token 11 p=0.3, token 12 p=0.15, the rest share 0.05.
+    probs = torch.full((V,), 0.05 / (V - 3))
+    probs[10], probs[11], probs[12] = 0.5, 0.3, 0.15
+    model = BigramModel(probs.log().expand(V, V).clone())
+    primer = encode(scale_primer(), CFG)
+    out = sample_tokens(model, primer, 256, SampleSettings(top_p=0.7, variations=8, seed=0))
+    seen = set(out.flatten().tolist())
+    assert seen == {10, 11}  # the nucleus of 0.7 is {0.5, 0.3}; both are drawn, nothing else
+    wide = sample_tokens(model, primer, 256, SampleSettings(top_p=1.0, variations=8, seed=0))
+    assert len(set(wide.flatten().tolist())) > 3  # without the cut the tail does get sampled
+    k1 = sample_tokens(model, primer, 64, SampleSettings(top_k=1, variations=2, seed=0))
+    assert set(k1.flatten().tolist()) == {10}
+
+
+def test_pad_is_never_sampled_even_when_the_model_prefers_it():
+    table = torch.zeros(V, V)
+    table[:, PAD] = 5.0
+    model = BigramModel(table)
+    primer = encode(scale_primer(), CFG)
+    for settings in (SampleSettings(variations=4), SampleSettings(temperature=1e-5)):
+        out = sample_tokens(model, primer, 128, settings)
+        assert (out != PAD).all()
+
+
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        (SampleSettings(bars=0), "bars"),
+        (SampleSettings(bars=100000), "bars"),
+        (SampleSettings(temperature=0), "temperature"),
+        (SampleSettings(temperature=-1), "temperature"),
+        (SampleSettings(top_p=0), "top-p"),
+        (SampleSettings(top_p=1.5), "top-p"),
+        (SampleSettings(top_k=-2), "top-k"),
+        (SampleSettings(variations=0), "variations"),
+    ],
+)
+def test_bad_settings_get_a_clear_error(settings, words):
+    with pytest.raises(UserError, match=words):
+        generate(BigramModel(random_table()), scale_primer(), settings, CFG)
+
+
+def test_cancel_stops_generation_cleanly():
+    model = BigramModel(random_table())
+    cancel = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        cancel.set()  # the user presses Stop after the first progress report
+
+    with pytest.raises(GenerationCancelled):
+        generate(model, scale_primer(), SampleSettings(bars=16), CFG, cancel=cancel, progress=progress)
+    assert seen == [64]
+
+
+@pytest.mark.parametrize("meter", [(4, 4), (3, 4), (6, 8)])
+def test_continuations_keep_the_primer_meter_tempo_and_key(meter):
+    primer = scale_primer(2, *meter, tempo=132.0, key=21)
+    out = generate(BigramModel(random_table()), primer, SampleSettings(bars=3, variations=2), CFG)
+    assert len(out) == 2
+    for melody in out:
+        assert (melody.numerator, melody.denominator) == meter
+        assert melody.tempo_qpm == 132.0 and melody.key_number == 21
+        assert melody.n_steps == 3 * primer.steps_per_bar
+        assert all(CFG.min_pitch <= n.pitch <= CFG.max_pitch for n in melody.notes)
+        assert len(melody.meta["tokens"]) == melody.n_steps
+
+
+@pytest.mark.parametrize("key", ["rnn", "lstm", "gru", "attention", "transformer"])
+def test_every_tiny_model_generates_reproducibly(key):
+    from engine.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(key, "tiny", V)
+    primer = scale_primer(4)
+    s = SampleSettings(bars=6, variations=2, seed=5, top_p=0.95)  # 96 steps: past the tiny window
+    a = generate(model, primer, s, CFG)
+    b = generate(model, primer, s, CFG)
+    assert [m.notes for m in a] == [m.notes for m in b]
+    assert all(m.n_steps == 96 for m in a)
+    tokens = np.stack([m.meta["tokens"] for m in a])
+    assert ((tokens >= HOLD) & (tokens < V)).all()
+    assert model.training  # generation leaves the model's mode as it found it
+
+
+def test_primer_takes_the_first_bars_and_rejects_a_short_tune():
+    tune = scale_primer(bars=5)
+    primer = take_primer(tune, 4)
+    assert primer.n_steps == 64 and all(n.onset < 64 for n in primer.notes)
+    with pytest.raises(UserError, match="Scale|t1") as err:
+        take_primer(tune, 8)
+    assert "8 bars" in str(err.value)
+
+
+def test_primer_from_a_midi_file_and_from_a_corpus_like_lookup(tmp_path):
+    from engine.midi_io import melody_to_pretty_midi
+
+    path = tmp_path / "tune.mid"
+    melody_to_pretty_midi(scale_primer(bars=8, tempo=100.0), 73, "tune").write(str(path))
+    melody = load_primer_melody(str(path))
+    assert melody.n_bars >= 8 and melody.notes[0].pitch == 60
+    primer = take_primer(melody, 8, str(path))
+    assert primer.n_steps == 128
+
+    class FakeCorpus:
+        def find(self, spec):
+            return tune if spec == "t1" else None
+
+        def split(self, name):
+            return [tune]
+
+    tune = scale_primer(6)
+    assert load_primer_melody("t1", lambda: FakeCorpus()) is tune
+    assert load_primer_melody(None, lambda: FakeCorpus()) is tune
+    with pytest.raises(UserError, match="no tune"):
+        load_primer_melody("nope", lambda: FakeCorpus())
+    with pytest.raises(UserError, match="missing.mid"):
+        load_primer_melody(str(tmp_path / "missing.mid"))
+
+
+def test_a_primer_outside_the_vocabulary_is_folded_by_octaves_not_refused():
+    from engine.generate import fold_into_range
+
+    primer = Melody((Note(0, 40, 4), Note(8, 100, 4)), 16)
+    assert [n.pitch for n in fold_into_range(primer, CFG).notes] == [52, 88]
+    out = generate(BigramModel(random_table()), primer, SampleSettings(bars=1), CFG)
+    assert out[0].n_steps == 16
