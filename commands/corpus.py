@@ -1,0 +1,75 @@
+"""`python main.py corpus [--source PATH ...] [--json]`: load a corpus and report what it holds.
+
+Every file that gives no melody is listed with its reason. The command fails (exit 2, `error: ...`)
+only when nothing usable is found; a folder with some bad files is a normal, successful load.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .common import ProgressBar, emit_json, say
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--source", action="append", metavar="PATH", default=None,
+                        help="a MIDI file or a folder searched recursively (repeatable); default: the bundled corpus")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--min-bars", type=int, default=4, help="drop melodies shorter than this (default 4)")
+    parser.add_argument("--split-rest-bars", type=float, default=1.0,
+                        help="split a melody at a rest of at least this many bars; 0 = never (default 1)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes for the first parse (default: the machine's cores)")
+    parser.add_argument("--no-cache", action="store_true", help="parse every file again, ignore the cache")
+
+
+def run(args) -> int:
+    from engine.corpus import ExtractSettings, load_corpus
+    from engine.errors import UserError
+
+    if args.min_bars < 1:
+        raise UserError(f"--min-bars must be at least 1, not {args.min_bars}")
+    if args.split_rest_bars < 0:
+        raise UserError(f"--split-rest-bars must be 0 or more, not {args.split_rest_bars:g}")
+    settings = ExtractSettings(min_bars=args.min_bars, split_rest_bars=args.split_rest_bars)
+    workers = args.workers or (os.cpu_count() or 1)
+    bar = None
+
+    def progress(done: int, total: int, path: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = ProgressBar(total, "parsing")
+        bar.update(done, os.path.basename(path))
+
+    say("loading " + (", ".join(args.source) if args.source else "the bundled corpus") + " ...")
+    corpus = load_corpus(args.source, settings, progress=progress, workers=workers,
+                         cache=not args.no_cache, allow_empty=True)
+    if bar is not None:
+        bar.close()
+    summary = corpus.summary()
+    if args.json:
+        emit_json(summary)
+    else:
+        _print_report(summary)
+    if not corpus.melodies:
+        from engine.corpus import _nothing_usable
+
+        raise UserError(_nothing_usable(corpus.sources, corpus.skipped))
+    return 0
+
+
+def _print_report(s: dict) -> None:
+    splits = s["splits"]
+    print(f"sources:   {', '.join(s['sources'])}")
+    print(f"files:     {s['files']}  (cache: {s['cache']})")
+    print(f"melodies:  {s['melodies']}  (train {splits['train']}, valid {splits['valid']}, test {splits['test']})")
+    print(f"bars:      {s['bars']}")
+    print(f"tokens:    {s['tokens']}  (vocabulary {s['token_config']['min_pitch']}..{s['token_config']['max_pitch']})")
+    if s["notes"]:
+        print(f"notes:     {s['notes']}  ({s['folded_notes']} folded by octaves into the range)")
+    if s["meters"]:
+        print("meters:    " + ", ".join(f"{k} ({v})" for k, v in s["meters"].items()))
+    skipped = s["skipped"]
+    print(f"skipped:   {len(skipped)}")
+    for item in skipped:
+        print(f"  {item['path']}: {item['reason']}")

@@ -1,0 +1,344 @@
+"""A corpus: every melody of a set of MIDI files or folders, tokenized, split and cached.
+
+`load_corpus()` with no sources loads the bundled corpus in midi_data/. The first load parses every
+file (optionally in several processes); the result goes to a cache (.npz arrays + JSON, never pickle)
+keyed by the files' paths, sizes and mtimes, the extraction settings and the pipeline's source code, so
+the second load only stats the files and reads two files back.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .cache import CorpusCache, cache_key, cache_root
+from .errors import UserError
+from .melody import Melody
+from .midi_io import ExtractSettings, load_midi_melodies, transpose_tokens  # noqa: F401 (re-export)
+from .tokens import TokenConfig, encode
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DIR = REPO_ROOT / "midi_data"
+MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
+SPLITS = ("train", "valid", "test")
+
+# progress(done, total, path): called after each parsed file on a cold load
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "reason": self.reason}
+
+
+def split_of(tune_id: str) -> str:
+    """train/valid/test (90/5/5) from a hash of the tune id: the same tune always lands in the same
+    split, whatever else is in the corpus. Parts of one file ("id#2") follow the file."""
+    base = tune_id.split("#", 1)[0]
+    bucket = int.from_bytes(hashlib.sha1(base.encode("utf-8")).digest()[:4], "big") % 100
+    return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
+
+
+class Corpus:
+    """Melodies plus the report of what was skipped and why (the data behind `main.py corpus`)."""
+
+    def __init__(self, melodies, tokens, skipped, files, fingerprint, settings, sources, cache_status):
+        self.melodies: list[Melody] = melodies
+        self._tokens: list[np.ndarray] = tokens  # tokens[i] belongs to melodies[i]
+        self.skipped: list[Skipped] = skipped
+        self.files: list[str] = files  # every MIDI file examined
+        self.fingerprint: str = fingerprint
+        self.settings: ExtractSettings = settings
+        self.sources: list[str] = sources
+        self.cache_status: str = cache_status  # "hit", "built" or "off"
+
+    @property
+    def token_config(self) -> TokenConfig:
+        return self.settings.token_config
+
+    def __len__(self) -> int:
+        return len(self.melodies)
+
+    def split(self, name: str) -> list[Melody]:
+        _check_split(name)
+        return [m for m in self.melodies if m.meta.get("split") == name]
+
+    def tokens(self, name: str | None = None) -> list[np.ndarray]:
+        """Token arrays (int64) of a split, or of every melody when name is None."""
+        if name is None:
+            return list(self._tokens)
+        _check_split(name)
+        return [t for m, t in zip(self.melodies, self._tokens) if m.meta.get("split") == name]
+
+    def find(self, id_or_title: str) -> Melody:
+        """The melody with this tune id, else the one with this title (case-insensitive)."""
+        for m in self.melodies:
+            if m.tune_id == id_or_title:
+                return m
+        wanted = id_or_title.casefold()
+        for m in self.melodies:
+            if m.title.casefold() == wanted:
+                return m
+        raise UserError(f"no tune '{id_or_title}' in the corpus ({len(self.melodies)} melodies)")
+
+    def summary(self) -> dict:
+        splits = {name: 0 for name in SPLITS}
+        meters: dict[str, int] = {}
+        for m in self.melodies:
+            splits[m.meta.get("split", "train")] += 1
+            meters[m.meter] = meters.get(m.meter, 0) + 1
+        return {
+            "sources": self.sources,
+            "files": len(self.files),
+            "melodies": len(self.melodies),
+            "bars": sum(m.n_bars for m in self.melodies),
+            "tokens": sum(m.n_steps for m in self.melodies),
+            "notes": sum(len(m.notes) for m in self.melodies),
+            "folded_notes": sum(m.meta.get("folded_notes", 0) for m in self.melodies),
+            "splits": splits,
+            "meters": dict(sorted(meters.items(), key=lambda kv: -kv[1])),
+            "skipped": [s.to_dict() for s in self.skipped],
+            "token_config": self.token_config.to_dict(),
+            "settings": self.settings.to_dict(),
+            "fingerprint": self.fingerprint,
+            "cache": self.cache_status,
+        }
+
+
+def _check_split(name: str) -> None:
+    if name not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {name!r}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Finding the files
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: str  # absolute path of the MIDI file
+    tune_id: str
+    title: str | None
+    collection: str
+
+
+def _read_manifest(folder: Path) -> dict[str, dict]:
+    """Manifest rows keyed by the file's path relative to the folder ("<collection>/<id>.mid")."""
+    manifest = folder / "manifest.csv"
+    if not manifest.is_file():
+        return {}
+    rows = {}
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("id") and row.get("collection"):
+                rows[f"{row['collection']}/{row['id']}.mid"] = row
+    return rows
+
+
+def _scan(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
+    found: list[_Source] = []
+    for raw in sources:
+        root = Path(raw).expanduser()
+        if not root.exists():
+            skipped.append(Skipped(str(raw), "does not exist"))
+            continue
+        if root.is_file():
+            found.append(_Source(str(root.resolve()), root.name, None, root.parent.name))
+            continue
+        root = root.resolve()
+        manifest = _read_manifest(root)
+        before = len(found)
+        if not os.access(root, os.R_OK | os.X_OK):
+            skipped.append(Skipped(str(root), "unreadable folder (permission denied)"))
+            continue
+
+        def onerror(exc: OSError) -> None:
+            why = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+            skipped.append(Skipped(str(exc.filename or root), f"unreadable folder ({why})"))
+
+        for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if not name.lower().endswith(MIDI_SUFFIXES):
+                    continue
+                full = Path(dirpath) / name
+                rel = full.relative_to(root).as_posix()
+                row = manifest.get(rel)
+                if row:
+                    found.append(_Source(str(full), row["id"], row.get("title") or None, row["collection"]))
+                else:
+                    found.append(_Source(str(full), rel, None, root.name))
+        if len(found) == before and not any(s.path.startswith(str(root)) for s in skipped):
+            skipped.append(Skipped(str(root), "no MIDI files (.mid, .midi) in this folder"))
+    return found
+
+
+def _file_stamps(files: list[_Source]) -> list:
+    stamps = []
+    for src in files:
+        try:
+            st = os.stat(src.path)
+            stamps.append([src.path, st.st_size, st.st_mtime_ns, st.st_mode])
+        except OSError as exc:
+            stamps.append([src.path, -1, 0, str(exc.errno)])
+    return stamps
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parsing (in this process or in several)
+
+
+def _parse_one(src: _Source, settings: ExtractSettings):
+    try:
+        melodies = load_midi_melodies(src.path, settings, tune_id=src.tune_id, title=src.title)
+    except UserError as exc:
+        message = str(exc)
+        prefix = f"{src.path}: "
+        return [], (message[len(prefix):] if message.startswith(prefix) else message)
+    except RecursionError:
+        return [], "corrupted MIDI (too deeply nested)"
+    except MemoryError:
+        return [], "too large to parse"
+    return melodies, None
+
+
+def _parse_chunk(chunk: list[_Source], settings_dict: dict):
+    settings = ExtractSettings.from_dict(settings_dict)
+    return [_parse_one(src, settings) for src in chunk]
+
+
+def _parse_all(files: list[_Source], settings: ExtractSettings, progress, workers: int):
+    results = []
+    total = len(files)
+    if workers <= 1 or total < 2 * workers:
+        for i, src in enumerate(files):
+            results.append(_parse_one(src, settings))
+            if progress:
+                progress(i + 1, total, src.path)
+        return results
+    import multiprocessing
+
+    # Spawned, not forked: the GUI calls this from a worker thread of a Qt process, which must not fork.
+    n_chunks = min(total, workers * 8)
+    chunks = [files[i::n_chunks] for i in range(n_chunks)]  # interleaved, so big folders spread evenly
+    by_chunk: dict[int, list] = {}
+    done = 0
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_parse_chunk, chunk, settings.to_dict()): i for i, chunk in enumerate(chunks)}
+        from concurrent.futures import as_completed
+
+        for fut in as_completed(futures):
+            i = futures[fut]
+            by_chunk[i] = fut.result()
+            done += len(chunks[i])
+            if progress:
+                progress(done, total, chunks[i][-1].path)
+    results = [None] * total
+    for i, chunk_results in by_chunk.items():
+        for j, res in enumerate(chunk_results):
+            results[i + j * n_chunks] = res
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _pipeline_version() -> str:
+    """Hash of the code that turns files into tokens: editing it invalidates every cache."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("midi_io.py", "corpus.py", "melody.py", "tokens.py", "cache.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_corpus(
+    sources=None,
+    settings: ExtractSettings = ExtractSettings(),
+    progress: Progress | None = None,
+    workers: int = 1,
+    cache: bool = True,
+    cache_dir=None,
+    allow_empty: bool = False,
+) -> Corpus:
+    """Load MIDI files and folders (None: the bundled corpus) into a Corpus.
+
+    A missing path, an unreadable folder or a bad file becomes a `Skipped` entry with its reason; the rest
+    still loads. Raises UserError when nothing usable is found, unless allow_empty (the CLI's report).
+    """
+    if sources is None:
+        if not BUNDLED_DIR.is_dir():
+            raise UserError(f"the bundled corpus is missing: {BUNDLED_DIR} does not exist")
+        sources = [BUNDLED_DIR]
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    source_names = [str(Path(s).expanduser().resolve()) if Path(s).expanduser().exists() else str(s)
+                    for s in sources]
+    skipped: list[Skipped] = []
+    files = _scan(sources, skipped)
+    key_parts = {
+        "version": _pipeline_version(),
+        "settings": settings.to_dict(),
+        "sources": source_names,
+        "files": [[s.path, s.tune_id, s.title, s.collection] for s in files],
+        "stamps": _file_stamps(files),
+    }
+    store = CorpusCache(Path(cache_dir) if cache_dir else cache_root() / "corpus") if cache else None
+    fingerprint = cache_key(key_parts)
+
+    loaded = store.load(fingerprint) if store else None
+    if loaded is not None:
+        melodies, tokens, parsed_skipped = loaded
+        status = "hit"
+    else:
+        melodies, tokens, parsed_skipped = _build(files, settings, progress, workers)
+        status = "off"
+        if store:
+            store.save(fingerprint, melodies, tokens, parsed_skipped)
+            status = "built"
+    corpus = Corpus(
+        melodies, tokens, skipped + parsed_skipped, [s.path for s in files], fingerprint, settings,
+        source_names, status,
+    )
+    if not melodies and not allow_empty:
+        raise UserError(_nothing_usable(source_names, corpus.skipped))
+    return corpus
+
+
+def _build(files: list[_Source], settings: ExtractSettings, progress, workers: int):
+    results = _parse_all(files, settings, progress, workers)
+    melodies: list[Melody] = []
+    tokens: list[np.ndarray] = []
+    skipped: list[Skipped] = []
+    for src, (file_melodies, reason) in zip(files, results):
+        if reason is not None:
+            skipped.append(Skipped(src.path, reason))
+            continue
+        split = split_of(src.tune_id)
+        for m in file_melodies:
+            m.meta["split"] = split
+            m.meta["collection"] = src.collection
+            melodies.append(m)
+            tokens.append(encode(m, settings.token_config))
+    return melodies, tokens, skipped
+
+
+def _nothing_usable(sources: list[str], skipped: list[Skipped]) -> str:
+    where = ", ".join(sources) if sources else "no sources"
+    if not skipped:
+        return f"no usable melodies in {where}"
+    shown = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
+    more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+    return f"no usable melodies in {where}: {shown}{more}"

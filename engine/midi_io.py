@@ -1,0 +1,476 @@
+"""MIDI file -> melodies on the 16th grid, and a melody -> pretty_midi object (design.md section 4).
+
+Reading works on MIDI ticks (via mido, the parser pretty_midi itself uses), never on seconds: a tick
+divided by the file's ticks-per-quarter is a position in beats, so tempo changes cannot move notes off
+the grid. Every way a file can fail ends in `UserError("<file>: <reason>")` with a short reason that the
+corpus report and the GUI show as is ("not a MIDI file", "drums only", "too short (3 bars < 4)", ...).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import stat
+import struct
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+from .melody import STEPS_PER_QUARTER, Melody, Note, steps_per_bar_for
+from .tokens import FIRST_PITCH_TOKEN, TokenConfig
+
+DRUM_CHANNEL = 9  # General MIDI channel 10, counted from 0
+MELODY_NAME = re.compile(r"melod|lead|voice|vocal|tune|sing|solo|theme|air\b", re.IGNORECASE)
+MAX_STEPS_PER_BAR = 64  # 16/4; anything longer is not a bar a folk tune has
+PLAUSIBLE_QPM = (20.0, 480.0)
+DEFAULT_QPM = 120.0
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """How MIDI files become melodies; every field is part of the corpus cache key."""
+
+    min_bars: int = 4  # melodies shorter than this are dropped
+    split_rest_bars: float = 1.0  # a rest at least this many bars long splits a melody; 0 = never split
+    max_file_mb: float = 20.0  # larger files are refused before parsing (mido is pure Python: no hangs)
+    max_note_bars: int = 8  # a note held longer is a lost note-off; it is cut to this length
+    token_config: TokenConfig = field(default_factory=TokenConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExtractSettings":
+        d = dict(d)
+        d["token_config"] = TokenConfig(**d.get("token_config", {}))
+        return cls(**d)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading a file into tracks of notes in ticks
+
+
+@dataclass
+class _Track:
+    name: str
+    channel: int
+    notes: list  # (start_tick, end_tick, pitch)
+
+    @property
+    def is_drum(self) -> bool:
+        return self.channel == DRUM_CHANNEL
+
+
+@dataclass
+class _Score:
+    ticks_per_quarter: int
+    tracks: list
+    time_signatures: list  # (tick, numerator, denominator)
+    tempos: list  # (tick, microseconds per quarter)
+    keys: list  # (tick, mido key string)
+    title: str
+    zero_length_notes: int
+
+
+def _fail(path, reason: str):
+    raise UserError(f"{path}: {reason}")
+
+
+def _read_bytes(path: Path, settings: ExtractSettings) -> bytes:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        _fail(path, "does not exist")
+    except OSError as exc:
+        _fail(path, f"unreadable ({exc.strerror or exc})")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device named .mid would block the read forever
+        _fail(path, "not a regular file")
+    if st.st_size == 0:
+        _fail(path, "empty file")
+    limit = settings.max_file_mb * 1024 * 1024
+    if st.st_size > limit:
+        _fail(path, f"too large ({st.st_size / 2**20:.0f} MB > {settings.max_file_mb:g} MB)")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        _fail(path, f"unreadable ({exc.strerror or exc})")
+
+
+def _check_header(path, data: bytes) -> None:
+    """The header checks mido does not do (or does with an unhelpful exception)."""
+    if not data.startswith(b"MThd"):
+        head = data[:512]
+        looks_text = all(b in b"\t\n\r" or 32 <= b < 127 for b in head)
+        _fail(path, "not a MIDI file (it is text)" if looks_text else "not a MIDI file (no MThd header)")
+    if len(data) < 14:
+        _fail(path, "truncated MIDI file (incomplete header)")
+    _length, fmt, n_tracks, division = struct.unpack(">IHHH", data[4:14])
+    if fmt > 2:
+        _fail(path, f"not a MIDI file (unknown format {fmt})")
+    if n_tracks == 0:
+        _fail(path, "no tracks")
+    if division == 0:
+        _fail(path, "corrupted MIDI (division of zero ticks per quarter note)")
+    if division & 0x8000:
+        _fail(path, "SMPTE time division is not supported (only ticks per quarter note)")
+
+
+def _parse(path: Path, data: bytes):
+    import mido
+
+    try:
+        return mido.MidiFile(file=io.BytesIO(data))
+    except EOFError:
+        _fail(path, "truncated MIDI file")
+    except Exception as exc:  # mido raises OSError, ValueError, KeyError, ... on damaged data
+        detail = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else type(exc).__name__
+        _fail(path, f"corrupted MIDI ({detail})")
+
+
+def _read_score(path: Path, settings: ExtractSettings) -> _Score:
+    data = _read_bytes(path, settings)
+    _check_header(path, data)
+    midi = _parse(path, data)
+    tracks: list[_Track] = []
+    time_sigs, tempos, keys = [], [], []
+    title = ""
+    zero_length = 0
+    for index, mtrack in enumerate(midi.tracks):
+        tick = 0
+        name = ""
+        # (channel, pitch) -> start ticks of the notes still sounding. A note-off ends the oldest one
+        # (first in, first out): legato repeats of a pitch often overlap its next note-on.
+        open_notes: dict[tuple[int, int], list[int]] = {}
+        by_channel: dict[int, list] = {}
+        for msg in mtrack:
+            tick += msg.time
+            kind = msg.type
+            if kind == "note_on" and msg.velocity > 0:
+                open_notes.setdefault((msg.channel, msg.note), []).append(tick)
+            elif kind == "note_off" or kind == "note_on":
+                starts = open_notes.get((msg.channel, msg.note))
+                if starts:
+                    by_channel.setdefault(msg.channel, []).append((starts.pop(0), tick, msg.note))
+            elif kind == "time_signature":
+                time_sigs.append((tick, msg.numerator, msg.denominator))
+            elif kind == "set_tempo":
+                tempos.append((tick, msg.tempo))
+            elif kind == "key_signature":
+                keys.append((tick, msg.key))
+            elif kind == "track_name" and not name:
+                name = msg.name.strip()
+        for (channel, pitch), starts in open_notes.items():  # never released: ends with the track
+            by_channel.setdefault(channel, []).extend((start, tick, pitch) for start in starts)
+        if index == 0 and name and not by_channel:
+            title = name  # a conductor track's name is the sequence's title
+        for channel in sorted(by_channel):
+            notes = [n for n in by_channel[channel] if n[1] > n[0]]
+            zero_length += len(by_channel[channel]) - len(notes)
+            if not notes:
+                continue
+            label = name or f"track {index + 1}"
+            if len(by_channel) > 1:
+                label += f" (channel {channel + 1})"
+            tracks.append(_Track(label, channel, sorted(notes)))
+    return _Score(midi.ticks_per_beat, tracks, time_sigs, tempos, keys, title, zero_length)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Choosing the melody track
+
+
+def _monophony(notes, tpq: int) -> float:
+    """Share of notes that start after the previous notes of the track have ended (1.0 = one voice).
+    Legato playing overlaps notes a little; an overlap up to a 32nd note does not count."""
+    if len(notes) < 2:
+        return 1.0
+    arr = np.asarray(notes)
+    latest_end = np.maximum.accumulate(arr[:-1, 1])
+    return float(np.mean(arr[1:, 0] + tpq / 8 >= latest_end))
+
+
+def _choose_track(path, score: _Score) -> tuple[_Track, str]:
+    if not score.tracks:
+        if score.zero_length_notes:
+            _fail(path, f"no notes (all {score.zero_length_notes} notes have zero length)")
+        _fail(path, "no notes")
+    pitched = [t for t in score.tracks if not t.is_drum]
+    if not pitched:
+        _fail(path, "drums only")
+    if len(pitched) == 1:
+        return pitched[0], "the only pitched track"
+    named = [t for t in pitched if MELODY_NAME.search(t.name)]
+    if named:
+        best = max(named, key=lambda t: len(t.notes))
+        return best, f"named '{best.name}'"
+    # A melody is one voice, above the accompaniment; tracks with a handful of notes (a fill, a
+    # count-in) are not candidates however high they are.
+    most = max(len(t.notes) for t in pitched)
+    candidates = [t for t in pitched if len(t.notes) >= 0.1 * most]
+    mono = {id(t): _monophony(t.notes, score.ticks_per_quarter) for t in candidates}
+    best_mono = max(mono.values())
+    candidates = [t for t in candidates if mono[id(t)] >= best_mono - 0.1]
+    best = max(candidates, key=lambda t: float(np.mean([n[2] for n in t.notes])))
+    return best, f"most monophonic and highest of {len(pitched)} pitched tracks"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Quantizing, reducing to one voice, splitting into melodies
+
+
+def _to_step(tick: int, tpq: int) -> int:
+    """Nearest 16th-note step, halves rounded up (exact integer arithmetic, no float drift)."""
+    return (2 * STEPS_PER_QUARTER * tick + tpq) // (2 * tpq)
+
+
+def _skyline(notes, tpq: int) -> list[tuple[int, int, int]]:
+    """Quantized (onset, pitch, end) of the highest voice: a new onset under a held higher note is
+    dropped; otherwise the highest note starting at a step cuts whatever sounds before it."""
+    by_onset: dict[int, tuple[int, int]] = {}
+    for start, end, pitch in notes:
+        onset = _to_step(start, tpq)
+        stop = max(_to_step(end, tpq), onset + 1)  # a grace note still sounds for one step
+        if onset not in by_onset or pitch > by_onset[onset][0]:
+            by_onset[onset] = (pitch, stop)
+    line: list[list[int]] = []
+    for onset in sorted(by_onset):
+        pitch, stop = by_onset[onset]
+        if line:
+            prev = line[-1]
+            if prev[2] > onset and prev[1] > pitch:
+                continue
+            prev[2] = min(prev[2], onset)
+        line.append([onset, pitch, stop])
+    return [tuple(n) for n in line]
+
+
+def _meter_segments(score: _Score, tpq: int) -> list[tuple[int, float, int, int]]:
+    """(start_step, end_step, numerator, denominator) spans of one meter; 4/4 before any signature."""
+    at_step: dict[int, tuple[int, int]] = {}
+    for tick, num, den in sorted(score.time_signatures, key=lambda t: t[0]):
+        at_step[_to_step(tick, tpq)] = (num, den)  # several at one step: the last one counts
+    if 0 not in at_step:
+        at_step[0] = (4, 4)
+    segments: list[list] = []
+    for step in sorted(at_step):
+        meter = at_step[step]
+        if segments and (segments[-1][2], segments[-1][3]) == meter:
+            continue  # a restated signature is not a change
+        if segments:
+            segments[-1][1] = step
+        segments.append([step, math.inf, *meter])
+    return [tuple(s) for s in segments]
+
+
+def _meter_problem(num: int, den: int) -> str | None:
+    if num <= 0 or den <= 0:
+        return f"meter {num}/{den} is invalid"
+    spb = steps_per_bar_for(num, den)
+    if spb is None:
+        return f"meter {num}/{den} is off the 16th grid"
+    if spb > MAX_STEPS_PER_BAR:
+        return f"meter {num}/{den} has bars too long ({spb} steps > {MAX_STEPS_PER_BAR})"
+    return None
+
+
+def _value_at(events, tick_of_step, default):
+    """The value of the last event at or before a position (or the first one if none precedes it)."""
+    if not events:
+        return default
+    ordered = sorted(events, key=lambda e: e[0])
+    value = ordered[0][1]
+    for tick, v in ordered:
+        if tick > tick_of_step:
+            break
+        value = v
+    return value
+
+
+_MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
+_MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
+
+
+def estimate_key(notes) -> int:
+    """pretty_midi key number whose scale holds the most note duration; ties go to the key whose tonic
+    sounds longest, then to major. Used only when a file has no key signature."""
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += n.duration
+    best, best_score = 0, -1.0
+    for mode, scale in ((0, _MAJOR), (12, _MINOR)):
+        for tonic in range(12):
+            score = hist[(tonic + scale) % 12].sum() + 1e-3 * hist[tonic]
+            if score > best_score + 1e-9:
+                best, best_score = mode + tonic, score
+    return best
+
+
+def _key_number(mido_key: str) -> int | None:
+    import pretty_midi
+
+    try:
+        return pretty_midi.key_name_to_key_number(mido_key)
+    except Exception:
+        return None
+
+
+def load_midi_melodies(
+    path, settings: ExtractSettings = ExtractSettings(), tune_id: str | None = None, title: str | None = None
+) -> list[Melody]:
+    """The melodies of one MIDI file: one per meter span and per passage between long rests.
+
+    Raises UserError("<path>: <reason>") when the file yields none. Melody step 0 is always a downbeat
+    (the bar holding the first note); pitches outside the token range are folded by octaves.
+    """
+    path = Path(path)
+    score = _read_score(path, settings)
+    track, why = _choose_track(path, score)
+    tpq = score.ticks_per_quarter
+    line = _skyline(track.notes, tpq)
+    cfg = settings.token_config
+
+    warnings: list[str] = []
+    pieces, reasons, short = [], [], None
+    for seg_start, seg_end, num, den in _meter_segments(score, tpq):
+        seg_notes = [n for n in line if seg_start <= n[0] < seg_end]
+        if not seg_notes:
+            continue
+        problem = _meter_problem(num, den)
+        if problem:
+            reasons.append(problem)
+            continue
+        spb = steps_per_bar_for(num, den)
+        longest = settings.max_note_bars * spb
+        gap = settings.split_rest_bars * spb if settings.split_rest_bars > 0 else math.inf
+        group: list = []
+        for onset, pitch, end in seg_notes:
+            end = min(end, seg_end, onset + longest)
+            if group and onset - group[-1][2] >= gap:
+                pieces.append((seg_start, num, den, group))
+                group = []
+            group.append((onset, pitch, end))
+        pieces.append((seg_start, num, den, group))
+
+    melodies: list[Melody] = []
+    base_id = tune_id if tune_id is not None else path.stem
+    base_title = title or score.title or path.stem
+    folded_total = 0
+    for seg_start, num, den, group in pieces:
+        spb = steps_per_bar_for(num, den)
+        bar0 = seg_start + (group[0][0] - seg_start) // spb * spb
+        n_steps = -(-(group[-1][2] - bar0) // spb) * spb
+        n_bars = n_steps // spb
+        if n_bars < settings.min_bars:
+            if short is None or n_bars > short:
+                short = n_bars
+            continue
+        notes, folded = [], 0
+        for onset, pitch, end in group:
+            p = cfg.fold(pitch)
+            folded += p != pitch
+            notes.append(Note(onset - bar0, p, end - onset))
+        folded_total += folded
+        tick0 = bar0 * tpq // STEPS_PER_QUARTER
+        uspq = _value_at(score.tempos, tick0, 500_000)
+        qpm = 60_000_000 / uspq if uspq > 0 else math.inf
+        if not PLAUSIBLE_QPM[0] <= qpm <= PLAUSIBLE_QPM[1]:
+            warnings.append(f"tempo {qpm:.4g} qpm is implausible; using {DEFAULT_QPM:g}")
+            qpm = DEFAULT_QPM
+        key_str = _value_at(score.keys, tick0, None)
+        key = _key_number(key_str) if key_str else None
+        key_source = "file"
+        if key is None:
+            key, key_source = estimate_key(notes), "estimated (no key signature)"
+        meta = {
+            "track": track.name,
+            "track_choice": why,
+            "tracks": len(score.tracks),
+            "folded_notes": folded,
+            "key_source": key_source,
+            "start_bar": (bar0 - seg_start) // spb,
+        }
+        melodies.append(
+            Melody(
+                notes=tuple(notes),
+                n_steps=n_steps,
+                numerator=num,
+                denominator=den,
+                tempo_qpm=round(qpm, 3),
+                key_number=key,
+                tune_id=base_id,
+                title=base_title,
+                source=str(path),
+                meta=meta,
+            )
+        )
+    if not melodies:
+        if short is not None:
+            _fail(path, f"too short ({short} bar{'s' if short != 1 else ''} < {settings.min_bars})")
+        _fail(path, reasons[0] if reasons else "no notes")
+    for i, m in enumerate(melodies):
+        if warnings:
+            m.meta["warnings"] = sorted(set(warnings))
+        if len(melodies) > 1:
+            m.meta["part"] = i + 1
+            if i:
+                melodies[i] = replace(m, tune_id=f"{base_id}#{i + 1}", title=f"{base_title} ({i + 1})")
+    return melodies
+
+
+# ---------------------------------------------------------------------------------------------------
+# Writing and augmenting
+
+
+def melody_to_pretty_midi(melody: Melody, program: int = 73, track_name: str | None = None, velocity: int = 90):
+    """A one-track pretty_midi object with the melody's tempo, time signature and key signature.
+
+    General MIDI program 73 is the flute (numbered from 0), a folk-tune voice. Resolution 480 ticks per
+    quarter: every 16th step is a whole number of ticks, so reading the file back gives the same melody.
+    """
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(melody.tempo_qpm))
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(melody.numerator, melody.denominator, 0.0))
+    pm.key_signature_changes.append(pretty_midi.KeySignature(int(melody.key_number), 0.0))
+    seconds_per_step = 60.0 / (float(melody.tempo_qpm) * STEPS_PER_QUARTER)
+    inst = pretty_midi.Instrument(program=int(program), name=track_name or melody.title or "Melody")
+    for n in melody.notes:
+        inst.notes.append(
+            pretty_midi.Note(
+                velocity=velocity,
+                pitch=int(n.pitch),
+                start=n.onset * seconds_per_step,
+                end=n.end * seconds_per_step,
+            )
+        )
+    pm.instruments.append(inst)
+    return pm
+
+
+def transpose_tokens(tokens, semitones: int, cfg: TokenConfig = TokenConfig()) -> np.ndarray:
+    """Tokens of the same tune moved by `semitones`, for training-time augmentation.
+
+    The tune moves as a whole; when that would push it out of the token range it moves an octave less
+    (or more) instead, and only a tune wider than the range gets single notes folded by octaves.
+    HOLD/REST/PAD are untouched. Returns a new int64 array.
+    """
+    tokens = np.asarray(tokens, dtype=np.int64)
+    out = tokens.copy()
+    is_pitch = tokens >= FIRST_PITCH_TOKEN
+    if not semitones or not is_pitch.any():
+        return out
+    pitches = tokens[is_pitch] - FIRST_PITCH_TOKEN + cfg.min_pitch
+    shift = int(semitones)
+    lo, hi = int(pitches.min()), int(pitches.max())
+    while hi + shift > cfg.max_pitch and lo + shift - 12 >= cfg.min_pitch:
+        shift -= 12
+    while lo + shift < cfg.min_pitch and hi + shift + 12 <= cfg.max_pitch:
+        shift += 12
+    moved = np.array([cfg.fold(int(p) + shift) for p in pitches], dtype=np.int64)
+    out[is_pitch] = moved - cfg.min_pitch + FIRST_PITCH_TOKEN
+    return out
