@@ -36,7 +36,9 @@ class ExtractSettings:
 
     min_bars: int = 4  # melodies shorter than this are dropped
     split_rest_bars: float = 1.0  # a rest at least this many bars long splits a melody; 0 = never split
-    max_file_mb: float = 20.0  # larger files are refused before parsing (mido is pure Python: no hangs)
+    # Larger files are refused before parsing: mido is pure Python (~2 s per MB), and a folk tune is a
+    # few kB, so 8 MB is generous for any melody file and bounds the wait to seconds, not minutes.
+    max_file_mb: float = 8.0
     max_note_bars: int = 8  # a note held longer is a lost note-off; it is cut to this length
     token_config: TokenConfig = field(default_factory=TokenConfig)
 
@@ -74,6 +76,7 @@ class _Score:
     keys: list  # (tick, mido key string)
     title: str
     zero_length_notes: int
+    bad_key_signature: bool = False
 
 
 def _fail(path, reason: str):
@@ -122,20 +125,36 @@ def _check_header(path, data: bytes) -> None:
 
 def _parse(path: Path, data: bytes):
     import mido
+    from mido.midifiles.meta import KeySignatureError
 
     try:
-        return mido.MidiFile(file=io.BytesIO(data))
+        return mido.MidiFile(file=io.BytesIO(data)), False
+    except KeySignatureError:
+        # A key signature mido cannot decode (e.g. 20 sharps) says nothing about the notes: retry with
+        # every key signature neutralised and estimate the key from the notes instead.
+        try:
+            return mido.MidiFile(file=io.BytesIO(_neutralise_key_signatures(data))), True
+        except Exception as exc:
+            _fail(path, f"corrupted MIDI ({_first_line(exc)})")
     except EOFError:
         _fail(path, "truncated MIDI file")
     except Exception as exc:  # mido raises OSError, ValueError, KeyError, ... on damaged data
-        detail = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else type(exc).__name__
-        _fail(path, f"corrupted MIDI ({detail})")
+        _fail(path, f"corrupted MIDI ({_first_line(exc)})")
+
+
+def _neutralise_key_signatures(data: bytes) -> bytes:
+    return re.sub(rb"\xff\x59\x02..", b"\xff\x59\x02\x00\x00", data, flags=re.DOTALL)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:80] if text else type(exc).__name__
 
 
 def _read_score(path: Path, settings: ExtractSettings) -> _Score:
     data = _read_bytes(path, settings)
     _check_header(path, data)
-    midi = _parse(path, data)
+    midi, bad_keys = _parse(path, data)
     tracks: list[_Track] = []
     time_sigs, tempos, keys = [], [], []
     title = ""
@@ -177,7 +196,9 @@ def _read_score(path: Path, settings: ExtractSettings) -> _Score:
             if len(by_channel) > 1:
                 label += f" (channel {channel + 1})"
             tracks.append(_Track(label, channel, sorted(notes)))
-    return _Score(midi.ticks_per_beat, tracks, time_sigs, tempos, keys, title, zero_length)
+    if bad_keys:
+        keys = []
+    return _Score(midi.ticks_per_beat, tracks, time_sigs, tempos, keys, title, zero_length, bad_keys)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -268,13 +289,15 @@ def _meter_segments(score: _Score, tpq: int) -> list[tuple[int, float, int, int]
 
 
 def _meter_problem(num: int, den: int) -> str | None:
+    # MIDI stores the denominator as a power of two: a corrupt byte can make it astronomically large.
+    meter = f"{num}/{den}" if den < 10**6 else f"{num}/2^{den.bit_length() - 1}"
     if num <= 0 or den <= 0:
-        return f"meter {num}/{den} is invalid"
+        return f"meter {meter} is invalid"
     spb = steps_per_bar_for(num, den)
     if spb is None:
-        return f"meter {num}/{den} is off the 16th grid"
+        return f"meter {meter} is off the 16th grid"
     if spb > MAX_STEPS_PER_BAR:
-        return f"meter {num}/{den} has bars too long ({spb} steps > {MAX_STEPS_PER_BAR})"
+        return f"meter {meter} has bars too long ({spb} steps > {MAX_STEPS_PER_BAR})"
     return None
 
 
@@ -334,7 +357,7 @@ def load_midi_melodies(
     line = _skyline(track.notes, tpq)
     cfg = settings.token_config
 
-    warnings: list[str] = []
+    warnings: list[str] = ["invalid key signature ignored"] if score.bad_key_signature else []
     pieces, reasons, short = [], [], None
     for seg_start, seg_end, num, den in _meter_segments(score, tpq):
         seg_notes = [n for n in line if seg_start <= n[0] < seg_end]
@@ -349,6 +372,8 @@ def load_midi_melodies(
         gap = settings.split_rest_bars * spb if settings.split_rest_bars > 0 else math.inf
         group: list = []
         for onset, pitch, end in seg_notes:
+            if end - onset > longest:
+                warnings.append(f"a note held over {settings.max_note_bars} bars was cut (lost note-off?)")
             end = min(end, seg_end, onset + longest)
             if group and onset - group[-1][2] >= gap:
                 pieces.append((seg_start, num, den, group))
@@ -385,7 +410,8 @@ def load_midi_melodies(
         key = _key_number(key_str) if key_str else None
         key_source = "file"
         if key is None:
-            key, key_source = estimate_key(notes), "estimated (no key signature)"
+            why_estimated = "invalid key signature" if score.bad_key_signature else "no key signature"
+            key, key_source = estimate_key(notes), f"estimated ({why_estimated})"
         meta = {
             "track": track.name,
             "track_choice": why,

@@ -137,10 +137,11 @@ def note_track_bytes(notes, ticks_per_step: int = TICKS_PER_STEP, meta: bytes = 
     body = bytearray(meta)
     now = 0
     events = []
-    for onset, pitch, duration in notes:
-        events.append((onset * ticks_per_step, 0x90, pitch, 80))
-        events.append(((onset + duration) * ticks_per_step, 0x80, pitch, 0))
-    for tick, status, pitch, vel in sorted(events, key=lambda e: (e[0], e[1] == 0x90)):
+    for i, (onset, pitch, duration) in enumerate(notes):
+        # order: at one tick, earlier notes' note-offs, then note-ons, then zero-length notes' offs
+        events.append((onset * ticks_per_step, 1, i, 0x90, pitch, 80))
+        events.append(((onset + duration) * ticks_per_step, 0 if duration else 2, i, 0x80, pitch, 0))
+    for tick, _order, _i, status, pitch, vel in sorted(events):
         body += _varlen(tick - now) + bytes([status, pitch, vel])
         now = tick
     body += b"\x00\xff\x2f\x00"

@@ -1,0 +1,357 @@
+"""MIDI file -> melodies: track choice, grid, meters, splitting, folding, writing back, and bad files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import midi_factory as mf
+from engine.errors import UserError
+from engine.melody import Melody, Note
+from engine.midi_io import ExtractSettings, estimate_key, load_midi_melodies, melody_to_pretty_midi, transpose_tokens
+from engine.tokens import FIRST_PITCH_TOKEN, HOLD, REST, TokenConfig, decode, encode
+
+
+def triples(melody: Melody):
+    return [(n.onset, n.pitch, n.duration) for n in melody.notes]
+
+
+def only(path, **settings) -> Melody:
+    melodies = load_midi_melodies(path, ExtractSettings(**settings))
+    assert len(melodies) == 1, [m.tune_id for m in melodies]
+    return melodies[0]
+
+
+def reason(path, **settings) -> str:
+    with pytest.raises(UserError) as info:
+        load_midi_melodies(path, ExtractSettings(**settings))
+    message = str(info.value)
+    assert message.startswith(f"{path}: "), message  # the reason always names the file
+    return message[len(f"{path}: "):]
+
+
+# --- everyday files -------------------------------------------------------------------------------
+
+
+def test_band_file_picks_the_melody_over_chords_bass_and_drums(tmp_path):
+    bars = 8
+    tune = mf.tune_notes(bars, seed=2, low=67, high=84)
+    path = mf.write(
+        tmp_path / "band.mid",
+        mf.track(mf.chord_notes(bars), name="Piano", channel=0),
+        mf.track(mf.tune_notes(bars, seed=3, low=36, high=48), name="Bass", channel=1, program=33),
+        mf.track(mf.drum_notes(bars), name="Drums", channel=9),
+        # a human player: every event up to 20 ticks (a 24th of a quarter) early or late, legato overlaps
+        mf.track(tune, name="Flute", channel=2, program=73, jitter=20, seed=5),
+    )
+    m = only(path)
+    assert m.meta["track"] == "Flute"
+    assert triples(m) == tune
+    assert (m.numerator, m.denominator, m.tempo_qpm, m.key) == (4, 4, 120.0, "G major")
+
+
+def test_a_track_named_like_the_melody_wins_over_a_higher_one(tmp_path):
+    bars = 8
+    vocal = mf.tune_notes(bars, seed=4, low=55, high=67)
+    path = mf.write(
+        tmp_path / "song.mid",
+        mf.track(mf.tune_notes(bars, seed=5, low=72, high=90), name="Strings"),
+        mf.track(vocal, name="Lead Vocal", channel=1),
+    )
+    m = only(path)
+    assert m.meta["track"] == "Lead Vocal"
+    assert triples(m) == vocal
+
+
+def test_polyphony_is_reduced_to_the_highest_note(tmp_path):
+    # a chordal track only: the top voice of each chord is the melody
+    chords = mf.chord_notes(4)
+    path = mf.write(tmp_path / "chords.mid", mf.track(chords, name="Organ"))
+    m = only(path)
+    tops = {}
+    for onset, pitch, duration in chords:
+        tops[onset] = max(tops.get(onset, (0, 0)), (pitch, duration))
+    assert triples(m) == [(o, p, d) for o, (p, d) in sorted(tops.items())]
+
+
+def test_a_lower_note_under_a_held_high_note_is_not_the_melody(tmp_path):
+    notes = [(0, 79, 16), (4, 60, 4), (16, 76, 48)]
+    m = only(mf.write(tmp_path / "held.mid", mf.track(notes, name="Piano")))
+    assert triples(m) == [(0, 79, 16), (16, 76, 48)]
+
+
+def test_format0_file_splits_channels_into_tracks(tmp_path):
+    bars = 6
+    tune = mf.tune_notes(bars, seed=7, low=72, high=86)
+    path = mf.write_format0(
+        tmp_path / "type0.mid",
+        mf.track(mf.chord_notes(bars), channel=0),
+        mf.track(tune, channel=1),
+        mf.track(mf.drum_notes(bars), channel=9),
+    )
+    m = only(path)
+    assert "channel 2" in m.meta["track"]
+    assert triples(m) == tune
+
+
+def test_tempo_changes_do_not_move_notes_off_the_grid(tmp_path):
+    tune = mf.tune_notes(12, seed=8)
+    tempos = ((0, 96.0), (32, 140.0), (64, 61.5), (100, 200.0))  # changes mid-bar too
+    path = mf.write(tmp_path / "rubato.mid", mf.track(tune, name="Melody"), conductor_track=mf.conductor(tempos=tempos))
+    m = only(path)
+    assert triples(m) == tune
+    assert m.tempo_qpm == 96.0  # the tempo at the start of the melody
+
+
+def test_meter_change_splits_into_melodies_with_their_own_meter(tmp_path):
+    first = mf.tune_notes(6, 16, seed=9)
+    second = mf.tune_notes(8, 12, seed=10, start=96)
+    path = mf.write(
+        tmp_path / "meters.mid",
+        mf.track(first + second, name="Melody"),
+        conductor_track=mf.conductor(meters=((0, 4, 4), (96, 3, 4))),
+    )
+    a, b = load_midi_melodies(path)
+    assert (a.meter, a.n_bars, b.meter, b.n_bars) == ("4/4", 6, "3/4", 8)
+    assert triples(a) == first
+    assert triples(b) == [(o - 96, p, d) for o, p, d in second]
+    assert (a.tune_id, b.tune_id) == ("meters", "meters#2")
+    assert b.steps_per_bar == 12
+
+
+def test_pickup_keeps_step_zero_on_a_downbeat(tmp_path):
+    # 6/8: a one-eighth pickup (2 steps) before the first full bar, padded with a rest, as the bundled
+    # corpus writes them
+    pickup = [(10, 67, 2)]
+    body = mf.tune_notes(8, 12, seed=11, start=12)
+    path = mf.write(tmp_path / "jig.mid", mf.track(pickup + body, name="Melody"),
+                    conductor_track=mf.conductor(meters=((0, 6, 8),)))
+    m = only(path)
+    assert m.meter == "6/8" and m.steps_per_bar == 12
+    assert m.notes[0] == Note(10, 67, 2)  # step 0 is the downbeat of the pickup's bar
+    assert m.n_bars == 9
+
+
+def test_melody_starting_late_begins_at_the_bar_of_its_first_note(tmp_path):
+    tune = mf.tune_notes(6, seed=12, start=16 * 3 + 4)  # after three bars and a beat of silence
+    m = only(mf.write(tmp_path / "late.mid", mf.track(tune, name="Melody")))
+    assert m.notes[0].onset == 4
+    assert m.meta["start_bar"] == 3
+
+
+def test_long_rest_splits_and_the_setting_changes_it(tmp_path):
+    first = mf.tune_notes(5, seed=13)
+    second = mf.tune_notes(5, seed=14, start=7 * 16)  # two bars of rest between
+    path = mf.write(tmp_path / "rest.mid", mf.track(first + second, name="Melody"))
+    assert [m.n_bars for m in load_midi_melodies(path)] == [5, 5]
+    assert [m.n_bars for m in load_midi_melodies(path, ExtractSettings(split_rest_bars=3))] == [12]
+    assert [m.n_bars for m in load_midi_melodies(path, ExtractSettings(split_rest_bars=0))] == [12]
+
+
+def test_short_melodies_are_dropped_with_a_settable_minimum(tmp_path):
+    path = mf.simple_tune(tmp_path / "short.mid", bars=3)
+    assert reason(path) == "too short (3 bars < 4)"
+    assert only(path, min_bars=3).n_bars == 3
+
+
+def test_pitches_outside_the_range_fold_by_octaves(tmp_path):
+    notes = [(0, 30, 4), (4, 60, 4), (8, 110, 8)] + mf.tune_notes(4, seed=1, start=16)
+    m = only(mf.write(tmp_path / "wide.mid", mf.track(notes, name="Melody")))
+    cfg = TokenConfig()
+    assert [n.pitch for n in m.notes[:3]] == [54, 60, 86]
+    assert all(cfg.min_pitch <= n.pitch <= cfg.max_pitch for n in m.notes)
+    assert m.meta["folded_notes"] == 2
+
+
+def test_key_signature_and_title_are_kept_and_a_missing_key_is_estimated(tmp_path):
+    a = only(mf.simple_tune(tmp_path / "a.mid", key="Em", title="The Kesh"))
+    assert (a.key, a.title, a.meta["key_source"]) == ("E minor", "The Kesh", "file")
+    d_major = [(i * 4, p, 4) for i, p in enumerate([62, 66, 69, 74, 73, 71, 69, 66] * 3)]
+    b = only(mf.write(tmp_path / "b.mid", mf.track(d_major, name="Melody"), conductor_track=mf.conductor(key=None)))
+    assert b.key == "D major"
+    assert b.meta["key_source"].startswith("estimated")
+    assert estimate_key([Note(0, 57, 8), Note(8, 60, 4), Note(12, 64, 4), Note(16, 57, 8)]) in (9 + 12, 0)
+
+
+# --- round trips -----------------------------------------------------------------------------------
+
+
+def test_tokens_round_trip_on_read_melodies(tmp_path):
+    for seed, meter in enumerate([(4, 4), (3, 4), (6, 8), (2, 4), (9, 8)]):
+        spb = meter[0] * 16 // meter[1]
+        m = only(mf.write(tmp_path / f"t{seed}.mid", mf.track(mf.tune_notes(6, spb, seed), name="Melody"),
+                          conductor_track=mf.conductor(meters=((0, *meter),))))
+        tokens = encode(m)
+        assert len(tokens) == m.n_steps == 6 * spb
+        assert decode(tokens, m) == m
+
+
+def test_melody_to_midi_and_back_gives_the_same_melody(tmp_path):
+    m = only(mf.write(tmp_path / "src.mid", mf.track([(10, 67, 2)] + mf.tune_notes(8, 12, seed=3, start=12), name="M"),
+                      conductor_track=mf.conductor(tempos=((0, 104.0),), meters=((0, 6, 8),), key="D")))
+    pm = melody_to_pretty_midi(m, program=73, track_name="Flute")
+    assert pm.instruments[0].program == 73 and pm.instruments[0].name == "Flute"
+    assert [(ts.numerator, ts.denominator) for ts in pm.time_signature_changes] == [(6, 8)]
+    assert [ks.key_number for ks in pm.key_signature_changes] == [2]
+    out = tmp_path / "out.mid"
+    pm.write(str(out))
+    back = only(out)
+    assert triples(back) == triples(m)
+    assert (back.meter, back.key, back.n_steps) == (m.meter, m.key, m.n_steps)
+    assert back.tempo_qpm == pytest.approx(104.0, abs=0.01)
+
+
+def test_transpose_tokens_moves_the_tune_and_stays_in_range():
+    cfg = TokenConfig()
+    m = Melody((Note(0, 60, 4), Note(4, 64, 2), Note(8, 67, 8)), 16)
+    tokens = encode(m, cfg)
+    up = decode(transpose_tokens(tokens, 3, cfg), m, cfg)
+    assert [n.pitch for n in up.notes] == [63, 67, 70]
+    assert [(n.onset, n.duration) for n in up.notes] == [(n.onset, n.duration) for n in m.notes]
+    high = Melody((Note(0, 90, 4), Note(4, 94, 4)), 8)  # +5 would leave the range: moves 7 down instead
+    moved = decode(transpose_tokens(encode(high, cfg), 5, cfg), high, cfg)
+    assert [n.pitch for n in moved.notes] == [83, 87]
+    same = transpose_tokens(tokens, 0, cfg)
+    assert np.array_equal(same, tokens) and same is not tokens
+    specials = np.array([HOLD, REST, 0, cfg.pitch_token(60)])
+    assert transpose_tokens(specials, 2, cfg)[:3].tolist() == [HOLD, REST, 0]
+    wide = np.array([cfg.pitch_token(cfg.min_pitch), cfg.pitch_token(cfg.max_pitch)])
+    assert (transpose_tokens(wide, 4, cfg) >= FIRST_PITCH_TOKEN).all()
+    assert (transpose_tokens(wide, 4, cfg) < cfg.vocab_size).all()
+
+
+# --- bad files -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def good_bytes(tmp_path):
+    return mf.simple_tune(tmp_path / "good.mid", bars=8).read_bytes()
+
+
+def test_not_midi_empty_and_truncated_files(tmp_path, good_bytes):
+    text = tmp_path / "notes.mid"
+    text.write_text("X:1\nT:Not a MIDI file\nK:G\n|:GABc dedB:|\n")
+    assert reason(text) == "not a MIDI file (it is text)"
+    binary = tmp_path / "image.mid"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    assert reason(binary) == "not a MIDI file (no MThd header)"
+    empty = tmp_path / "empty.mid"
+    empty.write_bytes(b"")
+    assert reason(empty) == "empty file"
+    for cut in (10, 30, len(good_bytes) // 2):
+        truncated = tmp_path / f"cut{cut}.mid"
+        truncated.write_bytes(good_bytes[:cut])
+        assert reason(truncated).startswith("truncated MIDI file")
+
+
+def test_corrupted_event_data(tmp_path, good_bytes):
+    bad = tmp_path / "noise.mid"
+    bad.write_bytes(good_bytes[:22] + bytes(range(256)) * 4)
+    assert reason(bad).startswith("corrupted MIDI (")
+
+
+def test_division_of_zero_and_smpte_timing(tmp_path):
+    notes = mf.tune_notes(8)
+    zero = tmp_path / "div0.mid"
+    zero.write_bytes(mf.raw_midi(0, tracks_bytes=[mf.note_track_bytes(notes)]))
+    assert "division of zero" in reason(zero)
+    smpte = tmp_path / "smpte.mid"
+    smpte.write_bytes(mf.raw_midi(0xE728, tracks_bytes=[mf.note_track_bytes(notes)]))
+    assert "SMPTE" in reason(smpte)
+
+
+def test_zero_length_notes(tmp_path):
+    notes = mf.tune_notes(8)
+    all_zero = tmp_path / "zero.mid"
+    all_zero.write_bytes(mf.raw_midi(tracks_bytes=[mf.note_track_bytes([(o, p, 0) for o, p, _ in notes])]))
+    assert reason(all_zero) == f"no notes (all {len(notes)} notes have zero length)"
+    some_zero = tmp_path / "some.mid"
+    ghosts = [(o, p + 1, 0) for o, p, _ in notes]
+    some_zero.write_bytes(mf.raw_midi(tracks_bytes=[mf.note_track_bytes(notes + ghosts)]))
+    assert triples(only(some_zero)) == notes
+
+
+@pytest.mark.parametrize("uspq, shown", [(1, "6e+07"), (0, "inf"), (2**24 - 1, "3.576")])
+def test_absurd_tempo_loads_with_a_warning(tmp_path, uspq, shown):
+    path = tmp_path / "tempo.mid"
+    notes = mf.tune_notes(8)
+    path.write_bytes(mf.raw_midi(tracks_bytes=[mf.note_track_bytes(notes, meta=mf.tempo_meta(uspq))]))
+    m = only(path)
+    assert triples(m) == notes  # the grid is in beats: the tempo cannot break it
+    assert m.tempo_qpm == 120.0
+    assert m.meta["warnings"] == [f"tempo {shown} qpm is implausible; using 120"]
+
+
+@pytest.mark.parametrize(
+    "numerator, power, expected",
+    [
+        (7, 5, "meter 7/32 is off the 16th grid"),
+        (0, 2, "meter 0/4 is invalid"),
+        (255, 2, "meter 255/4 has bars too long (1020 steps > 64)"),
+        (4, 200, "meter 4/2^200 is off the 16th grid"),
+    ],
+)
+def test_absurd_time_signatures(tmp_path, numerator, power, expected):
+    path = tmp_path / "meter.mid"
+    meta = mf.time_signature_meta(numerator, power)
+    path.write_bytes(mf.raw_midi(tracks_bytes=[mf.note_track_bytes(mf.tune_notes(8), meta=meta)]))
+    assert reason(path) == expected
+
+
+def test_undecodable_key_signature_is_ignored(tmp_path):
+    path = tmp_path / "key.mid"
+    meta = mf.meta_event(0x59, bytes([20, 5]))  # "20 sharps, mode 5"
+    path.write_bytes(mf.raw_midi(tracks_bytes=[mf.note_track_bytes(mf.tune_notes(8), meta=meta)]))
+    m = only(path)
+    assert m.meta["key_source"] == "estimated (invalid key signature)"
+
+
+def test_stuck_note_is_cut_and_a_far_away_note_does_not_blow_up(tmp_path):
+    notes = mf.tune_notes(8)
+    body = mf.note_track_bytes(notes)[:-4]
+    # a note-on whose note-off comes 2^28 ticks later, then a lone note another 2^28 ticks on
+    body += b"\x00\x90\x40\x50" + b"\xff\xff\xff\x7f\x80\x40\x00" + b"\xff\xff\xff\x7f\x90\x41\x50\x10\x80\x41\x00"
+    path = tmp_path / "stuck.mid"
+    path.write_bytes(mf.raw_midi(tracks_bytes=[body + b"\x00\xff\x2f\x00"]))
+    m = only(path)
+    assert m.notes[-1] == Note(128, 64, 8 * 16)
+    assert any("cut" in w for w in m.meta["warnings"])
+
+
+def test_drums_only_and_no_notes(tmp_path):
+    drums = mf.write(tmp_path / "drums.mid", mf.track(mf.drum_notes(8), name="Kit", channel=9))
+    assert reason(drums) == "drums only"
+    silent = mf.write(tmp_path / "silent.mid", mf.track([], name="Melody"))
+    assert reason(silent) == "no notes"
+
+
+def test_too_large_is_refused_without_reading(tmp_path):
+    big = tmp_path / "huge.mid"
+    with open(big, "wb") as fh:  # sparse: 42 MB on paper, nothing on disk
+        fh.write(b"MThd")
+        fh.truncate(42 * 2**20)
+    assert reason(big) == "too large (42 MB > 8 MB)"
+    assert reason(big, max_file_mb=20) == "too large (42 MB > 20 MB)"
+
+
+def test_missing_fifo_and_unreadable_files(tmp_path, monkeypatch, good_bytes):
+    assert reason(tmp_path / "nope.mid") == "does not exist"
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.mid"
+        os.mkfifo(fifo)
+        assert reason(fifo) == "not a regular file"  # reading it would block forever
+    locked = tmp_path / "locked.mid"
+    locked.write_bytes(good_bytes)
+    real_open = open
+
+    def refusing_open(file, *args, **kwargs):
+        if Path(file) == locked:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    # root reads anything whatever chmod says, so the refusal is simulated where the reader opens files
+    monkeypatch.setattr("builtins.open", refusing_open)
+    assert reason(locked) == "unreadable (Permission denied)"
