@@ -19,6 +19,7 @@ from .errors import UserError
 from .melody import Melody, Note
 
 PRIMER_MODES = ("inline", "track", "none")
+DEFAULT_PROGRAM = 73  # General MIDI flute (numbered from 0): a folk-tune voice, as in engine.midi_io
 
 
 def atomic_write(path, write: Callable[[str], None]) -> Path:
@@ -80,7 +81,7 @@ def check_program(program: int) -> int:
 
 def build_midi(
     continuation: Melody,
-    program: int = 0,
+    program: int = DEFAULT_PROGRAM,
     model_key: str | None = None,
     primer: Melody | None = None,
     primer_mode: str = "inline",
@@ -110,7 +111,7 @@ def build_midi(
 def write_midi(
     path,
     continuation: Melody,
-    program: int = 0,
+    program: int = DEFAULT_PROGRAM,
     model_key: str | None = None,
     primer: Melody | None = None,
     primer_mode: str = "inline",

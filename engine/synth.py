@@ -12,7 +12,8 @@ import os
 import numpy as np
 
 from .errors import UserError
-from .melody import Melody
+from .export import DEFAULT_PROGRAM
+from .melody import STEPS_PER_QUARTER, Melody
 
 FLUIDSYNTH_NAME = "FluidSynth (TimGM6mb)"
 BUILTIN_NAME = "built-in synth"
@@ -40,7 +41,7 @@ def fluidsynth_status() -> tuple[bool, str]:
     return True, "ok"
 
 
-def to_pretty_midi(melody_or_pm, program: int = 0):
+def to_pretty_midi(melody_or_pm, program: int = DEFAULT_PROGRAM):
     if isinstance(melody_or_pm, Melody):
         from .midi_io import melody_to_pretty_midi
 
@@ -48,16 +49,23 @@ def to_pretty_midi(melody_or_pm, program: int = 0):
     return melody_or_pm
 
 
-def render_audio(melody_or_pm, sample_rate: int = 44100, prefer: str = "auto", program: int = 0):
+def duration_s(melody_or_pm, pm) -> float:
+    """A melody lasts its n_steps, trailing rest included; a MIDI file lasts until its last event."""
+    if isinstance(melody_or_pm, Melody):
+        return melody_or_pm.n_steps * 60.0 / (melody_or_pm.tempo_qpm * STEPS_PER_QUARTER)
+    return pm.get_end_time()
+
+
+def render_audio(melody_or_pm, sample_rate: int = 44100, prefer: str = "auto", program: int = DEFAULT_PROGRAM):
     """-> (float32 mono samples, sample_rate, synth_name).
 
     prefer: "auto" (FluidSynth where it works, else built-in), "fluidsynth" (UserError if missing)
-    or "builtin". The length is the piece plus TAIL_S seconds for the last release.
+    or "builtin". The length is the piece (a melody's n_steps) plus TAIL_S seconds for the last release.
     """
     if prefer not in PREFER:
         raise UserError(f"synth must be one of {', '.join(PREFER)}, not {prefer!r}")
     pm = to_pretty_midi(melody_or_pm, program)
-    n_samples = int(np.ceil((pm.get_end_time() + TAIL_S) * sample_rate))
+    n_samples = int(np.ceil((duration_s(melody_or_pm, pm) + TAIL_S) * sample_rate))
     use_fluid = prefer == "fluidsynth" or (prefer == "auto" and fluidsynth_status()[0])
     if use_fluid:
         ok, reason = fluidsynth_status()
