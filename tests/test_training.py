@@ -1,0 +1,175 @@
+"""The training engine: shared batches, interleaved models, stop within a step, exact resume, the CLI."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.batches import CropSampler, validation_windows
+from engine.errors import UserError
+from engine.tokens import FIRST_PITCH_TOKEN, PAD, TokenConfig
+from engine.training import TrainConfig, TrainJob, lr_at, train
+
+TOKENS = TokenConfig()
+
+
+def synthetic_tunes(n: int, seed: int = 0) -> list[np.ndarray]:
+    """Tunes that repeat a one-bar motif (so there is something to learn), of varied lengths."""
+    rng = np.random.default_rng(seed)
+    tunes = []
+    for _ in range(n):
+        motif = rng.integers(FIRST_PITCH_TOKEN + 10, FIRST_PITCH_TOKEN + 30, size=16)
+        motif[rng.random(16) < 0.5] = 1  # HOLD
+        tunes.append(np.tile(motif, int(rng.integers(2, 12))))
+    return tunes
+
+
+def tiny_job(out, models=("rnn", "transformer"), steps=12, resume=False, **overrides) -> TrainJob:
+    cfg = TrainConfig(preset="tiny", steps=steps, batch_size=4, eval_every=4, save_every=4, log_every=2,
+                      device="cpu", seed=7, **overrides)
+    return TrainJob(list(models), synthetic_tunes(30), synthetic_tunes(4, seed=1), TOKENS, "corpus-hash", out, cfg,
+                    resume=resume)
+
+
+# ------------------------------------------------------------------------------------------------ batches
+
+
+def test_batches_are_a_deterministic_stream_of_in_range_crops():
+    tunes = synthetic_tunes(20) + [np.array([5, 1, 2])]  # one tune shorter than the window
+    sampler = CropSampler(tunes, window=64, token_config=TOKENS, transpose=5, seed=3)
+    a = sampler.batch(step=10, batch_size=16)
+    assert a.shape == (16, 65)
+    assert np.array_equal(a, sampler.batch(step=10, batch_size=16))
+    assert not np.array_equal(a, sampler.batch(step=11, batch_size=16))
+    assert a.min() >= PAD and a.max() <= TOKENS.vocab_size - 1
+    # Ranks of a data-parallel job take disjoint rows that together make the global batch.
+    parts = [sampler.batch(10, 16, rank=r, world=4) for r in range(4)]
+    assert sorted(map(tuple, np.concatenate(parts))) == sorted(map(tuple, a))
+
+
+def test_short_tunes_are_padded_and_transposition_keeps_pitches_in_range():
+    edge = np.array([FIRST_PITCH_TOKEN, 1, TOKENS.vocab_size - 1, 1, 2, FIRST_PITCH_TOKEN + 3])  # lowest+highest
+    sampler = CropSampler([edge], window=16, token_config=TOKENS, transpose=5, seed=0)
+    for step in range(20):
+        crop = sampler.batch(step, 2)
+        assert np.array_equal(crop[:, :6], np.stack([edge, edge]))  # no room to move: never transposed
+        assert (crop[:, 6:] == PAD).all()
+    middle = np.full(30, FIRST_PITCH_TOKEN + 20)  # one pitch: the crop start does not matter
+    shifts = {int(CropSampler([middle], 16, TOKENS, 5, seed=s).batch(0, 1)[0, 0]) - middle[0] for s in range(60)}
+    assert shifts == set(range(-5, 6))
+
+
+def test_validation_windows_predict_every_token_once():
+    tunes = [np.arange(1, 150) % 50 + 1, np.array([4, 5, 6])]
+    windows = validation_windows(tunes, window=64)
+    targets = (windows[:, 1:] != PAD).sum()
+    assert targets == (149 - 1) + (3 - 1)
+
+
+def test_learning_rate_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(steps=1000, lr=1e-3, warmup_steps=100, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(1e-5)
+    assert lr_at(99, cfg) == pytest.approx(1e-3)
+    assert lr_at(550, cfg) == pytest.approx(0.55e-3, rel=1e-3)
+    assert lr_at(999, cfg) == pytest.approx(1e-4, rel=1e-2)
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def test_models_train_interleaved_on_the_same_steps_and_get_better(tmp_path):
+    events = list(train(tiny_job(tmp_path / "run", models=("rnn", "lstm", "transformer"), steps=40)))
+    steps = [(e.model, e.step) for e in events if e.kind == "step"]
+    assert steps[:6] == [("rnn", 1), ("lstm", 1), ("transformer", 1), ("rnn", 2), ("lstm", 2), ("transformer", 2)]
+    evals = [e for e in events if e.kind == "eval"]
+    assert {e.model for e in evals} == {"rnn", "lstm", "transformer"}
+    assert all(e.valid_bpt is not None and np.isfinite(e.valid_bpt) for e in evals)
+    done = events[-1]
+    assert done.kind == "done" and done.step == 40
+    for key in ("rnn", "lstm", "transformer"):
+        first = next(e.valid_bpt for e in evals if e.model == key)
+        assert done.summary[key]["valid_bpt"] < first < np.log2(TOKENS.vocab_size) + 1
+        assert (tmp_path / "run" / key / "model.safetensors").is_file()
+    assert any(e.kind == "checkpoint" for e in events)
+    assert all(e.tokens_per_s and e.tokens_per_s > 0 for e in events if e.kind == "step")
+
+
+def test_stop_takes_effect_within_one_step_and_saves(tmp_path):
+    stop = threading.Event()
+    seen = []
+    for event in train(tiny_job(tmp_path / "run", steps=50), stop):
+        seen.append(event)
+        if event.kind == "step" and event.model == "rnn" and event.step == 5:
+            stop.set()
+    steps_after = [e for e in seen if e.kind == "step" and seen.index(e) > next(
+        i for i, x in enumerate(seen) if x.kind == "step" and x.model == "rnn" and x.step == 5)]
+    assert steps_after == []  # not even the transformer's step 5 ran
+    assert seen[-1].kind == "stopped"
+    from engine.checkpoint import read_config
+
+    assert read_config(tmp_path / "run" / "rnn")["step"] == 5
+    assert read_config(tmp_path / "run" / "transformer")["step"] == 4
+
+
+def test_resume_ends_bit_for_bit_where_an_uninterrupted_run_ends(tmp_path):
+    models = ("rnn", "lstm", "gru", "attention", "transformer")
+    list(train(tiny_job(tmp_path / "whole", models=models, steps=12)))
+    stop = threading.Event()
+    for event in train(tiny_job(tmp_path / "split", models=models, steps=12), stop):
+        if event.kind == "step" and event.model == "transformer" and event.step == 6:
+            stop.set()
+    list(train(tiny_job(tmp_path / "split", models=models, steps=12, resume=True)))
+    for key in models:
+        for name in ("model.safetensors", "train_state.safetensors"):
+            whole = load_file(tmp_path / "whole" / key / name)
+            split = load_file(tmp_path / "split" / key / name)
+            assert whole.keys() == split.keys()
+            for tensor_name in whole:
+                assert torch.equal(whole[tensor_name], split[tensor_name]), f"{key} {name} {tensor_name}"
+
+
+def test_training_into_an_existing_run_without_resume_is_refused(tmp_path):
+    list(train(tiny_job(tmp_path / "run", models=("rnn",), steps=2)))
+    with pytest.raises(UserError, match="already holds a trained model"):
+        list(train(tiny_job(tmp_path / "run", models=("rnn",), steps=2)))
+
+
+def test_resume_with_another_seed_is_refused(tmp_path):
+    list(train(tiny_job(tmp_path / "run", models=("rnn",), steps=2)))
+    job = tiny_job(tmp_path / "run", models=("rnn",), steps=4, resume=True)
+    job.config.seed = 8
+    with pytest.raises(UserError, match="seed 7"):
+        list(train(job))
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+
+def test_train_command_runs_end_to_end_on_a_folder_of_midi_files(tmp_path, monkeypatch, capsys):
+    from main import main
+    from tests import midi_factory
+
+    monkeypatch.setenv("MELODY_MEMORY_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    for i in range(6):
+        midi_factory.simple_tune(folder / f"tune{i}.mid", bars=8, seed=i)
+    out = tmp_path / "run"
+    argv = ["train", "--models", "rnn,transformer", "--preset", "tiny", "--steps", "6", "--source", str(folder),
+            "--out", str(out), "--device", "cpu", "--batch-size", "4", "--eval-every", "3", "--threads", "1"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "valid bits/token" in err and "transformer" in err
+    from engine.checkpoint import list_run_models, load_model
+
+    assert list_run_models(out) == ["rnn", "transformer"]
+    assert load_model(out, "rnn").config["step"] == 6
+    # Resuming a finished run with a bigger budget continues it.
+    assert main(["train", "--out", str(out), "--resume", "--steps", "8", "--source", str(folder)]) == 0
+    assert load_model(out, "transformer").config["step"] == 8
+    assert main(["train", "--models", "rnn,cnn", "--out", str(tmp_path / "x"), "--source", str(folder)]) == 2
+    assert "unknown model(s) cnn" in capsys.readouterr().err
