@@ -1,0 +1,122 @@
+"""`python main.py gui [--quit-after SECONDS] [--screenshot FILE.png] [--tab NAME]`: the app.
+
+With --quit-after the window loads the bundled models, closes itself after that many seconds and, when
+--screenshot is given, saves a picture of the main window first (works with QT_QPA_PLATFORM=offscreen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+TABS = ("corpus", "train", "listen", "memory")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--quit-after", type=float, metavar="SECONDS", help="close the app after this many seconds")
+    parser.add_argument("--screenshot", metavar="FILE.png", help="with --quit-after: save the window as PNG first")
+    parser.add_argument("--tab", choices=TABS, help="open on this tab")
+    parser.add_argument("--size", default="1280x800", help="window size WIDTHxHEIGHT (default 1280x800)")
+    parser.add_argument("--run", metavar="RUN_DIR", help="open the models of this training run")
+    parser.add_argument("--generate", action="store_true", help="press Generate once everything is loaded")
+    # bench: generate with the start-up models, play the first melody, print when it starts, quit.
+    parser.add_argument("--first-note", action="store_true", help=argparse.SUPPRESS)
+
+
+def run(args) -> int:
+    from engine.errors import UserError
+
+    if args.screenshot and args.quit_after is None:
+        raise UserError("--screenshot needs --quit-after SECONDS (the picture is taken just before closing)")
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size must look like 1280x800, not {args.size!r}") from None
+
+    _choose_platform(args)
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.app import create_app
+    from gui.main_window import MainWindow
+
+    app = create_app()
+    window = MainWindow()
+    window.resize(width, height)
+    if args.tab:
+        window.show_tab(args.tab)
+    window.show()
+    window.start()
+    if args.run:
+        window.open_run(args.run)
+
+    if args.generate or args.first_note:
+        _generate_when_ready(window, play=args.first_note)
+    if args.quit_after is not None:
+        def finish():
+            if args.screenshot:
+                _save_screenshot(window, args.screenshot)
+            window.close()
+
+        QTimer.singleShot(int(args.quit_after * 1000), finish)
+    code = app.exec()
+    window.deleteLater()
+    QApplication.processEvents()
+    return code
+
+
+def _choose_platform(args) -> None:
+    """Without a display, a timed run (screenshots, bench) draws offscreen; an interactive one says why
+    it cannot open rather than letting Qt abort."""
+    import os
+
+    from engine.errors import UserError
+
+    if os.environ.get("QT_QPA_PLATFORM") or sys.platform in ("win32", "darwin"):
+        return
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if args.quit_after is not None or args.first_note:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return
+    raise UserError(
+        "no display to open the window on: run it on a desktop, under xvfb-run, or with "
+        "QT_QPA_PLATFORM=offscreen --quit-after SECONDS --screenshot FILE.png"
+    )
+
+
+def _generate_when_ready(window, play: bool) -> None:
+    """Press Generate as soon as the corpus and models are in; with play, play the first result."""
+
+    def go():
+        window.generate()
+
+    def generated():
+        if play:
+            window.listen_tab.play_row(0)
+
+    def sounding():
+        if play:
+            # Wall-clock time, so that a parent process can subtract its own launch time.
+            print(f"first_note_at {time.time():.6f}", flush=True)
+            window.close()
+
+    window.listen_tab.generationFinished.connect(generated)
+    window.playback.audioReady.connect(sounding)
+    if window.busy_loading:
+        window.startupFinished.connect(go)
+    else:
+        go()
+
+
+def _save_screenshot(window, path: str) -> None:
+    from pathlib import Path
+
+    from engine.errors import UserError
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(target)):
+        raise UserError(f"could not write the screenshot {target}")
+    print(f"screenshot: {target}", file=sys.stderr)

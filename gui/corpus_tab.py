@@ -1,0 +1,159 @@
+"""Corpus tab: the melodies the models learn from, the extraction report, and a piano roll to look at
+and listen to any tune."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import style
+from .corpus_model import CorpusFilterProxy, CorpusTableModel
+from .piano_roll import PianoRoll
+
+TUNE_COLOUR = "#4c72b0"
+
+
+class CorpusTab(QWidget):
+    def __init__(self, state, playback, parent=None):
+        super().__init__(parent)
+        self.state, self.playback = state, playback
+        self.model = CorpusTableModel(self)
+        self.proxy = CorpusFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.summary = QLabel("Loading the bundled corpus ...")
+        self.summary.setWordWrap(True)
+        self.search = QLineEdit(placeholderText="Search titles, collections, meters, keys ...")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((1, 110), (2, 50), (3, 80), (4, 45), (5, 50)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(col, width)
+        self.table.selectionModel().currentRowChanged.connect(self._show_selected)
+
+        self.report = QPlainTextEdit(readOnly=True)
+        self.report.setPlaceholderText("Files that gave no usable melody are listed here, with the reason.")
+        lower = QTabWidget()
+        lower.addTab(self.report, "Extraction report")
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.summary)
+        top_layout.addWidget(self.search)
+        top_layout.addWidget(self.table)
+        left.addWidget(top)
+        left.addWidget(lower)
+        left.setSizes([560, 160])
+
+        self.tune_title = QLabel("Select a tune to see it as a piano roll.")
+        self.tune_title.setStyleSheet("font-size: 15px; font-weight: 600;")
+        self.tune_info = QLabel("")
+        self.tune_info.setStyleSheet("color: #555555;")
+        self.play_button = QPushButton("Play")
+        self.play_button.setToolTip("Play or stop the selected tune (Space)")
+        self.play_button.setEnabled(False)
+        self.play_button.clicked.connect(self.play_stop)
+        self.roll = PianoRoll(min_height=260)
+        self.roll.clear_parts("no tune selected")
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.addWidget(self.tune_title)
+        titles.addWidget(self.tune_info)
+        head.addLayout(titles, 1)
+        head.addWidget(self.play_button)
+        right_layout.addLayout(head)
+        right_layout.addWidget(self.roll, 1)
+        right_layout.addWidget(
+            style.caption("Each bar is a column between grey lines; hover a note for its name and length.")
+        )
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([520, 760])
+        layout = QVBoxLayout(self)
+        layout.addWidget(split)
+
+        self._current = None
+        state.corpusChanged.connect(self.refresh)
+        playback.stateChanged.connect(self._playback_changed)
+
+    # ---- content -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        corpus = self.state.corpus
+        if corpus is None:
+            self.model.set_melodies([])
+            return
+        self.model.set_melodies(corpus.melodies)
+        s = corpus.summary()
+        splits = s.get("splits", {})
+        self.summary.setText(
+            f"<b>{self.state.corpus_label}</b>: {s.get('melodies', len(corpus.melodies))} melodies from "
+            f"{s.get('files', '?')} files, {s.get('bars', '?')} bars, {s.get('tokens', '?')} tokens "
+            f"(train {splits.get('train', 0)}, valid {splits.get('valid', 0)}, test {splits.get('test', 0)}). "
+            f"{len(corpus.skipped)} skipped."
+        )
+        lines = [f"{sk.path}: {sk.reason}" for sk in corpus.skipped]
+        self.report.setPlainText("\n".join(lines) if lines else "Every file gave at least one melody.")
+        if self.proxy.rowCount():
+            self.table.selectRow(0)
+
+    def select_tune(self, row_in_proxy: int) -> None:
+        self.table.selectRow(row_in_proxy)
+
+    def _show_selected(self, current, _previous=None) -> None:
+        if not current.isValid():
+            return
+        if self.playback.is_playing(self):
+            self.playback.stop()
+        melody = self.model.melody(self.proxy.mapToSource(current).row())
+        self._current = melody
+        self.tune_title.setText(melody.title or melody.tune_id)
+        meta = melody.meta
+        self.tune_info.setText(
+            f"{meta.get('collection', '')}  ·  {melody.meter}  ·  {melody.key}  ·  {melody.n_bars} bars  ·  "
+            f"{melody.tempo_qpm:.0f} bpm  ·  {meta.get('split', '')} split  ·  {melody.tune_id}"
+        )
+        self.roll.set_parts([(melody, TUNE_COLOUR, 0, melody.title or "tune")])
+        self.play_button.setEnabled(True)
+
+    @property
+    def current_melody(self):
+        return self._current
+
+    # ---- sound ---------------------------------------------------------------------------------
+    def play_stop(self) -> None:
+        if self.playback.is_playing(self):
+            self.playback.stop()
+        elif self._current is not None:
+            self.playback.play(self, self._current, self.roll)
+
+    def _playback_changed(self) -> None:
+        self.play_button.setText("Stop" if self.playback.is_playing(self) else "Play")

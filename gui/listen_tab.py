@@ -1,0 +1,521 @@
+"""Listen tab: give every model the same opening, see and hear what each composes next to the real tune.
+
+One row per model plus the human continuation, all on one bar axis with the primer shaded. Generation
+runs in a background job and fills the rows model by model.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QCompleter,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import settings, style, workers
+from .piano_roll import PianoRoll
+
+PRIMER_COLOUR = "#8c8c8c"
+
+
+def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event):
+    """Generator job: yields (key, [Melody, ...]) for each model in turn."""
+    from engine.generate import generate
+
+    for key, loaded in models.items():
+        if cancel.is_set():
+            return
+        yield key, generate(loaded.model, primer, sample_settings, loaded.token_config, cancel=cancel)
+
+
+class _Row(QFrame):
+    """One model (or the human) in the stack: name, Play / MIDI / WAV buttons, piano roll."""
+
+    def __init__(self, key: str, parent=None):
+        super().__init__(parent)
+        self.key = key
+        self.melody = None  # the continuation (step 0 = first step after the primer)
+        colour = style.model_colour(key)
+        name = QLabel(f"<b style='color:{colour}'>&#9632;</b> {style.model_label(key)}")
+        name.setMinimumWidth(150)
+        name.setWordWrap(True)
+        self.info = QLabel("")
+        self.info.setStyleSheet("color: #666666; font-size: 11px;")
+        self.play_button = QPushButton("Play")
+        self.midi_button = QPushButton("MIDI")
+        self.wav_button = QPushButton("WAV")
+        self.midi_button.setToolTip("Export this row as a MIDI file (primer + continuation)")
+        self.wav_button.setToolTip("Export this row as a WAV file")
+        for b in (self.play_button, self.midi_button, self.wav_button):
+            b.setEnabled(False)
+            b.setFixedWidth(48)
+        side = QGridLayout()
+        side.addWidget(name, 0, 0, 1, 3)
+        side.addWidget(self.info, 1, 0, 1, 3)
+        side.addWidget(self.play_button, 2, 0)
+        side.addWidget(self.midi_button, 2, 1)
+        side.addWidget(self.wav_button, 2, 2)
+        side.setRowStretch(3, 1)
+        holder = QWidget()
+        holder.setFixedWidth(170)
+        holder.setLayout(side)
+        self.roll = PianoRoll(show_x_axis=True, min_height=130)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(holder)
+        layout.addWidget(self.roll, 1)
+
+    def set_content(self, primer, continuation, info: str = "") -> None:
+        self.melody = continuation
+        primer_bars = primer.n_steps / primer.steps_per_bar
+        parts = [(primer, PRIMER_COLOUR, 0, "primer")]
+        if continuation is not None:
+            parts.append((continuation, style.model_colour(self.key), primer_bars, style.model_label(self.key)))
+        self.roll.set_parts(parts, shade_bars=primer_bars)
+        self.info.setText(info)
+        for b in (self.play_button, self.midi_button, self.wav_button):
+            b.setEnabled(continuation is not None)
+
+    def set_waiting(self, text: str) -> None:
+        self.melody = None
+        self.roll.clear_parts(text)
+        for b in (self.play_button, self.midi_button, self.wav_button):
+            b.setEnabled(False)
+
+
+class ListenTab(QWidget):
+    trainRequested = Signal()
+    generationFinished = Signal()
+
+    def __init__(self, state, playback, parent=None):
+        super().__init__(parent)
+        self.state, self.playback = state, playback
+        self._cancel: threading.Event | None = None
+        self._job = None
+        self._primer = None
+        self._results: dict[str, list] = {}
+        self.rows: list[_Row] = []
+
+        self.primer_box = QComboBox()
+        self.primer_box.setEditable(True)
+        self.primer_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.primer_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.primer_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
+        self.primer_box.setMinimumWidth(260)
+        self.primer_box.setToolTip("Tunes of the test split: the models never trained on them")
+        self.primer_bars = self._spin(1, 64, settings.read("listen/primer_bars", 8), "bars of the tune the models hear")
+        self.bars = self._spin(1, 256, settings.read("listen/bars", 16), "bars each model composes")
+        self.temperature = QDoubleSpinBox(minimum=0.05, maximum=3.0, singleStep=0.05, decimals=2)
+        self.temperature.setValue(settings.read("listen/temperature", 1.0))
+        self.temperature.setToolTip("Below 1: safer, more repetitive; above 1: more adventurous")
+        self.top_p = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2)
+        self.top_p.setValue(settings.read("listen/top_p", 1.0))
+        self.top_p.setToolTip("Sample only from the most likely notes that add up to this probability (1 = all)")
+        self.variations = self._spin(1, 16, settings.read("listen/variations", 1), "continuations per model")
+        self.variation = self._spin(1, 1, 1, "which variation the rows show")
+        self.variation.valueChanged.connect(self._redraw_rows)
+        self.seed = self._spin(0, 999_999, settings.read("listen/seed", 0), "the same seed gives the same melodies")
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setToolTip("Compose a continuation with every model (Ctrl+G)")
+        self.generate_button.setStyleSheet("font-weight: 600; padding: 4px 16px;")
+        self.generate_button.clicked.connect(self.generate)
+        self.export_all_button = QPushButton("Export all MIDI ...")
+        self.export_all_button.setToolTip("One MIDI file per row into a folder (Ctrl+E)")
+        self.export_all_button.clicked.connect(self.export_midi)
+        self.export_wav_button = QPushButton("Export all WAV ...")
+        self.export_wav_button.clicked.connect(self.export_wav)
+
+        controls = QHBoxLayout()
+        form1 = QFormLayout()
+        form1.addRow("Primer tune", self.primer_box)
+        primer_line = QHBoxLayout()
+        primer_line.addWidget(self.primer_bars)
+        primer_line.addWidget(QLabel("then compose"))
+        primer_line.addWidget(self.bars)
+        primer_line.addWidget(QLabel("bars"))
+        primer_line.addStretch(1)
+        form1.addRow("Primer bars", primer_line)
+        form2 = QFormLayout()
+        form2.addRow("Temperature", self.temperature)
+        form2.addRow("Top-p", self.top_p)
+        form3 = QFormLayout()
+        form3.addRow("Variations", self.variations)
+        form3.addRow("Seed", self.seed)
+        form4 = QFormLayout()
+        form4.addRow("Show variation", self.variation)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.generate_button)
+        export_line = QHBoxLayout()
+        export_line.addWidget(self.export_all_button)
+        export_line.addWidget(self.export_wav_button)
+        buttons.addLayout(export_line)
+        for part in (form1, form2, form3, form4):
+            controls.addLayout(part)
+            controls.addSpacing(12)
+        controls.addStretch(1)
+        controls.addLayout(buttons)
+
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fff4d6; border: 1px solid #e0c060; padding: 8px;")
+        self.banner_button = QPushButton("Go to Train")
+        self.banner_button.clicked.connect(self.trainRequested)
+        banner_box = QHBoxLayout()
+        banner_box.addWidget(self.banner, 1)
+        banner_box.addWidget(self.banner_button)
+        self.banner_widget = QWidget()
+        self.banner_widget.setLayout(banner_box)
+        self.banner_widget.hide()
+
+        self.rows_widget = QWidget()
+        self.rows_layout = QVBoxLayout(self.rows_widget)
+        self.rows_layout.setContentsMargins(0, 0, 0, 0)
+        self.rows_layout.setSpacing(2)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.rows_widget)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.banner_widget)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(style.caption(
+            "The shaded bars are the primer every model heard. Does the theme come back later in the row, as it "
+            "does in the real tune (bottom)? Space plays the first row; each row has its own Play."
+        ))
+        self.status = QLabel("")
+        layout.addWidget(self.status)
+
+        state.corpusChanged.connect(self._fill_primers)
+        state.modelsChanged.connect(self._models_changed)
+        playback.stateChanged.connect(self._playback_changed)
+        self.primer_box.currentIndexChanged.connect(self._primer_changed)
+        self.primer_bars.valueChanged.connect(self._primer_changed)
+        self._build_rows()
+
+    @staticmethod
+    def _spin(lo, hi, value, tip):
+        box = QSpinBox(minimum=lo, maximum=hi)
+        box.setValue(int(value))
+        box.setToolTip(tip)
+        return box
+
+    # ---- rows ----------------------------------------------------------------------------------
+    def _build_rows(self) -> None:
+        while self.rows_layout.count():
+            item = self.rows_layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        keys = self.state.ordered_model_keys() + ["human"]
+        self.rows = []
+        first_roll = None
+        for key in keys:
+            row = _Row(key)
+            row.play_button.clicked.connect(lambda _=False, r=row: self._play(r))
+            row.midi_button.clicked.connect(lambda _=False, r=row: self.export_row_midi(r))
+            row.wav_button.clicked.connect(lambda _=False, r=row: self.export_row_wav(r))
+            if first_roll is None:
+                first_roll = row.roll
+            else:
+                row.roll.setXLink(first_roll)
+            self.rows_layout.addWidget(row)
+            self.rows.append(row)
+        self.rows_layout.addStretch(1)
+        self._primer_changed()
+
+    def row(self, key: str) -> _Row | None:
+        return next((r for r in self.rows if r.key == key), None)
+
+    def show_no_models(self) -> None:
+        from .state import PRETRAINED_DIR
+
+        self.banner.setText(
+            f"<b>No trained models yet.</b> The bundled models are not installed ({PRETRAINED_DIR} holds none) "
+            "and no earlier run was found. Train the five models on the Train tab (the tiny preset takes "
+            "about a minute), or open a run with File &gt; Open run."
+        )
+        self.banner_widget.show()
+        self.generate_button.setEnabled(False)
+
+    def _models_changed(self) -> None:
+        has = bool(self.state.models)
+        self.banner_widget.setVisible(not has)
+        self.generate_button.setEnabled(has)
+        self._results = {}
+        self._build_rows()
+
+    # ---- primer --------------------------------------------------------------------------------
+    def _fill_primers(self) -> None:
+        corpus = self.state.corpus
+        self.primer_box.blockSignals(True)
+        self.primer_box.clear()
+        if corpus is not None:
+            tunes = corpus.split("test") or corpus.split("valid") or list(corpus.melodies)
+            for m in sorted(tunes, key=lambda m: (m.title or m.tune_id).casefold()):
+                self.primer_box.addItem(f"{m.title or m.tune_id}  ({m.meter}, {m.n_bars} bars)", m.tune_id)
+            wanted = settings.read("listen/primer", "")
+            index = self.primer_box.findData(wanted) if wanted else -1
+            if index < 0:
+                # Prefer a tune long enough to hold the primer and the continuation's length again.
+                need = self.primer_bars.value() * 2
+                index = next((i for i, m in enumerate(sorted(tunes, key=lambda m: (m.title or m.tune_id).casefold()))
+                              if m.n_bars >= need), 0)
+            self.primer_box.setCurrentIndex(index)
+        self.primer_box.blockSignals(False)
+        self._primer_changed()
+
+    def current_tune(self):
+        tune_id = self.primer_box.currentData()
+        if self.state.corpus is None or tune_id is None:
+            return None
+        return self.state.corpus.find(tune_id)
+
+    def _primer_changed(self, *_args) -> None:
+        """Show the primer (and the real continuation) at once, before anything is generated."""
+        self._results = {}
+        tune = self.current_tune()
+        self._primer = None
+        if tune is None:
+            for row in self.rows:
+                row.set_waiting("no primer: load a corpus")
+            return
+        from engine.primer import take_primer
+
+        try:
+            self._primer = take_primer(tune, self.primer_bars.value())
+        except Exception as exc:  # noqa: BLE001 - a too-short tune: say so in the rows
+            for row in self.rows:
+                row.set_waiting(workers.error_text(exc))
+            return
+        for row in self.rows:
+            if row.key == "human":
+                row.set_content(self._primer, self._human_continuation(tune), "the real tune")
+            else:
+                row.set_content(self._primer, None, "press Generate")
+
+    def _human_continuation(self, tune):
+        p = self.primer_bars.value()
+        return tune.bars(p, p + self.bars.value())
+
+    # ---- generation ----------------------------------------------------------------------------
+    def generate(self) -> None:
+        if self._job is not None:
+            return
+        if not self.state.models:
+            self.state.status.emit("no trained models: train some on the Train tab or open a run")
+            return
+        self._primer_changed()
+        if self._primer is None:
+            self.state.status.emit("choose a primer tune long enough for the primer bars")
+            return
+        from engine.generate import SampleSettings
+
+        sample_settings = SampleSettings(
+            bars=self.bars.value(),
+            temperature=self.temperature.value(),
+            top_p=self.top_p.value(),
+            variations=self.variations.value(),
+            seed=self.seed.value(),
+        )
+        self._save_settings()
+        models = {k: self.state.models[k] for k in self.state.ordered_model_keys()}
+        for row in self.rows:
+            if row.key != "human":
+                row.set_waiting("composing ...")
+        self.generate_button.setEnabled(False)
+        self.status.setText("composing ...")
+        self._cancel = threading.Event()
+        self._job = workers.start_job(
+            _generate_all,
+            models,
+            self._primer,
+            sample_settings,
+            self._cancel,
+            generator=True,
+            on_yield=self._model_done,
+            on_error=self._failed,
+            on_finish=self._finished,
+        )
+
+    def _model_done(self, result) -> None:
+        key, melodies = result
+        self._results[key] = melodies
+        self.variation.setMaximum(len(melodies))
+        self._draw_row(key)
+
+    def _draw_row(self, key: str) -> None:
+        row = self.row(key)
+        melodies = self._results.get(key)
+        if row is None or not melodies:
+            return
+        i = min(self.variation.value(), len(melodies)) - 1
+        loaded = self.state.models.get(key)
+        params = loaded.model.num_params() if loaded is not None and hasattr(loaded.model, "num_params") else None
+        info = f"variation {i + 1} of {len(melodies)}" + (f" · {params / 1000:.0f}k params" if params else "")
+        row.set_content(self._primer, melodies[i], info)
+
+    def _redraw_rows(self) -> None:
+        for key in self._results:
+            self._draw_row(key)
+
+    def _failed(self, exc) -> None:
+        from engine.generate import GenerationCancelled
+
+        if isinstance(workers.unwrap(exc), GenerationCancelled):
+            return
+        self.window().show_error("Generation failed", exc)
+
+    def _finished(self) -> None:
+        self._job = None
+        self._cancel = None
+        self.generate_button.setEnabled(bool(self.state.models))
+        self.status.setText(f"composed {self.bars.value()} bars with {len(self._results)} models" if self._results else "")
+        self.generationFinished.emit()
+
+    def stop_events(self) -> list[threading.Event]:
+        return [self._cancel] if self._cancel is not None else []
+
+    def _save_settings(self) -> None:
+        for key, value in (
+            ("listen/primer", self.primer_box.currentData() or ""),
+            ("listen/primer_bars", self.primer_bars.value()),
+            ("listen/bars", self.bars.value()),
+            ("listen/temperature", self.temperature.value()),
+            ("listen/top_p", self.top_p.value()),
+            ("listen/variations", self.variations.value()),
+            ("listen/seed", self.seed.value()),
+        ):
+            settings.write(key, value)
+
+    # ---- sound ---------------------------------------------------------------------------------
+    def _play(self, row: _Row) -> None:
+        if self.playback.is_playing(row):
+            self.playback.stop()
+            return
+        if row.melody is None or self._primer is None:
+            return
+        from engine.export import join_primer
+
+        self.playback.play(row, join_primer(self._primer, row.melody), row.roll, 0.0)
+
+    def play_row(self, index: int) -> None:
+        if 0 <= index < len(self.rows):
+            self._play(self.rows[index])
+
+    def play_stop(self) -> None:
+        """Space: stop what plays, else play the first row that has music."""
+        if self.playback.is_playing():
+            self.playback.stop()
+            return
+        for row in self.rows:
+            if row.melody is not None:
+                self._play(row)
+                return
+
+    def _playback_changed(self) -> None:
+        for row in self.rows:
+            row.play_button.setText("Stop" if self.playback.is_playing(row) else "Play")
+
+    # ---- export --------------------------------------------------------------------------------
+    def _stem(self, row: _Row) -> str:
+        tune = (self._primer.tune_id or "primer").replace("/", "_").replace("#", "-") if self._primer else "primer"
+        return f"{tune}-{row.key}"
+
+    def export_row_midi(self, row: _Row, path: str | None = None):
+        if row.melody is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export MIDI", str(Path(settings.read("dirs/export", str(Path.home()))) / f"{self._stem(row)}.mid"),
+                "MIDI files (*.mid)",
+            )
+            if not path:
+                return None
+            settings.write("dirs/export", str(Path(path).parent))
+        return self._write_midi(row, Path(path))
+
+    def _write_midi(self, row: _Row, path: Path):
+        from engine.export import write_midi
+
+        try:
+            key = None if row.key == "human" else row.key
+            written = write_midi(path, row.melody, model_key=key, primer=self._primer)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, the app carries on
+            self.window().show_error("Export failed", exc)
+            return None
+        self.state.status.emit(f"wrote {written}")
+        return written
+
+    def export_midi(self, folder: str | None = None) -> list:
+        """Every row with music, one MIDI file each, into a folder (asked for when not given)."""
+        rows = [r for r in self.rows if r.melody is not None]
+        if not rows:
+            self.state.status.emit("nothing to export yet: press Generate first")
+            return []
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Export all rows as MIDI into", settings.read("dirs/export", ""))
+            if not folder:
+                return []
+            settings.write("dirs/export", folder)
+        return [p for p in (self._write_midi(r, Path(folder) / f"{self._stem(r)}.mid") for r in rows) if p]
+
+    def export_row_wav(self, row: _Row, path: str | None = None):
+        if row.melody is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export WAV", str(Path(settings.read("dirs/export", str(Path.home()))) / f"{self._stem(row)}.wav"),
+                "WAV files (*.wav)",
+            )
+            if not path:
+                return None
+            settings.write("dirs/export", str(Path(path).parent))
+        return self._write_wavs([(row, Path(path))])
+
+    def export_wav(self, folder: str | None = None):
+        rows = [r for r in self.rows if r.melody is not None]
+        if not rows:
+            self.state.status.emit("nothing to export yet: press Generate first")
+            return None
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Export all rows as WAV into", settings.read("dirs/export", ""))
+            if not folder:
+                return None
+            settings.write("dirs/export", folder)
+        return self._write_wavs([(r, Path(folder) / f"{self._stem(r)}.wav") for r in rows])
+
+    def _write_wavs(self, targets):
+        """Render and write in the background (FluidSynth takes a moment for long pieces)."""
+        from engine.export import join_primer, write_wav
+        from engine.synth import render_audio
+
+        jobs = [(join_primer(self._primer, r.melody), p) for r, p in targets]
+
+        def work():
+            written = []
+            for melody, path in jobs:
+                samples, rate, _synth = render_audio(melody)
+                written.append(write_wav(path, samples, rate))
+            return written
+
+        return workers.start_job(
+            work,
+            on_return=lambda paths: self.state.status.emit(f"wrote {len(paths)} WAV file(s) to {paths[0].parent}"),
+            on_error=lambda exc: self.window().show_error("WAV export failed", exc),
+        )

@@ -1,0 +1,273 @@
+"""The main window: four tabs (Corpus, Train, Listen, Memory), menus, shortcuts and the status bar.
+
+It owns the shared AppState and the one Playback, starts the background loads at start-up, and on
+close stops training (which keeps its last checkpoint) and waits for every background job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
+
+from . import settings, style, workers
+from .corpus_tab import CorpusTab
+from .listen_tab import ListenTab
+from .loading import load_corpus_job, load_run_models, startup_run_dir
+from .memory_tab import MemoryTab
+from .playback import Playback
+from .state import AppState
+from .train_tab import TrainTab
+
+TAB_NAMES = ("corpus", "train", "listen", "memory")
+
+
+class MainWindow(QMainWindow):
+    startupFinished = Signal()  # corpus and start-up models are loaded (or failed with a message)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        style.configure_pyqtgraph()
+        self.setWindowTitle("Melody Memory")
+        self.state = AppState(self)
+        self.playback = Playback(self)
+        self.tabs = QTabWidget()
+        self.corpus_tab = CorpusTab(self.state, self.playback)
+        self.train_tab = TrainTab(self.state, self)
+        self.listen_tab = ListenTab(self.state, self.playback, self)
+        self.memory_tab = MemoryTab(self.state, self)
+        self.tabs.addTab(self.corpus_tab, "Corpus")
+        self.tabs.addTab(self.train_tab, "Train")
+        self.tabs.addTab(self.listen_tab, "Listen")
+        self.tabs.addTab(self.memory_tab, "Memory")
+        self.setCentralWidget(self.tabs)
+        self.listen_tab.trainRequested.connect(lambda: self.show_tab("train"))
+        self._build_menus()
+        self._build_status_bar()
+        self._pending = 0
+        self.state.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.playback.message.connect(self._playback_message)
+        self.tabs.setCurrentIndex(settings.read("ui/tab", 0, int))
+        self.tabs.currentChanged.connect(lambda i: settings.write("ui/tab", i))
+        geometry = settings.app_settings().value("ui/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+
+    # ---- construction --------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Open MIDI &folder ...", self.open_midi_folder, "Ctrl+Shift+O")
+        self._action(file_menu, "Open MIDI &files ...", self.open_midi_files, "Ctrl+O")
+        self._action(file_menu, "Use the &bundled corpus", lambda: self.load_corpus(None))
+        file_menu.addSeparator()
+        self._action(file_menu, "Open &run ...", self.open_run_dialog, "Ctrl+R")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Export MIDI ...", self.export, "Ctrl+E")
+        self._action(file_menu, "Export &WAV ...", self.listen_tab.export_wav)
+        self._action(file_menu, "Export memory &report ...", self.memory_tab.export_report)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        listen_menu = bar.addMenu("&Listen")
+        self._action(listen_menu, "&Generate with all models", self.generate, "Ctrl+G")
+        self._action(listen_menu, "&Play / stop", self.play_stop)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Why RNNs forget", self.show_help, QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "&About Melody Memory", self.show_about)
+        # Space is a window-wide shortcut; text fields still get their spaces (they claim the key first).
+        space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
+        space.setContext(Qt.ShortcutContext.WindowShortcut)
+        space.activated.connect(self.play_stop)
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_status_bar(self) -> None:
+        from engine.device import resolve_device
+
+        self.state.device = resolve_device("auto")
+        self.device_label = QLabel(f"device: {self.state.device.type}")
+        from engine.synth import fluidsynth_status
+
+        ok, _reason = fluidsynth_status()
+        self.synth_label = QLabel("synth: FluidSynth" if ok else "synth: built-in")
+        self.audio_label = QLabel()
+        self._update_audio_label()
+        self.models_label = QLabel("models: none")
+        for label in (self.models_label, self.device_label, self.synth_label, self.audio_label):
+            label.setStyleSheet("padding: 0 8px;")
+            self.statusBar().addPermanentWidget(label)
+        self.state.modelsChanged.connect(self._update_models_label)
+
+    def _update_audio_label(self) -> None:
+        text = self.playback.audio_text
+        self.audio_label.setText(f"audio: {text}" if self.playback.audio_ok else text)
+        self.audio_label.setStyleSheet("padding: 0 8px;" + ("" if self.playback.audio_ok else "color: #b00;"))
+
+    def _update_models_label(self) -> None:
+        n = len(self.state.models)
+        self.models_label.setText(f"models: {n} from {self.state.models_label}" if n else "models: none")
+
+    def _playback_message(self, text: str) -> None:
+        if text.startswith("synth: "):
+            self.synth_label.setText(text)
+        else:
+            self._update_audio_label()
+            self.statusBar().showMessage(text, 8000)
+
+    # ---- start-up ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the corpus (bundled or the last one opened) and the models, in the background."""
+        sources = settings.app_settings().value("corpus/sources")
+        if isinstance(sources, str):
+            sources = [sources]
+        sources = [s for s in (sources or []) if Path(s).exists()] or None
+        self.load_corpus(sources)
+        run_dir, label = startup_run_dir(settings.read("run/last", ""))
+        if run_dir is not None:
+            self.open_run(run_dir, label)
+        else:
+            self.listen_tab.show_no_models()
+
+    def _job_started(self) -> None:
+        self._pending += 1
+
+    def _job_done(self) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            self.startupFinished.emit()
+
+    @property
+    def busy_loading(self) -> bool:
+        return self._pending > 0
+
+    def load_corpus(self, sources) -> None:
+        label = "bundled corpus" if not sources else (
+            sources[0] if len(sources) == 1 else f"{len(sources)} MIDI files"
+        )
+        self.statusBar().showMessage(f"loading {label} ...")
+        self._job_started()
+        progress = workers.progress_relay(
+            lambda done, total: self.statusBar().showMessage(f"loading {label}: {done}/{total} files"), self
+        )
+        workers.start_job(
+            load_corpus_job,
+            sources,
+            progress,
+            on_return=lambda corpus: self._corpus_loaded(corpus, label, sources),
+            on_error=lambda exc: self.show_error(f"Could not load {label}", exc),
+            on_finish=self._job_done,
+        )
+
+    def _corpus_loaded(self, corpus, label, sources) -> None:
+        self.state.set_corpus(corpus, label)
+        settings.write("corpus/sources", list(sources or []))
+        self.statusBar().showMessage(f"{label}: {len(corpus.melodies)} melodies", 5000)
+
+    def open_run(self, run_dir, label: str | None = None) -> None:
+        run_dir = Path(run_dir)
+        label = label or f"run {run_dir.name}"
+        self._job_started()
+        workers.start_job(
+            load_run_models,
+            run_dir,
+            self.state.device,
+            on_return=lambda models: self._models_loaded(models, run_dir, label),
+            on_error=lambda exc: self.show_error(f"Could not open {run_dir}", exc),
+            on_finish=self._job_done,
+        )
+
+    def _models_loaded(self, models, run_dir, label) -> None:
+        if not models:
+            self.show_error(f"Could not open {run_dir}", "the folder holds no trained models")
+            return
+        self.state.set_models(models, run_dir, label)
+        if Path(run_dir).resolve() != Path(__file__).resolve().parents[1] / "pretrained":
+            settings.write("run/last", str(run_dir))
+
+    # ---- menu actions --------------------------------------------------------------------------
+    def open_midi_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of MIDI files", settings.read("dirs/midi", ""))
+        if folder:
+            settings.write("dirs/midi", folder)
+            self.load_corpus([folder])
+
+    def open_midi_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open MIDI files", settings.read("dirs/midi", ""), "MIDI files (*.mid *.midi);;All files (*)"
+        )
+        if files:
+            settings.write("dirs/midi", str(Path(files[0]).parent))
+            self.load_corpus(files)
+
+    def open_run_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a training run", settings.read("run/last", ""))
+        if folder:
+            self.open_run(folder)
+
+    def show_tab(self, name: str) -> None:
+        self.tabs.setCurrentIndex(TAB_NAMES.index(name))
+
+    def play_stop(self) -> None:
+        current = self.tabs.currentWidget()
+        if current is self.corpus_tab:
+            self.corpus_tab.play_stop()
+        elif current is self.listen_tab:
+            self.listen_tab.play_stop()
+        elif self.playback.is_playing():
+            self.playback.stop()
+
+    def generate(self) -> None:
+        self.show_tab("listen")
+        self.listen_tab.generate()
+
+    def export(self) -> None:
+        if self.tabs.currentWidget() is self.memory_tab:
+            self.memory_tab.export_report()
+        else:
+            self.listen_tab.export_midi()
+
+    def show_help(self) -> None:
+        from .help import show_why_rnns_forget
+
+        show_why_rnns_forget(self)
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Melody Memory",
+            "<b>Melody Memory</b><p>Train five sequence models on folk melodies side by side, hear what each "
+            "composes from the same opening, and see how long each keeps the theme.</p>",
+        )
+
+    def show_error(self, title: str, exc) -> None:
+        text = workers.error_text(exc) if isinstance(exc, BaseException) else str(exc)
+        self.statusBar().showMessage(f"{title}: {text}", 10000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("errorDialog")
+        box.open()  # window-modal but non-blocking: the event loop (and tests) keep running
+
+    # ---- shutdown ------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop everything running; training writes its last checkpoint before its worker returns."""
+        settings.write("ui/geometry", self.saveGeometry())
+        self.playback.stop()
+        events = self.train_tab.stop_events() + self.listen_tab.stop_events() + self.memory_tab.stop_events()
+        workers.stop_all(events, timeout_ms=10000)
+        # Results queued by jobs that just ended would otherwise arrive at half-destroyed widgets.
+        from PySide6.QtCore import QCoreApplication
+
+        QCoreApplication.processEvents()

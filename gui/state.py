@@ -1,0 +1,42 @@
+"""What the tabs share: the corpus, the loaded models and where they came from.
+
+Tabs never hold their own copy; they listen to the change signals. Loading itself happens in
+background jobs (gui/workers.py); this object only stores results, on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
+
+
+class AppState(QObject):
+    corpusChanged = Signal()
+    modelsChanged = Signal()
+    status = Signal(str)  # a short message for the status bar
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.corpus = None  # engine.corpus.Corpus
+        self.corpus_label = ""  # "bundled corpus" or the folder / files the user opened
+        self.models: dict = {}  # key -> engine.checkpoint.LoadedModel
+        self.run_dir: Path | None = None
+        self.models_label = ""  # "bundled models" / "run <dir>" / ""
+        self.device = None
+
+    def set_corpus(self, corpus, label: str) -> None:
+        self.corpus, self.corpus_label = corpus, label
+        self.corpusChanged.emit()
+
+    def set_models(self, models: dict, run_dir: Path | None, label: str) -> None:
+        self.models, self.run_dir, self.models_label = dict(models), run_dir, label
+        self.modelsChanged.emit()
+
+    def ordered_model_keys(self) -> list[str]:
+        from engine.models.registry import MODEL_KEYS
+
+        return [k for k in MODEL_KEYS if k in self.models]

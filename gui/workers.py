@@ -1,0 +1,119 @@
+"""Run engine calls off the GUI thread with superqt workers, and keep track of them.
+
+Two traps this module handles so that tabs do not have to:
+- superqt turns a RuntimeError raised inside a generator into a warning (it assumes a deleted Qt
+  object), so a torch error would vanish silently. Every job here is wrapped so that any exception
+  reaches `errored` as a `JobFailed` carrying the original.
+- Closing the window must stop and wait for every job; `running_jobs()` and `stop_all()` give the
+  main window one place to do that.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import create_worker
+
+_jobs: set = set()
+
+
+class JobFailed(Exception):
+    """An exception raised inside a background job, carried to the GUI thread."""
+
+    def __init__(self, original: BaseException):
+        super().__init__(str(original))
+        self.original = original
+
+
+def _guard_generator(fn, args, kwargs):
+    try:
+        return (yield from fn(*args, **kwargs))
+    except Exception as exc:  # noqa: BLE001 - every failure is reported to the user by the caller
+        raise JobFailed(exc) from exc
+
+
+def _guard_function(fn, args, kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise JobFailed(exc) from exc
+
+
+def start_job(
+    fn: Callable,
+    *args,
+    on_yield: Callable | None = None,
+    on_return: Callable | None = None,
+    on_error: Callable | None = None,
+    on_finish: Callable | None = None,
+    generator: bool = False,
+    **kwargs,
+):
+    """Start fn(*args, **kwargs) in the Qt thread pool; callbacks run on the GUI thread.
+
+    `generator=True` for a generator function: each yielded value goes to on_yield. Returns the worker
+    (its signals can be waited on in tests: worker.finished is always emitted last).
+    """
+    if generator:
+        worker = create_worker(_guard_generator, fn, args, kwargs, _start_thread=False, _ignore_errors=True)
+    else:
+        worker = create_worker(_guard_function, fn, args, kwargs, _start_thread=False, _ignore_errors=True)
+    if on_yield is not None and generator:
+        worker.yielded.connect(on_yield)
+    if on_return is not None:
+        worker.returned.connect(on_return)
+    worker.errored.connect(lambda exc: on_error(unwrap(exc)) if on_error else None)
+    _jobs.add(worker)
+    worker.finished.connect(lambda: _jobs.discard(worker))
+    if on_finish is not None:
+        worker.finished.connect(on_finish)
+    worker.start()
+    return worker
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    return exc.original if isinstance(exc, JobFailed) else exc
+
+
+def running_jobs() -> int:
+    return len(_jobs)
+
+
+def stop_all(cancel_events: list[threading.Event] = (), timeout_ms: int = 5000) -> bool:
+    """Ask every job to stop and wait for the thread pool to drain. True when all ended in time."""
+    from PySide6.QtCore import QThreadPool
+
+    for event in cancel_events:
+        event.set()
+    for worker in list(_jobs):
+        worker.quit()
+    return QThreadPool.globalInstance().waitForDone(timeout_ms)
+
+
+def error_text(exc: BaseException) -> str:
+    """What the user reads in the error dialog: the message of a UserError, else type and message."""
+    from engine.errors import UserError
+
+    exc = unwrap(exc)
+    if isinstance(exc, UserError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Relay(QObject):
+    progressed = Signal(int, int)
+
+
+def progress_relay(slot: Callable, parent=None):
+    """A callable (done, total, *extra) safe to call from any thread; `slot(done, total)` runs on the GUI
+    thread (Qt queues signals that cross threads)."""
+    relay = _Relay(parent)
+    relay.progressed.connect(slot)
+
+    def report(done, total, *_extra):
+        relay.progressed.emit(int(done), int(total))
+
+    report.relay = relay  # keep the QObject alive as long as the callable
+    return report

@@ -1,0 +1,119 @@
+"""Fixtures for the app's tests: a small folder of MIDI tunes, a tiny trained run, and the main window
+with temporary settings, a temporary cache and no bundled models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCALE = (60, 62, 64, 65, 67, 69, 71, 72)
+# Splits come from a hash of the file name: names are picked so that every split gets a few tunes.
+WANTED = {"train": 30, "valid": 5, "test": 5}
+
+
+def _write_tune(path: Path, rng: np.random.Generator, numerator: int = 4) -> None:
+    """16 bars: a 2-bar theme, played AABA-style, in quarter and eighth notes."""
+    import pretty_midi
+
+    beat = 0.5  # 120 qpm
+    theme = []
+    t = 0.0
+    while t < 2 * numerator - 1e-9:
+        length = rng.choice([0.5, 1.0])
+        theme.append((t, int(rng.choice(SCALE)), length))
+        t += length
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(numerator, 4, 0))
+    inst = pretty_midi.Instrument(program=73, name="melody")
+    bars_per_section = 2
+    for section in range(8):
+        shift = 0 if section % 4 != 2 else 5
+        start_beats = section * bars_per_section * numerator
+        for onset, pitch, length in theme:
+            if onset >= bars_per_section * numerator:
+                continue
+            s = (start_beats + onset) * beat
+            e = (start_beats + min(onset + length, bars_per_section * numerator)) * beat
+            inst.notes.append(pretty_midi.Note(velocity=90, pitch=pitch + shift, start=s, end=e - 0.01))
+    pm.instruments.append(inst)
+    pm.write(str(path))
+
+
+@pytest.fixture(scope="session")
+def midi_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tunes")
+    from engine.corpus import split_of
+
+    rng = np.random.default_rng(0)
+    counts = dict.fromkeys(WANTED, 0)
+    i = 0
+    while counts != WANTED:
+        name = f"tune_{i:03d}.mid"
+        split = split_of(name)
+        if counts[split] < WANTED[split]:
+            counts[split] += 1
+            _write_tune(folder / name, rng, numerator=3 if sum(counts.values()) % 5 == 4 else 4)
+        i += 1
+    (folder / "broken.mid").write_bytes(b"this is not a MIDI file")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def corpus_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(midi_folder, corpus_cache, tmp_path_factory) -> Path:
+    """Five tiny models trained for a few steps, headless (the engine, no Qt), saved as a run."""
+    import os
+
+    from engine.corpus import load_corpus
+    from engine.models.registry import MODEL_KEYS
+    from engine.training import TrainConfig, TrainJob, train
+
+    os.environ["MELODY_MEMORY_CACHE"] = str(corpus_cache)
+    corpus = load_corpus([midi_folder])
+    out = tmp_path_factory.mktemp("run")
+    job = TrainJob(
+        models=list(MODEL_KEYS),
+        train_tokens=corpus.tokens("train"),
+        valid_tokens=corpus.tokens("valid"),
+        token_config=corpus.token_config,
+        corpus_fingerprint=corpus.fingerprint,
+        out_dir=out,
+        config=TrainConfig(preset="tiny", steps=6, batch_size=8, eval_every=3, save_every=6, log_every=1,
+                           warmup_steps=1, device="cpu"),
+    )
+    for _event in train(job):
+        pass
+    return out
+
+
+@pytest.fixture
+def app_env(qsettings_tmp, corpus_cache, tmp_path, monkeypatch):
+    """No bundled models, a temporary corpus cache and settings: each test starts as a new user."""
+    import gui.loading
+
+    monkeypatch.setenv("MELODY_MEMORY_CACHE", str(corpus_cache))
+    monkeypatch.setattr(gui.loading, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+    return tmp_path
+
+
+@pytest.fixture
+def window(qtbot, app_env, midi_folder):
+    """The main window with the test tunes loaded as its corpus (waits until they are in)."""
+    from gui import settings
+    from gui.main_window import MainWindow
+
+    settings.write("corpus/sources", [str(midi_folder)])
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    with qtbot.waitSignal(win.state.corpusChanged, timeout=30000):
+        win.start()
+    yield win
+    win.close()

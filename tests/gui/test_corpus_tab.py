@@ -1,0 +1,58 @@
+"""The Corpus tab: the table, search, the extraction report and the piano roll of the chosen tune."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+
+def test_corpus_table_lists_every_melody_and_search_filters(window, qtbot):
+    tab = window.corpus_tab
+    corpus = window.state.corpus
+    assert tab.proxy.rowCount() == len(corpus.melodies) == 40
+    assert "40 melodies" in tab.summary.text()
+    qtbot.keyClicks(tab.search, "tune_00")
+    shown = {tab.proxy.index(r, 0).data() for r in range(tab.proxy.rowCount())}
+    assert shown and all("tune_00" in title for title in shown)
+    assert len(shown) < 40
+    tab.search.clear()
+    assert tab.proxy.rowCount() == 40
+
+
+def test_sorting_by_bars_is_numeric(window):
+    tab = window.corpus_tab
+    tab.table.sortByColumn(4, Qt.SortOrder.AscendingOrder)
+    bars = [int(tab.proxy.index(r, 4).data()) for r in range(tab.proxy.rowCount())]
+    assert bars == sorted(bars)
+
+
+def test_extraction_report_names_the_bad_file_and_why(window):
+    text = window.corpus_tab.report.toPlainText()
+    assert "broken.mid" in text
+    assert len(text.split("broken.mid", 1)[1].strip(": ")) > 5  # a reason follows the name
+
+
+def test_selecting_a_tune_draws_it_with_bar_lines(window, qtbot):
+    tab = window.corpus_tab
+    tab.select_tune(3)
+    melody = tab.current_melody
+    assert melody is not None
+    assert tab.tune_title.text() == (melody.title or melody.tune_id)
+    assert tab.play_button.isEnabled()
+    assert tab.roll.total_bars == melody.n_steps / melody.steps_per_bar
+    drawn = sum(len(item.opts["x0"]) for item in tab.roll._note_items)
+    assert drawn == len(melody.notes)
+
+
+def test_play_renders_and_either_plays_or_says_there_is_no_audio(window, qtbot):
+    tab = window.corpus_tab
+    tab.select_tune(0)
+    with qtbot.waitSignal(window.playback.audioReady, timeout=20000):
+        tab.play_stop()
+    if window.playback.audio_ok and window.playback.is_playing(tab):
+        assert tab.play_button.text() == "Stop"
+        qtbot.waitUntil(lambda: tab.roll._playhead.isVisible() and tab.roll._playhead.value() > 0, timeout=5000)
+        tab.play_stop()
+    else:
+        assert "no audio device" in window.audio_label.text()
+    assert not window.playback.is_playing()
+    assert tab.play_button.text() == "Play"
