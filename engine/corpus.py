@@ -163,9 +163,11 @@ def _scan(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
             skipped.append(Skipped(str(root), "unreadable folder (permission denied)"))
             continue
 
+        unreadable = []
+
         def onerror(exc: OSError) -> None:
             why = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
-            skipped.append(Skipped(str(exc.filename or root), f"unreadable folder ({why})"))
+            unreadable.append(Skipped(str(exc.filename or root), f"unreadable folder ({why})"))
 
         for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
             dirnames.sort()
@@ -179,7 +181,8 @@ def _scan(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
                     found.append(_Source(str(full), row["id"], row.get("title") or None, row["collection"]))
                 else:
                     found.append(_Source(str(full), rel, None, root.name))
-        if len(found) == before and not any(s.path.startswith(str(root)) for s in skipped):
+        skipped.extend(unreadable)
+        if len(found) == before and not unreadable:
             skipped.append(Skipped(str(root), "no MIDI files (.mid, .midi) in this folder"))
     return found
 
