@@ -22,24 +22,33 @@ PRIMER_MODES = ("inline", "track", "none")
 DEFAULT_PROGRAM = 73  # General MIDI flute (numbered from 0): a folk-tune voice, as in engine.midi_io
 
 
+def check_writable(path) -> Path:
+    """UserError now, before any work, when `path` plainly cannot be written (no folder, a folder)."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder")
+    if not folder.is_dir():
+        raise UserError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"cannot write {path}: folder {folder} is not writable")
+    return path
+
+
 def atomic_write(path, write: Callable[[str], None]) -> Path:
     """Call write(temp_path) for a temporary file beside `path`, then rename it to `path`.
 
     Any OS failure becomes a UserError naming the file; the temporary file is removed.
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise UserError(f"cannot write {path}: it is a folder")
-    if not folder.is_dir():
-        raise UserError(f"cannot write {path}: folder {folder} does not exist")
+    path = check_writable(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; an export is an ordinary file
         os.replace(tmp, path)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None

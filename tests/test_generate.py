@@ -207,3 +207,86 @@ def test_a_primer_outside_the_vocabulary_is_folded_by_octaves_not_refused():
     assert [n.pitch for n in fold_into_range(primer, CFG).notes] == [52, 88]
     out = generate(BigramModel(random_table()), primer, SampleSettings(bars=1), CFG)
     assert out[0].n_steps == 16
+
+
+# ------------------------------------------------------------------------------------------ the CLI
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A run directory holding an untrained tiny LSTM, and a 3/4 primer file in G major at 132 qpm."""
+    import sys
+    from pathlib import Path
+
+    from engine.checkpoint import save_checkpoint
+    from engine.models.registry import build_model
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import midi_factory
+
+    root = tmp_path_factory.mktemp("gen")
+    torch.manual_seed(0)
+    model = build_model("lstm", "tiny", V)
+    doc = {"model": model.config.to_dict(), "tokens": CFG.to_dict(), "step": 0}
+    save_checkpoint(root / "run" / "lstm", model, torch.optim.AdamW(model.parameters()), doc, [])
+    primer = midi_factory.simple_tune(root / "jig.mid", bars=10, meter=(3, 4), seed=2,
+                                      tempos=((0, 132.0),), key="G")
+    return root, primer
+
+
+def run_cli(*args) -> int:
+    from main import main
+
+    return main(["generate", *map(str, args)])
+
+
+def test_cli_writes_numbered_variations_that_keep_the_primer_meter_tempo_and_key(tiny_run, capsys):
+    import pretty_midi
+
+    root, primer = tiny_run
+    out = root / "song.mid"
+    code = run_cli("--run", root / "run", "--model", "lstm", "--primer", primer, "--primer-bars", 4,
+                   "--bars", 3, "--variations", 2, "--seed", 1, "--out", out, "--wav", root / "song.wav")
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "FluidSynth" in err or "built-in synth" in err  # the CLI says which synth it used
+    for i in (1, 2):
+        pm = pretty_midi.PrettyMIDI(str(root / f"song-{i}.mid"))
+        assert [(t.numerator, t.denominator) for t in pm.time_signature_changes] == [(3, 4)]
+        assert pm.get_tempo_changes()[1][0] == pytest.approx(132.0, rel=1e-5)
+        assert [k.key_number for k in pm.key_signature_changes] == [7]
+        assert pm.instruments[0].name == "LSTM" and pm.instruments[0].program == 73
+        assert (root / f"song-{i}.wav").stat().st_size > 44
+    assert not out.exists()  # with variations the files are numbered, never the bare name
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (("--bars", 0), "bars"),
+        (("--bars", 100000), "bars"),
+        (("--temperature", 0), "temperature"),
+        (("--primer-bars", 20), "needs 20 bars"),
+        (("--out", "/nonexistent-folder/x.mid"), "does not exist"),
+    ],
+)
+def test_cli_bad_input_is_one_clear_error_and_no_file(tiny_run, capsys, extra, words):
+    root, primer = tiny_run
+    out = root / "bad" / "x.mid"
+    out.parent.mkdir(exist_ok=True)
+    args = ["--run", root / "run", "--model", "lstm", "--primer", primer, "--bars", 2, "--out", out, *extra]
+    assert run_cli(*args) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and words in err and "Traceback" not in err
+    assert list(out.parent.iterdir()) == []
+
+
+def test_cli_names_a_missing_run_and_a_primer_file_without_a_melody(tiny_run, capsys):
+    root, _ = tiny_run
+    assert run_cli("--run", root / "nothing", "--model", "lstm", "--out", root / "y.mid") == 2
+    assert "nothing" in capsys.readouterr().err
+    junk = root / "junk.mid"
+    junk.write_bytes(b"not a midi file at all")
+    assert run_cli("--run", root / "run", "--model", "lstm", "--primer", junk, "--out", root / "y.mid") == 2
+    assert "junk.mid" in capsys.readouterr().err
+    assert not (root / "y.mid").exists()
