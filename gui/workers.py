@@ -82,13 +82,15 @@ def running_jobs() -> int:
 
 
 def stop_all(cancel_events: list[threading.Event] = (), timeout_ms: int = 5000) -> bool:
-    """Ask every job to stop and wait for the thread pool to drain. True when all ended in time."""
+    """Set the jobs' cancel events and wait for the thread pool to drain. True when all ended in time.
+
+    superqt's worker.quit() is deliberately not used: it stops pulling from a generator at its next
+    yield, so the code after a stop (training's last checkpoint) would never run.
+    """
     from PySide6.QtCore import QThreadPool
 
     for event in cancel_events:
         event.set()
-    for worker in list(_jobs):
-        worker.quit()
     return QThreadPool.globalInstance().waitForDone(timeout_ms)
 
 
