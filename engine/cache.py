@@ -42,7 +42,7 @@ class CorpusCache:
         return self.folder / f"{key}.npz", self.folder / f"{key}.json"
 
     def load(self, key: str):
-        """(melodies, tokens, skipped) or None when absent or unreadable (then the caller rebuilds)."""
+        """(PackedMelodies, skipped) or None when absent or unreadable (then the caller rebuilds)."""
         from .corpus import Skipped
 
         npz_path, json_path = self._paths(key)
@@ -51,30 +51,30 @@ class CorpusCache:
         try:
             with open(json_path, encoding="utf-8") as fh:
                 doc = json.load(fh)
-            with np.load(npz_path, allow_pickle=False) as z:
-                arrays = {name: z[name] for name in z.files}
             if doc.get("key") != key:
                 return None
-            melodies, tokens = _unpack(arrays, doc["melodies"])
+            with np.load(npz_path, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
+            packed = PackedMelodies(arrays, doc["melodies"])
             skipped = [Skipped(s["path"], s["reason"]) for s in doc["skipped"]]
-        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        except (OSError, ValueError, KeyError, TypeError, EOFError, json.JSONDecodeError):
             return None
-        os.utime(json_path)  # recently used entries survive pruning
-        return melodies, tokens, skipped
+        try:
+            os.utime(json_path)  # recently used entries survive pruning
+        except OSError:
+            pass
+        return packed, skipped
 
-    def save(self, key: str, melodies: list[Melody], tokens: list[np.ndarray], skipped) -> None:
+    def save(self, key: str, packed: "PackedMelodies", skipped) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             npz_path, json_path = self._paths(key)
-            arrays = _pack(melodies, tokens)
             doc = {
                 "key": key,
-                "melodies": [
-                    {"tune_id": m.tune_id, "title": m.title, "source": m.source, "meta": m.meta} for m in melodies
-                ],
+                "melodies": packed.records,
                 "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
             }
-            _atomic_write(npz_path, lambda fh: np.savez(fh, **arrays))
+            _atomic_write(npz_path, lambda fh: np.savez(fh, **packed.arrays))
             _atomic_write(json_path, lambda fh: fh.write(json.dumps(doc).encode("utf-8")))
             self._prune(keep={key})
         except OSError:
@@ -106,57 +106,69 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def _pack(melodies: list[Melody], tokens: list[np.ndarray]) -> dict[str, np.ndarray]:
-    note_counts = [len(m.notes) for m in melodies]
-    notes = np.zeros((sum(note_counts), 3), dtype=np.int32)
-    row = 0
-    for m in melodies:
-        for n in m.notes:
-            notes[row] = (n.onset, n.pitch, n.duration)
-            row += 1
-    return {
-        "notes": notes,
-        "note_offsets": np.concatenate([[0], np.cumsum(note_counts)]).astype(np.int64),
-        "n_steps": np.array([m.n_steps for m in melodies], dtype=np.int64),
-        "numerator": np.array([m.numerator for m in melodies], dtype=np.int32),
-        "denominator": np.array([m.denominator for m in melodies], dtype=np.int32),
-        "tempo_qpm": np.array([m.tempo_qpm for m in melodies], dtype=np.float64),
-        "key_number": np.array([m.key_number for m in melodies], dtype=np.int32),
-        "tokens": np.concatenate(tokens).astype(np.int16) if tokens else np.zeros(0, np.int16),
-    }
+class PackedMelodies:
+    """Many melodies as a few flat arrays plus one JSON-able record each (ids, titles, meta).
 
+    This is what the cache stores and what a corpus keeps: building hundreds of thousands of Note
+    objects costs more than reading the whole cache, so `melody(i)` builds one melody when asked.
+    """
 
-def _unpack(arrays: dict, records: list[dict]):
-    offsets = arrays["note_offsets"].tolist()
-    n_steps = arrays["n_steps"].tolist()
-    if len(records) != len(n_steps) or len(offsets) != len(n_steps) + 1:
-        raise ValueError("cache entry is inconsistent")
-    note_rows = arrays["notes"].tolist()
-    numerators = arrays["numerator"].tolist()
-    denominators = arrays["denominator"].tolist()
-    tempos = arrays["tempo_qpm"].tolist()
-    keys = arrays["key_number"].tolist()
-    all_tokens = arrays["tokens"].astype(np.int64)
-    if len(all_tokens) != sum(n_steps):
-        raise ValueError("cache entry is inconsistent")
-    melodies, tokens = [], []
-    step = 0
-    for i, rec in enumerate(records):
-        notes = tuple(Note(o, p, d) for o, p, d in note_rows[offsets[i] : offsets[i + 1]])
-        melodies.append(
-            Melody(
-                notes=notes,
-                n_steps=n_steps[i],
-                numerator=numerators[i],
-                denominator=denominators[i],
-                tempo_qpm=tempos[i],
-                key_number=keys[i],
-                tune_id=rec["tune_id"],
-                title=rec["title"],
-                source=rec["source"],
-                meta=rec["meta"],
-            )
+    ARRAY_NAMES = ("notes", "note_offsets", "n_steps", "numerator", "denominator", "tempo_qpm", "key_number",
+                   "tokens", "token_offsets")
+
+    def __init__(self, arrays: dict[str, np.ndarray], records: list[dict]):
+        missing = [name for name in self.ARRAY_NAMES if name not in arrays]
+        if missing:
+            raise ValueError(f"cache entry lacks {missing}")
+        self.arrays = arrays
+        self.records = records
+        n = len(records)
+        if not (len(arrays["n_steps"]) == n and len(arrays["note_offsets"]) == len(arrays["token_offsets"]) == n + 1
+                and arrays["note_offsets"][-1] == len(arrays["notes"])
+                and arrays["token_offsets"][-1] == len(arrays["tokens"])
+                and np.array_equal(np.diff(arrays["token_offsets"]), arrays["n_steps"])):
+            raise ValueError("cache entry is inconsistent")
+        self._note_offsets = arrays["note_offsets"].tolist()
+        self._token_offsets = arrays["token_offsets"].tolist()
+        self._tokens = arrays["tokens"].astype(np.int64)
+
+    @classmethod
+    def from_melodies(cls, melodies: list[Melody], tokens: list[np.ndarray]) -> "PackedMelodies":
+        note_counts = [len(m.notes) for m in melodies]
+        flat = [(n.onset, n.pitch, n.duration) for m in melodies for n in m.notes]
+        arrays = {
+            "notes": np.array(flat, dtype=np.int32).reshape(-1, 3),
+            "note_offsets": np.concatenate([[0], np.cumsum(note_counts, dtype=np.int64)]).astype(np.int64),
+            "n_steps": np.array([m.n_steps for m in melodies], dtype=np.int64),
+            "numerator": np.array([m.numerator for m in melodies], dtype=np.int32),
+            "denominator": np.array([m.denominator for m in melodies], dtype=np.int32),
+            "tempo_qpm": np.array([m.tempo_qpm for m in melodies], dtype=np.float64),
+            "key_number": np.array([m.key_number for m in melodies], dtype=np.int32),
+            "tokens": np.concatenate(tokens).astype(np.int16) if tokens else np.zeros(0, np.int16),
+            "token_offsets": np.concatenate([[0], np.cumsum([len(t) for t in tokens], dtype=np.int64)]).astype(np.int64),
+        }
+        records = [{"tune_id": m.tune_id, "title": m.title, "source": m.source, "meta": m.meta} for m in melodies]
+        return cls(arrays, records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def tokens(self, i: int) -> np.ndarray:
+        return self._tokens[self._token_offsets[i] : self._token_offsets[i + 1]]
+
+    def melody(self, i: int) -> Melody:
+        a = self.arrays
+        rec = self.records[i]
+        rows = a["notes"][self._note_offsets[i] : self._note_offsets[i + 1]].tolist()
+        return Melody(
+            notes=tuple(Note(o, p, d) for o, p, d in rows),
+            n_steps=int(a["n_steps"][i]),
+            numerator=int(a["numerator"][i]),
+            denominator=int(a["denominator"][i]),
+            tempo_qpm=float(a["tempo_qpm"][i]),
+            key_number=int(a["key_number"][i]),
+            tune_id=rec["tune_id"],
+            title=rec["title"],
+            source=rec["source"],
+            meta=rec["meta"],
         )
-        tokens.append(all_tokens[step : step + n_steps[i]])
-        step += n_steps[i]
-    return melodies, tokens

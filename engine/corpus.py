@@ -11,14 +11,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Callable, Iterable
 
 import numpy as np
 
-from .cache import CorpusCache, cache_key, cache_root
+from .cache import CorpusCache, PackedMelodies, cache_key, cache_root
 from .errors import UserError
 from .melody import Melody
 from .midi_io import ExtractSettings, load_midi_melodies, transpose_tokens  # noqa: F401 (re-export)
@@ -50,12 +52,40 @@ def split_of(tune_id: str) -> str:
     return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
 
 
+class MelodyList(Sequence):
+    """The corpus's melodies, each built from the packed arrays on first access and then kept."""
+
+    def __init__(self, packed: PackedMelodies, built: list[Melody] | None = None):
+        self._packed = packed
+        self._built: list[Melody | None] = list(built) if built is not None else [None] * len(packed)
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        melody = self._built[index]
+        if melody is None:
+            melody = self._built[index] = self._packed.melody(index)
+        return melody
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} melodies>"
+
+
 class Corpus:
     """Melodies plus the report of what was skipped and why (the data behind `main.py corpus`)."""
 
-    def __init__(self, melodies, tokens, skipped, files, fingerprint, settings, sources, cache_status):
-        self.melodies: list[Melody] = melodies
-        self._tokens: list[np.ndarray] = tokens  # tokens[i] belongs to melodies[i]
+    def __init__(self, packed: PackedMelodies, skipped, files, fingerprint, settings, sources, cache_status,
+                 built: list[Melody] | None = None):
+        self._packed = packed
+        self.melodies: MelodyList = MelodyList(packed, built)
         self.skipped: list[Skipped] = skipped
         self.files: list[str] = files  # every MIDI file examined
         self.fingerprint: str = fingerprint
@@ -68,47 +98,55 @@ class Corpus:
         return self.settings.token_config
 
     def __len__(self) -> int:
-        return len(self.melodies)
+        return len(self._packed)
+
+    def _indices(self, name: str | None) -> list[int]:
+        if name is None:
+            return list(range(len(self._packed)))
+        _check_split(name)
+        return [i for i, rec in enumerate(self._packed.records) if rec["meta"].get("split") == name]
 
     def split(self, name: str) -> list[Melody]:
-        _check_split(name)
-        return [m for m in self.melodies if m.meta.get("split") == name]
+        return [self.melodies[i] for i in self._indices(name)]
 
     def tokens(self, name: str | None = None) -> list[np.ndarray]:
         """Token arrays (int64) of a split, or of every melody when name is None."""
-        if name is None:
-            return list(self._tokens)
-        _check_split(name)
-        return [t for m, t in zip(self.melodies, self._tokens) if m.meta.get("split") == name]
+        return [self._packed.tokens(i) for i in self._indices(name)]
 
     def find(self, id_or_title: str) -> Melody:
         """The melody with this tune id, else the one with this title (case-insensitive)."""
-        for m in self.melodies:
-            if m.tune_id == id_or_title:
-                return m
+        records = self._packed.records
+        for i, rec in enumerate(records):
+            if rec["tune_id"] == id_or_title:
+                return self.melodies[i]
         wanted = id_or_title.casefold()
-        for m in self.melodies:
-            if m.title.casefold() == wanted:
-                return m
-        raise UserError(f"no tune '{id_or_title}' in the corpus ({len(self.melodies)} melodies)")
+        for i, rec in enumerate(records):
+            if rec["title"].casefold() == wanted:
+                return self.melodies[i]
+        raise UserError(f"no tune '{id_or_title}' in the corpus ({len(records)} melodies)")
 
     def summary(self) -> dict:
+        """Computed from the packed arrays, so that reporting never builds every melody."""
+        a, records = self._packed.arrays, self._packed.records
         splits = {name: 0 for name in SPLITS}
         meters: dict[str, int] = {}
-        for m in self.melodies:
-            splits[m.meta.get("split", "train")] += 1
-            meters[m.meter] = meters.get(m.meter, 0) + 1
+        for rec, num, den in zip(records, a["numerator"].tolist(), a["denominator"].tolist()):
+            splits[rec["meta"].get("split", "train")] += 1
+            meters[f"{num}/{den}"] = meters.get(f"{num}/{den}", 0) + 1
+        steps_per_bar = a["numerator"].astype(np.int64) * 16 // np.maximum(a["denominator"], 1)
+        warnings = [{"path": rec["source"], "warning": w} for rec in records for w in rec["meta"].get("warnings", ())]
         return {
             "sources": self.sources,
             "files": len(self.files),
-            "melodies": len(self.melodies),
-            "bars": sum(m.n_bars for m in self.melodies),
-            "tokens": sum(m.n_steps for m in self.melodies),
-            "notes": sum(len(m.notes) for m in self.melodies),
-            "folded_notes": sum(m.meta.get("folded_notes", 0) for m in self.melodies),
+            "melodies": len(records),
+            "bars": int((-(-a["n_steps"] // np.maximum(steps_per_bar, 1))).sum()),
+            "tokens": int(a["n_steps"].sum()),
+            "notes": int(len(a["notes"])),
+            "folded_notes": sum(rec["meta"].get("folded_notes", 0) for rec in records),
             "splits": splits,
             "meters": dict(sorted(meters.items(), key=lambda kv: -kv[1])),
             "skipped": [s.to_dict() for s in self.skipped],
+            "warnings": warnings,
             "token_config": self.token_config.to_dict(),
             "settings": self.settings.to_dict(),
             "fingerprint": self.fingerprint,
@@ -169,18 +207,21 @@ def _scan(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
             why = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
             unreadable.append(Skipped(str(exc.filename or root), f"unreadable folder ({why})"))
 
-        for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        root_str = str(root)
+        for dirpath, dirnames, filenames in os.walk(root_str, onerror=onerror):
             dirnames.sort()
+            # plain string paths: pathlib costs more than the rest of a warm load on a large corpus
+            rel_dir = dirpath[len(root_str) + 1 :].replace(os.sep, "/")
             for name in sorted(filenames):
                 if not name.lower().endswith(MIDI_SUFFIXES):
                     continue
-                full = Path(dirpath) / name
-                rel = full.relative_to(root).as_posix()
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                full = os.path.join(dirpath, name)
                 row = manifest.get(rel)
                 if row:
-                    found.append(_Source(str(full), row["id"], row.get("title") or None, row["collection"]))
+                    found.append(_Source(full, row["id"], row.get("title") or None, row["collection"]))
                 else:
-                    found.append(_Source(str(full), rel, None, root.name))
+                    found.append(_Source(full, rel, None, root.name))
         skipped.extend(unreadable)
         if len(found) == before and not unreadable:
             skipped.append(Skipped(str(root), "no MIDI files (.mid, .midi) in this folder"))
@@ -230,8 +271,17 @@ def _parse_all(files: list[_Source], settings: ExtractSettings, progress, worker
             if progress:
                 progress(i + 1, total, src.path)
         return results
+    try:
+        return _parse_in_processes(files, settings, progress, workers)
+    except BrokenProcessPool:
+        # A worker died (killed, out of memory, or no importable __main__ to spawn from): parse here.
+        return _parse_all(files, settings, progress, 1)
+
+
+def _parse_in_processes(files: list[_Source], settings: ExtractSettings, progress, workers: int):
     import multiprocessing
 
+    total = len(files)
     # Spawned, not forked: the GUI calls this from a worker thread of a Qt process, which must not fork.
     n_chunks = min(total, workers * 8)
     chunks = [files[i::n_chunks] for i in range(n_chunks)]  # interleaved, so big folders spread evenly
@@ -239,8 +289,6 @@ def _parse_all(files: list[_Source], settings: ExtractSettings, progress, worker
     done = 0
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_parse_chunk, chunk, settings.to_dict()): i for i, chunk in enumerate(chunks)}
-        from concurrent.futures import as_completed
-
         for fut in as_completed(futures):
             i = futures[fut]
             by_chunk[i] = fut.result()
@@ -302,20 +350,20 @@ def load_corpus(
     fingerprint = cache_key(key_parts)
 
     loaded = store.load(fingerprint) if store else None
+    built = None
     if loaded is not None:
-        melodies, tokens, parsed_skipped = loaded
+        packed, parsed_skipped = loaded
         status = "hit"
     else:
-        melodies, tokens, parsed_skipped = _build(files, settings, progress, workers)
+        built, tokens, parsed_skipped = _build(files, settings, progress, workers)
+        packed = PackedMelodies.from_melodies(built, tokens)
         status = "off"
         if store:
-            store.save(fingerprint, melodies, tokens, parsed_skipped)
+            store.save(fingerprint, packed, parsed_skipped)
             status = "built"
-    corpus = Corpus(
-        melodies, tokens, skipped + parsed_skipped, [s.path for s in files], fingerprint, settings,
-        source_names, status,
-    )
-    if not melodies and not allow_empty:
+    corpus = Corpus(packed, skipped + parsed_skipped, [s.path for s in files], fingerprint, settings,
+                    source_names, status, built)
+    if not len(corpus) and not allow_empty:
         raise UserError(_nothing_usable(source_names, corpus.skipped))
     return corpus
 
