@@ -35,11 +35,11 @@ def run(args) -> int:
     workers = args.workers or (os.cpu_count() or 1)
     bar = None
 
-    def progress(done: int, total: int, path: str) -> None:
+    def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
             bar = ProgressBar(total, "parsing")
-        bar.update(done, os.path.basename(path))
+        bar.update(done, "files")
 
     say("loading " + (", ".join(args.source) if args.source else "the bundled corpus") + " ...")
     corpus = load_corpus(args.source, settings, progress=progress, workers=workers,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .cache import CorpusCache, PackedMelodies, cache_key, cache_root
 from .errors import UserError
-from .melody import Melody
+from .melody import Melody, key_name
 from .midi_io import ExtractSettings, load_midi_melodies, transpose_tokens  # noqa: F401 (re-export)
 from .tokens import TokenConfig, encode
 
@@ -31,8 +31,9 @@ BUNDLED_DIR = REPO_ROOT / "midi_data"
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 SPLITS = ("train", "valid", "test")
 
-# progress(done, total, path): called after each parsed file on a cold load
-Progress = Callable[[int, int, str], None]
+# progress(done, total): called as files are parsed on a cold load (from the loading thread); a Qt
+# signal's emit is fine. A warm load never calls it.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,26 @@ class Corpus:
             if rec["title"].casefold() == wanted:
                 return self.melodies[i]
         raise UserError(f"no tune '{id_or_title}' in the corpus ({len(records)} melodies)")
+
+    def table(self) -> list[dict]:
+        """One row per melody for lists and tables (id, title, collection, meter, key, bars, split,
+        source), read from the packed arrays: showing 4,000 tunes builds none of their notes."""
+        a = self._packed.arrays
+        rows = []
+        for rec, num, den, steps, key in zip(self._packed.records, a["numerator"].tolist(), a["denominator"].tolist(),
+                                             a["n_steps"].tolist(), a["key_number"].tolist()):
+            spb = num * 16 // den
+            rows.append({
+                "tune_id": rec["tune_id"],
+                "title": rec["title"],
+                "collection": rec["meta"].get("collection", ""),
+                "meter": f"{num}/{den}",
+                "key": key_name(key),
+                "bars": -(-steps // spb),
+                "split": rec["meta"].get("split", ""),
+                "source": rec["source"],
+            })
+        return rows
 
     def summary(self) -> dict:
         """Computed from the packed arrays, so that reporting never builds every melody."""
@@ -269,7 +290,7 @@ def _parse_all(files: list[_Source], settings: ExtractSettings, progress, worker
         for i, src in enumerate(files):
             results.append(_parse_one(src, settings))
             if progress:
-                progress(i + 1, total, src.path)
+                progress(i + 1, total)
         return results
     try:
         return _parse_in_processes(files, settings, progress, workers)
@@ -294,7 +315,7 @@ def _parse_in_processes(files: list[_Source], settings: ExtractSettings, progres
             by_chunk[i] = fut.result()
             done += len(chunks[i])
             if progress:
-                progress(done, total, chunks[i][-1].path)
+                progress(done, total)
     results = [None] * total
     for i, chunk_results in by_chunk.items():
         for j, res in enumerate(chunk_results):

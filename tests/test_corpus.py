@@ -203,7 +203,7 @@ def test_parallel_parse_gives_the_same_corpus(tmp_path, cache_dir):
         mf.simple_tune(root / "more" / f"m{i}.mid", bars=5, seed=i)
     serial = load_corpus([root], cache=False)
     seen = []
-    parallel = load_corpus([root], cache=False, workers=2, progress=lambda done, total, path: seen.append(done))
+    parallel = load_corpus([root], cache=False, workers=2, progress=lambda done, total: seen.append(done))
     assert parallel.melodies == serial.melodies
     assert parallel.skipped == serial.skipped
     assert seen and seen[-1] == len(serial.files)
@@ -215,6 +215,11 @@ def test_corpus_lookup_and_split_accessors(tmp_path, cache_dir):
         mf.simple_tune(root / f"t{i:02d}.mid", bars=4, seed=i, title=f"Reel number {i}")
     corpus = load_corpus([root])
     assert corpus.find("t03.mid").title == "Reel number 3"
+    rows = corpus.table()
+    assert [r["tune_id"] for r in rows] == [m.tune_id for m in corpus.melodies]
+    assert rows[3] | {"source": None} == {"tune_id": "t03.mid", "title": "Reel number 3", "collection": "tunes",
+                                          "meter": "4/4", "key": "G major", "bars": 4,
+                                          "split": corpus.melodies[3].meta["split"], "source": None}
     assert corpus.find("reel NUMBER 7").tune_id == "t07.mid"
     with pytest.raises(UserError, match="no tune 'nope'"):
         corpus.find("nope")
