@@ -104,6 +104,19 @@ def _read_bytes(path: Path, settings: ExtractSettings) -> bytes:
         _fail(path, f"unreadable ({exc.strerror or exc})")
 
 
+def _unwrap_rmid(data: bytes) -> bytes:
+    """The standard MIDI file inside a RIFF "RMID" container (Windows' .rmi, sometimes named .mid)."""
+    if not (data[:4] == b"RIFF" and data[8:12] == b"RMID"):
+        return data
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = data[offset : offset + 4], struct.unpack("<I", data[offset + 4 : offset + 8])[0]
+        if chunk == b"data":
+            return data[offset + 8 : offset + 8 + size]
+        offset += 8 + size + (size & 1)
+    return data
+
+
 def _check_header(path, data: bytes) -> None:
     """The header checks mido does not do (or does with an unhelpful exception)."""
     if not data.startswith(b"MThd"):
@@ -152,7 +165,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _read_score(path: Path, settings: ExtractSettings) -> _Score:
-    data = _read_bytes(path, settings)
+    data = _unwrap_rmid(_read_bytes(path, settings))
     _check_header(path, data)
     midi, bad_keys = _parse(path, data)
     tracks: list[_Track] = []

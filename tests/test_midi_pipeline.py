@@ -247,6 +247,15 @@ def test_not_midi_empty_and_truncated_files(tmp_path, good_bytes):
         assert reason(truncated).startswith("truncated MIDI file")
 
 
+def test_riff_wrapped_midi_loads(tmp_path, good_bytes):
+    import struct
+
+    body = b"RMID" + b"data" + struct.pack("<I", len(good_bytes)) + good_bytes
+    path = tmp_path / "windows.rmi.mid"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    assert only(path).n_bars == 8
+
+
 def test_corrupted_event_data(tmp_path, good_bytes):
     bad = tmp_path / "noise.mid"
     bad.write_bytes(good_bytes[:22] + bytes(range(256)) * 4)
