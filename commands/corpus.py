@@ -27,10 +27,6 @@ def run(args) -> int:
     from engine.corpus import ExtractSettings, load_corpus
     from engine.errors import UserError
 
-    if args.min_bars < 1:
-        raise UserError(f"--min-bars must be at least 1, not {args.min_bars}")
-    if args.split_rest_bars < 0:
-        raise UserError(f"--split-rest-bars must be 0 or more, not {args.split_rest_bars:g}")
     settings = ExtractSettings(min_bars=args.min_bars, split_rest_bars=args.split_rest_bars)
     workers = args.workers or (os.cpu_count() or 1)
     bar = None

@@ -206,6 +206,17 @@ def _read_manifest(folder: Path) -> dict[str, dict]:
 
 
 def _scan(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
+    found = _scan_all(sources, skipped)
+    seen: set[str] = set()
+    unique = []
+    for src in found:  # a file reached twice (overlapping sources) counts once
+        if src.path not in seen:
+            seen.add(src.path)
+            unique.append(src)
+    return unique
+
+
+def _scan_all(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
     found: list[_Source] = []
     for raw in sources:
         root = Path(raw).expanduser()

@@ -42,6 +42,14 @@ class ExtractSettings:
     max_note_bars: int = 8  # a note held longer is a lost note-off; it is cut to this length
     token_config: TokenConfig = field(default_factory=TokenConfig)
 
+    def __post_init__(self):
+        if self.min_bars < 1:
+            raise UserError(f"the minimum melody length must be at least 1 bar, not {self.min_bars}")
+        if self.split_rest_bars < 0:
+            raise UserError(f"the rest that splits melodies must be 0 (never) or more bars, not {self.split_rest_bars:g}")
+        if self.max_file_mb <= 0 or self.max_note_bars < 1:
+            raise UserError("the file size limit and the longest note must be positive")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -447,10 +455,13 @@ def load_midi_melodies(
                 meta=meta,
             )
         )
+    too_short = f"too short ({short} bar{'s' if short != 1 else ''} < {settings.min_bars})" if short is not None else ""
     if not melodies:
-        if short is not None:
-            _fail(path, f"too short ({short} bar{'s' if short != 1 else ''} < {settings.min_bars})")
-        _fail(path, reasons[0] if reasons else "no notes")
+        _fail(path, too_short or (reasons[0] if reasons else "no notes"))
+    # parts dropped beside the melodies kept are reported, not silently lost
+    warnings += [f"a part was skipped: {r}" for r in reasons]
+    if too_short:
+        warnings.append(f"a part was skipped: {too_short}")
     for i, m in enumerate(melodies):
         if warnings:
             m.meta["warnings"] = sorted(set(warnings))

@@ -155,6 +155,13 @@ def test_short_melodies_are_dropped_with_a_settable_minimum(tmp_path):
     path = mf.simple_tune(tmp_path / "short.mid", bars=3)
     assert reason(path) == "too short (3 bars < 4)"
     assert only(path, min_bars=3).n_bars == 3
+    # a short passage beside a kept melody is reported on the melody
+    tail = mf.tune_notes(2, seed=2, start=8 * 16)
+    m = only(mf.write(tmp_path / "coda.mid", mf.track(mf.tune_notes(6, seed=1) + tail, name="Melody")))
+    assert m.n_bars == 6
+    assert m.meta["warnings"] == ["a part was skipped: too short (2 bars < 4)"]
+    with pytest.raises(UserError, match="at least 1 bar"):
+        ExtractSettings(min_bars=0)
 
 
 def test_pitches_outside_the_range_fold_by_octaves(tmp_path):
