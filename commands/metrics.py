@@ -73,7 +73,9 @@ def run(args) -> int:
                 "meter": melody.meter,
                 "steps_per_bar": spb,
                 "n_bars": melody.n_bars,
-                "key": None if key is None else key_name(key),
+                "key": melody.key,  # as the file says
+                # the major/minor scale holding most notes (MusPy's rule): what IK measures against
+                "scale": None if key is None else key_name(key),
                 "notes": notes.tolist(),
                 **piece_metrics(notes, spb),
                 "per_bar": {
@@ -141,7 +143,10 @@ def _fmt(value: float, width: int = 6) -> str:
 
 def _print_melody(entry: dict) -> None:
     name = entry["path"] + (f" #{entry['index'] + 1}" if entry["index"] else "")
-    print(f"{name}: {entry['meter']}, {entry['n_bars']} bars, {len(entry['notes'])} notes, key {entry['key']}")
+    print(
+        f"{name}: {entry['meter']}, {entry['n_bars']} bars, {len(entry['notes'])} notes, "
+        f"key {entry['key']}, best-fitting scale {entry['scale']}"
+    )
     for metric in ("pitch_class_entropy", "scale_consistency", "groove_consistency", "empty_beat_rate"):
         print(f"  {metric:20s} {_fmt(entry[metric], 8)}")
     per_bar = entry["per_bar"]

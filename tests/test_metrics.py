@@ -296,6 +296,7 @@ def test_metrics_command_reports_whole_piece_and_per_bar_metrics(tmp_path, capsy
     doc = _strict_json(capsys.readouterr().out)
     (entry,) = doc["melodies"]
     assert entry["path"] == str(path) and entry["steps_per_bar"] == S and entry["n_bars"] == 12
+    assert entry["scale"] == "C major" and entry["meter"] == "4/4"
     np.testing.assert_array_equal(entry["notes"], notes)
     want = piece_metrics(notes, S)
     for name in want:

@@ -41,7 +41,8 @@ def pitch_class_entropy(notes) -> float:
         return math.nan
     prob = np.bincount(notes[:, 1] % 12, minlength=12) / len(notes)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(-np.nansum(prob * np.log2(prob)))  # nansum drops the 0 * log 0 terms, as MusPy
+        # nansum drops the 0 * log 0 terms, as MusPy; + 0.0 turns its -0.0 for a single pitch class into 0.0
+        return float(-np.nansum(prob * np.log2(prob))) + 0.0
 
 
 def scale_consistency(notes) -> float:
