@@ -251,12 +251,13 @@ def _choose_track(path, score: _Score) -> tuple[_Track, str]:
         best = max(named, key=lambda t: len(t.notes))
         return best, f"named '{best.name}'"
     # A melody is one voice, above the accompaniment; tracks with a handful of notes (a fill, a
-    # count-in) are not candidates however high they are.
+    # count-in) are not candidates however high they are. "Most monophonic" leaves some slack: a fiddle
+    # tune with a few double stops is still the tune, and should beat a strictly one-voice bass line.
     most = max(len(t.notes) for t in pitched)
     candidates = [t for t in pitched if len(t.notes) >= 0.1 * most]
     mono = {id(t): _monophony(t.notes, score.ticks_per_quarter) for t in candidates}
     best_mono = max(mono.values())
-    candidates = [t for t in candidates if mono[id(t)] >= best_mono - 0.1]
+    candidates = [t for t in candidates if mono[id(t)] >= best_mono - 0.25]
     best = max(candidates, key=lambda t: float(np.mean([n[2] for n in t.notes])))
     return best, f"most monophonic and highest of {len(pitched)} pitched tracks"
 

@@ -53,6 +53,21 @@ def test_band_file_picks_the_melody_over_chords_bass_and_drums(tmp_path):
     assert (m.numerator, m.denominator, m.tempo_qpm, m.key) == (4, 4, 120.0, "G major")
 
 
+def test_a_tune_with_double_stops_beats_a_one_voice_bass_line(tmp_path):
+    bars = 8
+    tune = mf.tune_notes(bars, seed=6, low=69, high=86)
+    double_stops = [(o, p - 7, d) for i, (o, p, d) in enumerate(tune) if i % 5 == 0]  # a fifth below, now and then
+    path = mf.write(
+        tmp_path / "session.mid",
+        mf.track(mf.tune_notes(bars, seed=7, low=40, high=52), name="Bass"),
+        mf.track(tune + double_stops, name="Fiddle", channel=1),
+        mf.track(mf.chord_notes(bars, root=60), name="Guitar", channel=2),
+    )
+    m = only(path)
+    assert m.meta["track"] == "Fiddle"
+    assert triples(m) == tune  # the top note of each double stop
+
+
 def test_a_track_named_like_the_melody_wins_over_a_higher_one(tmp_path):
     bars = 8
     vocal = mf.tune_notes(bars, seed=4, low=55, high=67)
