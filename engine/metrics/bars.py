@@ -13,7 +13,8 @@ Conventions where the design leaves a choice (each is what the evaluation plots)
   reaches back into the primer. Histograms weight each note by its duration capped at one bar (as in
   N_b), so one held note cannot outweigh the whole window. PC is NaN when the window or the primer has
   no notes.
-- TR, RR and the primer key are NaN (key None) when the primer has no bars or no notes.
+- With no primer bars (P = 0) TR and RR are NaN and so is GC of bar 0; with a silent primer the key is
+  None, so IK is NaN, and PC is NaN.
 """
 
 from __future__ import annotations
