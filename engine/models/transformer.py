@@ -64,6 +64,23 @@ class SelfAttention(nn.Module):
         keep = self.c.window - 1  # the next query needs at most window - 1 earlier keys
         return self.proj(y), (k[:, :, -keep:], v[:, :, -keep:])
 
+    def step(self, x: torch.Tensor, positions: torch.Tensor, pos: int, cache):
+        """One token x [B, 1, D] at position `pos`. cache = (k, v) [B, heads, window, dh] ring buffers,
+        written in place: slot pos % window holds position pos, so the window slides without copying
+        (concatenating the cache every step cost more than the rest of the step). Key order does not
+        matter to attention, and RoPE has already put each key's position into it."""
+        b, t, d = x.shape
+        heads = self.c.n_heads
+        q, k, v = self.qkv(x).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+        q = rope_rotate(q, positions, self.c.rope_base)
+        k_buf, v_buf = cache
+        slot = pos % k_buf.shape[2]
+        k_buf[:, :, slot] = rope_rotate(k, positions, self.c.rope_base)[:, :, 0]
+        v_buf[:, :, slot] = v[:, :, 0]
+        n = min(pos + 1, k_buf.shape[2])
+        y = F.scaled_dot_product_attention(q, k_buf[:, :, :n], v_buf[:, :, :n])
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
 
 class Block(nn.Module):
     def __init__(self, c: TransformerConfig):
@@ -81,6 +98,10 @@ class Block(nn.Module):
         a, cache = self.attn(self.ln1(x), positions, cache)
         x = x + a
         return x + self.mlp(self.ln2(x)), cache
+
+    def step(self, x, positions, pos: int, cache):
+        x = x + self.attn.step(self.ln1(x), positions, pos, cache)
+        return x + self.mlp(self.ln2(x))
 
 
 class TransformerLM(SequenceModel):
@@ -107,16 +128,19 @@ class TransformerLM(SequenceModel):
         return self._run(tokens, positions, [None] * len(self.blocks))[0]
 
     def init_state(self, batch: int, device=None):
-        """(next position, per layer (k, v) [B, heads, n < window, dh]): the sliding KV cache."""
+        """(next position, per layer (k, v) [B, heads, window, dh]): the sliding KV cache as ring
+        buffers that step() fills in place (so a state is used once, as generation does)."""
         c = self.config
-        empty = torch.zeros(batch, c.n_heads, 0, c.d_model // c.n_heads, device=device)
-        return 0, [(empty, empty) for _ in range(c.n_layers)]
+        shape = (batch, c.n_heads, c.window, c.d_model // c.n_heads)
+        return 0, [(torch.zeros(shape, device=device), torch.zeros(shape, device=device)) for _ in range(c.n_layers)]
 
     def step(self, tokens: torch.Tensor, state):
         pos, caches = state
         positions = torch.tensor([pos], device=tokens.device)
-        logits, caches = self._run(tokens[:, None], positions, caches)
-        return logits[:, 0], (pos + 1, caches)
+        x = self.embed(tokens[:, None])  # [B, 1, D]
+        for block, cache in zip(self.blocks, caches):
+            x = block.step(x, positions, pos, cache)
+        return self.head(self.ln_f(x))[:, 0], (pos + 1, caches)
 
     def forward_flops_per_token(self, context: int) -> float:
         c = self.config
