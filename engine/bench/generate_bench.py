@@ -1,0 +1,104 @@
+"""Bench: per model `generate_s` (64 bars x 8 variations, small preset) and the Transformer's
+`kv_speedup` (incremental decoding with its key/value cache vs recomputing the window every step).
+
+Untrained weights are fine: the time of a step does not depend on what the weights have learnt.
+Decoding runs on one thread, as the engine does: a chain of tiny ops gains nothing from more.
+"""
+
+from __future__ import annotations
+
+import time
+
+BARS, VARIATIONS, PRIMER_BARS = 64, 8, 8
+KV_STEPS = 1024
+
+
+def _primer():
+    from ..melody import Melody, Note
+
+    # 8 bars of 4/4: a scale figure in quarters and eighths, like a reel's opening
+    notes, step = [], 0
+    pitches = [67, 69, 71, 72, 74, 72, 71, 69]
+    while step < PRIMER_BARS * 16:
+        duration = 4 if (step // 16) % 2 == 0 else 2
+        notes.append(Note(step, pitches[len(notes) % len(pitches)], duration))
+        step += duration
+    return Melody(tuple(notes), PRIMER_BARS * 16, 4, 4, 112.0, 7, tune_id="bench-primer")
+
+
+def _time_generate(model, primer, cfg, repeats: int) -> float:
+    from ..generate import SampleSettings, generate
+
+    generate(model, primer, SampleSettings(bars=2, variations=VARIATIONS), cfg)  # warm-up
+    best = float("inf")
+    for seed in range(repeats):
+        settings = SampleSettings(bars=BARS, variations=VARIATIONS, seed=seed)
+        start = time.perf_counter()
+        generate(model, primer, settings, cfg)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def kv_speedup(model, steps: int = KV_STEPS, recompute_samples: int | None = None) -> dict:
+    """Seconds per step of incremental decoding vs recomputing the last `window` tokens each step.
+
+    Recomputing step t costs a forward pass over min(t + 1, window) tokens; with recompute_samples
+    set, that many evenly spaced steps are timed and the mean taken (the cost depends only on t's
+    context length, so this estimates the full run without waiting minutes for it).
+    """
+    import torch
+
+    from ..tokens import HOLD
+
+    batch = VARIATIONS
+    model.eval()
+    tokens = torch.full((batch, steps + 1), HOLD, dtype=torch.long)
+    with torch.inference_mode():
+        state = model.init_state(batch, torch.device("cpu"))
+        token = tokens[:, 0]
+        for _ in range(8):  # warm-up
+            model.step(token, state)
+        start = time.perf_counter()
+        for t in range(steps):
+            logits, state = model.step(token, state)
+            token = torch.argmax(logits, dim=-1)
+            tokens[:, t + 1] = token
+        incremental = (time.perf_counter() - start) / steps
+
+        chosen = range(steps) if not recompute_samples else [
+            round(i * (steps - 1) / (recompute_samples - 1)) for i in range(recompute_samples)
+        ]
+        window = model.window
+        model(tokens[:, :window])  # warm-up
+        start = time.perf_counter()
+        for t in chosen:
+            logits = model(tokens[:, max(0, t + 1 - window) : t + 1])[:, -1]
+            torch.argmax(logits, dim=-1)
+        recompute = (time.perf_counter() - start) / len(chosen)
+    return {"incremental_step_ms": 1000 * incremental, "recompute_step_ms": 1000 * recompute,
+            "kv_speedup": recompute / incremental}
+
+
+def measure(quick: bool = False, report: dict | None = None) -> dict:
+    import torch
+
+    from ..models.registry import MODEL_KEYS, build_model
+    from ..tokens import TokenConfig
+
+    cfg = TokenConfig()
+    primer = _primer()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    models: dict[str, dict] = {}
+    try:
+        for key in MODEL_KEYS:
+            torch.manual_seed(0)
+            model = build_model(key, "small", cfg.vocab_size)
+            models[key] = {"generate_s": _time_generate(model, primer, cfg, repeats=1 if quick else 3)}
+            if key == "transformer":
+                kv = kv_speedup(model, KV_STEPS, recompute_samples=64 if quick else None)
+                models[key].update(kv_speedup=kv["kv_speedup"], kv_incremental_step_ms=kv["incremental_step_ms"],
+                                   kv_recompute_step_ms=kv["recompute_step_ms"])
+    finally:
+        torch.set_num_threads(threads)
+    return {"models": models}
