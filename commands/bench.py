@@ -12,6 +12,9 @@ from .common import emit_json, say
 
 SECTIONS = [
     "engine.bench.corpus_bench",
+    "engine.bench.train_bench",
+    "gui.bench",
+    "engine.bench.generate_bench",
 ]
 
 
