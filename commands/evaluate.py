@@ -1,0 +1,55 @@
+"""`python main.py evaluate`: run the memory protocol on a run's models and write the report folder."""
+
+from __future__ import annotations
+
+import time
+
+from .common import emit_json, say
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--run", required=True, help="run directory made by `main.py train`")
+    parser.add_argument("--models", default="", help="comma-separated model keys (default: every model in the run)")
+    parser.add_argument("--primers", type=int, default=32, help="test tunes used as primers (default 32)")
+    parser.add_argument("--primer-bars", type=int, default=8, help="primer length P in bars (default 8)")
+    parser.add_argument("--bars", type=int, default=64, help="bars G each model continues (default 64)")
+    parser.add_argument("--samples", type=int, default=2, help="continuations per primer per model (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    parser.add_argument("--no-probe", action="store_true", help="skip the synthetic theme-recall probe")
+    parser.add_argument("--source", action="append", default=None,
+                        help="MIDI file or folder of the corpus the run was trained on (default: the bundled corpus)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--out", required=True, help="report folder to write")
+    parser.add_argument("--json", action="store_true", help="print report.json on stdout")
+
+
+def run(args) -> int:
+    from engine.evaluate import EvalSettings, evaluate
+    from engine.memory.probe import ProbeSettings
+    from engine.report import summary_markdown, write_report
+
+    settings = EvalSettings(
+        primers=args.primers,
+        primer_bars=args.primer_bars,
+        bars=args.bars,
+        samples=args.samples,
+        seed=args.seed,
+        probe=None if args.no_probe else ProbeSettings(seed=args.seed),
+        device=args.device,
+    )
+    models = [m.strip() for m in args.models.split(",") if m.strip()] or None
+    started = time.monotonic()
+
+    def progress(event: dict) -> None:
+        say(f"[{time.monotonic() - started:6.1f}s] {event['message']}")
+
+    report = evaluate(args.run, models, settings, progress=progress, sources=args.source)
+    paths = write_report(report, args.out)
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in report["timings"].items())
+    say(f"timings: {timings}; total {time.monotonic() - started:.1f}s")
+    say(f"wrote {len(paths)} files to {args.out}")
+    if args.json:
+        emit_json({k: v for k, v in report.items() if k != "timings"})
+    else:
+        print(summary_markdown(report), end="")
+    return 0
