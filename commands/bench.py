@@ -12,7 +12,6 @@ from .common import emit_json, say
 
 SECTIONS = [
     "engine.bench.corpus_bench",
-    "engine.bench.generate_bench",
     "engine.bench.train_bench",
     "gui.bench",
     "engine.bench.generate_bench",

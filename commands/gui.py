@@ -92,9 +92,13 @@ def _generate_when_ready(window, play: bool) -> None:
     def go():
         window.generate()
 
-    def generated():
-        if play:
-            window.listen_tab.play_row(0)
+    played = []
+
+    def row_ready(index):
+        # The first model's melody plays while the others are still composing.
+        if play and not played:
+            played.append(index)
+            window.listen_tab.play_row(index)
 
     def sounding():
         if play:
@@ -102,7 +106,7 @@ def _generate_when_ready(window, play: bool) -> None:
             print(f"first_note_at {time.time():.6f}", flush=True)
             window.close()
 
-    window.listen_tab.generationFinished.connect(generated)
+    window.listen_tab.rowReady.connect(row_ready)
     window.playback.audioReady.connect(sounding)
     if window.busy_loading:
         window.startupFinished.connect(go)

@@ -7,7 +7,6 @@ runs in a background job and fills the rows model by model.
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -102,6 +101,7 @@ class _Row(QFrame):
 class ListenTab(QWidget):
     trainRequested = Signal()
     generationFinished = Signal()
+    rowReady = Signal(int)  # index of a row whose continuation just arrived
 
     def __init__(self, state, playback, parent=None):
         super().__init__(parent)
@@ -358,6 +358,9 @@ class ListenTab(QWidget):
         self._results[key] = melodies
         self.variation.setMaximum(len(melodies))
         self._draw_row(key)
+        row = self.row(key)
+        if row is not None:
+            self.rowReady.emit(self.rows.index(row))
 
     def _draw_row(self, key: str) -> None:
         row = self.row(key)

@@ -1,19 +1,569 @@
-"""Memory tab (placeholder while engine/evaluate.py is being written)."""
+"""Memory tab: the measures of design.md section 5 as plots, from the report engine/evaluate.py makes.
+
+Evaluate runs the protocol on the open run's models in a background job (cancellable); the probe has
+its own Run button because it trains fresh models. Every plot has a caption saying what to look for;
+hovering a plot shows each series' value under the mouse.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import settings, style, workers
+from .plots import CaptionedPlot
+
+PER_BAR = (
+    ("TR", "Theme recall per bar", "How much each bar resembles some bar of the primer (any transposition). "
+     "A model that keeps the theme stays up with the dashed human line; one that forgets sinks to the dotted floor."),
+    ("RR", "Rhythm recall per bar", "How closely each bar's rhythm matches some primer bar. Watch which models keep "
+     "the primer's rhythm to the end and which drift towards the floor."),
+    ("IK", "In-key rate per bar", "Share of notes in the primer's key. A fall late in the piece means the model "
+     "has forgotten the key it started in."),
+)
 
 
 class MemoryTab(QWidget):
+    evaluated = Signal()  # a report is shown
+    probeFinished = Signal()
+
     def __init__(self, state, main_window=None, parent=None):
         super().__init__(parent)
         self.state, self.main_window = state, main_window
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Memory plots appear here once the models are evaluated."))
+        self.report: dict | None = None
+        self._cancel: threading.Event | None = None
+        self._probe_cancel: threading.Event | None = None
+        self._job = None
+        self._probe_job = None
 
-    def export_report(self) -> None:
-        pass
+        # ---- controls --------------------------------------------------------------------------
+        self.primers = self._spin(1, 500, settings.read("memory/primers", 16), "test tunes used as primers")
+        self.primer_bars = self._spin(1, 64, settings.read("memory/primer_bars", 8), "bars of each primer")
+        self.bars = self._spin(4, 256, settings.read("memory/bars", 32), "bars each model composes per primer")
+        self.evaluate_button = QPushButton("Evaluate models")
+        self.evaluate_button.setStyleSheet("font-weight: 600; padding: 4px 12px;")
+        self.evaluate_button.clicked.connect(self.evaluate)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.open_button = QPushButton("Open report ...")
+        self.open_button.clicked.connect(self.open_report_dialog)
+        self.export_button = QPushButton("Export report ...")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_report)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setTextVisible(False)
+        self.status = QLabel("Press Evaluate to measure how long each model keeps the theme and rhythm.")
+        self.status.setStyleSheet("color: #555555;")
+        top = QHBoxLayout()
+        for text, box in (("Primers", self.primers), ("primer bars", self.primer_bars), ("bars", self.bars)):
+            top.addWidget(QLabel(text))
+            top.addWidget(box)
+        top.addWidget(self.evaluate_button)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.progress)
+        top.addWidget(self.status, 1)
+        top.addWidget(self.open_button)
+        top.addWidget(self.export_button)
+
+        self.legend = QLabel("")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+
+        # ---- plots -----------------------------------------------------------------------------
+        self.per_bar_plots = {
+            metric: CaptionedPlot(title, caption, "bar of the continuation", metric) for metric, title, caption in PER_BAR
+        }
+        self.nll_bar_plot = CaptionedPlot(
+            "Loss per bar (teacher-forced, test tunes)",
+            "Bits per token in each bar of a tune. A model with memory gets better as the tune repeats itself; "
+            "a forgetful one stays flat.", "bar of the tune", "bits per token")
+        self.context_plot = CaptionedPlot(
+            "Context curve: loss when only the last k steps are visible",
+            "Each model's loss with k steps of context. The large dot is its effective memory: more context "
+            "than that no longer helps (within 1%).", "context k (16th-note steps)", "bits per token", log_x=True)
+        self.gradient_plot = CaptionedPlot(
+            "Gradient memory G(k)",
+            "How strongly a prediction still depends on the note k steps back (log scale). A steep fall is the "
+            "vanishing gradient: the model cannot learn from far back.", "steps back k", "G(k) / G(1)",
+            log_x=True, log_y=True)
+        self.repeat_plot = CaptionedPlot(
+            "Repeat gain",
+            "Bits saved on bars that repeat an earlier bar. High = the model notices and exploits repetition.",
+            "", "bits per token")
+        self.repeat_plot.plot.getAxis("bottom").setStyle(tickTextOffset=4)
+        self.probe_plot = CaptionedPlot(
+            "Theme-recall probe",
+            "A motif, g bars of random filler, the motif again: accuracy on the repeat. Grey line = chance. "
+            "Which models still recall the motif across long gaps?", "gap g (bars)", "accuracy")
+        self.probe_gaps = QLineEdit(settings.read("memory/probe_gaps", "1, 2, 4, 8"))
+        self.probe_gaps.setToolTip("Gaps in bars between the motif and its repeat, separated by commas")
+        self.probe_gaps.setMaximumWidth(140)
+        self.probe_steps = self._spin(20, 5000, settings.read("memory/probe_steps", 300), "training steps per model")
+        self.probe_button = QPushButton("Run probe")
+        self.probe_button.clicked.connect(self.run_probe)
+        probe_controls = QHBoxLayout()
+        probe_controls.addWidget(QLabel("gaps"))
+        probe_controls.addWidget(self.probe_gaps)
+        probe_controls.addWidget(QLabel("steps"))
+        probe_controls.addWidget(self.probe_steps)
+        probe_controls.addWidget(self.probe_button)
+        probe_controls.addStretch(1)
+        self.probe_plot.layout().insertLayout(1, probe_controls)
+
+        self.ssm_box = QWidget()
+        self.ssm_layout = QHBoxLayout(self.ssm_box)
+        self.ssm_layout.setContentsMargins(0, 0, 0, 0)
+        ssm_group = QWidget()
+        ssm_v = QVBoxLayout(ssm_group)
+        ssm_v.addWidget(QLabel("<b>Self-similarity of primer + continuation</b>"))
+        ssm_v.addWidget(self.ssm_box)
+        ssm_v.addWidget(style.caption(
+            "Bright squares off the diagonal are bars that repeat earlier bars. The human tune shows a "
+            "grid of repeats; a model with memory shows it too, a forgetful one only the diagonal. "
+            "The primer is the top-left block."))
+
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMinimumHeight(200)
+        table_group = QWidget()
+        table_v = QVBoxLayout(table_group)
+        table_v.addWidget(QLabel("<b>Summary</b>"))
+        table_v.addWidget(self.table)
+        table_v.addWidget(style.caption(
+            "TR/RR first and last: mean theme and rhythm recall over the first and the last 8 bars of the "
+            "continuation. A big drop from first to last is forgetting."))
+
+        grid = QGridLayout()
+        grid.addWidget(self.per_bar_plots["TR"], 0, 0)
+        grid.addWidget(self.per_bar_plots["RR"], 0, 1)
+        grid.addWidget(table_group, 1, 0, 1, 2)
+        grid.addWidget(self.context_plot, 2, 0)
+        grid.addWidget(self.gradient_plot, 2, 1)
+        grid.addWidget(self.per_bar_plots["IK"], 3, 0)
+        grid.addWidget(self.nll_bar_plot, 3, 1)
+        grid.addWidget(self.repeat_plot, 4, 0)
+        grid.addWidget(self.probe_plot, 4, 1)
+        grid.addWidget(ssm_group, 5, 0, 1, 2)
+        body = QWidget()
+        body.setLayout(grid)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.scroll = scroll
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.legend)
+        layout.addWidget(scroll, 1)
+        state.modelsChanged.connect(self._models_changed)
+        self._models_changed()
+
+    @staticmethod
+    def _spin(lo, hi, value, tip):
+        box = QSpinBox(minimum=lo, maximum=hi)
+        box.setValue(int(value))
+        box.setToolTip(tip)
+        return box
+
+    def _models_changed(self) -> None:
+        has = self.state.run_dir is not None and bool(self.state.models)
+        self.evaluate_button.setEnabled(has and self._job is None)
+        if not has:
+            self.status.setText("No models yet: train some on the Train tab or open a run; then press Evaluate.")
+        self._draw_legend(self.state.ordered_model_keys() if has else [])
+
+    def _draw_legend(self, keys) -> None:
+        parts = [f"<span style='color:{style.model_colour(k)}'>&#9632;</span> {style.model_label(k)}" for k in keys]
+        parts.append("<span style='color:#333333'>- - -</span> human (the real continuation)")
+        parts.append("<span style='color:#999999'>&middot;&middot;&middot;</span> floor (a different tune)")
+        self.legend.setText("&nbsp;&nbsp;&nbsp;".join(parts))
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    def eval_settings(self):
+        from engine.evaluate import EvalSettings
+
+        return EvalSettings(
+            primers=self.primers.value(), primer_bars=self.primer_bars.value(), bars=self.bars.value(),
+            probe=None, device=getattr(self.state.device, "type", "auto") or "auto",
+        )
+
+    def evaluate(self, eval_settings=None):
+        """Run engine.evaluate on the open run in the background; returns the worker."""
+        if self._job is not None or self.state.run_dir is None:
+            return None
+        from engine.evaluate import evaluate
+
+        for key, box in (("memory/primers", self.primers), ("memory/primer_bars", self.primer_bars),
+                         ("memory/bars", self.bars)):
+            settings.write(key, box.value())
+        self._cancel = threading.Event()
+        progress = workers.progress_relay(self._progress_value, self)
+        messages = _MessageRelay(self)
+        messages.message.connect(self.status.setText)
+
+        def on_progress(info: dict) -> None:
+            messages.message.emit(info.get("message", ""))
+            progress(info.get("done", 0), info.get("total", 0))
+
+        self.evaluate_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText("evaluating ...")
+        self._job = workers.start_job(
+            evaluate,
+            self.state.run_dir,
+            self.state.ordered_model_keys(),
+            eval_settings or self.eval_settings(),
+            on_progress,
+            self._cancel,
+            corpus=self.state.corpus,
+            on_return=self.show_report,
+            on_error=self._error,
+            on_finish=self._finished,
+        )
+        self._job.finished.connect(lambda: messages.deleteLater())
+        return self._job
+
+    def cancel(self) -> None:
+        for event in (self._cancel, self._probe_cancel):
+            if event is not None:
+                event.set()
+
+    def _progress_value(self, done, total) -> None:
+        self.progress.setMaximum(max(1, total))
+        self.progress.setValue(done)
+
+    def _error(self, exc) -> None:
+        from engine.evaluate import EvaluationCancelled
+
+        if isinstance(workers.unwrap(exc), EvaluationCancelled):
+            self.status.setText("evaluation cancelled")
+            return
+        self.main_window.show_error("Evaluation failed", exc)
+
+    def _finished(self) -> None:
+        self._job = None
+        self._cancel = None
+        self.cancel_button.setEnabled(self._probe_job is not None)
+        self.progress.setValue(0)
+        self._models_changed()
 
     def stop_events(self):
-        return []
+        return [e for e in (self._cancel, self._probe_cancel) if e is not None]
+
+    # ---- drawing -------------------------------------------------------------------------------
+    def show_report(self, report: dict) -> None:
+        self.report = report
+        keys = list(report.get("models", []))
+        self._draw_legend(keys)
+        sources = [*keys, "human", "floor"]
+        for metric, plot in self.per_bar_plots.items():
+            plot.clear()
+            for src in sources:
+                stats = report["per_bar"].get(metric, {}).get(src)
+                if stats:
+                    mean = _floats(stats["mean"])
+                    x = np.arange(1, len(mean) + 1)
+                    band = src not in ("human", "floor")
+                    plot.line(src, x, mean, _floats(stats["lo"]) if band else None, _floats(stats["hi"]) if band else None)
+            plot.plot.setYRange(0, 1.02, padding=0)
+        self._draw_nll_per_bar(report, keys)
+        self._draw_context(report, keys)
+        self._draw_gradient(report, keys)
+        self._draw_repeat_gain(report, keys)
+        self._draw_ssm(report, keys)
+        self._fill_table(report)
+        if report.get("probe"):
+            self.show_probe(report["probe"])
+        n = len(report.get("primers", []))
+        self.status.setText(f"{len(keys)} models, {n} primers from {report.get('run', {}).get('dir', '')}")
+        self.export_button.setEnabled(True)
+        self.evaluated.emit()
+
+    def _draw_nll_per_bar(self, report, keys) -> None:
+        plot = self.nll_bar_plot
+        plot.clear()
+        for key in keys:
+            stats = report.get("nll_per_bar", {}).get(key)
+            if stats:
+                mean = _floats(stats["mean"])
+                plot.line(key, np.arange(1, len(mean) + 1), mean, _floats(stats["lo"]), _floats(stats["hi"]))
+
+    def _draw_context(self, report, keys) -> None:
+        plot = self.context_plot
+        plot.clear()
+        plot.value_format = "{:.3f} bits"
+        for key in keys:
+            em = report.get("effective_memory", {}).get(key)
+            if not em or not em.get("nll_k"):
+                continue
+            ks, curve = np.asarray(em["ks"], dtype=float), _floats(em["nll_k"])
+            plot.line(key, ks, curve, symbol="o")
+            if em.get("steps"):
+                i = int(np.argmin(np.abs(ks - em["steps"])))
+                marker = pg.ScatterPlotItem([ks[i]], [curve[i]], size=15, brush=pg.mkBrush(style.model_colour(key)),
+                                            pen=pg.mkPen("k", width=1.5))
+                marker.setToolTip(f"{style.model_label(key)}: effective memory {em['steps']} steps"
+                                  + (f" = {em['bars']:.1f} bars" if em.get("bars") else ""))
+                plot.add(marker)
+
+    def _draw_gradient(self, report, keys) -> None:
+        plot = self.gradient_plot
+        plot.clear()
+        for key in keys:
+            gm = report.get("gradient_memory", {}).get(key)
+            if gm and gm.get("g"):
+                g = _floats(gm["g"])
+                g = np.where(g > 0, g, np.nan)  # log axis: zero means "no dependence at all"
+                plot.line(key, np.asarray(gm["ks"], dtype=float), g)
+
+    def _draw_repeat_gain(self, report, keys) -> None:
+        plot = self.repeat_plot
+        plot.clear()
+        plot.value_format = "{:.3f} bits"
+        gains = [(k, report.get("repeat_gain", {}).get(k, {}).get("gain")) for k in keys]
+        gains = [(k, g) for k, g in gains if g is not None]
+        if not gains:
+            return
+        xs = np.arange(len(gains), dtype=float)
+        bars = pg.BarGraphItem(x=xs, height=[g for _, g in gains], width=0.6,
+                               brushes=[pg.mkBrush(style.model_colour(k)) for k, _ in gains])
+        plot.add(bars)
+        plot.plot.getAxis("bottom").setTicks([[(x, style.model_label(k)) for x, (k, _) in zip(xs, gains)]])
+        for x, (k, g) in zip(xs, gains):
+            plot.series[style.model_label(k)] = (np.array([x]), np.array([g]), k)
+
+    def _draw_ssm(self, report, keys) -> None:
+        while self.ssm_layout.count():
+            item = self.ssm_layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        primer_bars = report.get("settings", {}).get("primer_bars", 0)
+        cmap = pg.colormap.get("viridis")
+        self.ssm_views = {}
+        for src in [*keys, "human"]:
+            matrix = report.get("ssm", {}).get(src)
+            if not matrix:
+                continue
+            m = _floats(matrix)
+            view = pg.PlotWidget()
+            view.setFixedSize(190, 210)
+            view.setMenuEnabled(False)
+            view.setMouseEnabled(False, False)
+            view.hideButtons()
+            view.setTitle(f"<span style='color:{style.model_colour(src)}'>{style.model_label(src).split(' (')[0]}</span>",
+                          size="9pt")
+            view.getPlotItem().invertY(True)
+            view.getPlotItem().hideAxis("left")
+            view.getPlotItem().hideAxis("bottom")
+            image = pg.ImageItem(np.nan_to_num(m.T, nan=0.0))
+            image.setLookupTable(cmap.getLookupTable(0.0, 1.0, 256))
+            image.setLevels((0, 1))
+            view.addItem(image)
+            if primer_bars:
+                box = pg.QtWidgets.QGraphicsRectItem(0, 0, primer_bars, primer_bars)
+                box.setPen(pg.mkPen("w", width=1, style=Qt.PenStyle.DashLine))
+                view.addItem(box)
+            view.scene().sigMouseMoved.connect(lambda pos, v=view, mm=m, s=src: self._ssm_hover(v, mm, s, pos))
+            self.ssm_layout.addWidget(view)
+            self.ssm_views[src] = view
+        self.ssm_layout.addStretch(1)
+
+    @staticmethod
+    def _ssm_hover(view, matrix, src, scene_pos) -> None:
+        point = view.getPlotItem().vb.mapSceneToView(scene_pos)
+        i, j = int(np.floor(point.y())), int(np.floor(point.x()))
+        if 0 <= i < matrix.shape[0] and 0 <= j < matrix.shape[1]:
+            view.setToolTip(f"{style.model_label(src)}: bars {i + 1} and {j + 1}, similarity {matrix[i, j]:.2f}")
+
+    def _fill_table(self, report) -> None:
+        columns = [
+            ("source", "Model"), ("valid_bpt", "valid bits/token"), ("effective_memory_bars", "effective memory (bars)"),
+            ("repeat_gain_bits", "repeat gain (bits)"), ("TR_first", "TR first 8"), ("TR_last", "TR last 8"),
+            ("RR_first", "RR first 8"), ("RR_last", "RR last 8"), ("downbeat_rate", "downbeat rate"),
+            ("in_key_rate", "in-key rate"),
+        ]
+        rows = report.get("summary", [])
+        self.table.clear()
+        self.table.setColumnCount(len(columns))
+        self.table.setRowCount(len(rows))
+        self.table.setHorizontalHeaderLabels([c[1] for c in columns])
+        for r, row in enumerate(rows):
+            for c, (field, _title) in enumerate(columns):
+                value = row.get(field)
+                if field == "source":
+                    text = style.model_label(value)
+                elif value is None:
+                    text = "-"
+                else:
+                    text = f"{value:.3f}" if isinstance(value, float) else str(value)
+                item = QTableWidgetItem(text)
+                if field == "source":
+                    item.setForeground(pg.mkColor(style.model_colour(value)))
+                else:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, c, item)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setFixedHeight(self.table.horizontalHeader().height() + 4 + 26 * max(1, len(rows)))
+
+    # ---- theme-recall probe --------------------------------------------------------------------
+    def probe_settings(self):
+        from engine.errors import UserError
+        from engine.memory.probe import ProbeSettings
+
+        try:
+            gaps = tuple(sorted({int(g) for g in self.probe_gaps.text().replace(";", ",").split(",") if g.strip()}))
+        except ValueError:
+            raise UserError(f"gaps must be whole numbers of bars separated by commas, not {self.probe_gaps.text()!r}") from None
+        if not gaps or min(gaps) < 1 or max(gaps) > 64:
+            raise UserError("give between one and a few gaps, each from 1 to 64 bars")
+        return ProbeSettings(gaps=gaps, train_steps=self.probe_steps.value())
+
+    def run_probe(self, probe_settings=None):
+        if self._probe_job is not None:
+            return None
+        from engine.memory.probe import run_probe
+
+        try:
+            probe_settings = probe_settings or self.probe_settings()
+        except Exception as exc:  # noqa: BLE001 - a typo in the gaps field
+            self.main_window.show_error("Theme-recall probe", exc)
+            return None
+        settings.write("memory/probe_gaps", self.probe_gaps.text())
+        settings.write("memory/probe_steps", self.probe_steps.value())
+        from engine.models.registry import MODEL_KEYS
+
+        keys = self.state.ordered_model_keys() or list(MODEL_KEYS)
+        self._probe_cancel = threading.Event()
+        messages = _MessageRelay(self)
+        messages.message.connect(self.status.setText)
+
+        def progress(event: dict) -> None:
+            if event.get("step", 0) % 20 == 0:
+                messages.message.emit(f"probe: training {event.get('model')} step {event.get('step')}/{event.get('steps')}")
+
+        self.probe_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self._probe_job = workers.start_job(
+            run_probe, keys, probe_settings, progress, self._probe_cancel,
+            on_return=self.show_probe,
+            on_error=self._probe_error,
+            on_finish=self._probe_finished,
+        )
+        self._probe_job.finished.connect(lambda: messages.deleteLater())
+        return self._probe_job
+
+    def show_probe(self, probe: dict) -> None:
+        plot = self.probe_plot
+        plot.clear()
+        plot.value_format = "{:.2f}"
+        gaps = np.asarray(probe["gaps"], dtype=float)
+        chance = pg.InfiniteLine(pos=probe["chance"], angle=0, pen=pg.mkPen(style.FLOOR_COLOUR, width=1.5,
+                                                                            style=Qt.PenStyle.DotLine))
+        plot.add(chance)
+        for key, record in probe.get("models", {}).items():
+            plot.line(key, gaps, _floats(record["accuracy"]), symbol="o")
+        plot.series["chance"] = (gaps, np.full(len(gaps), probe["chance"]), "floor")
+        plot.plot.setYRange(0, 1.02, padding=0)
+        if self.report is not None:
+            self.report["probe"] = probe
+        self.status.setText("probe finished")
+        self.probeFinished.emit()
+
+    def _probe_error(self, exc) -> None:
+        from engine.memory.probe import ProbeCancelled
+
+        if isinstance(workers.unwrap(exc), ProbeCancelled):
+            self.status.setText("probe cancelled")
+            return
+        self.main_window.show_error("Theme-recall probe failed", exc)
+
+    def _probe_finished(self) -> None:
+        self._probe_job = None
+        self._probe_cancel = None
+        self.probe_button.setEnabled(True)
+        self.cancel_button.setEnabled(self._job is not None)
+
+    # ---- files ---------------------------------------------------------------------------------
+    def export_report(self, folder: str | None = None):
+        if self.report is None:
+            self.state.status.emit("nothing to export yet: press Evaluate first")
+            return None
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Export the memory report into", settings.read("dirs/report", ""))
+            if not folder:
+                return None
+            settings.write("dirs/report", folder)
+        try:
+            written = _write_report(self.report, Path(folder))
+        except Exception as exc:  # noqa: BLE001
+            self.main_window.show_error("Export failed", exc)
+            return None
+        self.state.status.emit(f"report written to {folder}")
+        return written
+
+    def open_report_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a memory report", settings.read("dirs/report", ""),
+                                              "Report (report.json)")
+        if path:
+            self.open_report(path)
+
+    def open_report(self, path) -> None:
+        from engine.errors import UserError
+
+        try:
+            report = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(report, dict) or "per_bar" not in report:
+                raise UserError(f"{path}: not a Melody Memory report")
+        except (OSError, ValueError, UserError) as exc:
+            self.main_window.show_error("Could not open the report", exc)
+            return
+        self.show_report(report)
+
+
+class _MessageRelay(pg.QtCore.QObject):
+    message = Signal(str)
+
+
+def _floats(values) -> np.ndarray:
+    """A report's numbers (None for NaN after JSON cleaning) as a float array with NaN."""
+    return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else (np.nan if row is None else row)
+                     for row in values], dtype=float)
+
+
+def _write_report(report: dict, folder: Path):
+    """The engine's report writer (JSON, CSVs, PNGs) when it is there; else report.json alone."""
+    try:
+        from engine.report import write_report
+    except ImportError:
+        from engine.export import atomic_write
+
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "report.json"
+        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8"))
+        return [path]
+    return write_report(report, folder)

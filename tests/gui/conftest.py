@@ -14,7 +14,7 @@ WANTED = {"train": 30, "valid": 5, "test": 5}
 
 
 def _write_tune(path: Path, rng: np.random.Generator, numerator: int = 4) -> None:
-    """16 bars: a 2-bar theme, played AABA-style, in quarter and eighth notes."""
+    """24 bars: a 2-bar theme played again and again (a fourth higher every third time), in quarters and eighths."""
     import pretty_midi
 
     beat = 0.5  # 120 qpm
@@ -28,8 +28,8 @@ def _write_tune(path: Path, rng: np.random.Generator, numerator: int = 4) -> Non
     pm.time_signature_changes.append(pretty_midi.TimeSignature(numerator, 4, 0))
     inst = pretty_midi.Instrument(program=73, name="melody")
     bars_per_section = 2
-    for section in range(8):
-        shift = 0 if section % 4 != 2 else 5
+    for section in range(12):
+        shift = 5 if section % 3 == 2 else 0
         start_beats = section * bars_per_section * numerator
         for onset, pitch, length in theme:
             if onset >= bars_per_section * numerator:

@@ -1,0 +1,158 @@
+"""Bench section for the app (design.md section 6): gui_latency_ms, gui_vs_headless, first_note_s.
+
+- gui_latency_ms {p50, p99, max}: how late a 10 ms QTimer fires while five models train in the
+  Train tab's worker with live plots (0 = on time). Lateness is what a user feels as a stall.
+- gui_vs_headless: training throughput in the app / the same training headless (same job, same process).
+- gui_stop_s: from pressing Stop to the worker having saved every model and returned.
+- first_note_s: from launching `python main.py gui` to the first generated melody being handed to the
+  audio output, with the bundled models (or, when pretrained/ is empty, the run trained here).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .state import PROJECT_ROOT
+
+TIMER_MS = 10
+
+
+def _job_settings(quick: bool) -> dict:
+    return {"preset": "tiny" if quick else "small", "steps": 60 if quick else 200}
+
+
+def _headless_seconds(corpus, settings: dict, out_dir: Path) -> float:
+    """Wall time of the model steps of one training job run directly through the engine."""
+    from engine.models.registry import MODEL_KEYS
+
+    from .training_job import TrainRequest, make_job
+    from engine.training import train
+
+    request = TrainRequest(corpus=corpus, models=list(MODEL_KEYS), preset=settings["preset"],
+                           steps=settings["steps"], learning_rate=3e-3, window=_window(settings),
+                           seed=0, out_dir=out_dir)
+    start = time.perf_counter()
+    for _event in train(make_job(request), stop=threading.Event()):
+        pass
+    return time.perf_counter() - start
+
+
+def _window(settings: dict) -> int:
+    from engine.models.registry import PRESETS
+
+    return PRESETS[settings["preset"]]["rnn"].window
+
+
+def _gui_run(corpus, settings: dict, out_dir: Path) -> dict:
+    """The same job started from the Train tab, with a 10 ms timer measuring the event loop."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+
+    from .app import create_app
+    from .main_window import MainWindow
+
+    app = create_app()
+    window = MainWindow()
+    window.resize(1280, 800)
+    window.show()
+    window.state.set_corpus(corpus, "bench corpus")
+    tab = window.train_tab
+    window.show_tab("train")
+    tab.preset.setCurrentText(settings["preset"])
+    tab.steps.setValue(settings["steps"])
+    tab.window_len.setValue(_window(settings))
+    tab.learning_rate.setValue(3e-3)
+    tab.seed.setValue(0)
+    for box in tab.model_boxes.values():
+        box.setChecked(True)
+
+    lateness: list[float] = []
+    clock = QElapsedTimer()
+    last = [0]
+
+    def tick():
+        now = clock.elapsed()
+        lateness.append(max(0.0, now - last[0] - TIMER_MS))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(TIMER_MS)
+    timer.timeout.connect(tick)
+    loop = QEventLoop()
+    start = time.perf_counter()
+    worker = tab.start(out_dir)
+    worker.finished.connect(loop.quit)
+    clock.start()
+    timer.start()
+    loop.exec()
+    seconds = time.perf_counter() - start
+    timer.stop()
+
+    # Stop: a second, long job, stopped once it runs; time until the worker has saved and returned.
+    tab.steps.setValue(settings["steps"] * 100)
+    worker = tab.start(out_dir.parent / "stopped")
+    first = QEventLoop()
+    worker.yielded.connect(first.quit)
+    first.exec()
+    done = QEventLoop()
+    worker.finished.connect(done.quit)
+    stop_start = time.perf_counter()
+    tab.stop()
+    done.exec()
+    stop_s = time.perf_counter() - stop_start
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    return {"seconds": seconds, "lateness": lateness, "stop_s": stop_s}
+
+
+def _first_note(run_dir: Path | None) -> float | None:
+    """Launch the app in a fresh process that generates and plays at once; seconds to the first note."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               "MELODY_MEMORY_SETTINGS": str(Path(tmp) / "settings.ini")}
+        cmd = [sys.executable, str(PROJECT_ROOT / "main.py"), "gui", "--first-note", "--quit-after", "60"]
+        if run_dir is not None:
+            cmd += ["--run", str(run_dir)]
+        start = time.time()
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=PROJECT_ROOT)
+    for line in run.stdout.splitlines():
+        if line.startswith("first_note_at "):
+            return float(line.split()[1]) - start
+    print(f"first_note: no note ({run.stderr.strip()[-400:]})", file=sys.stderr)
+    return None
+
+
+def measure(quick: bool = False, report: dict | None = None) -> dict:
+    from engine.checkpoint import list_run_models
+    from engine.corpus import load_corpus
+
+    from .state import PRETRAINED_DIR
+
+    corpus = load_corpus(None)
+    settings = _job_settings(quick)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        headless_s = _headless_seconds(corpus, settings, tmp / "headless")
+        gui = _gui_run(corpus, settings, tmp / "gui" / "run")
+        late = np.asarray(gui["lateness"] or [0.0])
+        bundled = PRETRAINED_DIR.is_dir() and list_run_models(PRETRAINED_DIR)
+        first_note = _first_note(None if bundled else tmp / "gui" / "run")
+    return {
+        "gui_latency_ms": {
+            "p50": float(np.percentile(late, 50)),
+            "p99": float(np.percentile(late, 99)),
+            "max": float(late.max()),
+        },
+        "gui_vs_headless": headless_s / gui["seconds"],
+        "gui_stop_s": gui["stop_s"],
+        "first_note_s": first_note,
+    }

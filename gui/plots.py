@@ -1,0 +1,89 @@
+"""Small pyqtgraph helpers the Memory tab shares: a titled plot with a caption, mean lines with
+confidence bands, and a hover readout that shows every series' value under the mouse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from . import style
+
+
+class CaptionedPlot(QWidget):
+    """A plot with a bold title above and a one-line caption below (what to look for)."""
+
+    def __init__(self, title: str, caption: str, x_label: str, y_label: str, parent=None,
+                 log_x: bool = False, log_y: bool = False, height: int = 230):
+        super().__init__(parent)
+        self.setObjectName(title)
+        self.title = QLabel(f"<b>{title}</b>")
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(height)
+        self.plot.setMenuEnabled(False)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setLabel("bottom", x_label)
+        self.plot.setLabel("left", y_label)
+        self.plot.setLogMode(x=log_x, y=log_y)
+        self.log_x, self.log_y = log_x, log_y
+        self.caption = style.caption(caption)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.caption)
+        self.series: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}  # name -> (x, y, unit)
+        self._items: list = []
+        self._readout = pg.TextItem("", color="#222222", anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 225))
+        self._readout.setZValue(100)
+        self.plot.addItem(self._readout, ignoreBounds=True)
+        self.plot.scene().sigMouseMoved.connect(self._hover)
+        self.value_format = "{:.3g}"
+
+    def clear(self) -> None:
+        for item in self._items:
+            self.plot.removeItem(item)
+        self._items.clear()
+        self.series.clear()
+        self._readout.setText("")
+
+    def add(self, item) -> None:
+        self.plot.addItem(item)
+        self._items.append(item)
+
+    def line(self, key: str, x, y, lo=None, hi=None, name: str | None = None, symbol=None) -> None:
+        """A series in the colour and dash style of `key`, with an optional shaded 95% band."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if lo is not None and hi is not None and len(x):
+            colour = pg.mkColor(style.model_colour(key))
+            colour.setAlpha(40)
+            lo_c = pg.PlotDataItem(x, np.asarray(lo, dtype=float), pen=None)
+            hi_c = pg.PlotDataItem(x, np.asarray(hi, dtype=float), pen=None)
+            band = pg.FillBetweenItem(lo_c, hi_c, brush=pg.mkBrush(colour))
+            for item in (lo_c, hi_c, band):
+                self.add(item)
+        curve = pg.PlotDataItem(
+            x, y, pen=style.pen(key), connect="finite", symbol=symbol, symbolSize=6,
+            symbolBrush=style.model_colour(key), symbolPen=None,
+        )
+        self.add(curve)
+        self.series[name or style.model_label(key)] = (x, y, key)
+
+    def _hover(self, scene_pos) -> None:
+        vb = self.plot.getPlotItem().vb
+        if not self.series or not vb.sceneBoundingRect().contains(scene_pos):
+            self._readout.setText("")
+            return
+        point = vb.mapSceneToView(scene_pos)
+        x = 10 ** point.x() if self.log_x else point.x()
+        lines = []
+        for name, (xs, ys, _key) in self.series.items():
+            ok = np.isfinite(ys)
+            if not ok.any():
+                continue
+            i = int(np.argmin(np.abs(np.where(ok, xs, np.inf) - x)))
+            lines.append(f"{name}: {self.value_format.format(ys[i])}  (at {xs[i]:g})")
+        self._readout.setText("\n".join(lines))
+        self._readout.setPos(point.x(), point.y())
+
