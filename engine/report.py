@@ -242,15 +242,16 @@ def _write_plots(report: dict, out: Path) -> list[Path]:
         names = [k for k in [*models, "human"] if k in report["ssm"]]
         cols = min(3, len(names))
         rows = -(-len(names) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.8 * rows), squeeze=False)
+        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.8 * rows), squeeze=False, layout="constrained")
         for ax, name in zip(axes.flat, names):
             m = _arr(np.array(report["ssm"][name], dtype=object).ravel()).reshape(len(report["ssm"][name]), -1)
-            im = ax.imshow(m, vmin=0, vmax=1, cmap="magma", origin="upper", interpolation="nearest")
-            ax.axhline(P - 0.5, color="white", lw=0.6)
-            ax.axvline(P - 0.5, color="white", lw=0.6)
+            n = m.shape[0]
+            im = ax.imshow(m, vmin=0, vmax=1, cmap="magma", origin="upper", interpolation="nearest",
+                           extent=(0.5, n + 0.5, n + 0.5, 0.5))  # bars numbered from 1
+            ax.axhline(P + 0.5, color="white", lw=0.6)
+            ax.axvline(P + 0.5, color="white", lw=0.6)
             ax.set_title(_style(name)["label"], fontsize=10)
-            ax.set_xlabel("bar")
-            ax.set_ylabel("bar")
+            ax.set_xlabel("bar (primer, then continuation)", fontsize=8)
         for ax in list(axes.flat)[len(names):]:
             ax.axis("off")
         fig.colorbar(im, ax=axes, shrink=0.7, label="mean sim_T (primer above/left of the white lines)")

@@ -48,7 +48,7 @@ class ProbeSettings:
     preset: str = "tiny"
     train_steps: int = 400
     batch_size: int = 32
-    learning_rate: float = 1e-2
+    learning_rate: float = 3e-3
     eval_sequences: int = 64  # per gap
     max_seconds_per_model: float = 30.0  # training stops early when this is spent (reported)
     seed: int = 0
@@ -56,7 +56,8 @@ class ProbeSettings:
 
     @property
     def length(self) -> int:
-        return (max(self.gaps) + 2) * STEPS_PER_BAR
+        """Room for the motif and two returns at the longest gap."""
+        return (2 * max(self.gaps) + 3) * STEPS_PER_BAR
 
     @property
     def chance(self) -> float:
@@ -69,26 +70,34 @@ class ProbeSettings:
 
 
 def make_batch(rng: np.random.Generator, gaps: np.ndarray, length: int, cfg: TokenConfig = TokenConfig()):
-    """tokens [B, length] int64 and the positions of the repeated motif's onsets [B, MOTIF_NOTES]."""
+    """tokens [B, length] int64, the first return's onsets [B, MOTIF_NOTES], every return's onsets [B, length].
+
+    After the motif, (g bars of filler, the motif) repeats until the sequence is full: short gaps give
+    many returns per sequence, which is what lets a fresh model find the copying trick within a few
+    hundred steps. Only the first return measures memory at gap g (later ones have a nearer copy).
+    """
     batch = len(gaps)
     tokens = np.full((batch, length), HOLD, dtype=np.int64)
+    returns = np.zeros((batch, length), dtype=bool)
     motif_pitch = rng.choice(MOTIF_PITCHES, size=(batch, MOTIF_NOTES))
     motif_tokens = np.array([[cfg.pitch_token(p) for p in row] for row in motif_pitch])
     onsets = np.arange(MOTIF_NOTES) * NOTE_STEPS
-    targets = np.zeros((batch, MOTIF_NOTES), dtype=np.int64)
+    first = np.zeros((batch, MOTIF_NOTES), dtype=np.int64)
     for i, gap in enumerate(gaps.tolist()):
-        _fill(rng, tokens[i], STEPS_PER_BAR, length, cfg)
-        tokens[i, :STEPS_PER_BAR] = HOLD
-        tokens[i, onsets] = motif_tokens[i]
-        start = (gap + 1) * STEPS_PER_BAR
-        tokens[i, start - 1] = REST  # the cue
-        tokens[i, start : start + STEPS_PER_BAR] = HOLD
-        tokens[i, start + onsets] = motif_tokens[i]
-        targets[i] = start + onsets
-        nxt = start + STEPS_PER_BAR
-        if nxt < length and tokens[i, nxt] == HOLD:  # the motif's last note ends where filler resumes
-            tokens[i, nxt] = REST
-    return tokens, targets
+        _fill(rng, tokens[i], 0, length, cfg)
+        period = (gap + 1) * STEPS_PER_BAR
+        for n, start in enumerate(range(0, length - STEPS_PER_BAR + 1, period)):
+            tokens[i, start : start + STEPS_PER_BAR] = HOLD
+            tokens[i, start + onsets] = motif_tokens[i]
+            if start > 0:
+                tokens[i, start - 1] = REST  # the cue
+                returns[i, start + onsets] = True
+            if n == 1:
+                first[i] = start + onsets
+            nxt = start + STEPS_PER_BAR
+            if nxt < length and tokens[i, nxt] == HOLD:  # the motif's last note ends where filler resumes
+                tokens[i, nxt] = REST
+    return tokens, first, returns
 
 
 def _fill(rng: np.random.Generator, row: np.ndarray, start: int, stop: int, cfg: TokenConfig) -> None:
@@ -98,16 +107,26 @@ def _fill(rng: np.random.Generator, row: np.ndarray, start: int, stop: int, cfg:
         step += int(rng.choice(FILLER_LENGTHS))
 
 
-def _loss_and_hits(model, tokens, targets):
-    """Cross-entropy on the repeated motif's onsets, and whether each was the argmax."""
+def _logits(model, tokens):
+    return model(tokens[:, :-1])  # logits at t predict token t+1
+
+
+def _train_loss(model, tokens, returns):
+    """Cross-entropy on the onsets of every return of the motif."""
     import torch
 
-    logits = model(tokens[:, :-1])  # logits at t predict token t+1
+    logits = _logits(model, tokens)
+    mask = returns[:, 1:]
+    return torch.nn.functional.cross_entropy(logits[mask], tokens[:, 1:][mask])
+
+
+def _first_return_hits(model, tokens, first):
+    """Whether the most likely token at each onset of the first return is the motif's note."""
+    import torch
+
+    logits = _logits(model, tokens)
     rows = torch.arange(tokens.shape[0], device=tokens.device)[:, None]
-    picked = logits[rows, targets - 1]  # [B, MOTIF_NOTES, V]
-    goal = tokens[rows, targets]
-    loss = torch.nn.functional.cross_entropy(picked.reshape(-1, picked.shape[-1]), goal.reshape(-1))
-    return loss, picked.argmax(-1) == goal
+    return logits[rows, first - 1].argmax(-1) == tokens[rows, first]
 
 
 def train_probe_model(key: str, settings: ProbeSettings, progress: Callable[[dict], None] | None = None,
@@ -133,9 +152,9 @@ def train_probe_model(key: str, settings: ProbeSettings, progress: Callable[[dic
     for step in range(1, settings.train_steps + 1):
         if cancel is not None and cancel.is_set():
             raise ProbeCancelled("theme-recall probe cancelled")
-        tokens, targets = make_batch(rng, rng.choice(gaps, size=settings.batch_size), settings.length,
-                                     settings.token_config)
-        loss, _ = _loss_and_hits(model, torch.from_numpy(tokens), torch.from_numpy(targets))
+        tokens, _, returns = make_batch(rng, rng.choice(gaps, size=settings.batch_size), settings.length,
+                                        settings.token_config)
+        loss = _train_loss(model, torch.from_numpy(tokens), torch.from_numpy(returns))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -162,9 +181,9 @@ def probe_accuracy(model, settings: ProbeSettings) -> list[float]:
     out = []
     with torch.inference_mode():
         for gap in settings.gaps:
-            tokens, targets = make_batch(rng, np.full(settings.eval_sequences, gap), settings.length,
-                                         settings.token_config)
-            _, hits = _loss_and_hits(model, torch.from_numpy(tokens), torch.from_numpy(targets))
+            tokens, first, _ = make_batch(rng, np.full(settings.eval_sequences, gap), settings.length,
+                                          settings.token_config)
+            hits = _first_return_hits(model, torch.from_numpy(tokens), torch.from_numpy(first))
             out.append(float(hits.float().mean()))
     return out
 
