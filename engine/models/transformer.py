@@ -27,12 +27,19 @@ class TransformerConfig(ModelConfig):
     rope_base: float = 10000.0
 
 
-def rope_rotate(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
-    """Rotate x [B, heads, T, dh] by its absolute positions [T] (pairs of channels, 'half' layout)."""
-    half = x.shape[-1] // 2
-    inv_freq = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+def rope_angles(positions: torch.Tensor, head_dim: int, base: float, dtype=torch.float32):
+    """(cos, sin) [T, dh/2] of the rotary angles at absolute positions [T]."""
+    half = head_dim // 2
+    inv_freq = base ** (-torch.arange(half, device=positions.device, dtype=torch.float32) / half)
     angles = positions.to(torch.float32)[:, None] * inv_freq[None, :]  # [T, dh/2]
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def rope_rotate(x: torch.Tensor, positions: torch.Tensor, base: float, angles=None) -> torch.Tensor:
+    """Rotate x [B, heads, T, dh] by its absolute positions [T] (pairs of channels, 'half' layout).
+    `angles` = rope_angles(...) computed once can be passed in (decoding shares it across layers)."""
+    half = x.shape[-1] // 2
+    cos, sin = angles if angles is not None else rope_angles(positions, x.shape[-1], base, x.dtype)
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
@@ -64,7 +71,7 @@ class SelfAttention(nn.Module):
         keep = self.c.window - 1  # the next query needs at most window - 1 earlier keys
         return self.proj(y), (k[:, :, -keep:], v[:, :, -keep:])
 
-    def step(self, x: torch.Tensor, positions: torch.Tensor, pos: int, cache):
+    def step(self, x: torch.Tensor, angles, pos: int, cache):
         """One token x [B, 1, D] at position `pos`. cache = (k, v) [B, heads, window, dh] ring buffers,
         written in place: slot pos % window holds position pos, so the window slides without copying
         (concatenating the cache every step cost more than the rest of the step). Key order does not
@@ -72,10 +79,10 @@ class SelfAttention(nn.Module):
         b, t, d = x.shape
         heads = self.c.n_heads
         q, k, v = self.qkv(x).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-        q = rope_rotate(q, positions, self.c.rope_base)
+        q = rope_rotate(q, None, self.c.rope_base, angles)
         k_buf, v_buf = cache
         slot = pos % k_buf.shape[2]
-        k_buf[:, :, slot] = rope_rotate(k, positions, self.c.rope_base)[:, :, 0]
+        k_buf[:, :, slot] = rope_rotate(k, None, self.c.rope_base, angles)[:, :, 0]
         v_buf[:, :, slot] = v[:, :, 0]
         n = min(pos + 1, k_buf.shape[2])
         y = F.scaled_dot_product_attention(q, k_buf[:, :, :n], v_buf[:, :, :n])
@@ -99,8 +106,8 @@ class Block(nn.Module):
         x = x + a
         return x + self.mlp(self.ln2(x)), cache
 
-    def step(self, x, positions, pos: int, cache):
-        x = x + self.attn.step(self.ln1(x), positions, pos, cache)
+    def step(self, x, angles, pos: int, cache):
+        x = x + self.attn.step(self.ln1(x), angles, pos, cache)
         return x + self.mlp(self.ln2(x))
 
 
@@ -136,10 +143,11 @@ class TransformerLM(SequenceModel):
 
     def step(self, tokens: torch.Tensor, state):
         pos, caches = state
-        positions = torch.tensor([pos], device=tokens.device)
+        c = self.config
         x = self.embed(tokens[:, None])  # [B, 1, D]
+        angles = rope_angles(torch.tensor([pos], device=tokens.device), c.d_model // c.n_heads, c.rope_base, x.dtype)
         for block, cache in zip(self.blocks, caches):
-            x = block.step(x, positions, pos, cache)
+            x = block.step(x, angles, pos, cache)
         return self.head(self.ln_f(x))[:, 0], (pos + 1, caches)
 
     def forward_flops_per_token(self, context: int) -> float:
