@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.memory import gradient, nll
+from engine.memory import gradient, nll, probe
 from engine.tokens import FIRST_PITCH_TOKEN
 
 V = 20
@@ -35,12 +35,12 @@ class CopyBack(nn.Module):
 
     window = None
 
-    def __init__(self, lag=16, confidence=8.0):
+    def __init__(self, lag=16, confidence=8.0, vocab=V):
         super().__init__()
         self.lag = lag
-        self.embed = nn.Embedding(V, V)
+        self.embed = nn.Embedding(vocab, vocab)
         with torch.no_grad():
-            self.embed.weight.copy_(torch.eye(V) * confidence)
+            self.embed.weight.copy_(torch.eye(vocab) * confidence)
 
     def forward(self, tokens):
         e = self.embed(tokens)
@@ -130,3 +130,44 @@ def test_gradient_memory_finds_the_copy_lag():
     g = gradient.gradient_memory(CopyBack(lag=16), tunes, max_k=64, n_positions=8)
     peak = int(np.argmax(g["g"])) + 1
     assert peak == 16
+
+
+def test_probe_sequences_bring_the_motif_back_after_a_cue():
+    rng = np.random.default_rng(0)
+    settings = probe.ProbeSettings(gaps=(1, 4))
+    tokens, first, returns = probe.make_batch(rng, np.array([1, 4]), settings.length)
+    cfg = settings.token_config
+    motif_tokens = {cfg.pitch_token(p) for p in probe.MOTIF_PITCHES}
+    for row, gap in enumerate((1, 4)):
+        start = (gap + 1) * probe.STEPS_PER_BAR
+        assert list(first[row]) == [start + i * probe.NOTE_STEPS for i in range(probe.MOTIF_NOTES)]
+        assert list(tokens[row, first[row]]) == list(tokens[row, first[row] - start])  # the motif again
+        assert tokens[row, start - 1] == 2  # REST: the cue
+        assert returns[row, first[row]].all()
+        motif_or_filler = tokens[row][tokens[row] >= 3]
+        in_motif = np.isin(motif_or_filler, list(motif_tokens))
+        assert in_motif.sum() == probe.MOTIF_NOTES * (1 + returns[row].sum() // probe.MOTIF_NOTES)
+
+
+def test_probe_accuracy_is_perfect_only_at_the_gap_a_model_can_reach():
+    settings = probe.ProbeSettings(gaps=(1, 2, 4), eval_sequences=32)
+    reach = 3 * probe.STEPS_PER_BAR  # copies from exactly 3 bars back: the motif returns at gap 2
+    acc = probe.probe_accuracy(CopyBack(lag=reach, vocab=settings.token_config.vocab_size), settings)
+    assert acc[1] == 1.0
+    assert acc[0] < 0.5 and acc[2] < 0.5
+    assert settings.chance == 1 / len(probe.MOTIF_PITCHES)
+
+
+def test_probe_stops_when_cancelled_and_reports_progress():
+    settings = probe.ProbeSettings(gaps=(1,), preset="tiny", train_steps=50, batch_size=2)
+    cancel = threading.Event()
+    steps = []
+
+    def progress(event):
+        steps.append(event["step"])
+        if event["step"] == 2:
+            cancel.set()
+
+    with pytest.raises(probe.ProbeCancelled):
+        probe.run_probe(["gru"], settings, progress, cancel)
+    assert steps == [1, 2]
