@@ -292,22 +292,95 @@ def _skyline(notes, tpq: int) -> list[tuple[int, int, int]]:
     return [tuple(n) for n in line]
 
 
-def _meter_segments(score: _Score, tpq: int) -> list[tuple[int, float, int, int]]:
-    """(start_step, end_step, numerator, denominator) spans of one meter; 4/4 before any signature."""
+def _meter_segments(score: _Score, tpq: int) -> list[list]:
+    """[anchor, start, end, numerator, denominator] spans of one meter (steps; 4/4 before any signature).
+    Notes with onsets in [start, end) belong to the span; its bar lines are at anchor + k * bar."""
     at_step: dict[int, tuple[int, int]] = {}
     for tick, num, den in sorted(score.time_signatures, key=lambda t: t[0]):
         at_step[_to_step(tick, tpq)] = (num, den)  # several at one step: the last one counts
     if 0 not in at_step:
         at_step[0] = (4, 4)
-    segments: list[list] = []
+    spans: list[list] = []
     for step in sorted(at_step):
         meter = at_step[step]
-        if segments and (segments[-1][2], segments[-1][3]) == meter:
+        if spans and (spans[-1][3], spans[-1][4]) == meter:
             continue  # a restated signature is not a change
-        if segments:
-            segments[-1][1] = step
-        segments.append([step, math.inf, *meter])
-    return [tuple(s) for s in segments]
+        if spans:
+            spans[-1][2] = step
+        spans.append([step, step, math.inf, *meter])
+    return spans
+
+
+def _bar_steps(span) -> int | None:
+    return None if _meter_problem(span[3], span[4]) else steps_per_bar_for(span[3], span[4])
+
+
+def _shift_from(line: list, at: int, shift: int, bar_start: int) -> None:
+    """Move everything from step `at` by `shift` steps (in place). Removing steps cuts the note that
+    sounds in them; inserting steps holds the last note begun in the irregular bar through them."""
+    before = [n for n in line if n[0] < at]
+    for note in line:
+        if note[0] >= at:
+            note[0] += shift
+            note[2] += shift
+    if shift < 0:
+        for note in before:
+            if note[2] > at + shift:
+                note[2] = max(note[2] + shift, at + shift)
+    elif before:
+        last = before[-1]
+        if last[2] >= bar_start or last[2] > at:
+            last[2] = max(last[2], at) + shift
+
+
+def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[list], list[str]]:
+    """Keep a tune whole across the odd short bar that notation programs write as a meter change.
+
+    A span shorter than a bar of its neighbours is not a new meter but an irregular bar:
+    - between two spans of the same meter: the steps past the bar line are dropped when no note starts
+      in them, else steps are inserted (the note sounding there is held) so that the music after it
+      lands on the bar lines again, and the tune goes on as one melody;
+    - before a span of another meter (or at the start): it is that span's pickup;
+    - at the end: the previous span's last, incomplete bar.
+    """
+    line = [list(n) for n in line]
+    warnings: list[str] = []
+    i = 0
+    while i < len(spans):
+        anchor, start, end, num, den = spans[i]
+        length = end - start
+        prev = spans[i - 1] if i > 0 else None
+        nxt = spans[i + 1] if i + 1 < len(spans) else None
+        prev_bar = _bar_steps(prev) if prev else None
+        next_bar = _bar_steps(nxt) if nxt else None
+        same_around = prev and nxt and (prev[3], prev[4]) == (nxt[3], nxt[4])
+        if same_around and prev_bar and length < prev_bar:
+            at = nxt[1]
+            over = (at - prev[0]) % prev_bar  # steps past the last bar line of the meter around it
+            if over and not any(at - over <= n[0] < at for n in line):
+                shift = -over  # those steps hold no note onset: drop them, nothing is lost
+            else:
+                shift = (prev_bar - over) % prev_bar  # insert steps; the note sounding there is held
+            if shift:
+                _shift_from(line, at, shift, start)
+                for later in spans[i + 1 :]:
+                    later[0] += shift
+                    later[1] += shift
+                    later[2] += shift
+            prev[2] = nxt[2]
+            del spans[i : i + 2]
+            warnings.append(f"an irregular bar ({num}/{den}) was evened out to the bars around it")
+            continue
+        if nxt and next_bar and length < next_bar and not same_around:
+            nxt[1] = start  # a pickup: the next span's bar lines extend back over it
+            del spans[i]
+            continue
+        if prev and not nxt and prev_bar and length < prev_bar:
+            prev[2] = end
+            del spans[i]
+            continue
+        i += 1
+    return [tuple(n) for n in line], spans, warnings
 
 
 def _meter_problem(num: int, den: int) -> str | None:
@@ -380,8 +453,10 @@ def load_midi_melodies(
     cfg = settings.token_config
 
     warnings: list[str] = ["invalid key signature ignored"] if score.bad_key_signature else []
+    line, spans, bar_warnings = _absorb_irregular_bars(line, _meter_segments(score, tpq))
+    warnings += bar_warnings
     pieces, reasons, short = [], [], None
-    for seg_start, seg_end, num, den in _meter_segments(score, tpq):
+    for anchor, seg_start, seg_end, num, den in spans:
         seg_notes = [n for n in line if seg_start <= n[0] < seg_end]
         if not seg_notes:
             continue
@@ -398,18 +473,18 @@ def load_midi_melodies(
                 warnings.append(f"a note held over {settings.max_note_bars} bars was cut (lost note-off?)")
             end = min(end, seg_end, onset + longest)
             if group and onset - group[-1][2] >= gap:
-                pieces.append((seg_start, num, den, group))
+                pieces.append((anchor, num, den, group))
                 group = []
             group.append((onset, pitch, end))
-        pieces.append((seg_start, num, den, group))
+        pieces.append((anchor, num, den, group))
 
     melodies: list[Melody] = []
     base_id = tune_id if tune_id is not None else path.stem
     base_title = title or score.title or path.stem
     folded_total = 0
-    for seg_start, num, den, group in pieces:
+    for anchor, num, den, group in pieces:
         spb = steps_per_bar_for(num, den)
-        bar0 = seg_start + (group[0][0] - seg_start) // spb * spb
+        bar0 = anchor + (group[0][0] - anchor) // spb * spb  # may precede the anchor: a pickup
         n_steps = -(-(group[-1][2] - bar0) // spb) * spb
         n_bars = n_steps // spb
         if n_bars < settings.min_bars:
@@ -422,7 +497,7 @@ def load_midi_melodies(
             folded += p != pitch
             notes.append(Note(onset - bar0, p, end - onset))
         folded_total += folded
-        tick0 = bar0 * tpq // STEPS_PER_QUARTER
+        tick0 = max(0, bar0) * tpq // STEPS_PER_QUARTER
         uspq = _value_at(score.tempos, tick0, 500_000)
         qpm = 60_000_000 / uspq if uspq > 0 else math.inf
         if not PLAUSIBLE_QPM[0] <= qpm <= PLAUSIBLE_QPM[1]:
@@ -440,7 +515,7 @@ def load_midi_melodies(
             "tracks": len(score.tracks),
             "folded_notes": folded,
             "key_source": key_source,
-            "start_bar": (bar0 - seg_start) // spb,
+            "start_bar": (bar0 - anchor) // spb,  # bars from the meter's first bar line; -1: a pickup
         }
         melodies.append(
             Melody(

@@ -150,6 +150,38 @@ def test_pickup_keeps_step_zero_on_a_downbeat(tmp_path):
     assert m.n_bars == 9
 
 
+def test_pickup_written_as_its_own_short_meter_stays_with_the_tune(tmp_path):
+    # notation programs write a pickup as a 1/4 bar followed by the real meter
+    pickup = [(0, 67, 2), (2, 69, 2)]
+    body = mf.tune_notes(6, 16, seed=15, start=4)
+    path = mf.write(tmp_path / "anacrusis.mid", mf.track(pickup + body, name="Melody"),
+                    conductor_track=mf.conductor(meters=((0, 1, 4), (4, 4, 4))))
+    m = only(path)
+    assert m.meter == "4/4" and m.n_bars == 7
+    assert m.notes[0] == Note(12, 67, 2)  # the pickup ends on the downbeat of bar 1
+    assert triples(m)[2:] == [(o + 12, p, d) for o, p, d in body]
+
+
+def test_irregular_bar_inside_a_tune_does_not_split_it(tmp_path):
+    # 2/4 tune, then a one-16th bar written as 1/16, then 2/4 again (as the ABC conversions do)
+    first = mf.tune_notes(8, 8, seed=16)
+    odd = [(64, 81, 1)]
+    second = mf.tune_notes(8, 8, seed=17, start=65)
+    path = mf.write(tmp_path / "odd.mid", mf.track(first + odd + second, name="Melody"),
+                    conductor_track=mf.conductor(meters=((0, 2, 4), (64, 1, 16), (65, 2, 4))))
+    m = only(path)
+    assert m.meter == "2/4" and m.n_bars == 17
+    # the note of the odd bar is held to the bar line; the music after it keeps its downbeats
+    assert Note(64, 81, 8) in m.notes
+    assert triples(m)[len(first) + 1:] == [(o + 7, p, d) for o, p, d in second]
+    assert m.meta["warnings"] == ["an irregular bar (1/16) was evened out to the bars around it"]
+    # an odd bar with no note starting in it is dropped instead of padded
+    empty_odd = mf.write(tmp_path / "odd2.mid", mf.track(first + second, name="M"),
+                         conductor_track=mf.conductor(meters=((0, 2, 4), (64, 1, 16), (65, 2, 4))))
+    m2 = only(empty_odd)
+    assert m2.n_bars == 16 and triples(m2) == first + [(o - 1, p, d) for o, p, d in second]
+
+
 def test_melody_starting_late_begins_at_the_bar_of_its_first_note(tmp_path):
     tune = mf.tune_notes(6, seed=12, start=16 * 3 + 4)  # after three bars and a beat of silence
     m = only(mf.write(tmp_path / "late.mid", mf.track(tune, name="Melody")))
