@@ -65,6 +65,13 @@ def _print_report(s: dict) -> None:
         print(f"notes:     {s['notes']}  ({s['folded_notes']} folded by octaves into the range)")
     if s["meters"]:
         print("meters:    " + ", ".join(f"{k} ({v})" for k, v in s["meters"].items()))
+    warnings = s["warnings"]
+    if warnings:
+        print(f"warnings:  {len(warnings)} (kept, with a change worth knowing)")
+        for item in warnings[:10]:
+            print(f"  {item['path']}: {item['warning']}")
+        if len(warnings) > 10:
+            print(f"  ... and {len(warnings) - 10} more (--json lists them all)")
     skipped = s["skipped"]
     print(f"skipped:   {len(skipped)}")
     for item in skipped:

@@ -501,7 +501,8 @@ def load_midi_melodies(
         uspq = _value_at(score.tempos, tick0, 500_000)
         qpm = 60_000_000 / uspq if uspq > 0 else math.inf
         if not PLAUSIBLE_QPM[0] <= qpm <= PLAUSIBLE_QPM[1]:
-            warnings.append(f"tempo {qpm:.4g} qpm is implausible; using {DEFAULT_QPM:g}")
+            shown = f"{qpm:.4g} qpm" if uspq > 0 else "of zero microseconds per quarter"
+            warnings.append(f"tempo {shown} is implausible; using {DEFAULT_QPM:g} qpm")
             qpm = DEFAULT_QPM
         key_str = _value_at(score.keys, tick0, None)
         key = _key_number(key_str) if key_str else None
