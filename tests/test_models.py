@@ -75,6 +75,23 @@ def test_stepping_with_state_reproduces_the_full_forward(key):
     torch.testing.assert_close(torch.stack(stepped, dim=1), full, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_priming_in_one_pass_then_stepping_continues_the_full_forward(key):
+    torch.manual_seed(4)
+    model = build_model(key, "tiny", VOCAB).eval()
+    x = _tokens(2, model.window + 20, seed=5)
+    split = model.window - 10
+    with torch.no_grad():
+        full = model(x)
+        logits, state = model.prime(x[:, :split])
+        torch.testing.assert_close(logits, full[:, split - 1], atol=1e-4, rtol=0)
+        logits, state = model.prime(x[:, split : split + 5], state)  # a second chunk, across the window edge
+        torch.testing.assert_close(logits, full[:, split + 4], atol=1e-4, rtol=0)
+        for t in range(split + 5, x.shape[1]):
+            logits, state = model.step(x[:, t], state)
+            torch.testing.assert_close(logits, full[:, t], atol=1e-4, rtol=0)
+
+
 @pytest.mark.parametrize("key", ["attention", "transformer"])
 def test_what_leaves_the_window_is_forgotten_by_the_transformer_but_not_the_rnn_core(key):
     """Each transformer layer looks back window - 1 tokens, so n_layers stacked layers reach

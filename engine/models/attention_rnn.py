@@ -74,6 +74,15 @@ class AttentionRNN(SequenceModel):
         past = torch.cat([past, h], dim=1)[:, -self.config.window :]  # slide: keep the last window
         return self._attend(h, past)[:, 0], (hidden, past)
 
+    @torch.no_grad()
+    def prime(self, tokens: torch.Tensor, state=None):
+        """Feed a primer [B, T] in one pass; returns (last logits, state)."""
+        hidden, past = state if state is not None else self.init_state(tokens.shape[0], tokens.device)
+        h, hidden = self.rnn(self.embed(tokens), hidden)  # [B, T, H]
+        keys = torch.cat([past, h], dim=1)
+        logits = self._attend(h[:, -1:], keys[:, -self.config.window :])
+        return logits[:, 0], (hidden, keys[:, -self.config.window :])
+
     def forward_flops_per_token(self, context: int) -> float:
         c = self.config
         e, h, v = c.embed_dim, c.hidden_size, c.vocab_size
