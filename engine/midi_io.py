@@ -26,6 +26,7 @@ from .tokens import FIRST_PITCH_TOKEN, TokenConfig
 DRUM_CHANNEL = 9  # General MIDI channel 10, counted from 0
 MELODY_NAME = re.compile(r"melod|lead|voice|vocal|tune|sing|solo|theme|air\b", re.IGNORECASE)
 MAX_STEPS_PER_BAR = 64  # 16/4; anything longer is not a bar a folk tune has
+MAX_METER_CHANGES = 512  # more is a damaged or machine-made file, and each change costs a pass
 PLAUSIBLE_QPM = (20.0, 480.0)
 DEFAULT_QPM = 120.0
 
@@ -144,8 +145,40 @@ def _check_header(path, data: bytes) -> None:
         _fail(path, "SMPTE time division is not supported (only ticks per quarter note)")
 
 
+_VARLEN_BOUNDED = False
+
+
+def _bound_mido_varlen() -> None:
+    """Make mido refuse variable-length numbers longer than the 4 bytes the MIDI spec allows.
+
+    mido 1.3 reads them without a limit, shifting an ever larger integer: a few MB of 0xFF bytes in a
+    crafted file take hours (quadratic), which is a hang. Only mido's reader is replaced, once, by the
+    same loop with the spec's bound; valid files read exactly as before.
+    """
+    global _VARLEN_BOUNDED
+    if _VARLEN_BOUNDED:
+        return
+    from mido.midifiles import midifiles
+
+    read_byte = midifiles.read_byte
+
+    def read_variable_int(infile):
+        value = 0
+        for _ in range(4):
+            byte = read_byte(infile)
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                return value
+        raise OSError("variable-length number longer than 4 bytes")
+
+    midifiles.read_variable_int = read_variable_int
+    _VARLEN_BOUNDED = True
+
+
 def _parse(path: Path, data: bytes):
     import mido
+
+    _bound_mido_varlen()
     from mido.midifiles.meta import KeySignatureError
 
     try:
@@ -315,22 +348,22 @@ def _bar_steps(span) -> int | None:
     return None if _meter_problem(span[3], span[4]) else steps_per_bar_for(span[3], span[4])
 
 
-def _shift_from(line: list, at: int, shift: int, bar_start: int) -> None:
-    """Move everything from step `at` by `shift` steps (in place). Removing steps cuts the note that
-    sounds in them; inserting steps holds the last note begun in the irregular bar through them."""
-    before = [n for n in line if n[0] < at]
-    for note in line:
-        if note[0] >= at:
-            note[0] += shift
-            note[2] += shift
+def _shift_from(line: np.ndarray, at: int, shift: int, bar_start: int) -> None:
+    """Move everything from step `at` by `shift` steps (in place, vectorised: a file may hold a million
+    notes). Removing steps cuts the note sounding in them; inserting steps holds the last note begun
+    before `at` through them when it sounds into the irregular bar."""
+    onset, end = line[:, 0], line[:, 2]
+    after = onset >= at
+    n_before = int(np.count_nonzero(~after))  # the line is sorted by onset
     if shift < 0:
-        for note in before:
-            if note[2] > at + shift:
-                note[2] = max(note[2] + shift, at + shift)
-    elif before:
-        last = before[-1]
-        if last[2] >= bar_start or last[2] > at:
-            last[2] = max(last[2], at) + shift
+        cut = ~after & (end > at + shift)
+        end[cut] = np.maximum(end[cut] + shift, at + shift)
+    elif n_before:
+        last = n_before - 1
+        if end[last] >= bar_start:
+            end[last] = max(int(end[last]), at) + shift
+    onset[after] += shift
+    end[after] += shift
 
 
 def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[list], list[str]]:
@@ -343,7 +376,7 @@ def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[li
     - before a span of another meter (or at the start): it is that span's pickup;
     - at the end: the previous span's last, incomplete bar.
     """
-    line = [list(n) for n in line]
+    line = np.array(line, dtype=np.int64).reshape(-1, 3)
     warnings: list[str] = []
     i = 0
     while i < len(spans):
@@ -357,7 +390,7 @@ def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[li
         if same_around and prev_bar and length < prev_bar:
             at = nxt[1]
             over = (at - prev[0]) % prev_bar  # steps past the last bar line of the meter around it
-            if over and not any(at - over <= n[0] < at for n in line):
+            if over and not np.any((line[:, 0] >= at - over) & (line[:, 0] < at)):
                 shift = -over  # those steps hold no note onset: drop them, nothing is lost
             else:
                 shift = (prev_bar - over) % prev_bar  # insert steps; the note sounding there is held
@@ -380,7 +413,7 @@ def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[li
             del spans[i]
             continue
         i += 1
-    return [tuple(n) for n in line], spans, warnings
+    return line, spans, warnings
 
 
 def _meter_problem(num: int, den: int) -> str | None:
@@ -453,11 +486,17 @@ def load_midi_melodies(
     cfg = settings.token_config
 
     warnings: list[str] = ["invalid key signature ignored"] if score.bad_key_signature else []
-    line, spans, bar_warnings = _absorb_irregular_bars(line, _meter_segments(score, tpq))
+    spans = _meter_segments(score, tpq)
+    if len(spans) > MAX_METER_CHANGES:
+        _fail(path, f"too many meter changes ({len(spans) - 1} > {MAX_METER_CHANGES})")
+    line, spans, bar_warnings = _absorb_irregular_bars(line, spans)
     warnings += bar_warnings
+    onsets = line[:, 0]
     pieces, reasons, short = [], [], None
     for anchor, seg_start, seg_end, num, den in spans:
-        seg_notes = [n for n in line if seg_start <= n[0] < seg_end]
+        lo = int(np.searchsorted(onsets, seg_start, "left"))
+        hi = len(onsets) if seg_end == math.inf else int(np.searchsorted(onsets, seg_end, "left"))
+        seg_notes = line[lo:hi].tolist()
         if not seg_notes:
             continue
         problem = _meter_problem(num, den)

@@ -316,6 +316,14 @@ def test_corrupted_event_data(tmp_path, good_bytes):
     assert reason(bad).startswith("corrupted MIDI (")
 
 
+@pytest.mark.timeout(60)
+def test_endless_variable_length_number_fails_fast(tmp_path):
+    # 4 MB of continuation bytes: an unbounded reader takes hours on this (quadratic big-integer shifts)
+    path = tmp_path / "endless.mid"
+    path.write_bytes(mf.raw_midi(tracks_bytes=[b"\xff" * (4 * 2**20) + b"\x00\x90\x40\x50"]))
+    assert reason(path) == "corrupted MIDI (variable-length number longer than 4 bytes)"
+
+
 def test_division_of_zero_and_smpte_timing(tmp_path):
     notes = mf.tune_notes(8)
     zero = tmp_path / "div0.mid"
@@ -363,6 +371,13 @@ def test_absurd_time_signatures(tmp_path, numerator, power, expected):
     meta = mf.time_signature_meta(numerator, power)
     path.write_bytes(mf.raw_midi(tracks_bytes=[mf.note_track_bytes(mf.tune_notes(8), meta=meta)]))
     assert reason(path) == expected
+
+
+def test_a_storm_of_meter_changes_is_refused(tmp_path):
+    meters = ((0, 2, 4),) + tuple((k, 1 + k % 3, 4) for k in range(1, 600))
+    path = mf.write(tmp_path / "storm.mid", mf.track(mf.tune_notes(8), name="M"),
+                    conductor_track=mf.conductor(meters=meters))
+    assert reason(path) == "too many meter changes (599 > 512)"
 
 
 def test_undecodable_key_signature_is_ignored(tmp_path):
