@@ -228,7 +228,13 @@ def tiny_run(tmp_path_factory):
     torch.manual_seed(0)
     model = build_model("lstm", "tiny", V)
     doc = {"model": model.config.to_dict(), "tokens": CFG.to_dict(), "step": 0}
-    save_checkpoint(root / "run" / "lstm", model, torch.optim.AdamW(model.parameters()), doc, [])
+    class NoOptimizer:  # an untrained model has no optimizer state (and building AdamW imports dynamo: ~8 s)
+        def state_dict(self):
+            return {"state": {}}
+
+    with pytest.MonkeyPatch.context() as mp:  # durability is not under test; fsync takes seconds here
+        mp.setattr("os.fsync", lambda fd: None)
+        save_checkpoint(root / "run" / "lstm", model, NoOptimizer(), doc, [])
     primer = midi_factory.simple_tune(root / "jig.mid", bars=10, meter=(3, 4), seed=2,
                                       tempos=((0, 132.0),), key="G")
     return root, primer
@@ -290,3 +296,13 @@ def test_cli_names_a_missing_run_and_a_primer_file_without_a_melody(tiny_run, ca
     assert run_cli("--run", root / "run", "--model", "lstm", "--primer", junk, "--out", root / "y.mid") == 2
     assert "junk.mid" in capsys.readouterr().err
     assert not (root / "y.mid").exists()
+
+
+def test_run_pretrained_means_the_repo_pretrained_folder(capsys):
+    from pathlib import Path
+
+    from commands.generate import resolve_run_dir
+
+    repo = Path(__file__).resolve().parents[1]
+    assert resolve_run_dir("pretrained") == repo / "pretrained"
+    assert resolve_run_dir("runs/a") == Path("runs/a")
