@@ -68,7 +68,7 @@ def run(args) -> int:
         raise UserError(f"unknown model(s) {', '.join(bad) or '(none)'}: choose from {', '.join(MODEL_KEYS)}")
 
     bar = ProgressBar(0, "corpus")
-    corpus = load_corpus(args.source, progress=lambda done, total, path: _corpus_progress(bar, done, total))
+    corpus = load_corpus(args.source, progress=lambda done, total, *_: _corpus_progress(bar, done, total))
     bar.close()
     train_tokens, valid_tokens = corpus.tokens("train"), corpus.tokens("valid")
     if not valid_tokens:
