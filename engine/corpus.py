@@ -13,7 +13,7 @@ import hashlib
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Callable, Iterable

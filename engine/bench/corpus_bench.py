@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 
-from engine.corpus import BUNDLED_DIR, load_corpus
+from engine.corpus import load_corpus
 from engine.errors import UserError
 
 
