@@ -223,7 +223,7 @@ def _scan_all(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
         if not root.exists():
             skipped.append(Skipped(str(raw), "does not exist"))
             continue
-        if root.is_file():
+        if not root.is_dir():  # a file (or a FIFO or device, which the reader refuses by name)
             found.append(_Source(str(root.resolve()), root.name, None, root.parent.name))
             continue
         root = root.resolve()
@@ -282,10 +282,10 @@ def _parse_one(src: _Source, settings: ExtractSettings):
         message = str(exc)
         prefix = f"{src.path}: "
         return [], (message[len(prefix):] if message.startswith(prefix) else message)
-    except RecursionError:
-        return [], "corrupted MIDI (too deeply nested)"
     except MemoryError:
         return [], "too large to parse"
+    except Exception as exc:  # noqa: BLE001 - a bug met on one strange file must not sink the folder
+        return [], f"could not be read (internal error: {type(exc).__name__}: {exc})"
     return melodies, None
 
 

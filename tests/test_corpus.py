@@ -85,6 +85,24 @@ def test_missing_path_and_empty_folder_are_reported_and_the_rest_loads(tmp_path,
     }
 
 
+def test_an_unexpected_failure_on_one_file_is_reported_and_the_rest_loads(tmp_path, cache_dir, monkeypatch):
+    import engine.corpus as corpus_module
+
+    mf.simple_tune(tmp_path / "fine.mid", bars=8)
+    mf.simple_tune(tmp_path / "strange.mid", bars=8)
+    real = corpus_module.load_midi_melodies
+
+    def flaky(path, *args, **kwargs):
+        if Path(path).name == "strange.mid":
+            raise IndexError("list index out of range")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(corpus_module, "load_midi_melodies", flaky)
+    corpus = load_corpus([tmp_path], cache=False)
+    assert [m.tune_id for m in corpus.melodies] == ["fine.mid"]
+    assert reasons(corpus) == {"strange.mid": "could not be read (internal error: IndexError: list index out of range)"}
+
+
 def test_nothing_usable_is_an_error_naming_the_reasons(tmp_path, cache_dir):
     (tmp_path / "bad.mid").write_bytes(b"")
     with pytest.raises(UserError, match=r"no usable melodies .*bad\.mid: empty file"):
