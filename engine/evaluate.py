@@ -281,6 +281,10 @@ def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), prog
         say("load", "loading the corpus")
         corpus = load_corpus(sources)
     tick("load")
+    trained_on = {loaded[k].config.get("corpus") for k in keys}
+    if trained_on != {corpus.fingerprint}:
+        say("load", f"warning: the models were trained on corpus {', '.join(sorted(map(str, trained_on)))}, "
+                    f"this is corpus {corpus.fingerprint}: pass the run's --source so that test tunes stay unseen")
     test = corpus.split("test")
     test_tokens = corpus.tokens("test")
     if not test:
@@ -356,7 +360,9 @@ def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), prog
             "models": {k: _run_entry(loaded[k].config) for k in keys},
         },
         "corpus": {"fingerprint": corpus.fingerprint, "sources": list(getattr(corpus, "sources", [])),
-                   "test_tunes": len(test)},
+                   "test_tunes": len(test),
+                   # False when a model was trained on another corpus: its "test" tunes may be training data
+                   "matches_run": all(loaded[k].config.get("corpus") == corpus.fingerprint for k in keys)},
         "models": keys,
         "primers": [
             {"tune_id": p.tune_id, "title": p.title, "meter": p.meter, "bars": p.n_bars,

@@ -34,6 +34,7 @@ PER_BAR_PLOTS = {
 SUMMARY_COLUMNS = (
     ("source", "model", "{}"),
     ("valid_bpt", "valid bits/token", "{:.3f}"),
+    ("test_bpt", "test bits/token", "{:.3f}"),
     ("effective_memory_bars", "effective memory (bars)", "{:.2f}"),
     ("repeat_gain_bits", "repeat gain (bits)", "{:.3f}"),
     ("TR_first", "TR bars 1-8", "{:.3f}"),
