@@ -6,6 +6,7 @@ into place, so a failed or interrupted export never leaves a half-written file t
 
 from __future__ import annotations
 
+import numbers
 import os
 import tempfile
 import wave
@@ -83,7 +84,7 @@ def model_label(model_key: str | None) -> str:
 
 
 def check_program(program: int) -> int:
-    if not isinstance(program, int) or not 0 <= program <= 127:
+    if isinstance(program, bool) or not isinstance(program, numbers.Integral) or not 0 <= program <= 127:
         raise UserError(f"General MIDI program must be between 0 and 127, not {program}")
     return program
 

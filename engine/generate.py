@@ -8,6 +8,7 @@ costs the same however long the piece already is, which is what makes 64 bars x 
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -40,18 +41,18 @@ class SampleSettings:
 
     def validate(self) -> None:
         """UserError naming the setting and the allowed range for anything a user could mistype."""
-        if not isinstance(self.bars, int) or not 1 <= self.bars <= MAX_BARS:
+        if not isinstance(self.bars, numbers.Integral) or not 1 <= self.bars <= MAX_BARS:
             raise UserError(f"bars to generate must be between 1 and {MAX_BARS}, not {self.bars}")
         if not math.isfinite(self.temperature) or self.temperature <= 0:
             raise UserError(
                 f"temperature must be above 0 (try 1.0, or 0.01 for the most likely path), "
                 f"not {self.temperature}"
             )
-        if not isinstance(self.top_k, int) or self.top_k < 0:
+        if not isinstance(self.top_k, numbers.Integral) or self.top_k < 0:
             raise UserError(f"top-k must be 0 (off) or a positive number of tokens, not {self.top_k}")
         if not (0 < self.top_p <= 1):
             raise UserError(f"top-p must be above 0 and at most 1 (1 = off), not {self.top_p}")
-        if not isinstance(self.variations, int) or not 1 <= self.variations <= MAX_VARIATIONS:
+        if not isinstance(self.variations, numbers.Integral) or not 1 <= self.variations <= MAX_VARIATIONS:
             raise UserError(f"variations must be between 1 and {MAX_VARIATIONS}, not {self.variations}")
 
 

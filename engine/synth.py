@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from .errors import UserError
-from .export import DEFAULT_PROGRAM
+from .export import DEFAULT_PROGRAM, check_program
 from .melody import STEPS_PER_QUARTER, Melody
 
 FLUIDSYNTH_NAME = "FluidSynth (TimGM6mb)"
@@ -43,6 +43,7 @@ def fluidsynth_status() -> tuple[bool, str]:
 
 def to_pretty_midi(melody_or_pm, program: int = DEFAULT_PROGRAM):
     if isinstance(melody_or_pm, Melody):
+        check_program(program)
         from .midi_io import melody_to_pretty_midi
 
         return melody_to_pretty_midi(melody_or_pm, program, melody_or_pm.title or "Melody")
