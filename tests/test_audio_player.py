@@ -82,16 +82,21 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from gui.audio_player import AudioPlayer
+seconds, stop_at_ms = float(sys.argv[1]), int(sys.argv[2])  # stop_at_ms 0: play to the end
 p = AudioPlayer()
 rate = 44100
-p.load((0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32), rate)
+p.load((0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32), rate)
 positions, result = [], {"finished": False, "unavailable": None}
-p.positionChanged.connect(lambda ms: positions.append((ms, time.monotonic())))
-p.finished.connect(lambda: (result.update(finished=True), app.quit()))
+def on_position(ms):
+    positions.append((ms, time.monotonic()))
+    if stop_at_ms and ms > stop_at_ms and p.is_playing():
+        p.stop()
+p.positionChanged.connect(on_position)
+p.finished.connect(lambda: (result.update(finished=True, playing_after=p.is_playing()), app.quit()))
 p.unavailable.connect(lambda m: (result.update(unavailable=m), app.quit()))
 t0 = time.monotonic()
 result["played"] = p.play()
-QTimer.singleShot(6000, app.quit)
+QTimer.singleShot(int(seconds * 1000) + 5000, app.quit)
 app.exec()
 result["positions"] = [(ms, round(t - t0, 3)) for ms, t in positions]
 result["device"] = p.message
@@ -133,20 +138,27 @@ def test_playback_into_a_null_sink_advances_the_position_and_finishes(qtbot, nul
     assert len(set(positions)) >= 10
 
 
-def _check_in_fresh_process(description: str) -> None:
+def _run_fresh_process(description: str, seconds: float, stop_at_ms: int) -> dict:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-c", _SUBPROCESS_CHECK], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    run = subprocess.run([sys.executable, "-c", _SUBPROCESS_CHECK, str(seconds), str(stop_at_ms)],
+                         capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["device"] == description and result["played"], result
-    assert result["finished"] and result["unavailable"] is None, result
-    ms = [p[0] for p in result["positions"]]
+    assert result["finished"] and result["unavailable"] is None and not result["playing_after"], result
+    return result
+
+
+def _check_in_fresh_process(description: str) -> None:
+    ms = [p[0] for p in _run_fresh_process(description, 1.0, 0)["positions"]]
     assert ms == sorted(ms) and ms[-1] == 1000 and len(set(ms)) >= 10
 
 
 def test_stop_ends_playback_early(qtbot, null_sink):
     if not _sink_visible(qtbot, null_sink):
-        pytest.skip("this process's Qt audio backend started before the test server (see the test above)")
+        ms = [p[0] for p in _run_fresh_process(null_sink, 5.0, 100)["positions"]]
+        assert 100 < ms[-1] < 2000  # stopped early, not played to the end
+        return
     from gui.audio_player import AudioPlayer
 
     player = AudioPlayer()
