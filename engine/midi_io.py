@@ -26,6 +26,8 @@ from .tokens import FIRST_PITCH_TOKEN, TokenConfig
 DRUM_CHANNEL = 9  # General MIDI channel 10, counted from 0
 MELODY_NAME = re.compile(r"melod|lead|voice|vocal|tune|sing|solo|theme|air\b", re.IGNORECASE)
 MAX_STEPS_PER_BAR = 64  # 16/4; anything longer is not a bar a folk tune has
+# 1/8, 1/16, 3/16 ...: shorter than a quarter note, such a "meter" marks an odd bar, not a way to count
+MIN_STEPS_PER_BAR = 4
 MAX_METER_CHANGES = 512  # more is a damaged or machine-made file, and each change costs a pass
 PLAUSIBLE_QPM = (20.0, 480.0)
 DEFAULT_QPM = 120.0
@@ -381,7 +383,11 @@ def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[li
     i = 0
     while i < len(spans):
         anchor, start, end, num, den = spans[i]
-        length = end - start
+        if end == math.inf:  # the last span is as long as what sounds in it
+            tail = line[line[:, 0] >= start]
+            length = int(tail[:, 2].max()) - start if len(tail) else 0
+        else:
+            length = end - start
         prev = spans[i - 1] if i > 0 else None
         nxt = spans[i + 1] if i + 1 < len(spans) else None
         prev_bar = _bar_steps(prev) if prev else None
@@ -424,6 +430,8 @@ def _meter_problem(num: int, den: int) -> str | None:
     spb = steps_per_bar_for(num, den)
     if spb is None:
         return f"meter {meter} is off the 16th grid"
+    if spb < MIN_STEPS_PER_BAR:
+        return f"meter {meter} has bars too short for a melody ({spb} step{'s' if spb != 1 else ''} < {MIN_STEPS_PER_BAR})"
     if spb > MAX_STEPS_PER_BAR:
         return f"meter {meter} has bars too long ({spb} steps > {MAX_STEPS_PER_BAR})"
     return None

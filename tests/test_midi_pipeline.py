@@ -180,6 +180,11 @@ def test_irregular_bar_inside_a_tune_does_not_split_it(tmp_path):
                          conductor_track=mf.conductor(meters=((0, 2, 4), (64, 1, 16), (65, 2, 4))))
     m2 = only(empty_odd)
     assert m2.n_bars == 16 and triples(m2) == first + [(o - 1, p, d) for o, p, d in second]
+    # a short odd bar at the very end belongs to the tune's last bar
+    tail = mf.write(tmp_path / "odd3.mid", mf.track(first + odd, name="M"),
+                    conductor_track=mf.conductor(meters=((0, 2, 4), (64, 1, 16))))
+    m3 = only(tail)
+    assert m3.meter == "2/4" and triples(m3) == first + odd and m3.n_bars == 9
 
 
 def test_melody_starting_late_begins_at_the_bar_of_its_first_note(tmp_path):
@@ -364,6 +369,8 @@ def test_absurd_tempo_loads_with_a_warning(tmp_path, uspq, shown):
         (0, 2, "meter 0/4 is invalid"),
         (255, 2, "meter 255/4 has bars too long (1020 steps > 64)"),
         (4, 200, "meter 4/2^200 is off the 16th grid"),
+        (1, 4, "meter 1/16 has bars too short for a melody (1 step < 4)"),
+        (3, 4, "meter 3/16 has bars too short for a melody (3 steps < 4)"),
     ],
 )
 def test_absurd_time_signatures(tmp_path, numerator, power, expected):
