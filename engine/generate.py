@@ -95,9 +95,9 @@ def sample_next(logits, settings: SampleSettings, generator):
 
 
 def model_device(model):
-    params = next(iter(model.parameters()), None)
     import torch
 
+    params = next(iter(model.parameters()), None)
     return params.device if params is not None else torch.device("cpu")
 
 
@@ -133,7 +133,7 @@ def sample_tokens(
             logits, state = _prefill(model, primer.unsqueeze(0).expand(batch, -1), state, cancel)
             for i in range(n_new):
                 if cancel is not None and cancel.is_set():
-                    raise GenerationCancelled()
+                    raise GenerationCancelled("generation cancelled")
                 token = sample_next(logits, settings, generator)
                 out[:, i] = token
                 if i + 1 < n_new:
@@ -153,7 +153,7 @@ def _prefill(model, tokens, state, cancel):
     around it rather than inside.
     """
     if cancel is not None and cancel.is_set():
-        raise GenerationCancelled()
+        raise GenerationCancelled("generation cancelled")
     prime = getattr(model, "prime", None)
     if callable(prime):
         return prime(tokens, state)
