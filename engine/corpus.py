@@ -30,6 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = REPO_ROOT / "midi_data"
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 SPLITS = ("train", "valid", "test")
+# Starting a process costs about a second (it imports numpy and mido); a few dozen files parse faster here.
+PARALLEL_MIN_FILES = 64
 
 # progress(done, total): called as files are parsed on a cold load (from the loading thread); a Qt
 # signal's emit is fine. A warm load never calls it.
@@ -297,7 +299,7 @@ def _parse_chunk(chunk: list[_Source], settings_dict: dict):
 def _parse_all(files: list[_Source], settings: ExtractSettings, progress, workers: int):
     results = []
     total = len(files)
-    if workers <= 1 or total < 2 * workers:
+    if workers <= 1 or total < max(2 * workers, PARALLEL_MIN_FILES):
         for i, src in enumerate(files):
             results.append(_parse_one(src, settings))
             if progress:

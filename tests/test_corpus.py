@@ -215,7 +215,19 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path, cache_dir):
     assert again.cache_status == "built" and again.melodies == first.melodies
 
 
-def test_parallel_parse_gives_the_same_corpus(tmp_path, cache_dir):
+def test_parallel_parse_gives_the_same_corpus(tmp_path, cache_dir, monkeypatch):
+    import engine.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "PARALLEL_MIN_FILES", 0)  # a small folder, parsed in processes anyway
+    finished = []
+    real = corpus_module._parse_in_processes
+
+    def spy(*args):
+        result = real(*args)  # raises if the pool broke (then the loader would fall back to serial)
+        finished.append(len(result))
+        return result
+
+    monkeypatch.setattr(corpus_module, "_parse_in_processes", spy)
     root = everyday_folder(tmp_path / "tunes")
     for i in range(6):
         mf.simple_tune(root / "more" / f"m{i}.mid", bars=5, seed=i)
@@ -225,6 +237,7 @@ def test_parallel_parse_gives_the_same_corpus(tmp_path, cache_dir):
     assert parallel.melodies == serial.melodies
     assert parallel.skipped == serial.skipped
     assert seen and seen[-1] == len(serial.files)
+    assert finished == [len(serial.files)]  # the processes really did the work
 
 
 def test_corpus_lookup_and_split_accessors(tmp_path, cache_dir):
