@@ -5,7 +5,9 @@ Progress goes to stderr as a bar; at the end a table of each model's validation 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import threading
 from pathlib import Path
 
@@ -88,8 +90,8 @@ def run(args) -> int:
     progress = ProgressBar(config.steps * len(models), "train")
     done = {m: 0 for m in models}
     valid = {}
-    summary = {}
-    try:
+    summary, finished = {}, "done"
+    with _ctrl_c_stops(stop):
         for event in train(job, stop):
             if event.kind == "step":
                 done[event.model] = event.step
@@ -99,11 +101,7 @@ def run(args) -> int:
             elif event.kind == "eval":
                 valid[event.model] = event.valid_bpt
             elif event.kind in ("done", "stopped"):
-                summary = event.summary
-    except KeyboardInterrupt:
-        # Ctrl-C: the generator is closed without saving; checkpoints up to the last save remain.
-        progress.close()
-        raise
+                summary, finished = event.summary, event.kind
     progress.close()
 
     rows = final_table(summary)
@@ -113,7 +111,30 @@ def run(args) -> int:
     say(f"{'model':<12} {'params':>9} {'train bits/token':>17} {'valid bits/token':>17}")
     for key, params, train_bpt, valid_bpt in rows:
         say(f"{key:<12} {params:>9} {_fmt(train_bpt):>17} {_fmt(valid_bpt):>17}")
+    if finished == "stopped":
+        say(f"stopped; every model is checkpointed in {out}: continue with --resume --out {out}")
+        return 130
     return 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event):
+    """The first Ctrl-C stops after the current step and checkpoints; a second one aborts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        say("\nstopping after this step and saving checkpoints (Ctrl-C again to abort) ...")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _fmt(x) -> str:

@@ -173,3 +173,33 @@ def test_train_command_runs_end_to_end_on_a_folder_of_midi_files(tmp_path, monke
     assert load_model(out, "transformer").config["step"] == 8
     assert main(["train", "--models", "rnn,cnn", "--out", str(tmp_path / "x"), "--source", str(folder)]) == 2
     assert "unknown model(s) cnn" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_training_with_a_checkpoint_that_resumes(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    from engine.checkpoint import read_config
+    from main import main
+    from tests import midi_factory
+
+    monkeypatch.setenv("MELODY_MEMORY_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    for i in range(4):
+        midi_factory.simple_tune(folder / f"tune{i}.mid", bars=8, seed=i)
+    out = tmp_path / "run"
+    timer = threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        code = main(["train", "--models", "rnn", "--preset", "tiny", "--steps", "100000", "--source", str(folder),
+                     "--out", str(out), "--device", "cpu", "--batch-size", "2", "--threads", "1"])
+    finally:
+        timer.cancel()
+        timer.join()
+    assert code == 130
+    assert "continue with --resume" in capsys.readouterr().err
+    stopped_at = read_config(out / "rnn")["step"]
+    assert stopped_at < 100000
+    assert main(["train", "--resume", "--out", str(out), "--steps", str(stopped_at + 2), "--source", str(folder)]) == 0
+    assert read_config(out / "rnn")["step"] == stopped_at + 2
