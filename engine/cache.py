@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .melody import Melody, Note
+from .melody import Melody, Note, key_name
 
 KEEP_ENTRIES = 6  # a few settings or source sets side by side; older entries are removed
 
@@ -155,6 +155,23 @@ class PackedMelodies:
 
     def tokens(self, i: int) -> np.ndarray:
         return self._tokens[self._token_offsets[i] : self._token_offsets[i + 1]]
+
+    def table(self) -> list[dict]:
+        a = self.arrays
+        rows = []
+        for rec, num, den, steps, key in zip(self.records, a["numerator"].tolist(), a["denominator"].tolist(),
+                                             a["n_steps"].tolist(), a["key_number"].tolist()):
+            rows.append({
+                "tune_id": rec["tune_id"],
+                "title": rec["title"],
+                "collection": rec["meta"].get("collection", ""),
+                "meter": f"{num}/{den}",
+                "key": key_name(key),
+                "bars": -(-steps // (num * 16 // den)),
+                "split": rec["meta"].get("split", ""),
+                "source": rec["source"],
+            })
+        return rows
 
     def melody(self, i: int) -> Melody:
         a = self.arrays

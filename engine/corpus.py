@@ -22,7 +22,7 @@ import numpy as np
 
 from .cache import CorpusCache, PackedMelodies, cache_key, cache_root
 from .errors import UserError
-from .melody import Melody, key_name
+from .melody import Melody
 from .midi_io import ExtractSettings, load_midi_melodies, transpose_tokens  # noqa: F401 (re-export)
 from .tokens import TokenConfig, encode
 
@@ -78,6 +78,10 @@ class MelodyList(Sequence):
     def __eq__(self, other) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)
 
+    def table(self) -> list[dict]:
+        """Rows for lists and tables without building any melody (see Corpus.table)."""
+        return self._packed.table()
+
     def __repr__(self) -> str:
         return f"<{len(self)} melodies>"
 
@@ -129,24 +133,9 @@ class Corpus:
         raise UserError(f"no tune '{id_or_title}' in the corpus ({len(records)} melodies)")
 
     def table(self) -> list[dict]:
-        """One row per melody for lists and tables (id, title, collection, meter, key, bars, split,
+        """One row per melody for lists and tables (tune_id, title, collection, meter, key, bars, split,
         source), read from the packed arrays: showing 4,000 tunes builds none of their notes."""
-        a = self._packed.arrays
-        rows = []
-        for rec, num, den, steps, key in zip(self._packed.records, a["numerator"].tolist(), a["denominator"].tolist(),
-                                             a["n_steps"].tolist(), a["key_number"].tolist()):
-            spb = num * 16 // den
-            rows.append({
-                "tune_id": rec["tune_id"],
-                "title": rec["title"],
-                "collection": rec["meta"].get("collection", ""),
-                "meter": f"{num}/{den}",
-                "key": key_name(key),
-                "bars": -(-steps // spb),
-                "split": rec["meta"].get("split", ""),
-                "source": rec["source"],
-            })
-        return rows
+        return self._packed.table()
 
     def summary(self) -> dict:
         """Computed from the packed arrays, so that reporting never builds every melody."""

@@ -15,6 +15,16 @@ class CorpusTableModel(QAbstractTableModel):
 
     def set_melodies(self, melodies) -> None:
         self.beginResetModel()
+        if hasattr(melodies, "table"):
+            # a corpus's melody list builds each melody on first use; its table() gives the rows without
+            # building 4,000 melodies (about a second) on the GUI thread
+            self._melodies = melodies
+            self._rows = [
+                (r["title"] or r["tune_id"], str(r["collection"]), r["meter"], r["key"], r["bars"], str(r["split"]))
+                for r in melodies.table()
+            ]
+            self.endResetModel()
+            return
         self._melodies = list(melodies)
         self._rows = [
             (

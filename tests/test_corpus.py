@@ -247,6 +247,7 @@ def test_corpus_lookup_and_split_accessors(tmp_path, cache_dir):
     corpus = load_corpus([root])
     assert corpus.find("t03.mid").title == "Reel number 3"
     rows = corpus.table()
+    assert corpus.melodies.table() == rows
     assert [r["tune_id"] for r in rows] == [m.tune_id for m in corpus.melodies]
     assert rows[3] | {"source": None} == {"tune_id": "t03.mid", "title": "Reel number 3", "collection": "tunes",
                                           "meter": "4/4", "key": "G major", "bars": 4,
