@@ -146,7 +146,9 @@ class Corpus:
             splits[rec["meta"].get("split", "train")] += 1
             meters[f"{num}/{den}"] = meters.get(f"{num}/{den}", 0) + 1
         steps_per_bar = a["numerator"].astype(np.int64) * 16 // np.maximum(a["denominator"], 1)
-        warnings = [{"path": rec["source"], "warning": w} for rec in records for w in rec["meta"].get("warnings", ())]
+        # every part of a file carries the file's warnings: list each once
+        pairs = dict.fromkeys((rec["source"], w) for rec in records for w in rec["meta"].get("warnings", ()))
+        warnings = [{"path": path, "warning": w} for path, w in pairs]
         return {
             "sources": self.sources,
             "files": len(self.files),
