@@ -7,6 +7,7 @@ With --quit-after the window loads the bundled models, closes itself after that 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -63,6 +64,15 @@ def run(args) -> int:
     code = app.exec()
     window.deleteLater()
     QApplication.processEvents()
+    from gui import workers
+
+    if workers.running_jobs():
+        # Only jobs that cannot be interrupted are left (a first, cold corpus load): training and
+        # generation were stopped by closing the window. Do not keep a closed app alive for them;
+        # everything they write is written atomically.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 
@@ -90,6 +100,13 @@ def _generate_when_ready(window, play: bool) -> None:
     """Press Generate as soon as the corpus and models are in; with play, play the first result."""
 
     def go():
+        listen = window.listen_tab
+        if not window.state.models or listen.current_tune() is None:
+            why = "no models were loaded" if not window.state.models else "no primer tune (no corpus loaded)"
+            print(f"first_note_failed {why}", flush=True)
+            if play:
+                window.close()
+            return
         window.generate()
 
     played = []

@@ -74,7 +74,9 @@ class _Row(QFrame):
         holder = QWidget()
         holder.setFixedWidth(170)
         holder.setLayout(side)
-        self.roll = PianoRoll(show_x_axis=True, min_height=130)
+        self.roll = PianoRoll(show_x_axis=True, min_height=96)
+        self.total_bars: float | None = None  # the same extent on every row keeps them aligned
+        self.setFixedHeight(118)  # six rows fit on a 800-pixel-high window
         layout = QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(holder)
@@ -86,14 +88,14 @@ class _Row(QFrame):
         parts = [(primer, PRIMER_COLOUR, 0, "primer")]
         if continuation is not None:
             parts.append((continuation, style.model_colour(self.key), primer_bars, style.model_label(self.key)))
-        self.roll.set_parts(parts, shade_bars=primer_bars)
+        self.roll.set_parts(parts, shade_bars=primer_bars, total_bars=self.total_bars)
         self.info.setText(info)
         for b in (self.play_button, self.midi_button, self.wav_button):
             b.setEnabled(continuation is not None)
 
     def set_waiting(self, text: str) -> None:
         self.melody = None
-        self.roll.clear_parts(text)
+        self.roll.clear_parts(text, reset_view=False)
         for b in (self.play_button, self.midi_button, self.wav_button):
             b.setEnabled(False)
 
@@ -207,6 +209,7 @@ class ListenTab(QWidget):
         playback.stateChanged.connect(self._playback_changed)
         self.primer_box.currentIndexChanged.connect(self._primer_changed)
         self.primer_bars.valueChanged.connect(self._primer_changed)
+        self.bars.valueChanged.connect(self._primer_changed)
         self._build_rows()
 
     @staticmethod
@@ -304,6 +307,8 @@ class ListenTab(QWidget):
                 row.set_waiting(workers.error_text(exc))
             return
         for row in self.rows:
+            row.total_bars = self.primer_bars.value() + self.bars.value()
+        for row in self.rows:
             if row.key == "human":
                 row.set_content(self._primer, self._human_continuation(tune), "the real tune")
             else:
@@ -348,6 +353,7 @@ class ListenTab(QWidget):
             sample_settings,
             self._cancel,
             generator=True,
+            cancel=self._cancel,
             on_yield=self._model_done,
             on_error=self._failed,
             on_finish=self._finished,
@@ -370,7 +376,9 @@ class ListenTab(QWidget):
         i = min(self.variation.value(), len(melodies)) - 1
         loaded = self.state.models.get(key)
         params = loaded.model.num_params() if loaded is not None and hasattr(loaded.model, "num_params") else None
-        info = f"variation {i + 1} of {len(melodies)}" + (f" · {params / 1000:.0f}k params" if params else "")
+        info = f"{params / 1000:.0f}k parameters" if params else ""
+        if len(melodies) > 1:
+            info = f"variation {i + 1} of {len(melodies)}" + (f", {info}" if info else "")
         row.set_content(self._primer, melodies[i], info)
 
     def _redraw_rows(self) -> None:

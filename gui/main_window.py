@@ -6,9 +6,10 @@ close stops training (which keeps its last checkpoint) and waits for every backg
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEventLoop, QThreadPool, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
@@ -30,6 +31,10 @@ class MainWindow(QMainWindow):
     def __init__(self, parent=None):
         super().__init__(parent)
         style.configure_pyqtgraph()
+        # Jobs wait on I/O or torch most of the time; with the default (one thread per core) a sound
+        # render could queue behind training on a 2-core machine. Never queue: allow a few more.
+        pool = QThreadPool.globalInstance()
+        pool.setMaxThreadCount(max(pool.maxThreadCount(), 8))
         self.setWindowTitle("Melody Memory")
         self.state = AppState(self)
         self.playback = Playback(self)
@@ -47,6 +52,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._pending = 0
+        self._closing = False
         self.state.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.playback.message.connect(self._playback_message)
         self.tabs.setCurrentIndex(settings.read("ui/tab", 0, int))
@@ -174,6 +180,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{label}: {len(corpus.melodies)} melodies", 5000)
 
     def open_run(self, run_dir, label: str | None = None) -> None:
+        if self._closing:
+            return
         run_dir = Path(run_dir)
         label = label or f"run {run_dir.name}"
         self._job_started()
@@ -266,8 +274,12 @@ class MainWindow(QMainWindow):
         settings.write("ui/geometry", self.saveGeometry())
         self.playback.stop()
         events = self.train_tab.stop_events() + self.listen_tab.stop_events() + self.memory_tab.stop_events()
-        workers.stop_all(events, timeout_ms=10000)
-        # Results queued by jobs that just ended would otherwise arrive at half-destroyed widgets.
+        self._closing = True
+        workers.stop_all(events, timeout_s=10.0)
+        # Deliver what the stopped jobs emitted last (their finished signals) while the widgets exist.
         from PySide6.QtCore import QCoreApplication
 
+        deadline = time.monotonic() + 2.0
+        while workers.running_jobs(cancellable_only=True) and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
         QCoreApplication.processEvents()

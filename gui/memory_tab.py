@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from . import settings, style, workers
 from .plots import CaptionedPlot
 
+SAVED_REPORT = "memory-report.json"  # written into the run folder after an evaluation
 PER_BAR = (
     ("TR", "Theme recall per bar", "How much each bar resembles some bar of the primer (any transposition). "
      "A model that keeps the theme stays up with the dashed human line; one that forgets sinks to the dotted floor."),
@@ -77,6 +78,7 @@ class MemoryTab(QWidget):
         self.progress.setTextVisible(False)
         self.status = QLabel("Press Evaluate to measure how long each model keeps the theme and rhythm.")
         self.status.setStyleSheet("color: #555555;")
+        self.status.setWordWrap(True)
         top = QHBoxLayout()
         for text, box in (("Primers", self.primers), ("primer bars", self.primer_bars), ("bars", self.bars)):
             top.addWidget(QLabel(text))
@@ -84,7 +86,7 @@ class MemoryTab(QWidget):
         top.addWidget(self.evaluate_button)
         top.addWidget(self.cancel_button)
         top.addWidget(self.progress)
-        top.addWidget(self.status, 1)
+        top.addStretch(1)
         top.addWidget(self.open_button)
         top.addWidget(self.export_button)
 
@@ -176,6 +178,7 @@ class MemoryTab(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.status)
         layout.addWidget(self.legend)
         layout.addWidget(scroll, 1)
         state.modelsChanged.connect(self._models_changed)
@@ -190,9 +193,17 @@ class MemoryTab(QWidget):
 
     def _models_changed(self) -> None:
         has = self.state.run_dir is not None and bool(self.state.models)
+        saved = Path(self.state.run_dir) / SAVED_REPORT if has else None
+        if saved is not None and saved.is_file() and self._job is None and (
+            self.report is None or self.report.get("run", {}).get("dir") != str(self.state.run_dir)
+        ):
+            self.open_report(saved, quiet=True)
         self.evaluate_button.setEnabled(has and self._job is None)
         if not has:
             self.status.setText("No models yet: train some on the Train tab or open a run; then press Evaluate.")
+        elif self.report is None and self._job is None:
+            self.status.setText(f"Press Evaluate to measure how long each of the {len(self.state.models)} models "
+                                "keeps the theme and rhythm (about a minute for small models).")
         self._draw_legend(self.state.ordered_model_keys() if has else [])
 
     def _draw_legend(self, keys) -> None:
@@ -239,12 +250,17 @@ class MemoryTab(QWidget):
             on_progress,
             self._cancel,
             corpus=self.state.corpus,
-            on_return=self.show_report,
+            cancel=self._cancel,
+            on_return=self._evaluated,
             on_error=self._error,
             on_finish=self._finished,
         )
         self._job.finished.connect(lambda: messages.deleteLater())
         return self._job
+
+    def _evaluated(self, report: dict) -> None:
+        self.show_report(report)
+        self._remember(report)
 
     def cancel(self) -> None:
         for event in (self._cancel, self._probe_cancel):
@@ -470,6 +486,7 @@ class MemoryTab(QWidget):
         self.cancel_button.setEnabled(True)
         self._probe_job = workers.start_job(
             run_probe, keys, probe_settings, progress, self._probe_cancel,
+            cancel=self._probe_cancel,
             on_return=self.show_probe,
             on_error=self._probe_error,
             on_finish=self._probe_finished,
@@ -532,7 +549,7 @@ class MemoryTab(QWidget):
         if path:
             self.open_report(path)
 
-    def open_report(self, path) -> None:
+    def open_report(self, path, quiet: bool = False) -> None:
         from engine.errors import UserError
 
         try:
@@ -540,9 +557,24 @@ class MemoryTab(QWidget):
             if not isinstance(report, dict) or "per_bar" not in report:
                 raise UserError(f"{path}: not a Melody Memory report")
         except (OSError, ValueError, UserError) as exc:
-            self.main_window.show_error("Could not open the report", exc)
+            if not quiet:
+                self.main_window.show_error("Could not open the report", exc)
             return
         self.show_report(report)
+        self.status.setText(f"{self.status.text()} (saved report {path})")
+
+    def _remember(self, report: dict) -> None:
+        """Keep the report beside the run's models, so reopening the run shows it again."""
+        run_dir = report.get("run", {}).get("dir")
+        if not run_dir or not Path(run_dir).is_dir():
+            return
+        from engine.export import atomic_write
+
+        try:
+            atomic_write(Path(run_dir) / SAVED_REPORT,
+                         lambda tmp: Path(tmp).write_text(json.dumps(report), encoding="utf-8"))
+        except Exception:  # noqa: BLE001 - a read-only run folder only means it is not remembered
+            pass
 
 
 class _MessageRelay(pg.QtCore.QObject):

@@ -31,11 +31,18 @@ class _PitchAxis(pg.AxisItem):
         return [(12, cs), (1, [p for p in every if p not in cs])]
 
 
+class _BarAxis(pg.AxisItem):
+    """Bottom axis numbering bars from 1, as musicians do: the line at x = 0 is where bar 1 starts."""
+
+    def tickStrings(self, values, scale, spacing):
+        return [str(int(round(v)) + 1) if abs(v - round(v)) < 1e-6 else "" for v in values]
+
+
 class PianoRoll(pg.PlotWidget):
     """set_parts() draws melodies; set_playhead() moves the playhead (in bars); hover shows the note."""
 
-    def __init__(self, parent=None, show_x_axis: bool = True, min_height: int = 120):
-        super().__init__(parent, axisItems={"left": _PitchAxis("left")})
+    def __init__(self, parent=None, show_x_axis="label", min_height: int = 120):
+        super().__init__(parent, axisItems={"left": _PitchAxis("left"), "bottom": _BarAxis("bottom")})
         self.setMinimumHeight(min_height)
         self.setMenuEnabled(False)
         self.hideButtons()
@@ -43,8 +50,10 @@ class PianoRoll(pg.PlotWidget):
         plot.setMouseEnabled(x=True, y=False)
         plot.showGrid(x=False, y=False)
         plot.getAxis("left").setWidth(42)
-        if show_x_axis:
+        if show_x_axis == "label":
             plot.setLabel("bottom", "bar")
+        elif show_x_axis:
+            pass
         else:
             plot.getAxis("bottom").setStyle(showValues=False)
         self._parts: list[tuple[np.ndarray, int, str]] = []  # (note array in bars, spb, label)
@@ -67,7 +76,7 @@ class PianoRoll(pg.PlotWidget):
         self._total_bars = 0.0
 
     # ---- content -------------------------------------------------------------------------------
-    def clear_parts(self, message: str = "") -> None:
+    def clear_parts(self, message: str = "", reset_view: bool = True) -> None:
         for item in self._note_items:
             self.removeItem(item)
         self._note_items.clear()
@@ -76,16 +85,19 @@ class PianoRoll(pg.PlotWidget):
         self._shade.hide()
         self._playhead.hide()
         self._message.setText(message)
-        self._message.setPos(4, 72)
-        self.setXRange(0, 8, padding=0)
-        self.setYRange(60, 84, padding=0)
+        if reset_view:
+            self.setXRange(0, 8, padding=0)
+            self.setYRange(60, 84, padding=0)
+        x0, x1 = self.getPlotItem().vb.viewRange()[0]
+        y0, y1 = self.getPlotItem().vb.viewRange()[1]
+        self._message.setPos((x0 + x1) / 2, (y0 + y1) / 2)
 
     def set_parts(self, parts, shade_bars: float = 0.0, total_bars: float | None = None) -> None:
         """parts: (melody, colour, start_bar, label) tuples, each drawn from start_bar on.
 
         The time axis is in bars of the first part's meter; shade_bars shades [0, shade_bars) (the primer).
         """
-        self.clear_parts()
+        self.clear_parts(reset_view=False)
         self._message.setText("")
         if not parts:
             return

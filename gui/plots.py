@@ -19,7 +19,7 @@ class CaptionedPlot(QWidget):
         self.setObjectName(title)
         self.title = QLabel(f"<b>{title}</b>")
         self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(height)
+        self.plot.setFixedHeight(height)
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setLabel("bottom", x_label)

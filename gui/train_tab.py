@@ -287,6 +287,7 @@ class TrainTab(QWidget):
             self._stop,
             BATCH_SECONDS,
             generator=True,
+            cancel=self._stop,
             on_yield=self._events,
             on_error=self._error,
             on_finish=self._finished,
@@ -396,7 +397,23 @@ class TrainTab(QWidget):
             }
             self._dirty.add(key)
         self._redraw()
-        self.run_label.setText(f"showing {self.state.models_label}: {self.state.run_dir}")
+        self._show_run_settings(keys)
+        self.run_label.setText(f"showing the {self.state.models_label}" if self.state.models_label == "bundled models"
+                               else f"showing the run in {self.state.run_dir}")
+
+    def _show_run_settings(self, keys) -> None:
+        """Put the opened run's settings in the form, so that Start repeats (or extends) what it did."""
+        first = self.state.models.get(keys[0]) if keys else None
+        training = (first.config.get("training") or {}) if first is not None else {}
+        if training.get("preset") in [self.preset.itemText(i) for i in range(self.preset.count())]:
+            self.preset.setCurrentText(training["preset"])
+        for box, name in ((self.steps, "steps"), (self.window_len, "window"), (self.seed, "seed")):
+            if isinstance(training.get(name), int):
+                box.setValue(training[name])
+        if isinstance(training.get("lr"), (int, float)):
+            self.learning_rate.setValue(float(training["lr"]))
+        for key, box in self.model_boxes.items():
+            box.setChecked(key in keys)
 
     # ---- hover ---------------------------------------------------------------------------------
     def _hover(self, scene_pos) -> None:

@@ -11,6 +11,7 @@ Two traps this module handles so that tabs do not have to:
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
@@ -27,18 +28,22 @@ class JobFailed(Exception):
         self.original = original
 
 
-def _guard_generator(fn, args, kwargs):
+def _guard_generator(fn, args, kwargs, done: threading.Event):
     try:
         return (yield from fn(*args, **kwargs))
     except Exception as exc:  # noqa: BLE001 - every failure is reported to the user by the caller
         raise JobFailed(exc) from exc
+    finally:
+        done.set()
 
 
-def _guard_function(fn, args, kwargs):
+def _guard_function(fn, args, kwargs, done: threading.Event):
     try:
         return fn(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001
         raise JobFailed(exc) from exc
+    finally:
+        done.set()
 
 
 def start_job(
@@ -49,17 +54,20 @@ def start_job(
     on_error: Callable | None = None,
     on_finish: Callable | None = None,
     generator: bool = False,
+    cancel: threading.Event | None = None,
     **kwargs,
 ):
     """Start fn(*args, **kwargs) in the Qt thread pool; callbacks run on the GUI thread.
 
     `generator=True` for a generator function: each yielded value goes to on_yield. Returns the worker
-    (its signals can be waited on in tests: worker.finished is always emitted last).
+    (its signals can be waited on in tests: worker.finished is always emitted last). `cancel` is the
+    event that stops this job (it is not passed to fn): stop_all() waits only for jobs that have one.
     """
-    if generator:
-        worker = create_worker(_guard_generator, fn, args, kwargs, _start_thread=False, _ignore_errors=True)
-    else:
-        worker = create_worker(_guard_function, fn, args, kwargs, _start_thread=False, _ignore_errors=True)
+    done = threading.Event()  # set on the worker thread the moment fn has returned or raised
+    guard = _guard_generator if generator else _guard_function
+    worker = create_worker(guard, fn, args, kwargs, done, _start_thread=False, _ignore_errors=True)
+    worker.done_event = done
+    worker.cancel_event = cancel
     if on_yield is not None and generator:
         worker.yielded.connect(on_yield)
     if on_return is not None:
@@ -77,21 +85,25 @@ def unwrap(exc: BaseException) -> BaseException:
     return exc.original if isinstance(exc, JobFailed) else exc
 
 
-def running_jobs() -> int:
-    return len(_jobs)
+def running_jobs(cancellable_only: bool = False) -> int:
+    """Jobs whose finished signal has not been delivered yet."""
+    return sum(1 for w in _jobs if not cancellable_only or w.cancel_event is not None)
 
 
-def stop_all(cancel_events: list[threading.Event] = (), timeout_ms: int = 5000) -> bool:
-    """Set the jobs' cancel events and wait for the thread pool to drain. True when all ended in time.
+def stop_all(cancel_events=(), timeout_s: float = 10.0) -> bool:
+    """Set every job's cancel event and wait until those jobs have returned. True when all did in time.
 
-    superqt's worker.quit() is deliberately not used: it stops pulling from a generator at its next
+    Jobs without a cancel event (a corpus load, a sound render) cannot be interrupted and are not waited
+    for. superqt's worker.quit() is deliberately not used: it stops pulling from a generator at its next
     yield, so the code after a stop (training's last checkpoint) would never run.
     """
-    from PySide6.QtCore import QThreadPool
-
     for event in cancel_events:
         event.set()
-    return QThreadPool.globalInstance().waitForDone(timeout_ms)
+    stoppable = [w for w in list(_jobs) if w.cancel_event is not None]
+    for worker in stoppable:
+        worker.cancel_event.set()
+    deadline = time.monotonic() + timeout_s
+    return all(w.done_event.wait(max(0.0, deadline - time.monotonic())) for w in stoppable)
 
 
 def error_text(exc: BaseException) -> str:

@@ -1,0 +1,76 @@
+"""The app as a whole: the command line, help, shortcuts and settings that persist."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_gui_command_writes_a_screenshot_and_quits(tmp_path, midi_folder, corpus_cache):
+    shot = tmp_path / "shots" / "train.png"
+    from PySide6.QtCore import QSettings
+
+    ini = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    ini.setValue("corpus/sources", [str(midi_folder)])
+    ini.sync()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MELODY_MEMORY_SETTINGS": str(tmp_path / "s.ini"),
+           "MELODY_MEMORY_CACHE": str(corpus_cache)}
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "gui", "--quit-after", "1", "--tab", "train", "--screenshot", str(shot)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(shot))
+    assert (image.width(), image.height()) == (1280, 800)
+
+
+def test_screenshot_without_quit_after_is_a_clear_error(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "gui", "--screenshot", str(tmp_path / "x.png")],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: ") and "Traceback" not in run.stderr
+
+
+def test_window_title_status_bar_and_help(window, qtbot):
+    assert window.windowTitle() == "Melody Memory"
+    assert window.device_label.text().startswith("device: ")
+    assert window.synth_label.text().startswith("synth: ")
+    assert window.audio_label.text()
+    from gui.help import show_why_rnns_forget
+
+    dialog = show_why_rnns_forget(window)
+    from PySide6.QtWidgets import QTextBrowser
+
+    text = dialog.findChild(QTextBrowser).toPlainText()
+    assert "Why RNNs forget" in text and "Gradient memory" in text
+    dialog.close()
+
+
+def test_listen_settings_persist_into_the_next_window(window, qtbot, tiny_run):
+    from gui.main_window import MainWindow
+
+    with qtbot.waitSignal(window.state.modelsChanged, timeout=20000):
+        window.open_run(tiny_run)
+    tab = window.listen_tab
+    tab.primer_bars.setValue(4)
+    tab.bars.setValue(3)
+    tab.temperature.setValue(0.7)
+    with qtbot.waitSignal(tab.generationFinished, timeout=30000):
+        qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    window.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.listen_tab.bars.value() == 3
+    assert abs(again.listen_tab.temperature.value() - 0.7) < 1e-9
+    again.close()
