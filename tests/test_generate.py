@@ -306,3 +306,23 @@ def test_run_pretrained_means_the_repo_pretrained_folder(capsys):
     repo = Path(__file__).resolve().parents[1]
     assert resolve_run_dir("pretrained") == repo / "pretrained"
     assert resolve_run_dir("runs/a") == Path("runs/a")
+
+
+@pytest.mark.parametrize("primer_len", [10, 64, 130])  # shorter than, equal to, longer than the tiny window
+def test_transformer_one_pass_prime_leaves_the_state_stepping_would(primer_len):
+    from engine.models.base import SequenceModel
+    from engine.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("transformer", "tiny", V).eval()
+    x = torch.randint(1, V, (2, primer_len + 40))
+    with torch.no_grad():
+        full = model(x)
+        fast, state = model.prime(x[:, :primer_len])
+        slow, _ = SequenceModel.prime(model, x[:, :primer_len])  # token by token
+        torch.testing.assert_close(fast, slow, atol=1e-4, rtol=0)
+        after = []
+        for t in range(primer_len, x.shape[1]):
+            logits, state = model.step(x[:, t], state)
+            after.append(logits)
+    torch.testing.assert_close(torch.stack(after, 1), full[:, primer_len:], atol=1e-4, rtol=0)

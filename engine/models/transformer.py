@@ -150,6 +150,23 @@ class TransformerLM(SequenceModel):
             x = block.step(x, angles, pos, cache)
         return self.head(self.ln_f(x))[:, 0], (pos + 1, caches)
 
+    @torch.no_grad()
+    def prime(self, tokens: torch.Tensor, state=None):
+        """Feed a primer [B, T] in one causal pass and file its last keys and values into the ring
+        buffers: the state stepping through it would leave, in a fraction of the time."""
+        if state is None:
+            state = self.init_state(tokens.shape[0], tokens.device)
+        pos, caches = state
+        if pos != 0:  # continuing a history: the step-by-step path
+            return super().prime(tokens, state)
+        t = tokens.shape[1]
+        logits, kv = self._run(tokens, torch.arange(t, device=tokens.device), [None] * len(self.blocks))
+        for (k_buf, v_buf), (k, v) in zip(caches, kv):
+            slots = torch.arange(t - k.shape[2], t, device=tokens.device) % k_buf.shape[2]
+            k_buf[:, :, slots] = k
+            v_buf[:, :, slots] = v
+        return logits[:, -1], (t, caches)
+
     def forward_flops_per_token(self, context: int) -> float:
         c = self.config
         d = c.d_model
