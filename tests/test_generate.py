@@ -309,12 +309,14 @@ def test_run_pretrained_means_the_repo_pretrained_folder(capsys):
 
 
 @pytest.mark.parametrize("primer_len", [10, 64, 130])  # shorter than, equal to, longer than the tiny window
-def test_transformer_one_pass_prime_leaves_the_state_stepping_would(primer_len):
+@pytest.mark.parametrize("key", ["attention", "transformer"])
+def test_one_pass_prime_leaves_the_state_stepping_would(key, primer_len):
+    """The attention models keep their window in ring buffers; prime() fills them in one pass."""
     from engine.models.base import SequenceModel
     from engine.models.registry import build_model
 
     torch.manual_seed(0)
-    model = build_model("transformer", "tiny", V).eval()
+    model = build_model(key, "tiny", V).eval()
     x = torch.randint(1, V, (2, primer_len + 40))
     with torch.no_grad():
         full = model(x)

@@ -64,24 +64,33 @@ class AttentionRNN(SequenceModel):
         return self._attend(h, h)  # [B, T, V]
 
     def init_state(self, batch: int, device=None):
-        """(RNN hidden [1, B, H], past hidden states [B, n <= window, H])."""
+        """(RNN hidden [1, B, H], ring buffer of past hidden states [B, window, H], steps so far).
+
+        The ring is written in place: slot p % window holds the state of step p, so the window slides
+        without copying it every step (that copy was a third of a step's time). Attention is
+        content-only, so the order of the keys in the ring does not matter."""
         h = torch.zeros(1, batch, self.config.hidden_size, device=device)
-        return h, h.new_zeros(batch, 0, self.config.hidden_size)
+        return h, h.new_zeros(batch, self.config.window, self.config.hidden_size), 0
 
     def step(self, tokens: torch.Tensor, state):
-        hidden, past = state
+        hidden, ring, pos = state
         h, hidden = self.rnn(self.embed(tokens[:, None]), hidden)  # h [B, 1, H]
-        past = torch.cat([past, h], dim=1)[:, -self.config.window :]  # slide: keep the last window
-        return self._attend(h, past)[:, 0], (hidden, past)
+        window = ring.shape[1]
+        ring[:, pos % window] = h[:, 0]  # overwrites the state that just left the window
+        return self._attend(h, ring[:, : min(pos + 1, window)])[:, 0], (hidden, ring, pos + 1)
 
     @torch.no_grad()
     def prime(self, tokens: torch.Tensor, state=None):
         """Feed a primer [B, T] in one pass; returns (last logits, state)."""
-        hidden, past = state if state is not None else self.init_state(tokens.shape[0], tokens.device)
+        hidden, ring, pos = state if state is not None else self.init_state(tokens.shape[0], tokens.device)
         h, hidden = self.rnn(self.embed(tokens), hidden)  # [B, T, H]
-        keys = torch.cat([past, h], dim=1)
-        logits = self._attend(h[:, -1:], keys[:, -self.config.window :])
-        return logits[:, 0], (hidden, keys[:, -self.config.window :])
+        window, t = ring.shape[1], h.shape[1]
+        n_past = min(pos, window)
+        past = ring[:, torch.arange(pos - n_past, pos, device=ring.device) % window]  # in time order
+        keys = torch.cat([past, h], dim=1)[:, -window:]
+        logits = self._attend(h[:, -1:], keys)
+        ring[:, torch.arange(pos + t - keys.shape[1], pos + t, device=ring.device) % window] = keys
+        return logits[:, 0], (hidden, ring, pos + t)
 
     def forward_flops_per_token(self, context: int) -> float:
         c = self.config
