@@ -49,7 +49,7 @@ class CorpusTab(QWidget):
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((1, 110), (2, 50), (3, 80), (4, 45), (5, 50)):
+        for col, width in ((1, 92), (2, 48), (3, 72), (4, 42), (5, 46)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._show_selected)
@@ -91,13 +91,14 @@ class CorpusTab(QWidget):
         right_layout.addLayout(head)
         right_layout.addWidget(self.roll, 1)
         right_layout.addWidget(
-            style.caption("Each bar is a column between grey lines; hover a note for its name and length.")
+            style.caption("Each bar is a column between grey lines. Drag to scroll through the tune, use the "
+                          "mouse wheel to zoom, hover a note for its name and length.")
         )
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([520, 760])
+        split.setSizes([560, 720])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 
@@ -142,6 +143,7 @@ class CorpusTab(QWidget):
             f"{melody.tempo_qpm:.0f} bpm  ·  {meta.get('split', '')} split  ·  {melody.tune_id}"
         )
         self.roll.set_parts([(melody, TUNE_COLOUR, 0, melody.title or "tune")])
+        self.roll.show_bars(0, 16)  # a readable first view; the rest is a drag away
         self.play_button.setEnabled(True)
 
     @property

@@ -74,9 +74,9 @@ class _Row(QFrame):
         holder = QWidget()
         holder.setFixedWidth(170)
         holder.setLayout(side)
-        self.roll = PianoRoll(show_x_axis=True, min_height=96)
+        self.roll = PianoRoll(show_x_axis=True, min_height=80)
         self.total_bars: float | None = None  # the same extent on every row keeps them aligned
-        self.setFixedHeight(118)  # six rows fit on a 800-pixel-high window
+        self.setFixedHeight(100)  # all six rows fit on a 800-pixel-high window
         layout = QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(holder)
@@ -119,7 +119,7 @@ class ListenTab(QWidget):
         self.primer_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.primer_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.primer_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
-        self.primer_box.setMinimumWidth(260)
+        self.primer_box.setMinimumWidth(340)
         self.primer_box.setToolTip("Tunes of the test split: the models never trained on them")
         self.primer_bars = self._spin(1, 64, settings.read("listen/primer_bars", 8), "bars of the tune the models hear")
         self.bars = self._spin(1, 256, settings.read("listen/bars", 16), "bars each model composes")
@@ -280,6 +280,7 @@ class ListenTab(QWidget):
                 index = next((i for i, m in enumerate(sorted(tunes, key=lambda m: (m.title or m.tune_id).casefold()))
                               if m.n_bars >= need), 0)
             self.primer_box.setCurrentIndex(index)
+            self.primer_box.lineEdit().setCursorPosition(0)  # show the start of a long title
         self.primer_box.blockSignals(False)
         self._primer_changed()
 

@@ -52,9 +52,7 @@ class PianoRoll(pg.PlotWidget):
         plot.getAxis("left").setWidth(42)
         if show_x_axis == "label":
             plot.setLabel("bottom", "bar")
-        elif show_x_axis:
-            pass
-        else:
+        elif not show_x_axis:
             plot.getAxis("bottom").setStyle(showValues=False)
         self._parts: list[tuple[np.ndarray, int, str]] = []  # (note array in bars, spb, label)
         self._note_items: list[pg.BarGraphItem] = []
@@ -136,6 +134,11 @@ class PianoRoll(pg.PlotWidget):
         self.setYRange(lo_p - 1.5, hi_p + 1.5, padding=0)
         self.setXRange(0, max(end, 1.0), padding=0.01)
         self.getPlotItem().vb.setLimits(xMin=-1, xMax=max(end, 1.0) + 1)
+
+    def show_bars(self, start: float, stop: float) -> None:
+        """Zoom the time axis to bars [start, stop) (clipped to the piece)."""
+        stop = min(stop, max(self._total_bars, 1.0))
+        self.setXRange(start, stop, padding=0.01)
 
     @property
     def total_bars(self) -> float:

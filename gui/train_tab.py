@@ -189,7 +189,7 @@ class TrainTab(QWidget):
             )
         self.hover = pg.TextItem("", color="#222222", anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 220))
         self.hover.setZValue(50)
-        self.plot.addItem(self.hover)
+        self.plot.addItem(self.hover, ignoreBounds=True)
         self.plot.scene().sigMouseMoved.connect(self._hover)
 
         right = QVBoxLayout()
