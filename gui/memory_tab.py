@@ -76,6 +76,7 @@ class MemoryTab(QWidget):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(False)
+        self.progress.hide()  # shown while something runs
         self.status = QLabel("Press Evaluate to measure how long each model keeps the theme and rhythm.")
         self.status.setStyleSheet("color: #555555;")
         self.status.setWordWrap(True)
@@ -241,6 +242,7 @@ class MemoryTab(QWidget):
 
         self.evaluate_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        self.progress.show()
         self.status.setText("evaluating ...")
         self._job = workers.start_job(
             evaluate,
@@ -284,6 +286,7 @@ class MemoryTab(QWidget):
         self._cancel = None
         self.cancel_button.setEnabled(self._probe_job is not None)
         self.progress.setValue(0)
+        self.progress.hide()
         self._models_changed()
 
     def stop_events(self):
@@ -339,21 +342,24 @@ class MemoryTab(QWidget):
             plot.line(key, ks, curve, symbol="o")
             if em.get("steps"):
                 i = int(np.argmin(np.abs(ks - em["steps"])))
-                marker = pg.ScatterPlotItem([ks[i]], [curve[i]], size=15, brush=pg.mkBrush(style.model_colour(key)),
-                                            pen=pg.mkPen("k", width=1.5))
-                marker.setToolTip(f"{style.model_label(key)}: effective memory {em['steps']} steps"
-                                  + (f" = {em['bars']:.1f} bars" if em.get("bars") else ""))
-                plot.add(marker)
+                plot.marker(key, ks[i], curve[i], f"{style.model_label(key)}: effective memory {em['steps']} steps"
+                            + (f" = {em['bars']:.1f} bars" if em.get("bars") else ""))
+            plot.power_of_two_ticks("bottom", int(ks.max()))
 
     def _draw_gradient(self, report, keys) -> None:
         plot = self.gradient_plot
         plot.clear()
+        lowest = 1.0
         for key in keys:
             gm = report.get("gradient_memory", {}).get(key)
             if gm and gm.get("g"):
                 g = _floats(gm["g"])
                 g = np.where(g > 0, g, np.nan)  # log axis: zero means "no dependence at all"
                 plot.line(key, np.asarray(gm["ks"], dtype=float), g)
+                plot.power_of_two_ticks("bottom", int(max(gm["ks"])))
+                lowest = min(lowest, float(np.nanmin(g)) if np.isfinite(g).any() else 1.0)
+        # A curve that falls to 1e-20 would flatten every other one; below 1e-8 is "gone" anyway.
+        plot.plot.setYRange(np.log10(max(lowest, 1e-8)), 0.2, padding=0.02)
 
     def _draw_repeat_gain(self, report, keys) -> None:
         plot = self.repeat_plot
@@ -416,10 +422,10 @@ class MemoryTab(QWidget):
 
     def _fill_table(self, report) -> None:
         columns = [
-            ("source", "Model"), ("valid_bpt", "valid bits/token"), ("effective_memory_bars", "effective memory (bars)"),
-            ("repeat_gain_bits", "repeat gain (bits)"), ("TR_first", "TR first 8"), ("TR_last", "TR last 8"),
-            ("RR_first", "RR first 8"), ("RR_last", "RR last 8"), ("downbeat_rate", "downbeat rate"),
-            ("in_key_rate", "in-key rate"),
+            ("source", "Model"), ("valid_bpt", "valid\nbits/token"), ("effective_memory_bars", "effective\nmemory (bars)"),
+            ("repeat_gain_bits", "repeat gain\n(bits)"), ("TR_first", "TR\nfirst 8"), ("TR_last", "TR\nlast 8"),
+            ("RR_first", "RR\nfirst 8"), ("RR_last", "RR\nlast 8"), ("downbeat_rate", "downbeat\nrate"),
+            ("in_key_rate", "in-key\nrate"),
         ]
         rows = report.get("summary", [])
         self.table.clear()
@@ -444,7 +450,9 @@ class MemoryTab(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setFixedHeight(self.table.horizontalHeader().height() + 4 + 26 * max(1, len(rows)))
+        self.table.resizeRowsToContents()
+        rows_height = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + rows_height + 6)
 
     # ---- theme-recall probe --------------------------------------------------------------------
     def probe_settings(self):

@@ -25,6 +25,8 @@ class CaptionedPlot(QWidget):
         self.plot.setLabel("bottom", x_label)
         self.plot.setLabel("left", y_label)
         self.plot.setLogMode(x=log_x, y=log_y)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)  # "bits (x0.001)" reads badly
         self.log_x, self.log_y = log_x, log_y
         self.caption = style.caption(caption)
         layout = QVBoxLayout(self)
@@ -58,8 +60,10 @@ class CaptionedPlot(QWidget):
         if lo is not None and hi is not None and len(x):
             colour = pg.mkColor(style.model_colour(key))
             colour.setAlpha(40)
-            lo_c = pg.PlotDataItem(x, np.asarray(lo, dtype=float), pen=None)
-            hi_c = pg.PlotDataItem(x, np.asarray(hi, dtype=float), pen=None)
+            lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+            ok = np.isfinite(lo) & np.isfinite(hi)  # a band cannot span missing bars
+            lo_c = pg.PlotCurveItem(x[ok], lo[ok], pen=pg.mkPen(None))
+            hi_c = pg.PlotCurveItem(x[ok], hi[ok], pen=pg.mkPen(None))
             band = pg.FillBetweenItem(lo_c, hi_c, brush=pg.mkBrush(colour))
             for item in (lo_c, hi_c, band):
                 self.add(item)
@@ -69,6 +73,18 @@ class CaptionedPlot(QWidget):
         )
         self.add(curve)
         self.series[name or style.model_label(key)] = (x, y, key)
+
+    def marker(self, key: str, x: float, y: float, tip: str) -> None:
+        """A large dot in the key's colour (through PlotDataItem, so that log axes place it right)."""
+        dot = pg.PlotDataItem([x], [y], pen=None, symbol="o", symbolSize=15,
+                              symbolBrush=style.model_colour(key), symbolPen=pg.mkPen("k", width=1.5))
+        dot.setToolTip(tip)
+        self.add(dot)
+
+    def power_of_two_ticks(self, axis: str, top: int) -> None:
+        """Label a log axis 1, 2, 4, ... instead of pyqtgraph's crowded minor decades."""
+        values = [2 ** i for i in range(int(np.log2(max(2, top))) + 1)]
+        self.plot.getAxis(axis).setTicks([[(np.log10(v), str(v)) for v in values], []])
 
     def _hover(self, scene_pos) -> None:
         vb = self.plot.getPlotItem().vb
