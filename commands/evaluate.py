@@ -8,6 +8,8 @@ from .common import emit_json, say
 
 
 def add_arguments(parser) -> None:
+    from engine.memory.probe import ProbeSettings
+
     parser.add_argument("--run", required=True, help="run directory made by `main.py train`")
     parser.add_argument("--models", default="", help="comma-separated model keys (default: every model in the run)")
     parser.add_argument("--primers", type=int, default=32, help="test tunes used as primers (default 32)")
@@ -16,9 +18,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--samples", type=int, default=2, help="continuations per primer per model (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     parser.add_argument("--no-probe", action="store_true", help="skip the synthetic theme-recall probe")
+    parser.add_argument("--probe-steps", type=int, default=ProbeSettings.train_steps,
+                        help=f"training steps of each fresh probe model (default {ProbeSettings.train_steps})")
     parser.add_argument("--source", action="append", default=None,
                         help="MIDI file or folder of the corpus the run was trained on (default: the bundled corpus)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads while evaluating (default 1)")
     parser.add_argument("--out", required=True, help="report folder to write")
     parser.add_argument("--json", action="store_true", help="print report.json on stdout")
 
@@ -34,8 +39,9 @@ def run(args) -> int:
         bars=args.bars,
         samples=args.samples,
         seed=args.seed,
-        probe=None if args.no_probe else ProbeSettings(seed=args.seed),
+        probe=None if args.no_probe else ProbeSettings(seed=args.seed, train_steps=args.probe_steps),
         device=args.device,
+        threads=args.threads,
     )
     models = [m.strip() for m in args.models.split(",") if m.strip()] or None
     started = time.monotonic()

@@ -171,3 +171,20 @@ def test_probe_stops_when_cancelled_and_reports_progress():
     with pytest.raises(probe.ProbeCancelled):
         probe.run_probe(["gru"], settings, progress, cancel)
     assert steps == [1, 2]
+
+
+def test_a_transformer_sees_nothing_beyond_its_layers_reach():
+    """Effective memory skips k beyond n_layers * (window - 1) because NLL_k is then the full value."""
+    from engine.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("transformer", "tiny", V).eval()
+    bound = nll.reach(model)
+    assert bound == model.config.n_layers * (model.config.window - 1)
+    tunes = random_tunes(2, bound + 60)
+    bits = nll.token_bits(model, tunes)
+    targets = [(i, t) for i in range(2) for t in (bound + 10, bound + 50)]
+    cut = nll.truncated_bits(model, tunes, targets, bound + 1)
+    assert np.allclose(cut, [bits[i][t] for i, t in targets], atol=1e-4)
+    nearer = nll.truncated_bits(model, tunes, targets, bound // 4)
+    assert not np.allclose(nearer, [bits[i][t] for i, t in targets], atol=1e-4)

@@ -23,6 +23,19 @@ LN2 = math.log(2.0)
 DEFAULT_KS = tuple(2**i for i in range(11))  # 1, 2, 4, ... 1024
 
 
+def reach(model) -> int | None:
+    """How many tokens back the model can see at all, or None when a recurrent state carries everything.
+
+    Only the Transformer is bounded: each of its n_layers attends window - 1 tokens back (engine/models/
+    base.py), so nothing further than n_layers * (window - 1) reaches a prediction. For k beyond that,
+    NLL_k equals the full-context NLL exactly and need not be computed.
+    """
+    config = getattr(model, "config", None)
+    if getattr(config, "key", None) == "transformer" and hasattr(config, "n_layers"):
+        return int(config.n_layers) * (int(config.window) - 1)
+    return None
+
+
 def _device_of(model):
     return next(model.parameters()).device
 
@@ -153,8 +166,12 @@ def effective_memory(
     full = np.array([bits_list[i][t] for i, t in targets])
     nll_full = float(full.mean())
     model.eval()
+    bound = reach(model)
     curve = []
     for k in ks:
+        if bound is not None and k > bound:
+            curve.append(nll_full)  # beyond the model's reach: the same inputs as the full context
+            continue
         bits = truncated_bits(model, tunes, targets, k)
         bits = np.where(np.isnan(bits), full, bits)
         curve.append(float(bits.mean()))

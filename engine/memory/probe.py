@@ -46,11 +46,11 @@ class ProbeCancelled(Exception):
 class ProbeSettings:
     gaps: tuple[int, ...] = (1, 2, 4, 8, 16)
     preset: str = "tiny"
-    train_steps: int = 400
+    train_steps: int = 300
     batch_size: int = 32
     learning_rate: float = 3e-3
     eval_sequences: int = 64  # per gap
-    max_seconds_per_model: float = 30.0  # training stops early when this is spent (reported)
+    max_seconds_per_model: float | None = None  # a time cap (reported); None keeps runs reproducible
     seed: int = 0
     token_config: TokenConfig = field(default_factory=TokenConfig)
 
@@ -165,7 +165,7 @@ def train_probe_model(key: str, settings: ProbeSettings, progress: Callable[[dic
         if progress is not None:
             progress({"stage": "probe", "model": key, "step": step, "steps": settings.train_steps,
                       "loss": loss_value})
-        if elapsed > settings.max_seconds_per_model:
+        if settings.max_seconds_per_model is not None and elapsed > settings.max_seconds_per_model:
             break
     record = {"train_steps": step, "final_loss": loss_value, "seconds": time.monotonic() - started,
               "stopped_early": step < settings.train_steps}
