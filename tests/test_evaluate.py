@@ -170,3 +170,13 @@ def test_bad_run_directory_and_unknown_model_are_user_errors(run_dir, corpus, tm
         evaluate(tmp_path / "nope", corpus=corpus)
     with pytest.raises(UserError, match="no trained lstm"):
         evaluate(run_dir, ["lstm"], corpus=corpus)
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
+    import main
+
+    assert main.main(["evaluate", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    assert "error: " in capsys.readouterr().err
+    assert main.main(["evaluate", "--run", str(tmp_path), "--primers", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "--primers must be between 1" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
