@@ -177,7 +177,13 @@ def q(x) -> Fraction:
     return Fraction(x).limit_denominator(96)
 
 
-def layout(measures) -> tuple[list, Fraction, list, int]:
+def written_meters(text: str) -> set[str]:
+    """The meters the ABC writes (M: lines and inline [M:...] fields), as '4/4', '6/8', ..."""
+    found = re.findall(r"^M:\s*(\S+)", text, flags=re.MULTILINE) + re.findall(r"\[M:\s*([^\]\s]+)", text)
+    return {{"C": "4/4", "C|": "2/2"}.get(m, m) for m in found}
+
+
+def layout(measures, meters: set[str]) -> tuple[list, Fraction, list, int]:
     """Place the expanded bars on a time line whose downbeats are the ABC bar lines.
 
     A full bar starts on a downbeat. An incomplete bar is a pickup when it opens the tune (padded with
@@ -196,8 +202,8 @@ def layout(measures) -> tuple[list, Fraction, list, int]:
         new_ts = next(iter(m.getElementsByClass(meter.TimeSignature)), None)
         if new_ts is not None and segments and segments[-1][1].ratioString == new_ts.ratioString:
             new_ts = None  # repeated bars carry a copy of the opening meter: not a change
-        if new_ts is not None and new_ts.denominator & (new_ts.denominator - 1):
-            new_ts = None  # music21 invents meters like 1/6 for odd bars; MIDI cannot write them
+        if new_ts is not None and segments and new_ts.ratioString not in meters:
+            new_ts = None  # music21 invents meters (1/16, 1/6) for odd bars: only M: fields count
         length = q(m.duration.quarterLength)
         ts = new_ts or (segments[-1][1] if segments else None)
         if ts is None:
@@ -312,9 +318,11 @@ def convert(tune: Tune) -> dict:
     expanded = expanded.stripTies()
     ex_measures = list(expanded.getElementsByClass(stream.Measure))
 
-    notes, end, segments, moved = layout(ex_measures)
+    notes, end, segments, moved = layout(ex_measures, written_meters(tune.text))
     if not segments:
         raise ConversionError("no time signature (M: missing or 'none')")
+    if segments[0][1].denominator & (segments[0][1].denominator - 1):
+        raise ConversionError(f"meter {segments[0][1].ratioString} cannot be written to MIDI")
     if not notes:
         raise ConversionError("no notes")
     bars = 0
