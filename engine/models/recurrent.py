@@ -35,6 +35,18 @@ class RecurrentLM(SequenceModel):
         kwargs = {"nonlinearity": "tanh"} if c.cell == "rnn" else {}
         self.core = _CELLS[c.cell](c.embed_dim, c.hidden_size, c.num_layers, batch_first=True, **kwargs)
         self.head = nn.Linear(c.hidden_size, c.vocab_size)
+        if c.cell == "lstm":
+            self._open_forget_gates()
+
+    @torch.no_grad()
+    def _open_forget_gates(self) -> None:
+        """Forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015): a fresh LSTM starts out
+        remembering, instead of halving its cell state every step, which is what lets it learn long
+        dependencies at all within a short training budget. (torch orders the gates i, f, g, o.)"""
+        h = self.config.hidden_size
+        for layer in range(self.config.num_layers):
+            getattr(self.core, f"bias_ih_l{layer}")[h : 2 * h] = 1.0
+            getattr(self.core, f"bias_hh_l{layer}")[h : 2 * h] = 0.0
 
     def forward(self, tokens: torch.Tensor, state=None) -> torch.Tensor:
         return self.forward_with_state(tokens, state)[0]
