@@ -56,8 +56,10 @@ class ProbeSettings:
 
     @property
     def length(self) -> int:
-        """Room for the motif and two returns at the longest gap."""
-        return (2 * max(self.gaps) + 3) * STEPS_PER_BAR
+        """Room for the motif and one return at the longest gap (shorter gaps fit several returns).
+
+        Training cost grows with this length, which is what keeps five models within a few minutes."""
+        return (max(self.gaps) + 2) * STEPS_PER_BAR
 
     @property
     def chance(self) -> float:
