@@ -2,7 +2,8 @@
 
 - gui_latency_ms {p50, p99, max}: how late a 10 ms QTimer fires while five models train in the
   Train tab's worker with live plots (0 = on time). Lateness is what a user feels as a stall.
-- gui_vs_headless: training throughput in the app / the same training headless (same job, same process).
+- gui_vs_headless: training throughput in the app / the same training headless (same job, same process,
+  the same torch thread count: the app trains on all cores but one), headless measured before and after.
 - gui_stop_s: from pressing Stop to the worker having saved every model and returned.
 - first_note_s: from launching `python main.py gui` to the first generated melody being handed to the
   audio output, with the bundled models (or, when pretrained/ is empty, the run trained here).
@@ -29,16 +30,17 @@ def _job_settings(quick: bool) -> dict:
     return {"preset": "tiny" if quick else "small", "steps": 60 if quick else 200}
 
 
-def _headless_seconds(corpus, settings: dict, out_dir: Path) -> float:
-    """Wall time of the model steps of one training job run directly through the engine."""
+def _headless_seconds(corpus, settings: dict, out_dir: Path, steps: int | None = None) -> float:
+    """Wall time of one training job run directly through the engine, with the app's thread count."""
     from engine.models.registry import MODEL_KEYS
-
-    from .training_job import TrainRequest, make_job
     from engine.training import train
 
+    from .train_tab import gui_training_threads
+    from .training_job import TrainRequest, make_job
+
     request = TrainRequest(corpus=corpus, models=list(MODEL_KEYS), preset=settings["preset"],
-                           steps=settings["steps"], learning_rate=3e-3, window=_window(settings),
-                           seed=0, out_dir=out_dir)
+                           steps=steps or settings["steps"], learning_rate=3e-3, window=_window(settings),
+                           seed=0, out_dir=out_dir, threads=gui_training_threads())
     start = time.perf_counter()
     for _event in train(make_job(request), stop=threading.Event()):
         pass
@@ -141,8 +143,12 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
     settings = _job_settings(quick)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        headless_s = _headless_seconds(corpus, settings, tmp / "headless")
+        _headless_seconds(corpus, settings, tmp / "warm-up", steps=3)  # first-use costs out of the way
+        # Headless before and after the app's run: the machine is shared, so its load drifts.
+        before = _headless_seconds(corpus, settings, tmp / "headless-1")
         gui = _gui_run(corpus, settings, tmp / "gui" / "run")
+        after = _headless_seconds(corpus, settings, tmp / "headless-2")
+        headless_s = (before + after) / 2
         late = np.asarray(gui["lateness"] or [0.0])
         bundled = PRETRAINED_DIR.is_dir() and list_run_models(PRETRAINED_DIR)
         first_note = _first_note(None if bundled else tmp / "gui" / "run")
@@ -154,5 +160,7 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
         },
         "gui_vs_headless": headless_s / gui["seconds"],
         "gui_stop_s": gui["stop_s"],
+        "gui_train_s": gui["seconds"],
+        "headless_train_s": [before, after],
         "first_note_s": first_note,
     }

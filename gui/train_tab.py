@@ -41,6 +41,14 @@ REDRAW_MS = 100  # at most 10 redraws a second: smooth enough, cheap for the eve
 BATCH_SECONDS = 0.05  # the worker forwards events at most 20 times a second
 
 
+def gui_training_threads() -> int:
+    """CPU threads for training inside the app: all cores but one, so the window stays responsive
+    (torch's worker threads otherwise take every core and the event loop waits for the scheduler)."""
+    import os
+
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def _format_eta(seconds) -> str:
     if seconds is None or not np.isfinite(seconds):
         return ""
@@ -174,7 +182,10 @@ class TrainTab(QWidget):
         self.plot = pg.PlotWidget()
         self.plot.setLabel("left", "bits per token")
         self.plot.setLabel("bottom", "training step")
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        # No grid: pyqtgraph's alpha-blended grid costs tens of ms a repaint while training runs, which
+        # the user feels as a sluggish window (gui_latency_ms in bench). Reference lines do the job.
+        for level in (1, 2, 3, 4, 5):
+            self.plot.addItem(pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen(0, 0, 0, 25)), ignoreBounds=True)
         self.plot.addLegend(offset=(-10, 10), labelTextSize="9pt")
         self.train_curves: dict[str, pg.PlotDataItem] = {}
         self.valid_curves: dict[str, pg.PlotDataItem] = {}
@@ -182,10 +193,10 @@ class TrainTab(QWidget):
             colour = pg.mkColor(style.model_colour(key))
             faint = pg.mkColor(colour)
             faint.setAlpha(110)
-            self.train_curves[key] = self.plot.plot([], [], pen=pg.mkPen(faint, width=1), name=None)
+            self.train_curves[key] = self.plot.plot([], [], pen=pg.mkPen(faint, width=1), name=None, antialias=False)
             self.valid_curves[key] = self.plot.plot(
                 [], [], pen=pg.mkPen(colour, width=2.5), symbol="o", symbolSize=5, symbolBrush=colour,
-                symbolPen=None, name=f"{style.model_label(key)}",
+                symbolPen=None, name=f"{style.model_label(key)}", antialias=False,
             )
         self.hover = pg.TextItem("", color="#222222", anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 220))
         self.hover.setZValue(50)
@@ -277,6 +288,7 @@ class TrainTab(QWidget):
             seed=self.seed.value(),
             out_dir=self._run_dir,
             device=self.state.device,
+            threads=gui_training_threads(),
         )
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
