@@ -98,6 +98,7 @@ def _choose_platform(args) -> None:
 
 def _generate_when_ready(window, play: bool) -> None:
     """Press Generate as soon as the corpus and models are in; with play, play the first result."""
+    from PySide6.QtCore import QTimer
 
     def go():
         listen = window.listen_tab
@@ -118,10 +119,30 @@ def _generate_when_ready(window, play: bool) -> None:
             window.listen_tab.play_row(index)
 
     def sounding():
-        if play:
-            # Wall-clock time, so that a parent process can subtract its own launch time.
-            print(f"first_note_at {time.time():.6f}", flush=True)
+        if not play:
+            return
+        # Wall-clock time, so that a parent process can subtract its own launch time.
+        print(f"first_note_at {time.time():.6f}", flush=True)
+        if not window.playback.is_playing():
+            print("first_note_audio none", flush=True)
             window.close()
+            return
+        print(f"first_note_audio {window.playback.audio_text}", flush=True)
+        row = window.listen_tab.rows[played[0]]
+
+        started = time.monotonic()
+
+        def report_playhead():
+            # Wait (up to 5 s) until the playhead has moved a quarter of a bar with the sound, then say
+            # where it is: tests check that it follows the audio device.
+            bar = row.roll.playhead_bar()
+            if bar < 0.25 and time.monotonic() - started < 5.0 and window.playback.is_playing():
+                QTimer.singleShot(100, report_playhead)
+                return
+            print(f"first_note_playhead {bar:.3f} after {time.monotonic() - started:.2f} s", flush=True)
+            window.close()
+
+        QTimer.singleShot(100, report_playhead)
 
     window.listen_tab.rowReady.connect(row_ready)
     window.playback.audioReady.connect(sounding)

@@ -144,6 +144,10 @@ class PianoRoll(pg.PlotWidget):
     def total_bars(self) -> float:
         return self._total_bars
 
+    def playhead_bar(self) -> float:
+        """Where the playhead is, in bars (-1 when hidden)."""
+        return float(self._playhead.value()) if self._playhead.isVisible() else -1.0
+
     def set_playhead(self, bar: float | None) -> None:
         if bar is None:
             self._playhead.hide()

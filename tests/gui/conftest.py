@@ -117,3 +117,40 @@ def window(qtbot, app_env, midi_folder):
         win.start()
     yield win
     win.close()
+
+
+@pytest.fixture(scope="session")
+def pulse_null_sink():
+    """A PulseAudio null sink as the default output (a real audio device that discards the sound at
+    real-time pace). Starts a user server when none runs and stops only that one. Skips with the
+    reason where no server can run."""
+    import shutil
+    import subprocess
+    import time
+
+    def pactl(*args):
+        return subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10)
+
+    if shutil.which("pactl") is None or shutil.which("pulseaudio") is None:
+        pytest.skip("PulseAudio is not installed: no null sink to play into")
+    started = False
+    if pactl("info").returncode != 0:
+        run = subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1"], capture_output=True, text=True, timeout=20)
+        deadline = time.monotonic() + 10
+        while pactl("info").returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pactl("info").returncode != 0:
+            pytest.skip(f"no PulseAudio server can start here: {run.stderr.strip()[-200:]}")
+        started = True
+    previous = pactl("get-default-sink").stdout.strip()
+    module = pactl("load-module", "module-null-sink", "sink_name=melody_memory_gui_sink",
+                   "sink_properties=device.description=MelodyMemoryGuiSink")
+    if module.returncode != 0:
+        pytest.skip(f"PulseAudio will not load a null sink: {module.stderr.strip()}")
+    pactl("set-default-sink", "melody_memory_gui_sink")
+    yield "MelodyMemoryGuiSink"
+    if previous and previous != "melody_memory_gui_sink":
+        pactl("set-default-sink", previous)
+    pactl("unload-module", module.stdout.strip())
+    if started:
+        subprocess.run(["pulseaudio", "--kill"], capture_output=True, timeout=10)

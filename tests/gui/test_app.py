@@ -74,3 +74,31 @@ def test_listen_settings_persist_into_the_next_window(window, qtbot, tiny_run):
     assert again.listen_tab.bars.value() == 3
     assert abs(again.listen_tab.temperature.value() - 0.7) < 1e-9
     again.close()
+
+
+def test_generate_and_play_into_a_null_sink_moves_the_playhead(tmp_path, midi_folder, corpus_cache, tiny_run,
+                                                                pulse_null_sink):
+    """The whole path a user takes: start, Generate, Play the first row; sound goes to a real (null)
+    audio device and the playhead follows it. In a fresh process, because Qt's audio backend binds to
+    the sound server once per process."""
+    from PySide6.QtCore import QSettings
+
+    ini = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    ini.setValue("corpus/sources", [str(midi_folder)])
+    ini.setValue("listen/primer_bars", 4)
+    ini.setValue("listen/bars", 8)
+    ini.sync()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MELODY_MEMORY_SETTINGS": str(tmp_path / "s.ini"),
+           "MELODY_MEMORY_CACHE": str(corpus_cache)}
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "gui", "--first-note", "--quit-after", "60", "--run", str(tiny_run)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in run.stdout.splitlines() if line.startswith("first_note_"))
+    assert "first_note_at" in lines, run.stdout + run.stderr[-1000:]
+    assert lines.get("first_note_audio") == pulse_null_sink, lines
+    # the playhead moves with the sound: a quarter of a bar (0.5 s at 120 bpm) within the 5 s allowed,
+    # and not ahead of the time that passed
+    bar, seconds = lines["first_note_playhead"].split(" after ")
+    assert 0.25 <= float(bar) <= float(seconds.split()[0]) / 2 + 0.1, lines
