@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
     # ---- start-up ------------------------------------------------------------------------------
     def start(self) -> None:
         """Load the corpus (bundled or the last one opened) and the models, in the background."""
+        self.playback.warm_up()
         sources = settings.app_settings().value("corpus/sources")
         if isinstance(sources, str):
             sources = [sources]

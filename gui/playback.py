@@ -32,6 +32,15 @@ class Playback(QObject):
         self._job = None
         self._token = 0  # discards a render that finishes after the user already pressed Stop
 
+    def warm_up(self) -> None:
+        """Render one short note in the background so that the synth (FluidSynth loads its SoundFont)
+        is ready before the user first presses Play."""
+        from engine.melody import Melody, Note
+        from engine.synth import render_audio
+
+        note = Melody(notes=(Note(0, 60, 1),), n_steps=1)
+        workers.start_job(render_audio, note, on_error=lambda exc: None)
+
     @property
     def audio_ok(self) -> bool:
         return self.player.available
