@@ -1,4 +1,4 @@
-"""Melody Memory: `python main.py` opens the app; subcommands run the engine headless (design.md s.2)."""
+"""Melody Memory: `python main.py` opens the app; the subcommands below run the same engine headless."""
 
 from __future__ import annotations
 
