@@ -1,0 +1,27 @@
+"""The README's results table is the summary of the shipped evaluation report, to the digit."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("readme_results", ROOT / "scripts" / "readme_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_table_matches_docs_report():
+    script = _script()
+    assert script.readme_block() == script.results_block()
+
+
+def test_docs_report_is_an_evaluation_of_the_bundled_models():
+    report = json.loads((ROOT / "docs" / "report.json").read_text())
+    keys = [row["source"] for row in report["summary"]]
+    assert keys[:5] == ["rnn", "lstm", "gru", "attention", "transformer"]
+    for model in keys[:5]:
+        assert (ROOT / "pretrained" / model / "model.safetensors").is_file()
