@@ -1,12 +1,15 @@
 """`python main.py train`: train several models side by side on a corpus (design.md section 2).
 
 Progress goes to stderr as a bar; at the end a table of each model's validation bits per token.
+Under torchrun the same command trains data-parallel (engine/distributed.py, docs/distributed.md): rank 0
+alone prints and writes; --batch-size is per rank.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -14,7 +17,12 @@ from pathlib import Path
 from engine.errors import UserError
 from engine.models import DEFAULT_PRESET, MODEL_KEYS, PRESETS
 
-from .common import ProgressBar, emit_json, say
+from .common import ProgressBar, emit_json
+from .common import say as _say
+
+
+def _silent(message: str) -> None:
+    pass
 
 
 def add_arguments(parser) -> None:
@@ -36,6 +44,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--eval-every", type=int, default=None, help="validate every N steps (default 100)")
     parser.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps (default 500)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes that parse a corpus on its first load (default: one per CPU core)")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
 
 
@@ -47,8 +57,8 @@ _FLAGS = {"preset": "preset", "steps": "steps", "seed": "seed", "device": "devic
 
 def run(args) -> int:
     from engine import checkpoint as ckpt
-    from engine.corpus import load_corpus
-    from engine.training import TrainConfig, TrainJob, final_table, train
+    from engine import distributed
+    from engine.training import TrainConfig
 
     out = Path(args.out)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -68,10 +78,25 @@ def run(args) -> int:
     bad = [m for m in models if m not in MODEL_KEYS]
     if bad or not models:
         raise UserError(f"unknown model(s) {', '.join(bad) or '(none)'}: choose from {', '.join(MODEL_KEYS)}")
+    # Under torchrun: the process group lives for the rest of the command (a no-op otherwise).
+    with distributed.session(config.device) as dp:
+        return _train(args, config, models, out, dp)
 
+
+def _train(args, config, models, out: Path, dp) -> int:
+    from engine import distributed
+    from engine.corpus import load_corpus
+    from engine.training import TrainJob, final_table, train
+
+    main = dp is None or dp.is_main
+    say = _say if main else _silent  # data-parallel: other ranks stay silent
     bar = ProgressBar(0, "corpus")
-    corpus = load_corpus(args.source, progress=lambda done, total, *_: _corpus_progress(bar, done, total))
-    bar.close()
+    workers = args.workers or os.cpu_count() or 1
+    with distributed.local_main_first():  # one parse per machine; the other ranks then read the cache
+        corpus = load_corpus(args.source, workers=workers,
+                             progress=lambda done, total, *_: main and _corpus_progress(bar, done, total))
+    if main:
+        bar.close()
     train_tokens, valid_tokens = corpus.tokens("train"), corpus.tokens("valid")
     if not valid_tokens:
         # A small folder may hash no tune into the validation split: hold out every 10th training tune.
@@ -82,17 +107,25 @@ def run(args) -> int:
     say(f"corpus: {len(train_tokens)} training and {len(valid_tokens)} validation tunes, "
         f"{sum(len(t) for t in train_tokens)} training tokens")
     say(f"training {', '.join(models)} ({config.preset}) for {config.steps} steps -> {out}")
+    if dp is not None:
+        say(f"data-parallel: {dp.world} ranks ({dp.backend}), {config.batch_size} crops per rank, "
+            f"global batch {config.batch_size * dp.world}")
 
     job = TrainJob(models, train_tokens, valid_tokens, corpus.token_config, corpus.fingerprint, out, config,
                    resume=args.resume)
-    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     progress = ProgressBar(config.steps * len(models), "train")
     done = {m: 0 for m in models}
     valid = {}
     summary, finished = {}, "done"
-    with _ctrl_c_stops(stop):
+    with _ctrl_c_stops(stop, distributed=dp is not None):
         for event in train(job, stop):
+            if not main:
+                if event.kind in ("done", "stopped"):
+                    finished = event.kind
+                continue
             if event.kind == "step":
                 done[event.model] = event.step
                 valid_text = " ".join(f"{k}={v:.3f}" for k, v in valid.items())
@@ -102,6 +135,8 @@ def run(args) -> int:
                 valid[event.model] = event.valid_bpt
             elif event.kind in ("done", "stopped"):
                 summary, finished = event.summary, event.kind
+    if not main:
+        return 130 if finished == "stopped" else 0
     progress.close()
 
     rows = final_table(summary)
@@ -118,23 +153,33 @@ def run(args) -> int:
 
 
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: threading.Event):
-    """The first Ctrl-C stops after the current step and checkpoints; a second one aborts at once."""
+def _ctrl_c_stops(stop: threading.Event, distributed: bool = False):
+    """The first Ctrl-C stops after the current step and checkpoints; a second one aborts at once.
+
+    Under torchrun a Ctrl-C reaches every rank twice (from the terminal, then torchrun forwards SIGTERM
+    and waits 30 s before killing): there, SIGINT and SIGTERM both only ask to stop; the ranks agree on
+    it within a few steps (engine.training.STOP_CHECK_EVERY) and rank 0 checkpoints."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
         if stop.is_set():
+            if distributed:
+                return
             raise KeyboardInterrupt
         stop.set()
-        say("\nstopping after this step and saving checkpoints (Ctrl-C again to abort) ...")
+        if distributed and os.environ.get("RANK", "0") != "0":
+            return  # rank 0 tells; a message per rank would be noise
+        _say("\nstopping after this step and saving checkpoints (Ctrl-C again to abort) ...")
 
-    previous = signal.signal(signal.SIGINT, handler)
+    signals = [signal.SIGINT] + ([signal.SIGTERM] if distributed else [])
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _fmt(x) -> str:

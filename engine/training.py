@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
+from . import distributed
 from .batches import CropSampler, validation_windows
 from .device import resolve_device
 from .errors import UserError
@@ -34,6 +35,8 @@ from .models import MODEL_KEYS, MODEL_LABELS, PRESETS, SequenceModel, build_mode
 from .tokens import PAD, TokenConfig
 
 LN2 = math.log(2.0)
+# Data-parallel only: how often (in steps) the ranks agree on whether to stop; one tiny all-reduce each.
+STOP_CHECK_EVERY = 4
 
 
 @dataclass
@@ -116,9 +119,21 @@ def loss_nats(model: SequenceModel, batch: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=PAD)
 
 
+def loss_sum_nats(model, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed next-token cross-entropy in nats, number of non-PAD targets) of a [B, W+1] batch."""
+    logits = model(batch[:, :-1])
+    targets = batch[:, 1:].reshape(-1)
+    total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets, ignore_index=PAD, reduction="sum")
+    return total, (targets != PAD).sum()
+
+
 @torch.no_grad()
 def evaluate_bpt(model: SequenceModel, windows: torch.Tensor, batch_size: int = 32) -> float:
-    """Bits per token over the fixed validation windows (each token weighted equally)."""
+    """Bits per token over the fixed validation windows (each token weighted equally).
+    In a data-parallel session each rank scores its share of the windows and the sums are all-reduced."""
+    dp = distributed.current()
+    if dp is not None:
+        windows = windows[dp.rank :: dp.world]
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=windows.device)
@@ -131,6 +146,10 @@ def evaluate_bpt(model: SequenceModel, windows: torch.Tensor, batch_size: int = 
         ).double()
         count += int((chunk[:, 1:] != PAD).sum())
     model.train(was_training)
+    if dp is not None:
+        sums = distributed.all_sum(torch.stack([total, torch.tensor(float(count), dtype=torch.float64,
+                                                                      device=total.device)]))
+        total, count = sums[0], float(sums[1])
     return float(total) / max(count, 1) / LN2
 
 
@@ -148,6 +167,7 @@ class _Slot:
 
     def __init__(self, key, model, optimizer, step, history):
         self.key, self.model, self.optimizer = key, model, optimizer
+        self.forward = model  # what the training step calls: the model, or its DistributedDataParallel wrapper
         self.params = [p for p in model.parameters()]
         self.step, self.history = step, history
         self.loss_sum: torch.Tensor | None = None
@@ -172,7 +192,9 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
         raise UserError("steps and batch size must be at least 1")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    dp = distributed.current()  # None unless launched by torchrun (see engine/distributed.py)
+    rank, world = (dp.rank, dp.world) if dp else (0, 1)
+    device = dp.device if dp else resolve_device(cfg.device)
     window = cfg.resolved_window()
     out_dir = Path(job.out_dir)
     try:
@@ -184,6 +206,11 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
     vocab = job.token_config.vocab_size
 
     slots = [_make_slot(key, job, cfg, window, vocab, device, out_dir) for key in job.models]
+    if dp is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        for slot in slots:  # the wrapper broadcasts rank 0's weights, then all-reduces gradients in backward
+            slot.forward = DistributedDataParallel(slot.model, device_ids=[device] if device.type == "cuda" else None)
     start_step = min(s.step for s in slots)
     session_start = time.perf_counter()
     steps_to_run = sum(max(0, cfg.steps - s.step) for s in slots)
@@ -203,19 +230,36 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
 
     stopped = False
     for step in range(start_step, cfg.steps):
-        batch_np = sampler.batch(step, cfg.batch_size)
+        if dp is not None and (step - start_step) % STOP_CHECK_EVERY == 0 and distributed.any_rank(stop.is_set()):
+            stopped = True  # every rank leaves at the same step, so no rank waits in a collective
+            break
+        if dp is None:
+            batch_np = sampler.batch(step, cfg.batch_size)
+        else:
+            # --batch-size is per rank: the global batch has batch_size x world rows; this rank takes
+            # every world-th. Every rank draws it whole (cheap) to count the global batch's targets.
+            full = sampler.batch(step, cfg.batch_size * world)
+            global_targets = max(1, int((full[:, 1:] != PAD).sum()))
+            batch_np = full[rank::world]
         batch = torch.from_numpy(batch_np).to(device, non_blocking=True)
         lr = lr_at(step, cfg)
         for slot in slots:
             if slot.step != step:
                 continue  # resumed ahead of the others (killed between two models' checkpoints)
-            if stop.is_set():
+            if dp is None and stop.is_set():
                 stopped = True
                 break
             t0 = time.perf_counter()
             for group in slot.optimizer.param_groups:
                 group["lr"] = lr
-            loss = loss_nats(slot.model, batch)
+            if dp is None:
+                loss = loss_nats(slot.forward, batch)
+            else:
+                # DDP averages gradients over the ranks; scaling this rank's summed loss by
+                # world / (targets in the global batch) makes that average the gradient of the global
+                # batch's mean loss: exactly what one process with the whole batch computes, PAD or not.
+                total, _ = loss_sum_nats(slot.forward, batch)
+                loss = total * (world / global_targets)
             slot.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(slot.params, cfg.grad_clip, foreach=True)
@@ -224,13 +268,15 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
             slot.loss_steps += 1
             slot.step += 1
             slot.busy_s += time.perf_counter() - t0
-            slot.tokens += batch.shape[0] * (batch.shape[1] - 1)
+            slot.tokens += batch.shape[0] * world * (batch.shape[1] - 1)  # the whole job's tokens
             done_model_steps += 1
 
             last = slot.step == cfg.steps
             logging = slot.step % cfg.log_every == 0 or slot.step % cfg.eval_every == 0 or last
             train_bpt = None
             if logging:
+                if dp is not None:  # each rank's loss is its share x world: the mean over ranks is the loss
+                    slot.loss_sum = distributed.all_sum(slot.loss_sum) / world
                 train_bpt = float(slot.loss_sum) / slot.loss_steps / LN2  # the one device sync per log
                 slot.loss_sum, slot.loss_steps = None, 0
                 slot.last_train = train_bpt
@@ -247,7 +293,7 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
                 slot.history.append({"step": slot.step, "train_bpt": train_bpt, "valid_bpt": valid_bpt, "lr": lr,
                                      "tokens_per_s": tps, "elapsed_s": elapsed(slot)})
             if slot.step % cfg.save_every == 0 or last:
-                paths = _save(slot, job, cfg, window, out_dir, device)
+                paths = _save(slot, job, cfg, window, out_dir, device) if rank == 0 else []
                 yield event("checkpoint", slot, paths=[str(p) for p in paths])
         if stopped:
             break
@@ -255,8 +301,9 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
     if stopped or stop.is_set():
         for slot in slots:
             if slot.step < cfg.steps:
-                paths = _save(slot, job, cfg, window, out_dir, device)
+                paths = _save(slot, job, cfg, window, out_dir, device) if rank == 0 else []
                 yield event("checkpoint", slot, paths=[str(p) for p in paths])
+    distributed.barrier()  # data-parallel: "done" once rank 0's last checkpoints are on disk
     final_step = min(s.step for s in slots)
     summary = {s.key: {"valid_bpt": s.last_valid, "train_bpt": s.last_train, "step": s.step,
                        "params": s.model.num_params()} for s in slots}
