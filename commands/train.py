@@ -106,12 +106,18 @@ def _train(args, config, models, out: Path, dp) -> int:
         raise UserError("the corpus has no training tunes (it needs at least two melodies)")
     say(f"corpus: {len(train_tokens)} training and {len(valid_tokens)} validation tunes, "
         f"{sum(len(t) for t in train_tokens)} training tokens")
+    # Keep only what training needs: the corpus's melodies, notes and int64 token copy are freed, and
+    # the tokens live on as one byte each (the sampler packs its own copy the same way).
+    token_config, fingerprint = corpus.token_config, corpus.fingerprint
+    train_tokens = _compact(train_tokens, token_config.vocab_size)
+    valid_tokens = _compact(valid_tokens, token_config.vocab_size)
+    del corpus
     say(f"training {', '.join(models)} ({config.preset}) for {config.steps} steps -> {out}")
     if dp is not None:
         say(f"data-parallel: {dp.world} ranks ({dp.backend}), {config.batch_size} crops per rank, "
             f"global batch {config.batch_size * dp.world}")
 
-    job = TrainJob(models, train_tokens, valid_tokens, corpus.token_config, corpus.fingerprint, out, config,
+    job = TrainJob(models, train_tokens, valid_tokens, token_config, fingerprint, out, config,
                    resume=args.resume)
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -180,6 +186,21 @@ def _ctrl_c_stops(stop: threading.Event, distributed: bool = False):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _compact(arrays: list, vocab_size: int) -> list:
+    """The same token arrays as views into one flat array of the smallest type the vocabulary fits."""
+    import numpy as np
+
+    from engine.batches import token_dtype
+
+    flat = np.empty(sum(len(a) for a in arrays), dtype=token_dtype(vocab_size))
+    views, start = [], 0
+    for a in arrays:
+        flat[start : start + len(a)] = a
+        views.append(flat[start : start + len(a)])
+        start += len(a)
+    return views
 
 
 def _fmt(x) -> str:

@@ -317,9 +317,15 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, window, vocab, device, out_
     if job.resume and (model_dir / ckpt.STATE_FILE).exists():
         model, doc, opt_tensors = ckpt.load_train_state(model_dir, key)
         saved = TrainConfig.from_dict(doc.get("training", {}))
-        if (saved.seed, saved.batch_size, saved.resolved_window()) != (cfg.seed, cfg.batch_size, window):
+        # The batch that matters is the global one (--batch-size x ranks): a run may resume on another
+        # number of ranks if the per-rank batch makes up the same global batch.
+        saved_world, world = int(doc.get("training", {}).get("ranks", 1)), _world()
+        if (saved.seed, saved.batch_size * saved_world, saved.resolved_window()) != (
+                cfg.seed, cfg.batch_size * world, window):
+            ranks = f" over {saved_world} ranks" if saved_world > 1 else ""
             raise UserError(f"{model_dir / ckpt.STATE_FILE}: was trained with seed {saved.seed}, batch "
-                            f"{saved.batch_size}, window {saved.resolved_window()}; resume with the same")
+                            f"{saved.batch_size}{ranks}, window {saved.resolved_window()}; resume with the same "
+                            f"(a global batch of {saved.batch_size * saved_world} crops)")
         if doc.get("corpus") != job.corpus_fingerprint:
             raise UserError(f"{model_dir / ckpt.STATE_FILE}: was trained on a different corpus "
                             f"(hash {doc.get('corpus')}, now {job.corpus_fingerprint})")
@@ -335,6 +341,11 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, window, vocab, device, out_
     return _Slot(key, model, make_optimizer(model, cfg), 0, [])
 
 
+def _world() -> int:
+    dp = distributed.current()
+    return dp.world if dp else 1
+
+
 def _save(slot: _Slot, job: TrainJob, cfg: TrainConfig, window, out_dir: Path, device) -> list[Path]:
     doc = {
         "format": ckpt.FORMAT,
@@ -344,7 +355,7 @@ def _save(slot: _Slot, job: TrainJob, cfg: TrainConfig, window, out_dir: Path, d
         "params": slot.model.num_params(),
         "tokens": {**job.token_config.to_dict(), "vocab_size": job.token_config.vocab_size},
         "corpus": job.corpus_fingerprint,
-        "training": {**cfg.to_dict(), "window": window},
+        "training": {**cfg.to_dict(), "window": window, "ranks": _world()},
         "step": slot.step,
         "train_bpt": slot.last_train,
         "valid_bpt": slot.last_valid,

@@ -3,6 +3,10 @@
 Cold uses a fresh cache folder in a temporary directory, so it never depends on (or disturbs) the
 user's .cache/; warm is the best of three loads after it, each one what a second `main.py corpus`
 does: scan and stat the files, read the cache entry back. Both use the same worker count as the CLI.
+
+Parallel parsing (issue 8): two more cold loads, each into its own fresh cache, with exactly one and
+exactly two worker processes: `corpus_cold_1proc_s`, `corpus_cold_2proc_s` and their ratio
+`parse_speedup_2proc` (skipped with --quick: each is a full parse of the corpus).
 """
 
 from __future__ import annotations
@@ -37,4 +41,23 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
     warm = min(warm_runs)
     say(f"bench: corpus: {len(corpus.files)} files, {len(corpus)} melodies; cold {cold:.2f} s with {workers} "
         f"worker(s), warm {warm:.3f} s ({cold / warm:.0f}x)")
-    return {"corpus_cold_s": round(cold, 3), "corpus_warm_s": round(warm, 4)}
+    figures = {"corpus_cold_s": round(cold, 3), "corpus_warm_s": round(warm, 4)}
+    if not quick:
+        figures.update(_parse_speedup(say))
+    return figures
+
+
+def _cold_load_s(workers: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="mm-corpus-bench-") as cache_dir:
+        start = time.perf_counter()
+        load_corpus(cache_dir=cache_dir, workers=workers)
+        return time.perf_counter() - start
+
+
+def _parse_speedup(say) -> dict:
+    one = _cold_load_s(1)
+    two = _cold_load_s(2)
+    say(f"bench: corpus: cold load with 1 process {one:.2f} s, with 2 processes {two:.2f} s "
+        f"({one / two:.2f}x)")
+    return {"corpus_cold_1proc_s": round(one, 3), "corpus_cold_2proc_s": round(two, 3),
+            "parse_speedup_2proc": round(one / two, 2)}
