@@ -53,11 +53,22 @@ def corpus(tmp_path) -> Path:
     return folder
 
 
-def test_two_ranks_with_batch_b_reach_the_weights_of_one_process_with_batch_2b(tmp_path, corpus):
+def _assert_same_weights(run_a: Path, run_b: Path) -> None:
+    for key in MODELS:
+        a = load_file(str(run_a / key / "model.safetensors"))
+        b = load_file(str(run_b / key / "model.safetensors"))
+        assert a.keys() == b.keys()
+        for name in a:
+            np.testing.assert_allclose(b[name], a[name], rtol=0, atol=1e-6, err_msg=f"{key}: {name}")
+
+
+def test_two_ranks_with_batch_b_reach_the_weights_of_one_process_with_batch_2b(tmp_path, corpus, monkeypatch,
+                                                                               capsys):
+    from main import main
+
     env = _env(tmp_path)
-    single = subprocess.run([sys.executable, str(REPO / "main.py"), *_train_args(corpus, tmp_path / "one", 8)],
-                            env=env, capture_output=True, text=True, timeout=120)
-    assert single.returncode == 0, single.stderr
+    monkeypatch.setenv("MELODY_MEMORY_CACHE", env["MELODY_MEMORY_CACHE"])
+    assert main(_train_args(corpus, tmp_path / "one", 8)) == 0  # the plain command, in this process
     ranks = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
          "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
@@ -67,14 +78,20 @@ def test_two_ranks_with_batch_b_reach_the_weights_of_one_process_with_batch_2b(t
     assert "data-parallel: 2 ranks (gloo), 4 crops per rank, global batch 8" in ranks.stderr
     assert ranks.stderr.count("train bits/token") == 1, "only rank 0 prints the final table"
 
+    _assert_same_weights(tmp_path / "one", tmp_path / "two")
     for key in MODELS:
-        one = load_file(str(tmp_path / "one" / key / "model.safetensors"))
-        two = load_file(str(tmp_path / "two" / key / "model.safetensors"))
-        assert one.keys() == two.keys()
-        for name in one:
-            np.testing.assert_allclose(two[name], one[name], rtol=0, atol=1e-6, err_msg=f"{key}: {name}")
         history = (tmp_path / "two" / key / "history.csv").read_text().splitlines()
         assert history[-1].startswith(f"{STEPS},"), history
+
+    # --resume: the two-rank run continues in one process as long as the global batch stays 8 crops,
+    # and ends where the one-process run ends.
+    capsys.readouterr()
+    assert main(["train", "--resume", "--steps", "5", "--out", str(tmp_path / "two"), "--source", str(corpus)]) == 2
+    assert "batch 4 over 2 ranks" in capsys.readouterr().err
+    assert main(["train", "--resume", "--steps", "5", "--out", str(tmp_path / "one"), "--source", str(corpus)]) == 0
+    assert main(["train", "--resume", "--steps", "5", "--batch-size", "8", "--out", str(tmp_path / "two"),
+                 "--source", str(corpus)]) == 0
+    _assert_same_weights(tmp_path / "one", tmp_path / "two")
 
 
 def test_sampler_keeps_one_compact_copy_of_the_tokens():
