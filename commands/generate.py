@@ -55,7 +55,8 @@ def resolve_run_dir(run: str) -> Path:
 def run(args) -> int:
     from engine.checkpoint import load_model
     from engine.device import resolve_device
-    from engine.export import atomic_write, build_midi, check_program, check_writable, variation_paths, write_wav
+    from engine.atomic import atomic_write
+    from engine.export import build_midi, check_program, check_writable, variation_paths, write_wav
     from engine.generate import SampleSettings, generate
     from engine.midi_io import ExtractSettings
     from engine.primer import load_primer_melody, take_primer

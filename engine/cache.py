@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
+from .errors import UserError
 from .melody import Melody, Note, key_name
 
 KEEP_ENTRIES = 6  # a few settings or source sets side by side; older entries are removed
@@ -74,10 +75,10 @@ class CorpusCache:
                 "melodies": packed.records,
                 "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
             }
-            _atomic_write(npz_path, lambda fh: np.savez(fh, **packed.arrays))
-            _atomic_write(json_path, lambda fh: fh.write(json.dumps(doc).encode("utf-8")))
+            atomic_write(npz_path, lambda fh: np.savez(fh, **packed.arrays))
+            atomic_write(json_path, json.dumps(doc).encode("utf-8"))
             self._prune(keep={key})
-        except OSError:
+        except (OSError, UserError):
             pass  # a read-only checkout still works, just without the speed-up
 
     def _prune(self, keep: set[str]) -> None:
@@ -90,20 +91,6 @@ class CorpusCache:
                     path.unlink()
                 except OSError:
                     pass
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class PackedMelodies:

@@ -20,7 +20,6 @@ import io
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from .atomic import atomic_write
 from .errors import UserError
 from .models import MODEL_KEYS, SequenceModel, model_from_config
 from .tokens import TokenConfig
@@ -48,32 +48,6 @@ class LoadedModel:
 
 
 # ---------------------------------------------------------------------------------------------- writing
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` is always either the old or the new complete file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    try:  # make the rename itself durable; not every platform lets a folder be opened
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def _weights(model: SequenceModel) -> dict[str, torch.Tensor]:
@@ -100,10 +74,10 @@ def save_checkpoint(model_dir, model: SequenceModel, optimizer, doc: dict, histo
     state = {f"model.{k}": v for k, v in weights.items()} | _optimizer_tensors(optimizer)
     meta = {"format": FORMAT, "step": step, "config": doc_json}
     paths = [model_dir / STATE_FILE, model_dir / MODEL_FILE, model_dir / HISTORY_FILE, model_dir / CONFIG_FILE]
-    atomic_write_bytes(paths[0], st_save(state, metadata=meta))
-    atomic_write_bytes(paths[1], st_save(weights, metadata=meta))
-    atomic_write_bytes(paths[2], _history_csv(history))
-    atomic_write_bytes(paths[3], (doc_json + "\n").encode())
+    atomic_write(paths[0], st_save(state, metadata=meta), durable=True)
+    atomic_write(paths[1], st_save(weights, metadata=meta), durable=True)
+    atomic_write(paths[2], _history_csv(history), durable=True)
+    atomic_write(paths[3], (doc_json + "\n").encode(), durable=True)
     return [paths[1], paths[3]]
 
 

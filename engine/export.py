@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import tempfile
 import wave
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import UserError
 from .melody import Melody, Note
 
@@ -33,29 +33,6 @@ def check_writable(path) -> Path:
         raise UserError(f"cannot write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UserError(f"cannot write {path}: folder {folder} is not writable")
-    return path
-
-
-def atomic_write(path, write: Callable[[str], None]) -> Path:
-    """Call write(temp_path) for a temporary file beside `path`, then rename it to `path`.
-
-    Any OS failure becomes a UserError naming the file; the temporary file is removed.
-    """
-    path = check_writable(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; an export is an ordinary file
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -128,7 +105,7 @@ def write_midi(
 ) -> Path:
     """Write a MIDI type 1 file atomically; see build_midi() for the options."""
     pm = build_midi(continuation, program, model_key, primer, primer_mode)
-    return atomic_write(path, pm.write)
+    return atomic_write(check_writable(path), pm.write)
 
 
 def to_pcm16(samples) -> bytes:
@@ -143,14 +120,14 @@ def write_wav(path, samples, sample_rate: int) -> Path:
     if samples.ndim != 1:
         raise ValueError("write_wav takes mono samples [n]")
 
-    def write(tmp: str) -> None:
-        with wave.open(tmp, "wb") as out:
+    def write(fh) -> None:
+        with wave.open(fh, "wb") as out:
             out.setnchannels(1)
             out.setsampwidth(2)
             out.setframerate(int(sample_rate))
             out.writeframes(to_pcm16(samples))
 
-    return atomic_write(path, write)
+    return atomic_write(check_writable(path), write)
 
 
 def variation_paths(out, count: int) -> list[Path]:

@@ -576,11 +576,10 @@ class MemoryTab(QWidget):
         run_dir = report.get("run", {}).get("dir")
         if not run_dir or not Path(run_dir).is_dir():
             return
-        from engine.export import atomic_write
+        from engine.atomic import atomic_write
 
         try:
-            atomic_write(Path(run_dir) / SAVED_REPORT,
-                         lambda tmp: Path(tmp).write_text(json.dumps(report), encoding="utf-8"))
+            atomic_write(Path(run_dir) / SAVED_REPORT, json.dumps(report).encode("utf-8"))
         except Exception:  # noqa: BLE001 - a read-only run folder only means it is not remembered
             pass
 
@@ -596,14 +595,7 @@ def _floats(values) -> np.ndarray:
 
 
 def _write_report(report: dict, folder: Path):
-    """The engine's report writer (JSON, CSVs, PNGs) when it is there; else report.json alone."""
-    try:
-        from engine.report import write_report
-    except ImportError:
-        from engine.export import atomic_write
+    """The engine's report writer: report.json, CSVs and PNG plots."""
+    from engine.report import write_report
 
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "report.json"
-        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8"))
-        return [path]
     return write_report(report, folder)

@@ -11,7 +11,8 @@ import pretty_midi
 import pytest
 
 from engine.errors import UserError
-from engine.export import atomic_write, variation_paths, write_midi, write_wav
+from engine.atomic import atomic_write
+from engine.export import variation_paths, write_midi, write_wav
 from engine.melody import Melody, Note
 
 PRIMER = Melody(
@@ -116,9 +117,8 @@ def test_a_write_that_fails_halfway_keeps_the_old_file_and_removes_the_temporary
     write_midi(target, CONTINUATION)
     good = target.read_bytes()
 
-    def broken(tmp):
-        with open(tmp, "wb") as f:
-            f.write(b"MThd partial")
+    def broken(fh):
+        fh.write(b"MThd partial")
         raise OSError(28, "No space left on device")
 
     with pytest.raises(UserError, match="keep.mid.*No space left"):
