@@ -7,13 +7,11 @@ With --variations N > 1 the files are numbered: --out song.mid writes song-1.mid
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from engine.models import MODEL_KEYS
 
 from .common import ProgressBar, emit_json, say
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def add_arguments(parser) -> None:
@@ -47,13 +45,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print what was written as JSON on stdout")
 
 
-def resolve_run_dir(run: str) -> Path:
-    """'pretrained' is the repo's bundled run; anything else is a path."""
-    return REPO / "pretrained" if run == "pretrained" else Path(run)
-
-
 def run(args) -> int:
-    from engine.checkpoint import load_model
+    from engine.checkpoint import load_model, resolve_run_dir
     from engine.device import resolve_device
     from engine.atomic import atomic_write
     from engine.export import build_midi, check_program, check_writable, variation_paths, write_wav

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,15 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
 FORMAT = "melody-memory/1"
 HISTORY_FIELDS = ("step", "train_bpt", "valid_bpt", "lr", "tokens_per_s", "elapsed_s")
+
+
+# The models that ship with the app; `--run pretrained` on the command line names this folder.
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def resolve_run_dir(run) -> Path:
+    """'pretrained' is the bundled run; anything else is a path to a run directory."""
+    return PRETRAINED_DIR if str(run) == "pretrained" else Path(run)
 
 
 @dataclass

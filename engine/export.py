@@ -11,7 +11,6 @@ import os
 import wave
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

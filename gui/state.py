@@ -10,8 +10,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from engine.checkpoint import PRETRAINED_DIR  # noqa: F401 - the tabs import it from here
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 
 
 class AppState(QObject):

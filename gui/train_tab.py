@@ -9,7 +9,6 @@ threading.Event that the engine checks every step; it saves the last checkpoint 
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 

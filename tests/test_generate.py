@@ -301,7 +301,7 @@ def test_cli_names_a_missing_run_and_a_primer_file_without_a_melody(tiny_run, ca
 def test_run_pretrained_means_the_repo_pretrained_folder(capsys):
     from pathlib import Path
 
-    from commands.generate import resolve_run_dir
+    from engine.checkpoint import resolve_run_dir
 
     repo = Path(__file__).resolve().parents[1]
     assert resolve_run_dir("pretrained") == repo / "pretrained"
