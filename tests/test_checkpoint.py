@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 import pytest
@@ -118,14 +119,16 @@ def test_a_checkpoint_of_another_model_is_refused(run_dir, tmp_path):
 def test_a_crash_while_saving_leaves_the_last_checkpoint_readable(run_dir, tmp_path, monkeypatch):
     run = fresh_copy(run_dir, tmp_path, "rnn")
     before = (run / "rnn" / "model.safetensors").read_bytes()
-    real_replace = ckpt.os.replace
+    import engine.atomic
+
+    real_replace = os.replace
 
     def crash(src, dst):
         if str(dst).endswith("model.safetensors"):
             raise KeyboardInterrupt  # the process dies mid-checkpoint
         real_replace(src, dst)
 
-    monkeypatch.setattr(ckpt.os, "replace", crash)
+    monkeypatch.setattr(engine.atomic.os, "replace", crash)
     loaded = ckpt.load_model(run, "rnn")
     with pytest.raises(KeyboardInterrupt):
         ckpt.save_checkpoint(run / "rnn", loaded.model, torch.optim.AdamW(loaded.model.parameters()),
