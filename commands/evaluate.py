@@ -20,12 +20,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-probe", action="store_true", help="skip the synthetic theme-recall probe")
     parser.add_argument("--probe-steps", type=int, default=ProbeSettings.train_steps,
                         help=f"training steps of each fresh probe model (default {ProbeSettings.train_steps})")
+    parser.add_argument("--probe-gaps", default=",".join(map(str, ProbeSettings.gaps)),
+                        help="gaps in bars the probe measures, comma-separated (default %(default)s)")
     parser.add_argument("--source", action="append", default=None,
                         help="MIDI file or folder of the corpus the run was trained on (default: the bundled corpus)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads while evaluating (default 1)")
     parser.add_argument("--out", required=True, help="report folder to write")
     parser.add_argument("--json", action="store_true", help="print report.json on stdout")
+
+
+def _gaps(text: str) -> tuple[int, ...]:
+    from engine.errors import UserError
+
+    try:
+        gaps = tuple(sorted({int(g) for g in text.split(",") if g.strip()}))
+    except ValueError:
+        raise UserError(f"--probe-gaps must be whole numbers of bars separated by commas, not {text!r}") from None
+    if not gaps or gaps[0] < 1 or gaps[-1] > 256:
+        raise UserError(f"--probe-gaps must list gaps from 1 to 256 bars, not {text!r}")
+    return gaps
 
 
 def run(args) -> int:
@@ -39,7 +53,8 @@ def run(args) -> int:
         bars=args.bars,
         samples=args.samples,
         seed=args.seed,
-        probe=None if args.no_probe else ProbeSettings(seed=args.seed, train_steps=args.probe_steps),
+        probe=None if args.no_probe else ProbeSettings(seed=args.seed, train_steps=args.probe_steps,
+                                                       gaps=_gaps(args.probe_gaps)),
         device=args.device,
         threads=args.threads,
     )

@@ -92,6 +92,19 @@ def summary_markdown(report: dict) -> str:
             value = row.get(key)
             cells.append("" if value is None else fmt.format(value))
         lines.append("| " + " | ".join(cells) + " |")
+    probe = report.get("probe")
+    if probe:
+        settings = probe["settings"]
+        lines += [
+            "",
+            f"Theme-recall probe: accuracy on the returning motif against the gap in bars (fresh "
+            f"{settings['preset']} models, {settings['train_steps']} training steps; chance {probe['chance']:.3f}).",
+            "",
+            "| model | " + " | ".join(f"gap {g}" for g in probe["gaps"]) + " |",
+            "| --- | " + " | ".join("---" for _ in probe["gaps"]) + " |",
+        ]
+        for key, rec in probe["models"].items():
+            lines.append(f"| {key} | " + " | ".join("" if a is None else f"{a:.2f}" for a in rec["accuracy"]) + " |")
     return "\n".join(lines) + "\n"
 
 

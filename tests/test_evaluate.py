@@ -133,6 +133,8 @@ def test_report_measures_the_human_repeat_and_writes_every_file(run_dir, corpus,
         assert png in names
         assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "per_bar_TR__human.csv" in names and "probe__transformer.csv" in names
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "| model | gap 1 | gap 2 |" in summary and "| transformer |" in summary  # the probe's table
     doc = json.loads((tmp_path / "report" / "report.json").read_text())
     assert doc["run"]["models"]["rnn"]["model"]["key"] == "rnn"
     assert doc["corpus"]["fingerprint"] == "fake-corpus"
@@ -179,4 +181,6 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert "error: " in capsys.readouterr().err
     assert main.main(["evaluate", "--run", str(tmp_path), "--primers", "0", "--out", str(tmp_path / "r")]) == 2
     assert "--primers must be between 1" in capsys.readouterr().err
+    assert main.main(["evaluate", "--run", str(tmp_path), "--probe-gaps", "1,x", "--out", str(tmp_path / "r")]) == 2
+    assert "--probe-gaps must be whole numbers" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
