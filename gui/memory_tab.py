@@ -123,7 +123,7 @@ class MemoryTab(QWidget):
         self.probe_gaps = QLineEdit(settings.read("memory/probe_gaps", "1, 2, 4, 8"))
         self.probe_gaps.setToolTip("Gaps in bars between the motif and its repeat, separated by commas")
         self.probe_gaps.setMaximumWidth(140)
-        self.probe_steps = self._spin(20, 5000, settings.read("memory/probe_steps", 300), "training steps per model")
+        self.probe_steps = self._spin(20, 5000, settings.read("memory/probe_steps", _default_probe_steps()), "training steps per model")
         self.probe_button = QPushButton("Run probe")
         self.probe_button.clicked.connect(self.run_probe)
         probe_controls = QHBoxLayout()
@@ -599,3 +599,10 @@ def _write_report(report: dict, folder: Path):
     from engine.report import write_report
 
     return write_report(report, folder)
+
+
+def _default_probe_steps() -> int:
+    """The probe's own default budget: its recipe (engine/memory/probe.py) is tuned for it."""
+    from engine.memory.probe import ProbeSettings
+
+    return ProbeSettings.train_steps
