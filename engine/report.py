@@ -97,8 +97,8 @@ def summary_markdown(report: dict) -> str:
         settings = probe["settings"]
         lines += [
             "",
-            f"Theme-recall probe: accuracy on the returning motif against the gap in bars (fresh "
-            f"{settings['preset']} models, {settings['train_steps']} training steps; chance {probe['chance']:.3f}).",
+            (f"Theme-recall probe: accuracy on the returning motif against the gap in bars (fresh "
+             f"{settings['preset']} models, {settings['train_steps']} training steps; chance {probe['chance']:.3f})."),
             "",
             "| model | " + " | ".join(f"gap {g}" for g in probe["gaps"]) + " |",
             "| --- | " + " | ".join("---" for _ in probe["gaps"]) + " |",

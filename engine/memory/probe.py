@@ -206,7 +206,6 @@ def train_probe_model(key: str, settings: ProbeSettings, progress: Callable[[dic
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, settings.train_steps) / settings.train_steps))
     )
     rng = np.random.default_rng([settings.seed, 1])
-    gaps = np.array(settings.train_gaps)
     started = time.monotonic()
     loss_value, step = float("nan"), 0
     for step in range(1, settings.train_steps + 1):
