@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -89,13 +90,13 @@ class MelodyList(Sequence):
 class Corpus:
     """Melodies plus the report of what was skipped and why (the data behind `main.py corpus`)."""
 
-    def __init__(self, packed: PackedMelodies, skipped, files, fingerprint, settings, sources, cache_status,
+    def __init__(self, packed: PackedMelodies, skipped, files, settings, sources, cache_status,
                  built: list[Melody] | None = None):
         self._packed = packed
         self.melodies: MelodyList = MelodyList(packed, built)
         self.skipped: list[Skipped] = skipped
         self.files: list[str] = files  # every MIDI file examined
-        self.fingerprint: str = fingerprint
+        self.fingerprint: str = content_fingerprint(packed, settings)
         self.settings: ExtractSettings = settings
         self.sources: list[str] = sources
         self.cache_status: str = cache_status  # "hit", "built" or "off"
@@ -166,6 +167,20 @@ class Corpus:
             "fingerprint": self.fingerprint,
             "cache": self.cache_status,
         }
+
+
+def content_fingerprint(packed: PackedMelodies, settings: ExtractSettings) -> str:
+    """A hash of what models learn from: every melody's tokens, tune id and split, and the token settings.
+
+    Checkpoints record it, and evaluation compares it to keep test tunes unseen. Unlike the cache key
+    it ignores where the files lie, when they were touched and the pipeline's source code, so a fresh
+    clone of the bundled corpus has the fingerprint the bundled models were trained on."""
+    h = hashlib.sha256()
+    ids = [(rec["tune_id"], rec["meta"].get("split")) for rec in packed.records]
+    h.update(json.dumps([settings.token_config.to_dict(), ids]).encode("utf-8"))
+    h.update(np.asarray(packed.arrays["tokens"], dtype="<i2").tobytes())
+    h.update(np.asarray(packed.arrays["token_offsets"], dtype="<i8").tobytes())
+    return h.hexdigest()[:24]
 
 
 def _check_split(name: str) -> None:
@@ -283,8 +298,48 @@ def _parse_one(src: _Source, settings: ExtractSettings):
 
 
 def _parse_chunk(chunk: list[_Source], settings_dict: dict):
+    """In a worker process: parse, tag and encode each file, and send back its melodies packed as arrays
+    (a _Packed) rather than as Melody objects: unpickling ~700k Note objects cost the waiting parent more
+    than a second of serial work on the bundled corpus, which capped the speed-up of two processes."""
     settings = ExtractSettings.from_dict(settings_dict)
-    return [_parse_one(src, settings) for src in chunk]
+    out = []
+    for src in chunk:
+        melodies, reason = _parse_one(src, settings)
+        if reason is None:
+            tokens = [_tag_and_encode(m, src, settings) for m in melodies]
+            packed = PackedMelodies.from_melodies(melodies, tokens)
+            melodies = _Packed(packed.arrays, packed.records)
+        out.append((melodies, reason))
+    return out
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """One file's melodies as PackedMelodies arrays and records (what a worker process returns)."""
+    arrays: dict
+    records: list
+
+
+def _tag_and_encode(melody: Melody, src: _Source, settings: ExtractSettings) -> np.ndarray:
+    melody.meta["split"] = split_of(src.tune_id)
+    melody.meta["collection"] = src.collection
+    return encode(melody, settings.token_config)
+
+
+def _concat_packed(parts: list[_Packed]) -> PackedMelodies:
+    """The PackedMelodies that from_melodies would give for all the parts' melodies, in order."""
+    arrays = {}
+    for name in PackedMelodies.ARRAY_NAMES:
+        if name.endswith("_offsets"):
+            continue
+        arrays[name] = np.concatenate([p.arrays[name] for p in parts])
+    for name, base in (("note_offsets", "notes"), ("token_offsets", "tokens")):
+        shifted, total = [np.zeros(1, dtype=np.int64)], 0
+        for p in parts:
+            shifted.append(p.arrays[name][1:] + total)
+            total += len(p.arrays[base])
+        arrays[name] = np.concatenate(shifted).astype(np.int64)
+    return PackedMelodies(arrays, [rec for p in parts for rec in p.records])
 
 
 def _parse_all(files: list[_Source], settings: ExtractSettings, progress, workers: int):
@@ -372,21 +427,20 @@ def load_corpus(
         "stamps": _file_stamps(files),
     }
     store = CorpusCache(Path(cache_dir) if cache_dir else cache_root() / "corpus") if cache else None
-    fingerprint = cache_key(key_parts)
+    key = cache_key(key_parts)
 
-    loaded = store.load(fingerprint) if store else None
+    loaded = store.load(key) if store else None
     built = None
     if loaded is not None:
         packed, parsed_skipped = loaded
         status = "hit"
     else:
-        built, tokens, parsed_skipped = _build(files, settings, progress, workers)
-        packed = PackedMelodies.from_melodies(built, tokens)
+        packed, built, parsed_skipped = _build(files, settings, progress, workers)
         status = "off"
         if store:
-            store.save(fingerprint, packed, parsed_skipped)
+            store.save(key, packed, parsed_skipped)
             status = "built"
-    corpus = Corpus(packed, skipped + parsed_skipped, [s.path for s in files], fingerprint, settings,
+    corpus = Corpus(packed, skipped + parsed_skipped, [s.path for s in files], settings,
                     source_names, status, built)
     if not len(corpus) and not allow_empty:
         raise UserError(_nothing_usable(source_names, corpus.skipped))
@@ -394,21 +448,24 @@ def load_corpus(
 
 
 def _build(files: list[_Source], settings: ExtractSettings, progress, workers: int):
+    """(PackedMelodies, the Melody objects when parsed here else None, skipped files)."""
     results = _parse_all(files, settings, progress, workers)
     melodies: list[Melody] = []
     tokens: list[np.ndarray] = []
+    parts: list[_Packed] = []
     skipped: list[Skipped] = []
     for src, (file_melodies, reason) in zip(files, results):
         if reason is not None:
             skipped.append(Skipped(src.path, reason))
-            continue
-        split = split_of(src.tune_id)
-        for m in file_melodies:
-            m.meta["split"] = split
-            m.meta["collection"] = src.collection
-            melodies.append(m)
-            tokens.append(encode(m, settings.token_config))
-    return melodies, tokens, skipped
+        elif isinstance(file_melodies, _Packed):  # parsed, tagged and encoded in a worker process
+            parts.append(file_melodies)
+        else:
+            for m in file_melodies:
+                tokens.append(_tag_and_encode(m, src, settings))
+                melodies.append(m)
+    if parts:  # one path or the other: a fallback to serial parsing starts again from the first file
+        return _concat_packed(parts), None, skipped
+    return PackedMelodies.from_melodies(melodies, tokens), melodies, skipped
 
 
 def _nothing_usable(sources: list[str], skipped: list[Skipped]) -> str:

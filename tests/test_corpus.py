@@ -326,3 +326,21 @@ def test_every_bundled_melody_round_trips_through_tokens(bundled):
 def test_pitch_range_needs_folding_for_at_most_half_a_percent_of_bundled_notes(bundled):
     summary = bundled.summary()
     assert summary["folded_notes"] <= 0.005 * summary["notes"]
+
+
+def test_the_fingerprint_follows_the_music_not_the_files(tmp_path, cache_dir):
+    """A checkpoint records the corpus fingerprint; a fresh clone (other paths, other mtimes) must match
+    it, and a changed tune must not."""
+    import shutil
+
+    here = tmp_path / "here"
+    for i in range(6):
+        mf.simple_tune(here / f"t{i}.mid", bars=6, seed=i)
+    first = load_corpus([here])
+    time.sleep(0.01)
+    clone = shutil.copytree(here, tmp_path / "elsewhere" / "here")
+    os.utime(clone / "t0.mid", (1_000_000_000, 1_000_000_000))
+    assert load_corpus([clone]).fingerprint == first.fingerprint
+
+    mf.simple_tune(clone / "t0.mid", bars=6, seed=99)
+    assert load_corpus([clone]).fingerprint != first.fingerprint
