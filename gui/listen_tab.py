@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -121,18 +120,18 @@ class ListenTab(QWidget):
         self.primer_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
         self.primer_box.setMinimumWidth(340)
         self.primer_box.setToolTip("Tunes of the test split: the models never trained on them")
-        self.primer_bars = self._spin(1, 64, settings.read("listen/primer_bars", 8), "bars of the tune the models hear")
-        self.bars = self._spin(1, 256, settings.read("listen/bars", 16), "bars each model composes")
+        self.primer_bars = style.spin_box(1, 64, settings.read("listen/primer_bars", 8), "bars of the tune the models hear")
+        self.bars = style.spin_box(1, 256, settings.read("listen/bars", 16), "bars each model composes")
         self.temperature = QDoubleSpinBox(minimum=0.05, maximum=3.0, singleStep=0.05, decimals=2)
         self.temperature.setValue(settings.read("listen/temperature", 1.0))
         self.temperature.setToolTip("Below 1: safer, more repetitive; above 1: more adventurous")
         self.top_p = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2)
         self.top_p.setValue(settings.read("listen/top_p", 1.0))
         self.top_p.setToolTip("Sample only from the most likely notes that add up to this probability (1 = all)")
-        self.variations = self._spin(1, 16, settings.read("listen/variations", 1), "continuations per model")
-        self.variation = self._spin(1, 1, 1, "which variation the rows show")
+        self.variations = style.spin_box(1, 16, settings.read("listen/variations", 1), "continuations per model")
+        self.variation = style.spin_box(1, 1, 1, "which variation the rows show")
         self.variation.valueChanged.connect(self._redraw_rows)
-        self.seed = self._spin(0, 999_999, settings.read("listen/seed", 0), "the same seed gives the same melodies")
+        self.seed = style.spin_box(0, 999_999, settings.read("listen/seed", 0), "the same seed gives the same melodies")
         self.generate_button = QPushButton("Generate")
         self.generate_button.setToolTip("Compose a continuation with every model (Ctrl+G)")
         self.generate_button.setStyleSheet("font-weight: 600; padding: 4px 16px;")
@@ -211,13 +210,6 @@ class ListenTab(QWidget):
         self.primer_bars.valueChanged.connect(self._primer_changed)
         self.bars.valueChanged.connect(self._primer_changed)
         self._build_rows()
-
-    @staticmethod
-    def _spin(lo, hi, value, tip):
-        box = QSpinBox(minimum=lo, maximum=hi)
-        box.setValue(int(value))
-        box.setToolTip(tip)
-        return box
 
     # ---- rows ----------------------------------------------------------------------------------
     def _build_rows(self) -> None:

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -59,9 +58,9 @@ class MemoryTab(QWidget):
         self._probe_job = None
 
         # ---- controls --------------------------------------------------------------------------
-        self.primers = self._spin(1, 500, settings.read("memory/primers", 16), "test tunes used as primers")
-        self.primer_bars = self._spin(1, 64, settings.read("memory/primer_bars", 8), "bars of each primer")
-        self.bars = self._spin(4, 256, settings.read("memory/bars", 32), "bars each model composes per primer")
+        self.primers = style.spin_box(1, 500, settings.read("memory/primers", 16), "test tunes used as primers")
+        self.primer_bars = style.spin_box(1, 64, settings.read("memory/primer_bars", 8), "bars of each primer")
+        self.bars = style.spin_box(4, 256, settings.read("memory/bars", 32), "bars each model composes per primer")
         self.evaluate_button = QPushButton("Evaluate models")
         self.evaluate_button.setStyleSheet("font-weight: 600; padding: 4px 12px;")
         self.evaluate_button.clicked.connect(self.evaluate)
@@ -123,7 +122,7 @@ class MemoryTab(QWidget):
         self.probe_gaps = QLineEdit(settings.read("memory/probe_gaps", "1, 2, 4, 8"))
         self.probe_gaps.setToolTip("Gaps in bars between the motif and its repeat, separated by commas")
         self.probe_gaps.setMaximumWidth(140)
-        self.probe_steps = self._spin(20, 5000, settings.read("memory/probe_steps", _default_probe_steps()), "training steps per model")
+        self.probe_steps = style.spin_box(20, 5000, settings.read("memory/probe_steps", _default_probe_steps()), "training steps per model")
         self.probe_button = QPushButton("Run probe")
         self.probe_button.clicked.connect(self.run_probe)
         probe_controls = QHBoxLayout()
@@ -184,13 +183,6 @@ class MemoryTab(QWidget):
         layout.addWidget(scroll, 1)
         state.modelsChanged.connect(self._models_changed)
         self._models_changed()
-
-    @staticmethod
-    def _spin(lo, hi, value, tip):
-        box = QSpinBox(minimum=lo, maximum=hi)
-        box.setValue(int(value))
-        box.setToolTip(tip)
-        return box
 
     def _models_changed(self) -> None:
         has = self.state.run_dir is not None and bool(self.state.models)

@@ -67,3 +67,13 @@ def swatch_icon(colour: str, size: int = 12):
     pix = QPixmap(size, size)
     pix.fill(QColor(colour))
     return QIcon(pix)
+
+
+def spin_box(lo: int, hi: int, value: int, tip: str):
+    """An integer box with its range, starting value and a tooltip that says what it sets."""
+    from PySide6.QtWidgets import QSpinBox
+
+    box = QSpinBox(minimum=lo, maximum=hi)
+    box.setValue(int(value))
+    box.setToolTip(tip)
+    return box
