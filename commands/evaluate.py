@@ -10,7 +10,7 @@ from .common import emit_json, say
 def add_arguments(parser) -> None:
     from engine.memory.probe import ProbeSettings
 
-    parser.add_argument("--run", required=True, help="run directory made by `main.py train`")
+    parser.add_argument("--run", required=True, help="run directory made by `main.py train`; 'pretrained' means the bundled models")
     parser.add_argument("--models", default="", help="comma-separated model keys (default: every model in the run)")
     parser.add_argument("--primers", type=int, default=32, help="test tunes used as primers (default 32)")
     parser.add_argument("--primer-bars", type=int, default=8, help="primer length P in bars (default 8)")
@@ -43,6 +43,7 @@ def _gaps(text: str) -> tuple[int, ...]:
 
 
 def run(args) -> int:
+    from engine.checkpoint import resolve_run_dir
     from engine.evaluate import EvalSettings, evaluate
     from engine.memory.probe import ProbeSettings
     from engine.report import summary_markdown, write_report
@@ -64,7 +65,7 @@ def run(args) -> int:
     def progress(event: dict) -> None:
         say(f"[{time.monotonic() - started:6.1f}s] {event['message']}")
 
-    report = evaluate(args.run, models, settings, progress=progress, sources=args.source)
+    report = evaluate(resolve_run_dir(args.run), models, settings, progress=progress, sources=args.source)
     paths = write_report(report, args.out)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report["timings"].items())
     say(f"timings: {timings}; total {time.monotonic() - started:.1f}s")
