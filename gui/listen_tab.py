@@ -473,10 +473,9 @@ class ListenTab(QWidget):
             self.state.status.emit("nothing to export yet: press Generate first")
             return []
         if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Export all rows as MIDI into", settings.read("dirs/export", ""))
+            folder = settings.ask_folder(self, "Export all rows as MIDI into", "dirs/export")
             if not folder:
                 return []
-            settings.write("dirs/export", folder)
         return [p for p in (self._write_midi(r, Path(folder) / f"{self._stem(r)}.mid") for r in rows) if p]
 
     def export_row_wav(self, row: _Row, path: str | None = None):
@@ -498,10 +497,9 @@ class ListenTab(QWidget):
             self.state.status.emit("nothing to export yet: press Generate first")
             return None
         if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Export all rows as WAV into", settings.read("dirs/export", ""))
+            folder = settings.ask_folder(self, "Export all rows as WAV into", "dirs/export")
             if not folder:
                 return None
-            settings.write("dirs/export", folder)
         return self._write_wavs([(r, Path(folder) / f"{self._stem(r)}.wav") for r in rows])
 
     def _write_wavs(self, targets):

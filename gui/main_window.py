@@ -205,9 +205,8 @@ class MainWindow(QMainWindow):
 
     # ---- menu actions --------------------------------------------------------------------------
     def open_midi_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of MIDI files", settings.read("dirs/midi", ""))
+        folder = settings.ask_folder(self, "Open a folder of MIDI files", "dirs/midi")
         if folder:
-            settings.write("dirs/midi", folder)
             self.load_corpus([folder])
 
     def open_midi_files(self) -> None:

@@ -531,10 +531,9 @@ class MemoryTab(QWidget):
             self.state.status.emit("nothing to export yet: press Evaluate first")
             return None
         if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Export the memory report into", settings.read("dirs/report", ""))
+            folder = settings.ask_folder(self, "Export the memory report into", "dirs/report")
             if not folder:
                 return None
-            settings.write("dirs/report", folder)
         try:
             written = _write_report(self.report, Path(folder))
         except Exception as exc:  # noqa: BLE001

@@ -39,3 +39,15 @@ def write(key: str, value) -> None:
     s = app_settings()
     s.setValue(key, value)
     s.sync()
+
+
+def ask_folder(parent, title: str, key: str) -> str:
+    """Ask for a folder, starting where the user last chose one for `key`; remember the answer.
+
+    Returns "" when the user cancels."""
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = QFileDialog.getExistingDirectory(parent, title, read(key, ""))
+    if folder:
+        write(key, folder)
+    return folder
