@@ -17,11 +17,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import UserError
 
 HUMAN_STYLE = {"color": "#333333", "linestyle": "--", "label": "human reference"}
@@ -56,19 +56,13 @@ def _style(source: str) -> dict:
     return {"color": MODEL_COLOURS.get(source, "#000000"), "linestyle": "-", "label": MODEL_LABELS.get(source, source)}
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _write_csv(path: Path, header: list[str], rows) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
-    _atomic_write(path, buf.getvalue().encode("utf-8"))
+    atomic_write(path, buf.getvalue().encode("utf-8"))
 
 
 def _arr(values) -> np.ndarray:
@@ -117,12 +111,12 @@ def write_report(report: dict, out_dir) -> list[Path]:
         raise UserError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from None
     written = []
     doc = {k: v for k, v in report.items() if k != "timings"}
-    _atomic_write(out / "report.json", (json.dumps(doc, indent=1, sort_keys=False) + "\n").encode("utf-8"))
+    atomic_write(out / "report.json", (json.dumps(doc, indent=1, sort_keys=False) + "\n").encode("utf-8"))
     written.append(out / "report.json")
     if "timings" in report:
-        _atomic_write(out / "timings.json", (json.dumps(report["timings"], indent=1) + "\n").encode("utf-8"))
+        atomic_write(out / "timings.json", (json.dumps(report["timings"], indent=1) + "\n").encode("utf-8"))
         written.append(out / "timings.json")
-    _atomic_write(out / "summary.md", summary_markdown(report).encode("utf-8"))
+    atomic_write(out / "summary.md", summary_markdown(report).encode("utf-8"))
     written.append(out / "summary.md")
     written += _write_csvs(report, out / "csv")
     written += _write_plots(report, out)
@@ -180,7 +174,7 @@ def _write_plots(report: dict, out: Path) -> list[Path]:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
         plt.close(fig)
-        _atomic_write(path, buf.getvalue())
+        atomic_write(path, buf.getvalue())
         paths.append(path)
 
     P = report["settings"]["primer_bars"]
@@ -274,7 +268,7 @@ def _write_plots(report: dict, out: Path) -> list[Path]:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=90)
         plt.close(fig)
-        _atomic_write(path, buf.getvalue())
+        atomic_write(path, buf.getvalue())
         paths.append(path)
 
     probe = report.get("probe")
