@@ -393,6 +393,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         "gradient_memory": {k: v["gradient_memory"] for k, v in model_side.items()},
         "probe": probe,
         "examples": examples,
+        "training_curves": {k: training_curve(run_dir / k) for k in keys},
     }
     report["summary"] = summary_rows(report)
     tick("summary")
@@ -445,6 +446,25 @@ def _run_entry(doc: dict) -> dict:
     keep = ("key", "label", "model", "params", "tokens", "corpus", "training", "step", "train_bpt", "valid_bpt",
             "saved_at")
     return {k: doc.get(k) for k in keep if k in doc}
+
+
+def training_curve(model_dir) -> dict:
+    """The validation curve from a model's history.csv, and how much its last quarter still gained.
+
+    `late_gain_bits` is valid bits/token at 75% of the steps minus at the end: near zero means the
+    curve had flattened when training stopped (the bundled models' claim, checked in the README).
+    """
+    from .checkpoint import read_history
+
+    rows = [r for r in read_history(model_dir) if r.get("valid_bpt") is not None]
+    curve = {"step": [r["step"] for r in rows], "train_bpt": [r.get("train_bpt") for r in rows],
+             "valid_bpt": [r["valid_bpt"] for r in rows], "late_gain_bits": None, "late_from_step": None}
+    if len(rows) >= 4:
+        last = rows[-1]
+        quarter = min(rows, key=lambda r: abs(r["step"] - 0.75 * last["step"]))
+        curve["late_gain_bits"] = quarter["valid_bpt"] - last["valid_bpt"]
+        curve["late_from_step"] = quarter["step"]
+    return curve
 
 
 def _window_mean(stats: dict, lo: int, hi: int) -> float:

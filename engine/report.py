@@ -99,6 +99,11 @@ def summary_markdown(report: dict) -> str:
         ]
         for key, rec in probe["models"].items():
             lines.append(f"| {key} | " + " | ".join("" if a is None else f"{a:.2f}" for a in rec["accuracy"]) + " |")
+    late = {k: tc for k, tc in report.get("training_curves", {}).items() if tc.get("late_gain_bits") is not None}
+    if late:
+        lines += ["", "Validation bits/token gained over the last quarter of training (near 0: the curve had flattened): "
+                  + ", ".join(f"{k} {tc['late_gain_bits']:.3f} (steps {tc['late_from_step']}-{tc['step'][-1]})"
+                              for k, tc in late.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -152,6 +157,9 @@ def _write_csvs(report: dict, folder: Path) -> list[Path]:
         for key, rec in probe["models"].items():
             series("probe", key, ["gap_bars", "accuracy", "chance"],
                    ((g, a, probe["chance"]) for g, a in zip(probe["gaps"], rec["accuracy"])))
+    for key, tc in report.get("training_curves", {}).items():
+        series("training_curves", key, ["step", "train_bpt", "valid_bpt"],
+               zip(tc["step"], tc["train_bpt"], tc["valid_bpt"]))
     rg = report.get("repeat_gain", {})
     if rg:
         series("repeat_gain", "all", ["model", "gain_bits", "copyable_bits", "other_bits", "n_copyable", "n_other"],
@@ -288,6 +296,18 @@ def _write_plots(report: dict, out: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")  # short gaps sit near 1: the corner below them is free
         save(fig, "probe.png")
+
+    curves = {k: tc for k, tc in report.get("training_curves", {}).items() if tc["step"]}
+    if curves:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for key, tc in curves.items():
+            ax.plot(tc["step"], _arr(tc["valid_bpt"]), lw=1.6, **_style(key))
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("validation bits per token")
+        ax.set_title("Training: validation bits per token of the evaluated models")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+        save(fig, "training_curves.png")
     return paths
 
 

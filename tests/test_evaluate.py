@@ -129,10 +129,12 @@ def test_report_measures_the_human_repeat_and_writes_every_file(run_dir, corpus,
     paths = write_report(report, tmp_path / "report")
     names = {p.name for p in paths}
     for png in ("per_bar_TR.png", "per_bar_RR.png", "per_bar_IK.png", "nll_k.png", "nll_per_bar.png",
-                "gradient_memory.png", "ssm.png", "probe.png"):
+                "gradient_memory.png", "ssm.png", "probe.png", "training_curves.png"):
         assert png in names
         assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "per_bar_TR__human.csv" in names and "probe__transformer.csv" in names
+    assert report["training_curves"]["rnn"]["step"] == [4]  # the run validated once, at its last step
+    assert "training_curves__rnn.csv" in names
     summary = (tmp_path / "report" / "summary.md").read_text()
     assert "| model | gap 1 | gap 2 |" in summary and "| transformer |" in summary  # the probe's table
     doc = json.loads((tmp_path / "report" / "report.json").read_text())
@@ -140,6 +142,32 @@ def test_report_measures_the_human_repeat_and_writes_every_file(run_dir, corpus,
     assert doc["corpus"]["fingerprint"] == "fake-corpus"
     assert "| vanilla" not in (tmp_path / "report" / "summary.md").read_text()  # keys, as in the CLI
     assert "| rnn |" in (tmp_path / "report" / "summary.md").read_text()
+
+
+def test_training_curve_says_how_much_the_last_quarter_still_gained(tmp_path):
+    from engine.evaluate import training_curve
+    from engine.report import summary_markdown
+
+    def history(folder, valid):
+        folder.mkdir()
+        rows = ["step,train_bpt,valid_bpt,lr,tokens_per_s,elapsed_s"]
+        for i, v in enumerate(valid):
+            rows.append(f"{50 * i + 25},3.0,,0.001,100,1")  # training-only rows carry no validation
+            rows.append(f"{50 * (i + 1)},{v + 0.01},{v},0.001,100,1")
+        (folder / "history.csv").write_text("\n".join(rows) + "\n")
+        return training_curve(folder)
+
+    still_falling = history(tmp_path / "falling", [3.0, 2.5, 2.0, 1.5, 1.0, 0.5, 0.4, 0.3])
+    flat = history(tmp_path / "flat", [3.0, 2.0, 1.5, 1.2, 1.1, 1.05, 1.05, 1.05])
+    assert still_falling["step"] == [50 * (i + 1) for i in range(8)]
+    assert still_falling["late_from_step"] == 300 and still_falling["late_gain_bits"] == pytest.approx(0.2)
+    assert flat["late_gain_bits"] == pytest.approx(0.0)
+    assert history(tmp_path / "short", [3.0, 2.0])["late_gain_bits"] is None
+    assert training_curve(tmp_path / "no-history")["step"] == []
+
+    report = {"settings": {"bars": 8, "primer_bars": 4, "samples": 1}, "primers": [], "summary": [],
+              "training_curves": {"rnn": still_falling, "lstm": flat}}
+    assert "rnn 0.200 (steps 300-400), lstm 0.000 (steps 300-400)" in summary_markdown(report)
 
 
 def test_same_seed_gives_an_identical_report(run_dir, corpus, tmp_path):
