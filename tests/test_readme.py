@@ -25,3 +25,10 @@ def test_docs_report_is_an_evaluation_of_the_bundled_models():
     assert keys[:5] == ["rnn", "lstm", "gru", "attention", "transformer"]
     for model in keys[:5]:
         assert (ROOT / "pretrained" / model / "model.safetensors").is_file()
+        shipped = json.loads((ROOT / "pretrained" / model / "config.json").read_text())
+        measured = report["run"]["models"][model]
+        # the very checkpoints that ship: same training, same step, same save
+        assert (measured["step"], measured["saved_at"], measured["valid_bpt"]) == \
+            (shipped["step"], shipped["saved_at"], shipped["valid_bpt"]), model
+    # the app's Memory tab opens on the same report
+    assert json.loads((ROOT / "pretrained" / "memory-report.json").read_text())["summary"] == report["summary"]
