@@ -101,7 +101,7 @@ def summary_markdown(report: dict) -> str:
             lines.append(f"| {key} | " + " | ".join("" if a is None else f"{a:.2f}" for a in rec["accuracy"]) + " |")
     late = {k: tc for k, tc in report.get("training_curves", {}).items() if tc.get("late_gain_bits") is not None}
     if late:
-        lines += ["", "Validation bits/token gained over the last quarter of training (near 0: the curve had flattened): "
+        lines += ["", "Validation bits/token still gained in the last quarter of training (0 = a flat curve): "
                   + ", ".join(f"{k} {tc['late_gain_bits']:.3f} (steps {tc['late_from_step']}-{tc['step'][-1]})"
                               for k, tc in late.items()) + "."]
     return "\n".join(lines) + "\n"

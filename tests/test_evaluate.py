@@ -171,7 +171,7 @@ def test_training_curve_says_how_much_the_last_quarter_still_gained(tmp_path):
 
 
 def test_same_seed_gives_an_identical_report(run_dir, corpus, tmp_path):
-    settings = small_settings(seed=3, probe=False)
+    settings = small_settings(seed=3)
     first = evaluate(run_dir, settings=settings, corpus=corpus)
     second = evaluate(run_dir, settings=settings, corpus=corpus)
     write_report(first, tmp_path / "a")

@@ -32,3 +32,15 @@ def test_docs_report_is_an_evaluation_of_the_bundled_models():
             (shipped["step"], shipped["saved_at"], shipped["valid_bpt"]), model
     # the app's Memory tab opens on the same report
     assert json.loads((ROOT / "pretrained" / "memory-report.json").read_text())["summary"] == report["summary"]
+
+
+def test_the_bundled_models_were_trained_until_their_validation_curves_flattened():
+    """README: the last quarter of training gained at most 0.045 bits, and the curves shipped are the
+    models' own histories."""
+    from engine.evaluate import training_curve
+
+    report = json.loads((ROOT / "docs" / "report.json").read_text())
+    for model, curve in report["training_curves"].items():
+        assert curve == training_curve(ROOT / "pretrained" / model), model
+        assert curve["step"][-1] == report["run"]["models"][model]["step"]
+        assert 0 <= curve["late_gain_bits"] < 0.05, (model, curve["late_gain_bits"])
