@@ -118,7 +118,8 @@ class MemoryTab(QWidget):
         self.probe_plot = CaptionedPlot(
             "Theme-recall probe",
             "A motif, g bars of random filler, the motif again: accuracy on the repeat. Grey line = chance. "
-            "Which models still recall the motif across long gaps?", "gap g (bars)", "accuracy")
+            "Which models still recall the motif across long gaps?", "gap g (bars)", "accuracy",
+            log_x=True)  # gaps double (1, 2, 4 ... 32): on a linear axis the short ones pile up at the left
         self.probe_gaps = QLineEdit(settings.read("memory/probe_gaps", "1, 2, 4, 8"))
         self.probe_gaps.setToolTip("Gaps in bars between the motif and its repeat, separated by commas")
         self.probe_gaps.setMaximumWidth(140)
@@ -506,6 +507,7 @@ class MemoryTab(QWidget):
             plot.line(key, gaps, _floats(record["accuracy"]), symbol="o")
         plot.series["chance"] = (gaps, np.full(len(gaps), probe["chance"]), "floor")
         plot.plot.setYRange(0, 1.02, padding=0)
+        plot.plot.getAxis("bottom").setTicks([[(np.log10(g), f"{g:g}") for g in gaps], []])
         if self.report is not None:
             self.report["probe"] = probe
         self.status.setText("probe finished")

@@ -75,6 +75,9 @@ def test_theme_recall_probe_runs_with_the_chosen_gaps(memory, qtbot):
     assert "chance" in tab.probe_plot.series
     xs, _ys, _k = tab.probe_plot.series["vanilla RNN"]
     assert list(xs) == [1, 3]
+    # a log axis labelled at the gaps themselves, so that 1, 2, 4 ... 32 spread evenly
+    assert tab.probe_plot.plot.getPlotItem().getAxis("bottom").logMode
+    assert [label for _x, label in tab.probe_plot.plot.getAxis("bottom")._tickLevels[0]] == ["1", "3"]
 
 
 def test_bad_probe_gaps_give_a_message_not_a_crash(memory, window, qtbot):
