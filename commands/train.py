@@ -106,7 +106,7 @@ def _train(args, config, models, out: Path, dp) -> int:
         raise UserError("the corpus has no training tunes (it needs at least two melodies)")
     say(f"corpus: {len(train_tokens)} training and {len(valid_tokens)} validation tunes, "
         f"{sum(len(t) for t in train_tokens)} training tokens")
-    # Keep only what training needs: the corpus's melodies, notes and int64 token copy are freed, and
+    # Keep only what training needs: the corpus's melodies, notes and packed tokens are freed, and
     # the tokens live on as one byte each (the sampler packs its own copy the same way).
     token_config, fingerprint = corpus.token_config, corpus.fingerprint
     train_tokens = _compact(train_tokens, token_config.vocab_size)

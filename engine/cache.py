@@ -117,7 +117,6 @@ class PackedMelodies:
             raise ValueError("cache entry is inconsistent")
         self._note_offsets = arrays["note_offsets"].tolist()
         self._token_offsets = arrays["token_offsets"].tolist()
-        self._tokens = arrays["tokens"].astype(np.int64)
 
     @classmethod
     def from_melodies(cls, melodies: list[Melody], tokens: list[np.ndarray]) -> "PackedMelodies":
@@ -141,7 +140,9 @@ class PackedMelodies:
         return len(self.records)
 
     def tokens(self, i: int) -> np.ndarray:
-        return self._tokens[self._token_offsets[i] : self._token_offsets[i + 1]]
+        """Melody i's tokens as int64 (what torch embeddings take), copied from the packed int16 array:
+        a loaded corpus keeps its tokens once, at 2 bytes each, and only what is asked for is widened."""
+        return self.arrays["tokens"][self._token_offsets[i] : self._token_offsets[i + 1]].astype(np.int64)
 
     def table(self) -> list[dict]:
         a = self.arrays
