@@ -154,3 +154,15 @@ def pulse_null_sink():
     pactl("unload-module", module.stdout.strip())
     if started:
         subprocess.run(["pulseaudio", "--kill"], capture_output=True, timeout=10)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def gui_thread_garbage_collection(qapp):
+    """As in the app (gui/app.py create_app): garbage is collected only in the GUI thread, or a worker
+    job may free an earlier test's widgets and deadlock with Qt. Python's own collection comes back
+    after each module, for the engine tests."""
+    from gui.app import collect_garbage_in_gui_thread, stop_collecting_in_gui_thread
+
+    collect_garbage_in_gui_thread()
+    yield
+    stop_collecting_in_gui_thread()

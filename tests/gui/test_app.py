@@ -102,3 +102,31 @@ def test_generate_and_play_into_a_null_sink_moves_the_playhead(tmp_path, midi_fo
     # and not ahead of the time that passed
     bar, seconds = lines["first_note_playhead"].split(" after ")
     assert 0.25 <= float(bar) <= float(seconds.split()[0]) / 2 + 0.1, lines
+
+
+def test_garbage_made_in_a_worker_thread_is_collected_in_the_gui_thread(qtbot):
+    """A worker that frees a Qt widget deadlocks Qt; cyclic garbage (where old widgets end up) must
+    therefore be collected by the GUI thread, whichever thread made it."""
+    import threading
+    import weakref
+
+    from gui.app import create_app
+
+    create_app()
+    collected_in = []
+
+    class Node:
+        pass
+
+    def make_garbage():
+        for _ in range(2000):  # cycles: only the collector can free them, and enough to trigger it
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+        weakref.finalize(a, lambda: collected_in.append(threading.current_thread()))
+        del a, b
+
+    worker = threading.Thread(target=make_garbage)
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: bool(collected_in), timeout=5000)
+    assert collected_in == [threading.main_thread()]
