@@ -359,9 +359,6 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         except ProbeCancelled:
             raise EvaluationCancelled("evaluation cancelled") from None
         tick("probe")
-        for key, rec in probe["models"].items():  # wall-clock time is a timing, not a result
-            if "seconds" in rec:
-                timings[f"probe_{key}"] = round(rec.pop("seconds"), 3)
 
     say("report", "summarising")
     sources_order = [*keys, "human", "floor"]

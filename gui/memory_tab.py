@@ -537,7 +537,9 @@ class MemoryTab(QWidget):
             if not folder:
                 return None
         try:
-            written = _write_report(self.report, Path(folder))
+            from engine.report import write_report
+
+            written = write_report(self.report, Path(folder))
         except Exception as exc:  # noqa: BLE001
             self.main_window.show_error("Export failed", exc)
             return None
@@ -585,13 +587,6 @@ def _floats(values) -> np.ndarray:
     """A report's numbers (None for NaN after JSON cleaning) as a float array with NaN."""
     return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else (np.nan if row is None else row)
                      for row in values], dtype=float)
-
-
-def _write_report(report: dict, folder: Path):
-    """The engine's report writer: report.json, CSVs and PNG plots."""
-    from engine.report import write_report
-
-    return write_report(report, folder)
 
 
 def _default_probe_steps() -> int:

@@ -226,8 +226,9 @@ def train_probe_model(key: str, settings: ProbeSettings, progress: Callable[[dic
                       "loss": loss_value})
         if settings.max_seconds_per_model is not None and elapsed > settings.max_seconds_per_model:
             break
-    record = {"train_steps": step, "final_loss": loss_value, "seconds": time.monotonic() - started,
-              "stopped_early": step < settings.train_steps}
+    # No wall-clock time in the record: it is a result, identical between identical runs (evaluate
+    # times the probe as a whole in its timings).
+    record = {"train_steps": step, "final_loss": loss_value, "stopped_early": step < settings.train_steps}
     return model, record
 
 
