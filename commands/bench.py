@@ -1,4 +1,4 @@
-"""`python main.py bench`: the performance figures of design.md section 6, measured in one run.
+"""`python main.py bench`: the performance figures of docs/design.md section 6, measured in one run.
 
 Each section lives beside the code it measures and returns a dict merged into the report. Sections
 are listed here in the order they run; a section module has measure(quick: bool) -> dict.

@@ -6,10 +6,7 @@ import json
 import sys
 import time
 
-
-def say(message: str) -> None:
-    """Human-readable progress goes to stderr so that stdout stays clean for --json."""
-    print(message, file=sys.stderr, flush=True)
+from engine.console import say  # noqa: F401  (the commands' progress line; re-exported)
 
 
 def emit_json(document) -> None:

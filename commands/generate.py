@@ -13,7 +13,6 @@ from engine.models import MODEL_KEYS
 from .common import ProgressBar, emit_json, say
 
 
-
 def add_arguments(parser) -> None:
     parser.description = __doc__
     parser.add_argument("--run", required=True, metavar="RUN_DIR",
@@ -46,9 +45,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from engine.atomic import atomic_write
     from engine.checkpoint import load_model, resolve_run_dir
     from engine.device import resolve_device
-    from engine.atomic import atomic_write
     from engine.export import build_midi, check_program, check_writable, variation_paths, write_wav
     from engine.generate import SampleSettings, generate
     from engine.midi_io import ExtractSettings

@@ -1,4 +1,4 @@
-"""`python main.py metrics PATH ...`: the melody metrics of design.md section 5 for any MIDI files.
+"""`python main.py metrics PATH ...`: the melody metrics of docs/design.md section 5 for any MIDI files.
 
 Each file goes through the same melody pipeline as the corpus (engine.midi_io), so a file can give
 several melodies (one per meter span or passage between long rests). Whole-piece metrics equal MusPy's.
@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
     import argparse
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.description = "Whole-piece and per-bar melody metrics of MIDI files (design.md section 5)."
+    parser.description = "Whole-piece and per-bar melody metrics of MIDI files (docs/design.md section 5)."
     parser.epilog = PER_BAR_HELP
     parser.add_argument("paths", nargs="+", metavar="PATH", help="MIDI file, or folder searched recursively")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -44,9 +44,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from engine.errors import UserError
+    from engine.melody import key_name
     from engine.metrics import piece_bar_metrics, piece_metrics, self_similarity
     from engine.metrics.keys import best_key
-    from engine.melody import key_name
 
     if args.reference_bars < 1:
         raise UserError(f"--reference-bars must be at least 1 (got {args.reference_bars})")

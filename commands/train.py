@@ -1,4 +1,4 @@
-"""`python main.py train`: train several models side by side on a corpus (design.md section 2).
+"""`python main.py train`: train several models side by side on a corpus (docs/design.md section 2).
 
 Progress goes to stderr as a bar; at the end a table of each model's validation bits per token.
 Under torchrun the same command trains data-parallel (engine/distributed.py, docs/distributed.md): rank 0

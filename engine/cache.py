@@ -66,7 +66,7 @@ class CorpusCache:
             pass
         return packed, skipped
 
-    def save(self, key: str, packed: "PackedMelodies", skipped) -> None:
+    def save(self, key: str, packed: PackedMelodies, skipped) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             npz_path, json_path = self._paths(key)
@@ -119,7 +119,7 @@ class PackedMelodies:
         self._token_offsets = arrays["token_offsets"].tolist()
 
     @classmethod
-    def from_melodies(cls, melodies: list[Melody], tokens: list[np.ndarray]) -> "PackedMelodies":
+    def from_melodies(cls, melodies: list[Melody], tokens: list[np.ndarray]) -> PackedMelodies:
         note_counts = [len(m.notes) for m in melodies]
         flat = [(n.onset, n.pitch, n.duration) for m in melodies for n in m.notes]
         arrays = {

@@ -12,12 +12,11 @@ import csv
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -243,7 +242,7 @@ def _scan_all(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
 
         unreadable = []
 
-        def onerror(exc: OSError) -> None:
+        def onerror(exc: OSError, unreadable=unreadable, root=root) -> None:  # bound now: os.walk calls it in this pass
             why = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
             unreadable.append(Skipped(str(exc.filename or root), f"unreadable folder ({why})"))
 

@@ -1,4 +1,4 @@
-"""The evaluation protocol (design.md section 5, issue 5): how long each model keeps the theme and rhythm.
+"""The evaluation protocol (docs/design.md section 5): how long each model keeps the theme and rhythm.
 
 Protocol, all seeded so that a report reproduces exactly:
 - Primers: `primers` test-split tunes with at least P + 16 full bars, drawn with the seed and kept in
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

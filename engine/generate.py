@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import numbers
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 

@@ -70,7 +70,7 @@ class Melody:
     def meter(self) -> str:
         return f"{self.numerator}/{self.denominator}"
 
-    def bars(self, start: int, stop: int | None = None) -> "Melody":
+    def bars(self, start: int, stop: int | None = None) -> Melody:
         """Bars [start, stop) as a new melody starting at step 0; notes cut at the right edge."""
         spb = self.steps_per_bar
         lo = start * spb

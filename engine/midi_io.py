@@ -1,4 +1,4 @@
-"""MIDI file -> melodies on the 16th grid, and a melody -> pretty_midi object (design.md section 4).
+"""MIDI file -> melodies on the 16th grid, and a melody -> pretty_midi object (docs/design.md section 4).
 
 Reading works on MIDI ticks (via mido, the parser pretty_midi itself uses), never on seconds: a tick
 divided by the file's ticks-per-quarter is a position in beats, so tempo changes cannot move notes off
@@ -57,7 +57,7 @@ class ExtractSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ExtractSettings":
+    def from_dict(cls, d: dict) -> ExtractSettings:
         d = dict(d)
         d["token_config"] = TokenConfig(**d.get("token_config", {}))
         return cls(**d)

@@ -8,7 +8,7 @@ Layout of REPORT_DIR:
     per_bar_TR.png, per_bar_RR.png, per_bar_IK.png, nll_k.png, nll_per_bar.png,
     gradient_memory.png, ssm.png, probe.png
 
-Colours: models from the registry; human reference #333333 dashed; floor #999999 dotted (design.md s.3).
+Colours: models from the registry; human reference #333333 dashed; floor #999999 dotted (docs/design.md s.3).
 matplotlib runs on the Agg backend: no display needed, and the GUI's Qt is never touched.
 """
 

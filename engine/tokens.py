@@ -1,4 +1,4 @@
-"""Melody <-> token sequence, one token per 16th-note step (design.md section 4).
+"""Melody <-> token sequence, one token per 16th-note step (docs/design.md section 4).
 
 HOLD: nothing new starts; REST: the sounding note stops; PITCH(p): note p starts here, ending any
 previous note. PAD fills batches of short tunes and is never predicted (the loss ignores it).

@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +67,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, doc: dict) -> "TrainConfig":
+    def from_dict(cls, doc: dict) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         cfg = cls(**{k: v for k, v in doc.items() if k in names})
         cfg.betas = tuple(cfg.betas)

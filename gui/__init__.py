@@ -1,1 +1,1 @@
-"""The desktop app: a thin Qt layer over engine/ (design.md section 1). Only gui/ imports Qt."""
+"""The desktop app: a thin Qt layer over engine/ (docs/design.md section 1). Only gui/ imports Qt."""

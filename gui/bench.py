@@ -1,4 +1,4 @@
-"""Bench section for the app (design.md section 6): gui_latency_ms, gui_vs_headless, first_note_s.
+"""Bench section for the app (docs/design.md section 6): gui_latency_ms, gui_vs_headless, first_note_s.
 
 - gui_latency_ms {p50, p99, max}: how late a 10 ms QTimer fires while five models train in the
   Train tab's worker with live plots (0 = on time). Lateness is what a user feels as a stall.

@@ -1,4 +1,4 @@
-"""Memory tab: the measures of design.md section 5 as plots, from the report engine/evaluate.py makes.
+"""Memory tab: the measures of docs/design.md section 5 as plots, from the report engine/evaluate.py makes.
 
 Evaluate runs the protocol on the open run's models in a background job (cancellable); the probe has
 its own Run button because it trains fresh models. Every plot has a caption saying what to look for;

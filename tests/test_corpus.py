@@ -7,10 +7,10 @@ import os
 import time
 from pathlib import Path
 
+import midi_factory as mf
 import numpy as np
 import pytest
 
-import midi_factory as mf
 from engine.corpus import BUNDLED_DIR, ExtractSettings, load_corpus, split_of
 from engine.errors import UserError
 from engine.tokens import decode, encode

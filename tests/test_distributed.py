@@ -1,4 +1,4 @@
-"""Data-parallel training under torchrun (issue 8): two CPU ranks (gloo) with batch B each train to the
+"""Data-parallel training under torchrun: two CPU ranks (gloo) with batch B each train to the
 same weights as one ordinary process with batch 2B, through the real `main.py train` command."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import midi_factory as mf
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-import midi_factory as mf
 from engine.batches import CropSampler, validation_windows
 from engine.tokens import PAD, TokenConfig
 

@@ -10,8 +10,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from engine.errors import UserError
 from engine.atomic import atomic_write
+from engine.errors import UserError
 from engine.export import variation_paths, write_midi, write_wav
 from engine.melody import Melody, Note
 

@@ -1,4 +1,4 @@
-"""Melody metrics (design.md section 5): known answers on hand-made melodies, and MusPy as the oracle."""
+"""Melody metrics (docs/design.md section 5): known answers on hand-made melodies, and MusPy as the oracle."""
 
 from __future__ import annotations
 

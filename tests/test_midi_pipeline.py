@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import midi_factory as mf
 import numpy as np
 import pytest
 
-import midi_factory as mf
 from engine.errors import UserError
 from engine.melody import Melody, Note
 from engine.midi_io import ExtractSettings, estimate_key, load_midi_melodies, melody_to_pretty_midi, transpose_tokens

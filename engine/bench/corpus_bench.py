@@ -4,7 +4,7 @@ Cold uses a fresh cache folder in a temporary directory, so it never depends on 
 user's .cache/; warm is the best of three loads after it, each one what a second `main.py corpus`
 does: scan and stat the files, read the cache entry back. Both use the same worker count as the CLI.
 
-Parallel parsing (issue 8): two more cold loads, each into its own fresh cache, with exactly one and
+Parallel parsing: two more cold loads, each into its own fresh cache, with exactly one and
 exactly two worker processes: `corpus_cold_1proc_s`, `corpus_cold_2proc_s` and their ratio
 `parse_speedup_2proc` (skipped with --quick: each is a full parse of the corpus).
 """
@@ -15,13 +15,12 @@ import os
 import tempfile
 import time
 
+from engine.console import say
 from engine.corpus import load_corpus
 from engine.errors import UserError
 
 
 def measure(quick: bool = False, report: dict | None = None) -> dict:
-    from commands.common import say
-
     workers = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="mm-corpus-bench-") as cache_dir:
         start = time.perf_counter()

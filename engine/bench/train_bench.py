@@ -1,4 +1,4 @@
-"""Bench: training throughput, model FLOPs utilisation and the engine's overhead (design.md section 6).
+"""Bench: training throughput, model FLOPs utilisation and the engine's overhead (docs/design.md section 6).
 
 - matmul_gflops: the fp32 GEMM rate of this machine (1024 x 1024 matrices), at the thread count the
   models train with, measured beside every model (the machine is shared: the load drifts) and reported

@@ -1,7 +1,7 @@
 """Gradient memory G(k): how strongly log p(x_t | x_<t) still depends on the input embedding k steps back.
 
 G(k) = mean over positions t of || d log p(x_t | x_<t) / d e_{t-k} ||, k = 1..max_k, divided by G(1)
-(design.md section 5). A vanilla RNN's curve falls off exponentially (vanishing gradients); gates
+(docs/design.md section 5). A vanilla RNN's curve falls off exponentially (vanishing gradients); gates
 flatten it; attention and the Transformer keep it up within reach of their windows.
 
 How it is computed: N segments of L = max_k input tokens are cut at seeded offsets from the

@@ -1,6 +1,6 @@
 """Teacher-forced likelihood measures: NLL per bar, effective memory (NLL_k), repeat gain.
 
-Context rule (design.md section 5, "all earlier context the model can use"): the models define what
+Context rule (docs/design.md section 5, "all earlier context the model can use"): the models define what
 they may look back on once, by their `window`, and their `forward` obeys it at any length
 (engine/models/base.py): rnn/lstm/gru read the full prefix through their state; the attention RNN
 reads the full prefix through its state and attends to the last `window` states; the Transformer
@@ -193,7 +193,7 @@ def effective_memory(
 
 
 def bar_note_sets(note_array: np.ndarray, steps_per_bar: int, n_bars: int) -> list[frozenset]:
-    """N_b = {(onset - bS, pitch, min(duration, S))} for notes with onset in bar b (design.md s.5)."""
+    """N_b = {(onset - bS, pitch, min(duration, S))} for notes with onset in bar b (docs/design.md s.5)."""
     sets: list[set] = [set() for _ in range(n_bars)]
     for onset, pitch, duration in np.asarray(note_array).reshape(-1, 3).tolist():
         bar = onset // steps_per_bar

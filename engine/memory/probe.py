@@ -1,6 +1,6 @@
 """The synthetic theme-recall probe: a motif, g bars of filler, then the motif again.
 
-It isolates memory from musical taste (design.md section 5). Each sequence, on the 16th grid:
+It isolates memory from musical taste (docs/design.md section 5). Each sequence, on the 16th grid:
 
     bar 0          a motif: 2 eighth notes (a bar is 4 steps) drawn from an 8-note scale, high register
     bars 1..g      filler: random notes of random lengths from a separate low register
@@ -45,8 +45,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 

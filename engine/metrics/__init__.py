@@ -1,4 +1,4 @@
-"""Melody metrics of design.md section 5 from note arrays [n, 3] (onset step, pitch, duration), numpy only.
+"""Melody metrics of docs/design.md section 5 from note arrays [n, 3] (onset step, pitch, duration), numpy only.
 
 - bars.py: per-bar memory metrics of a continuation against its primer (TR, RR, GC, downbeat, IK, PC,
   empty) and the self-similarity matrix.

@@ -1,4 +1,4 @@
-"""Per-bar memory metrics of design.md section 5: how much of the primer a continuation keeps, bar by bar.
+"""Per-bar memory metrics of docs/design.md section 5: how much of the primer a continuation keeps, bar by bar.
 
 Notes are int arrays [n, 3] (onset step, pitch, duration in steps); S = steps per bar; bar b covers
 steps [bS, (b+1)S) and holds the notes whose onset falls in it (a note belongs to the bar it starts in).

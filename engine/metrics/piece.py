@@ -81,7 +81,7 @@ def empty_beat_rate(notes, resolution: int = MUSPY_RESOLUTION) -> float:
 
 
 def piece_metrics(notes, steps_per_bar: int) -> dict[str, float]:
-    """The four MusPy-named whole-piece metrics of design.md section 5."""
+    """The four MusPy-named whole-piece metrics of docs/design.md section 5."""
     return {
         "pitch_class_entropy": pitch_class_entropy(notes),
         "scale_consistency": scale_consistency(notes),
