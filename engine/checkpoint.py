@@ -18,8 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,8 +29,10 @@ from safetensors.torch import save as st_save
 
 from .atomic import atomic_write
 from .errors import UserError
-from .models import MODEL_KEYS, SequenceModel, model_from_config
+from .models import MODEL_KEYS, MODEL_LABELS, ModelConfig, SequenceModel, config_from_dict, model_from_config
 from .tokens import TokenConfig
+from .train_config import TrainConfig
+from .validation import Limit
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "train_state.safetensors"
@@ -49,10 +52,100 @@ def resolve_run_dir(run) -> Path:
 
 
 @dataclass
+class ModelRecord:
+    """A trained model's config.json, typed and range-checked: what it is, what it was trained on and how
+    far. The file itself keeps the flat JSON layout people and older versions read."""
+
+    key: str
+    model: ModelConfig
+    tokens: TokenConfig
+    training: TrainConfig
+    step: int
+    corpus: str = ""
+    params: int | None = None
+    train_bpt: float | None = None
+    valid_bpt: float | None = None
+    ranks: int = 1  # data-parallel ranks it was trained on (the global batch is batch_size x ranks)
+    device: str = ""
+    torch: str = ""
+    saved_at: str = ""
+    extra: dict = field(default_factory=dict)  # anything else the file holds, kept as it is
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.training.steps
+
+    def to_dict(self) -> dict:
+        return {
+            **self.extra,
+            "format": FORMAT,
+            "key": self.key,
+            "label": MODEL_LABELS.get(self.key, self.key),
+            "model": self.model.to_dict(),
+            "params": self.params,
+            "tokens": {**self.tokens.to_dict(), "vocab_size": self.tokens.vocab_size},
+            "corpus": self.corpus,
+            "training": {**self.training.to_dict(), "ranks": self.ranks},
+            "step": self.step,
+            "train_bpt": self.train_bpt,
+            "valid_bpt": self.valid_bpt,
+            "device": self.device,
+            "torch": self.torch,
+            "saved_at": self.saved_at,
+        }
+
+    @classmethod
+    def from_dict(cls, doc, where: str) -> ModelRecord:
+        """Every value checked before anything is built from it; UserError naming `where` and the field."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict) or not isinstance(doc.get("tokens"), dict):
+            raise UserError(f"{where}: not a Melody Memory model config (no 'model' or 'tokens' section)")
+        key = doc.get("key", doc["model"].get("key"))
+        if key not in MODEL_KEYS:
+            raise UserError(f"{where}: unknown model {key!r}: choose from {', '.join(MODEL_KEYS)}")
+        tokens = _token_config(doc["tokens"], where)
+        model = config_from_dict(doc["model"], where)
+        if model.key != key:
+            raise UserError(f"{where}: holds model {model.key!r}, but says it is {key!r}")
+        if model.vocab_size != tokens.vocab_size:
+            raise UserError(f"{where}: model vocabulary {model.vocab_size} != token vocabulary {tokens.vocab_size}")
+        training_doc = doc.get("training", {})
+        training = TrainConfig.from_dict(training_doc, where)
+        ranks = Limit("int", 1, 100_000).check(training_doc.get("ranks", 1) if isinstance(training_doc, dict) else 1,
+                                               "training.ranks", where)
+        step = Limit("int", 0, 10_000_000).check(doc.get("step", 0), "step", where)
+        losses = {name: _optional_loss(doc.get(name), name, where) for name in ("train_bpt", "valid_bpt")}
+        known = {"format", "key", "label", "model", "params", "tokens", "corpus", "training", "step", "train_bpt",
+                 "valid_bpt", "device", "torch", "saved_at"}
+        return cls(key=key, model=model, tokens=tokens, training=training, step=step, corpus=str(doc.get("corpus", "")),
+                   params=doc.get("params") if isinstance(doc.get("params"), int) else None, ranks=ranks,
+                   device=str(doc.get("device", "")), torch=str(doc.get("torch", "")),
+                   saved_at=str(doc.get("saved_at", "")), extra={k: v for k, v in doc.items() if k not in known},
+                   **losses)
+
+
+def _token_config(doc: dict, where: str) -> TokenConfig:
+    pitch = Limit("int", 0, 127)
+    low = pitch.check(doc.get("min_pitch"), "tokens.min_pitch", where)
+    high = pitch.check(doc.get("max_pitch"), "tokens.max_pitch", where)
+    if low >= high:
+        raise UserError(f"{where}: tokens.min_pitch ({low}) must be below tokens.max_pitch ({high})")
+    return TokenConfig(min_pitch=low, max_pitch=high)
+
+
+def _optional_loss(value, name: str, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise UserError(f"{where}: {name} must be a finite number of bits per token, not {value!r}")
+    return float(value)
+
+
+@dataclass
 class LoadedModel:
     model: SequenceModel  # in eval mode, on the requested device
-    config: dict  # the config.json document
+    config: dict  # the config.json document as read (record holds it typed)
     token_config: TokenConfig
+    record: ModelRecord | None = None
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -66,18 +159,18 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
     """AdamW's per-parameter state (step, exp_avg, exp_avg_sq) as flat named tensors."""
     out = {}
     for index, state in optimizer.state_dict()["state"].items():
-        for field, value in state.items():
+        for name, value in state.items():
             tensor = value if torch.is_tensor(value) else torch.tensor(float(value))
-            out[f"opt.{index}.{field}"] = tensor.detach().to("cpu").contiguous()
+            out[f"opt.{index}.{name}"] = tensor.detach().to("cpu").contiguous()
     return out
 
 
-def save_checkpoint(model_dir, model: SequenceModel, optimizer, doc: dict, history: list[dict]) -> list[Path]:
-    """Write one model's checkpoint; `doc` is the config.json document (must carry "step")."""
+def save_checkpoint(model_dir, model: SequenceModel, optimizer, record: ModelRecord, history: list[dict]) -> list[Path]:
+    """Write one model's checkpoint (its weights, optimizer state, history and config.json)."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    step = str(doc["step"])
-    doc_json = json.dumps(doc, indent=2, sort_keys=True)
+    step = str(record.step)
+    doc_json = json.dumps(record.to_dict(), indent=2, sort_keys=True)
     weights = _weights(model)
     state = {f"model.{k}": v for k, v in weights.items()} | _optimizer_tensors(optimizer)
     meta = {"format": FORMAT, "step": step, "config": doc_json}
@@ -115,9 +208,19 @@ def read_config(model_dir) -> dict:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: not a readable config ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict) or not isinstance(doc.get("tokens"), dict):
-        raise UserError(f"{path}: not a Melody Memory model config (no 'model' or 'tokens' section)")
+    ModelRecord.from_dict(doc, str(path))  # every value range-checked before anyone builds from it
     return doc
+
+
+def read_record(model_dir) -> ModelRecord:
+    """A model's config.json as a typed, range-checked ModelRecord (UserError naming the file)."""
+    path = Path(model_dir) / CONFIG_FILE
+    return ModelRecord.from_dict(read_config(model_dir), str(path))
+
+
+def has_train_state(model_dir) -> bool:
+    """Whether a model can be resumed: bundled and exported models carry no optimizer state."""
+    return (Path(model_dir) / STATE_FILE).is_file()
 
 
 def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -138,19 +241,11 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, meta
 
 
-def _build(doc: dict, key: str, where: Path) -> tuple[SequenceModel, TokenConfig]:
-    model_cfg = doc["model"]
-    if model_cfg.get("key") != key:
-        raise UserError(f"{where}: holds model {model_cfg.get('key')!r}, expected {key!r}")
-    try:
-        token_config = TokenConfig(**{k: doc["tokens"][k] for k in ("min_pitch", "max_pitch")})
-        model = model_from_config(model_cfg)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{where}: malformed model or token config ({exc})") from None
-    if model.config.vocab_size != token_config.vocab_size:
-        raise UserError(f"{where}: model vocabulary {model.config.vocab_size} != token vocabulary "
-                        f"{token_config.vocab_size}")
-    return model, token_config
+def _build(doc: dict, key: str, where: Path) -> tuple[SequenceModel, ModelRecord]:
+    record = ModelRecord.from_dict(doc, str(where))
+    if record.key != key:
+        raise UserError(f"{where}: holds model {record.key!r}, expected {key!r}")
+    return model_from_config(record.model, str(where)), record
 
 
 def _load_weights(model: SequenceModel, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -171,15 +266,15 @@ def load_model(run_dir, key: str, device="cpu") -> LoadedModel:
     """The trained model `key` of a run, ready for generation and evaluation."""
     model_dir = Path(run_dir) / key
     doc = read_config(model_dir)
-    model, token_config = _build(doc, key, model_dir / CONFIG_FILE)
+    model, record = _build(doc, key, model_dir / CONFIG_FILE)
     path = model_dir / MODEL_FILE
     tensors, _ = read_safetensors(path)
     _load_weights(model, tensors, path)
-    return LoadedModel(model.to(device).eval(), doc, token_config)
+    return LoadedModel(model.to(device).eval(), doc, record.tokens, record)
 
 
-def load_train_state(model_dir, key: str) -> tuple[SequenceModel, dict, dict[str, torch.Tensor]]:
-    """For --resume: (model with its weights, the config document saved with them, optimizer tensors).
+def load_train_state(model_dir, key: str) -> tuple[SequenceModel, ModelRecord, dict[str, torch.Tensor]]:
+    """For --resume: (model with its weights, the config record saved with them, optimizer tensors).
 
     Everything comes from train_state.safetensors alone, so it is consistent even if the process was
     killed between writing it and the other files."""
@@ -189,21 +284,25 @@ def load_train_state(model_dir, key: str) -> tuple[SequenceModel, dict, dict[str
         doc = json.loads(meta["config"])
     except (KeyError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: no readable config in its metadata ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict) or "tokens" not in doc:
-        raise UserError(f"{path}: metadata config lacks the model or token section")
-    model, _ = _build(doc, key, path)
+    model, record = _build(doc, key, path)
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     _load_weights(model, weights, path)
     opt = {k: v for k, v in tensors.items() if k.startswith("opt.")}
-    return model, doc, opt
+    for name, tensor in (*weights.items(), *opt.items()):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"{path}: {name} holds values that are not finite (a broken run): not resumed")
+    return model, record, opt
 
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], path) -> None:
     """Put saved AdamW state back; the param groups (lr etc.) stay as the fresh optimizer has them."""
     state: dict[int, dict] = {}
     for name, tensor in tensors.items():
-        _, index, field = name.split(".", 2)
-        state.setdefault(int(index), {})[field] = tensor
+        try:
+            _, index, entry = name.split(".", 2)
+            state.setdefault(int(index), {})[entry] = tensor
+        except ValueError:
+            raise UserError(f"{path}: unexpected tensor {name!r} in the optimizer state") from None
     fresh = optimizer.state_dict()
     n_params = sum(len(g["params"]) for g in fresh["param_groups"])
     if state and set(state) != set(range(n_params)):

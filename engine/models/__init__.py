@@ -6,10 +6,15 @@ from .registry import (
     MODEL_COLOURS,
     MODEL_KEYS,
     MODEL_LABELS,
+    PRESET_WINDOWS,
     PRESETS,
+    ModelSpec,
     build_model,
+    config_from_dict,
     model_config,
     model_from_config,
+    register,
+    unregister,
 )
 
 __all__ = [
@@ -18,9 +23,14 @@ __all__ = [
     "MODEL_KEYS",
     "MODEL_LABELS",
     "PRESETS",
+    "PRESET_WINDOWS",
+    "ModelSpec",
     "ModelConfig",
     "SequenceModel",
     "build_model",
+    "config_from_dict",
     "model_config",
     "model_from_config",
+    "register",
+    "unregister",
 ]

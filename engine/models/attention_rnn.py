@@ -13,11 +13,13 @@ in a sane range; it does not change what the model can express.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validation import Limit
 from .base import ModelConfig, SequenceModel
 
 
@@ -25,6 +27,8 @@ from .base import ModelConfig, SequenceModel
 class AttentionRNNConfig(ModelConfig):
     embed_dim: int = 64
     hidden_size: int = 192
+
+    LIMITS: ClassVar[dict[str, Limit]] = {"embed_dim": Limit("int", 1, 2048), "hidden_size": Limit("int", 1, 4096)}
 
 
 def sliding_causal_mask(t_query: int, t_key: int, window: int, device=None) -> torch.Tensor:

@@ -24,9 +24,12 @@ State objects are plain tensors or tuples of tensors; callers pass them back unt
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
+
+from ..validation import Limit, check_fields
 
 
 @dataclass
@@ -37,8 +40,22 @@ class ModelConfig:
     vocab_size: int = 52
     window: int = 256  # training crop length, and the attention span of the attention models
 
+    # What each field may hold (engine/validation.py); a family's config adds its own sizes. Checked before
+    # a model is built from a file, so a tampered config.json cannot ask for 100,000 layers.
+    LIMITS: ClassVar[dict[str, Limit]] = {"vocab_size": Limit("int", 4, 512), "window": Limit("int", 8, 8192)}
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def validate(self, where: str | None = None) -> None:
+        limits = {}
+        for cls in reversed(type(self).__mro__):
+            limits.update(cls.__dict__.get("LIMITS", {}))
+        check_fields(self, limits, where, prefix="model.")
+        self.check_shape(where)
+
+    def check_shape(self, where: str | None) -> None:
+        """Rules between fields (a family overrides it); UserError naming `where`."""
 
 
 class SequenceModel(nn.Module):

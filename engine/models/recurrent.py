@@ -7,10 +7,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from ..errors import UserError
+from ..validation import Limit
 from .base import ModelConfig, SequenceModel
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -24,6 +27,17 @@ class RecurrentConfig(ModelConfig):
     embed_dim: int = 64
     hidden_size: int = 256
     num_layers: int = 1
+
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "cell": Limit("choice", choices=tuple(_CELLS)),
+        "embed_dim": Limit("int", 1, 2048),
+        "hidden_size": Limit("int", 1, 4096),
+        "num_layers": Limit("int", 1, 8),
+    }
+
+    def check_shape(self, where: str | None) -> None:
+        if self.key in _CELLS and self.cell != self.key:
+            raise UserError(f"{where + ': ' if where else ''}model {self.key!r} must have cell {self.key!r}, not {self.cell!r}")
 
 
 class RecurrentLM(SequenceModel):

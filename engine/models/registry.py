@@ -18,11 +18,15 @@ Transformer shapes: `small` is 2 layers of width 88 with 2 heads of 44 rather th
 4 heads of 16: two layers are what copying an earlier bar needs (an induction head is a two-layer
 circuit), and on a CPU, attention with heads of 16 channels ran at a third of the GEMM rate (measured:
 mfu 0.37 for 4 x 64 against 0.53 for 2 x 88, the same parameter budget, `python main.py bench`).
+
+Adding a model: one file with its config (a ModelConfig subclass with its LIMITS) and its module (a
+SequenceModel: forward, init_state, step), plus one `register(ModelSpec(...))` line below. Every command,
+tab, plot and the evaluation then know it.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 
 from ..errors import UserError
 from .attention_rnn import AttentionRNN, AttentionRNNConfig
@@ -30,57 +34,78 @@ from .base import ModelConfig, SequenceModel
 from .recurrent import RecurrentConfig, RecurrentLM
 from .transformer import TransformerConfig, TransformerLM
 
-MODEL_KEYS = ("rnn", "lstm", "gru", "attention", "transformer")
-
-MODEL_COLOURS = {
-    "rnn": "#d62728",
-    "lstm": "#1f77b4",
-    "gru": "#2ca02c",
-    "attention": "#9467bd",
-    "transformer": "#ff7f0e",
-}
-
-MODEL_LABELS = {
-    "rnn": "vanilla RNN",
-    "lstm": "LSTM",
-    "gru": "GRU",
-    "attention": "RNN + attention",
-    "transformer": "Transformer",
-}
-
 DEFAULT_PRESET = "small"
+# The training crop of each preset, and the attention span of the attention models.
+PRESET_WINDOWS = {"tiny": 64, "small": 256, "medium": 512}
 
 
-def _presets() -> dict[str, dict[str, ModelConfig]]:
-    table = {
-        # preset: (window, embed_dim, rnn H, lstm H, gru H, attention H, (d_model, layers, heads))
-        "tiny": (64, 16, 136, 68, 80, 76, (32, 2, 2)),
-        "small": (256, 64, 396, 188, 220, 212, (88, 2, 2)),
-        "medium": (512, 128, 912, 432, 508, 476, (128, 5, 4)),
-    }
-    presets = {}
-    for name, (window, e, h_rnn, h_lstm, h_gru, h_att, (d, layers, heads)) in table.items():
-        presets[name] = {
-            "rnn": RecurrentConfig(key="rnn", window=window, cell="rnn", embed_dim=e, hidden_size=h_rnn),
-            "lstm": RecurrentConfig(key="lstm", window=window, cell="lstm", embed_dim=e, hidden_size=h_lstm),
-            "gru": RecurrentConfig(key="gru", window=window, cell="gru", embed_dim=e, hidden_size=h_gru),
-            "attention": AttentionRNNConfig(key="attention", window=window, embed_dim=e, hidden_size=h_att),
-            "transformer": TransformerConfig(
-                key="transformer", window=window, d_model=d, n_layers=layers, n_heads=heads
-            ),
-        }
-    return presets
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model as the rest of the app knows it: key (CLI, files), label and colour (plots, legends),
+    its config and module classes, and its sizes per preset (config fields; the window is the preset's)."""
+
+    key: str
+    label: str
+    colour: str
+    config_cls: type[ModelConfig]
+    model_cls: type[SequenceModel]
+    sizes: dict[str, dict]
 
 
-PRESETS: dict[str, dict[str, ModelConfig]] = _presets()
+# Views of the registry, kept in step by register() (modules import them once, so they change in place).
+MODEL_KEYS: list[str] = []
+MODEL_COLOURS: dict[str, str] = {}
+MODEL_LABELS: dict[str, str] = {}
+PRESETS: dict[str, dict[str, ModelConfig]] = {name: {} for name in PRESET_WINDOWS}
+_SPECS: dict[str, ModelSpec] = {}
 
-_FAMILIES = {
-    "rnn": (RecurrentConfig, RecurrentLM),
-    "lstm": (RecurrentConfig, RecurrentLM),
-    "gru": (RecurrentConfig, RecurrentLM),
-    "attention": (AttentionRNNConfig, AttentionRNN),
-    "transformer": (TransformerConfig, TransformerLM),
-}
+
+def register(spec: ModelSpec) -> None:
+    """Add a model to every list, menu, plot and command (its key must be new)."""
+    if spec.key in _SPECS:
+        raise ValueError(f"model {spec.key!r} is registered already")
+    missing = set(PRESET_WINDOWS) - set(spec.sizes)
+    if missing:
+        raise ValueError(f"model {spec.key!r} has no sizes for preset(s) {sorted(missing)}")
+    _SPECS[spec.key] = spec
+    MODEL_KEYS.append(spec.key)
+    MODEL_COLOURS[spec.key] = spec.colour
+    MODEL_LABELS[spec.key] = spec.label
+    for preset, window in PRESET_WINDOWS.items():
+        PRESETS[preset][spec.key] = spec.config_cls(key=spec.key, window=window, **spec.sizes[preset])
+
+
+def unregister(key: str) -> None:
+    """Remove a model added by register() (tests register toy models)."""
+    _SPECS.pop(key)
+    MODEL_KEYS.remove(key)
+    MODEL_COLOURS.pop(key)
+    MODEL_LABELS.pop(key)
+    for table in PRESETS.values():
+        table.pop(key, None)
+
+
+# Sizes solved for parameter matching (hidden sizes in multiples of 4); see the table in the docstring.
+register(ModelSpec("rnn", "vanilla RNN", "#d62728", RecurrentConfig, RecurrentLM, {
+    "tiny": dict(cell="rnn", embed_dim=16, hidden_size=136),
+    "small": dict(cell="rnn", embed_dim=64, hidden_size=396),
+    "medium": dict(cell="rnn", embed_dim=128, hidden_size=912)}))
+register(ModelSpec("lstm", "LSTM", "#1f77b4", RecurrentConfig, RecurrentLM, {
+    "tiny": dict(cell="lstm", embed_dim=16, hidden_size=68),
+    "small": dict(cell="lstm", embed_dim=64, hidden_size=188),
+    "medium": dict(cell="lstm", embed_dim=128, hidden_size=432)}))
+register(ModelSpec("gru", "GRU", "#2ca02c", RecurrentConfig, RecurrentLM, {
+    "tiny": dict(cell="gru", embed_dim=16, hidden_size=80),
+    "small": dict(cell="gru", embed_dim=64, hidden_size=220),
+    "medium": dict(cell="gru", embed_dim=128, hidden_size=508)}))
+register(ModelSpec("attention", "RNN + attention", "#9467bd", AttentionRNNConfig, AttentionRNN, {
+    "tiny": dict(embed_dim=16, hidden_size=76),
+    "small": dict(embed_dim=64, hidden_size=212),
+    "medium": dict(embed_dim=128, hidden_size=476)}))
+register(ModelSpec("transformer", "Transformer", "#ff7f0e", TransformerConfig, TransformerLM, {
+    "tiny": dict(d_model=32, n_layers=2, n_heads=2),
+    "small": dict(d_model=88, n_layers=2, n_heads=2),
+    "medium": dict(d_model=128, n_layers=5, n_heads=4)}))
 
 
 def model_config(key: str, preset: str = DEFAULT_PRESET, vocab_size: int = 52, **overrides) -> ModelConfig:
@@ -97,17 +122,29 @@ def build_model(key: str, preset: str = DEFAULT_PRESET, vocab_size: int = 52, **
     return model_from_config(model_config(key, preset, vocab_size, **overrides))
 
 
-def model_from_config(config: ModelConfig | dict) -> SequenceModel:
-    """Build from a config object or its to_dict() (as stored in a checkpoint's config.json).
+def config_from_dict(doc: dict, where: str | None = None) -> ModelConfig:
+    """A model config from its to_dict() (as stored in a checkpoint's config.json), every field range-checked
+    (ModelConfig.validate): a malformed or tampered config is a UserError naming `where` and the field."""
+    prefix = f"{where}: " if where else ""
+    key = doc.get("key") if isinstance(doc, dict) else None
+    if key not in _SPECS:
+        raise UserError(f"{prefix}unknown model {key!r}: choose from {', '.join(MODEL_KEYS)}")
+    config_cls = _SPECS[key].config_cls
+    unknown = set(doc) - {f.name for f in fields(config_cls)}
+    if unknown:
+        raise UserError(f"{prefix}unknown model config fields {sorted(map(str, unknown))}")
+    try:
+        config = config_cls(**doc)
+    except TypeError as exc:
+        raise UserError(f"{prefix}unreadable model config ({exc})") from None
+    config.validate(where)
+    return config
 
-    Raises ValueError / KeyError / TypeError on a malformed dict; the checkpoint loader turns those
-    into a UserError naming the file."""
+
+def model_from_config(config: ModelConfig | dict, where: str | None = None) -> SequenceModel:
+    """Build a model from a config object or its to_dict(); the config is checked before any memory is allocated."""
     if isinstance(config, dict):
-        key = config["key"]
-        config_cls = _FAMILIES[key][0]
-        names = {f.name for f in fields(config_cls)}
-        unknown = set(config) - names
-        if unknown:
-            raise ValueError(f"unknown model config fields {sorted(unknown)}")
-        config = config_cls(**config)
-    return _FAMILIES[config.key][1](config)
+        config = config_from_dict(config, where)
+    else:
+        config.validate(where)
+    return _SPECS[config.key].model_cls(config)

@@ -9,11 +9,14 @@ incremental decoding keep a key/value cache of at most `window` entries that sli
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UserError
+from ..validation import Limit
 from .attention_rnn import sliding_causal_mask
 from .base import ModelConfig, SequenceModel
 
@@ -25,6 +28,19 @@ class TransformerConfig(ModelConfig):
     n_heads: int = 4
     mlp_ratio: int = 4
     rope_base: float = 10000.0
+
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "d_model": Limit("int", 2, 2048),
+        "n_layers": Limit("int", 1, 48),
+        "n_heads": Limit("int", 1, 64),
+        "mlp_ratio": Limit("int", 1, 16),
+        "rope_base": Limit("float", 1, 1e9, lo_open=True),
+    }
+
+    def check_shape(self, where: str | None) -> None:
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise UserError(f"{where + ': ' if where else ''}model.d_model ({self.d_model}) must split into "
+                            f"model.n_heads ({self.n_heads}) heads of an even width")
 
 
 def rope_angles(positions: torch.Tensor, head_dim: int, base: float, dtype=torch.float32):
@@ -114,7 +130,7 @@ class Block(nn.Module):
 class TransformerLM(SequenceModel):
     def __init__(self, config: TransformerConfig):
         super().__init__()
-        assert config.d_model % config.n_heads == 0 and (config.d_model // config.n_heads) % 2 == 0
+        config.check_shape("transformer config")
         self.config = config
         c = config
         self.embed = nn.Embedding(c.vocab_size, c.d_model)
