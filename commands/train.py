@@ -8,13 +8,11 @@ alone prints and writes; --batch-size is per rank.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import threading
 from pathlib import Path
 
-from engine.errors import UserError
 from engine.models import DEFAULT_PRESET, MODEL_KEYS, PRESETS
 
 from .common import ProgressBar, emit_json
@@ -26,104 +24,110 @@ def _silent(message: str) -> None:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--models", default=",".join(MODEL_KEYS),
-                        help=f"comma-separated model keys (default: all five: {','.join(MODEL_KEYS)})")
+    parser.add_argument("--models", default=None,
+                        help=f"comma-separated model keys (default: all: {','.join(MODEL_KEYS)}; with --resume: "
+                             f"the run's unfinished ones)")
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help=f"model sizes (default {DEFAULT_PRESET}; tiny is for tests)")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per model (default 3000)")
     parser.add_argument("--source", nargs="+", default=None, metavar="PATH",
-                        help="MIDI files or folders (default: the bundled corpus)")
+                        help="MIDI files or folders (default: the bundled corpus; with --resume: the run's own)")
     parser.add_argument("--seed", type=int, default=None, help="seed for weights and batches (default 0)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"], help="default auto")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (one folder per model)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in RUN_DIR from its last checkpoints, with its settings")
-    parser.add_argument("--batch-size", type=int, default=None, help="crops per batch (default 32)")
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-3)")
-    parser.add_argument("--window", type=int, default=None, help="crop length in steps (default: the preset's)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--eval-every", type=int, default=None, help="validate every N steps (default 100)")
-    parser.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps (default 500)")
+                        help="continue the run in RUN_DIR: every unfinished model, with the run's settings; "
+                             "finished and bundled models are never touched")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size in window-long rows: about batch x window tokens per step (default 32)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate, above 0 and at most 1 (default 3e-3)")
+    parser.add_argument("--window", type=int, default=None,
+                        help="crop length and attention span in steps, 8..8192 (default: the preset's)")
+    parser.add_argument("--sequences", choices=["tunes", "crops"], default=None,
+                        help="train on whole tunes from their start (default) or on random window-long crops")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                        help="bf16 autocast where the hardware has it natively (auto), or always fp32 (default fp32)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="training processes on a CPU (default: one per core, at most one per model)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads per training process (default: the cores / the processes)")
+    parser.add_argument("--eval-every", type=int, default=None, help="validate every N steps (default: ~30 times a run)")
+    parser.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps (default: at each validation)")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes that parse a corpus on its first load (default: one per CPU core)")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
 
 
 # CLI flag -> TrainConfig field; a flag left out keeps the default (or, with --resume, the run's value).
-_FLAGS = {"preset": "preset", "steps": "steps", "seed": "seed", "device": "device", "batch_size": "batch_size",
-          "lr": "lr", "window": "window", "threads": "threads", "eval_every": "eval_every",
-          "save_every": "save_every"}
+FLAGS = {"preset": "--preset", "steps": "--steps", "seed": "--seed", "device": "--device",
+         "batch_size": "--batch-size", "lr": "--lr", "window": "--window", "sequences": "--sequences",
+         "precision": "--precision", "processes": "--processes", "threads": "--threads",
+         "eval_every": "--eval-every", "save_every": "--save-every"}
 
 
 def run(args) -> int:
-    from engine import checkpoint as ckpt
     from engine import distributed
-    from engine.training import TrainConfig
+    from engine.run_plan import plan_new_run, plan_resume
+    from engine.train_config import TrainConfig
+    from engine.validation import Limit
 
     out = Path(args.out)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    config = TrainConfig()
+    if args.workers is not None:
+        Limit("int", 1, 256).check(args.workers, "--workers")
+    flags = {name: getattr(args, name) for name in FLAGS}
     if args.resume:
-        present = ckpt.list_run_models(out)
-        if not present:
-            raise UserError(f"{out}: no checkpoints to resume from")
-        saved = json.loads((out / present[0] / ckpt.CONFIG_FILE).read_text())["training"]
-        config = TrainConfig.from_dict(saved)
-        if args.models == ",".join(MODEL_KEYS):  # not given: resume the models the run holds
-            models = present
-    for flag, name in _FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            setattr(config, name, value)
-    bad = [m for m in models if m not in MODEL_KEYS]
-    if bad or not models:
-        raise UserError(f"unknown model(s) {', '.join(bad) or '(none)'}: choose from {', '.join(MODEL_KEYS)}")
-    # Under torchrun: the process group lives for the rest of the command (a no-op otherwise).
-    with distributed.session(config.device) as dp:
-        return _train(args, config, models, out, dp)
+        ranks = int(os.environ.get("WORLD_SIZE", "1")) if distributed.launched_by_torchrun() else 1
+        plan = plan_resume(out, overrides=flags, models=args.models.split(",") if args.models else None,
+                           sources=args.source, names=FLAGS, lock=False, ranks=ranks)
+    else:
+        config = TrainConfig(**{k: v for k, v in flags.items() if v is not None})
+        plan = plan_new_run(out, (args.models or ",".join(MODEL_KEYS)).split(","), config, sources=args.source,
+                            names=FLAGS, lock=False)
+    for note in plan.notes:
+        _say(note)
+    if plan.nothing_to_do:
+        _say(f"nothing to resume in {out}: no model is left unfinished; nothing was changed")
+        if args.json:
+            emit_json({"run": str(out), "trained": [], "notes": plan.notes})
+        return 0
+    # Under torchrun: the process group lives for the rest of the command (a no-op otherwise). The run is
+    # locked before the corpus loads, so a second writer is refused at once.
+    with distributed.session(plan.config.device) as dp, plan:
+        if distributed.is_main():
+            plan.take_lock()
+        return _train(args, plan, dp)
 
 
-def _train(args, config, models, out: Path, dp) -> int:
+def _train(args, plan, dp) -> int:
     from engine import distributed
     from engine.corpus import load_corpus
-    from engine.training import TrainJob, final_table, train
+    from engine.training import final_table, train
 
     main = dp is None or dp.is_main
     say = _say if main else _silent  # data-parallel: other ranks stay silent
+    config, models, out = plan.config, plan.models, plan.out_dir
     bar = ProgressBar(0, "corpus")
     workers = args.workers or os.cpu_count() or 1
     with distributed.local_main_first():  # one parse per machine; the other ranks then read the cache
-        corpus = load_corpus(args.source, workers=workers,
+        corpus = load_corpus(plan.sources, workers=workers,
                              progress=lambda done, total, *_: main and _corpus_progress(bar, done, total))
     if main:
         bar.close()
-    train_tokens, valid_tokens = corpus.tokens("train"), corpus.tokens("valid")
-    if not valid_tokens:
-        # A small folder may hash no tune into the validation split: hold out every 10th training tune.
-        valid_tokens, train_tokens = train_tokens[::10], [t for i, t in enumerate(train_tokens) if i % 10]
-        say(f"no validation tunes in the corpus split; holding out {len(valid_tokens)} training tune(s)")
-    if not train_tokens:
-        raise UserError("the corpus has no training tunes (it needs at least two melodies)")
-    say(f"corpus: {len(train_tokens)} training and {len(valid_tokens)} validation tunes, "
-        f"{sum(len(t) for t in train_tokens)} training tokens")
-    # Keep only what training needs: the corpus's melodies, notes and packed tokens are freed, and
-    # the tokens live on as one byte each (the sampler packs its own copy the same way).
-    token_config, fingerprint = corpus.token_config, corpus.fingerprint
-    train_tokens = _compact(train_tokens, token_config.vocab_size)
-    valid_tokens = _compact(valid_tokens, token_config.vocab_size)
-    del corpus
-    say(f"training {', '.join(models)} ({config.preset}) for {config.steps} steps -> {out}")
+    job = plan.job(corpus)
+    del corpus  # the job holds compact copies of the tokens it needs
+    for note in job.notes[len(plan.notes):]:
+        say(note)
+    say(f"corpus: {len(job.train_tokens)} training and {len(job.valid_tokens)} validation tunes, "
+        f"{sum(len(t) for t in job.train_tokens)} training tokens")
+    verb = "resuming" if plan.resume else "training"
+    say(f"{verb} {', '.join(models)} ({config.preset}, {config.sequences}) for {config.steps} steps -> {out}")
     if dp is not None:
-        say(f"data-parallel: {dp.world} ranks ({dp.backend}), {config.batch_size} crops per rank, "
+        say(f"data-parallel: {dp.world} ranks ({dp.backend}), batch {config.batch_size} per rank, "
             f"global batch {config.batch_size * dp.world}")
 
-    job = TrainJob(models, train_tokens, valid_tokens, token_config, fingerprint, out, config,
-                   resume=args.resume)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     progress = ProgressBar(config.steps * len(models), "train")
-    done = {m: 0 for m in models}
+    done = {m: plan.states[m].step if m in plan.states else 0 for m in models}
     valid = {}
     summary, finished = {}, "done"
     with _ctrl_c_stops(stop, distributed=dp is not None):
@@ -147,7 +151,7 @@ def _train(args, config, models, out: Path, dp) -> int:
 
     rows = final_table(summary)
     if args.json:
-        emit_json({"run": str(out), "steps": config.steps, "preset": config.preset,
+        emit_json({"run": str(out), "steps": config.steps, "preset": config.preset, "trained": list(models),
                    "models": {k: {"params": p, "train_bpt": t, "valid_bpt": v} for k, p, t, v in rows}})
     say(f"{'model':<12} {'params':>9} {'train bits/token':>17} {'valid bits/token':>17}")
     for key, params, train_bpt, valid_bpt in rows:
@@ -186,21 +190,6 @@ def _ctrl_c_stops(stop: threading.Event, distributed: bool = False):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def _compact(arrays: list, vocab_size: int) -> list:
-    """The same token arrays as views into one flat array of the smallest type the vocabulary fits."""
-    import numpy as np
-
-    from engine.batches import token_dtype
-
-    flat = np.empty(sum(len(a) for a in arrays), dtype=token_dtype(vocab_size))
-    views, start = [], 0
-    for a in arrays:
-        flat[start : start + len(a)] = a
-        views.append(flat[start : start + len(a)])
-        start += len(a)
-    return views
 
 
 def _fmt(x) -> str:

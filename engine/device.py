@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from .errors import UserError
 
 
@@ -22,3 +24,47 @@ def resolve_device(name: str = "auto"):
     if name not in ("cpu", "cuda", "mps"):
         raise UserError(f"unknown device {name!r}: use auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (the affinity mask where the OS has one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with torch's intra-op thread count set to n (None: leave it), then restore it.
+
+    torch's setting is process-wide: a command or a job that changes it for its own work puts it back,
+    so the next job in the same process (the app runs many) starts from the same state."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def bf16_supported(device) -> bool:
+    """Whether bfloat16 matmuls run natively here: CUDA GPUs with bf16, CPUs with AVX-512 BF16 or AMX.
+    Elsewhere bf16 autocast would be emulated and slower, so it is never used."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = torch.cpu
+        for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+            check = getattr(cpu, probe, None)
+            if check is not None and check():
+                return True
+        return False
+    return False

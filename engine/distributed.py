@@ -47,6 +47,11 @@ def current() -> DistInfo | None:
     return _current
 
 
+def is_main() -> bool:
+    """True in an ordinary run and on rank 0 of a data-parallel one: the process that writes files."""
+    return _current is None or _current.is_main
+
+
 def launched_by_torchrun(environ=os.environ) -> bool:
     return all(name in environ for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR"))
 

@@ -1,17 +1,22 @@
-"""The training engine the CLI and the GUI share: a generator of progress events, Qt-free.
+"""The training engine the CLI, the app and the bench share: a generator of progress events, Qt-free.
 
-One job trains several models side by side. At every step all models see the same batch (the same
-crops, the same transpositions), in turn, so their curves grow together; they share the step budget,
-the optimizer (AdamW, linear warm-up then cosine decay, gradient clipping) and the seed (each model's
-initial weights come from torch.manual_seed(seed)). Any difference is the architecture.
+One job trains several models side by side. Every model sees the same batches (the same tunes, the same
+transpositions), they share the step budget, the optimizer (AdamW, linear warm-up then cosine decay,
+gradient clipping) and the seed (each model's initial weights come from torch.manual_seed(seed)). Any
+difference is the architecture.
 
-    for event in train(TrainJob(...), stop=threading.Event()):
-        ...   # TrainEvent: kind "step" | "eval" | "checkpoint" | "done" | "stopped"
+    with plan_new_run(out, models, config) as plan:          # engine/run_plan.py: checks, lock, resume
+        for event in train(plan.job(corpus), stop=threading.Event()):
+            ...   # TrainEvent: kind "step" | "eval" | "checkpoint" | "done" | "stopped"
 
-A "step" event follows every model's optimizer step, so a consumer (the GUI's worker thread) gets
-control back often, and `stop` is looked at before each model's step: it takes effect within one step,
-after which every model is checkpointed. The engine stays overhead-free: the loss is read back from
-the device only every `log_every` steps; batches are drawn with vectorised numpy (engine/batches.py).
+On a CPU with several cores the models train in parallel worker processes, one per core (engine/
+train_workers.py), each running the same loop (`train_models`) on its share; the events arrive merged.
+Because a batch is a pure function of (seed, step) and every model is seeded alike, a model ends with
+the same weights whichever process trained it and whatever else trained beside it.
+
+A "step" event follows every model's optimizer step, and `stop` is looked at before each model's step:
+it takes effect within one step, after which every model is checkpointed. A step whose loss or gradient
+is not finite is never taken or saved: training stops with a UserError naming the model and the step.
 """
 
 from __future__ import annotations
@@ -19,59 +24,31 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from . import distributed
-from .batches import CropSampler, validation_windows
-from .device import resolve_device
+from .batches import CropSampler, TuneSampler, validation_sequences, validation_windows
+from .device import bf16_supported, cpu_cores, resolve_device, torch_threads
 from .errors import UserError
-from .models import MODEL_KEYS, MODEL_LABELS, PRESETS, SequenceModel, build_model
-from .tokens import PAD, TokenConfig
+from .models import MODEL_KEYS, SequenceModel, build_model
+from .run_lock import RunLock
+from .run_plan import TrainJob, check_models, manifest_for, read_manifest, write_manifest
+from .tokens import PAD
+from .train_config import TrainConfig, lr_at
+
+__all__ = ["TrainConfig", "TrainEvent", "TrainJob", "final_table", "lr_at", "next_token_nats", "train",
+           "train_models"]
 
 LN2 = math.log(2.0)
 # Data-parallel only: how often (in steps) the ranks agree on whether to stop; one tiny all-reduce each.
 STOP_CHECK_EVERY = 4
-
-
-@dataclass
-class TrainConfig:
-    preset: str = "small"
-    steps: int = 3000
-    batch_size: int = 32
-    window: int | None = None  # None: the preset's window
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1  # cosine decays to lr * this
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.99)
-    grad_clip: float = 1.0
-    transpose: int = 5  # random transposition of each crop by -5..+5 semitones (kept in range)
-    seed: int = 0
-    eval_every: int = 100
-    save_every: int = 500
-    log_every: int = 10
-    max_valid_windows: int = 256  # caps validation cost; a fixed, evenly spaced subset
-    device: str = "auto"
-    threads: int | None = None  # torch CPU threads; None leaves torch's default
-
-    def resolved_window(self) -> int:
-        return self.window or PRESETS[self.preset]["rnn"].window
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, doc: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        cfg = cls(**{k: v for k, v in doc.items() if k in names})
-        cfg.betas = tuple(cfg.betas)
-        return cfg
 
 
 @dataclass
@@ -87,70 +64,58 @@ class TrainEvent:
     eta_s: float | None = None  # whole job
     elapsed_s: float = 0.0
     paths: list[str] = field(default_factory=list)  # files saved, on "checkpoint"
-    summary: dict | None = None  # on done/stopped: {model: {"valid_bpt", "train_bpt", "step"}}
+    summary: dict | None = None  # on done/stopped: {model: {"valid_bpt", "train_bpt", "step", "params"}}
 
 
-@dataclass
-class TrainJob:
-    models: Sequence[str]
-    train_tokens: list  # token arrays of the training tunes
-    valid_tokens: list
-    token_config: TokenConfig
-    corpus_fingerprint: str
-    out_dir: str | Path
-    config: TrainConfig = field(default_factory=TrainConfig)
-    resume: bool = False
+def next_token_nats(model, batch: torch.Tensor, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed next-token cross-entropy in nats, number of non-PAD targets) of a [B, T+1] batch.
 
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Learning rate for optimizer step `step` (0-based): linear warm-up, then cosine to min_lr."""
-    warmup = min(cfg.warmup_steps, cfg.steps // 10)  # short runs (tests, demos) keep most of their budget
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
-    span = max(1, cfg.steps - warmup)
-    progress = min(1.0, (step - warmup) / span)
-    floor = cfg.lr * cfg.min_lr_ratio
-    return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
-
-
-def loss_nats(model: SequenceModel, batch: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats) of a [B, W+1] batch, PAD targets ignored."""
-    logits = model(batch[:, :-1])  # [B, W, V]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=PAD)
-
-
-def loss_sum_nats(model, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(summed next-token cross-entropy in nats, number of non-PAD targets) of a [B, W+1] batch."""
-    logits = model(batch[:, :-1])
+    The one loss of training and validation: inputs are batch[:, :-1], targets batch[:, 1:], PAD targets
+    ignored. Under bf16 the model runs in autocast and the loss is taken in float32."""
+    with autocast(batch.device, precision):
+        logits = model(batch[:, :-1])  # [B, T, V]
     targets = batch[:, 1:].reshape(-1)
-    total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets, ignore_index=PAD, reduction="sum")
+    total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets, ignore_index=PAD, reduction="sum")
     return total, (targets != PAD).sum()
 
 
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast where precision says so (resolve_precision decides when "auto" means bf16)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" -> bf16 where the hardware runs it natively (engine.device.bf16_supported), else fp32;
+    "bf16" asked for where it is not supported is refused rather than silently emulated."""
+    if precision == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    if precision == "bf16" and not bf16_supported(device):
+        raise UserError(f"bf16 training was asked for, but this {device.type} has no native bfloat16 "
+                        f"(a CPU needs AVX-512 BF16 or AMX): use fp32")
+    return precision
+
+
 @torch.no_grad()
-def evaluate_bpt(model: SequenceModel, windows: torch.Tensor, batch_size: int = 32) -> float:
-    """Bits per token over the fixed validation windows (each token weighted equally).
-    In a data-parallel session each rank scores its share of the windows and the sums are all-reduced."""
+def evaluate_bpt(model: SequenceModel, batches: list[torch.Tensor], precision: str = "fp32") -> float:
+    """Bits per token over the fixed validation batches (each token weighted equally).
+    In a data-parallel session each rank scores its share of the batches and the sums are all-reduced."""
     dp = distributed.current()
     if dp is not None:
-        windows = windows[dp.rank :: dp.world]
+        batches = batches[dp.rank :: dp.world]
     was_training = model.training
     model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=windows.device)
-    count = 0
-    for i in range(0, len(windows), batch_size):
-        chunk = windows[i : i + batch_size]
-        logits = model(chunk[:, :-1])
-        total += F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1), ignore_index=PAD, reduction="sum"
-        ).double()
-        count += int((chunk[:, 1:] != PAD).sum())
+    device = batches[0].device if batches else torch.device("cpu")
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count = torch.zeros((), dtype=torch.float64, device=device)
+    for batch in batches:
+        nats, n = next_token_nats(model, batch, precision)
+        total += nats.double()
+        count += n
     model.train(was_training)
     if dp is not None:
-        sums = distributed.all_sum(torch.stack([total, torch.tensor(float(count), dtype=torch.float64,
-                                                                      device=total.device)]))
-        total, count = sums[0], float(sums[1])
-    return float(total) / max(count, 1) / LN2
+        sums = distributed.all_sum(torch.stack([total, count]))
+        total, count = sums[0], sums[1]
+    return float(total) / max(float(count), 1.0) / LN2
 
 
 def make_optimizer(model: SequenceModel, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -162,50 +127,80 @@ def make_optimizer(model: SequenceModel, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
 
 
-class _Slot:
-    """One model in the job, with its optimizer and running figures."""
+def make_sampler(tokens, cfg: TrainConfig, token_config):
+    """The batch stream the config asks for (whole tunes or crops)."""
+    if cfg.sequences == "tunes":
+        return TuneSampler(tokens, cfg.resolved_window(), token_config, cfg.transpose, cfg.seed, cfg.max_len)
+    return CropSampler(tokens, cfg.resolved_window(), token_config, cfg.transpose, cfg.seed)
 
-    def __init__(self, key, model, optimizer, step, history):
-        self.key, self.model, self.optimizer = key, model, optimizer
-        self.forward = model  # what the training step calls: the model, or its DistributedDataParallel wrapper
-        self.params = [p for p in model.parameters()]
-        self.step, self.history = step, history
-        self.loss_sum: torch.Tensor | None = None
-        self.loss_steps = 0
-        self.busy_s = 0.0  # time spent in this model's steps this session
-        self.tokens = 0
-        self.last_train = history[-1]["train_bpt"] if history else None
-        self.last_valid = next((r["valid_bpt"] for r in reversed(history) if r.get("valid_bpt") is not None), None)
-        self.elapsed_before = history[-1]["elapsed_s"] if history and history[-1].get("elapsed_s") else 0.0
+
+def validation_batches(tokens, cfg: TrainConfig) -> list[np.ndarray]:
+    """The fixed validation set, shaped like the training batches (whole tunes, or window-long chunks)."""
+    if cfg.sequences == "tunes":
+        return validation_sequences(tokens, cfg.max_len, cfg.max_valid_windows,
+                                    batch_tokens=cfg.batch_size * cfg.resolved_window())
+    windows = validation_windows(tokens, cfg.resolved_window(), cfg.max_valid_windows)
+    return [windows[i : i + 32] for i in range(0, len(windows), 32)]
+
+
+def plan_processes(cfg: TrainConfig, models: list[str], device: torch.device) -> tuple[int, int]:
+    """(training processes, torch threads in each). Processes pay on a CPU with several cores and several
+    models: one per core, at most one per model. On a GPU, under torchrun, or when asked, one."""
+    cores = cpu_cores()
+    if distributed.current() is not None or device.type != "cpu":
+        return 1, cfg.threads or cores
+    processes = cfg.processes or min(cores, len(models))
+    processes = max(1, min(processes, len(models)))
+    return processes, cfg.threads or max(1, cores // processes)
 
 
 def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainEvent]:
-    """Train job.models together; yields TrainEvents. See the module docstring."""
-    cfg = job.config
+    """Train job.models; yields TrainEvents (see the module docstring).
+
+    Holds the run directory's lock throughout (the plan's, or its own) and records the run in run.json
+    first, so that a run killed before any checkpoint can still be resumed whole."""
     stop = stop or threading.Event()
-    unknown = [k for k in job.models if k not in MODEL_KEYS]
-    if unknown or not job.models:
-        raise UserError(f"unknown model(s) {unknown}: choose from {', '.join(MODEL_KEYS)}")
-    if cfg.preset not in PRESETS:
-        raise UserError(f"unknown preset {cfg.preset!r}: choose from {', '.join(PRESETS)}")
-    if cfg.steps < 1 or cfg.batch_size < 1:
-        raise UserError("steps and batch size must be at least 1")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    cfg = job.config.validate().resolved()
+    models = check_models(job.models)
+    own_lock = None if job.lock is not None and job.lock.held else RunLock(job.out_dir)
+    if own_lock is not None and distributed.is_main():
+        own_lock.acquire()
+    try:
+        out_dir = Path(job.out_dir)
+        if distributed.is_main() and (not job.resume or read_manifest(out_dir) is None):
+            write_manifest(out_dir, manifest_for(job, _world()))
+        dp = distributed.current()
+        device = dp.device if dp else resolve_device(cfg.device)
+        processes, threads = plan_processes(cfg, models, device)
+        if processes > 1:
+            from .train_workers import train_in_processes
+
+            yield from train_in_processes(job, cfg, models, processes, threads, stop)
+        else:
+            with torch_threads(threads):
+                yield from train_models(job, cfg, models, stop)
+    finally:
+        if own_lock is not None:
+            own_lock.release()
+
+
+def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threading.Event,
+                 alive: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
+    """The training loop for `models` in this process (the whole job, or a worker process's share).
+    `alive()` false ends it as a stop does (a worker whose parent died)."""
     dp = distributed.current()  # None unless launched by torchrun (see engine/distributed.py)
     rank, world = (dp.rank, dp.world) if dp else (0, 1)
     device = dp.device if dp else resolve_device(cfg.device)
-    window = cfg.resolved_window()
+    precision = resolve_precision(cfg.precision, device)
     out_dir = Path(job.out_dir)
     try:
-        sampler = CropSampler(job.train_tokens, window, job.token_config, cfg.transpose, cfg.seed)
-        valid_np = validation_windows(job.valid_tokens, window, cfg.max_valid_windows)
+        sampler = make_sampler(job.train_tokens, cfg, job.token_config)
+        valid = [torch.from_numpy(b).to(device) for b in validation_batches(job.valid_tokens, cfg)]
     except ValueError as exc:
         raise UserError(f"cannot train: {exc}") from None
-    valid = torch.from_numpy(valid_np).to(device)
     vocab = job.token_config.vocab_size
 
-    slots = [_make_slot(key, job, cfg, window, vocab, device, out_dir) for key in job.models]
+    slots = [_make_slot(key, job, cfg, vocab, device) for key in models]
     if dp is not None:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -221,12 +216,15 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
             return None
         return (time.perf_counter() - session_start) / done_model_steps * (steps_to_run - done_model_steps)
 
-    def elapsed(slot) -> float:
-        return slot.elapsed_before + time.perf_counter() - session_start
-
     def event(kind, slot, **kw) -> TrainEvent:
         return TrainEvent(kind=kind, step=slot.step, total_steps=cfg.steps, model=slot.key,
-                          elapsed_s=elapsed(slot), **kw)
+                          elapsed_s=slot.elapsed_before + time.perf_counter() - session_start, **kw)
+
+    def save(slot) -> list[str]:
+        slot.saved_step = slot.step
+        if rank != 0:
+            return []
+        return [str(p) for p in _save(slot, job, cfg, out_dir, device, world)]
 
     stopped = False
     for step in range(start_step, cfg.steps):
@@ -236,9 +234,9 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
         if dp is None:
             batch_np = sampler.batch(step, cfg.batch_size)
         else:
-            # --batch-size is per rank: the global batch has batch_size x world rows; this rank takes
-            # every world-th. Every rank draws it whole (cheap) to count the global batch's targets.
-            full = sampler.batch(step, cfg.batch_size * world)
+            # --batch-size is per rank: the global batch has batch_size x world rows' worth of tokens; this
+            # rank takes every world-th row. Every rank draws it whole (cheap) to count its targets.
+            full = sampler.batch(step, cfg.batch_size * world, world=world)
             global_targets = max(1, int((full[:, 1:] != PAD).sum()))
             batch_np = full[rank::world]
         batch = torch.from_numpy(batch_np).to(device, non_blocking=True)
@@ -246,29 +244,28 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
         for slot in slots:
             if slot.step != step:
                 continue  # resumed ahead of the others (killed between two models' checkpoints)
-            if dp is None and stop.is_set():
+            if dp is None and (stop.is_set() or (alive is not None and not alive())):
                 stopped = True
                 break
             t0 = time.perf_counter()
             for group in slot.optimizer.param_groups:
                 group["lr"] = lr
-            if dp is None:
-                loss = loss_nats(slot.forward, batch)
-            else:
-                # DDP averages gradients over the ranks; scaling this rank's summed loss by
-                # world / (targets in the global batch) makes that average the gradient of the global
-                # batch's mean loss: exactly what one process with the whole batch computes, PAD or not.
-                total, _ = loss_sum_nats(slot.forward, batch)
-                loss = total * (world / global_targets)
+            total, targets = next_token_nats(slot.forward, batch, precision)
+            # DDP averages gradients over the ranks; scaling this rank's summed loss by world / (targets
+            # in the global batch) makes that average the gradient of the global batch's mean loss:
+            # exactly what one process with the whole batch computes, PAD or not.
+            loss = total * (world / global_targets) if dp is not None else total / targets.clamp(min=1)
             slot.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(slot.params, cfg.grad_clip, foreach=True)
+            grad_norm = torch.nn.utils.clip_grad_norm_(slot.params, cfg.grad_clip, foreach=True)
+            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                raise UserError(_not_finite(slot, loss, grad_norm, out_dir, cfg))
             slot.optimizer.step()
             slot.loss_sum = loss.detach() if slot.loss_sum is None else slot.loss_sum + loss.detach()
             slot.loss_steps += 1
             slot.step += 1
             slot.busy_s += time.perf_counter() - t0
-            slot.tokens += batch.shape[0] * world * (batch.shape[1] - 1)  # the whole job's tokens
+            slot.tokens += int(targets) * world  # the whole job's predicted tokens
             done_model_steps += 1
 
             last = slot.step == cfg.steps
@@ -277,7 +274,7 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
             if logging:
                 if dp is not None:  # each rank's loss is its share x world: the mean over ranks is the loss
                     slot.loss_sum = distributed.all_sum(slot.loss_sum) / world
-                train_bpt = float(slot.loss_sum) / slot.loss_steps / LN2  # the one device sync per log
+                train_bpt = float(slot.loss_sum) / slot.loss_steps / LN2
                 slot.loss_sum, slot.loss_steps = None, 0
                 slot.last_train = train_bpt
             tps = slot.tokens / slot.busy_s if slot.busy_s > 0 else None
@@ -285,24 +282,23 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
 
             valid_bpt = None
             if slot.step % cfg.eval_every == 0 or last:
-                valid_bpt = evaluate_bpt(slot.model, valid)
+                valid_bpt = evaluate_bpt(slot.model, valid, precision)
                 slot.last_valid = valid_bpt
                 yield event("eval", slot, train_bpt=slot.last_train, valid_bpt=valid_bpt, lr=lr,
                             tokens_per_s=tps, eta_s=eta())
             if logging:
                 slot.history.append({"step": slot.step, "train_bpt": train_bpt, "valid_bpt": valid_bpt, "lr": lr,
-                                     "tokens_per_s": tps, "elapsed_s": elapsed(slot)})
+                                     "tokens_per_s": tps,
+                                     "elapsed_s": slot.elapsed_before + time.perf_counter() - session_start})
             if slot.step % cfg.save_every == 0 or last:
-                paths = _save(slot, job, cfg, window, out_dir, device) if rank == 0 else []
-                yield event("checkpoint", slot, paths=[str(p) for p in paths])
+                yield event("checkpoint", slot, paths=save(slot))
         if stopped:
             break
 
     if stopped or stop.is_set():
         for slot in slots:
-            if slot.step < cfg.steps:
-                paths = _save(slot, job, cfg, window, out_dir, device) if rank == 0 else []
-                yield event("checkpoint", slot, paths=[str(p) for p in paths])
+            if slot.step > slot.saved_step:  # what it learnt since its last checkpoint (nothing at step 0)
+                yield event("checkpoint", slot, paths=save(slot))
     distributed.barrier()  # data-parallel: "done" once rank 0's last checkpoints are on disk
     final_step = min(s.step for s in slots)
     summary = {s.key: {"valid_bpt": s.last_valid, "train_bpt": s.last_train, "step": s.step,
@@ -312,32 +308,52 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
                      elapsed_s=time.perf_counter() - session_start, summary=summary)
 
 
-def _make_slot(key, job: TrainJob, cfg: TrainConfig, window, vocab, device, out_dir: Path) -> _Slot:
-    model_dir = out_dir / key
-    if job.resume and (model_dir / ckpt.STATE_FILE).exists():
-        model, doc, opt_tensors = ckpt.load_train_state(model_dir, key)
-        saved = TrainConfig.from_dict(doc.get("training", {}))
+class _Slot:
+    """One model in the job, with its optimizer and running figures."""
+
+    def __init__(self, key, model, optimizer, step, history):
+        self.key, self.model, self.optimizer = key, model, optimizer
+        self.forward = model  # what the training step calls: the model, or its DistributedDataParallel wrapper
+        self.params = list(model.parameters())
+        self.step, self.history = step, history
+        self.saved_step = step  # the step of its newest checkpoint
+        self.loss_sum: torch.Tensor | None = None
+        self.loss_steps = 0
+        self.busy_s = 0.0  # time spent in this model's steps this session
+        self.tokens = 0
+        self.last_train = history[-1]["train_bpt"] if history else None
+        self.last_valid = next((r["valid_bpt"] for r in reversed(history) if r.get("valid_bpt") is not None), None)
+        self.elapsed_before = history[-1]["elapsed_s"] if history and history[-1].get("elapsed_s") else 0.0
+
+
+def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
+    model_dir = Path(job.out_dir) / key
+    if job.resume and ckpt.has_train_state(model_dir):
+        model, record, opt_tensors = ckpt.load_train_state(model_dir, key)
+        saved = record.training
         # The batch that matters is the global one (--batch-size x ranks): a run may resume on another
         # number of ranks if the per-rank batch makes up the same global batch.
-        saved_world, world = int(doc.get("training", {}).get("ranks", 1)), _world()
-        if (saved.seed, saved.batch_size * saved_world, saved.resolved_window()) != (
-                cfg.seed, cfg.batch_size * world, window):
-            ranks = f" over {saved_world} ranks" if saved_world > 1 else ""
+        world = _world()
+        if (saved.seed, saved.batch_size * record.ranks, saved.resolved_window(), saved.sequences, saved.steps) != (
+                cfg.seed, cfg.batch_size * world, cfg.resolved_window(), cfg.sequences, cfg.steps):
+            ranks = f" over {record.ranks} ranks" if record.ranks > 1 else ""
             raise UserError(f"{model_dir / ckpt.STATE_FILE}: was trained with seed {saved.seed}, batch "
-                            f"{saved.batch_size}{ranks}, window {saved.resolved_window()}; resume with the same "
-                            f"(a global batch of {saved.batch_size * saved_world} crops)")
-        if doc.get("corpus") != job.corpus_fingerprint:
+                            f"{saved.batch_size}{ranks}, window {saved.resolved_window()}, {saved.steps} steps; "
+                            f"resume with the same (a global batch of {saved.batch_size * record.ranks})")
+        if record.corpus != job.corpus_fingerprint:
             raise UserError(f"{model_dir / ckpt.STATE_FILE}: was trained on a different corpus "
-                            f"(hash {doc.get('corpus')}, now {job.corpus_fingerprint})")
+                            f"(hash {record.corpus}, now {job.corpus_fingerprint})")
+        if record.finished:
+            raise UserError(f"{model_dir}: has finished its {record.training.steps} steps: never overwritten")
         model.to(device).train()
         optimizer = make_optimizer(model, cfg)
         ckpt.restore_optimizer(optimizer, opt_tensors, model_dir / ckpt.STATE_FILE)
-        step = int(doc["step"])
-        return _Slot(key, model, optimizer, step, ckpt.read_history(model_dir, up_to_step=step))
-    if not job.resume and (model_dir / ckpt.CONFIG_FILE).exists():
-        raise UserError(f"{model_dir} already holds a trained model: use --resume, or another --out")
+        return _Slot(key, model, optimizer, record.step, ckpt.read_history(model_dir, up_to_step=record.step))
+    if (model_dir / ckpt.CONFIG_FILE).exists() or ckpt.has_train_state(model_dir):
+        why = "has no training state (a bundled or exported model)" if job.resume else "already holds a trained model"
+        raise UserError(f"{model_dir} {why}: never overwritten; train into another folder")
     torch.manual_seed(cfg.seed)  # same seed for every model's initial weights
-    model = build_model(key, cfg.preset, vocab, window=window).to(device).train()
+    model = build_model(key, cfg.preset, vocab, window=cfg.resolved_window()).to(device).train()
     return _Slot(key, model, make_optimizer(model, cfg), 0, [])
 
 
@@ -346,28 +362,25 @@ def _world() -> int:
     return dp.world if dp else 1
 
 
-def _save(slot: _Slot, job: TrainJob, cfg: TrainConfig, window, out_dir: Path, device) -> list[Path]:
-    doc = {
-        "format": ckpt.FORMAT,
-        "key": slot.key,
-        "label": MODEL_LABELS[slot.key],
-        "model": slot.model.config.to_dict(),
-        "params": slot.model.num_params(),
-        "tokens": {**job.token_config.to_dict(), "vocab_size": job.token_config.vocab_size},
-        "corpus": job.corpus_fingerprint,
-        "training": {**cfg.to_dict(), "window": window, "ranks": _world()},
-        "step": slot.step,
-        "train_bpt": slot.last_train,
-        "valid_bpt": slot.last_valid,
-        "device": str(device),
-        "torch": torch.__version__,
-        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    return ckpt.save_checkpoint(out_dir / slot.key, slot.model, slot.optimizer, doc, slot.history)
+def _not_finite(slot: _Slot, loss, grad_norm, out_dir: Path, cfg: TrainConfig) -> str:
+    what = "loss" if not torch.isfinite(loss) else "gradient"
+    saved = ckpt.has_train_state(out_dir / slot.key)
+    kept = f"its last checkpoint in {out_dir / slot.key} is kept" if saved else "nothing of it was saved"
+    return (f"{slot.key}: the {what} became {float((loss if what == 'loss' else grad_norm).detach())} at step {slot.step + 1} "
+            f"(learning rate {cfg.lr:g}): training stopped before that step; {kept}. A lower learning rate "
+            f"usually helps")
+
+
+def _save(slot: _Slot, job: TrainJob, cfg: TrainConfig, out_dir: Path, device, world: int) -> list[Path]:
+    record = ckpt.ModelRecord(
+        key=slot.key, model=slot.model.config, tokens=job.token_config, training=cfg, step=slot.step,
+        corpus=job.corpus_fingerprint, params=slot.model.num_params(), train_bpt=slot.last_train,
+        valid_bpt=slot.last_valid, ranks=world, device=str(device), torch=torch.__version__,
+        saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return ckpt.save_checkpoint(out_dir / slot.key, slot.model, slot.optimizer, record, slot.history)
 
 
 def final_table(summary: dict) -> list[tuple[str, int, float | None, float | None]]:
     """(key, params, train bpt, valid bpt) rows in MODEL_KEYS order, for printing."""
     return [(k, v["params"], v["train_bpt"], v["valid_bpt"]) for k, v in sorted(
         summary.items(), key=lambda kv: MODEL_KEYS.index(kv[0]))]
-

@@ -31,26 +31,25 @@ def _job_settings(quick: bool) -> dict:
 
 
 def _headless_seconds(corpus, settings: dict, out_dir: Path, steps: int | None = None) -> float:
-    """Wall time of one training job run directly through the engine, with the app's thread count."""
+    """Wall time of one training job run directly through the engine, as the app plans it."""
     from engine.models.registry import MODEL_KEYS
+    from engine.run_plan import plan_new_run
+    from engine.train_config import TrainConfig
     from engine.training import train
 
-    from .train_tab import gui_training_threads
-    from .training_job import TrainRequest, make_job
-
-    request = TrainRequest(corpus=corpus, models=list(MODEL_KEYS), preset=settings["preset"],
-                           steps=steps or settings["steps"], learning_rate=3e-3, window=_window(settings),
-                           seed=0, out_dir=out_dir, threads=gui_training_threads())
+    config = TrainConfig(preset=settings["preset"], steps=steps or settings["steps"], lr=3e-3,
+                         window=_window(settings), seed=0)
     start = time.perf_counter()
-    for _event in train(make_job(request), stop=threading.Event()):
-        pass
+    with plan_new_run(out_dir, list(MODEL_KEYS), config) as plan:
+        for _event in train(plan.job(corpus), stop=threading.Event()):
+            pass
     return time.perf_counter() - start
 
 
 def _window(settings: dict) -> int:
-    from engine.models.registry import PRESETS
+    from engine.models.registry import PRESET_WINDOWS
 
-    return PRESETS[settings["preset"]]["rnn"].window
+    return PRESET_WINDOWS[settings["preset"]]
 
 
 def _gui_run(corpus, settings: dict, out_dir: Path) -> dict:

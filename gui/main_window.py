@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
         )
 
     def _corpus_loaded(self, corpus, label, sources) -> None:
-        self.state.set_corpus(corpus, label)
+        self.state.set_corpus(corpus, label, sources)
         settings.write("corpus/sources", list(sources or []))
         self.statusBar().showMessage(f"{label}: {len(corpus.melodies)} melodies", 5000)
 

@@ -24,13 +24,15 @@ class AppState(QObject):
         super().__init__(parent)
         self.corpus = None  # engine.corpus.Corpus
         self.corpus_label = ""  # "bundled corpus" or the folder / files the user opened
+        self.corpus_sources: list[str] | None = None  # what it was loaded from (None: the bundled corpus)
         self.models: dict = {}  # key -> engine.checkpoint.LoadedModel
         self.run_dir: Path | None = None
         self.models_label = ""  # "bundled models" / "run <dir>" / ""
         self.device = None
 
-    def set_corpus(self, corpus, label: str) -> None:
+    def set_corpus(self, corpus, label: str, sources=None) -> None:
         self.corpus, self.corpus_label = corpus, label
+        self.corpus_sources = [str(s) for s in sources] if sources else None
         self.corpusChanged.emit()
 
     def set_models(self, models: dict, run_dir: Path | None, label: str) -> None:

@@ -40,14 +40,6 @@ REDRAW_MS = 100  # at most 10 redraws a second: smooth enough, cheap for the eve
 BATCH_SECONDS = 0.05  # the worker forwards events at most 20 times a second
 
 
-def gui_training_threads() -> int:
-    """CPU threads for training inside the app: all cores but one, so the window stays responsive
-    (torch's worker threads otherwise take every core and the event loop waits for the scheduler)."""
-    import os
-
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def _format_eta(seconds) -> str:
     if seconds is None or not np.isfinite(seconds):
         return ""
@@ -271,30 +263,39 @@ class TrainTab(QWidget):
             return None
         self._save_settings()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        self._run_dir = Path(run_dir) if run_dir else Path(self.out_dir.text()).expanduser() / f"run-{stamp}"
+        run_dir = Path(run_dir) if run_dir else Path(self.out_dir.text()).expanduser() / f"run-{stamp}"
+        from engine.errors import UserError
+        from engine.run_plan import plan_new_run
+        from engine.train_config import TrainConfig
+
+        # Checked before anything runs: the settings, the folder (writable, not a file, not holding a run)
+        # and the corpus (big enough to validate on). The plan holds the run's lock until training ends.
+        device = getattr(self.state.device, "type", self.state.device) or "auto"
+        config = TrainConfig(preset=self.preset.currentText(), steps=self.steps.value(),
+                             lr=self.learning_rate.value(), window=self.window_len.value(), seed=self.seed.value(),
+                             device=str(device))
+        plan = None
+        try:
+            plan = plan_new_run(run_dir, keys, config, sources=self.state.corpus_sources)
+            job = plan.job(self.state.corpus)
+        except UserError as exc:
+            if plan is not None:
+                plan.release()
+            self.main_window.show_error("Cannot start training", str(exc))
+            return None
+        self._run_dir = run_dir
         self._reset_curves(keys)
         self._stop = threading.Event()
         self._failed = False
-        from .training_job import TrainRequest, training_job
+        from .training_job import training_job
 
-        request = TrainRequest(
-            corpus=self.state.corpus,
-            models=keys,
-            preset=self.preset.currentText(),
-            steps=self.steps.value(),
-            learning_rate=self.learning_rate.value(),
-            window=self.window_len.value(),
-            seed=self.seed.value(),
-            out_dir=self._run_dir,
-            device=self.state.device,
-            threads=gui_training_threads(),
-        )
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.run_label.setText(f"training into {self._run_dir}")
         self._job = workers.start_job(
             training_job,
-            request,
+            plan,
+            job,
             self._stop,
             BATCH_SECONDS,
             generator=True,
@@ -401,7 +402,8 @@ class TrainTab(QWidget):
                     self._train.setdefault(key, _Series()).add(r["step"], r["train_bpt"])
                 if r.get("valid_bpt") is not None:
                     self._valid.setdefault(key, _Series()).add(r["step"], r["valid_bpt"])
-            total = self.state.models[key].config.get("train", {}).get("steps") if key in self.state.models else None
+            loaded = self.state.models.get(key)
+            total = loaded.record.training.steps if loaded is not None and loaded.record is not None else None
             last = rows[-1]["step"] if rows else 0
             self._progress[key] = {
                 "step": last, "total_steps": total or last or 1, "tokens_per_s": None, "eta_s": None,

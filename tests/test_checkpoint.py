@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -55,7 +56,7 @@ def test_saved_weights_are_the_trained_weights(tmp_path):
     model2, doc, opt = ckpt.load_train_state(tmp_path / "run" / "gru", "gru")
     for (name, a), (_, b) in zip(loaded.model.state_dict().items(), model2.state_dict().items()):
         assert torch.equal(a, b), name
-    assert doc["step"] == 3 and any(k.endswith("exp_avg_sq") for k in opt)
+    assert doc.step == 3 and doc.finished and any(k.endswith("exp_avg_sq") for k in opt)
 
 
 def test_list_run_models_in_registry_order(run_dir, tmp_path):
@@ -132,7 +133,7 @@ def test_a_crash_while_saving_leaves_the_last_checkpoint_readable(run_dir, tmp_p
     loaded = ckpt.load_model(run, "rnn")
     with pytest.raises(KeyboardInterrupt):
         ckpt.save_checkpoint(run / "rnn", loaded.model, torch.optim.AdamW(loaded.model.parameters()),
-                             {**loaded.config, "step": 99}, [])
+                             dataclasses.replace(loaded.record, step=99), [])
     monkeypatch.undo()
     assert (run / "rnn" / "model.safetensors").read_bytes() == before
     assert ckpt.load_model(run, "rnn").config["step"] == 4

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import midi_factory as mf
@@ -75,7 +76,7 @@ def test_two_ranks_with_batch_b_reach_the_weights_of_one_process_with_batch_2b(t
          str(REPO / "main.py"), *_train_args(corpus, tmp_path / "two", 4)],
         env=env, capture_output=True, text=True, timeout=120)
     assert ranks.returncode == 0, ranks.stderr
-    assert "data-parallel: 2 ranks (gloo), 4 crops per rank, global batch 8" in ranks.stderr
+    assert "data-parallel: 2 ranks (gloo), batch 4 per rank, global batch 8" in ranks.stderr
     assert ranks.stderr.count("train bits/token") == 1, "only rank 0 prints the final table"
 
     _assert_same_weights(tmp_path / "one", tmp_path / "two")
@@ -83,15 +84,29 @@ def test_two_ranks_with_batch_b_reach_the_weights_of_one_process_with_batch_2b(t
         history = (tmp_path / "two" / key / "history.csv").read_text().splitlines()
         assert history[-1].startswith(f"{STEPS},"), history
 
-    # --resume: the two-rank run continues in one process as long as the global batch stays 8 crops,
-    # and ends where the one-process run ends.
+    # --resume: a run stopped in one process continues on two ranks as long as the global batch stays
+    # 8 rows, and ends where the uninterrupted run ends.
+    from engine.corpus import load_corpus
+    from engine.run_plan import plan_new_run
+    from engine.train_config import TrainConfig
+    from engine.training import train
+
+    config = TrainConfig(preset="tiny", steps=STEPS, batch_size=8, device="cpu", threads=1, processes=1)
+    stop = threading.Event()
+    with plan_new_run(tmp_path / "half", list(MODELS), config, sources=[str(corpus)]) as plan:
+        for event in train(plan.job(load_corpus([corpus])), stop):
+            if event.kind == "step" and event.model == MODELS[-1] and event.step == STEPS - 1:
+                stop.set()
+    resumed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+         "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(REPO / "main.py"),
+         "train", "--resume", "--out", str(tmp_path / "half"), "--batch-size", "4", "--threads", "1"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_weights(tmp_path / "one", tmp_path / "half")
     capsys.readouterr()
-    assert main(["train", "--resume", "--steps", "5", "--out", str(tmp_path / "two"), "--source", str(corpus)]) == 2
-    assert "batch 4 over 2 ranks" in capsys.readouterr().err
-    assert main(["train", "--resume", "--steps", "5", "--out", str(tmp_path / "one"), "--source", str(corpus)]) == 0
-    assert main(["train", "--resume", "--steps", "5", "--batch-size", "8", "--out", str(tmp_path / "two"),
-                 "--source", str(corpus)]) == 0
-    _assert_same_weights(tmp_path / "one", tmp_path / "two")
+    assert main(["train", "--resume", "--out", str(tmp_path / "half"), "--batch-size", "8"]) == 0
+    assert "nothing to resume" in capsys.readouterr().err
 
 
 def test_sampler_keeps_one_compact_copy_of_the_tokens():

@@ -19,7 +19,7 @@ def _tokens(batch, length, seed=0):
 
 
 def test_registry_lists_the_five_models_with_colours_and_labels():
-    assert MODEL_KEYS == ("rnn", "lstm", "gru", "attention", "transformer")
+    assert list(MODEL_KEYS) == ["rnn", "lstm", "gru", "attention", "transformer"]
     assert set(MODEL_COLOURS) == set(MODEL_LABELS) == set(MODEL_KEYS)
     assert MODEL_COLOURS["rnn"] == "#d62728" and MODEL_COLOURS["transformer"] == "#ff7f0e"
 

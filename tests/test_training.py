@@ -29,8 +29,10 @@ def synthetic_tunes(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def tiny_job(out, models=("rnn", "transformer"), steps=12, resume=False, **overrides) -> TrainJob:
-    cfg = TrainConfig(preset="tiny", steps=steps, batch_size=4, eval_every=4, save_every=4, log_every=2,
-                      device="cpu", seed=7, **overrides)
+    """A tiny job trained in this process (processes=1, one thread) unless overrides say otherwise."""
+    settings = dict(preset="tiny", steps=steps, batch_size=4, eval_every=4, save_every=4, log_every=2,
+                    device="cpu", seed=7, processes=1, threads=1)
+    cfg = TrainConfig(**{**settings, **overrides})
     return TrainJob(list(models), synthetic_tunes(30), synthetic_tunes(4, seed=1), TOKENS, "corpus-hash", out, cfg,
                     resume=resume)
 
@@ -168,11 +170,16 @@ def test_train_command_runs_end_to_end_on_a_folder_of_midi_files(tmp_path, monke
 
     assert list_run_models(out) == ["rnn", "transformer"]
     assert load_model(out, "rnn").config["step"] == 6
-    # Resuming a finished run with a bigger budget continues it.
-    assert main(["train", "--out", str(out), "--resume", "--steps", "8", "--source", str(folder)]) == 0
-    assert load_model(out, "transformer").config["step"] == 8
+    # A finished run is never extended or overwritten: a resume says so and changes nothing.
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert main(["train", "--out", str(out), "--resume", "--source", str(folder)]) == 0
+    assert "finished (6/6 steps): left as it is" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume", "--steps", "8", "--source", str(folder)]) == 2
+    assert "a resume keeps the run's settings" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert main(["train", "--models", "rnn,cnn", "--out", str(tmp_path / "x"), "--source", str(folder)]) == 2
     assert "unknown model(s) cnn" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_ctrl_c_stops_training_with_a_checkpoint_that_resumes(tmp_path, monkeypatch, capsys):
@@ -198,8 +205,79 @@ def test_ctrl_c_stops_training_with_a_checkpoint_that_resumes(tmp_path, monkeypa
         timer.cancel()
         timer.join()
     assert code == 130
-    assert "continue with --resume" in capsys.readouterr().err
+    assert f"continue with --resume --out {out}" in capsys.readouterr().err
     stopped_at = read_config(out / "rnn")["step"]
-    assert stopped_at < 100000
-    assert main(["train", "--resume", "--out", str(out), "--steps", str(stopped_at + 2), "--source", str(folder)]) == 0
-    assert read_config(out / "rnn")["step"] == stopped_at + 2
+    assert 0 < stopped_at < 100000
+    # The form the message suggests continues the run (its source and settings come from run.json).
+    timer = threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        assert main(["train", "--resume", "--out", str(out)]) == 130
+    finally:
+        timer.cancel()
+        timer.join()
+    assert read_config(out / "rnn")["step"] > stopped_at
+
+
+# ---------------------------------------------------------------------------------- parallel processes
+
+
+def test_parallel_processes_end_with_the_same_weights_as_one_process(tmp_path):
+    models = ("rnn", "lstm", "gru", "attention", "transformer")
+    serial = list(train(tiny_job(tmp_path / "serial", models=models, steps=10)))
+    parallel = list(train(tiny_job(tmp_path / "parallel", models=models, steps=10, processes=2)))
+    assert parallel[-1].kind == "done" and set(parallel[-1].summary) == set(models)
+    # Events of both processes arrive merged: every model's every step, evaluation and checkpoint.
+    assert sorted((e.model, e.step) for e in parallel if e.kind == "step") == sorted(
+        (e.model, e.step) for e in serial if e.kind == "step")
+    assert {e.model for e in parallel if e.kind == "checkpoint"} == set(models)
+    for key in models:
+        a = load_file(tmp_path / "serial" / key / "train_state.safetensors")
+        b = load_file(tmp_path / "parallel" / key / "train_state.safetensors")
+        for name in a:
+            assert torch.equal(a[name], b[name]), f"{key} {name}"
+
+
+def test_models_are_split_between_processes_to_balance_the_load():
+    from engine.train_workers import assign
+
+    costs = {"rnn": 3.0, "lstm": 2.0, "gru": 2.0, "attention": 2.5, "transformer": 2.6}
+    groups = assign(list(costs), costs, 2)
+    loads = sorted(sum(costs[k] for k in g) for g in groups)
+    assert loads == [5.6, 6.5] and sorted(k for g in groups for k in g) == sorted(costs)
+    assert assign(["rnn", "gru"], {"rnn": 1.0, "gru": 1.0}, 4) == [["rnn"], ["gru"]]
+
+
+def test_stop_reaches_every_process_and_each_checkpoints(tmp_path):
+    stop = threading.Event()
+    events = []
+    reached = set()
+    for event in train(tiny_job(tmp_path / "run", models=("rnn", "lstm", "transformer"), steps=100000,
+                                processes=2), stop):
+        events.append(event)
+        if event.kind == "step" and event.step >= 5:
+            reached.add(event.model)
+            if len(reached) == 3:
+                stop.set()
+    assert events[-1].kind == "stopped"
+    from engine.checkpoint import read_config
+
+    for key in ("rnn", "lstm", "transformer"):
+        assert 0 < read_config(tmp_path / "run" / key)["step"] < 100000
+
+
+# --------------------------------------------------------------------------------------------- bf16
+
+
+def test_bf16_is_off_where_the_cpu_lacks_it(monkeypatch):
+    from engine.training import resolve_precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert resolve_precision("auto", cpu) == "fp32"
+    with pytest.raises(UserError, match="no native bfloat16"):
+        resolve_precision("bf16", cpu)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert resolve_precision("auto", cpu) == "bf16"
+    assert resolve_precision("fp32", cpu) == "fp32"

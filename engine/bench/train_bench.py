@@ -93,7 +93,7 @@ def _measure(quick: bool, threads: int) -> dict:
     vocab = tokens.vocab_size
     rounds, steps_per_round = (2, 1) if quick else (5, 2)  # many short alternations: load drifts
     gemm_seconds = 0.2 if quick else 0.5
-    cfg = TrainConfig(preset=PRESET, steps=10**6, eval_every=10**9, save_every=10**9, log_every=10,
+    cfg = TrainConfig(preset=PRESET, steps=10**6, eval_every=10**7, save_every=10**7, log_every=10, processes=1,
                       device="cpu", seed=0)
     window = cfg.resolved_window()
     tokens_per_step = cfg.batch_size * window

@@ -28,11 +28,14 @@ def test_training_draws_curves_and_stop_keeps_a_checkpoint(window, qtbot, tmp_pa
     worker = tab.start(tmp_path / "run")
     assert worker is not None and not tab.start_button.isEnabled()
 
-    def has_validation(batch):
-        return any(e.kind == "eval" for e in batch)
+    validated = set()
 
-    # the first validation point of some model arrives; then Stop, long before the 300 steps
-    with qtbot.waitSignal(worker.yielded, timeout=60000, check_params_cb=has_validation):
+    def every_model_validated(batch):
+        validated.update(e.model for e in batch if e.kind == "eval")
+        return validated == set(tab.model_boxes)
+
+    # a validation point of every model arrives (they train in two processes); then Stop, long before the end
+    with qtbot.waitSignal(worker.yielded, timeout=60000, check_params_cb=every_model_validated):
         pass
     with qtbot.waitSignal(worker.finished, timeout=10000):
         tab.stop()
@@ -49,12 +52,12 @@ def test_training_draws_curves_and_stop_keeps_a_checkpoint(window, qtbot, tmp_pa
 
 
 def test_a_training_error_opens_a_dialog_and_the_app_stays_usable(window, qtbot, tmp_path, monkeypatch):
-    import gui.training_job
 
-    def broken(request):
+    def broken(job, stop=None):
         raise RuntimeError("simulated out-of-memory")
+        yield
 
-    monkeypatch.setattr(gui.training_job, "make_job", broken)
+    monkeypatch.setattr("engine.training.train", broken)
     tab = window.train_tab
     _tiny(tab, steps=5)
     tab.start(tmp_path / "r")
@@ -82,7 +85,13 @@ def test_closing_the_window_during_training_stops_it_and_keeps_the_checkpoint(wi
     tab = window.train_tab
     _tiny(tab, steps=5000, models=["rnn", "lstm"])
     worker = tab.start(tmp_path / "run")
-    with qtbot.waitSignal(worker.yielded, timeout=60000):
+    stepped = set()
+
+    def both_stepped(batch):
+        stepped.update(e.model for e in batch if e.kind == "step")
+        return stepped == {"rnn", "lstm"}
+
+    with qtbot.waitSignal(worker.yielded, timeout=60000, check_params_cb=both_stepped):
         pass
     window.close()  # blocks until the worker has saved and returned
     assert not tab.running

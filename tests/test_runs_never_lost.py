@@ -1,0 +1,271 @@
+"""Runs are never lost (docs/design.md section 9): locks, resume that trains what is unfinished and
+never touches what is finished or bundled, non-finite steps never saved, folders checked first.
+
+Each test reproduces a way the first versions lost work, through the command a user types."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import midi_factory as mf
+import pytest
+import torch
+from torch import nn
+
+from engine.checkpoint import PRETRAINED_DIR, read_config, read_safetensors
+from engine.errors import UserError
+from engine.models import ModelConfig, ModelSpec, SequenceModel, register, unregister
+from engine.run_plan import RUN_FILE, plan_new_run, plan_resume
+from engine.train_config import TrainConfig
+from engine.training import train
+from main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tunes(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("MELODY_MEMORY_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    for i in range(12):
+        mf.simple_tune(folder / f"tune{i:02d}.mid", bars=8, seed=i)
+    return folder
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+def cli(*args, env=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=kw.pop("cwd", ROOT), timeout=kw.pop("timeout", 300),
+                          **kw)
+
+
+# ------------------------------------------------------------------------------------- resume semantics
+
+
+def test_resume_of_the_bundled_models_changes_nothing(tmp_path):
+    copy = tmp_path / "pretrained-copy"
+    shutil.copytree(PRETRAINED_DIR, copy)
+    before = snapshot(copy)
+    run = cli("train", "--resume", "--out", copy)
+    assert run.returncode == 0, run.stderr
+    assert "no training state (a bundled or exported model, step 6000): never overwritten" in run.stderr
+    assert "nothing was changed" in run.stderr
+    assert snapshot(copy) == before
+    # Without --resume it is refused, and the command names the way out.
+    run = cli("train", "--out", copy, "--models", "rnn")
+    assert run.returncode == 2 and "already holds a trained model" in run.stderr
+    assert snapshot(copy) == before
+
+
+def test_resume_trains_a_model_killed_before_its_first_checkpoint(tunes, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--source", tunes, "--preset", "tiny", "--steps", "8", "--batch-size", "4", "--device", "cpu",
+            "--processes", "1", "--threads", "1", "--eval-every", "4"]
+    assert main(["train", "--out", str(out), "--models", "rnn,gru", *map(str, args)]) == 0
+    # The state a kill leaves when rnn had saved and gru had not yet: run.json still lists gru.
+    shutil.rmtree(out / "gru")
+    rnn_before = snapshot(out / "rnn")
+    assert main(["train", "--resume", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "rnn: finished (8/8 steps): left as it is" in err and "gru: not started" in err
+    assert read_config(out / "gru")["step"] == 8
+    assert snapshot(out / "rnn") == rnn_before
+
+
+def test_a_killed_run_resumes_every_model_bit_for_bit(tunes, tmp_path):
+    """kill -9 in the middle of a parallel run (two processes), then `train --resume --out RUN`: every
+    model ends exactly where an uninterrupted run ends."""
+    common = ["--source", tunes, "--models", "rnn,lstm,transformer", "--preset", "tiny", "--steps", "300",
+              "--batch-size", "4", "--device", "cpu", "--processes", "2", "--threads", "1", "--eval-every", "20"]
+    env = {"MELODY_MEMORY_CACHE": str(tmp_path / "cache")}
+    whole = cli("train", "--out", tmp_path / "whole", *common, env=env)
+    assert whole.returncode == 0, whole.stderr
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--out", str(out), *map(str, common)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env}, cwd=ROOT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (out / "lstm" / "train_state.safetensors").is_file():
+            time.sleep(0.05)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGKILL)  # the parent and its training processes, at once
+    finally:
+        proc.wait(timeout=30)
+    steps = {k: read_config(out / k)["step"] for k in ("rnn", "lstm", "transformer") if (out / k / "config.json").exists()}
+    assert steps and all(s < 300 for s in steps.values()), steps
+    resumed = cli("train", "--resume", "--out", out, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    for key in ("rnn", "lstm", "transformer"):
+        a, _ = read_safetensors(tmp_path / "whole" / key / "train_state.safetensors")
+        b, _ = read_safetensors(out / key / "train_state.safetensors")
+        assert a.keys() == b.keys()
+        for name in a:
+            assert torch.equal(a[name], b[name]), f"{key} {name}"
+
+
+def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_lock(tunes, tmp_path):
+    out = tmp_path / "run"
+    env = {"MELODY_MEMORY_CACHE": str(tmp_path / "cache")}
+    long_run = ["train", "--out", str(out), "--source", str(tunes), "--models", "rnn", "--preset", "tiny",
+                "--steps", "1000000", "--batch-size", "2", "--device", "cpu", "--threads", "1", "--save-every", "50"]
+    first = subprocess.Popen([sys.executable, str(ROOT / "main.py"), *long_run], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env={**os.environ, **env}, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (out / "rnn" / "config.json").is_file():
+            time.sleep(0.05)
+        second = cli(*long_run, env=env)
+        assert second.returncode == 2
+        assert "is being written by another process" in second.stderr and f"pid {first.pid}" in second.stderr
+        again = cli("train", "--resume", "--out", out, env=env)
+        assert again.returncode == 2 and "is being written by another process" in again.stderr
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    # kill -9 released the lock: the run can be resumed at once (here: stopped right away by a bad setting
+    # check, which proves the lock was free before any work).
+    plan = plan_resume(out, overrides={"threads": 1})
+    try:
+        assert plan.lock is not None and plan.lock.held and plan.models == ["rnn"]
+    finally:
+        plan.release()
+
+
+# -------------------------------------------------------------------------------------------- folders
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("x"), "is a file, not a folder"),
+    (lambda p: (p.mkdir(), (p / "lstm").write_text("x")), "is a file where the lstm model's folder goes"),
+    (lambda p: None, None),
+])
+def test_output_folders_are_checked_before_anything_is_loaded(tmp_path, make, message):
+    out = tmp_path / "out"
+    make(out)
+    before = snapshot(tmp_path)
+    # A source that does not exist: had the folder been accepted, loading would fail next.
+    run = cli("train", "--out", out, "--models", "lstm", "--preset", "tiny", "--source", tmp_path / "nowhere")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    if message:
+        assert message in run.stderr
+    else:
+        assert "no melody" in run.stderr or "nowhere" in run.stderr
+    assert snapshot(tmp_path) == before
+    assert out.exists() == (message is not None)  # a folder made for a refused run is removed again
+
+
+def test_a_folder_that_cannot_be_created_is_refused_with_the_reason(tmp_path):
+    (tmp_path / "file").write_text("x")
+    run = cli("train", "--out", tmp_path / "file" / "run", "--preset", "tiny")
+    assert run.returncode == 2 and "is a file" in run.stderr and "Traceback" not in run.stderr
+
+
+# ---------------------------------------------------------------------------------- non-finite steps
+
+
+@dataclass
+class PoisonConfig(ModelConfig):
+    poison_at: int = 5  # the training step whose loss becomes NaN
+
+
+class PoisonLM(SequenceModel):
+    """A bigram model whose loss turns NaN at a given training step (as a diverging run's does)."""
+
+    def __init__(self, config: PoisonConfig):
+        super().__init__()
+        self.config = config
+        self.table = nn.Embedding(config.vocab_size, config.vocab_size)
+        self.calls = 0
+
+    def forward(self, tokens):
+        logits = self.table(tokens)
+        if self.training:
+            self.calls += 1
+            if self.calls >= self.config.poison_at:
+                logits = logits * float("nan")
+        return logits
+
+
+@pytest.fixture
+def poison_model():
+    sizes = {p: {"poison_at": 7} for p in ("tiny", "small", "medium")}
+    register(ModelSpec("poison", "poison", "#000000", PoisonConfig, PoisonLM, sizes))
+    yield "poison"
+    unregister("poison")
+
+
+def test_a_step_whose_loss_is_not_finite_is_never_saved(tmp_path, poison_model, tunes):
+    from engine.corpus import load_corpus
+
+    out = tmp_path / "run"
+    config = TrainConfig(preset="tiny", steps=20, batch_size=4, eval_every=5, save_every=5, device="cpu",
+                         processes=1, threads=1)
+    with plan_new_run(out, [poison_model], config) as plan:
+        job = plan.job(load_corpus([tunes]))
+        with pytest.raises(UserError, match=r"poison: the loss became nan at step 7 .* last checkpoint .* is kept"):
+            for _ in train(job):
+                pass
+    assert read_config(out / "poison")["step"] == 5
+    tensors, _ = read_safetensors(out / "poison" / "train_state.safetensors")
+    assert all(bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point())
+
+
+def test_out_of_range_learning_rates_are_refused_before_training(tmp_path):
+    for value in ("inf", "nan", "-1", "0", "2"):
+        run = cli("train", "--out", tmp_path / "run", "--lr", value, "--preset", "tiny")
+        assert run.returncode == 2 and "--lr must be a number above 0 and at most 1" in run.stderr, run.stderr
+    assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------------- tampered files
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["model"].update(num_layers=100000), "model.num_layers must be a whole number from 1 to 8"),
+    (lambda d: d["model"].update(hidden_size=-3), "model.hidden_size must be a whole number"),
+    (lambda d: d["model"].update(vocab_size=0), "model.vocab_size"),
+    (lambda d: d["tokens"].update(min_pitch=100), "tokens.min_pitch (100) must be below tokens.max_pitch"),
+    (lambda d: d["model"].update(cell="gru"), "must have cell 'lstm'"),
+    (lambda d: d["model"].update(window="wide"), "model.window must be a whole number"),
+    (lambda d: d["training"].update(steps=0), "training.steps must be a whole number from 1"),
+    (lambda d: d["training"].update(batch_size=10**9), "training.batch_size"),
+    (lambda d: d.update(step=-5), "step must be a whole number from 0"),
+    (lambda d: d.update(model=[]), "not a Melody Memory model config"),
+    (lambda d: d["model"].update(colour="red"), "unknown model config fields"),
+])
+def test_a_tampered_config_is_refused_with_the_file_and_the_field(tmp_path, capsys, edit, message):
+    run_dir = tmp_path / "run"
+    shutil.copytree(PRETRAINED_DIR / "lstm", run_dir / "lstm")
+    path = run_dir / "lstm" / "config.json"
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+    for command in (["generate", "--run", run_dir, "--model", "lstm", "--out", tmp_path / "x.mid", "--bars", "1"],
+                    ["train", "--resume", "--out", run_dir]):
+        assert main(list(map(str, command))) == 2
+        err = capsys.readouterr().err
+        assert message in err and str(path) in err
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_a_tampered_run_file_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / RUN_FILE).write_text(json.dumps({"format": "melody-memory-run/1", "models": ["rnn", "cnn"],
+                                                "training": {}}))
+    run = cli("train", "--resume", "--out", run_dir)
+    assert run.returncode == 2 and "models must be a list of distinct model keys" in run.stderr
