@@ -107,7 +107,7 @@ def _gradient_step_weights(model, tokens, onsets: np.ndarray, rows_per_batch: in
     x = torch.as_tensor(tokens, dtype=torch.long, device=device)
 
     def log_probs(batch, at):  # row n: log p(. | x_0 .. x_at[n]), the distribution its note came from
-        return torch.log_softmax(model(batch)[torch.arange(len(at), device=device), at].float(), dim=-1)
+        return torch.log_softmax(model(batch)[torch.arange(len(at), device=device), at], dim=-1, dtype=torch.float64)
 
     # multiply_by_inputs=False: the gradient at the embedding layer's output itself, not gradient x input.
     attribution = LayerGradientXActivation(log_probs, input_embedding(model), multiply_by_inputs=False)
@@ -119,7 +119,7 @@ def _gradient_step_weights(model, tokens, onsets: np.ndarray, rows_per_batch: in
             rows, length = len(chunk), int(chunk.max())
             grad = attribution.attribute(x[:length].expand(rows, length).contiguous(), target=x[torch.as_tensor(chunk)].tolist(),
                                          additional_forward_args=(torch.as_tensor(chunk - 1, device=device),))
-            norms[start : start + rows, :length] = grad.float().norm(dim=-1).cpu().numpy()
+            norms[start : start + rows, :length] = grad.double().norm(dim=-1).cpu().numpy()
     return norms
 
 
@@ -131,7 +131,7 @@ def _attention_step_weights(model, tokens, onsets: np.ndarray) -> np.ndarray:
     length = int(onsets.max())
     x = torch.as_tensor(tokens[:length], dtype=torch.long, device=device)[None]
     with torch.no_grad():
-        weights = model.attention_weights(x).float().mean(dim=(0, 2))[0]  # [L, L]
+        weights = model.attention_weights(x).double().mean(dim=(0, 2))[0]  # [L, L]
     return weights[torch.as_tensor(onsets - 1, device=device)].cpu().numpy().astype(np.float64)
 
 
