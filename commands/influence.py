@@ -3,6 +3,11 @@
 The continuation comes from the same seeded sampler as `generate` (temperature 1, no top-k/top-p). Each
 new note's sources are the earlier notes, primer included, with weights >= 0 that sum to at most 1; the
 rest of the weight fell on rests (docs/design.md section 5, "Influence"; engine/memory/influence.py).
+
+--json prints design.md's document {"model", "method", "notes", "primer_notes", "influence": [{"note",
+"sources"}, ...]} and, beside it, each entry's "rest" weight and "primer", "meter", "primer_steps",
+"steps_per_bar", "mean_distance_bars" and "uniform_distance_bars" (the chance level: weight spread
+evenly over the past).
 """
 
 from __future__ import annotations
@@ -102,7 +107,9 @@ def _table(result: dict, steps_per_bar: int, summary: dict) -> str:
         rest = f"; rests {entry['rest']:.2f}" if entry["rest"] >= 0.005 else ""
         lines.append(f"{entry['note']:>5} {onset // steps_per_bar + 1:>4} {note_number_to_name(pitch):>5}  {where}{rest}")
     mean, chance = summary["mean_distance_bars"], summary["uniform_distance_bars"]
-    if mean is None:
+    if not result["influence"]:
+        lines.append(f"{result['model']}: the continuation holds no new note to attribute")
+    elif mean is None:
         lines.append(f"{result['model']} ({result['method']}): no note weight, so no influence distance")
     else:
         lines.append(f"{result['model']} ({result['method']}): mean influence distance {mean:.2f} bars over "

@@ -117,7 +117,9 @@ def _gradient_step_weights(model, tokens, onsets: np.ndarray, rows_per_batch: in
         for start in range(0, len(onsets), rows_per_batch):
             chunk = onsets[start : start + rows_per_batch]
             rows, length = len(chunk), int(chunk.max())
-            grad = attribution.attribute(x[:length].expand(rows, length).contiguous(), target=x[torch.as_tensor(chunk)].tolist(),
+            batch = x[:length].expand(rows, length).contiguous()
+            targets = x[torch.as_tensor(chunk, device=device)].tolist()  # each row's note: its pitch token
+            grad = attribution.attribute(batch, target=targets,
                                          additional_forward_args=(torch.as_tensor(chunk - 1, device=device),))
             norms[start : start + rows, :length] = grad.double().norm(dim=-1).cpu().numpy()
     return norms
@@ -132,7 +134,7 @@ def _attention_step_weights(model, tokens, onsets: np.ndarray) -> np.ndarray:
     x = torch.as_tensor(tokens[:length], dtype=torch.long, device=device)[None]
     with torch.no_grad():
         weights = model.attention_weights(x).double().mean(dim=(0, 2))[0]  # [L, L]
-    return weights[torch.as_tensor(onsets - 1, device=device)].cpu().numpy().astype(np.float64)
+    return weights[torch.as_tensor(onsets - 1, device=device)].cpu().numpy()
 
 
 # --- influence of one continuation --------------------------------------------------------------------
