@@ -14,6 +14,7 @@ COMMANDS = {
     "train": ("commands.train", "train one or more models"),
     "generate": ("commands.generate", "continue a primer with a trained model"),
     "evaluate": ("commands.evaluate", "measure how long each model keeps the theme and rhythm"),
+    "influence": ("commands.influence", "show which earlier notes each generated note drew on"),
     "metrics": ("commands.metrics", "melody metrics of any MIDI files"),
     "bench": ("commands.bench", "performance figures of this machine"),
 }

@@ -2,8 +2,30 @@
 
 - nll.py: bits per token per bar, effective memory by context ablation (NLL_k), repeat gain;
 - gradient.py: gradient memory G(k), how much the log-likelihood still feels an input k steps back;
-- probe.py: the synthetic theme-recall probe (a motif, g bars of filler, the motif again).
+- probe.py: the synthetic theme-recall probe (a motif, g bars of filler, the motif again);
+- influence.py: what each generated note drew on (gradient or attention weights over earlier notes),
+  and how far back in bars that lies.
 
 Everything here takes a model with the SequenceModel interface (forward(tokens [B, T]) -> logits
 [B, T, V], obeying its own window at any length) and numpy token arrays.
 """
+
+from .influence import (
+    METHODS,
+    influence,
+    influence_distribution,
+    influence_summary,
+    melody_influence,
+    methods_for,
+    repeat_distribution,
+)
+
+__all__ = [
+    "METHODS",
+    "influence",
+    "influence_distribution",
+    "influence_summary",
+    "melody_influence",
+    "methods_for",
+    "repeat_distribution",
+]

@@ -26,16 +26,30 @@ import numpy as np
 from engine.errors import UserError
 
 
-def _logits_with_embeddings(model, tokens):
-    """(logits [B, T, V], e [B, T, D] with .grad filled after backward)."""
+def differentiable(device):
+    """The context to differentiate a model in eval mode: cuDNN refuses RNN backward in eval mode, and
+    the native kernels give the same gradients. Shared with influence.py."""
     import torch
 
+    return torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def input_embedding(model):
+    """The model's input embedding: its first nn.Embedding (UserError when it has none)."""
+    import torch
+
+    embedding = next((m for m in model.modules() if isinstance(m, torch.nn.Embedding)), None)
+    if embedding is None:
+        raise UserError(f"{type(model).__name__} has no input embedding: gradients need one")
+    return embedding
+
+
+def _logits_with_embeddings(model, tokens):
+    """(logits [B, T, V], e [B, T, D] with .grad filled after backward)."""
     if hasattr(model, "embed") and hasattr(model, "forward_embeddings") and callable(model.embed):
         e = model.embed(tokens).detach().requires_grad_(True)
         return model.forward_embeddings(e), e
-    embedding = next((m for m in model.modules() if isinstance(m, torch.nn.Embedding)), None)
-    if embedding is None:
-        raise UserError(f"{type(model).__name__} has no input embedding: gradient memory needs one")
+    embedding = input_embedding(model)
     captured = {}
 
     def swap(_module, _inputs, output):
@@ -71,9 +85,7 @@ def gradient_memory(model, tunes: list[np.ndarray], max_k: int = 512, n_position
     device = next(model.parameters()).device
     norms = np.zeros(length)
     model.eval()
-    # cuDNN refuses RNN backward in eval mode; the native kernels give the same gradients.
-    flags = torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else contextlib.nullcontext()
-    with flags, torch.enable_grad():
+    with differentiable(device), torch.enable_grad():
         for start in range(0, len(segments), rows_per_batch):
             seg = torch.from_numpy(segments[start : start + rows_per_batch]).to(device)
             logits, e = _logits_with_embeddings(model, seg[:, :-1])

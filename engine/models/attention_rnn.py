@@ -40,6 +40,15 @@ def sliding_causal_mask(t_query: int, t_key: int, window: int, device=None) -> t
     return (j <= i) & (i - j < window)
 
 
+def attention_probs(q: torch.Tensor, k: torch.Tensor, window: int) -> torch.Tensor:
+    """The weights F.scaled_dot_product_attention(q, k, v, sliding causal mask) applies: q [..., Tq, d],
+    k [..., Tk, d] -> [..., Tq, Tk], rows summing to 1 over the keys a query may see. Only for
+    inspection (influence); forward() keeps the fused kernel."""
+    scores = (q @ k.transpose(-1, -2)) / q.shape[-1] ** 0.5
+    mask = sliding_causal_mask(q.shape[-2], k.shape[-2], window, q.device)
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+
+
 class AttentionRNN(SequenceModel):
     def __init__(self, config: AttentionRNNConfig):
         super().__init__()
@@ -66,6 +75,13 @@ class AttentionRNN(SequenceModel):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         h, _ = self.rnn(self.embed(tokens))  # [B, T, H]
         return self._attend(h, h)  # [B, T, V]
+
+    @torch.no_grad()
+    def attention_weights(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[layers 1, B, heads 1, T, T]: how much the output at step t (row) mixes in the hidden state
+        of step s (column), as forward(tokens) applies it."""
+        h, _ = self.rnn(self.embed(tokens))
+        return attention_probs(self.attn_query(h), h, self.config.window)[None, :, None]
 
     def init_state(self, batch: int, device=None):
         """(RNN hidden [1, B, H], ring buffer of past hidden states [B, window, H], steps so far).

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..validation import Limit
-from .attention_rnn import sliding_causal_mask
+from .attention_rnn import attention_probs, sliding_causal_mask
 from .base import ModelConfig, SequenceModel
 
 
@@ -67,13 +67,16 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(c.d_model, 3 * c.d_model, bias=False)
         self.proj = nn.Linear(c.d_model, c.d_model, bias=False)
 
+    def project(self, x: torch.Tensor, positions: torch.Tensor):
+        """Queries and keys (rotated to their positions) and values, 3 x [B, heads, T, dh]."""
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.c.n_heads, d // self.c.n_heads).permute(2, 0, 3, 1, 4)
+        return rope_rotate(q, positions, self.c.rope_base), rope_rotate(k, positions, self.c.rope_base), v
+
     def forward(self, x: torch.Tensor, positions: torch.Tensor, cache=None):
         """x [B, T, D] at `positions` [T]; cache = (k, v) [B, heads, n, dh] of earlier positions."""
         b, t, d = x.shape
-        heads = self.c.n_heads
-        q, k, v = self.qkv(x).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)  # 3 x [B,h,T,dh]
-        q = rope_rotate(q, positions, self.c.rope_base)
-        k = rope_rotate(k, positions, self.c.rope_base)
+        q, k, v = self.project(x, positions)
         if cache is not None:
             k = torch.cat([cache[0], k], dim=2)
             v = torch.cat([cache[1], v], dim=2)
@@ -149,6 +152,19 @@ class TransformerLM(SequenceModel):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         return self._run(tokens, positions, [None] * len(self.blocks))[0]
+
+    @torch.no_grad()
+    def attention_weights(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[layers, B, heads, T, T]: how much position t (row) attends to position s (column) in each
+        layer and head, as forward(tokens) applies it."""
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        x = self.embed(tokens)
+        weights = []
+        for block in self.blocks:
+            q, k, _ = block.attn.project(block.ln1(x), positions)
+            weights.append(attention_probs(q, k, self.config.window))
+            x, _ = block(x, positions)
+        return torch.stack(weights)
 
     def init_state(self, batch: int, device=None):
         """(next position, per layer (k, v) [B, heads, window, dh]): the sliding KV cache as ring

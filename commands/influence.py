@@ -1,0 +1,117 @@
+"""`python main.py influence`: compose a continuation with one model, then show what each new note drew on.
+
+The continuation comes from the same seeded sampler as `generate` (temperature 1, no top-k/top-p). Each
+new note's sources are the earlier notes, primer included, with weights >= 0 that sum to at most 1; the
+rest of the weight fell on rests (docs/design.md section 5, "Influence"; engine/memory/influence.py).
+
+--json prints design.md's document {"model", "method", "notes", "primer_notes", "influence": [{"note",
+"sources"}, ...]} and, beside it, each entry's "rest" weight and "primer", "meter", "primer_steps",
+"steps_per_bar", "mean_distance_bars" and "uniform_distance_bars" (the chance level: weight spread
+evenly over the past).
+"""
+
+from __future__ import annotations
+
+import time
+
+from engine.models import MODEL_KEYS
+
+from .common import emit_json, say
+
+MAX_INFLUENCE_BARS = 64  # attribution cost grows with the square of the length
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed accepts
+TOP_SOURCES = 3
+
+
+def add_arguments(parser) -> None:
+    from engine.memory.influence import METHODS
+
+    parser.description = __doc__
+    parser.add_argument("--run", required=True, metavar="RUN_DIR",
+                        help="run directory of `main.py train`; 'pretrained' means the bundled models")
+    parser.add_argument("--model", required=True, choices=MODEL_KEYS, help="which model composes")
+    parser.add_argument("--primer", default=None, metavar="TUNE_ID|FILE.mid",
+                        help="a tune id or title of the bundled corpus, or a MIDI file "
+                             "(default: the first tune of the corpus's test split)")
+    parser.add_argument("--primer-bars", type=int, default=8, help="bars of the primer the model hears (default 8)")
+    parser.add_argument("--bars", type=int, default=16,
+                        help=f"bars to generate and attribute, 1..{MAX_INFLUENCE_BARS} (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same melody (default 0)")
+    parser.add_argument("--method", choices=METHODS, default="gradient",
+                        help="gradient (every model, default) or attention (attention and transformer only)")
+    parser.add_argument("--json", action="store_true", help="print the influence as one JSON document on stdout")
+
+
+def run(args) -> int:
+    from engine.errors import UserError
+    from engine.generate import SampleSettings
+    from engine.memory.influence import check_method
+    from engine.primer import MAX_PRIMER_BARS
+
+    # Every option is checked before anything is loaded or built.
+    if not 1 <= args.bars <= MAX_INFLUENCE_BARS:
+        raise UserError(f"--bars must be between 1 and {MAX_INFLUENCE_BARS}, not {args.bars}")
+    if not 1 <= args.primer_bars <= MAX_PRIMER_BARS:
+        raise UserError(f"--primer-bars must be between 1 and {MAX_PRIMER_BARS}, not {args.primer_bars}")
+    if not SEED_RANGE[0] <= args.seed <= SEED_RANGE[1]:
+        raise UserError(f"--seed must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}, not {args.seed}")
+    settings = SampleSettings(bars=args.bars, seed=args.seed)
+    settings.validate()
+    check_method(args.method, args.model)
+
+    import torch
+
+    from engine.checkpoint import load_model, resolve_run_dir
+    from engine.generate import generate
+    from engine.memory.influence import influence_summary, melody_influence
+    from engine.midi_io import ExtractSettings
+    from engine.primer import load_primer_melody, take_primer
+
+    # On the CPU, where the attribution is exact and quick; one thread, as `generate` (decoding is many
+    # tiny ops, and extra threads only add synchronisation on a shared machine).
+    torch.set_num_threads(1)
+    loaded = load_model(resolve_run_dir(args.run), args.model, "cpu")
+    extract = ExtractSettings(min_bars=1, token_config=loaded.token_config)
+    source = load_primer_melody(args.primer, settings=extract)
+    primer = take_primer(source, args.primer_bars, args.primer or source.title or source.tune_id)
+    say(f"primer: {primer.title or primer.tune_id} ({args.primer_bars} bars of {primer.meter})")
+
+    started = time.perf_counter()
+    continuation = generate(loaded.model, primer, settings, loaded.token_config)[0]
+    composed = time.perf_counter()
+    result = melody_influence(loaded.model, primer, continuation, loaded.token_config, args.method, args.model)
+    say(f"{args.model}: {args.bars} bar{'s' * (args.bars > 1)} composed in {composed - started:.2f} s, "
+        f"{len(result['influence'])} notes attributed ({args.method}) in {time.perf_counter() - composed:.2f} s")
+    summary = influence_summary(result, primer.steps_per_bar)
+    if args.json:
+        emit_json({**result, "primer": primer.tune_id, "meter": primer.meter,
+                   "uniform_distance_bars": summary["uniform_distance_bars"]})
+    else:
+        print(_table(result, primer.steps_per_bar, summary))
+    return 0
+
+
+def _table(result: dict, steps_per_bar: int, summary: dict) -> str:
+    """One line per new note: its bar, pitch and strongest sources (how many bars back, weight)."""
+    from pretty_midi import note_number_to_name
+
+    notes = result["notes"]
+    lines = [f"bar 1 = the primer's first ({result['primer_notes']} primer notes); "
+             f"sources: #note pitch @bars back = weight",
+             f"{'note':>5} {'bar':>4} {'pitch':>5}  top sources"]
+    for entry in result["influence"]:
+        onset, pitch, _ = notes[entry["note"]]
+        top = sorted(entry["sources"], key=lambda s: -s[1])[:TOP_SOURCES]
+        where = ", ".join(f"#{j} {note_number_to_name(notes[j][1])} @{(onset - notes[j][0]) / steps_per_bar:.2f} = {w:.2f}"
+                          for j, w in top)
+        rest = f"; rests {entry['rest']:.2f}" if entry["rest"] >= 0.005 else ""
+        lines.append(f"{entry['note']:>5} {onset // steps_per_bar + 1:>4} {note_number_to_name(pitch):>5}  {where}{rest}")
+    mean, chance = summary["mean_distance_bars"], summary["uniform_distance_bars"]
+    if not result["influence"]:
+        lines.append(f"{result['model']}: the continuation holds no new note to attribute")
+    elif mean is None:
+        lines.append(f"{result['model']} ({result['method']}): no note weight, so no influence distance")
+    else:
+        lines.append(f"{result['model']} ({result['method']}): mean influence distance {mean:.2f} bars over "
+                     f"{summary['n_notes']} notes (spread evenly over the past it would be {chance:.2f})")
+    return "\n".join(lines)
