@@ -166,20 +166,29 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
 
 
 def save_checkpoint(model_dir, model: SequenceModel, optimizer, record: ModelRecord, history: list[dict]) -> list[Path]:
-    """Write one model's checkpoint (its weights, optimizer state, history and config.json)."""
+    """Write one model's checkpoint: its training state first (all a resume needs, in one file), then the
+    model, its history and config.json (save_model)."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    step = str(record.step)
-    doc_json = json.dumps(record.to_dict(), indent=2, sort_keys=True)
-    weights = _weights(model)
-    state = {f"model.{k}": v for k, v in weights.items()} | _optimizer_tensors(optimizer)
-    meta = {"format": FORMAT, "step": step, "config": doc_json}
-    paths = [model_dir / STATE_FILE, model_dir / MODEL_FILE, model_dir / HISTORY_FILE, model_dir / CONFIG_FILE]
-    atomic_write(paths[0], st_save(state, metadata=meta), durable=True)
-    atomic_write(paths[1], st_save(weights, metadata=meta), durable=True)
-    atomic_write(paths[2], _history_csv(history), durable=True)
-    atomic_write(paths[3], (doc_json + "\n").encode(), durable=True)
-    return [paths[1], paths[3]]
+    state = {f"model.{k}": v for k, v in _weights(model).items()} | _optimizer_tensors(optimizer)
+    atomic_write(model_dir / STATE_FILE, st_save(state, metadata=_metadata(record)), durable=True)
+    return save_model(model_dir, model, record, history)
+
+
+def save_model(model_dir, model: SequenceModel, record: ModelRecord, history: list[dict] = ()) -> list[Path]:
+    """Write a model without training state (as the bundled models ship): it loads everywhere, and a
+    resume never touches it."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    paths = [model_dir / MODEL_FILE, model_dir / HISTORY_FILE, model_dir / CONFIG_FILE]
+    atomic_write(paths[0], st_save(_weights(model), metadata=_metadata(record)), durable=True)
+    atomic_write(paths[1], _history_csv(list(history)), durable=True)
+    atomic_write(paths[2], (_metadata(record)["config"] + "\n").encode(), durable=True)
+    return [paths[0], paths[2]]
+
+
+def _metadata(record: ModelRecord) -> dict[str, str]:
+    return {"format": FORMAT, "step": str(record.step), "config": json.dumps(record.to_dict(), indent=2, sort_keys=True)}
 
 
 def _history_csv(rows: list[dict]) -> bytes:

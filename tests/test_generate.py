@@ -218,8 +218,9 @@ def tiny_run(tmp_path_factory):
     import sys
     from pathlib import Path
 
-    from engine.checkpoint import save_checkpoint
+    from engine.checkpoint import ModelRecord, save_model
     from engine.models.registry import build_model
+    from engine.train_config import TrainConfig
 
     sys.path.insert(0, str(Path(__file__).parent))
     import midi_factory
@@ -227,14 +228,9 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
     torch.manual_seed(0)
     model = build_model("lstm", "tiny", V)
-    doc = {"model": model.config.to_dict(), "tokens": CFG.to_dict(), "step": 0}
-    class NoOptimizer:  # an untrained model has no optimizer state (and building AdamW imports dynamo: ~8 s)
-        def state_dict(self):
-            return {"state": {}}
-
     with pytest.MonkeyPatch.context() as mp:  # durability is not under test; fsync takes seconds here
         mp.setattr("os.fsync", lambda fd: None)
-        save_checkpoint(root / "run" / "lstm", model, NoOptimizer(), doc, [])
+        save_model(root / "run" / "lstm", model, ModelRecord("lstm", model.config, CFG, TrainConfig(preset="tiny"), 0))
     primer = midi_factory.simple_tune(root / "jig.mid", bars=10, meter=(3, 4), seed=2,
                                       tempos=((0, 132.0),), key="G")
     return root, primer

@@ -348,24 +348,20 @@ def test_repeat_distance_finds_the_nearest_repeated_figure_whole_bars_back():
 @pytest.fixture(scope="module")
 def influence_run(tmp_path_factory):
     """A run directory with untrained tiny LSTM and Transformer checkpoints, and a 3/4 primer file."""
-    from engine.checkpoint import save_checkpoint
+    from engine.checkpoint import ModelRecord, save_model
+    from engine.train_config import TrainConfig
 
     sys.path.insert(0, str(Path(__file__).parent))
     import midi_factory
 
     root = tmp_path_factory.mktemp("influence")
 
-    class NoOptimizer:  # an untrained model has no optimizer state (and building AdamW is slow)
-        def state_dict(self):
-            return {"state": {}}
-
     with pytest.MonkeyPatch.context() as mp:  # durability is not under test; fsync takes seconds here
         mp.setattr("os.fsync", lambda fd: None)
         for key in ("lstm", "transformer"):
             torch.manual_seed(0)
             model = build_model(key, "tiny", V)
-            doc = {"model": model.config.to_dict(), "tokens": CFG.to_dict(), "step": 0}
-            save_checkpoint(root / "run" / key, model, NoOptimizer(), doc, [])
+            save_model(root / "run" / key, model, ModelRecord(key, model.config, CFG, TrainConfig(preset="tiny"), 0))
     primer = midi_factory.simple_tune(root / "jig.mid", bars=10, meter=(3, 4), seed=2)
     return root, primer
 
