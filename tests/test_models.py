@@ -142,3 +142,13 @@ def test_unknown_model_or_preset_is_a_user_error():
         build_model("cnn", "tiny", VOCAB)
     with pytest.raises(UserError, match="unknown preset 'huge'"):
         build_model("rnn", "huge", VOCAB)
+
+
+@pytest.mark.parametrize("length", [1, 63, 64, 65, 200, 256, 257, 300, 700])
+def test_blocked_sliding_attention_equals_the_masked_full_attention(length):
+    from engine.models.attention_rnn import sliding_causal_mask, sliding_window_attention
+
+    g = torch.Generator().manual_seed(length)
+    q, k, v = (torch.randn(2, 3, length, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=sliding_causal_mask(length, length, 64))
+    assert torch.allclose(sliding_window_attention(q, k, v, 64), expected, atol=1e-12)

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..validation import Limit
-from .attention_rnn import attention_probs, sliding_causal_mask
+from .attention_rnn import attention_probs, sliding_causal_mask, sliding_window_attention
 from .base import ModelConfig, SequenceModel
 
 
@@ -81,8 +81,8 @@ class SelfAttention(nn.Module):
             k = torch.cat([cache[0], k], dim=2)
             v = torch.cat([cache[1], v], dim=2)
         tk = k.shape[2]
-        if t == tk and t <= self.c.window:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if t == tk:
+            y = sliding_window_attention(q, k, v, self.c.window)
         else:
             mask = sliding_causal_mask(t, tk, self.c.window, x.device)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
