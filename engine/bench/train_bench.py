@@ -1,19 +1,18 @@
 """Bench: training throughput, model FLOPs utilisation and the engine's overhead (docs/design.md section 6).
 
-- matmul_gflops: the fp32 GEMM rate of this machine (1024 x 1024 matrices), at the thread count the
-  models train with, measured beside every model (the machine is shared: the load drifts) and reported
-  as the median; each model's mfu uses the GEMM rate measured around it.
-- per model (small preset, the engine's default batch and window):
-  params; train_tokens_per_s through the engine (engine.training.train, the same generator the CLI and
-  the GUI run); mfu = train_flops_per_token x tokens/s / GEMM rate, where train_flops_per_token is the
-  analytic count of SequenceModel.train_flops_per_token (3 x forward matmul FLOPs; per family:
-    recurrent  2 x [gates x (E + H) x H + H x V]               gates: rnn 1, gru 3, lstm 4
-    attention  2 x [(E + H) H + H^2 + 2 H^2 + H V] + 4 H x window/2   (rnn, W_a, W_c, head, scores+mix)
-    transformer 2 x [L (12 D^2 + 2 D x window/2) + D V]        (qkv, proj, 4x MLP, causal attention)
-  ); engine_vs_bare = the engine's throughput / a bare PyTorch loop (forward, cross-entropy, backward,
-  AdamW step on a fixed batch) of the same model and batch, measured in alternating rounds, best of each.
-Threads: 1 by default (MELODY_MEMORY_BENCH_THREADS to change): on a shared 2-core machine more threads
-than free cores make OpenMP spin at every small op and a step gets 20x slower.
+- matmul_gflops: the fp32 GEMM rate of this machine at the thread count the models train with: the best
+  of square GEMMs of 256 to 2048 (a single size can sit below the peak, and then a model that runs near
+  the peak shows an MFU above 1), measured beside every model (the machine is shared: the load drifts)
+  and reported as the median; each model's mfu uses the peak measured around it.
+- per model (small preset, the default training settings: whole tunes of the bundled corpus, batch 32):
+  params; train_tokens_per_s (predicted tokens per second) through the engine (engine.training.train,
+  the generator the CLI and the app run, in one process); train_flops_per_token counted by torch on those
+  very batches (engine/flops.py, "flops_source": "counted"); mfu = counted FLOPs per token x tokens/s /
+  GEMM peak; engine_vs_bare = the engine's throughput / a bare PyTorch loop (forward, cross-entropy,
+  backward, AdamW step) of the same model on the same batches, in alternating rounds, best of each;
+  bf16_speedup = the engine's throughput with bf16 autocast / fp32, where the CPU has native bf16.
+Threads: 1 by default (MELODY_MEMORY_BENCH_THREADS to change): training runs one process per core with one
+thread each, and on a shared 2-core machine more threads than free cores make OpenMP spin at every small op.
 """
 
 from __future__ import annotations
@@ -23,109 +22,134 @@ import statistics
 import tempfile
 import time
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..batches import CropSampler
+from ..device import bf16_supported, torch_threads
+from ..flops import train_step_flops
 from ..models import MODEL_KEYS, build_model
-from ..tokens import FIRST_PITCH_TOKEN, TokenConfig
-from ..training import TrainConfig, TrainJob, train
+from ..run_plan import TrainJob
+from ..train_config import TrainConfig
+from ..training import make_optimizer, make_sampler, next_token_nats, train
 
 PRESET = "small"
+GEMM_SIZES = (256, 512, 1024, 2048)
 
 
-def matmul_gflops(seconds: float = 0.5, n: int = 1024) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        count += 1
-    return 2.0 * n**3 * count / (time.perf_counter() - start) / 1e9
+def matmul_gflops(seconds: float = 0.5) -> float:
+    """The best fp32 GEMM rate over a few square sizes, in GFLOP/s."""
+    best = 0.0
+    for n in GEMM_SIZES:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b  # warm-up
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / len(GEMM_SIZES):
+            a @ b
+            count += 1
+        best = max(best, 2.0 * n**3 * count / (time.perf_counter() - start) / 1e9)
+    return best
 
 
-def _synthetic_tunes(n=200, seed=0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(1, FIRST_PITCH_TOKEN + 40, size=int(rng.integers(200, 800))) for _ in range(n)]
-
-
-def _bare_loop(key: str, cfg: TrainConfig, vocab: int, batch: torch.Tensor):
-    """Yields after each plain training step: the reference the engine is compared with."""
+def _bare_loop(key: str, cfg: TrainConfig, vocab: int, batches: list[torch.Tensor]):
+    """Yields after each plain training step on the same batches: the reference the engine is compared with."""
     torch.manual_seed(cfg.seed)
     model = build_model(key, cfg.preset, vocab, window=cfg.resolved_window())
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    inputs, targets = batch[:, :-1], batch[:, 1:].reshape(-1)
+    optimizer = make_optimizer(model, cfg)
+    step = 0
     while True:
-        loss = F.cross_entropy(model(inputs).reshape(-1, vocab), targets)
+        batch = batches[step % len(batches)]
+        total, targets = next_token_nats(model, batch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (total / targets).backward()
         optimizer.step()
-        yield
+        step += 1
+        yield int(targets)
 
 
-def _engine_steps(key: str, cfg: TrainConfig, tokens: TokenConfig, tunes, out_dir):
-    job = TrainJob([key], tunes, tunes[:10], tokens, "bench", out_dir, cfg)
+def _engine_steps(key: str, cfg: TrainConfig, corpus, out_dir):
+    job = TrainJob([key], corpus.tokens("train"), corpus.tokens("valid")[:10], corpus.token_config,
+                   corpus.fingerprint, out_dir, cfg)
     for event in train(job):
         if event.kind == "step":
-            yield
+            yield event
 
 
-def _rate(steps_iter, n: int, tokens_per_step: int) -> float:
+def _engine_rate(steps, n: int, sampler, cfg, first_step: int) -> tuple[float, int]:
+    """(predicted tokens per second over the next n engine steps, the step reached)."""
+    tokens = sum(int((torch.from_numpy(sampler.batch(s, cfg.batch_size))[:, 1:] != 0).sum())
+                 for s in range(first_step, first_step + n))
     start = time.perf_counter()
     for _ in range(n):
-        next(steps_iter)
-    return n * tokens_per_step / (time.perf_counter() - start)
+        next(steps)
+    return tokens / (time.perf_counter() - start), first_step + n
+
+
+def _bare_rate(steps, n: int) -> float:
+    start = time.perf_counter()
+    tokens = sum(next(steps) for _ in range(n))
+    return tokens / (time.perf_counter() - start)
 
 
 def measure(quick: bool = False, report: dict | None = None) -> dict:
     threads = int(os.environ.get("MELODY_MEMORY_BENCH_THREADS", "1"))
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _measure(quick, threads)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _measure(quick: bool, threads: int) -> dict:
-    tokens = TokenConfig()
-    vocab = tokens.vocab_size
-    rounds, steps_per_round = (2, 1) if quick else (5, 2)  # many short alternations: load drifts
-    gemm_seconds = 0.2 if quick else 0.5
+    from ..corpus import load_corpus
+
+    corpus = load_corpus(None)
+    vocab = corpus.token_config.vocab_size
+    rounds, steps_per_round = (2, 1) if quick else (4, 3)  # many short alternations: load drifts
+    gemm_seconds = 0.4 if quick else 1.0
     cfg = TrainConfig(preset=PRESET, steps=10**6, eval_every=10**7, save_every=10**7, log_every=10, processes=1,
-                      device="cpu", seed=0)
-    window = cfg.resolved_window()
-    tokens_per_step = cfg.batch_size * window
-    tunes = _synthetic_tunes()
-    batch = torch.from_numpy(CropSampler(tunes, window, tokens, cfg.transpose, cfg.seed).batch(0, cfg.batch_size))
+                      threads=threads, device="cpu", seed=0).resolved()
+    sampler = make_sampler(corpus.tokens("train"), cfg, corpus.token_config)
+    n_batches = rounds * steps_per_round + 1
+    batches = [torch.from_numpy(sampler.batch(s, cfg.batch_size)) for s in range(n_batches)]
+    use_bf16 = bf16_supported(torch.device("cpu"))
 
     models, gemm_rates = {}, []
     with tempfile.TemporaryDirectory(prefix="mm-train-bench-") as tmp:
         for key in MODEL_KEYS:
             rates_here = [matmul_gflops(gemm_seconds)]
-            engine = _engine_steps(key, cfg, tokens, tunes, os.path.join(tmp, key))
-            bare = _bare_loop(key, cfg, vocab, batch)
+            engine = _engine_steps(key, cfg, corpus, os.path.join(tmp, key))
+            bare = _bare_loop(key, cfg, vocab, batches)
             next(engine), next(bare)  # warm-up: first-call allocations and lazy init
-            engine_rates, bare_rates = [], []
+            engine_rates, bare_rates, step = [], [], 1
             for _ in range(rounds):
-                engine_rates.append(_rate(engine, steps_per_round, tokens_per_step))
-                bare_rates.append(_rate(bare, steps_per_round, tokens_per_step))
+                rate, step = _engine_rate(engine, steps_per_round, sampler, cfg, step)
+                engine_rates.append(rate)
+                bare_rates.append(_bare_rate(bare, steps_per_round))
             engine.close()
+            bf16_rates = []
+            if use_bf16:
+                bf16 = _engine_steps(key, TrainConfig(**{**cfg.to_dict(), "precision": "bf16"}), corpus,
+                                     os.path.join(tmp, key + "-bf16"))
+                next(bf16)
+                step16 = 1
+                for _ in range(rounds):
+                    rate, step16 = _engine_rate(bf16, steps_per_round, sampler, cfg, step16)
+                    bf16_rates.append(rate)
+                bf16.close()
             rates_here.append(matmul_gflops(gemm_seconds))
             gemm_rates += rates_here
             model = build_model(key, PRESET, vocab)
-            flops = model.train_flops_per_token(window)
+            counted = [train_step_flops(model, b) for b in batches[1:]]
+            flops = sum(f for f, _ in counted) / sum(n for _, n in counted)
             tps = max(engine_rates)
             models[key] = {
                 "params": model.num_params(),
                 "train_tokens_per_s": tps,
                 "train_flops_per_token": flops,
-                "mfu": flops * tps / (statistics.mean(rates_here) * 1e9),
+                "mfu": flops * tps / (max(rates_here) * 1e9),
                 "engine_vs_bare": tps / max(bare_rates),
+                "bf16_speedup": max(bf16_rates) / tps if bf16_rates else None,
             }
     return {
         "matmul_gflops": statistics.median(gemm_rates),
-        "train_bench": {"preset": PRESET, "batch_size": cfg.batch_size, "window": window, "threads": threads},
+        "flops_source": "counted",
+        "train_bench": {"preset": PRESET, "batch_size": cfg.batch_size, "window": cfg.window,
+                        "sequences": cfg.sequences, "threads": threads, "bf16_native": use_bf16},
         "models": models,
     }

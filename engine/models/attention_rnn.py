@@ -140,10 +140,3 @@ class AttentionRNN(SequenceModel):
         logits = self._attend(h[:, -1:], keys)
         ring[:, torch.arange(pos + t - keys.shape[1], pos + t, device=ring.device) % window] = keys
         return logits[:, 0], (hidden, ring, pos + t)
-
-    def forward_flops_per_token(self, context: int) -> float:
-        c = self.config
-        e, h, v = c.embed_dim, c.hidden_size, c.vocab_size
-        span = min(context, c.window) / 2  # a causal query sees on average half the crop
-        matmuls = (e + h) * h + h * h + 2 * h * h + h * v  # rnn, W_a, W_c, head
-        return 2.0 * matmuls + 2.0 * 2 * h * span  # + scores and weighted sum

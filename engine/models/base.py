@@ -68,17 +68,6 @@ class SequenceModel(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def train_flops_per_token(self, context: int | None = None) -> float:
-        """Analytic training FLOPs per token: 3 x the forward matmul FLOPs (forward + 2x backward).
-
-        Embedding lookups, norms and elementwise work are not counted (the usual convention, as in
-        Kaplan et al. 2020 and nanoGPT's estimate_mfu). `context` is the training crop length.
-        """
-        return 3.0 * self.forward_flops_per_token(context or self.window)
-
-    def forward_flops_per_token(self, context: int) -> float:
-        raise NotImplementedError
-
     def init_state(self, batch: int, device=None):
         raise NotImplementedError
 

@@ -17,8 +17,6 @@ from ..validation import Limit
 from .base import ModelConfig, SequenceModel
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-# Weight matrices per cell: how many H x H (and E x H) blocks the cell multiplies per step.
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 @dataclass
@@ -85,12 +83,3 @@ class RecurrentLM(SequenceModel):
             state = self.init_state(tokens.shape[0], tokens.device)
         logits, state = self.forward_with_state(tokens, state)
         return logits[:, -1], state
-
-    def forward_flops_per_token(self, context: int) -> float:
-        c = self.config
-        g = _GATES[c.cell]
-        core = 0
-        for layer in range(c.num_layers):
-            n_in = c.embed_dim if layer == 0 else c.hidden_size
-            core += g * (n_in + c.hidden_size) * c.hidden_size
-        return 2.0 * (core + c.hidden_size * c.vocab_size)

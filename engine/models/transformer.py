@@ -198,11 +198,3 @@ class TransformerLM(SequenceModel):
             k_buf[:, :, slots] = k
             v_buf[:, :, slots] = v
         return logits[:, -1], (t, caches)
-
-    def forward_flops_per_token(self, context: int) -> float:
-        c = self.config
-        d = c.d_model
-        per_layer = 4 * d * d + 2 * c.mlp_ratio * d * d  # qkv + proj + mlp
-        span = min(context, c.window) / 2  # a causal query sees on average half the crop
-        attention = 2 * d * span  # q.k scores and the weighted sum of v, all heads
-        return 2.0 * (c.n_layers * (per_layer + attention) + d * c.vocab_size)
