@@ -140,3 +140,10 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     progress = min(1.0, (step - warmup) / span)
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def classroom_config() -> TrainConfig:
+    """The Train tab's defaults: the settings that reach a visible, correct answer fastest on a CPU
+    (chosen by the sweep in docs/sweep/; `main.py bench` measures them end to end as `classroom`)."""
+    return TrainConfig(preset="small", steps=1500, batch_size=32, lr=6e-3, warmup_steps=100, sequences="tunes",
+                       precision="auto")

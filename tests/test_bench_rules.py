@@ -1,0 +1,26 @@
+"""The rules behind the bench's classroom figures, on known curves (the figures themselves are measured
+by `main.py bench`, never in tests)."""
+
+from __future__ import annotations
+
+from engine.bench.classroom_bench import reached_quality, separated
+
+ORDERED = {"rnn": [2.0, 1.9, 1.85], "lstm": [1.7, 1.6, 1.55], "gru": [1.7, 1.58, 1.5],
+           "attention": [1.2, 1.1, 1.05], "transformer": [1.3, 1.2, 1.1]}
+
+
+def test_curves_count_as_separated_only_when_the_last_three_do_not_overlap():
+    assert separated(ORDERED)
+    assert not separated({**ORDERED, "rnn": [2.0, 1.9]})  # too few validations
+    assert not separated({**ORDERED, "lstm": [1.7, 1.9, 1.55]})  # an LSTM value above one of the RNN's
+    assert not separated({**ORDERED, "transformer": [1.3, 1.5, 1.1]})  # overlaps the GRU's
+    # LSTM and GRU may cross each other, and so may the two attention models
+    assert separated({**ORDERED, "attention": [1.0, 1.15, 1.12]})
+
+
+def test_quality_means_every_model_within_the_margin_of_its_bundled_figure():
+    bundled = {k: v[-1] for k, v in ORDERED.items()}
+    assert reached_quality(ORDERED, bundled)
+    assert reached_quality({**ORDERED, "rnn": [1.899]}, bundled)  # 0.049 above
+    assert not reached_quality({**ORDERED, "rnn": [1.91]}, bundled)
+    assert not reached_quality({k: v for k, v in ORDERED.items() if k != "gru"}, bundled)
