@@ -45,13 +45,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from engine.atomic import atomic_write
-    from engine.checkpoint import load_model, resolve_run_dir
-    from engine.device import resolve_device
-    from engine.export import build_midi, check_program, check_writable, variation_paths, write_wav
-    from engine.generate import SampleSettings, generate
-    from engine.midi_io import ExtractSettings
-    from engine.primer import load_primer_melody, take_primer
+    from engine.device import resolve_device, torch_threads
+    from engine.export import check_program, check_writable, variation_paths
+    from engine.generate import SampleSettings
 
     settings = SampleSettings(bars=args.bars, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                               variations=args.variations, seed=args.seed)
@@ -63,12 +59,20 @@ def run(args) -> int:
         check_writable(path)
 
     device = resolve_device(args.device)
-    if device.type == "cpu":
-        # Decoding is a long chain of tiny ops: extra intra-op threads only add synchronisation, and on
-        # a busy machine they make it many times slower (measured: 0.8 s vs 22 s, 2 cores, loaded).
-        import torch
+    # Decoding is a long chain of tiny ops: extra intra-op threads only add synchronisation, and on a busy
+    # machine they make it many times slower (measured: 0.8 s vs 22 s, 2 cores, loaded).
+    with torch_threads(1 if device.type == "cpu" else None):
+        return _generate(args, settings, device, mid_paths, wav_paths)
 
-        torch.set_num_threads(1)
+
+def _generate(args, settings, device, mid_paths, wav_paths) -> int:
+    from engine.atomic import atomic_write
+    from engine.checkpoint import load_model, resolve_run_dir
+    from engine.export import build_midi, write_wav
+    from engine.generate import generate
+    from engine.midi_io import ExtractSettings
+    from engine.primer import load_primer_melody, take_primer
+
     loaded = load_model(resolve_run_dir(args.run), args.model, device)
     extract = ExtractSettings(min_bars=1, token_config=loaded.token_config)
     source = load_primer_melody(args.primer, settings=extract)
