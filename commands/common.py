@@ -52,3 +52,17 @@ class ProgressBar:
         if self.interactive:
             sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+def add_composer_arguments(parser) -> None:
+    """--run, --model, --primer and --primer-bars: which trained model continues which opening (generate,
+    influence)."""
+    from engine.models import MODEL_KEYS
+
+    parser.add_argument("--run", required=True, metavar="RUN_DIR",
+                        help="run directory of `main.py train`; 'pretrained' means the bundled models")
+    parser.add_argument("--model", required=True, choices=MODEL_KEYS, help="which model composes")
+    parser.add_argument("--primer", default=None, metavar="TUNE_ID|FILE.mid",
+                        help="a tune id or title of the bundled corpus, or a MIDI file "
+                             "(default: the first tune of the corpus's test split)")
+    parser.add_argument("--primer-bars", type=int, default=8, help="bars of the primer the model hears (default 8)")

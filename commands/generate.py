@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import time
 
-from engine.models import MODEL_KEYS
-
-from .common import ProgressBar, emit_json, say
+from .common import ProgressBar, add_composer_arguments, emit_json, say
 
 
 def add_arguments(parser) -> None:
     parser.description = __doc__
-    parser.add_argument("--run", required=True, metavar="RUN_DIR",
-                        help="run directory of `main.py train`; 'pretrained' means the bundled models")
-    parser.add_argument("--model", required=True, choices=MODEL_KEYS, help="which model composes")
-    parser.add_argument("--primer", default=None, metavar="TUNE_ID|FILE.mid",
-                        help="a tune id or title of the bundled corpus, or a MIDI file "
-                             "(default: the first tune of the corpus's test split)")
-    parser.add_argument("--primer-bars", type=int, default=8, help="bars of the primer the model hears (default 8)")
+    add_composer_arguments(parser)
     parser.add_argument("--bars", type=int, default=64, help="bars to generate, 1..1024 (default 64)")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="above 0; lower is safer, higher is wilder (default 1.0)")

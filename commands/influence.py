@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import time
 
-from engine.models import MODEL_KEYS
-
-from .common import emit_json, say
+from .common import add_composer_arguments, emit_json, say
 
 MAX_INFLUENCE_BARS = 64  # attribution cost grows with the square of the length
 SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed accepts
@@ -27,13 +25,7 @@ def add_arguments(parser) -> None:
     from engine.memory.influence import METHODS
 
     parser.description = __doc__
-    parser.add_argument("--run", required=True, metavar="RUN_DIR",
-                        help="run directory of `main.py train`; 'pretrained' means the bundled models")
-    parser.add_argument("--model", required=True, choices=MODEL_KEYS, help="which model composes")
-    parser.add_argument("--primer", default=None, metavar="TUNE_ID|FILE.mid",
-                        help="a tune id or title of the bundled corpus, or a MIDI file "
-                             "(default: the first tune of the corpus's test split)")
-    parser.add_argument("--primer-bars", type=int, default=8, help="bars of the primer the model hears (default 8)")
+    add_composer_arguments(parser)
     parser.add_argument("--bars", type=int, default=16,
                         help=f"bars to generate and attribute, 1..{MAX_INFLUENCE_BARS} (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same melody (default 0)")
