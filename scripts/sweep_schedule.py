@@ -25,11 +25,11 @@ MODELS = ("rnn", "lstm", "gru", "attention", "transformer")
 # name: train flags. The same token budget (1500 x 32 rows of 256 steps = 12.3M tokens) for each.
 CONFIGS = {
     "lr6e-3_b32": ["--lr", "6e-3", "--batch-size", "32", "--steps", "1500"],
-    "lr6e-3_b32_crops": ["--lr", "6e-3", "--batch-size", "32", "--steps", "1500", "--sequences", "crops"],
-    "lr3e-3_b32": ["--lr", "3e-3", "--batch-size", "32", "--steps", "1500"],
     "lr1.2e-2_b32": ["--lr", "1.2e-2", "--batch-size", "32", "--steps", "1500"],
     "lr6e-3_b16": ["--lr", "6e-3", "--batch-size", "16", "--steps", "3000"],
     "lr6e-3_b32_bf16": ["--lr", "6e-3", "--batch-size", "32", "--steps", "1500", "--precision", "bf16"],
+    "lr3e-3_b32": ["--lr", "3e-3", "--batch-size", "32", "--steps", "1500"],
+    "lr6e-3_b32_crops": ["--lr", "6e-3", "--batch-size", "32", "--steps", "1500", "--sequences", "crops"],
 }
 
 
@@ -45,11 +45,13 @@ def main() -> int:
         if args.only and name not in args.only:
             continue
         run_dir = out / name
-        if not (run_dir / "run.json").is_file():
+        if (run_dir / "run.json").is_file():  # started before: continue it (a finished run is left alone)
+            cmd = [sys.executable, str(ROOT / "main.py"), "train", "--resume", "--out", str(run_dir)]
+        else:
             cmd = [sys.executable, str(ROOT / "main.py"), "train", "--out", str(run_dir), "--preset", "small",
                    "--seed", "0", "--eval-every", "50", *flags]
-            print(" ".join(cmd), flush=True)
-            subprocess.run(cmd, check=True, cwd=ROOT)
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, cwd=ROOT)
     collect(out, docs)
     return 0
 
@@ -58,7 +60,7 @@ def collect(out: Path, docs: Path) -> None:
     rows, summary = [], {}
     for name, flags in CONFIGS.items():
         run_dir = out / name
-        if not (run_dir / "run.json").is_file():
+        if not all((run_dir / k / "history.csv").is_file() for k in MODELS):
             continue
         run = json.loads((run_dir / "run.json").read_text())
         batch, window = run["training"]["batch_size"], run["training"]["window"]
