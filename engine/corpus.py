@@ -23,7 +23,7 @@ import numpy as np
 from .cache import CorpusCache, PackedMelodies, cache_key, cache_root
 from .errors import UserError
 from .melody import Melody
-from .midi_io import ExtractSettings, load_midi_melodies, transpose_tokens  # noqa: F401 (re-export)
+from .midi_io import ExtractSettings, load_midi_melodies  # noqa: F401 (ExtractSettings: re-exported)
 from .tokens import TokenConfig, encode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
