@@ -110,19 +110,25 @@ class UnusableFile(UserError):
 
 
 def printable(path) -> str:
-    """A file name as text that can always be shown, printed and written as UTF-8 JSON.
+    """A file name as text that can always be shown, printed and written as UTF-8 JSON, on one line.
 
     POSIX file names are bytes; Python hands a name that is not valid UTF-8 over with its stray bytes as
     lone surrogates (surrogateescape), which the file system accepts back but no UTF-8 encoder, JSON
-    reader or Qt label does. Those bytes are shown as \\xNN escapes: 'caf\\xe9.mid' for b'caf\\xe9.mid'.
+    reader or Qt label does. Those bytes, and control characters (a newline is a legal name character),
+    are shown as \\xNN escapes: 'caf\\xe9.mid' for b'caf\\xe9.mid'.
     """
     raw = os.fspath(path)
     if isinstance(raw, bytes):
-        return raw.decode("utf-8", "backslashreplace")
-    try:
-        return raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that no OS name decodes to: show it as \\udXXX
-        return raw.encode("utf-8", "backslashreplace").decode("utf-8")
+        text = raw.decode("utf-8", "backslashreplace")
+    else:
+        try:
+            text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a lone surrogate that no OS name decodes to: show it as \\udXXX
+            text = raw.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _fail(path, reason: str):

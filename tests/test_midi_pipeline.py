@@ -8,10 +8,18 @@ from pathlib import Path
 import midi_factory as mf
 import pytest
 import strategies
+from hypothesis import HealthCheck, given, settings
 
 from engine.errors import UserError
 from engine.melody import Melody, Note
-from engine.midi_io import ExtractSettings, estimate_key, load_midi_melodies, melody_to_pretty_midi, printable
+from engine.midi_io import (
+    ExtractSettings,
+    UnusableFile,
+    estimate_key,
+    load_midi_melodies,
+    melody_to_pretty_midi,
+    printable,
+)
 from engine.tokens import TokenConfig, decode, encode
 
 
@@ -531,3 +539,24 @@ def test_a_file_name_that_is_not_utf8_loads_and_its_name_prints(tmp_path, good_b
     bad = tmp_path / os.fsdecode(b"bro\xefken.mid")
     bad.write_bytes(b"not midi")
     assert reason(bad) == "not a MIDI file (it is text)"
+
+
+# --- property: any bytes at all ---------------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)  # a hang fails here instead of stalling the suite
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=strategies.midi_bytes())
+def test_any_bytes_give_melodies_or_a_reason_naming_the_file(tmp_path, data):
+    path = tmp_path / "random.mid"
+    path.write_bytes(data)
+    try:
+        melodies = load_midi_melodies(path, ExtractSettings(min_bars=1))
+    except UnusableFile as exc:
+        assert exc.path == str(path) and exc.reason and str(exc) == f"{path}: {exc.reason}"
+        return
+    cfg = TokenConfig()
+    for m in melodies:  # what loads is a well-formed melody
+        assert m.n_steps > 0 and all(0 <= n.onset < m.n_steps and n.duration >= 1 for n in m.notes)
+        assert all(cfg.min_pitch <= n.pitch <= cfg.max_pitch for n in m.notes)
+        assert decode(encode(m, cfg), m, cfg) == m
