@@ -29,6 +29,7 @@ from safetensors.torch import save as st_save
 from .atomic import atomic_write
 from .errors import UserError
 from .models import MODEL_KEYS, SequenceModel, model_from_config
+from .resources import pretrained_dir
 from .tokens import TokenConfig
 
 MODEL_FILE = "model.safetensors"
@@ -40,7 +41,7 @@ HISTORY_FIELDS = ("step", "train_bpt", "valid_bpt", "lr", "tokens_per_s", "elaps
 
 
 # The models that ship with the app; `--run pretrained` on the command line names this folder.
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+PRETRAINED_DIR = pretrained_dir()  # the installed package's folder, or the checkout's (engine/resources.py)
 
 
 def resolve_run_dir(run) -> Path:
