@@ -7,39 +7,31 @@ and `main.py CMD: error: argument --name: ...` naming the allowed range (exit 2)
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 
 
 def int_in(lo: int, hi: int, note: str = "") -> Callable[[str], int]:
     """An integer from lo to hi inclusive; `note` explains a special value ("0 = all cores")."""
-    allowed = f"an integer from {lo} to {hi}" + (f" ({note})" if note else "")
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{allowed}, not {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{allowed}, not {value}")
-        return value
-
-    parse.__name__ = "integer"  # what argparse calls the type in its own messages
-    return parse
+    return _ranged(int, f"an integer from {lo} to {hi}", lo, hi, note)
 
 
 def float_in(lo: float, hi: float, note: str = "") -> Callable[[str], float]:
     """A finite number from lo to hi inclusive (nan and inf are refused)."""
-    allowed = f"a number from {lo:g} to {hi:g}" + (f" ({note})" if note else "")
+    return _ranged(float, f"a number from {lo:g} to {hi:g}", lo, hi, note)
 
-    def parse(text: str) -> float:
+
+def _ranged(convert, allowed: str, lo, hi, note: str):
+    allowed += f" ({note})" if note else ""
+
+    def parse(text: str):
+        shown = text.strip() if len(text) <= 40 else text.strip()[:40] + "..."
         try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{allowed}, not {text!r}") from None
-        if not (math.isfinite(value) and lo <= value <= hi):
-            raise argparse.ArgumentTypeError(f"{allowed}, not {text.strip()}")
+            raise argparse.ArgumentTypeError(f"{allowed}, not {shown!r}") from None
+        if not lo <= value <= hi:  # nan and inf fail this too: the bounds are finite
+            raise argparse.ArgumentTypeError(f"{allowed}, not {shown}")
         return value
 
-    parse.__name__ = "number"
+    parse.__name__ = convert.__name__  # what argparse calls the type in its own messages
     return parse
