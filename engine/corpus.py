@@ -516,8 +516,8 @@ def load_corpus(
         else:
             packed, built, parsed_skipped = _build(files, settings, progress, workers)
             status = "off"
-        if store:
-            store.save(key, packed, parsed_skipped)  # the next load only stats the files
+        if store and len(packed):  # the next load only stats the files; a command that found nothing writes nothing
+            store.save(key, packed, parsed_skipped)
             status = "built" if status == "off" else status
     corpus = Corpus(packed, skipped + parsed_skipped, [printable(s.path) for s in files], settings,
                     source_names, status, built)
