@@ -55,11 +55,29 @@ def is_checkout() -> bool:
 
 def user_cache_dir() -> Path:
     """Where caches are written: $MELODY_MEMORY_CACHE; else .cache/ in a checkout; else
-    $XDG_CACHE_HOME/melody-memory (~/.cache/melody-memory; on Windows %LOCALAPPDATA%)."""
+    $XDG_CACHE_HOME/melody-memory (~/.cache/melody-memory; on Windows %LOCALAPPDATA%\\melody-memory\\cache)."""
     env = os.environ.get("MELODY_MEMORY_CACHE")
     if env:
         return Path(env).expanduser()
     if is_checkout():
         return _ROOT / ".cache"
-    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("LOCALAPPDATA") if os.name == "nt" else None)
-    return (Path(base).expanduser() if base else Path.home() / ".cache") / APP_NAME
+    return _user_folder("XDG_CACHE_HOME", ".cache", "cache")
+
+
+def user_data_dir() -> Path:
+    """Where the user's own runs and reports go by default: $MELODY_MEMORY_DATA; else the checkout (its
+    runs/ and reports/ are git-ignored); else $XDG_DATA_HOME/melody-memory (~/.local/share/melody-memory).
+    Never the installed package, which may be read-only and is replaced by an upgrade."""
+    env = os.environ.get("MELODY_MEMORY_DATA")
+    if env:
+        return Path(env).expanduser()
+    if is_checkout():
+        return _ROOT
+    return _user_folder("XDG_DATA_HOME", ".local/share", "data")
+
+
+def _user_folder(xdg_variable: str, home_default: str, windows_sub: str) -> Path:
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / APP_NAME / windows_sub
+    base = os.environ.get(xdg_variable)
+    return (Path(base).expanduser() if base else Path.home() / home_default) / APP_NAME
