@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from .common import ProgressBar, emit_json, say
-from .options import float_in, int_in
+from .options import check_range
 
 MAX_WORKERS = 64  # processes are spawned, each with its own interpreter: more only exhausts the machine
 
@@ -19,11 +19,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--source", action="append", metavar="PATH", default=None,
                         help="a MIDI file or a folder searched recursively (repeatable); default: the bundled corpus")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument("--min-bars", type=int_in(1, 4096), default=4,
-                        help="drop melodies shorter than this, 1 to 4096 (default 4)")
-    parser.add_argument("--split-rest-bars", type=float_in(0, 1024, "0 = never"), default=1.0,
+    parser.add_argument("--min-bars", type=int, default=4, help="drop melodies shorter than this, 1 to 4096 (default 4)")
+    parser.add_argument("--split-rest-bars", type=float, default=1.0,
                         help="split a melody at a rest of at least this many bars, 0 to 1024; 0 = never (default 1)")
-    parser.add_argument("--workers", type=int_in(0, MAX_WORKERS, "0 = the machine's cores"), default=0,
+    parser.add_argument("--workers", type=int, default=0,
                         help=f"processes for the first parse, 0 to {MAX_WORKERS} (default 0: the machine's cores)")
     parser.add_argument("--no-cache", action="store_true", help="parse every file again, ignore the cache")
 
@@ -31,6 +30,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from engine.corpus import ExtractSettings, NoUsableMelodies, load_corpus
 
+    check_range(args.min_bars, "--min-bars", 1, 4096)
+    check_range(args.split_rest_bars, "--split-rest-bars", 0, 1024, whole=False)
+    check_range(args.workers, "--workers", 0, MAX_WORKERS)
     settings = ExtractSettings(min_bars=args.min_bars, split_rest_bars=args.split_rest_bars)
     workers = args.workers or (os.cpu_count() or 1)
     bar = None

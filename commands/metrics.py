@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import emit_json, say
-from .options import int_in
+from .options import check_range
 
 # 512 x 512 bars: about 0.2 GB while computing in 4/4 (0.5 GB at 64 steps per bar) and a 4 MB matrix;
 # a 4,000-bar file took 9.5 GB. Far longer than any tune, whose SSM is what the plots show.
@@ -48,7 +48,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="MIDI file, or folder searched recursively")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument(
-        "--reference-bars", type=int_in(1, MAX_REFERENCE_BARS), default=8,
+        "--reference-bars", type=int, default=8,
         help=f"bars that TR, RR and PC compare with, 1 to {MAX_REFERENCE_BARS} (default 8)"
     )
     parser.add_argument("--ssm", action="store_true",
@@ -62,6 +62,7 @@ def run(args) -> int:
     from engine.metrics.keys import best_key
     from engine.midi_io import printable
 
+    check_range(args.reference_bars, "--reference-bars", 1, MAX_REFERENCE_BARS)
     files, skipped = _find_files(args.paths)
     melodies_out = []
     for path, explicit in files:

@@ -1,37 +1,28 @@
-"""Argument types that range-check a command-line value as argparse reads it.
+"""Range checks of command-line values, run first thing in a command's run(), before anything is built.
 
-An out-of-range value stops the command before anything is loaded or built, with argparse's usage line
-and `main.py CMD: error: argument --name: ...` naming the allowed range (exit 2), never a traceback.
+An out-of-range value ends the command with `error: --name must be a whole number from A to B, not V`
+(exit 2), never a traceback. The wording is engine.validation.Limit.check's (the lead's validation layer
+on main), so that `Limit("int", lo, hi).check(value, name)` can replace `check_range` one for one.
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
+import math
+
+from engine.errors import UserError
 
 
-def int_in(lo: int, hi: int, note: str = "") -> Callable[[str], int]:
-    """An integer from lo to hi inclusive; `note` explains a special value ("0 = all cores")."""
-    return _ranged(int, f"an integer from {lo} to {hi}", lo, hi, note)
+def check_range(value, name: str, lo, hi, whole: bool = True):
+    """`value` when it is a finite number in [lo, hi] (a whole one when `whole`); UserError otherwise."""
+    ok = lo <= value <= hi  # nan and inf fail here too: the bounds are finite, and huge ints compare exactly
+    if ok and not whole:
+        ok = math.isfinite(value)
+    if not ok:
+        what = "a whole number" if whole else "a number"
+        raise UserError(f"{name} must be {what} from {lo:g} to {hi:g}, not {_shown(value)}")
+    return value
 
 
-def float_in(lo: float, hi: float, note: str = "") -> Callable[[str], float]:
-    """A finite number from lo to hi inclusive (nan and inf are refused)."""
-    return _ranged(float, f"a number from {lo:g} to {hi:g}", lo, hi, note)
-
-
-def _ranged(convert, allowed: str, lo, hi, note: str):
-    allowed += f" ({note})" if note else ""
-
-    def parse(text: str):
-        shown = text.strip() if len(text) <= 40 else text.strip()[:40] + "..."
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{allowed}, not {shown!r}") from None
-        if not lo <= value <= hi:  # nan and inf fail this too: the bounds are finite
-            raise argparse.ArgumentTypeError(f"{allowed}, not {shown}")
-        return value
-
-    parse.__name__ = convert.__name__  # what argparse calls the type in its own messages
-    return parse
+def _shown(value) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else f"{str(value)[:40]}..."
+    return text
