@@ -4,14 +4,15 @@
 file (optionally in several processes); the result goes to a cache (.npz arrays + JSON, never pickle)
 keyed by the files' paths, sizes and mtimes, the extraction settings and the pipeline's source code, so
 the second load only stats the files and reads two files back. The bundled corpus also ships its
-tokenized form (engine.shipped), keyed by the files' content, so that a fresh install's first load
-parses nothing.
+tokenized form (midi_data/tokenized.*, engine.cache.ShippedCache), keyed by the files' content, so
+that a fresh install's first load parses nothing.
 
 Duplicates: two melodies are the same when their tokens are, after transposing both so that their
 first notes coincide (content_key): the same notes on the same 16th grid from the first bar line,
 whatever the tempo, key, octave, meter, title, instrument or file. The first in load order is kept
-(sources in the order given, then paths sorted), every later copy is reported as skipped, "duplicate of
-<id>". A file's split comes from the content of its first melody, so copies cannot straddle splits.
+(sources in the order given; in a folder, its files before its subfolders, each sorted by name), every
+later copy is reported as skipped, "duplicate of <id>". A file's split comes from the content of its
+first melody, so copies cannot straddle splits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import csv
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -270,8 +272,6 @@ def _kind_of(path: Path) -> str | None:
         return None
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot be read ({_first_line(exc)})") from None
-    import stat
-
     return "dir" if stat.S_ISDIR(st.st_mode) else "file"
 
 

@@ -322,7 +322,7 @@ def chord_share(notes, tpq: int) -> float:
     if not len(notes):
         return 0.0
     arr = np.asarray(notes, dtype=np.int64)
-    steps = (2 * STEPS_PER_QUARTER * arr[:, 0] + tpq) // (2 * tpq)  # _to_step, vectorised
+    steps = _to_step(arr[:, 0], tpq)  # integer arithmetic: works on arrays too
     onsets = np.unique(np.stack([steps, arr[:, 2]], axis=1), axis=0)[:, 0]  # one row per (step, pitch)
     _, per_step = np.unique(onsets, return_counts=True)
     return float(np.mean(per_step >= CHORD_SIZE))
