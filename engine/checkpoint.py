@@ -26,10 +26,10 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from . import resources
 from .atomic import atomic_write
 from .errors import UserError
 from .models import MODEL_KEYS, SequenceModel, model_from_config
-from .resources import pretrained_dir
 from .tokens import TokenConfig
 
 MODEL_FILE = "model.safetensors"
@@ -41,7 +41,7 @@ HISTORY_FIELDS = ("step", "train_bpt", "valid_bpt", "lr", "tokens_per_s", "elaps
 
 
 # The models that ship with the app; `--run pretrained` on the command line names this folder.
-PRETRAINED_DIR = pretrained_dir()  # the installed package's folder, or the checkout's (engine/resources.py)
+PRETRAINED_DIR = resources.pretrained_dir()  # the installed package's folder, or the checkout's
 
 
 def resolve_run_dir(run) -> Path:
