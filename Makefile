@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test bench corpus clean
+.PHONY: run test bench corpus corpus-cache clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,18 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) main.py bench
 
-# Rebuilds midi_data/ from music21's ABC collections (needs the `corpus` extra; takes ~15 minutes).
+# Rebuilds midi_data/ from music21's ABC collections (needs the `corpus` extra; takes ~15 minutes),
+# then its tokenized form.
 corpus: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[corpus]'
 	$(PY) scripts/build_corpus.py
+	$(PY) scripts/build_corpus_cache.py
+
+# Rebuilds midi_data/tokenized.npz + .json, the parsed bundled corpus that ships so that the first launch
+# parses nothing (~20 s). Needed after a change to midi_data/ or to the MIDI-to-tokens code: the tests
+# fail while it differs from a fresh parse.
+corpus-cache: $(STAMP)
+	$(PY) scripts/build_corpus_cache.py
 
 clean:
 	rm -rf $(VENV) .cache

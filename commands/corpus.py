@@ -1,7 +1,8 @@
 """`python main.py corpus [--source PATH ...] [--json]`: load a corpus and report what it holds.
 
-Every file that gives no melody is listed with its reason. The command fails (exit 2, `error: ...`)
-only when nothing usable is found; a folder with some bad files is a normal, successful load.
+Every file that gives no melody, and every copy of a melody already loaded, is listed with its reason.
+The command fails (exit 2, `error: ...`) only when nothing usable is found or an option is out of
+range; a folder with some bad files is a normal, successful load.
 """
 
 from __future__ import annotations
@@ -9,24 +10,29 @@ from __future__ import annotations
 import os
 
 from .common import ProgressBar, emit_json, say
+from .options import check_range
+
+MAX_WORKERS = 64  # processes are spawned, each with its own interpreter: more only exhausts the machine
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--source", action="append", metavar="PATH", default=None,
                         help="a MIDI file or a folder searched recursively (repeatable); default: the bundled corpus")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument("--min-bars", type=int, default=4, help="drop melodies shorter than this (default 4)")
+    parser.add_argument("--min-bars", type=int, default=4, help="drop melodies shorter than this, 1 to 4096 (default 4)")
     parser.add_argument("--split-rest-bars", type=float, default=1.0,
-                        help="split a melody at a rest of at least this many bars; 0 = never (default 1)")
+                        help="split a melody at a rest of at least this many bars, 0 to 1024; 0 = never (default 1)")
     parser.add_argument("--workers", type=int, default=0,
-                        help="processes for the first parse (default: the machine's cores)")
+                        help=f"processes for the first parse, 0 to {MAX_WORKERS} (default 0: the machine's cores)")
     parser.add_argument("--no-cache", action="store_true", help="parse every file again, ignore the cache")
 
 
 def run(args) -> int:
-    from engine.corpus import ExtractSettings, load_corpus
-    from engine.errors import UserError
+    from engine.corpus import ExtractSettings, NoUsableMelodies, load_corpus
 
+    check_range(args.min_bars, "--min-bars", 1, 4096)
+    check_range(args.split_rest_bars, "--split-rest-bars", 0, 1024, whole=False)
+    check_range(args.workers, "--workers", 0, MAX_WORKERS)
     settings = ExtractSettings(min_bars=args.min_bars, split_rest_bars=args.split_rest_bars)
     workers = args.workers or (os.cpu_count() or 1)
     bar = None
@@ -48,9 +54,7 @@ def run(args) -> int:
     else:
         _print_report(summary)
     if not corpus.melodies:
-        from engine.corpus import _nothing_usable
-
-        raise UserError(_nothing_usable(corpus.sources, corpus.skipped))
+        raise NoUsableMelodies(corpus.sources, corpus.skipped)
     return 0
 
 
@@ -58,7 +62,8 @@ def _print_report(s: dict) -> None:
     splits = s["splits"]
     print(f"sources:   {', '.join(s['sources'])}")
     print(f"files:     {s['files']}  (cache: {s['cache']})")
-    print(f"melodies:  {s['melodies']}  (train {splits['train']}, valid {splits['valid']}, test {splits['test']})")
+    print(f"melodies:  {s['melodies']}  (train {splits['train']}, valid {splits['valid']}, test {splits['test']}; "
+          f"{s['duplicates']} duplicate{'s' if s['duplicates'] != 1 else ''} left out)")
     print(f"bars:      {s['bars']}")
     print(f"tokens:    {s['tokens']}  (vocabulary {s['token_config']['min_pitch']}..{s['token_config']['max_pitch']})")
     if s["notes"]:

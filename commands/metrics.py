@@ -2,6 +2,11 @@
 
 Each file goes through the same melody pipeline as the corpus (engine.midi_io), so a file can give
 several melodies (one per meter span or passage between long rests). Whole-piece metrics equal MusPy's.
+
+Memory is bounded: the reader caps a file at 262,144 steps; --reference-bars at 32 bars (the per-bar
+recall metrics compare every bar with each reference bar); the self-similarity matrix (--ssm) compares
+every bar with every bar, so it covers at most a melody's first MAX_SSM_BARS bars (the JSON says how
+many in "ssm_bars", and stderr says when it is fewer than the melody has).
 """
 
 from __future__ import annotations
@@ -12,6 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from .common import emit_json, say
+from .options import check_range
+
+# 512 x 512 bars: about 0.2 GB while computing in 4/4 (0.5 GB at 64 steps per bar) and a 4 MB matrix;
+# a 4,000-bar file took 9.5 GB. Far longer than any tune, whose SSM is what the plots show.
+MAX_SSM_BARS = 512
+MAX_REFERENCE_BARS = 32
 
 PER_BAR_HELP = """\
 per-bar metrics of a whole piece (there is no primer/continuation split here):
@@ -37,9 +48,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="MIDI file, or folder searched recursively")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument(
-        "--reference-bars", type=int, default=8, help="bars that TR, RR and PC compare with (default 8)"
+        "--reference-bars", type=int, default=8,
+        help=f"bars that TR, RR and PC compare with, 1 to {MAX_REFERENCE_BARS} (default 8)"
     )
-    parser.add_argument("--ssm", action="store_true", help="add each melody's self-similarity matrix to --json")
+    parser.add_argument("--ssm", action="store_true",
+                        help=f"add each melody's self-similarity matrix to --json (its first {MAX_SSM_BARS} bars at most)")
 
 
 def run(args) -> int:
@@ -47,9 +60,9 @@ def run(args) -> int:
     from engine.melody import key_name
     from engine.metrics import piece_bar_metrics, piece_metrics, self_similarity
     from engine.metrics.keys import best_key
+    from engine.midi_io import printable
 
-    if args.reference_bars < 1:
-        raise UserError(f"--reference-bars must be at least 1 (got {args.reference_bars})")
+    check_range(args.reference_bars, "--reference-bars", 1, MAX_REFERENCE_BARS)
     files, skipped = _find_files(args.paths)
     melodies_out = []
     for path, explicit in files:
@@ -58,7 +71,7 @@ def run(args) -> int:
         except UserError as exc:
             if explicit:
                 raise
-            skipped.append({"path": str(path), "reason": str(exc)})
+            skipped.append({"path": printable(path), "reason": str(exc)})
             say(f"skipped: {exc}")
             continue
         for index, melody in enumerate(melodies):
@@ -66,7 +79,7 @@ def run(args) -> int:
             spb = melody.steps_per_bar
             key = best_key(notes[:, 1])
             entry = {
-                "path": str(path),
+                "path": printable(path),
                 "index": index,
                 "tune_id": melody.tune_id,
                 "title": melody.title,
@@ -84,7 +97,12 @@ def run(args) -> int:
                 },
             }
             if args.ssm:
-                entry["ssm"] = self_similarity(notes, spb, melody.n_bars).tolist()
+                bars = min(melody.n_bars, MAX_SSM_BARS)
+                if bars < melody.n_bars:
+                    say(f"metrics: {entry['path']}: --ssm covers the first {bars} of {melody.n_bars} bars "
+                        f"(at most {MAX_SSM_BARS}: the matrix grows with the square of the bars)")
+                entry["ssm_bars"] = bars
+                entry["ssm"] = self_similarity(notes[notes[:, 0] < bars * spb], spb, bars).tolist()
             melodies_out.append(entry)
     if not melodies_out:
         reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped) or "no MIDI files"
@@ -102,20 +120,25 @@ def _find_files(paths) -> tuple[list[tuple[Path, bool]], list[dict]]:
     that does not is skipped with its reason."""
     from engine.corpus import MIDI_SUFFIXES
     from engine.errors import UserError
+    from engine.midi_io import printable
 
     files: list[tuple[Path, bool]] = []
     skipped: list[dict] = []
     for raw in paths:
         path = Path(raw).expanduser()
-        if path.is_file():
+        try:
+            is_file, is_dir = path.is_file(), path.is_dir()
+        except (OSError, ValueError) as exc:  # a name the OS refuses (too long, ...)
+            raise UserError(f"{printable(raw)}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+        if is_file:
             files.append((path, True))
-        elif path.is_dir():
+        elif is_dir:
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(MIDI_SUFFIXES))
             if not found:
-                skipped.append({"path": str(path), "reason": "no MIDI files (.mid, .midi) in this folder"})
+                skipped.append({"path": printable(path), "reason": "no MIDI files (.mid, .midi) in this folder"})
             files.extend((p, False) for p in found)
         else:
-            raise UserError(f"{raw}: no such file or folder")
+            raise UserError(f"{printable(raw)}: no such file or folder")
     return files, skipped
 
 

@@ -2,7 +2,12 @@
 
 Entries are named by a key that hashes everything the result depends on; a changed file, setting or
 pipeline source gives a new key, so a stale entry is never read, only pruned. Writes go to a temporary
-name first and are renamed into place: a crash mid-write leaves no half entry behind.
+name first and are renamed into place: a crash mid-write leaves no half entry behind (and the next save
+removes a killed writer's temporaries once they are an hour old).
+
+ShippedCache is the bundled corpus's tokenized form that ships inside midi_data/: the same two files,
+keyed by the content of the corpus's files rather than their paths and times, with paths stored
+relative to the corpus folder so that any clone or install can use it.
 """
 
 from __future__ import annotations
@@ -14,19 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from . import resources
+from .atomic import atomic_write, remove_stale_temporaries
 from .errors import UserError
 from .melody import Melody, Note, key_name
 
 KEEP_ENTRIES = 6  # a few settings or source sets side by side; older entries are removed
+# The cache has no lock (several processes may fill it at once), so a temporary is only taken for a
+# killed writer's leftover when it is older than any save takes.
+STALE_TEMPORARY_S = 3600.0
+SHIPPED_FORMAT = 1
 
 
 def cache_root() -> Path:
-    """$MELODY_MEMORY_CACHE, else .cache/ in the checkout."""
-    env = os.environ.get("MELODY_MEMORY_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / ".cache"
+    """$MELODY_MEMORY_CACHE, else .cache/ in a checkout, else the user's cache folder (engine.resources)."""
+    return resources.user_cache_dir()
 
 
 def cache_key(parts: dict) -> str:
@@ -78,6 +85,7 @@ class CorpusCache:
             atomic_write(npz_path, lambda fh: np.savez(fh, **packed.arrays))
             atomic_write(json_path, json.dumps(doc).encode("utf-8"))
             self._prune(keep={key})
+            remove_stale_temporaries(self.folder, min_age_s=STALE_TEMPORARY_S)
         except (OSError, UserError):
             pass  # a read-only checkout still works, just without the speed-up
 
@@ -139,6 +147,20 @@ class PackedMelodies:
     def __len__(self) -> int:
         return len(self.records)
 
+    def subset(self, indices: list[int]) -> PackedMelodies:
+        """The melodies at `indices` (in that order) as a new PackedMelodies."""
+        a = self.arrays
+        idx = np.asarray(indices, dtype=np.int64)
+        arrays = {name: a[name][idx] for name in ("n_steps", "numerator", "denominator", "tempo_qpm", "key_number")}
+        for flat, offsets in (("notes", "note_offsets"), ("tokens", "token_offsets")):
+            starts, ends = a[offsets][idx], a[offsets][idx + 1]
+            lengths = ends - starts
+            # positions of every kept element in the flat array, without a Python loop per melody
+            within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            arrays[flat] = a[flat][np.repeat(starts, lengths) + within]
+            arrays[offsets] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return PackedMelodies(arrays, [self.records[i] for i in indices])
+
     def tokens(self, i: int) -> np.ndarray:
         """Melody i's tokens as int64 (what torch embeddings take), copied from the packed int16 array:
         a loaded corpus keeps its tokens once, at 2 bytes each, and only what is asked for is widened."""
@@ -177,3 +199,61 @@ class PackedMelodies:
             source=rec["source"],
             meta=rec["meta"],
         )
+
+
+class ShippedCache:
+    """The tokenized bundled corpus that ships in the package: `<name>.npz` + `<name>.json`.
+
+    The JSON holds the key (a hash of the corpus files' content and the settings), the records and the
+    skipped files, every path relative to the corpus folder. tests/test_corpus.py checks that it is
+    exactly what a fresh parse gives; scripts/build_corpus_cache.py (`make corpus-cache`) rebuilds it.
+    """
+
+    def __init__(self, npz_path: Path, json_path: Path, corpus_dir: Path):
+        self.npz_path, self.json_path = Path(npz_path), Path(json_path)
+        self._prefix = str(Path(corpus_dir)) + os.sep
+
+    def key(self) -> str | None:
+        """The key it was built for, or None when it is absent or unreadable."""
+        doc = self._doc()
+        return doc.get("key") if doc else None
+
+    def _doc(self) -> dict | None:
+        try:
+            with open(self.json_path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return doc if isinstance(doc, dict) and doc.get("format") == SHIPPED_FORMAT else None
+
+    def load(self, key: str):
+        """(PackedMelodies, skipped) with absolute paths, or None when absent, damaged or built for another key."""
+        from .corpus import Skipped
+
+        doc = self._doc()
+        if not doc or doc.get("key") != key:
+            return None
+        try:
+            with np.load(self.npz_path, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
+            records = [dict(rec, source=self._prefix + rec["source"]) for rec in doc["melodies"]]
+            skipped = [Skipped(self._prefix + s["path"], s["reason"]) for s in doc["skipped"]]
+            return PackedMelodies(arrays, records), skipped
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
+            return None
+
+    def save(self, key: str, packed: PackedMelodies, skipped) -> None:
+        """Write it (compressed: it is committed to the repository); every path must lie in the corpus folder."""
+        def relative(path: str) -> str:
+            if not path.startswith(self._prefix):
+                raise ValueError(f"{path} is not inside {self._prefix}")
+            return path[len(self._prefix):]
+
+        doc = {
+            "format": SHIPPED_FORMAT,
+            "key": key,
+            "melodies": [dict(rec, source=relative(rec["source"])) for rec in packed.records],
+            "skipped": [{"path": relative(s.path), "reason": s.reason} for s in skipped],
+        }
+        atomic_write(self.npz_path, lambda fh: np.savez_compressed(fh, **packed.arrays))
+        atomic_write(self.json_path, (json.dumps(doc, indent=0, sort_keys=True) + "\n").encode("utf-8"))

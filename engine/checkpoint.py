@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from . import resources
 from .atomic import atomic_write
 from .errors import UserError
 from .models import MODEL_KEYS, MODEL_LABELS, ModelConfig, SequenceModel, config_from_dict, model_from_config
@@ -43,7 +44,7 @@ HISTORY_FIELDS = ("step", "train_bpt", "valid_bpt", "lr", "tokens_per_s", "elaps
 
 
 # The models that ship with the app; `--run pretrained` on the command line names this folder.
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+PRETRAINED_DIR = resources.pretrained_dir()  # the installed package's folder, or the checkout's
 
 
 def resolve_run_dir(run) -> Path:

@@ -1,9 +1,18 @@
-"""A corpus: every melody of a set of MIDI files or folders, tokenized, split and cached.
+"""A corpus: every melody of a set of MIDI files or folders, tokenized, de-duplicated, split and cached.
 
 `load_corpus()` with no sources loads the bundled corpus in midi_data/. The first load parses every
 file (optionally in several processes); the result goes to a cache (.npz arrays + JSON, never pickle)
 keyed by the files' paths, sizes and mtimes, the extraction settings and the pipeline's source code, so
-the second load only stats the files and reads two files back.
+the second load only stats the files and reads two files back. The bundled corpus also ships its
+tokenized form (midi_data/tokenized.*, engine.cache.ShippedCache), keyed by the files' content, so
+that a fresh install's first load parses nothing.
+
+Duplicates: two melodies are the same when their tokens are, after transposing both so that their
+first notes coincide (content_key): the same notes on the same 16th grid from the first bar line,
+whatever the tempo, key, octave, meter, title, instrument or file. The first in load order is kept
+(sources in the order given; in a folder, its files before its subfolders, each sorted by name), every
+later copy is reported as skipped, "duplicate of <id>". A file's split comes from the content of its
+first melody, so copies cannot straddle splits.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import csv
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -20,16 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import CorpusCache, PackedMelodies, cache_key, cache_root
+from . import resources
+from .cache import SHIPPED_FORMAT, CorpusCache, PackedMelodies, ShippedCache, cache_key, cache_root
 from .errors import UserError
 from .melody import Melody
-from .midi_io import ExtractSettings, load_midi_melodies, transpose_tokens  # noqa: F401 (re-export)
-from .tokens import TokenConfig, encode
+from .midi_io import ExtractSettings, UnusableFile, load_midi_melodies, printable
+from .tokens import FIRST_PITCH_TOKEN, TokenConfig, encode
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_DIR = REPO_ROOT / "midi_data"
+BUNDLED_DIR = resources.bundled_corpus_dir()
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 SPLITS = ("train", "valid", "test")
+DUPLICATE = "duplicate of "  # the start of a copy's reason in Corpus.skipped
 # Starting a process costs about a second (it imports numpy and mido); a few dozen files parse faster here.
 PARALLEL_MIN_FILES = 64
 
@@ -47,12 +58,37 @@ class Skipped:
         return {"path": self.path, "reason": self.reason}
 
 
-def split_of(tune_id: str) -> str:
-    """train/valid/test (90/5/5) from a hash of the tune id: the same tune always lands in the same
-    split, whatever else is in the corpus. Parts of one file ("id#2") follow the file."""
-    base = tune_id.split("#", 1)[0]
-    bucket = int.from_bytes(hashlib.sha1(base.encode("utf-8")).digest()[:4], "big") % 100
+class NoUsableMelodies(UserError):
+    """Nothing in the sources gave a melody. `skipped` holds every file's reason (the message shows a
+    few; a report should list them all)."""
+
+    def __init__(self, sources: list[str], skipped: list[Skipped]):
+        self.sources = sources
+        self.skipped = skipped
+        super().__init__(_nothing_usable(sources, skipped))
+
+
+def content_key(tokens) -> str:
+    """A hash of a melody's tokens with every pitch taken relative to its first note: the same for a
+    copy in another key, octave, tempo, meter or file (module docstring), different for other notes."""
+    t = np.asarray(tokens, dtype=np.int64)
+    is_pitch = t >= FIRST_PITCH_TOKEN
+    if is_pitch.any():
+        first = t[int(np.argmax(is_pitch))]
+        t = np.where(is_pitch, t - first + 1000, t)  # intervals, in a range apart from HOLD/REST/PAD
+    return hashlib.sha1(t.astype("<i4").tobytes()).hexdigest()[:16]
+
+
+def split_of_content(key: str) -> str:
+    """train/valid/test (90/5/5) from a content key: the same tune always lands in the same split,
+    whatever its file is called and whatever else is in the corpus."""
+    bucket = int(key[:8], 16) % 100
     return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
+
+
+def split_of_melody(melody: Melody, cfg: TokenConfig = TokenConfig()) -> str:
+    """The split a file whose first melody is `melody` lands in (tests pick tunes for each split with it)."""
+    return split_of_content(content_key(encode(melody, cfg)))
 
 
 class MelodyList(Sequence):
@@ -93,12 +129,12 @@ class Corpus:
                  built: list[Melody] | None = None):
         self._packed = packed
         self.melodies: MelodyList = MelodyList(packed, built)
-        self.skipped: list[Skipped] = skipped
-        self.files: list[str] = files  # every MIDI file examined
+        self.skipped: list[Skipped] = skipped  # every file and copy left out, each with its reason
+        self.files: list[str] = files  # every MIDI file examined (printable names)
         self.fingerprint: str = content_fingerprint(packed, settings)
         self.settings: ExtractSettings = settings
         self.sources: list[str] = sources
-        self.cache_status: str = cache_status  # "hit", "built" or "off"
+        self.cache_status: str = cache_status  # "hit", "shipped", "built" or "off"
 
     @property
     def token_config(self) -> TokenConfig:
@@ -160,6 +196,7 @@ class Corpus:
             "splits": splits,
             "meters": dict(sorted(meters.items(), key=lambda kv: -kv[1])),
             "skipped": [s.to_dict() for s in self.skipped],
+            "duplicates": sum(s.reason.startswith(DUPLICATE) for s in self.skipped),
             "warnings": warnings,
             "token_config": self.token_config.to_dict(),
             "settings": self.settings.to_dict(),
@@ -193,23 +230,49 @@ def _check_split(name: str) -> None:
 
 @dataclass(frozen=True)
 class _Source:
-    path: str  # absolute path of the MIDI file
-    tune_id: str
+    path: str  # absolute path of the MIDI file as the OS gave it (undecodable bytes as surrogates)
+    tune_id: str  # printable (midi_io.printable), like everything shown or written as JSON
     title: str | None
     collection: str
 
 
-def _read_manifest(folder: Path) -> dict[str, dict]:
-    """Manifest rows keyed by the file's path relative to the folder ("<collection>/<id>.mid")."""
+def _read_manifest(folder: Path, skipped: list[Skipped]) -> dict[str, dict]:
+    """Manifest rows keyed by the file's path relative to the folder ("<collection>/<id>.mid").
+
+    A folder's manifest.csv may be another tool's: one that is not UTF-8 CSV is reported and ignored
+    (its files load under their own names)."""
     manifest = folder / "manifest.csv"
-    if not manifest.is_file():
+    try:
+        if not manifest.is_file():
+            return {}
+        rows = {}
+        with open(manifest, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                tune_id, collection = row.get("id"), row.get("collection")
+                if isinstance(tune_id, str) and isinstance(collection, str) and tune_id and collection:
+                    rows[f"{collection}/{tune_id}.mid"] = row
+        return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else _first_line(exc)
+        skipped.append(Skipped(printable(manifest), f"manifest ignored ({why}); its folder's files load by name"))
         return {}
-    rows = {}
-    with open(manifest, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row.get("id") and row.get("collection"):
-                rows[f"{row['collection']}/{row['id']}.mid"] = row
-    return rows
+
+
+def _first_line(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:80]
+
+
+def _kind_of(path: Path) -> str | None:
+    """"dir", "file" (anything else that exists) or None when absent; a name the OS refuses (too long,
+    a NUL byte) raises UserError naming it, which the scan reports as a skipped source."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot be read ({_first_line(exc)})") from None
+    return "dir" if stat.S_ISDIR(st.st_mode) else "file"
 
 
 def _scan(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
@@ -226,25 +289,30 @@ def _scan(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
 def _scan_all(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
     found: list[_Source] = []
     for raw in sources:
-        root = Path(raw).expanduser()
-        if not root.exists():
-            skipped.append(Skipped(str(raw), "does not exist"))
+        root = Path(os.fsdecode(raw)).expanduser()  # bytes from the OS are fine too
+        try:
+            kind = _kind_of(root)
+        except UserError as exc:
+            skipped.append(Skipped(printable(root), str(exc)))
             continue
-        if not root.is_dir():  # a file (or a FIFO or device, which the reader refuses by name)
-            found.append(_Source(str(root.resolve()), root.name, None, root.parent.name))
+        if kind is None:
+            skipped.append(Skipped(printable(root), "does not exist"))
+            continue
+        if kind == "file":  # a file (or a FIFO or device, which the reader refuses by name)
+            found.append(_Source(str(root.resolve()), printable(root.name), None, printable(root.parent.name)))
             continue
         root = root.resolve()
-        manifest = _read_manifest(root)
-        before = len(found)
         if not os.access(root, os.R_OK | os.X_OK):
-            skipped.append(Skipped(str(root), "unreadable folder (permission denied)"))
+            skipped.append(Skipped(printable(root), "unreadable folder (permission denied)"))
             continue
+        manifest = _read_manifest(root, skipped)
+        before = len(found)
 
         unreadable = []
 
         def onerror(exc: OSError, unreadable=unreadable, root=root) -> None:  # bound now: os.walk calls it in this pass
             why = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
-            unreadable.append(Skipped(str(exc.filename or root), f"unreadable folder ({why})"))
+            unreadable.append(Skipped(printable(exc.filename or root), f"unreadable folder ({why})"))
 
         root_str = str(root)
         for dirpath, dirnames, filenames in os.walk(root_str, onerror=onerror):
@@ -260,10 +328,10 @@ def _scan_all(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
                 if row:
                     found.append(_Source(full, row["id"], row.get("title") or None, row["collection"]))
                 else:
-                    found.append(_Source(full, rel, None, root.name))
+                    found.append(_Source(full, printable(rel), None, printable(root.name)))
         skipped.extend(unreadable)
         if len(found) == before and not unreadable:
-            skipped.append(Skipped(str(root), "no MIDI files (.mid, .midi) in this folder"))
+            skipped.append(Skipped(printable(root), "no MIDI files (.mid, .midi) in this folder"))
     return found
 
 
@@ -285,14 +353,14 @@ def _file_stamps(files: list[_Source]) -> list:
 def _parse_one(src: _Source, settings: ExtractSettings):
     try:
         melodies = load_midi_melodies(src.path, settings, tune_id=src.tune_id, title=src.title)
+    except UnusableFile as exc:
+        return [], exc.reason
     except UserError as exc:
-        message = str(exc)
-        prefix = f"{src.path}: "
-        return [], (message[len(prefix):] if message.startswith(prefix) else message)
+        return [], printable(str(exc))
     except MemoryError:
         return [], "too large to parse"
     except Exception as exc:  # noqa: BLE001 - a bug met on one strange file must not sink the folder
-        return [], f"could not be read (internal error: {type(exc).__name__}: {exc})"
+        return [], printable(f"could not be read (internal error: {type(exc).__name__}: {exc})")
     return melodies, None
 
 
@@ -305,7 +373,7 @@ def _parse_chunk(chunk: list[_Source], settings_dict: dict):
     for src in chunk:
         melodies, reason = _parse_one(src, settings)
         if reason is None:
-            tokens = [_tag_and_encode(m, src, settings) for m in melodies]
+            tokens = _tag_and_encode(melodies, src, settings)
             packed = PackedMelodies.from_melodies(melodies, tokens)
             melodies = _Packed(packed.arrays, packed.records)
         out.append((melodies, reason))
@@ -319,10 +387,16 @@ class _Packed:
     records: list
 
 
-def _tag_and_encode(melody: Melody, src: _Source, settings: ExtractSettings) -> np.ndarray:
-    melody.meta["split"] = split_of(src.tune_id)
-    melody.meta["collection"] = src.collection
-    return encode(melody, settings.token_config)
+def _tag_and_encode(melodies: list[Melody], src: _Source, settings: ExtractSettings) -> list[np.ndarray]:
+    """The tokens of one file's melodies; each melody's meta gets its content key, its collection and
+    the file's split (from its first melody's content: the parts of a file stay together)."""
+    tokens = [encode(m, settings.token_config) for m in melodies]
+    keys = [content_key(t) for t in tokens]
+    for melody, key in zip(melodies, keys):
+        melody.meta["content"] = key
+        melody.meta["split"] = split_of_content(keys[0])
+        melody.meta["collection"] = src.collection
+    return tokens
 
 
 def _concat_packed(parts: list[_Packed]) -> PackedMelodies:
@@ -402,20 +476,22 @@ def load_corpus(
     cache: bool = True,
     cache_dir=None,
     allow_empty: bool = False,
+    shipped: bool = True,
 ) -> Corpus:
     """Load MIDI files and folders (None: the bundled corpus) into a Corpus.
 
-    A missing path, an unreadable folder or a bad file becomes a `Skipped` entry with its reason; the rest
-    still loads. Raises UserError when nothing usable is found, unless allow_empty (the CLI's report).
+    A missing path, an unreadable folder, a bad file or a copy of a melody already loaded becomes a
+    `Skipped` entry with its reason; the rest still loads. Raises NoUsableMelodies (a UserError) when
+    nothing usable is found, unless allow_empty (the CLI's report). The bundled corpus comes from its
+    shipped tokenized form when that matches the files' content (shipped=False parses them instead).
     """
     if sources is None:
         if not BUNDLED_DIR.is_dir():
             raise UserError(f"the bundled corpus is missing: {BUNDLED_DIR} does not exist")
         sources = [BUNDLED_DIR]
-    if isinstance(sources, (str, os.PathLike)):
+    if isinstance(sources, (str, bytes, os.PathLike)):
         sources = [sources]
-    source_names = [str(Path(s).expanduser().resolve()) if Path(s).expanduser().exists() else str(s)
-                    for s in sources]
+    source_names = [_source_name(s) for s in sources]
     skipped: list[Skipped] = []
     files = _scan(sources, skipped)
     key_parts = {
@@ -434,16 +510,74 @@ def load_corpus(
         packed, parsed_skipped = loaded
         status = "hit"
     else:
-        packed, built, parsed_skipped = _build(files, settings, progress, workers)
-        status = "off"
-        if store:
+        loaded = _load_shipped(source_names, files, settings) if shipped else None
+        if loaded is not None:
+            (packed, parsed_skipped), status = loaded, "shipped"
+        else:
+            packed, built, parsed_skipped = _build(files, settings, progress, workers)
+            status = "off"
+        if store and len(packed):  # the next load only stats the files; a command that found nothing writes nothing
             store.save(key, packed, parsed_skipped)
-            status = "built"
-    corpus = Corpus(packed, skipped + parsed_skipped, [s.path for s in files], settings,
+            status = "built" if status == "off" else status
+    corpus = Corpus(packed, skipped + parsed_skipped, [printable(s.path) for s in files], settings,
                     source_names, status, built)
     if not len(corpus) and not allow_empty:
-        raise UserError(_nothing_usable(source_names, corpus.skipped))
+        raise NoUsableMelodies(source_names, corpus.skipped)
     return corpus
+
+
+def _source_name(raw) -> str:
+    """A source as the reports show it: its absolute path when it exists, else as given (printable)."""
+    path = Path(os.fsdecode(raw)).expanduser()
+    try:
+        return printable(path.resolve()) if path.exists() else printable(path)
+    except (OSError, ValueError):  # a name the OS refuses: the scan reports it
+        return printable(path)
+
+
+def shipped_cache() -> ShippedCache:
+    npz, json_path = resources.shipped_cache_paths()
+    return ShippedCache(npz, json_path, BUNDLED_DIR)
+
+
+def bundled_content_key(files: list[_Source], settings: ExtractSettings) -> str:
+    """A hash of everything the bundled corpus's tokens depend on but the code: each file's place,
+    manifest entry and bytes, and the settings. Not paths or times, which differ in every clone."""
+    h = hashlib.sha256(json.dumps([SHIPPED_FORMAT, settings.to_dict()]).encode("utf-8"))
+    for src in files:
+        rel = Path(os.path.relpath(src.path, BUNDLED_DIR)).as_posix()
+        h.update(json.dumps([rel, src.tune_id, src.title, src.collection]).encode("utf-8"))
+        with open(src.path, "rb") as fh:
+            h.update(hashlib.sha256(fh.read()).digest())
+    return h.hexdigest()[:24]
+
+
+def rebuild_shipped_cache(workers: int = 1, progress: Progress | None = None) -> Corpus:
+    """Parse the bundled corpus afresh (default settings) and write its shipped tokenized form
+    (scripts/build_corpus_cache.py, `make corpus-cache`). Returns the corpus it wrote."""
+    settings = ExtractSettings()
+    skipped: list[Skipped] = []
+    files = _scan([BUNDLED_DIR], skipped)
+    packed, built, parsed_skipped = _build(files, settings, progress, workers)
+    skipped += parsed_skipped
+    shipped_cache().save(bundled_content_key(files, settings), packed, skipped)
+    return Corpus(packed, skipped, [printable(s.path) for s in files], settings,
+                  [printable(BUNDLED_DIR.resolve())], "off", built)
+
+
+def _load_shipped(source_names: list[str], files: list[_Source], settings: ExtractSettings):
+    """(PackedMelodies, skipped) of the bundled corpus from the shipped cache, or None when the sources
+    are not the bundled corpus or the shipped cache was built from other files or settings."""
+    if source_names != [printable(BUNDLED_DIR.resolve())]:
+        return None
+    store = shipped_cache()
+    if store.key() is None:
+        return None
+    try:
+        key = bundled_content_key(files, settings)
+    except OSError:
+        return None  # a file went missing or unreadable: the parse reports which
+    return store.load(key)
 
 
 def _build(files: list[_Source], settings: ExtractSettings, progress, workers: int):
@@ -455,16 +589,38 @@ def _build(files: list[_Source], settings: ExtractSettings, progress, workers: i
     skipped: list[Skipped] = []
     for src, (file_melodies, reason) in zip(files, results):
         if reason is not None:
-            skipped.append(Skipped(src.path, reason))
+            skipped.append(Skipped(printable(src.path), reason))
         elif isinstance(file_melodies, _Packed):  # parsed, tagged and encoded in a worker process
             parts.append(file_melodies)
         else:
-            for m in file_melodies:
-                tokens.append(_tag_and_encode(m, src, settings))
-                melodies.append(m)
+            tokens.extend(_tag_and_encode(file_melodies, src, settings))
+            melodies.extend(file_melodies)
     if parts:  # one path or the other: a fallback to serial parsing starts again from the first file
-        return _concat_packed(parts), None, skipped
-    return PackedMelodies.from_melodies(melodies, tokens), melodies, skipped
+        packed, melodies = _concat_packed(parts), None
+    else:
+        packed = PackedMelodies.from_melodies(melodies, tokens)
+    keep, duplicates = _first_copies(packed.records)
+    if duplicates:
+        packed = packed.subset(keep)
+        melodies = [melodies[i] for i in keep] if melodies is not None else None
+    return packed, melodies, skipped + duplicates
+
+
+def _first_copies(records: list[dict]) -> tuple[list[int], list[Skipped]]:
+    """Indices of the melodies to keep (the first of each content, in load order) and a Skipped entry
+    for every later copy, naming the melody it repeats."""
+    first: dict[str, str] = {}
+    keep, duplicates = [], []
+    for i, rec in enumerate(records):
+        key = rec["meta"]["content"]
+        if key not in first:
+            first[key] = rec["tune_id"]
+            keep.append(i)
+            continue
+        part = rec["meta"].get("part")
+        where = rec["source"] + (f" (part {part})" if part else "")
+        duplicates.append(Skipped(where, f"{DUPLICATE}{first[key]}"))
+    return keep, duplicates
 
 
 def _nothing_usable(sources: list[str], skipped: list[Skipped]) -> str:

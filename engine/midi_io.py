@@ -8,12 +8,14 @@ corpus report and the GUI show as is ("not a MIDI file", "drums only", "too shor
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 import os
 import re
 import stat
 import struct
+from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from .errors import UserError
 from .melody import STEPS_PER_QUARTER, Melody, Note, steps_per_bar_for
-from .tokens import FIRST_PITCH_TOKEN, TokenConfig
+from .tokens import TokenConfig
 
 DRUM_CHANNEL = 9  # General MIDI channel 10, counted from 0
 MELODY_NAME = re.compile(r"melod|lead|voice|vocal|tune|sing|solo|theme|air\b", re.IGNORECASE)
@@ -29,6 +31,14 @@ MAX_STEPS_PER_BAR = 64  # 16/4; anything longer is not a bar a folk tune has
 # 1/8, 1/16, 3/16 ...: shorter than a quarter note, such a "meter" marks an odd bar, not a way to count
 MIN_STEPS_PER_BAR = 4
 MAX_METER_CHANGES = 512  # more is a damaged or machine-made file, and each change costs a pass
+# The longest a file's melodies may be together, in 16th steps: 16,384 bars of 4/4, over 9 hours at 120
+# qpm, far beyond any tune, yet it bounds what a file can make the app allocate (its tokens, and the
+# per-bar metrics of `main.py metrics`) whatever its notes' positions or the rest that splits melodies.
+MAX_FILE_STEPS = 262_144
+# A track is chords, not a melody, when more than half of its onsets start this many notes at once
+# (block chords). Two (a fiddle's double stops, a tune doubled in thirds) still reads as a tune.
+CHORD_SIZE = 3
+MAX_CHORD_SHARE = 0.5
 PLAUSIBLE_QPM = (20.0, 480.0)
 DEFAULT_QPM = 120.0
 
@@ -90,8 +100,39 @@ class _Score:
     bad_key_signature: bool = False
 
 
+class UnusableFile(UserError):
+    """A file that gives no melody: `path` (printable) and the short `reason` the reports show."""
+
+    def __init__(self, path, reason: str):
+        self.path = printable(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def printable(path) -> str:
+    """A file name as text that can always be shown, printed and written as UTF-8 JSON, on one line.
+
+    POSIX file names are bytes; Python hands a name that is not valid UTF-8 over with its stray bytes as
+    lone surrogates (surrogateescape), which the file system accepts back but no UTF-8 encoder, JSON
+    reader or Qt label does. Those bytes, and control characters (a newline is a legal name character),
+    are shown as \\xNN escapes: 'caf\\xe9.mid' for b'caf\\xe9.mid'.
+    """
+    raw = os.fspath(path)
+    if isinstance(raw, bytes):
+        text = raw.decode("utf-8", "backslashreplace")
+    else:
+        try:
+            text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a lone surrogate that no OS name decodes to: show it as \\udXXX
+            text = raw.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _fail(path, reason: str):
-    raise UserError(f"{path}: {reason}")
+    raise UnusableFile(path, reason)
 
 
 def _read_bytes(path: Path, settings: ExtractSettings) -> bytes:
@@ -219,18 +260,23 @@ def _read_score(path: Path, settings: ExtractSettings) -> _Score:
         tick = 0
         name = ""
         # (channel, pitch) -> start ticks of the notes still sounding. A note-off ends the oldest one
-        # (first in, first out): legato repeats of a pitch often overlap its next note-on.
-        open_notes: dict[tuple[int, int], list[int]] = {}
+        # (first in, first out): legato repeats of a pitch often overlap its next note-on. A deque, so
+        # that a hostile file of a million overlapping note-ons costs a million steps, not a million².
+        open_notes: dict[tuple[int, int], deque[int]] = {}
         by_channel: dict[int, list] = {}
         for msg in mtrack:
             tick += msg.time
             kind = msg.type
             if kind == "note_on" and msg.velocity > 0:
-                open_notes.setdefault((msg.channel, msg.note), []).append(tick)
+                key = (msg.channel, msg.note)
+                starts = open_notes.get(key)
+                if starts is None:
+                    starts = open_notes[key] = deque()
+                starts.append(tick)
             elif kind == "note_off" or kind == "note_on":
                 starts = open_notes.get((msg.channel, msg.note))
                 if starts:
-                    by_channel.setdefault(msg.channel, []).append((starts.pop(0), tick, msg.note))
+                    by_channel.setdefault(msg.channel, []).append((starts.popleft(), tick, msg.note))
             elif kind == "time_signature":
                 time_sigs.append((tick, msg.numerator, msg.denominator))
             elif kind == "set_tempo":
@@ -271,6 +317,17 @@ def _monophony(notes, tpq: int) -> float:
     return float(np.mean(arr[1:, 0] + tpq / 8 >= latest_end))
 
 
+def chord_share(notes, tpq: int) -> float:
+    """Share of a track's onset steps (16th grid) at which CHORD_SIZE or more different pitches start."""
+    if not len(notes):
+        return 0.0
+    arr = np.asarray(notes, dtype=np.int64)
+    steps = _to_step(arr[:, 0], tpq)  # integer arithmetic: works on arrays too
+    onsets = np.unique(np.stack([steps, arr[:, 2]], axis=1), axis=0)[:, 0]  # one row per (step, pitch)
+    _, per_step = np.unique(onsets, return_counts=True)
+    return float(np.mean(per_step >= CHORD_SIZE))
+
+
 def _choose_track(path, score: _Score) -> tuple[_Track, str]:
     if not score.tracks:
         if score.zero_length_notes:
@@ -279,8 +336,18 @@ def _choose_track(path, score: _Score) -> tuple[_Track, str]:
     pitched = [t for t in score.tracks if not t.is_drum]
     if not pitched:
         _fail(path, "drums only")
+    # Block chords are an accompaniment: their top notes are not a tune, however high they sound.
+    shares = [chord_share(t.notes, score.ticks_per_quarter) for t in pitched]
+    melodic = [t for t, share in zip(pitched, shares) if share <= MAX_CHORD_SHARE]
+    if not melodic:
+        at_once = f"start {CHORD_SIZE} or more notes at once"
+        _fail(path, f"chords, not a melody ({shares[0]:.0%} of the onsets {at_once})" if len(pitched) == 1 else
+              f"chords, not a melody (in each of its {len(pitched)} pitched tracks, over {MAX_CHORD_SHARE:.0%} "
+              f"of the onsets {at_once})")
+    chordal = len(pitched) - len(melodic)
+    pitched = melodic
     if len(pitched) == 1:
-        return pitched[0], "the only pitched track"
+        return pitched[0], "the only pitched track" + (" that is not chords" if chordal else "")
     named = [t for t in pitched if MELODY_NAME.search(t.name)]
     if named:
         best = max(named, key=lambda t: len(t.notes))
@@ -437,17 +504,20 @@ def _meter_problem(num: int, den: int) -> str | None:
     return None
 
 
-def _value_at(events, tick_of_step, default):
-    """The value of the last event at or before a position (or the first one if none precedes it)."""
-    if not events:
-        return default
-    ordered = sorted(events, key=lambda e: e[0])
-    value = ordered[0][1]
-    for tick, v in ordered:
-        if tick > tick_of_step:
-            break
-        value = v
-    return value
+class _Timeline:
+    """(tick, value) events sorted once, so that each melody's lookup is a binary search: a file with
+    a hundred thousand tempo changes and as many melodies must not cost their product."""
+
+    def __init__(self, events):
+        ordered = sorted(events, key=lambda e: e[0])  # stable: of several at one tick, the last counts
+        self._ticks = [tick for tick, _ in ordered]
+        self._values = [value for _, value in ordered]
+
+    def at(self, tick: int, default):
+        """The value of the last event at or before `tick` (the first one if none precedes it)."""
+        if not self._values:
+            return default
+        return self._values[max(0, bisect.bisect_right(self._ticks, tick) - 1)]
 
 
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -483,24 +553,31 @@ def load_midi_melodies(
 ) -> list[Melody]:
     """The melodies of one MIDI file: one per meter span and per passage between long rests.
 
-    Raises UserError("<path>: <reason>") when the file yields none. Melody step 0 is always a downbeat
-    (the bar holding the first note); pitches outside the token range are folded by octaves.
+    Raises UnusableFile (a UserError "<path>: <reason>") when the file yields none. Melody step 0 is
+    always a downbeat (the bar holding the first note); pitches outside the token range are folded by
+    octaves. Every step costs time and memory near-linear in the file's size; the melodies together are
+    at most MAX_FILE_STEPS long. The file's warnings are in the first melody's meta["warnings"] (each
+    once), a melody's own (its tempo) in its own.
     """
     path = Path(path)
     score = _read_score(path, settings)
     track, why = _choose_track(path, score)
     tpq = score.ticks_per_quarter
     line = _skyline(track.notes, tpq)
+    if len(line) > MAX_FILE_STEPS:  # each note of the line takes a step of its own
+        _fail(path, f"too long for a melody ({len(line)} notes > {MAX_FILE_STEPS} steps)")
     cfg = settings.token_config
 
-    warnings: list[str] = ["invalid key signature ignored"] if score.bad_key_signature else []
+    # an ordered set: a file may repeat one warning a million times (a million stuck notes)
+    warnings: dict[str, None] = {"invalid key signature ignored": None} if score.bad_key_signature else {}
     spans = _meter_segments(score, tpq)
     if len(spans) > MAX_METER_CHANGES:
         _fail(path, f"too many meter changes ({len(spans) - 1} > {MAX_METER_CHANGES})")
     line, spans, bar_warnings = _absorb_irregular_bars(line, spans)
-    warnings += bar_warnings
+    warnings.update(dict.fromkeys(bar_warnings))
     onsets = line[:, 0]
     pieces, reasons, short = [], [], None
+    tempos, keys = _Timeline(score.tempos), _Timeline(score.keys)
     for anchor, seg_start, seg_end, num, den in spans:
         lo = int(np.searchsorted(onsets, seg_start, "left"))
         hi = len(onsets) if seg_end == math.inf else int(np.searchsorted(onsets, seg_end, "left"))
@@ -517,7 +594,7 @@ def load_midi_melodies(
         group: list = []
         for onset, pitch, end in seg_notes:
             if end - onset > longest:
-                warnings.append(f"a note held over {settings.max_note_bars} bars was cut (lost note-off?)")
+                warnings[f"a note held over {settings.max_note_bars} bars was cut (lost note-off?)"] = None
             end = min(end, seg_end, onset + longest)
             if group and onset - group[-1][2] >= gap:
                 pieces.append((anchor, num, den, group))
@@ -526,9 +603,10 @@ def load_midi_melodies(
         pieces.append((anchor, num, den, group))
 
     melodies: list[Melody] = []
-    base_id = tune_id if tune_id is not None else path.stem
-    base_title = title or score.title or path.stem
-    folded_total = 0
+    own_warnings: list[str | None] = []
+    base_id = tune_id if tune_id is not None else printable(path.stem)
+    base_title = title or score.title or printable(path.stem)
+    total_steps = 0
     for anchor, num, den, group in pieces:
         spb = steps_per_bar_for(num, den)
         bar0 = anchor + (group[0][0] - anchor) // spb * spb  # may precede the anchor: a pickup
@@ -538,20 +616,27 @@ def load_midi_melodies(
             if short is None or n_bars > short:
                 short = n_bars
             continue
+        total_steps += n_steps
+        if total_steps > MAX_FILE_STEPS:  # checked before anything of that size is built
+            _fail(path, f"too long for a melody (over {MAX_FILE_STEPS} steps: rests of "
+                        f"{settings.split_rest_bars:g} bars or more split melodies)"
+                  if settings.split_rest_bars else
+                  f"too long for a melody (over {MAX_FILE_STEPS} steps, never split at rests)")
         notes, folded = [], 0
         for onset, pitch, end in group:
             p = cfg.fold(pitch)
             folded += p != pitch
             notes.append(Note(onset - bar0, p, end - onset))
-        folded_total += folded
         tick0 = max(0, bar0) * tpq // STEPS_PER_QUARTER
-        uspq = _value_at(score.tempos, tick0, 500_000)
+        uspq = tempos.at(tick0, 500_000)
         qpm = 60_000_000 / uspq if uspq > 0 else math.inf
+        own = None
         if not PLAUSIBLE_QPM[0] <= qpm <= PLAUSIBLE_QPM[1]:
             shown = f"{qpm:.4g} qpm" if uspq > 0 else "of zero microseconds per quarter"
-            warnings.append(f"tempo {shown} is implausible; using {DEFAULT_QPM:g} qpm")
+            own = f"tempo {shown} is implausible; using {DEFAULT_QPM:g} qpm"
             qpm = DEFAULT_QPM
-        key_str = _value_at(score.keys, tick0, None)
+        own_warnings.append(own)
+        key_str = keys.at(tick0, None)
         key = _key_number(key_str) if key_str else None
         key_source = "file"
         if key is None:
@@ -575,7 +660,7 @@ def load_midi_melodies(
                 key_number=key,
                 tune_id=base_id,
                 title=base_title,
-                source=str(path),
+                source=printable(path),
                 meta=meta,
             )
         )
@@ -583,12 +668,15 @@ def load_midi_melodies(
     if not melodies:
         _fail(path, too_short or (reasons[0] if reasons else "no notes"))
     # parts dropped beside the melodies kept are reported, not silently lost
-    warnings += [f"a part was skipped: {r}" for r in reasons]
+    warnings.update((f"a part was skipped: {r}", None) for r in reasons)
     if too_short:
-        warnings.append(f"a part was skipped: {too_short}")
-    for i, m in enumerate(melodies):
-        if warnings:
-            m.meta["warnings"] = sorted(set(warnings))
+        warnings[f"a part was skipped: {too_short}"] = None
+    for i, (m, own) in enumerate(zip(melodies, own_warnings)):
+        # the file's warnings once (on its first melody), not once per melody: a file can hold
+        # thousands of melodies and hundreds of distinct warnings
+        mine = (set(warnings) if i == 0 else set()) | ({own} if own else set())
+        if mine:
+            m.meta["warnings"] = sorted(mine)
         if len(melodies) > 1:
             m.meta["part"] = i + 1
             if i:
@@ -597,7 +685,7 @@ def load_midi_melodies(
 
 
 # ---------------------------------------------------------------------------------------------------
-# Writing and augmenting
+# Writing
 
 
 def melody_to_pretty_midi(melody: Melody, program: int = 73, track_name: str | None = None, velocity: int = 90):
@@ -624,27 +712,3 @@ def melody_to_pretty_midi(melody: Melody, program: int = 73, track_name: str | N
         )
     pm.instruments.append(inst)
     return pm
-
-
-def transpose_tokens(tokens, semitones: int, cfg: TokenConfig = TokenConfig()) -> np.ndarray:
-    """Tokens of the same tune moved by `semitones`, for training-time augmentation.
-
-    The tune moves as a whole; when that would push it out of the token range it moves an octave less
-    (or more) instead, and only a tune wider than the range gets single notes folded by octaves.
-    HOLD/REST/PAD are untouched. Returns a new int64 array.
-    """
-    tokens = np.asarray(tokens, dtype=np.int64)
-    out = tokens.copy()
-    is_pitch = tokens >= FIRST_PITCH_TOKEN
-    if not semitones or not is_pitch.any():
-        return out
-    pitches = tokens[is_pitch] - FIRST_PITCH_TOKEN + cfg.min_pitch
-    shift = int(semitones)
-    lo, hi = int(pitches.min()), int(pitches.max())
-    while hi + shift > cfg.max_pitch and lo + shift - 12 >= cfg.min_pitch:
-        shift -= 12
-    while lo + shift < cfg.min_pitch and hi + shift + 12 <= cfg.max_pitch:
-        shift += 12
-    moved = np.array([cfg.fold(int(p) + shift) for p in pitches], dtype=np.int64)
-    out[is_pitch] = moved - cfg.min_pitch + FIRST_PITCH_TOKEN
-    return out

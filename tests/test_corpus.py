@@ -10,8 +10,11 @@ from pathlib import Path
 import midi_factory as mf
 import numpy as np
 import pytest
+import strategies
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from engine.corpus import BUNDLED_DIR, ExtractSettings, load_corpus, split_of
+from engine.corpus import BUNDLED_DIR, ExtractSettings, content_key, load_corpus, split_of_content, split_of_melody
 from engine.errors import UserError
 from engine.tokens import decode, encode
 
@@ -155,14 +158,13 @@ def test_really_unreadable_folder(tmp_path, cache_dir):
     assert reasons(corpus) == {"locked": "unreadable folder (permission denied)"}
 
 
-def test_split_is_deterministic_balanced_and_stable_when_files_are_added(tmp_path, cache_dir):
-    ids = [f"collection/tune_{i:05d}" for i in range(6000)]
+def test_split_comes_from_the_content_is_balanced_and_stable_when_files_are_added(tmp_path, cache_dir):
+    rng = np.random.default_rng(0)
     counts = {name: 0 for name in ("train", "valid", "test")}
-    for tune_id in ids:
-        counts[split_of(tune_id)] += 1
+    for _ in range(6000):
+        counts[split_of_content(content_key(rng.integers(1, 52, size=64)))] += 1
     assert 0.88 < counts["train"] / 6000 < 0.92
     assert 0.035 < counts["valid"] / 6000 < 0.065 and 0.035 < counts["test"] / 6000 < 0.065
-    assert split_of("a/b.mid#3") == split_of("a/b.mid")
 
     root = tmp_path / "tunes"
     for i in range(12):
@@ -170,9 +172,67 @@ def test_split_is_deterministic_balanced_and_stable_when_files_are_added(tmp_pat
     before = {m.tune_id: m.meta["split"] for m in load_corpus([root]).melodies}
     for i in range(12, 30):
         mf.simple_tune(root / f"t{i:02d}.mid", bars=4, seed=i)
-    after = {m.tune_id: m.meta["split"] for m in load_corpus([root]).melodies}
+    after = load_corpus([root]).melodies
     assert len(after) == 30
-    assert {k: after[k] for k in before} == before
+    assert {k: v for k, v in ((m.tune_id, m.meta["split"]) for m in after) if k in before} == before
+    assert all(m.meta["split"] == split_of_melody(m) for m in after)  # the helper tests use to pick tunes
+
+    # a renamed file keeps its split: the name plays no part
+    renamed = tmp_path / "elsewhere" / "another name.mid"
+    renamed.parent.mkdir()
+    (root / "t03.mid").rename(renamed)
+    assert load_corpus([renamed]).melodies[0].meta["split"] == before["t03.mid"]
+
+
+def write_copies(root: Path) -> list[tuple[int, int, int]]:
+    """One tune as a user's folder holds it: a melody file, the full arrangement, a copy in another key
+    and tempo, one an octave up, and a different tune."""
+    tune = mf.tune_notes(8, seed=21, low=64, high=76)
+    mf.write(root / "melody" / "reel.mid", mf.track(tune, name="Melody"))
+    mf.write(root / "full" / "reel.mid", mf.track(mf.chord_notes(8), name="Piano"),
+             mf.track(mf.tune_notes(8, seed=22, low=36, high=48), name="Bass", channel=1),
+             mf.track(tune, name="Flute", channel=2, jitter=10))
+    mf.write(root / "reel in A.mid", mf.track([(o, p + 2, d) for o, p, d in tune], name="Melody"),
+             conductor_track=mf.conductor(tempos=((0, 96.0),), key="A"))
+    mf.write(root / "reel up.mid", mf.track([(o, p + 12, d) for o, p, d in tune], name="Melody"))
+    mf.simple_tune(root / "jig.mid", bars=8, seed=5)
+    return tune
+
+
+def test_copies_of_a_tune_load_once_and_are_reported_as_duplicates(tmp_path, cache_dir, capsys):
+    from main import main
+
+    root = tmp_path / "tunes"
+    write_copies(root)
+    corpus = load_corpus([root])
+    # load order: a folder's files (sorted), then its subfolders (sorted); the first copy is kept
+    assert [m.tune_id for m in corpus.melodies] == ["jig.mid", "reel in A.mid"]
+    assert sorted((Path(s.path).relative_to(root).as_posix(), s.reason) for s in corpus.skipped) == [
+        ("full/reel.mid", "duplicate of reel in A.mid"),
+        ("melody/reel.mid", "duplicate of reel in A.mid"),
+        ("reel up.mid", "duplicate of reel in A.mid"),
+    ]
+    assert corpus.summary()["duplicates"] == 3
+    assert load_corpus([root]).cache_status == "hit"  # the cache keeps the verdicts
+    assert [s.reason for s in load_corpus([root]).skipped].count("duplicate of reel in A.mid") == 3
+
+    assert main(["corpus", "--source", str(root), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["melodies"] == 2 and doc["duplicates"] == 3 and len(doc["skipped"]) == 3
+
+    # in another folder, alone, each copy lands in the split of the one kept: no copy can straddle splits
+    kept_split = corpus.find("reel in A.mid").meta["split"]
+    for copy in ("melody/reel.mid", "full/reel.mid", "reel up.mid"):
+        assert load_corpus([root / copy], cache=False).melodies[0].meta["split"] == kept_split
+
+
+def test_a_repeated_part_of_one_file_is_a_duplicate_too(tmp_path, cache_dir):
+    tune = mf.tune_notes(6, seed=3)
+    again = [(o + 8 * 16, p, d) for o, p, d in tune]  # the same six bars after two bars of rest
+    path = mf.write(tmp_path / "twice.mid", mf.track(tune + again, name="Melody"))
+    corpus = load_corpus([path])
+    assert [m.tune_id for m in corpus.melodies] == ["twice.mid"]
+    assert [(Path(s.path).name, s.reason) for s in corpus.skipped] == [("twice.mid (part 2)", "duplicate of twice.mid")]
 
 
 def test_cache_hits_and_rebuilds_on_a_changed_file_or_setting(tmp_path, cache_dir):
@@ -297,14 +357,47 @@ needs_bundled = pytest.mark.skipif(not (BUNDLED_DIR / "manifest.csv").is_file(),
 
 @pytest.fixture(scope="module")
 def bundled():
-    # The default cache under .cache/ is used on purpose: after the first run this takes a second.
-    return load_corpus(workers=os.cpu_count() or 1)
+    """A fresh parse of every bundled file, never the shipped tokenized form. It is cached in a folder of
+    its own that only parses fill, keyed (like every cache entry) by the pipeline's source and the
+    files: after the first run this takes a second, and a code change parses again."""
+    from engine.cache import cache_root
+
+    return load_corpus(workers=os.cpu_count() or 1, shipped=False, cache_dir=cache_root() / "fresh-parse")
+
+
+@needs_bundled
+def test_the_shipped_tokenized_corpus_is_exactly_a_fresh_parse(bundled):
+    shipped = load_corpus(cache=False)
+    assert bundled.cache_status in ("built", "hit")
+    assert shipped.cache_status == "shipped", "midi_data/tokenized.* was built from other files: `make corpus-cache`"
+    assert shipped.fingerprint == bundled.fingerprint, "midi_data/tokenized.* is stale: `make corpus-cache`"
+    assert shipped.table() == bundled.table()
+    assert [m.meta for m in shipped.melodies] == [m.meta for m in bundled.melodies]
+    assert list(shipped.melodies) == list(bundled.melodies)
+    assert shipped.skipped == bundled.skipped
+    assert shipped.summary() | {"cache": None} == bundled.summary() | {"cache": None}
+
+
+@needs_bundled
+def test_a_changed_bundled_file_is_parsed_not_taken_from_the_shipped_form(tmp_path, cache_dir, monkeypatch):
+    import shutil
+
+    import engine.corpus as corpus_module
+
+    copy = tmp_path / "midi_data"
+    shutil.copytree(BUNDLED_DIR, copy, ignore=shutil.ignore_patterns("ryansMammoth", "oneills1850"))
+    monkeypatch.setattr(corpus_module, "BUNDLED_DIR", copy)
+    assert corpus_module.shipped_cache().key() is not None  # the shipped form is there ...
+    parsed = load_corpus(allow_empty=True)  # ... but for 4,029 files, not these
+    assert parsed.cache_status == "built" and parsed.melodies
+    assert all(m.tune_id.startswith("airdsAirs") for m in parsed.melodies)
 
 
 @needs_bundled
 def test_bundled_corpus_size_splits_and_ids(bundled):
     summary = bundled.summary()
     assert summary["melodies"] >= 3500
+    assert summary["duplicates"] == 31  # same notes under two ids (see the report); each loads once
     splits = summary["splits"]
     assert splits["valid"] > 0.03 * summary["melodies"] and splits["test"] > 0.03 * summary["melodies"]
     import csv
@@ -344,3 +437,121 @@ def test_the_fingerprint_follows_the_music_not_the_files(tmp_path, cache_dir):
 
     mf.simple_tune(clone / "t0.mid", bars=6, seed=99)
     assert load_corpus([clone]).fingerprint != first.fingerprint
+
+
+# --- temporaries of a killed writer ----------------------------------------------------------------
+
+
+def killed_mid_write(folder: Path, name: str) -> Path:
+    """Start a process that writes `folder/name` through atomic_write, kill -9 it mid-write, and
+    return the temporary it left."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from engine.atomic import atomic_write\n"
+            "def slow(fh):\n    fh.write(b'half'); fh.flush(); print('writing', flush=True); time.sleep(60)\n"
+            f"atomic_write({str(folder / name)!r}, slow)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    (left,) = [p for p in folder.iterdir() if p.name.startswith(f".{name}.")]
+    return left
+
+
+def test_a_killed_writers_temporaries_are_removed_and_nothing_else(tmp_path):
+    from engine.atomic import remove_stale_temporaries
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    left = killed_mid_write(folder, "model.safetensors")
+    assert left.name.endswith(".tmp") and left.read_bytes() == b"half"
+    others = [folder / n for n in ("model.safetensors", ".hidden.tmp", "notes.tmp", ".x.abcdefgh.tmp.bak")]
+    for p in others:
+        p.write_bytes(b"mine")
+    (folder / "sub").mkdir()
+    assert remove_stale_temporaries(folder, min_age_s=3600) == []  # too recent to be abandoned for sure
+    assert remove_stale_temporaries(folder) == [left]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([p.name for p in others] + ["sub"])
+    assert remove_stale_temporaries(tmp_path / "missing") == []
+
+
+def test_the_corpus_cache_clears_temporaries_a_killed_load_left(tmp_path, cache_dir):
+    root = tmp_path / "tunes"
+    mf.simple_tune(root / "a.mid", bars=6)
+    folder = cache_dir / "corpus"
+    folder.mkdir(parents=True)
+    left = killed_mid_write(folder, "0123456789abcdef01234567.npz")
+    an_hour_ago = time.time() - 3700
+    os.utime(left, (an_hour_ago, an_hour_ago))
+    fresh = killed_mid_write(folder, "fedcba9876543210fedcba98.npz")  # maybe another process's, still writing
+    assert load_corpus([root]).cache_status == "built"
+    assert not left.exists() and fresh.exists()
+
+
+# --- file names the OS gives as bytes ---------------------------------------------------------------
+
+
+def test_file_and_folder_names_that_are_not_utf8_load_and_print(tmp_path, cache_dir):
+    import subprocess
+    import sys
+
+    root = tmp_path / os.fsdecode(b"m\xfcsica")  # a Latin-1 folder name, as old archives have them
+    mf.simple_tune(root / os.fsdecode(b"caf\xe9.mid"), bars=6, seed=1)
+    mf.simple_tune(root / "plain.mid", bars=6, seed=2)
+    (root / os.fsdecode(b"bro\xefken.mid")).write_bytes(b"not midi")
+    (root / "manifest.csv").write_bytes(b"id,collection\n\xff\xfe,x\n")  # another tool's, not UTF-8
+    shown = str(tmp_path / "m\\xfcsica")
+    env = dict(os.environ, MELODY_MEMORY_CACHE=str(cache_dir))
+    for attempt in ("cold", "warm"):
+        run = subprocess.run([sys.executable, "main.py", "corpus", "--source", os.fsencode(root), "--json"],
+                             capture_output=True, env=env, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+        assert run.returncode == 0, run.stderr.decode("utf-8", "replace")
+        doc = json.loads(run.stdout.decode("utf-8"))  # strict UTF-8 JSON
+        assert doc["melodies"] == 2 and doc["sources"] == [shown] and doc["cache"] == ("built" if attempt == "cold" else "hit")
+        assert {(s["path"], s["reason"]) for s in doc["skipped"]} == {
+            (f"{shown}/bro\\xefken.mid", "not a MIDI file (it is text)"),
+            (f"{shown}/manifest.csv", "manifest ignored (not UTF-8 text); its folder's files load by name"),
+        }
+    corpus = load_corpus([root])
+    assert sorted(m.tune_id for m in corpus.melodies) == ["caf\\xe9.mid", "plain.mid"]
+    for entry in cache_dir.rglob("*.json"):
+        json.loads(entry.read_bytes().decode("utf-8"))
+    text = subprocess.run([sys.executable, "main.py", "corpus", "--source", os.fsencode(root)], capture_output=True,
+                          env=env, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert text.returncode == 0 and b"bro\\xefken.mid: not a MIDI file" in text.stdout and not text.stderr.count(b"Traceback")
+
+
+def test_when_nothing_is_usable_the_error_carries_every_reason(tmp_path, cache_dir):
+    from engine.corpus import NoUsableMelodies
+
+    for i in range(12):
+        (tmp_path / f"bad{i:02d}.mid").write_bytes(b"junk" * i)
+    with pytest.raises(NoUsableMelodies) as info:
+        load_corpus([tmp_path])
+    assert "(and 9 more)" in str(info.value)  # the one-line message stays short ...
+    assert [Path(s.path).name for s in info.value.skipped] == [f"bad{i:02d}.mid" for i in range(12)]  # ... the list does not
+    assert {s.reason for s in info.value.skipped} == {"empty file", "not a MIDI file (it is text)"}
+
+
+# --- property: a folder of anything -----------------------------------------------------------------
+
+
+@pytest.mark.timeout(600)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(contents=st.lists(strategies.midi_bytes(), min_size=1, max_size=8))
+def test_a_folder_of_random_files_loads_what_it_can_and_names_every_other_file(tmp_path_factory, contents):
+    folder = tmp_path_factory.mktemp("random")
+    for i, data in enumerate(contents):
+        (folder / f"f{i}.mid").write_bytes(data)
+    corpus = load_corpus([folder], cache=False, allow_empty=True)
+    loaded = {m.source for m in corpus.melodies}
+    skipped = {s.path.split(" (part ")[0]: s.reason for s in corpus.skipped}
+    assert all(reason for reason in skipped.values())
+    for i in range(len(contents)):
+        path = str(folder / f"f{i}.mid")
+        assert path in loaded or path in skipped, path  # every file: a melody, or a reason
+    json.dumps(corpus.summary())

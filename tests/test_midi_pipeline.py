@@ -6,13 +6,21 @@ import os
 from pathlib import Path
 
 import midi_factory as mf
-import numpy as np
 import pytest
+import strategies
+from hypothesis import HealthCheck, given, settings
 
 from engine.errors import UserError
 from engine.melody import Melody, Note
-from engine.midi_io import ExtractSettings, estimate_key, load_midi_melodies, melody_to_pretty_midi, transpose_tokens
-from engine.tokens import FIRST_PITCH_TOKEN, HOLD, REST, TokenConfig, decode, encode
+from engine.midi_io import (
+    ExtractSettings,
+    UnusableFile,
+    estimate_key,
+    load_midi_melodies,
+    melody_to_pretty_midi,
+    printable,
+)
+from engine.tokens import TokenConfig, decode, encode
 
 
 def triples(melody: Melody):
@@ -28,9 +36,9 @@ def only(path, **settings) -> Melody:
 def reason(path, **settings) -> str:
     with pytest.raises(UserError) as info:
         load_midi_melodies(path, ExtractSettings(**settings))
-    message = str(info.value)
-    assert message.startswith(f"{path}: "), message  # the reason always names the file
-    return message[len(f"{path}: "):]
+    message, name = str(info.value), printable(path)
+    assert message.startswith(f"{name}: "), message  # the reason always names the file, printably
+    return message[len(f"{name}: "):]
 
 
 # --- everyday files -------------------------------------------------------------------------------
@@ -82,14 +90,29 @@ def test_a_track_named_like_the_melody_wins_over_a_higher_one(tmp_path):
 
 
 def test_polyphony_is_reduced_to_the_highest_note(tmp_path):
-    # a chordal track only: the top voice of each chord is the melody
-    chords = mf.chord_notes(4)
-    path = mf.write(tmp_path / "chords.mid", mf.track(chords, name="Organ"))
+    # a tune with a block chord under every fourth note (a pianist's right hand): the top voice is the tune
+    tune = mf.tune_notes(4, seed=3, low=72, high=84)
+    chords = [(o, p, d) for i, (o, _, d) in enumerate(tune) if i % 4 == 0 for p in (55, 59, 62)]
+    m = only(mf.write(tmp_path / "voiced.mid", mf.track(tune + chords, name="Piano")))
+    assert triples(m) == tune
+
+
+def test_a_chord_only_file_is_no_melody(tmp_path):
+    path = mf.write(tmp_path / "chords.mid", mf.track(mf.chord_notes(8), name="Organ"))
+    assert reason(path) == "chords, not a melody (100% of the onsets start 3 or more notes at once)"
+    two = mf.write(tmp_path / "two.mid", mf.track(mf.chord_notes(8), name="Organ"),
+                   mf.track(mf.chord_notes(8, root=48), name="Strings", channel=1))
+    assert reason(two) == ("chords, not a melody (in each of its 2 pitched tracks, over 50% of the onsets start "
+                           "3 or more notes at once)")
+
+
+def test_a_chord_track_named_like_the_melody_is_passed_over(tmp_path):
+    tune = mf.tune_notes(8, seed=8, low=60, high=72)
+    path = mf.write(tmp_path / "band.mid", mf.track(mf.chord_notes(8, root=76), name="Lead"),
+                    mf.track(tune, name="Recorder", channel=1))
     m = only(path)
-    tops = {}
-    for onset, pitch, duration in chords:
-        tops[onset] = max(tops.get(onset, (0, 0)), (pitch, duration))
-    assert triples(m) == [(o, p, d) for o, (p, d) in sorted(tops.items())]
+    assert m.meta["track"] == "Recorder" and m.meta["track_choice"] == "the only pitched track that is not chords"
+    assert triples(m) == tune
 
 
 def test_a_lower_note_under_a_held_high_note_is_not_the_melody(tmp_path):
@@ -263,25 +286,6 @@ def test_melody_to_midi_and_back_gives_the_same_melody(tmp_path):
     assert back.tempo_qpm == pytest.approx(104.0, abs=0.01)
 
 
-def test_transpose_tokens_moves_the_tune_and_stays_in_range():
-    cfg = TokenConfig()
-    m = Melody((Note(0, 60, 4), Note(4, 64, 2), Note(8, 67, 8)), 16)
-    tokens = encode(m, cfg)
-    up = decode(transpose_tokens(tokens, 3, cfg), m, cfg)
-    assert [n.pitch for n in up.notes] == [63, 67, 70]
-    assert [(n.onset, n.duration) for n in up.notes] == [(n.onset, n.duration) for n in m.notes]
-    high = Melody((Note(0, 90, 4), Note(4, 94, 4)), 8)  # +5 would leave the range: moves 7 down instead
-    moved = decode(transpose_tokens(encode(high, cfg), 5, cfg), high, cfg)
-    assert [n.pitch for n in moved.notes] == [83, 87]
-    same = transpose_tokens(tokens, 0, cfg)
-    assert np.array_equal(same, tokens) and same is not tokens
-    specials = np.array([HOLD, REST, 0, cfg.pitch_token(60)])
-    assert transpose_tokens(specials, 2, cfg)[:3].tolist() == [HOLD, REST, 0]
-    wide = np.array([cfg.pitch_token(cfg.min_pitch), cfg.pitch_token(cfg.max_pitch)])
-    assert (transpose_tokens(wide, 4, cfg) >= FIRST_PITCH_TOKEN).all()
-    assert (transpose_tokens(wide, 4, cfg) < cfg.vocab_size).all()
-
-
 # --- bad files -------------------------------------------------------------------------------------
 
 
@@ -441,3 +445,118 @@ def test_missing_fifo_and_unreadable_files(tmp_path, monkeypatch, good_bytes):
     # root reads anything whatever chmod says, so the refusal is simulated where the reader opens files
     monkeypatch.setattr("builtins.open", refusing_open)
     assert reason(locked) == "unreadable (Permission denied)"
+
+
+# --- hostile files: every reader step near-linear ---------------------------------------------------
+
+
+def reader_work(data: bytes, tmp_path, **settings) -> int:
+    """Work done reading a file: Python lines and calls run (a deterministic count, unlike time), with a
+    call that shifts a list (list.pop(0), insert, remove, index) counted as one unit per element."""
+    import sys
+
+    path = tmp_path / f"hostile{len(data)}.mid"
+    path.write_bytes(data)
+    load_midi_melodies(path, ExtractSettings(**settings))  # once untraced: imports and first-call caches
+    count = 0
+
+    def trace(frame, event, arg):
+        nonlocal count
+        count += 1
+        return trace
+
+    def profile(frame, event, arg):
+        nonlocal count
+        if event == "c_call":
+            owner = getattr(arg, "__self__", None)
+            shifts = isinstance(owner, list) and arg.__name__ in ("pop", "insert", "remove", "index")
+            count += len(owner) if shifts else 1
+
+    sys.setprofile(profile)
+    sys.settrace(trace)
+    try:
+        load_midi_melodies(path, ExtractSettings(**settings))
+    finally:
+        sys.settrace(None)
+        sys.setprofile(None)
+    return count
+
+
+@pytest.mark.parametrize("build, settings", [
+    (strategies.overlapping_note_ons, {"min_bars": 1}),  # a million overlapping note-ons took 70 s
+    (strategies.many_melodies, {"min_bars": 1}),  # a tempo lookup per melody among all tempo changes
+])
+def test_reading_a_hostile_file_costs_work_in_proportion_to_its_size(tmp_path, build, settings):
+    small, large = build(300), build(1200)
+    ratio = reader_work(large, tmp_path, **settings) / reader_work(small, tmp_path, **settings)
+    size_ratio = len(large) / len(small)
+    assert ratio < 1.25 * size_ratio, f"4x the file, {ratio:.1f}x the work: something is quadratic"
+
+
+def test_a_hostile_file_reads_into_bounded_memory(tmp_path):
+    import tracemalloc
+
+    def peak(n: int) -> int:
+        path = tmp_path / f"h{n}.mid"
+        path.write_bytes(strategies.overlapping_note_ons(n))
+        tracemalloc.start()
+        try:
+            load_midi_melodies(path, ExtractSettings(min_bars=1))
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert peak(8000) < 1.25 * 4 * peak(2000)
+
+
+def test_each_melody_of_a_many_melody_file_carries_only_its_own_warning(tmp_path):
+    path = tmp_path / "many.mid"
+    path.write_bytes(strategies.many_melodies(50))
+    melodies = load_midi_melodies(path, ExtractSettings(min_bars=1))
+    assert len(melodies) == 50
+    assert [m.meta["warnings"] for m in melodies[:2]] == [["tempo 6e+07 qpm is implausible; using 120 qpm"],
+                                                          ["tempo 3e+07 qpm is implausible; using 120 qpm"]]
+
+
+def test_a_file_too_long_for_a_melody_is_refused_before_anything_is_built(tmp_path):
+    # two notes 2^27 ticks apart: never split at rests, that is 2^25 steps (a 256 MB token array)
+    body = b"\x00\x90\x3c\x50\x60\x80\x3c\x00" + strategies.varlen(2**27) + b"\x90\x3e\x50\x60\x80\x3e\x00"
+    path = tmp_path / "far.mid"
+    path.write_bytes(strategies.smf([body]))
+    assert reason(path, split_rest_bars=0, min_bars=1) == (
+        "too long for a melody (over 262144 steps, never split at rests)")
+    assert [m.n_bars for m in load_midi_melodies(path, ExtractSettings(min_bars=1))] == [1, 1]  # split: two
+
+
+def test_a_file_name_that_is_not_utf8_loads_and_its_name_prints(tmp_path, good_bytes):
+    name = os.fsdecode(b"caf\xe9 \xff.mid")  # as the OS hands it over: stray bytes as surrogates
+    path = tmp_path / name
+    path.write_bytes(good_bytes)
+    m = only(path)
+    assert m.tune_id == "caf\\xe9 \\xff" and m.title == "caf\\xe9 \\xff"
+    assert m.source == str(tmp_path / "caf\\xe9 \\xff.mid")
+    m.source.encode("utf-8")  # printable: every encoder takes it
+    bad = tmp_path / os.fsdecode(b"bro\xefken.mid")
+    bad.write_bytes(b"not midi")
+    assert reason(bad) == "not a MIDI file (it is text)"
+
+
+# --- property: any bytes at all ---------------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)  # a hang fails here instead of stalling the suite
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=strategies.midi_bytes())
+def test_any_bytes_give_melodies_or_a_reason_naming_the_file(tmp_path, data):
+    path = tmp_path / "random.mid"
+    path.write_bytes(data)
+    try:
+        melodies = load_midi_melodies(path, ExtractSettings(min_bars=1))
+    except UnusableFile as exc:
+        assert exc.path == str(path) and exc.reason and str(exc) == f"{path}: {exc.reason}"
+        return
+    cfg = TokenConfig()
+    for m in melodies:  # what loads is a well-formed melody
+        assert m.n_steps > 0 and all(0 <= n.onset < m.n_steps and n.duration >= 1 for n in m.notes)
+        assert all(cfg.min_pitch <= n.pitch <= cfg.max_pitch for n in m.notes)
+        assert decode(encode(m, cfg), m, cfg) == m

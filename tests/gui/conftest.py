@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 SCALE = (60, 62, 64, 65, 67, 69, 71, 72)
-# Splits come from a hash of the file name: names are picked so that every split gets a few tunes.
+# Splits come from a hash of a tune's notes: tunes are kept or redrawn so that every split gets a few.
 WANTED = {"train": 30, "valid": 5, "test": 5}
 
 
@@ -44,18 +44,21 @@ def _write_tune(path: Path, rng: np.random.Generator, numerator: int = 4) -> Non
 @pytest.fixture(scope="session")
 def midi_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tunes")
-    from engine.corpus import split_of
+    from engine.corpus import split_of_melody
+    from engine.midi_io import load_midi_melodies
 
     rng = np.random.default_rng(0)
     counts = dict.fromkeys(WANTED, 0)
     i = 0
     while counts != WANTED:
-        name = f"tune_{i:03d}.mid"
-        split = split_of(name)
+        path = folder / f"tune_{i:03d}.mid"
+        _write_tune(path, rng, numerator=3 if sum(counts.values()) % 5 == 4 else 4)
+        split = split_of_melody(load_midi_melodies(path)[0])
         if counts[split] < WANTED[split]:
             counts[split] += 1
-            _write_tune(folder / name, rng, numerator=3 if sum(counts.values()) % 5 == 4 else 4)
-        i += 1
+            i += 1
+        else:
+            path.unlink()  # that split is full: draw another tune under the same name
     (folder / "broken.mid").write_bytes(b"this is not a MIDI file")
     return folder
 
