@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 
+from engine.validation import Limit
+
 from .common import ProgressBar, emit_json, say
-from .options import check_range
 
 MAX_WORKERS = 64  # processes are spawned, each with its own interpreter: more only exhausts the machine
 
@@ -30,9 +31,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from engine.corpus import ExtractSettings, NoUsableMelodies, load_corpus
 
-    check_range(args.min_bars, "--min-bars", 1, 4096)
-    check_range(args.split_rest_bars, "--split-rest-bars", 0, 1024, whole=False)
-    check_range(args.workers, "--workers", 0, MAX_WORKERS)
+    Limit("int", 1, 4096).check(args.min_bars, "--min-bars")
+    Limit("float", 0, 1024).check(args.split_rest_bars, "--split-rest-bars")
+    Limit("int", 0, MAX_WORKERS).check(args.workers, "--workers")
     settings = ExtractSettings(min_bars=args.min_bars, split_rest_bars=args.split_rest_bars)
     workers = args.workers or (os.cpu_count() or 1)
     bar = None

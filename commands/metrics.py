@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.validation import Limit
+
 from .common import emit_json, say
-from .options import check_range
 
 # 512 x 512 bars: about 0.2 GB while computing in 4/4 (0.5 GB at 64 steps per bar) and a 4 MB matrix;
 # a 4,000-bar file took 9.5 GB. Far longer than any tune, whose SSM is what the plots show.
@@ -62,7 +63,7 @@ def run(args) -> int:
     from engine.metrics.keys import best_key
     from engine.midi_io import printable
 
-    check_range(args.reference_bars, "--reference-bars", 1, MAX_REFERENCE_BARS)
+    Limit("int", 1, MAX_REFERENCE_BARS).check(args.reference_bars, "--reference-bars")
     files, skipped = _find_files(args.paths)
     melodies_out = []
     for path, explicit in files:

@@ -44,11 +44,11 @@ class Limit:
             return None
         ok, converted = self._convert(value)
         if ok and self.kind in ("int", "float"):
-            ok = math.isfinite(converted) and (converted > self.lo if self.lo_open else converted >= self.lo) \
-                and converted <= self.hi
+            # compared with the finite bounds first: nan and inf fail, and a huge int never becomes a float
+            ok = (converted > self.lo if self.lo_open else converted >= self.lo) and converted <= self.hi
         if not ok:
             prefix = f"{where}: " if where else ""
-            raise UserError(f"{prefix}{name} must be {self.describe()}, not {value!r}")
+            raise UserError(f"{prefix}{name} must be {self.describe()}, not {_shown(value)}")
         return converted
 
     def _convert(self, value):
@@ -62,7 +62,15 @@ class Limit:
             if isinstance(value, numbers.Integral):
                 return True, int(value)
             return (math.isfinite(value) and float(value).is_integer()), int(value) if math.isfinite(value) else value
-        return True, float(value)
+        try:
+            return True, float(value)
+        except OverflowError:  # an int too large for a float is out of every range
+            return False, value
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def check_fields(obj, limits: dict[str, Limit], where: str | None = None, names: dict[str, str] | None = None,
