@@ -22,3 +22,11 @@ def resolve_device(name: str = "auto"):
     if name not in ("cpu", "cuda", "mps"):
         raise UserError(f"unknown device {name!r}: use auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def model_device(model):
+    """The device a model's parameters live on (the CPU for a model without parameters, e.g. a stand-in)."""
+    import torch
+
+    params = next(iter(model.parameters()), None)
+    return params.device if params is not None else torch.device("cpu")

@@ -193,42 +193,32 @@ def _ssm(primer: Melody, continuation: Melody | None, settings: EvalSettings) ->
 
 
 def sample_continuations(model, primers: list[Melody], token_config, settings: EvalSettings,
-                         cancel: threading.Event | None = None) -> list[list[Melody]]:
-    """settings.samples continuations per primer; primers of one meter share one decoding batch."""
-    import torch
+                         cancel: threading.Event | None = None, temperature: float | None = None) -> list[list[Melody]]:
+    """settings.samples continuations per primer; primers of one meter share one decoding batch.
 
-    from .generate import SampleSettings, fold_into_range, sample_next
+    The decoding loop is engine.generate.sample_tokens (the one `generate` uses), fed a batch of
+    equal-length primers: the primers of one steps-per-bar group.
+    """
+    from .generate import GenerationCancelled, SampleSettings, fold_into_range, sample_tokens
     from .tokens import decode, encode
 
-    sample_settings = SampleSettings(bars=settings.bars, temperature=settings.temperature,
-                                     variations=settings.samples, seed=settings.seed)
-    sample_settings.validate()
-    device = next(model.parameters()).device
+    temperature = settings.temperature if temperature is None else temperature
     out: list[list[Melody]] = [[] for _ in primers]
     groups: dict[int, list[int]] = {}
     for i, p in enumerate(primers):
         groups.setdefault(p.steps_per_bar, []).append(i)
-    model.eval()
-    with torch.inference_mode():
-        for spb, idx in sorted(groups.items()):
-            folded = [fold_into_range(primers[i], token_config) for i in idx]
-            prime = np.stack([encode(m, token_config)[: settings.primer_bars * spb] for m in folded])
-            prime = torch.from_numpy(np.repeat(prime, settings.samples, axis=0)).to(device)
-            generator = torch.Generator(device=device)
-            generator.manual_seed(settings.seed * 1000 + spb)
-            logits, state = model.prime(prime, model.init_state(prime.shape[0], device))
-            n_new = settings.bars * spb
-            tokens = torch.empty((prime.shape[0], n_new), dtype=torch.long, device=device)
-            for t in range(n_new):
-                if cancel is not None and cancel.is_set():
-                    raise EvaluationCancelled("evaluation cancelled")
-                tokens[:, t] = sample_next(logits, sample_settings, generator)
-                if t + 1 < n_new:
-                    logits, state = model.step(tokens[:, t], state)
-            rows = tokens.cpu().numpy()
-            for j, i in enumerate(idx):
-                for s in range(settings.samples):
-                    out[i].append(decode(rows[j * settings.samples + s], folded[j], token_config))
+    for spb, idx in sorted(groups.items()):
+        folded = [fold_into_range(primers[i], token_config) for i in idx]
+        prime = np.stack([encode(m, token_config)[: settings.primer_bars * spb] for m in folded])
+        sample_settings = SampleSettings(bars=settings.bars, temperature=temperature,
+                                         variations=settings.samples, seed=settings.seed * 1000 + spb)
+        try:
+            rows = sample_tokens(model, prime, settings.bars * spb, sample_settings, cancel).cpu().numpy()
+        except GenerationCancelled:
+            raise EvaluationCancelled("evaluation cancelled") from None
+        for j, i in enumerate(idx):
+            for s in range(settings.samples):
+                out[i].append(decode(rows[j * settings.samples + s], folded[j], token_config))
     return out
 
 

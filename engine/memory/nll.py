@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from engine.device import model_device
 from engine.tokens import PAD
 
 LN2 = math.log(2.0)
@@ -34,10 +35,6 @@ def reach(model) -> int | None:
     if getattr(config, "key", None) == "transformer" and hasattr(config, "n_layers"):
         return int(config.n_layers) * (int(config.window) - 1)
     return None
-
-
-def _device_of(model):
-    return next(model.parameters()).device
 
 
 def _pad_batch(tunes: list[np.ndarray]) -> np.ndarray:
@@ -60,7 +57,7 @@ def token_bits(model, tunes: list[np.ndarray], batch_size: int = 16) -> list[np.
     """Per tune, the bits of every token given its full usable context; NaN at position 0."""
     import torch
 
-    device = _device_of(model)
+    device = model_device(model)
     order = sorted(range(len(tunes)), key=lambda i: len(tunes[i]))  # similar lengths share a batch
     out: list[np.ndarray | None] = [None] * len(tunes)
     model.eval()
@@ -128,7 +125,7 @@ def truncated_bits(model, tunes, targets, k: int, max_tokens: int = 65536) -> np
     """
     import torch
 
-    device = _device_of(model)
+    device = model_device(model)
     out = np.full(len(targets), np.nan)
     usable = [j for j, (i, t) in enumerate(targets) if t >= k]
     rows = max(1, max_tokens // k)
