@@ -189,29 +189,18 @@ def effective_memory(
 # --- repeat gain ---------------------------------------------------------------------------------
 
 
-def bar_note_sets(note_array: np.ndarray, steps_per_bar: int, n_bars: int) -> list[frozenset]:
-    """N_b = {(onset - bS, pitch, min(duration, S))} for notes with onset in bar b (docs/design.md s.5)."""
-    sets: list[set] = [set() for _ in range(n_bars)]
-    for onset, pitch, duration in np.asarray(note_array).reshape(-1, 3).tolist():
-        bar = onset // steps_per_bar
-        if bar < n_bars:
-            sets[bar].add((onset - bar * steps_per_bar, pitch, min(duration, steps_per_bar)))
-    return [frozenset(s) for s in sets]
-
-
 def copyable_bars(note_array: np.ndarray, steps_per_bar: int, n_bars: int, threshold: float = 0.9,
                   min_distance: int = 4) -> np.ndarray:
-    """bool [n_bars]: bar b has sim >= threshold to some bar at least `min_distance` bars earlier."""
-    sets = bar_note_sets(note_array, steps_per_bar, n_bars)
-    out = np.zeros(n_bars, dtype=bool)
-    for b in range(min_distance, n_bars):
-        if not sets[b]:
-            continue
-        for j in range(b - min_distance + 1):
-            if sets[j] and len(sets[b] & sets[j]) / len(sets[b] | sets[j]) >= threshold:
-                out[b] = True
-                break
-    return out
+    """bool [n_bars]: bar b has sim >= threshold to some bar at least `min_distance` bars earlier.
+
+    sim is the untransposed Jaccard similarity of the bar note sets (engine.metrics.bars.bar_sets).
+    """
+    from engine.metrics.bars import bar_sets, transposed_similarity
+
+    bars = bar_sets(note_array, steps_per_bar, n_bars)
+    sim = transposed_similarity(bars, bars, max_shift=0)  # 0 when either bar is empty
+    earlier = np.tril(np.ones((n_bars, n_bars), dtype=bool), k=-min_distance)  # j <= b - min_distance
+    return ((sim >= threshold) & earlier).any(axis=1)
 
 
 def repeat_gain(bits_list: list[np.ndarray], note_arrays: list[np.ndarray], steps_per_bar: list[int]) -> dict:

@@ -27,7 +27,6 @@ from .keys import best_key, in_key
 from .piece import as_note_array
 
 MAX_SHIFT = 11  # sim_T tries transpositions of -11..+11 semitones
-_N_SHIFTS = 2 * MAX_SHIFT + 1
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,10 @@ def bar_sets(notes, steps_per_bar: int, n_bars: int) -> BarSets:
     return BarSets(S, pitch, duration, valid, size)
 
 
-def transposed_similarity(a: BarSets, b: BarSets) -> np.ndarray:
+def transposed_similarity(a: BarSets, b: BarSets, max_shift: int = MAX_SHIFT) -> np.ndarray:
     """[na, nb] sim_T: Jaccard similarity of bar i of `a` and bar j of `b`, best of -11..+11 semitones.
+
+    With max_shift = 0 it is the plain `sim` (no transposition), which repeat gain uses.
 
     Two notes can match under some transposition only when they share position and duration; the
     transposition is then their pitch difference. So |T_k(N_i) ∩ N_j| is the number of such note pairs
@@ -88,7 +89,8 @@ def transposed_similarity(a: BarSets, b: BarSets) -> np.ndarray:
     the largest count gives sim_T.
     """
     na, nb = a.n_bars, b.n_bars
-    counts = np.zeros(na * nb * _N_SHIFTS, dtype=np.int64)
+    n_shifts = 2 * max_shift + 1
+    counts = np.zeros(na * nb * n_shifts, dtype=np.int64)
     for la in range(a.valid.shape[2]):
         for lb in range(b.valid.shape[2]):
             diff = b.pitch[None, :, :, lb] - a.pitch[:, None, :, la]  # [na, nb, S]
@@ -96,11 +98,11 @@ def transposed_similarity(a: BarSets, b: BarSets) -> np.ndarray:
                 a.valid[:, None, :, la]
                 & b.valid[None, :, :, lb]
                 & (a.duration[:, None, :, la] == b.duration[None, :, :, lb])
-                & (np.abs(diff) <= MAX_SHIFT)
+                & (np.abs(diff) <= max_shift)
             )
             i, j, _ = np.nonzero(match)
-            counts += np.bincount((i * nb + j) * _N_SHIFTS + diff[match] + MAX_SHIFT, minlength=counts.size)
-    inter = counts.reshape(na, nb, _N_SHIFTS).max(axis=2)
+            counts += np.bincount((i * nb + j) * n_shifts + diff[match] + max_shift, minlength=counts.size)
+    inter = counts.reshape(na, nb, n_shifts).max(axis=2)
     union = a.size[:, None] + b.size[None, :] - inter
     both = (a.size[:, None] > 0) & (b.size[None, :] > 0)
     return np.where(both, inter / np.maximum(union, 1), 0.0)
