@@ -154,17 +154,17 @@ def choose_floor(primer: Melody, test: list[Melody], seed: int, index: int) -> M
 
 def _bar_metrics(primer: Melody, continuation: Melody | None, settings: EvalSettings) -> dict[str, np.ndarray]:
     """Per-bar metrics of a continuation (its bar 0 follows the primer), NaN past its end."""
-    from .metrics import PER_BAR_METRICS, continuation_metrics
+    from .metrics import PER_BAR, continuation_metrics
 
     G, S = settings.bars, primer.steps_per_bar
-    out = {name: np.full(G, np.nan) for name in PER_BAR_METRICS}
+    out = {name: np.full(G, np.nan) for name in PER_BAR}
     if continuation is None:
         return out
     n = min(G, continuation.n_bars)
     if n <= 0:
         return out
     values = continuation_metrics(primer.note_array(), continuation.note_array(), S, n, settings.primer_bars)
-    for name in PER_BAR_METRICS:
+    for name in PER_BAR:
         out[name][:n] = values[name]
     return out
 
