@@ -22,6 +22,9 @@ from engine.tokens import PAD
 
 LN2 = math.log(2.0)
 DEFAULT_KS = tuple(2**i for i in range(11))  # 1, 2, 4, ... 1024
+# docs/design.md s.5 "Length": NLL_full must be within this many bits of the best NLL_k, or the model
+# gets worse with more context (it does not generalise beyond its training crop)
+LENGTH_TOLERANCE_BITS = 0.005
 
 
 def reach(model) -> int | None:
@@ -152,6 +155,10 @@ def effective_memory(
 ) -> dict:
     """The NLL_k curve and the smallest k with NLL_k <= tolerance x NLL_full, in steps and bars.
 
+    With it the length check: `full_minus_best_bits` = NLL_full - min_k NLL_k (positive when some
+    shorter context predicts better than everything), `best_k`, and `length_ok` = that gap is at most
+    LENGTH_TOLERANCE_BITS.
+
     NLL_full is each target's full-context bits from `bits_list` (token_bits); a target with t <= k
     has nothing to cut, so its NLL_k is its full value. Bars = steps / the mean steps per bar of the
     sampled targets' tunes (the test split mixes meters).
@@ -159,7 +166,8 @@ def effective_memory(
     targets = sample_targets([len(t) for t in tunes], min_position, n_targets, seed)
     if not targets:
         return {"ks": list(ks), "nll_k": [], "nll_full": float("nan"), "steps": None, "bars": None,
-                "n_targets": 0, "min_position": min_position}
+                "n_targets": 0, "min_position": min_position, "full_minus_best_bits": None, "best_k": None,
+                "length_ok": None, "length_tolerance_bits": LENGTH_TOLERANCE_BITS}
     full = np.array([bits_list[i][t] for i, t in targets])
     nll_full = float(full.mean())
     model.eval()
@@ -174,6 +182,8 @@ def effective_memory(
         curve.append(float(bits.mean()))
     steps = next((k for k, v in zip(ks, curve) if v <= tolerance * nll_full), None)
     mean_spb = float(np.mean([steps_per_bar[i] for i, _ in targets]))
+    best = int(np.argmin(curve))
+    gap = nll_full - curve[best]
     return {
         "ks": list(ks),
         "nll_k": curve,
@@ -183,6 +193,10 @@ def effective_memory(
         "n_targets": len(targets),
         "min_position": min_position,
         "tolerance": tolerance,
+        "full_minus_best_bits": gap,
+        "best_k": ks[best],
+        "length_ok": bool(gap <= LENGTH_TOLERANCE_BITS),
+        "length_tolerance_bits": LENGTH_TOLERANCE_BITS,
     }
 
 
