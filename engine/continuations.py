@@ -189,10 +189,13 @@ def _ssm(primer: Melody, continuation: Melody | None, settings: EvalSettings) ->
 
 
 def mean_ssm(cases: list[PrimerCase], continuations: list[Melody | None], settings: EvalSettings) -> np.ndarray:
+    """The mean SSM over primers; NaN in cells that fewer than min_n primers reach (tunes end early)."""
+    stack = np.stack([_ssm(c.primer, x, settings) for c, x in zip(cases, continuations)])
+    count = np.count_nonzero(~np.isnan(stack), axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.round(np.nanmean(np.stack([_ssm(c.primer, x, settings) for c, x in zip(cases, continuations)]),
-                                   axis=0), 4)
+        mean = np.nanmean(stack, axis=0)
+    return np.round(np.where(count >= settings.min_n, mean, np.nan), 4)
 
 
 # --- statistics -----------------------------------------------------------------------------------

@@ -368,6 +368,7 @@ def summary_rows(report: dict, windows: dict) -> list[dict]:
             row["effective_memory_bars"] = em["bars"]
             row["effective_memory_steps"] = em["steps"]
             row["full_minus_best_bits"] = em.get("full_minus_best_bits")
+            row["best_k"] = em.get("best_k")
             row["length_ok"] = em.get("length_ok")
             row["repeat_gain_bits"] = report["repeat_gain"][src]["gain"]
         stats = windows.get(src, {})

@@ -30,6 +30,7 @@ MODEL_SIDE_COLUMNS = (
     ("test_bpt", "test bits/token", "{:.3f}"),
     ("effective_memory_bars", "effective memory (bars)", "{:.2f}"),
     ("full_minus_best_bits", "NLL_full - best NLL_k (bits)", "{:.4f}"),
+    ("best_k", "best k (steps)", "{}"),
     ("length_ok", "length check", None),
     ("repeat_gain_bits", "repeat gain (bits)", "{:.3f}"),
 )

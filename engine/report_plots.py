@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
-from .metrics.table import PER_BAR, series_info, source_style
+from .metrics.table import PER_BAR, REFERENCES, series_info, source_style
 
 CROP_COLOUR = "#777777"
 
@@ -47,9 +47,15 @@ def _n_strip(ax, by_source: dict, min_n: int | None, P: int) -> None:
     seen: dict[tuple, list[str]] = {}
     for src, st in by_source.items():
         seen.setdefault(tuple(st["n"]), []).append(src)
+    models = {s for s in by_source if s not in REFERENCES}
     for n, sources in seen.items():
         style = _style(sources[0]) if len(sources) == 1 else {"color": "#444444", "linestyle": "solid"}
-        label = ", ".join(source_style(s).label for s in sources) if len(sources) <= 2 else "every model"
+        if len(sources) > 1 and set(sources) == models:
+            label = "every model"
+        elif len(sources) > 3:
+            label = f"{len(sources)} models" if models.issuperset(sources) else f"{len(sources)} sources"
+        else:
+            label = ", ".join(source_style(s).label for s in sources)
         ax.step(np.arange(1, len(n) + 1), n, where="mid", lw=1.0, color=style["color"],
                 linestyle=style["linestyle"], label=label)
     if min_n:
@@ -88,8 +94,8 @@ def _mark_windows(ax, report: dict, meters: list[str], G: int, crop: bool = Fals
         for i, (x, names) in enumerate(sorted(xs.items())):
             ax.axvline(x, color=colour, lw=1.0, ls=(0, (6, 3)), alpha=0.8, label=label if (i == 0 and legend) else None)
             if labels and len(meters) > 1:
-                ax.annotate(" ".join(names), (x, 0), xycoords=("data", "axes fraction"), xytext=(2, 3),
-                            textcoords="offset points", fontsize=7, color=colour)
+                ax.annotate(" ".join(names), (x, 1), xycoords=("data", "axes fraction"), xytext=(0, 2),
+                            textcoords="offset points", fontsize=7, color=colour, ha="center", va="bottom")
     if crop:
         crops = {w.get("training_crop_steps"): w["past_training_crop_after_bars"]
                  for w in report.get("windows", {}).values() if w.get("past_training_crop_after_bars")}
@@ -181,7 +187,7 @@ def _excess_plot(plt, report, save) -> None:
         ax.axhline(0, color=source_style("floor").colour, lw=1.0, ls="dotted", label="matched floor (chance) = 0")
         _mark_windows(ax, report, meters, G, legend=(i == 0))
         _ylim(ax, list(series.values()), info.value_range)
-        ax.set_title(f"temperature {t}", fontsize=10, loc="left")
+        ax.set_title(f"temperature {t}", fontsize=10, loc="left", pad=12)
         ax.set_ylabel(info.axis_label, fontsize=8)
         ax.grid(alpha=0.3)
         if i == 0:
@@ -283,7 +289,7 @@ def _metric_plot(plt, report, metric, save) -> None:
         _draw(ax, st, _style(src))
     _mark_windows(ax, report, list(report.get("meters", {})), G)
     ax.set_title(f"{info.label} per bar (mean and 95% bootstrap interval over primers{_temperature_note(report)})",
-                 fontsize=10)
+                 fontsize=10, pad=12)
     ax.set_ylabel(info.axis_label, fontsize=9)
     _ylim(ax, list(series.values()), info.value_range)
     ax.grid(alpha=0.3)
@@ -401,7 +407,9 @@ def _ssm_plot(plt, report, save) -> None:
         ax.axis("off")
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.7, label="mean sim_T (primer above/left of the white lines)")
-    fig.suptitle(f"Self-similarity of primer + continuation, averaged over primers{_temperature_note(report)}")
+    min_n = report["settings"].get("min_n")
+    fig.suptitle(f"Self-similarity of primer + continuation, averaged over primers{_temperature_note(report)}"
+                 + (f"\n(white: fewer than {min_n} primers reach both bars)" if min_n else ""))
     save(fig, "ssm.png", dpi=90, tight=False)
 
 
