@@ -129,6 +129,19 @@ def _ylim(ax, blocks: list[dict], value_range) -> None:
     ax.set_ylim(max(value_range[0] - 0.02, lo - pad), min(value_range[1] + 0.02, hi + pad))
 
 
+def _bars(report: dict) -> tuple[int, int, int | None]:
+    """(P, G, min_n) of a report (min_n None in a report of the first format)."""
+    settings = report["settings"]
+    return settings["primer_bars"], settings["bars"], settings.get("min_n")
+
+
+def _panels(plt, n: int, size: tuple[float, float], **kw):
+    """A grid of up to 3 columns for n panels; panels left over are switched off by the caller."""
+    cols = min(3, max(1, n))
+    rows = -(-max(1, n) // cols)
+    return plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, **kw)
+
+
 def _too_little(ax, n_max: int, min_n: int) -> None:
     ax.text(0.5, 0.5, f"too little data:\nat most {n_max} primers here,\nfewer than min_n = {min_n}",
             transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555555",
@@ -172,9 +185,8 @@ def _temperature_note(report: dict) -> str:
 
 def _excess_plot(plt, report, save) -> None:
     """The central plot: TR over each source's matched floor, one panel per temperature, n underneath."""
-    settings = report["settings"]
-    P, G, min_n = settings["primer_bars"], settings["bars"], settings.get("min_n")
-    by_t = report.get("by_temperature") or {str(settings.get("per_bar_temperature")): report["per_bar"]}
+    P, G, min_n = _bars(report)
+    by_t = report.get("by_temperature") or {str(report["settings"].get("per_bar_temperature")): report["per_bar"]}
     meters = list(report.get("meters", {}))
     info = series_info("TR_excess")
     fig, axes = plt.subplots(len(by_t) + 1, 1, figsize=(10, 3.4 * len(by_t) + 1.6), sharex=True,
@@ -202,13 +214,10 @@ def _excess_plot(plt, report, save) -> None:
 
 def _tr_with_own_floor(plt, report, save) -> None:
     """Raw TR of each source with its own matched floor, one panel per source."""
-    settings = report["settings"]
-    G, min_n = settings["bars"], settings.get("min_n")
+    _, G, min_n = _bars(report)
     tr, floor = report["per_bar"]["TR"], report["per_bar"]["TR_floor"]
     sources = [s for s in floor if s in tr]
-    cols = min(3, len(sources))
-    rows = -(-len(sources) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.2 * rows), squeeze=False, sharey=True)
+    fig, axes = _panels(plt, len(sources), (4.4, 3.2), sharey=True)
     meters = list(report.get("meters", {}))
     for ax, src in zip(axes.flat, sources):
         style = _style(src)
@@ -234,8 +243,7 @@ def _tr_with_own_floor(plt, report, save) -> None:
 
 def _excess_by_meter(plt, report, save) -> None:
     """TR excess per meter (rows) and temperature (columns); meters with too few primers are named in a note."""
-    settings = report["settings"]
-    G, min_n = settings["bars"], settings.get("min_n")
+    _, G, min_n = _bars(report)
     by_tm = report.get("by_temperature_and_meter") or {}
     if not by_tm:
         return
@@ -280,8 +288,7 @@ def _excess_by_meter(plt, report, save) -> None:
 
 
 def _metric_plot(plt, report, metric, save) -> None:
-    settings = report["settings"]
-    P, G, min_n = settings["primer_bars"], settings["bars"], settings.get("min_n")
+    P, G, min_n = _bars(report)
     info = series_info(metric)
     series = report["per_bar"][metric]
     fig, (ax, strip) = plt.subplots(2, 1, figsize=(9, 5.6), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
@@ -390,9 +397,7 @@ def _model_side_plots(plt, report, save) -> None:
 def _ssm_plot(plt, report, save) -> None:
     P = report["settings"]["primer_bars"]
     names = [k for k in [*report["models"], "human"] if k in report["ssm"]]
-    cols = min(3, len(names))
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.8 * rows), squeeze=False, layout="constrained")
+    fig, axes = _panels(plt, len(names), (4, 3.8), layout="constrained")
     im = None
     for ax, name in zip(axes.flat, names):
         m = np.array([_arr(row) for row in report["ssm"][name]])
