@@ -12,10 +12,18 @@ def add_arguments(parser) -> None:
 
     parser.add_argument("--run", required=True, help="run directory made by `main.py train`; 'pretrained' means the bundled models")
     parser.add_argument("--models", default="", help="comma-separated model keys (default: every model in the run)")
-    parser.add_argument("--primers", type=int, default=32, help="test tunes used as primers (default 32)")
+    parser.add_argument("--primers", type=int, default=None,
+                        help="at most this many test tunes as primers, a seeded pick (default: every test tune "
+                             "with at least P + 16 bars)")
     parser.add_argument("--primer-bars", type=int, default=8, help="primer length P in bars (default 8)")
     parser.add_argument("--bars", type=int, default=64, help="bars G each model continues (default 64)")
-    parser.add_argument("--samples", type=int, default=2, help="continuations per primer per model (default 2)")
+    parser.add_argument("--samples", type=int, default=2,
+                        help="continuations per primer per model and temperature (default 2)")
+    parser.add_argument("--temperatures", default="1.0,0.7",
+                        help="sampling temperatures, comma-separated; the first is the report's headline "
+                             "(default %(default)s)")
+    parser.add_argument("--min-n", type=int, default=10,
+                        help="primers a per-bar mean or a summary figure needs; below it they are left out (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     parser.add_argument("--no-probe", action="store_true", help="skip the synthetic theme-recall probe")
     parser.add_argument("--probe-steps", type=int, default=ProbeSettings.train_steps,
@@ -42,6 +50,18 @@ def _gaps(text: str) -> tuple[int, ...]:
     return gaps
 
 
+def _temperatures(text: str) -> tuple[float, ...]:
+    from engine.errors import UserError
+
+    try:
+        values = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise UserError(f"--temperatures must be numbers separated by commas, like 1.0,0.7, not {text!r}") from None
+    if not values:
+        raise UserError("--temperatures needs at least one temperature, like 1.0")
+    return values
+
+
 def run(args) -> int:
     from engine.checkpoint import resolve_run_dir
     from engine.evaluate import EvalSettings, evaluate
@@ -53,6 +73,8 @@ def run(args) -> int:
         primer_bars=args.primer_bars,
         bars=args.bars,
         samples=args.samples,
+        temperatures=_temperatures(args.temperatures),
+        min_n=args.min_n,
         seed=args.seed,
         probe=None if args.no_probe else ProbeSettings(seed=args.seed, train_steps=args.probe_steps,
                                                        gaps=_gaps(args.probe_gaps)),
@@ -65,7 +87,9 @@ def run(args) -> int:
     def progress(event: dict) -> None:
         say(f"[{time.monotonic() - started:6.1f}s] {event['message']}")
 
-    report = evaluate(resolve_run_dir(args.run), models, settings, progress=progress, sources=args.source)
+    settings.validate()  # bad numbers fail before anything slow is loaded
+    report = evaluate(resolve_run_dir(args.run), models, settings, progress=progress, sources=args.source,
+                      run_name=args.run)
     paths = write_report(report, args.out)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report["timings"].items())
     say(f"timings: {timings}; total {time.monotonic() - started:.1f}s")

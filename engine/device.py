@@ -68,3 +68,11 @@ def bf16_supported(device) -> bool:
                 return True
         return False
     return False
+
+
+def model_device(model):
+    """The device a model's parameters live on (the CPU for a model without parameters, e.g. a stand-in)."""
+    import torch
+
+    params = next(iter(model.parameters()), None)
+    return params.device if params is not None else torch.device("cpu")

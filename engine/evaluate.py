@@ -1,20 +1,13 @@
 """The evaluation protocol (docs/design.md section 5): how long each model keeps the theme and rhythm.
 
-Protocol, all seeded so that a report reproduces exactly:
-- Primers: `primers` test-split tunes with at least P + 16 full bars, drawn with the seed and kept in
-  tune-id order. Each model continues each primer `samples` times for G bars at the temperature.
-- Human reference: the tune's real continuation, bars P.. as far as the tune goes (NaN after).
-- Floor: the opening bars of a different test tune of the same meter (as far as it goes): what the
-  per-bar metrics give for music that never heard the primer.
-- Per-bar metrics from engine.metrics.continuation_metrics against the primer. A model's samples of
-  one primer are averaged first; the mean and 95% interval per bar come from a bootstrap over primers
-  (the primers are the independent units; samples of one primer are not).
-- Model side on every test tune: NLL per bar, effective memory, repeat gain, gradient memory; and the
-  synthetic theme-recall probe with fresh models of each architecture.
-
-Continuations of primers that share a meter are sampled as one batch through the models' own step
-functions and engine.generate.sample_next (the same sampler `generate` uses), so that 32 primers x 2
-samples cost one decoding loop per meter instead of 32.
+Two halves, both seeded so that a report reproduces exactly:
+- Continuations (engine/continuations.py, the revised protocol): every eligible test tune as a primer,
+  each model's continuations at every temperature, the human reference, the model-matched floor and
+  TR_excess with paired bootstrap intervals, n on every series, null where n < min_n, a per-meter
+  breakdown and the distinct-bar rate.
+- Model side on every test tune: NLL per bar, effective memory with the length check (NLL_full
+  within 0.005 bits of the best NLL_k), repeat gain, gradient memory; and the synthetic
+  theme-recall probe with fresh models of each architecture.
 
 Entry point for the CLI and the GUI: `evaluate(run_dir, models, settings, progress, cancel)`; progress
 receives dicts {"stage", "message", "done", "total", "model"}; setting `cancel` raises EvaluationCancelled.
@@ -34,9 +27,12 @@ from .errors import UserError
 from .melody import Melody
 from .memory import gradient, nll
 from .memory.probe import ProbeCancelled, ProbeSettings, run_probe
+from .metrics.stats import bootstrap_interval, per_bar_stats
 
-MIN_EXTRA_BARS = 16
-SUMMARY_BARS = 8  # TR and RR are summarised over the first and the last 8 bars of the continuation
+__all__ = ["EvalSettings", "EvaluationCancelled", "bootstrap_interval", "evaluate", "per_bar_stats", "run_label",
+           "summary_rows", "training_curve"]
+
+MAX_TEMPERATURES = 8
 
 
 class EvaluationCancelled(Exception):
@@ -45,14 +41,15 @@ class EvaluationCancelled(Exception):
 
 @dataclass(frozen=True)
 class EvalSettings:
-    primers: int = 32
+    primers: int | None = None  # cap on the primers (seeded pick); None = every eligible test tune
     primer_bars: int = 8  # P
     bars: int = 64  # G
-    samples: int = 2  # per primer per model
-    temperature: float = 1.0
+    samples: int = 2  # per primer per model per temperature
+    temperatures: tuple[float, ...] = (1.0, 0.7)  # the report's top-level per_bar is the first
+    min_n: int = 10  # a per-bar mean (and every summary figure) needs at least this many primers
     seed: int = 0
     bootstrap: int = 1000
-    # model side; sizes chosen so that five small models evaluate within the 3-minute budget
+    # model side; sizes chosen so that five small models evaluate within the 5-minute budget
     nll_bars: int = 64  # bars of NLL per bar plotted
     memory_targets: int = 384  # effective memory: sampled target positions (>= min_position)
     memory_min_position: int = 256
@@ -65,19 +62,29 @@ class EvalSettings:
     threads: int | None = 1
 
     def validate(self) -> None:
-        if not 1 <= self.primers <= 10000:
+        if self.primers is not None and not 1 <= self.primers <= 10000:
             raise UserError(f"--primers must be between 1 and 10000, not {self.primers}")
         if not 1 <= self.primer_bars <= 256:
             raise UserError(f"--primer-bars must be between 1 and 256, not {self.primer_bars}")
         if not 1 <= self.bars <= 1024:
             raise UserError(f"--bars must be between 1 and 1024, not {self.bars}")
-        if self.samples < 1:
-            raise UserError(f"samples per primer must be at least 1, not {self.samples}")
-        if not self.temperature > 0:
-            raise UserError(f"temperature must be above 0, not {self.temperature}")
+        if not 1 <= self.samples <= 64:
+            raise UserError(f"samples per primer must be between 1 and 64, not {self.samples}")
+        if not 1 <= len(self.temperatures) <= MAX_TEMPERATURES:
+            raise UserError(f"--temperatures takes 1 to {MAX_TEMPERATURES} temperatures, not {len(self.temperatures)}")
+        for t in self.temperatures:
+            if not (np.isfinite(t) and 0.01 <= t <= 10):
+                raise UserError(f"every temperature must be between 0.01 and 10, not {t}")
+        if len({float(t) for t in self.temperatures}) != len(self.temperatures):
+            raise UserError(f"--temperatures lists a temperature twice: {', '.join(map(str, self.temperatures))}")
+        if not 1 <= self.min_n <= 10000:
+            raise UserError(f"--min-n must be between 1 and 10000, not {self.min_n}")
+        if self.bootstrap < 10:
+            raise UserError(f"bootstrap resamples must be at least 10, not {self.bootstrap}")
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        out["temperatures"] = [float(t) for t in self.temperatures]
         out["probe"] = None if self.probe is None else self.probe.to_dict()
         return out
 
@@ -85,150 +92,27 @@ class EvalSettings:
 Progress = Callable[[dict], None]
 
 
-# --- statistics ----------------------------------------------------------------------------------
+def run_label(run_dir, given: str | None = None) -> str:
+    """How the report names the run: "pretrained" for the bundled models, else the path as given.
+
+    A shipped report must not carry the absolute path of the machine that made it.
+    """
+    from .checkpoint import PRETRAINED_DIR
+
+    if given is not None and str(given) == "pretrained":
+        return "pretrained"
+    if Path(run_dir).resolve() == PRETRAINED_DIR.resolve():
+        return "pretrained"
+    return str(run_dir if given is None else given)
 
 
-def bootstrap_interval(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
-    """(mean, lo, hi) of the mean of `values` (NaNs dropped): percentile bootstrap, seeded."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
-    if values.size == 1:
-        return mean, mean, mean
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(means, [tail, 100 - tail])
-    return mean, float(min(lo, mean)), float(max(hi, mean))
+def _source_labels(sources) -> list[str]:
+    """Corpus sources for the report: the bundled corpus as "midi_data (bundled)", others as given."""
+    from .corpus import BUNDLED_DIR
 
-
-def per_bar_stats(matrix, n_boot: int = 1000, seed: int = 0) -> dict:
-    """matrix [units, bars] (NaN = missing) -> {"mean", "lo", "hi", "n"} lists over bars."""
-    matrix = np.asarray(matrix, dtype=float)
-    out = {"mean": [], "lo": [], "hi": [], "n": []}
-    for b in range(matrix.shape[1] if matrix.ndim == 2 else 0):
-        mean, lo, hi = bootstrap_interval(matrix[:, b], n_boot, seed + b)
-        out["mean"].append(mean)
-        out["lo"].append(lo)
-        out["hi"].append(hi)
-        out["n"].append(int(np.count_nonzero(~np.isnan(matrix[:, b]))))
-    return out
-
-
-# --- primers, references, floors ------------------------------------------------------------------
-
-
-def full_bars(melody: Melody) -> int:
-    return melody.n_steps // melody.steps_per_bar
-
-
-def choose_primers(test: list[Melody], settings: EvalSettings) -> list[Melody]:
-    """`settings.primers` seeded picks among test tunes with >= P + 16 full bars and notes in the primer."""
-    need = settings.primer_bars + MIN_EXTRA_BARS
-    eligible = sorted(
-        (m for m in test if full_bars(m) >= need and m.bars(0, settings.primer_bars).notes),
-        key=lambda m: m.tune_id,
-    )
-    if not eligible:
-        raise UserError(
-            f"no test-split tune has the {need} bars a primer of {settings.primer_bars} bars needs "
-            f"(P + {MIN_EXTRA_BARS}); use fewer --primer-bars or a larger corpus"
-        )
-    if len(eligible) <= settings.primers:
-        return eligible
-    rng = np.random.default_rng([settings.seed, 11])
-    picks = np.sort(rng.choice(len(eligible), size=settings.primers, replace=False))
-    return [eligible[i] for i in picks]
-
-
-def choose_floor(primer: Melody, test: list[Melody], seed: int, index: int) -> Melody | None:
-    """A different test tune of the same meter (seeded), or None when there is none."""
-    same = sorted((m for m in test if m.meter == primer.meter and m.tune_id != primer.tune_id and m.notes),
-                  key=lambda m: m.tune_id)
-    if not same:
-        return None
-    return same[int(np.random.default_rng([seed, 13, index]).integers(len(same)))]
-
-
-def _bar_metrics(primer: Melody, continuation: Melody | None, settings: EvalSettings) -> dict[str, np.ndarray]:
-    """Per-bar metrics of a continuation (its bar 0 follows the primer), NaN past its end."""
-    from .metrics import PER_BAR_METRICS, continuation_metrics
-
-    G, S = settings.bars, primer.steps_per_bar
-    out = {name: np.full(G, np.nan) for name in PER_BAR_METRICS}
-    if continuation is None:
-        return out
-    n = min(G, continuation.n_bars)
-    if n <= 0:
-        return out
-    values = continuation_metrics(primer.note_array(), continuation.note_array(), S, n, settings.primer_bars)
-    for name in PER_BAR_METRICS:
-        out[name][:n] = values[name]
-    return out
-
-
-def _ssm(primer: Melody, continuation: Melody | None, settings: EvalSettings) -> np.ndarray:
-    """SSM over primer + continuation bars (P + G), NaN past the continuation's end."""
-    from .metrics import self_similarity
-
-    P, G, S = settings.primer_bars, settings.bars, primer.steps_per_bar
-    total = P + G
-    out = np.full((total, total), np.nan)
-    notes = primer.note_array()
-    n = P
-    if continuation is not None and len(continuation.notes):
-        cont = continuation.note_array().copy()
-        cont[:, 0] += P * S
-        notes = np.concatenate([notes, cont])
-        n = P + min(G, continuation.n_bars)
-    elif continuation is not None:
-        n = P + min(G, continuation.n_bars)
-    out[:n, :n] = self_similarity(notes, S, n)
-    return out
-
-
-# --- sampling ---------------------------------------------------------------------------------------
-
-
-def sample_continuations(model, primers: list[Melody], token_config, settings: EvalSettings,
-                         cancel: threading.Event | None = None) -> list[list[Melody]]:
-    """settings.samples continuations per primer; primers of one meter share one decoding batch."""
-    import torch
-
-    from .generate import SampleSettings, fold_into_range, sample_next
-    from .tokens import decode, encode
-
-    sample_settings = SampleSettings(bars=settings.bars, temperature=settings.temperature,
-                                     variations=settings.samples, seed=settings.seed)
-    sample_settings.validate()
-    device = next(model.parameters()).device
-    out: list[list[Melody]] = [[] for _ in primers]
-    groups: dict[int, list[int]] = {}
-    for i, p in enumerate(primers):
-        groups.setdefault(p.steps_per_bar, []).append(i)
-    model.eval()
-    with torch.inference_mode():
-        for spb, idx in sorted(groups.items()):
-            folded = [fold_into_range(primers[i], token_config) for i in idx]
-            prime = np.stack([encode(m, token_config)[: settings.primer_bars * spb] for m in folded])
-            prime = torch.from_numpy(np.repeat(prime, settings.samples, axis=0)).to(device)
-            generator = torch.Generator(device=device)
-            generator.manual_seed(settings.seed * 1000 + spb)
-            logits, state = model.prime(prime, model.init_state(prime.shape[0], device))
-            n_new = settings.bars * spb
-            tokens = torch.empty((prime.shape[0], n_new), dtype=torch.long, device=device)
-            for t in range(n_new):
-                if cancel is not None and cancel.is_set():
-                    raise EvaluationCancelled("evaluation cancelled")
-                tokens[:, t] = sample_next(logits, sample_settings, generator)
-                if t + 1 < n_new:
-                    logits, state = model.step(tokens[:, t], state)
-            rows = tokens.cpu().numpy()
-            for j, i in enumerate(idx):
-                for s in range(settings.samples):
-                    out[i].append(decode(rows[j * settings.samples + s], folded[j], token_config))
+    out = []
+    for s in sources or []:
+        out.append("midi_data (bundled)" if Path(s).resolve() == BUNDLED_DIR.resolve() else str(s))
     return out
 
 
@@ -236,12 +120,13 @@ def sample_continuations(model, primers: list[Melody], token_config, settings: E
 
 
 def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), progress: Progress | None = None,
-             cancel: threading.Event | None = None, corpus=None, sources=None) -> dict:
+             cancel: threading.Event | None = None, corpus=None, sources=None, run_name: str | None = None) -> dict:
     """Run the whole protocol on the models of a run directory; returns the report dict.
 
     `corpus` may be passed in (the GUI has one loaded); otherwise it is loaded from `sources` (None =
-    the bundled corpus). Timings go to report["timings"] and are the only entries that vary between
-    two runs with the same settings.
+    the bundled corpus). `run_name` is how the user named the run (`--run`), kept in report["run"]["dir"].
+    Timings go to report["timings"] and are the only entries that vary between two runs with the same
+    settings.
     """
     import torch
 
@@ -249,15 +134,17 @@ def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), prog
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
-        return _evaluate(run_dir, models, settings, progress, cancel, corpus, sources)
+        return _evaluate(run_dir, models, settings, progress, cancel, corpus, sources, run_name)
     finally:
         torch.set_num_threads(before)
 
 
-def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None, cancel, corpus, sources) -> dict:
+def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None, cancel, corpus, sources,
+              run_name) -> dict:
     import torch
 
     from .checkpoint import list_run_models, load_model
+    from .continuations import eligible_primers, make_cases, measure_continuations, temperature_key
     from .device import resolve_device
 
     settings.validate()
@@ -304,48 +191,17 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     test_tokens = corpus.tokens("test")
     if not test:
         raise UserError("the corpus has no test-split tunes to evaluate on")
-    primers = choose_primers(test, settings)
-    floors = [choose_floor(p, test, settings.seed, i) for i, p in enumerate(primers)]
-    P, G = settings.primer_bars, settings.bars
-    primer_parts = [p.bars(0, P) for p in primers]
+    cases = make_cases(test, settings)
 
-    # references: the human continuation and the floor
-    per_bar_raw: dict[str, dict[str, np.ndarray]] = {}
-    ssm: dict[str, np.ndarray] = {}
-    for name, conts in (
-        ("human", [p.bars(P, P + G) for p in primers]),
-        ("floor", [None if f is None else f.bars(0, G) for f in floors]),
-    ):
-        rows = [_bar_metrics(pp, c, settings) for pp, c in zip(primer_parts, conts)]
-        per_bar_raw[name] = {m: np.stack([r[m] for r in rows]) for m in rows[0]}
-        ssm[name] = np.nanmean(np.stack([_ssm(pp, c, settings) for pp, c in zip(primer_parts, conts)]), axis=0) \
-            if name == "human" else None
-    ssm = {k: v for k, v in ssm.items() if v is not None}
-    tick("references")
+    with torch.no_grad():
+        continuations = measure_continuations({k: (loaded[k].model, loaded[k].token_config) for k in keys}, cases,
+                                              settings, say, cancel)
+    tick("generate")
 
     model_side: dict[str, dict] = {}
-    examples: dict[str, dict] = {}
-    with torch.no_grad():
-        for n, key in enumerate(keys):
-            model = loaded[key].model
-            say("generate", f"{key}: sampling {len(primers)} x {settings.samples} continuations", n, len(keys), key)
-            conts = sample_continuations(model, primer_parts, loaded[key].token_config, settings, cancel)
-            rows, ssms = [], []
-            for pp, samples in zip(primer_parts, conts):
-                sample_rows = [_bar_metrics(pp, c, settings) for c in samples]
-                with np.errstate(invalid="ignore"), _quiet():
-                    rows.append({m: np.nanmean(np.stack([r[m] for r in sample_rows]), axis=0) for m in sample_rows[0]})
-                ssms.append(_ssm(pp, samples[0], settings))
-            per_bar_raw[key] = {m: np.stack([r[m] for r in rows]) for m in rows[0]}
-            with _quiet():
-                ssm[key] = np.nanmean(np.stack(ssms), axis=0)
-            examples[key] = {"primer": primers[0].tune_id, "notes": conts[0][0].note_array().tolist()}
-            tick("generate")
-
     for n, key in enumerate(keys):
         say("memory", f"{key}: NLL per bar, effective memory, repeat gain, gradient memory", n, len(keys), key)
-        model = loaded[key].model
-        model_side[key] = _model_side(model, test, test_tokens, settings, timings)
+        model_side[key] = _model_side(loaded[key].model, test, test_tokens, settings, timings)
     clock = time.monotonic()
 
     probe = None
@@ -361,58 +217,81 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         tick("probe")
 
     say("report", "summarising")
-    sources_order = [*keys, "human", "floor"]
-    per_bar = {
-        metric: {src: per_bar_stats(per_bar_raw[src][metric], settings.bootstrap, settings.seed)
-                 for src in sources_order}
-        for metric in per_bar_raw["human"]
-    }
+    windows_by_t = continuations.pop("windows_by_temperature")
+    report_settings = settings.to_dict()
+    report_settings.update(
+        primers=len(cases),  # what was used (the contract's key); the cap asked for is primers_cap
+        primers_cap=settings.primers,
+        eligible_primers=len(eligible_primers(test, settings.primer_bars)),
+        per_bar_temperature=float(settings.temperatures[0]),
+    )
     report = {
-        "format": "melody-memory-report/1",
-        "settings": settings.to_dict(),
+        "format": "melody-memory-report/2",
+        "settings": report_settings,
         "run": {
-            "dir": str(run_dir),
+            "dir": run_label(run_dir, run_name),
             "models": {k: _run_entry(loaded[k].config) for k in keys},
         },
-        "corpus": {"fingerprint": corpus.fingerprint, "sources": list(getattr(corpus, "sources", [])),
+        "corpus": {"fingerprint": corpus.fingerprint, "sources": _source_labels(getattr(corpus, "sources", [])),
                    "test_tunes": len(test),
                    # False when a model was trained on another corpus: its "test" tunes may be training data
                    "matches_run": all(loaded[k].config.get("corpus") == corpus.fingerprint for k in keys)},
         "models": keys,
         "primers": [
-            {"tune_id": p.tune_id, "title": p.title, "meter": p.meter, "bars": p.n_bars,
-             "floor_tune_id": None if f is None else f.tune_id}
-            for p, f in zip(primers, floors)
+            {"tune_id": c.tune.tune_id, "title": c.tune.title, "meter": c.meter, "bars": c.tune.n_bars,
+             "floor_tune_id": None if c.partner is None else c.partner.tune_id}
+            for c in cases
         ],
-        "per_bar": per_bar,
-        "ssm": {k: v.tolist() for k, v in ssm.items()},
+        "windows": {k: model_windows(loaded[k].model, loaded[k].config, continuations["meters"], settings)
+                    for k in keys},
+        **continuations,
         "nll_per_bar": {k: v["nll_per_bar"] for k, v in model_side.items()},
         "test_bits_per_token": {k: v["test_bpt"] for k, v in model_side.items()},
         "effective_memory": {k: v["effective_memory"] for k, v in model_side.items()},
         "repeat_gain": {k: v["repeat_gain"] for k, v in model_side.items()},
         "gradient_memory": {k: v["gradient_memory"] for k, v in model_side.items()},
         "probe": probe,
-        "examples": examples,
         "training_curves": {k: training_curve(run_dir / k) for k in keys},
     }
-    report["summary"] = summary_rows(report)
+    report["summary_by_temperature"] = {t: summary_rows(report, windows) for t, windows in windows_by_t.items()}
+    report["summary"] = report["summary_by_temperature"][temperature_key(settings.temperatures[0])]
     tick("summary")
     report["timings"] = timings
     return _clean(report)
 
 
-class _quiet:
-    """Silence numpy's 'mean of empty slice' warnings: all-NaN columns are expected past a tune's end."""
+def model_windows(model, config: dict, meters: dict, settings: EvalSettings) -> dict:
+    """Where, in bars of the continuation, each meter's primer leaves the model's window.
 
-    def __enter__(self):
-        import warnings
+    - attention / transformer attend to the last `window` steps: from continuation step `window` on,
+      no prediction sees a primer token directly (`primer_leaves_window_after_bars` = window / S).
+      The Transformer's stacked layers reach n_layers x (window - 1) steps (`reach_steps`).
+    - rnn / lstm / gru have no window: their state carries the primer to the end, so nothing is
+      marked for them. Their `window` is the training crop; every model was trained on crops of
+      `training_crop_steps`, and `past_training_crop_after_bars` is where the piece (primer included)
+      grows longer than any sequence the model was trained on: a length-generalisation confound.
+    """
+    from .models.attention_rnn import AttentionRNN
+    from .models.transformer import TransformerLM
 
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
+    window = int(getattr(model, "window", 0) or 0)
+    attends = isinstance(model, (AttentionRNN, TransformerLM))
+    crop = (config.get("training") or {}).get("window") or window or None
+    P = settings.primer_bars
+    out = {
+        "attention_window_steps": window if attends else None,
+        "reach_steps": nll.reach(model) if isinstance(model, TransformerLM) else (window if attends else None),
+        "training_crop_steps": crop,
+        "primer_leaves_window_after_bars": {},
+        "past_training_crop_after_bars": {},
+    }
+    for meter, info in meters.items():
+        S = info["steps_per_bar"]
+        if attends:
+            out["primer_leaves_window_after_bars"][meter] = round(window / S, 4)
+        if crop:
+            out["past_training_crop_after_bars"][meter] = round(max(0.0, crop / S - P), 4)
+    return out
 
 
 def _model_side(model, test: list[Melody], test_tokens, settings: EvalSettings, timings: dict) -> dict:
@@ -422,7 +301,7 @@ def _model_side(model, test: list[Melody], test_tokens, settings: EvalSettings, 
     matrix = nll.nll_per_bar_matrix(bits, spb, settings.nll_bars)
     result = {
         "test_bpt": nll.mean_bits(bits),
-        "nll_per_bar": per_bar_stats(matrix, settings.bootstrap, settings.seed),
+        "nll_per_bar": per_bar_stats(matrix, settings.bootstrap, settings.seed, settings.min_n),
         "repeat_gain": nll.repeat_gain(bits, [m.note_array() for m in test], spb),
     }
     t1 = time.monotonic()
@@ -467,33 +346,40 @@ def training_curve(model_dir) -> dict:
     return curve
 
 
-def _window_mean(stats: dict, lo: int, hi: int) -> float:
-    values = np.array(stats["mean"][lo:hi], dtype=float)
-    values = values[~np.isnan(values)]
-    return float(values.mean()) if values.size else float("nan")
+LEGACY_WINDOWS = ("TR_first", "TR_last", "RR_first", "RR_last", "downbeat_rate", "in_key_rate")
 
 
-def summary_rows(report: dict) -> list[dict]:
-    """The summary table: one row per model, then the human reference and the floor."""
-    G = report["settings"]["bars"]
-    k = min(SUMMARY_BARS, G)
-    per_bar = report["per_bar"]
+def summary_rows(report: dict, windows: dict) -> list[dict]:
+    """The summary table at one temperature: one row per model, then the human reference and the floor.
+
+    `windows` is {source: {"TR_first": stats, ...}} (engine.continuations.window_block). The rows
+    keep the first report's keys as plain numbers (the mean, None below min_n) and add the new
+    figures as {"mean", "lo", "hi", "n"}: TR_excess_first/last, TR_floor_first/last, distinct_bar_rate,
+    and n_first / n_last (primers with a value in each window).
+    """
     rows = []
     for src in [*report["models"], "human", "floor"]:
-        row = {"source": src}
+        row: dict = {"source": src}
         if src in report["run"]["models"]:
             entry = report["run"]["models"][src]
+            em = report["effective_memory"][src]
             row["valid_bpt"] = entry.get("valid_bpt")
             row["test_bpt"] = report["test_bits_per_token"][src]
-            row["effective_memory_bars"] = report["effective_memory"][src]["bars"]
-            row["effective_memory_steps"] = report["effective_memory"][src]["steps"]
+            row["effective_memory_bars"] = em["bars"]
+            row["effective_memory_steps"] = em["steps"]
+            row["full_minus_best_bits"] = em.get("full_minus_best_bits")
+            row["best_k"] = em.get("best_k")
+            row["length_ok"] = em.get("length_ok")
             row["repeat_gain_bits"] = report["repeat_gain"][src]["gain"]
-        row["TR_first"] = _window_mean(per_bar["TR"][src], 0, k)
-        row["TR_last"] = _window_mean(per_bar["TR"][src], G - k, G)
-        row["RR_first"] = _window_mean(per_bar["RR"][src], 0, k)
-        row["RR_last"] = _window_mean(per_bar["RR"][src], G - k, G)
-        row["downbeat_rate"] = _window_mean(per_bar["downbeat"][src], 0, G)
-        row["in_key_rate"] = _window_mean(per_bar["IK"][src], 0, G)
+        stats = windows.get(src, {})
+        for key in LEGACY_WINDOWS:
+            if key in stats:
+                row[key] = stats[key]["mean"]
+        for key in ("TR_excess_first", "TR_excess_last", "TR_floor_first", "TR_floor_last", "distinct_bar_rate"):
+            if key in stats:
+                row[key] = stats[key]
+        if "TR_first" in stats:
+            row["n_first"], row["n_last"] = stats["TR_first"]["n"], stats["TR_last"]["n"]
         rows.append(row)
     return rows
 
@@ -511,4 +397,6 @@ def _clean(obj):
         return value if np.isfinite(value) else None
     if isinstance(obj, np.integer):
         return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
     return obj

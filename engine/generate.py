@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .device import model_device
 from .errors import UserError
 from .melody import Melody
 from .tokens import PAD, TokenConfig, decode, encode
@@ -98,13 +99,6 @@ def sample_next(logits, settings: SampleSettings, generator):
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=cdf.shape[1] - 1)
 
 
-def model_device(model):
-    import torch
-
-    params = next(iter(model.parameters()), None)
-    return params.device if params is not None else torch.device("cpu")
-
-
 def sample_tokens(
     model,
     primer_tokens,
@@ -113,19 +107,27 @@ def sample_tokens(
     cancel: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
 ):
-    """int64 tensor [variations, n_new] of tokens sampled after `primer_tokens` (1-D, >= 1 token).
+    """int64 tensor [primers x variations, n_new] of tokens sampled after `primer_tokens`.
 
-    The same seed, model and settings give the same tokens. `progress(done, total)` is called every
-    64 steps and at the end; `cancel` is checked every step.
+    `primer_tokens` is one primer (1-D, >= 1 token) or a batch of primers of equal length [k, L]
+    (evaluate continues every primer of one meter at once); row i * variations + v is variation v of
+    primer i. This is the one decoding loop: `generate` and `evaluate` both sample through it. The
+    same seed, model, primers and settings give the same tokens. `progress(done, total)` is called
+    every 64 steps and at the end; `cancel` is checked every step.
     """
     import torch
 
     settings.validate()
     device = model_device(model)
-    batch = settings.variations
     primer = torch.as_tensor(np.asarray(primer_tokens), dtype=torch.long, device=device)
-    if primer.ndim != 1 or primer.numel() == 0:
+    if primer.ndim == 1:
+        primer = primer.unsqueeze(0)
+    if primer.ndim != 2 or primer.numel() == 0:
         raise UserError("the primer has no tokens to continue from")
+    k, length = primer.shape
+    batch = k * settings.variations
+    # [k, L] -> [k * variations, L], each primer's variations side by side (a view when k == 1)
+    primer = primer[:, None, :].expand(k, settings.variations, length).reshape(batch, length)
     generator = torch.Generator(device=device)
     generator.manual_seed(int(settings.seed))
     out = torch.empty((batch, n_new), dtype=torch.long, device=device)
@@ -134,7 +136,7 @@ def sample_tokens(
     try:
         with torch.inference_mode():
             state = model.init_state(batch, device)
-            logits, state = _prefill(model, primer.unsqueeze(0).expand(batch, -1), state, cancel)
+            logits, state = _prefill(model, primer, state, cancel)
             for i in range(n_new):
                 if cancel is not None and cancel.is_set():
                     raise GenerationCancelled("generation cancelled")

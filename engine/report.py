@@ -3,13 +3,16 @@
 Layout of REPORT_DIR:
     report.json          every figure, the settings, the run and corpus it came from
     timings.json         how long each part took (kept apart: the only thing that varies run to run)
-    summary.md           the summary table
-    csv/<plot>__<series>.csv
-    per_bar_TR.png, per_bar_RR.png, per_bar_IK.png, nll_k.png, nll_per_bar.png,
-    gradient_memory.png, ssm.png, probe.png
+    summary.md           the summary tables (the README's results block is this text)
+    csv/<plot>__<series>.csv     every plotted series with its n; csv/per_bar__by_temperature.csv and
+                         csv/per_bar__by_meter.csv hold the breakdowns as long tables
+    per_bar_TR_excess.png (the central plot), per_bar_TR.png, per_bar_TR_excess_by_meter.png,
+    per_bar_<metric>.png for the other plotted rows of the metric table, nll_k.png, nll_per_bar.png,
+    gradient_memory.png, ssm.png, probe.png, training_curves.png      (engine/report_plots.py)
 
-Colours: models from the registry; human reference #333333 dashed; floor #999999 dotted (docs/design.md s.3).
-matplotlib runs on the Agg backend: no display needed, and the GUI's Qt is never touched.
+Labels, colours and line styles come from the metric table (engine.metrics.table) and the model
+registry. A report of the first format (no temperatures, no matched floor) is still written: the
+parts it lacks are left out.
 """
 
 from __future__ import annotations
@@ -19,41 +22,188 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
-
 from .atomic import atomic_write
 from .errors import UserError
 
-HUMAN_STYLE = {"color": "#333333", "linestyle": "--", "label": "human reference"}
-FLOOR_STYLE = {"color": "#999999", "linestyle": ":", "label": "floor (another tune)"}
-PER_BAR_PLOTS = {
-    "TR": ("Theme recall TR per bar", "TR: best transposed match with a primer bar"),
-    "RR": ("Rhythm recall RR per bar", "RR: best onset-pattern match with a primer bar"),
-    "IK": ("In-key rate IK per bar", "share of notes in the primer's key"),
-}
-SUMMARY_COLUMNS = (
-    ("source", "model", "{}"),
+MODEL_SIDE_COLUMNS = (
     ("valid_bpt", "valid bits/token", "{:.3f}"),
     ("test_bpt", "test bits/token", "{:.3f}"),
     ("effective_memory_bars", "effective memory (bars)", "{:.2f}"),
+    ("full_minus_best_bits", "NLL_full - best NLL_k (bits)", "{:.4f}"),
+    ("best_k", "best k (steps)", "{}"),
+    ("length_ok", "length check", None),
     ("repeat_gain_bits", "repeat gain (bits)", "{:.3f}"),
-    ("TR_first", "TR bars 1-8", "{:.3f}"),
-    ("TR_last", "TR last 8 bars", "{:.3f}"),
-    ("RR_first", "RR bars 1-8", "{:.3f}"),
-    ("RR_last", "RR last 8 bars", "{:.3f}"),
+)
+# (row key, header, format); a dict value {"mean", "lo", "hi", "n"} is written "mean [lo, hi]"
+CONTINUATION_COLUMNS = (
+    ("TR_excess_first", "TR excess bars {first}", "{:.3f}"),
+    ("TR_excess_last", "TR excess bars {last}", "{:.3f}"),
+    ("TR_first", "TR bars {first}", "{:.3f}"),
+    ("TR_last", "TR bars {last}", "{:.3f}"),
+    ("distinct_bar_rate", "distinct-bar rate", "{:.3f}"),
+    ("RR_first", "RR bars {first}", "{:.3f}"),
+    ("RR_last", "RR bars {last}", "{:.3f}"),
     ("downbeat_rate", "downbeat rate", "{:.3f}"),
     ("in_key_rate", "in-key rate", "{:.3f}"),
 )
+MISSING = "-"
 
 
-def _style(source: str) -> dict:
-    from .models.registry import MODEL_COLOURS, MODEL_LABELS
+def _cell(value, fmt: str | None) -> str:
+    if isinstance(value, dict):
+        if value.get("mean") is None:
+            return MISSING
+        text = fmt.format(value["mean"])
+        if value.get("lo") is not None and value.get("hi") is not None:
+            text += f" [{fmt.format(value['lo'])}, {fmt.format(value['hi'])}]"
+        return text
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "passes" if value else "fails"
+    return fmt.format(value) if fmt else str(value)
 
-    if source == "human":
-        return dict(HUMAN_STYLE)
-    if source == "floor":
-        return dict(FLOOR_STYLE)
-    return {"color": MODEL_COLOURS.get(source, "#000000"), "linestyle": "-", "label": MODEL_LABELS.get(source, source)}
+
+def _table(rows: list[dict], columns, first_header: str, names: dict | None = None) -> list[str]:
+    lines = ["| " + " | ".join([first_header, *(c[1] for c in columns)]) + " |",
+             "| " + " | ".join("---" for _ in range(len(columns) + 1)) + " |"]
+    for row in rows:
+        label = (names or {}).get(row["source"], row["source"])
+        lines.append("| " + " | ".join([label, *(_cell(row.get(key), fmt) for key, _, fmt in columns)]) + " |")
+    return lines
+
+
+def _window_names(settings: dict) -> dict:
+    G = settings["bars"]
+    k = min(8, G)
+    return {"first": f"1-{k}", "last": f"{G - k + 1}-{G}"}
+
+
+def summary_markdown(report: dict) -> str:
+    """The summary tables: model side, then the continuation figures at each temperature, probe, curves."""
+    settings = report["settings"]
+    lines = [_protocol_sentence(report), ""]
+    rows = report.get("summary", [])
+    model_rows = [r for r in rows if "valid_bpt" in r]
+    if model_rows:
+        tolerance = next((em.get("length_tolerance_bits") for em in report.get("effective_memory", {}).values()
+                          if em.get("length_tolerance_bits") is not None), 0.005)
+        test_tunes = report.get("corpus", {}).get("test_tunes")
+        lines += [f"Model side, teacher-forced on the {test_tunes} test tunes. Length check: NLL with all the "
+                  f"context within {tolerance} bits of the best NLL with only the last k steps (k = 1 .. 1024); "
+                  "a positive gap means the model gets worse with more context.", ""]
+        lines += _table(model_rows, MODEL_SIDE_COLUMNS, "model")
+    by_t = report.get("summary_by_temperature") or ({"": rows} if rows else {})
+    windows = _window_names(settings)
+    columns = [(key, header.format(**windows), fmt) for key, header, fmt in CONTINUATION_COLUMNS]
+    columns.append(("n", f"n (bars {windows['first']} / {windows['last']})", None))
+    first_t = settings.get("per_bar_temperature")
+    for t, t_rows in by_t.items():
+        shown = [{**r, "n": _n_cell(r)} for r in t_rows]
+        if t:
+            headline = " (the report's per_bar)" if first_t is not None and float(t) == float(first_t) else ""
+            lines += ["", f"Continuations at temperature {t}{headline}:", ""]
+        else:
+            lines += [""]
+        lines += _table(shown, [c for c in columns if any(c[0] in r for r in shown)], "source")
+    lines += _probe_lines(report.get("probe"))
+    late = {k: tc for k, tc in report.get("training_curves", {}).items() if tc.get("late_gain_bits") is not None}
+    if late:
+        lines += ["", "Validation bits/token still gained in the last quarter of training (0 = a flat curve): "
+                  + ", ".join(f"{k} {tc['late_gain_bits']:.3f} (steps {tc['late_from_step']}-{tc['step'][-1]})"
+                              for k, tc in late.items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _n_cell(row: dict):
+    if "n_first" not in row:
+        return None
+    return f"{row['n_first']} / {row['n_last']}"
+
+
+def _protocol_sentence(report: dict) -> str:
+    settings = report["settings"]
+    G, P = settings["bars"], settings["primer_bars"]
+    n = len(report.get("primers", []))
+    windows = _window_names(settings)
+    meters = report.get("meters") or {}
+    by_meter = ", ".join(f"{m} {info['primers']}" for m, info in meters.items())
+    cap = settings.get("primers_cap")
+    which = (f"a seeded pick of {n} of the {settings.get('eligible_primers', n)} test tunes with at least "
+             f"{P + 16} bars" if cap is not None and cap < settings.get("eligible_primers", n)
+             else f"every test tune with at least {P + 16} bars")
+    temps = settings.get("temperatures")
+    text = (f"Continuation of {G} bars after {P} primer bars: {n} primers ({which}"
+            + (f"; {by_meter}" if by_meter else "") + f") x {settings['samples']} samples per model"
+            + (f" and temperature ({', '.join(str(float(t)) for t in temps)})" if temps else "") + ". ")
+    if "min_n" in settings:
+        text += (f"Bars {windows['first']} and {windows['last']}: each primer's mean over those bars, then the mean "
+                 f"over primers with its 95% bootstrap interval; TR excess = TR minus the source's own matched floor "
+                 f"(its continuation scored against another tune's primer of the same meter), paired per primer, "
+                 f"0 = chance; n = primers; {MISSING} = fewer than {settings['min_n']} primers (min_n).")
+    else:
+        text += f"'last 8 bars' = bars {windows['last']}."
+    return text
+
+
+def _probe_lines(probe) -> list[str]:
+    if not probe:
+        return []
+    settings = probe["settings"]
+    lines = [
+        "",
+        (f"Theme-recall probe: accuracy on the returning motif against the gap in bars (fresh "
+         f"{settings['preset']} models, {settings['train_steps']} training steps; chance {probe['chance']:.3f})."),
+        "",
+        "| model | " + " | ".join(f"gap {g}" for g in probe["gaps"]) + " |",
+        "| --- | " + " | ".join("---" for _ in probe["gaps"]) + " |",
+    ]
+    for key, rec in probe["models"].items():
+        lines.append(f"| {key} | " + " | ".join("" if a is None else f"{a:.2f}" for a in rec["accuracy"]) + " |")
+    return lines
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def json_text(obj, indent: int = 0) -> str:
+    """JSON with one line per list of numbers (a per-bar series, an SSM row): a third of indent=1's size."""
+    pad = " " * indent
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{pad} {json.dumps(str(k))}: {json_text(v, indent + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and any(isinstance(v, dict) or (isinstance(v, list) and v and isinstance(v[0], list))
+                                     for v in obj):
+        items = [f"{pad} {json_text(v, indent + 1)}" for v in obj]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    if isinstance(obj, list) and obj and isinstance(obj[0], list) and len(obj) > 16:
+        return "[\n" + ",\n".join(f"{pad} {json.dumps(v)}" for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj)
+
+
+def write_report(report: dict, out_dir) -> list[Path]:
+    """Write every file of the report into out_dir (created); returns the paths written."""
+    from .report_plots import write_plots
+
+    out = Path(out_dir)
+    try:
+        (out / "csv").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from None
+    written = []
+    doc = {k: v for k, v in report.items() if k != "timings"}
+    atomic_write(out / "report.json", (json_text(doc) + "\n").encode("utf-8"))
+    written.append(out / "report.json")
+    if "timings" in report:
+        atomic_write(out / "timings.json", (json.dumps(report["timings"], indent=1) + "\n").encode("utf-8"))
+        written.append(out / "timings.json")
+    atomic_write(out / "summary.md", summary_markdown(report).encode("utf-8"))
+    written.append(out / "summary.md")
+    written += _write_csvs(report, out / "csv")
+    written += write_plots(report, out)
+    return written
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
@@ -65,67 +215,12 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
     atomic_write(path, buf.getvalue().encode("utf-8"))
 
 
-def _arr(values) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], dtype=float)
-
-
-def summary_markdown(report: dict) -> str:
-    cols = [c for c in SUMMARY_COLUMNS if any(c[0] in row for row in report["summary"])]
-    bars = report["settings"]["bars"]
-    lines = [
-        f"Continuation of {bars} bars after {report['settings']['primer_bars']} primer bars, "
-        f"{len(report['primers'])} primers x {report['settings']['samples']} samples; "
-        f"'last 8 bars' = bars {max(1, bars - 7)}-{bars}.",
-        "",
-        "| " + " | ".join(c[1] for c in cols) + " |",
-        "| " + " | ".join("---" for _ in cols) + " |",
-    ]
-    for row in report["summary"]:
-        cells = []
-        for key, _, fmt in cols:
-            value = row.get(key)
-            cells.append("" if value is None else fmt.format(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    probe = report.get("probe")
-    if probe:
-        settings = probe["settings"]
-        lines += [
-            "",
-            (f"Theme-recall probe: accuracy on the returning motif against the gap in bars (fresh "
-             f"{settings['preset']} models, {settings['train_steps']} training steps; chance {probe['chance']:.3f})."),
-            "",
-            "| model | " + " | ".join(f"gap {g}" for g in probe["gaps"]) + " |",
-            "| --- | " + " | ".join("---" for _ in probe["gaps"]) + " |",
-        ]
-        for key, rec in probe["models"].items():
-            lines.append(f"| {key} | " + " | ".join("" if a is None else f"{a:.2f}" for a in rec["accuracy"]) + " |")
-    late = {k: tc for k, tc in report.get("training_curves", {}).items() if tc.get("late_gain_bits") is not None}
-    if late:
-        lines += ["", "Validation bits/token still gained in the last quarter of training (0 = a flat curve): "
-                  + ", ".join(f"{k} {tc['late_gain_bits']:.3f} (steps {tc['late_from_step']}-{tc['step'][-1]})"
-                              for k, tc in late.items()) + "."]
-    return "\n".join(lines) + "\n"
-
-
-def write_report(report: dict, out_dir) -> list[Path]:
-    """Write every file of the report into out_dir (created); returns the paths written."""
-    out = Path(out_dir)
-    try:
-        (out / "csv").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from None
-    written = []
-    doc = {k: v for k, v in report.items() if k != "timings"}
-    atomic_write(out / "report.json", (json.dumps(doc, indent=1, sort_keys=False) + "\n").encode("utf-8"))
-    written.append(out / "report.json")
-    if "timings" in report:
-        atomic_write(out / "timings.json", (json.dumps(report["timings"], indent=1) + "\n").encode("utf-8"))
-        written.append(out / "timings.json")
-    atomic_write(out / "summary.md", summary_markdown(report).encode("utf-8"))
-    written.append(out / "summary.md")
-    written += _write_csvs(report, out / "csv")
-    written += _write_plots(report, out)
-    return written
+def _long_rows(blocks):
+    for prefix, block in blocks:
+        for metric, by_source in block.items():
+            for src, st in by_source.items():
+                for b, row in enumerate(zip(st["mean"], st["lo"], st["hi"], st["n"]), start=1):
+                    yield (*prefix, metric, src, b, *row)
 
 
 def _write_csvs(report: dict, folder: Path) -> list[Path]:
@@ -136,10 +231,26 @@ def _write_csvs(report: dict, folder: Path) -> list[Path]:
         _write_csv(path, header, rows)
         paths.append(path)
 
-    for metric, by_source in report["per_bar"].items():
-        for src, st in by_source.items():
-            series(f"per_bar_{metric}", src, ["bar", "mean", "lo", "hi", "n"],
-                   zip(range(1, len(st["mean"]) + 1), st["mean"], st["lo"], st["hi"], st["n"]))
+    def per_bar_block(prefix, block):  # one file per series: what the plots draw
+        for metric, by_source in block.items():
+            for src, st in by_source.items():
+                series(f"{prefix}_{metric}", src, ["bar", "mean", "lo", "hi", "n"],
+                       zip(range(1, len(st["mean"]) + 1), st["mean"], st["lo"], st["hi"], st["n"]))
+
+    per_bar_block("per_bar", report["per_bar"])
+    # the breakdowns as two long tables rather than hundreds of files
+    by_t = report.get("by_temperature", {})
+    if by_t:
+        series("per_bar", "by_temperature", ["temperature", "metric", "source", "bar", "mean", "lo", "hi", "n"],
+               _long_rows(((t,), block) for t, block in by_t.items()))
+    by_tm = report.get("by_temperature_and_meter", {})
+    if by_tm:
+        series("per_bar", "by_meter", ["temperature", "meter", "metric", "source", "bar", "mean", "lo", "hi", "n"],
+               _long_rows(((t, m), block) for t, meters in by_tm.items() for m, block in meters.items()))
+    distinct = report.get("distinct_bar_rate_by_temperature")
+    if distinct:
+        series("distinct_bar_rate", "all", ["temperature", "source", "mean", "lo", "hi", "n"],
+               ((t, src, st["mean"], st["lo"], st["hi"], st["n"]) for t, by in distinct.items() for src, st in by.items()))
     for key, st in report.get("nll_per_bar", {}).items():
         series("nll_per_bar", key, ["bar", "bits_per_token", "lo", "hi", "n_tunes"],
                zip(range(1, len(st["mean"]) + 1), st["mean"], st["lo"], st["hi"], st["n"]))
@@ -165,153 +276,3 @@ def _write_csvs(report: dict, folder: Path) -> list[Path]:
         series("repeat_gain", "all", ["model", "gain_bits", "copyable_bits", "other_bits", "n_copyable", "n_other"],
                ((k, v["gain"], v["copyable_bits"], v["other_bits"], v["n_copyable"], v["n_other"]) for k, v in rg.items()))
     return paths
-
-
-def _write_plots(report: dict, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    paths = []
-    models = report["models"]
-
-    def save(fig, name):
-        path = out / name
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        atomic_write(path, buf.getvalue())
-        paths.append(path)
-
-    P = report["settings"]["primer_bars"]
-    for metric, (title, ylabel) in PER_BAR_PLOTS.items():
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        for src in [*models, "human", "floor"]:
-            st = report["per_bar"][metric][src]
-            x = np.arange(1, len(st["mean"]) + 1)
-            style = _style(src)
-            ax.plot(x, _arr(st["mean"]), lw=1.6, **style)
-            ax.fill_between(x, _arr(st["lo"]), _arr(st["hi"]), color=style["color"], alpha=0.12, lw=0)
-        ax.set_title(f"{title} (mean and 95% bootstrap interval over primers)")
-        ax.set_xlabel(f"bar of the continuation (after {P} primer bars)")
-        ax.set_ylabel(ylabel)
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, ncol=4, loc="lower left")
-        save(fig, f"per_bar_{metric}.png")
-
-    if report.get("effective_memory"):
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for key in models:
-            em = report["effective_memory"][key]
-            if not em["nll_k"]:
-                continue
-            style = _style(key)
-            ax.plot(em["ks"], _arr(em["nll_k"]), marker="o", ms=3, lw=1.5, color=style["color"],
-                    label=f"{style['label']}: {_fmt_memory(em)}")
-            ax.axhline(em["nll_full"], color=style["color"], lw=0.7, ls="--", alpha=0.6)
-            if em["steps"] is not None:
-                ax.plot([em["steps"]], [em["nll_k"][em["ks"].index(em["steps"])]], marker="*", ms=14,
-                        color=style["color"], mec="black", mew=0.6)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("k: tokens of context the model may use (16 = one 4/4 bar)")
-        ax.set_ylabel("NLL_k (bits per token)")
-        ax.set_title("Context ablation: NLL with only the last k tokens (star = effective memory, within 1%)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-        save(fig, "nll_k.png")
-
-    if report.get("nll_per_bar"):
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        for key in models:
-            st = report["nll_per_bar"][key]
-            x = np.arange(1, len(st["mean"]) + 1)
-            style = _style(key)
-            ax.plot(x, _arr(st["mean"]), lw=1.5, **style)
-            ax.fill_between(x, _arr(st["lo"]), _arr(st["hi"]), color=style["color"], alpha=0.12, lw=0)
-        ax.set_xlabel("bar of the test tune")
-        ax.set_ylabel("bits per token")
-        ax.set_title("NLL per bar on held-out tunes (teacher-forced, full usable context)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        save(fig, "nll_per_bar.png")
-
-    if report.get("gradient_memory"):
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for key in models:
-            gm = report["gradient_memory"][key]
-            g = _arr(gm["g"])
-            g[g <= 0] = np.nan  # exactly zero (beyond reach) cannot sit on a log axis
-            ax.plot(gm["ks"], g, lw=1.5, **_style(key))
-        ax.set_yscale("log")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("k: steps back from the predicted token")
-        ax.set_ylabel("G(k) / G(1)")
-        ax.set_title("Gradient memory: how much the prediction still feels the input k steps back")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-        save(fig, "gradient_memory.png")
-
-    if report.get("ssm"):
-        names = [k for k in [*models, "human"] if k in report["ssm"]]
-        cols = min(3, len(names))
-        rows = -(-len(names) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.8 * rows), squeeze=False, layout="constrained")
-        for ax, name in zip(axes.flat, names):
-            m = _arr(np.array(report["ssm"][name], dtype=object).ravel()).reshape(len(report["ssm"][name]), -1)
-            n = m.shape[0]
-            im = ax.imshow(m, vmin=0, vmax=1, cmap="magma", origin="upper", interpolation="nearest",
-                           extent=(0.5, n + 0.5, n + 0.5, 0.5))  # bars numbered from 1
-            ax.axhline(P + 0.5, color="white", lw=0.6)
-            ax.axvline(P + 0.5, color="white", lw=0.6)
-            ax.set_title(_style(name)["label"], fontsize=10)
-            ax.set_xlabel("bar (primer, then continuation)", fontsize=8)
-        for ax in list(axes.flat)[len(names):]:
-            ax.axis("off")
-        fig.colorbar(im, ax=axes, shrink=0.7, label="mean sim_T (primer above/left of the white lines)")
-        fig.suptitle("Self-similarity of primer + continuation, averaged over primers")
-        path = out / "ssm.png"
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        plt.close(fig)
-        atomic_write(path, buf.getvalue())
-        paths.append(path)
-
-    probe = report.get("probe")
-    if probe:
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        for key, rec in probe["models"].items():
-            ax.plot(probe["gaps"], _arr(rec["accuracy"]), marker="o", lw=1.6, **_style(key))
-        ax.axhline(probe["chance"], color="#999999", ls=":", label=f"chance ({probe['chance']:.3f})")
-        ax.set_xscale("log", base=2)  # gaps are >= 1 bar, doubling
-        ax.set_xlim(min(probe["gaps"]) / 1.3, max(probe["gaps"]) * 1.3)
-        ax.set_xticks(probe["gaps"])
-        ax.set_xticklabels([str(g) for g in probe["gaps"]])
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("gap g (bars of filler between the motif and its return)")
-        ax.set_ylabel("accuracy on the returning motif")
-        ax.set_title(f"Theme-recall probe (fresh {probe['settings']['preset']} models)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")  # short gaps sit near 1: the corner below them is free
-        save(fig, "probe.png")
-
-    curves = {k: tc for k, tc in report.get("training_curves", {}).items() if tc["step"]}
-    if curves:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for key, tc in curves.items():
-            ax.plot(tc["step"], _arr(tc["valid_bpt"]), lw=1.6, **_style(key))
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("validation bits per token")
-        ax.set_title("Training: validation bits per token of the evaluated models")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right")
-        save(fig, "training_curves.png")
-    return paths
-
-
-def _fmt_memory(em: dict) -> str:
-    if em["steps"] is None:
-        return "beyond 1024 steps"
-    return f"{em['steps']} steps = {em['bars']:.2f} bars"

@@ -78,6 +78,24 @@ def test_temperature_near_zero_follows_the_most_likely_path():
     assert out[1].tolist() == expected
 
 
+def test_a_batch_of_primers_continues_each_primer_in_its_own_rows():
+    """evaluate feeds every primer of one meter at once: rows i * variations + v belong to primer i."""
+    table = random_table(2)
+    model = BigramModel(table)
+    first = encode(scale_primer(), CFG)
+    second = first.copy()
+    second[-1] = first[-1] + 1  # another last token: the bigram path differs from the first step
+    argmax = SampleSettings(temperature=1e-4, variations=2, seed=0)
+    batch = sample_tokens(model, np.stack([first, second]), 30, argmax)
+    assert batch.shape == (4, 30)
+    assert torch.equal(batch[0], sample_tokens(model, first, 30, argmax)[0])
+    assert torch.equal(batch[2], sample_tokens(model, second, 30, argmax)[0])
+    assert torch.equal(batch[0], batch[1]) and not torch.equal(batch[1], batch[2])
+    # one primer as a 1-row batch is the same call as the 1-D primer `generate` makes
+    s = SampleSettings(variations=3, seed=11)
+    assert torch.equal(sample_tokens(model, first[None, :], 50, s), sample_tokens(model, first, 50, s))
+
+
 def test_top_p_never_samples_outside_the_nucleus_and_top_k_one_is_argmax():
     # Every row: token 10 has p=0.5, token 11 p=0.3, token 12 p=0.15, the rest share 0.05.
     probs = torch.full((V,), 0.05 / (V - 3))

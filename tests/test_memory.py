@@ -104,6 +104,34 @@ def test_copy_model_needs_sixteen_steps_of_context():
     assert em["nll_k"][0] > 3 * em["nll_full"]  # one token of context is far worse than 16
 
 
+class LongContextHurts(nn.Module):
+    """Confident about a repeating token while its input is short; less sure the longer the input gets,
+    like a model that degrades beyond its training crop."""
+
+    window = None
+
+    def __init__(self, crop=32):
+        super().__init__()
+        self.crop = crop
+        self.bias = nn.Parameter(torch.zeros(V))
+
+    def forward(self, tokens):
+        t = tokens.shape[1]
+        logits = torch.zeros(*tokens.shape, V) + self.bias
+        confidence = 6.0 if t <= self.crop else 3.0  # more context, worse predictions
+        return logits.scatter(-1, tokens.unsqueeze(-1), confidence)  # bets on the last token repeating
+
+
+def test_length_check_flags_a_model_that_gets_worse_with_more_context():
+    tunes = [np.full(400, FIRST_PITCH_TOKEN + 1) for _ in range(2)]  # one token repeated
+    bad = LongContextHurts()
+    em = nll.effective_memory(bad, tunes, nll.token_bits(bad, tunes), [16] * 2, n_targets=40)
+    assert em["best_k"] <= 32 and em["full_minus_best_bits"] > 0.1 and em["length_ok"] is False
+    good = Bigram()
+    em = nll.effective_memory(good, tunes, nll.token_bits(good, tunes), [16] * 2, n_targets=40)
+    assert abs(em["full_minus_best_bits"]) < 1e-5 and em["length_ok"] is True
+
+
 def test_copy_model_gains_on_repeated_sections_of_aabb_tunes():
     rng = np.random.default_rng(2)
     tunes, notes = zip(*(aabb_tune(rng) for _ in range(5)))

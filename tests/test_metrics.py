@@ -186,6 +186,40 @@ def test_similarity_matches_the_set_definition(chords):
     want = [[_brute_sim_t(x, y) for y in sets(b_notes, 9)] for x in sets(a_notes, 12)]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
     assert got.max() > 0  # the random bars do share something, so the check has teeth
+    # max_shift = 0 is the plain sim (repeat gain's), also against the set definition
+    plain = transposed_similarity(bar_sets(a_notes, spb, 12), bar_sets(b_notes, spb, 9), max_shift=0)
+    want_plain = [[len(x & y) / len(x | y) if x and y else 0.0 for y in sets(b_notes, 9)] for x in sets(a_notes, 12)]
+    np.testing.assert_allclose(plain, want_plain, rtol=0, atol=1e-15)
+    assert (plain <= got).all() and (plain < got).any()
+
+
+def test_distinct_bar_rate_counts_distinct_note_sets_of_non_empty_bars():
+    from engine.metrics import distinct_bar_rate
+
+    looped = bars_to_notes([BAR_A] * 8)
+    assert distinct_bar_rate(looped, S, 8) == 1 / 8
+    assert distinct_bar_rate(PRIMER, S, 8) == 3 / 8  # A, B, C
+    up = bars_to_notes([BAR_A, [(p, n + 2, d) for p, n, d in BAR_A]])
+    assert distinct_bar_rate(up, S, 2) == 1.0  # exact sets: a transposed bar is new material
+    gaps = bars_to_notes([BAR_A, [], BAR_A, [], BAR_B])
+    assert distinct_bar_rate(gaps, S, 5) == 2 / 3  # empty bars are left out of both counts
+    assert np.isnan(distinct_bar_rate(np.zeros((0, 3)), S, 4))
+    held = bars_to_notes([[(0, 60, 4), (4, 62, 4)], [(0, 60, 4), (4, 62, 12)]])
+    assert distinct_bar_rate(held, S, 2) == 1.0  # same onsets and pitches, another duration
+
+
+def test_the_metric_table_describes_every_metric_continuation_metrics_returns():
+    from engine.metrics import PER_BAR, REFERENCES, source_style
+
+    m = continuation_metrics(PRIMER, PRIMER, S, 8, primer_bars=8)
+    assert list(m) == list(PER_BAR)
+    for key, row in PER_BAR.items():
+        lo, hi = row.value_range
+        values = m[key][~np.isnan(m[key])]
+        assert row.label and row.axis_label and ((lo <= values) & (values <= hi)).all(), key
+    assert REFERENCES["human"].colour == "#333333" and REFERENCES["human"].line_style == "dashed"
+    assert REFERENCES["floor"].colour == "#999999" and REFERENCES["floor"].line_style == "dotted"
+    assert source_style("rnn").colour == "#d62728" and source_style("rnn").label == "vanilla RNN"
 
 
 def test_whole_piece_per_bar_metrics_use_the_first_bars_as_reference():

@@ -23,6 +23,7 @@ import contextlib
 
 import numpy as np
 
+from engine.device import model_device
 from engine.errors import UserError
 
 
@@ -82,7 +83,7 @@ def gradient_memory(model, tunes: list[np.ndarray], max_k: int = 512, n_position
 
     length = max_k
     segments = _segments(tunes, length, n_positions, seed)
-    device = next(model.parameters()).device
+    device = model_device(model)
     norms = np.zeros(length)
     model.eval()
     with differentiable(device), torch.enable_grad():

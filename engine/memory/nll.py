@@ -17,10 +17,14 @@ import math
 
 import numpy as np
 
+from engine.device import model_device
 from engine.tokens import PAD
 
 LN2 = math.log(2.0)
 DEFAULT_KS = tuple(2**i for i in range(11))  # 1, 2, 4, ... 1024
+# docs/design.md s.5 "Length": NLL_full must be within this many bits of the best NLL_k, or the model
+# gets worse with more context (it does not generalise beyond its training crop)
+LENGTH_TOLERANCE_BITS = 0.005
 
 
 def reach(model) -> int | None:
@@ -34,10 +38,6 @@ def reach(model) -> int | None:
     if getattr(config, "key", None) == "transformer" and hasattr(config, "n_layers"):
         return int(config.n_layers) * (int(config.window) - 1)
     return None
-
-
-def _device_of(model):
-    return next(model.parameters()).device
 
 
 def _pad_batch(tunes: list[np.ndarray]) -> np.ndarray:
@@ -60,7 +60,7 @@ def token_bits(model, tunes: list[np.ndarray], batch_size: int = 16) -> list[np.
     """Per tune, the bits of every token given its full usable context; NaN at position 0."""
     import torch
 
-    device = _device_of(model)
+    device = model_device(model)
     order = sorted(range(len(tunes)), key=lambda i: len(tunes[i]))  # similar lengths share a batch
     out: list[np.ndarray | None] = [None] * len(tunes)
     model.eval()
@@ -128,7 +128,7 @@ def truncated_bits(model, tunes, targets, k: int, max_tokens: int = 65536) -> np
     """
     import torch
 
-    device = _device_of(model)
+    device = model_device(model)
     out = np.full(len(targets), np.nan)
     usable = [j for j, (i, t) in enumerate(targets) if t >= k]
     rows = max(1, max_tokens // k)
@@ -155,6 +155,10 @@ def effective_memory(
 ) -> dict:
     """The NLL_k curve and the smallest k with NLL_k <= tolerance x NLL_full, in steps and bars.
 
+    With it the length check: `full_minus_best_bits` = NLL_full - min_k NLL_k (positive when some
+    shorter context predicts better than everything), `best_k`, and `length_ok` = that gap is at most
+    LENGTH_TOLERANCE_BITS.
+
     NLL_full is each target's full-context bits from `bits_list` (token_bits); a target with t <= k
     has nothing to cut, so its NLL_k is its full value. Bars = steps / the mean steps per bar of the
     sampled targets' tunes (the test split mixes meters).
@@ -162,7 +166,8 @@ def effective_memory(
     targets = sample_targets([len(t) for t in tunes], min_position, n_targets, seed)
     if not targets:
         return {"ks": list(ks), "nll_k": [], "nll_full": float("nan"), "steps": None, "bars": None,
-                "n_targets": 0, "min_position": min_position}
+                "n_targets": 0, "min_position": min_position, "full_minus_best_bits": None, "best_k": None,
+                "length_ok": None, "length_tolerance_bits": LENGTH_TOLERANCE_BITS}
     full = np.array([bits_list[i][t] for i, t in targets])
     nll_full = float(full.mean())
     model.eval()
@@ -177,6 +182,8 @@ def effective_memory(
         curve.append(float(bits.mean()))
     steps = next((k for k, v in zip(ks, curve) if v <= tolerance * nll_full), None)
     mean_spb = float(np.mean([steps_per_bar[i] for i, _ in targets]))
+    best = int(np.argmin(curve))
+    gap = nll_full - curve[best]
     return {
         "ks": list(ks),
         "nll_k": curve,
@@ -186,35 +193,28 @@ def effective_memory(
         "n_targets": len(targets),
         "min_position": min_position,
         "tolerance": tolerance,
+        "full_minus_best_bits": gap,
+        "best_k": ks[best],
+        "length_ok": bool(gap <= LENGTH_TOLERANCE_BITS),
+        "length_tolerance_bits": LENGTH_TOLERANCE_BITS,
     }
 
 
 # --- repeat gain ---------------------------------------------------------------------------------
 
 
-def bar_note_sets(note_array: np.ndarray, steps_per_bar: int, n_bars: int) -> list[frozenset]:
-    """N_b = {(onset - bS, pitch, min(duration, S))} for notes with onset in bar b (docs/design.md s.5)."""
-    sets: list[set] = [set() for _ in range(n_bars)]
-    for onset, pitch, duration in np.asarray(note_array).reshape(-1, 3).tolist():
-        bar = onset // steps_per_bar
-        if bar < n_bars:
-            sets[bar].add((onset - bar * steps_per_bar, pitch, min(duration, steps_per_bar)))
-    return [frozenset(s) for s in sets]
-
-
 def copyable_bars(note_array: np.ndarray, steps_per_bar: int, n_bars: int, threshold: float = 0.9,
                   min_distance: int = 4) -> np.ndarray:
-    """bool [n_bars]: bar b has sim >= threshold to some bar at least `min_distance` bars earlier."""
-    sets = bar_note_sets(note_array, steps_per_bar, n_bars)
-    out = np.zeros(n_bars, dtype=bool)
-    for b in range(min_distance, n_bars):
-        if not sets[b]:
-            continue
-        for j in range(b - min_distance + 1):
-            if sets[j] and len(sets[b] & sets[j]) / len(sets[b] | sets[j]) >= threshold:
-                out[b] = True
-                break
-    return out
+    """bool [n_bars]: bar b has sim >= threshold to some bar at least `min_distance` bars earlier.
+
+    sim is the untransposed Jaccard similarity of the bar note sets (engine.metrics.bars.bar_sets).
+    """
+    from engine.metrics.bars import bar_sets, transposed_similarity
+
+    bars = bar_sets(note_array, steps_per_bar, n_bars)
+    sim = transposed_similarity(bars, bars, max_shift=0)  # 0 when either bar is empty
+    earlier = np.tril(np.ones((n_bars, n_bars), dtype=bool), k=-min_distance)  # j <= b - min_distance
+    return ((sim >= threshold) & earlier).any(axis=1)
 
 
 def repeat_gain(bits_list: list[np.ndarray], note_arrays: list[np.ndarray], steps_per_bar: list[int]) -> dict:

@@ -1,7 +1,9 @@
 """Melody metrics of docs/design.md section 5 from note arrays [n, 3] (onset step, pitch, duration), numpy only.
 
-- bars.py: per-bar memory metrics of a continuation against its primer (TR, RR, GC, downbeat, IK, PC,
-  empty) and the self-similarity matrix.
+- table.py: the one table of per-bar metrics (key -> label, axis label, range, direction, function) and
+  of the reference sources' labels, colours and line styles; continuation_metrics and
+  piece_bar_metrics evaluate every row. Adding a metric is one function plus one row there.
+- bars.py: bar note sets N_b, sim / sim_T, the self-similarity matrix, the distinct-bar rate.
 - piece.py: whole-piece metrics equal to MusPy 0.5's functions of the same name.
 - keys.py: the 24 major / natural-minor scales and MusPy's choice of key.
 """
@@ -9,8 +11,7 @@
 from .bars import (
     BarSets,
     bar_sets,
-    continuation_metrics,
-    piece_bar_metrics,
+    distinct_bar_rate,
     primer_key,
     self_similarity,
     transposed_similarity,
@@ -23,16 +24,34 @@ from .piece import (
     pitch_class_entropy,
     scale_consistency,
 )
-
-PER_BAR_METRICS = ("TR", "RR", "GC", "downbeat", "IK", "PC", "empty")
+from .table import (
+    DERIVED,
+    PER_BAR,
+    REFERENCES,
+    BarContext,
+    PerBarMetric,
+    SeriesInfo,
+    SourceStyle,
+    continuation_metrics,
+    piece_bar_metrics,
+    series_info,
+    source_style,
+)
 
 __all__ = [
-    "PER_BAR_METRICS",
+    "DERIVED",
+    "PER_BAR",
+    "REFERENCES",
     "SCALES",
+    "BarContext",
     "BarSets",
+    "PerBarMetric",
+    "SeriesInfo",
+    "SourceStyle",
     "bar_sets",
     "best_key",
     "continuation_metrics",
+    "distinct_bar_rate",
     "empty_beat_rate",
     "groove_consistency",
     "piece_bar_metrics",
@@ -41,5 +60,7 @@ __all__ = [
     "primer_key",
     "scale_consistency",
     "self_similarity",
+    "series_info",
+    "source_style",
     "transposed_similarity",
 ]

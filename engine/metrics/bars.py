@@ -1,4 +1,7 @@
-"""Per-bar memory metrics of docs/design.md section 5: how much of the primer a continuation keeps, bar by bar.
+"""Bar note sets and the building blocks of the per-bar metrics of docs/design.md section 5.
+
+The metrics themselves (TR, RR, GC, downbeat, IK, PC, empty) are rows of engine/metrics/table.py,
+built from the functions here; distinct_bar_rate is the loop check of the revised protocol.
 
 Notes are int arrays [n, 3] (onset step, pitch, duration in steps); S = steps per bar; bar b covers
 steps [bS, (b+1)S) and holds the notes whose onset falls in it (a note belongs to the bar it starts in).
@@ -27,7 +30,6 @@ from .keys import best_key, in_key
 from .piece import as_note_array
 
 MAX_SHIFT = 11  # sim_T tries transpositions of -11..+11 semitones
-_N_SHIFTS = 2 * MAX_SHIFT + 1
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,10 @@ def bar_sets(notes, steps_per_bar: int, n_bars: int) -> BarSets:
     return BarSets(S, pitch, duration, valid, size)
 
 
-def transposed_similarity(a: BarSets, b: BarSets) -> np.ndarray:
+def transposed_similarity(a: BarSets, b: BarSets, max_shift: int = MAX_SHIFT) -> np.ndarray:
     """[na, nb] sim_T: Jaccard similarity of bar i of `a` and bar j of `b`, best of -11..+11 semitones.
+
+    With max_shift = 0 it is the plain `sim` (no transposition), which repeat gain uses.
 
     Two notes can match under some transposition only when they share position and duration; the
     transposition is then their pitch difference. So |T_k(N_i) ∩ N_j| is the number of such note pairs
@@ -88,7 +92,8 @@ def transposed_similarity(a: BarSets, b: BarSets) -> np.ndarray:
     the largest count gives sim_T.
     """
     na, nb = a.n_bars, b.n_bars
-    counts = np.zeros(na * nb * _N_SHIFTS, dtype=np.int64)
+    n_shifts = 2 * max_shift + 1
+    counts = np.zeros(na * nb * n_shifts, dtype=np.int64)
     for la in range(a.valid.shape[2]):
         for lb in range(b.valid.shape[2]):
             diff = b.pitch[None, :, :, lb] - a.pitch[:, None, :, la]  # [na, nb, S]
@@ -96,11 +101,11 @@ def transposed_similarity(a: BarSets, b: BarSets) -> np.ndarray:
                 a.valid[:, None, :, la]
                 & b.valid[None, :, :, lb]
                 & (a.duration[:, None, :, la] == b.duration[None, :, :, lb])
-                & (np.abs(diff) <= MAX_SHIFT)
+                & (np.abs(diff) <= max_shift)
             )
             i, j, _ = np.nonzero(match)
-            counts += np.bincount((i * nb + j) * _N_SHIFTS + diff[match] + MAX_SHIFT, minlength=counts.size)
-    inter = counts.reshape(na, nb, _N_SHIFTS).max(axis=2)
+            counts += np.bincount((i * nb + j) * n_shifts + diff[match] + max_shift, minlength=counts.size)
+    inter = counts.reshape(na, nb, n_shifts).max(axis=2)
     union = a.size[:, None] + b.size[None, :] - inter
     both = (a.size[:, None] > 0) & (b.size[None, :] > 0)
     return np.where(both, inter / np.maximum(union, 1), 0.0)
@@ -112,7 +117,7 @@ def self_similarity(notes, steps_per_bar: int, n_bars: int) -> np.ndarray:
     return transposed_similarity(bars, bars)
 
 
-def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """[na, nb] Hamming distances between the rows of two boolean matrices."""
     return np.count_nonzero(a[:, None, :] != b[None, :, :], axis=2)
 
@@ -171,80 +176,16 @@ def primer_key(primer_notes, steps_per_bar: int, primer_bars: int | None = None)
     return best_key(notes[:, 1])
 
 
-def continuation_metrics(
-    primer_notes,
-    continuation_notes,
-    steps_per_bar: int,
-    n_bars: int,
-    primer_bars: int | None = None,
-) -> dict[str, np.ndarray]:
-    """Per-bar TR, RR, GC, downbeat, IK, PC and empty of a continuation, each a float array [n_bars].
+def distinct_bar_rate(notes, steps_per_bar: int, n_bars: int) -> float:
+    """Distinct non-empty bar note sets / non-empty bars (NaN without a non-empty bar).
 
-    Primer onsets count from the primer's first step; continuation onsets from the first step after
-    the primer (its bar 0). `primer_bars` is P (default: up to the bar of the primer's last onset).
+    1 = no bar repeats exactly; 1/n = one bar looped n times. Identical sets give identical rows of
+    the BarSets arrays (bar_sets orders the notes of a slot), so counting distinct rows counts sets.
+    Exact equality, no transposition: a sequence moved up a step is new material here.
     """
-    S = int(steps_per_bar)
-    P = infer_bars(primer_notes, S) if primer_bars is None else int(primer_bars)
-    primer = bar_sets(primer_notes, S, P)
-    cont = bar_sets(continuation_notes, S, n_bars)
-    cont_on, primer_on = cont.onsets, primer.onsets
-
-    if P > 0:
-        tr = transposed_similarity(cont, primer).max(axis=1)
-        rr = 1 - _hamming(cont_on, primer_on).min(axis=1) / S
-        previous = np.concatenate([primer_on[-1:], cont_on[:-1]])
-    else:
-        tr = rr = np.full(n_bars, np.nan)
-        previous = np.concatenate([np.zeros((1, S), dtype=bool), cont_on[:-1]])
-    gc = 1 - np.count_nonzero(cont_on != previous[:n_bars], axis=1) / S
-    if P == 0 and n_bars:
-        gc[0] = np.nan
-
-    key = primer_key(primer_notes, S, P)
-    hist = pitch_class_histograms(continuation_notes, S, n_bars)
-    cumulative = np.concatenate([np.zeros((1, 12)), np.cumsum(hist, axis=0)])
-    b = np.arange(n_bars)
-    window = cumulative[b + 1] - cumulative[np.maximum(b - 3, 0)]  # bars max(0, b-3)..b
-    primer_hist = pitch_class_histograms(primer_notes, S, P).sum(axis=0)
-
-    return {
-        "TR": tr.astype(float),
-        "RR": rr.astype(float),
-        "GC": gc.astype(float),
-        "downbeat": cont_on[:, 0].astype(float),
-        "IK": in_key_rates(continuation_notes, S, n_bars, key),
-        "PC": jensen_shannon(window, np.broadcast_to(primer_hist, window.shape)),
-        "empty": (cont.size == 0).astype(float),
-    }
-
-
-def piece_bar_metrics(notes, steps_per_bar: int, n_bars: int, reference_bars: int = 8) -> dict[str, np.ndarray]:
-    """Per-bar metrics of a whole piece with no primer split, each a float array [n_bars].
-
-    GC, downbeat and empty for every bar (GC of bar 0 is NaN: it has no bar before it); IK against
-    the piece's own key; TR, RR and PC treat the first `reference_bars` bars as the primer, so they
-    are NaN there and for every bar when the piece is no longer than that.
-    """
-    S = int(steps_per_bar)
-    notes = as_note_array(notes)
-    bars = bar_sets(notes, S, n_bars)
-    on = bars.onsets
-    gc = np.full(n_bars, np.nan)
-    gc[1:] = 1 - np.count_nonzero(on[1:] != on[:-1], axis=1) / S
-    out = {
-        "TR": np.full(n_bars, np.nan),
-        "RR": np.full(n_bars, np.nan),
-        "GC": gc,
-        "downbeat": on[:, 0].astype(float),
-        "IK": in_key_rates(notes, S, n_bars, best_key(notes[:, 1])),
-        "PC": np.full(n_bars, np.nan),
-        "empty": (bars.size == 0).astype(float),
-    }
-    R = int(reference_bars)
-    if n_bars > R > 0:
-        split = R * S
-        rest = notes[notes[:, 0] >= split] - np.array([split, 0, 0])
-        tail = continuation_metrics(notes[notes[:, 0] < split], rest, S, n_bars - R, primer_bars=R)
-        for name in ("TR", "RR", "PC"):
-            out[name][R:] = tail[name]
-    return out
+    bars = bar_sets(notes, steps_per_bar, n_bars)
+    filled = bars.size > 0
+    if not filled.any():
+        return float("nan")
+    rows = np.concatenate([np.where(bars.valid, bars.pitch, -1), np.where(bars.valid, bars.duration, -1)], axis=2)
+    return len(np.unique(rows[filled].reshape(int(filled.sum()), -1), axis=0)) / int(filled.sum())

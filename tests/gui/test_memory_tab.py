@@ -22,8 +22,9 @@ def _small_settings(tab):
     tab.primers.setValue(3)
     tab.primer_bars.setValue(4)
     tab.bars.setValue(8)
+    # min_n=2: three primers are below the default of 10, where the report leaves every mean out
     return replace(tab.eval_settings(), memory_targets=16, gradient_positions=4, gradient_max_k=64, bootstrap=50,
-                   nll_bars=16)
+                   nll_bars=16, min_n=2)
 
 
 def test_without_models_evaluate_is_disabled_and_says_why(window):
