@@ -23,16 +23,31 @@ from pathlib import Path
 
 import numpy as np
 
+from .device import torch_threads
 from .errors import UserError
 from .melody import Melody
 from .memory import gradient, nll
 from .memory.probe import ProbeCancelled, ProbeSettings, run_probe
 from .metrics.stats import bootstrap_interval, per_bar_stats
+from .validation import Limit, check_fields
 
 __all__ = ["EvalSettings", "EvaluationCancelled", "bootstrap_interval", "evaluate", "per_bar_stats", "run_label",
            "summary_rows", "training_curve"]
 
 MAX_TEMPERATURES = 8
+EVAL_LIMITS = {
+    "primers": Limit("int", 1, 10000, optional=True),
+    "primer_bars": Limit("int", 1, 256),
+    "bars": Limit("int", 1, 1024),
+    "samples": Limit("int", 1, 64),
+    "min_n": Limit("int", 1, 10000),
+    "seed": Limit("int", 0, 2**32 - 1),
+    "bootstrap": Limit("int", 10, 100_000),
+    "threads": Limit("int", 1, 1024, optional=True),
+    "device": Limit("choice", choices=("auto", "cpu", "cuda", "mps")),
+}
+EVAL_FLAGS = {"primers": "--primers", "primer_bars": "--primer-bars", "bars": "--bars", "samples": "--samples",
+              "min_n": "--min-n", "seed": "--seed", "threads": "--threads", "device": "--device"}
 
 
 class EvaluationCancelled(Exception):
@@ -62,25 +77,17 @@ class EvalSettings:
     threads: int | None = 1
 
     def validate(self) -> None:
-        if self.primers is not None and not 1 <= self.primers <= 10000:
-            raise UserError(f"--primers must be between 1 and 10000, not {self.primers}")
-        if not 1 <= self.primer_bars <= 256:
-            raise UserError(f"--primer-bars must be between 1 and 256, not {self.primer_bars}")
-        if not 1 <= self.bars <= 1024:
-            raise UserError(f"--bars must be between 1 and 1024, not {self.bars}")
-        if not 1 <= self.samples <= 64:
-            raise UserError(f"samples per primer must be between 1 and 64, not {self.samples}")
-        if not 1 <= len(self.temperatures) <= MAX_TEMPERATURES:
-            raise UserError(f"--temperatures takes 1 to {MAX_TEMPERATURES} temperatures, not {len(self.temperatures)}")
-        for t in self.temperatures:
-            if not (np.isfinite(t) and 0.01 <= t <= 10):
-                raise UserError(f"every temperature must be between 0.01 and 10, not {t}")
-        if len({float(t) for t in self.temperatures}) != len(self.temperatures):
-            raise UserError(f"--temperatures lists a temperature twice: {', '.join(map(str, self.temperatures))}")
-        if not 1 <= self.min_n <= 10000:
-            raise UserError(f"--min-n must be between 1 and 10000, not {self.min_n}")
-        if self.bootstrap < 10:
-            raise UserError(f"bootstrap resamples must be at least 10, not {self.bootstrap}")
+        """Range-check every setting (engine/validation.py) before anything is loaded; the messages name
+        the command line's flags."""
+        check_fields(self, EVAL_LIMITS, names=EVAL_FLAGS)
+        temperatures = tuple(Limit("float", 0.01, 10).check(t, "every temperature") for t in self.temperatures)
+        if not 1 <= len(temperatures) <= MAX_TEMPERATURES:
+            raise UserError(f"--temperatures takes 1 to {MAX_TEMPERATURES} temperatures, not {len(temperatures)}")
+        if len(set(temperatures)) != len(temperatures):
+            raise UserError(f"--temperatures lists a temperature twice: {', '.join(map(str, temperatures))}")
+        object.__setattr__(self, "temperatures", temperatures)
+        if self.probe is not None:
+            self.probe.validate()
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -128,15 +135,9 @@ def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), prog
     Timings go to report["timings"] and are the only entries that vary between two runs with the same
     settings.
     """
-    import torch
-
-    before = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    settings.validate()
+    with torch_threads(settings.threads):
         return _evaluate(run_dir, models, settings, progress, cancel, corpus, sources, run_name)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None, cancel, corpus, sources,

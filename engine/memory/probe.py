@@ -52,6 +52,8 @@ import numpy as np
 
 from engine.tokens import HOLD, REST, TokenConfig
 
+from ..validation import Limit, check_fields
+
 STEPS_PER_BAR = 4  # a 2/8 bar of two eighth notes: see the module docstring for why so short
 MOTIF_NOTES = 2
 NOTE_STEPS = STEPS_PER_BAR // MOTIF_NOTES
@@ -66,6 +68,17 @@ SHORT_SHARE = 0.5  # and afterwards this share of batches still do, so that the 
 
 class ProbeCancelled(Exception):
     """Raised by run_probe when its cancel event is set."""
+
+
+PROBE_LIMITS = {
+    "preset": Limit("choice", choices=("tiny", "small", "medium")),
+    "train_steps": Limit("int", 1, 100_000),
+    "batch_size": Limit("int", 1, 4096),
+    "learning_rate": Limit("float", 0, 1, lo_open=True),
+    "eval_sequences": Limit("int", 1, 100_000),
+    "max_seconds_per_model": Limit("float", 0, 86_400, optional=True, lo_open=True),
+    "seed": Limit("int", 0, 2**32 - 1),
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,12 @@ class ProbeSettings:
         out = asdict(self)
         out["gaps"] = list(self.gaps)
         return out
+
+    def validate(self) -> None:
+        """Range-check the settings (the command line's flags named) before any probe model is built."""
+        check_fields(self, PROBE_LIMITS, names={"train_steps": "--probe-steps", "seed": "--seed"})
+        for gap in self.gaps:
+            Limit("int", 1, 256).check(gap, "every --probe-gaps value")
 
 
 def sequence_length(gap: int, returns: int = 1) -> int:
