@@ -288,7 +288,7 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert main.main(["evaluate", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
     assert "error: " in capsys.readouterr().err
     assert main.main(["evaluate", "--run", str(tmp_path), "--primers", "0", "--out", str(tmp_path / "r")]) == 2
-    assert "--primers must be between 1" in capsys.readouterr().err
+    assert "--primers must be a whole number from 1 to 10000" in capsys.readouterr().err
     assert main.main(["evaluate", "--run", str(tmp_path), "--probe-gaps", "1,x", "--out", str(tmp_path / "r")]) == 2
     assert "--probe-gaps must be whole numbers" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
@@ -513,9 +513,9 @@ def test_cli_checks_temperatures_and_min_n(tmp_path, capsys):
     import main
 
     for args, message in ((["--temperatures", "1.0,hot"], "--temperatures must be numbers"),
-                          (["--temperatures", "1.0,0"], "between 0.01 and 10"),
+                          (["--temperatures", "1.0,0"], "every temperature must be a number from 0.01 to 10"),
                           (["--temperatures", "0.7,0.7"], "a temperature twice"),
-                          (["--min-n", "0"], "--min-n must be between 1")):
+                          (["--min-n", "0"], "--min-n must be a whole number from 1")):
         assert main.main(["evaluate", "--run", str(tmp_path), *args, "--out", str(tmp_path / "r")]) == 2, args
         assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
