@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from . import style
@@ -40,6 +41,7 @@ class CaptionedPlot(QWidget):
         self._readout.setZValue(100)
         self.plot.addItem(self._readout, ignoreBounds=True)
         self.plot.scene().sigMouseMoved.connect(self._hover)
+        clear_on_leave(self.plot, lambda: self._readout.setText(""))
         self.value_format = "{:.3g}"
 
     def clear(self) -> None:
@@ -103,3 +105,22 @@ class CaptionedPlot(QWidget):
         self._readout.setText("\n".join(lines))
         self._readout.setPos(point.x(), point.y())
 
+
+
+class _LeaveFilter(QObject):
+    def __init__(self, callback, parent):
+        super().__init__(parent)
+        self._callback = callback
+
+    def eventFilter(self, _watched, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Leave:
+            self._callback()
+        return False
+
+
+def clear_on_leave(view, callback) -> None:
+    """Call `callback` when the mouse leaves a plot: a hover readout must not stay behind, showing
+    values for a place the mouse is no longer at."""
+    watcher = _LeaveFilter(callback, view)
+    view.installEventFilter(watcher)
+    view.viewport().installEventFilter(watcher)

@@ -94,11 +94,15 @@ def tiny_run(midi_folder, corpus_cache, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def app_env(qsettings_tmp, corpus_cache, tmp_path, monkeypatch):
-    """No bundled models, a temporary corpus cache and settings: each test starts as a new user."""
+    """No bundled models, a temporary corpus cache, settings and data folder, and runs saved under
+    tmp_path: each test starts as a new user and writes nothing outside its temporary folder."""
     import gui.loading
+    from gui import settings
 
     monkeypatch.setenv("MELODY_MEMORY_CACHE", str(corpus_cache))
+    monkeypatch.setenv(settings.DATA_ENV, str(tmp_path / "data"))
     monkeypatch.setattr(gui.loading, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+    settings.write("train/out", str(tmp_path / "runs"))
     return tmp_path
 
 
