@@ -48,9 +48,7 @@ def run(args) -> int:
     if args.tab:
         window.show_tab(args.tab)
     window.show()
-    window.start()
-    if args.run:
-        window.open_run(args.run)
+    window.start(args.run)
 
     if args.generate or args.first_note:
         _generate_when_ready(window, play=args.first_note)

@@ -168,7 +168,7 @@ class CorpusTab(QWidget):
     def select_tune(self, row_in_proxy: int) -> None:
         self.table.selectRow(row_in_proxy)
 
-    def _show_selected(self, current, _previous=None) -> None:
+    def _show_selected(self, current, _previous) -> None:
         if not current.isValid():
             return
         if self.playback.is_playing(self):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -108,8 +110,9 @@ class MemoryTab(QWidget):
         self.repeat_plot = CaptionedPlot(
             "Repeat gain",
             "Bits saved on bars that repeat an earlier bar. High = the model notices and exploits repetition.",
-            "", "bits per token")
-        self.repeat_plot.plot.getAxis("bottom").setStyle(tickTextOffset=4)
+            "bits per token", "")
+        self.repeat_plot.plot.getPlotItem().invertY(True)  # the first model on top, as in the legend
+        self.repeat_plot.hover_by = "y"
         self.probe_plot = CaptionedPlot(
             "Theme-recall probe",
             "A motif, g bars of random filler, the motif again: accuracy on the repeat. Grey line = chance. "
@@ -392,13 +395,18 @@ class MemoryTab(QWidget):
         gains = [(k, g) for k, g in gains if g is not None]
         if not gains:
             return
-        xs = np.arange(len(gains), dtype=float)
-        bars = pg.BarGraphItem(x=xs, height=[g for _, g in gains], width=0.6,
+        # Horizontal bars: the models' names read along the left axis, where five fit at any width
+        # (under vertical bars they ran into each other in half a 1024-pixel window).
+        ys = np.arange(len(gains), dtype=float)
+        bars = pg.BarGraphItem(x0=0, y=ys, width=[g for _, g in gains], height=0.6,
                                brushes=[pg.mkBrush(style.model_colour(k)) for k, _ in gains])
         plot.add(bars)
-        plot.plot.getAxis("bottom").setTicks([[(x, style.model_label(k)) for x, (k, _) in zip(xs, gains)]])
-        for x, (k, g) in zip(xs, gains):
-            plot.series[style.model_label(k)] = (np.array([x]), np.array([g]), k)
+        left = plot.plot.getAxis("left")
+        left.setTicks([[(y, style.model_label(k)) for y, (k, _) in zip(ys, gains)]])
+        metrics = QFontMetrics(left.style.get("tickFont") or left.font())
+        left.setWidth(max(metrics.horizontalAdvance(style.model_label(k)) for k, _ in gains) + 16)
+        for y, (k, g) in zip(ys, gains):
+            plot.series[style.model_label(k)] = (np.array([g]), np.array([y]), k)
 
     def _clear_ssm(self) -> None:
         while self.ssm_layout.count():
@@ -418,7 +426,12 @@ class MemoryTab(QWidget):
                 continue
             m = _floats(matrix)
             view = pg.PlotWidget()
-            view.setFixedSize(190, 210)
+            # The heatmaps share the row's width (six fit a 1024-pixel window) and stay square.
+            view.setMinimumWidth(110)
+            view.setMaximumWidth(230)
+            view.setFixedHeight(200)
+            view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            view.getPlotItem().setAspectLocked(True)
             view.setMenuEnabled(False)
             view.setMouseEnabled(False, False)
             view.hideButtons()
@@ -451,8 +464,8 @@ class MemoryTab(QWidget):
 
     def _fill_table(self, report) -> None:
         columns = [
-            ("source", "Model"), ("valid_bpt", "valid\nbits/token"), ("effective_memory_bars", "effective\nmemory (bars)"),
-            ("repeat_gain_bits", "repeat gain\n(bits)"), ("TR_first", "TR\nfirst 8"), ("TR_last", "TR\nlast 8"),
+            ("source", "Model"), ("valid_bpt", "valid\nbits/token"), ("effective_memory_bars", "effective\nmemory\n(bars)"),
+            ("repeat_gain_bits", "repeat\ngain (bits)"), ("TR_first", "TR\nfirst 8"), ("TR_last", "TR\nlast 8"),
             ("RR_first", "RR\nfirst 8"), ("RR_last", "RR\nlast 8"), ("downbeat_rate", "downbeat\nrate"),
             ("in_key_rate", "in-key\nrate"),
         ]
@@ -464,8 +477,8 @@ class MemoryTab(QWidget):
         for r, row in enumerate(rows):
             for c, (field, _title) in enumerate(columns):
                 value = row.get(field)
-                if field == "source":
-                    text = style.model_label(value)
+                if field == "source":  # the legend above says what human and floor are
+                    text = style.model_label(value).split(" (")[0]
                 elif value is None:
                     text = "-"
                 else:
@@ -473,15 +486,22 @@ class MemoryTab(QWidget):
                 item = QTableWidgetItem(text)
                 if field == "source":
                     item.setForeground(pg.mkColor(style.model_colour(value)))
+                    item.setToolTip(style.model_label(value))
                 else:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         header = self.table.horizontalHeader()
+        # Columns share the width but never shrink below their longest header line (a narrow window
+        # scrolls the table instead of cutting "memory" to "memo").
+        metrics = header.fontMetrics()
+        widest = max(metrics.horizontalAdvance(line) for _f, title in columns for line in title.split("\n"))
+        header.setMinimumSectionSize(widest + 16)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.resizeRowsToContents()
         rows_height = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
-        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + rows_height + 6)
+        scrollbar = self.table.horizontalScrollBar().sizeHint().height()
+        self.table.setFixedHeight(header.sizeHint().height() + rows_height + scrollbar + 6)
 
     # ---- theme-recall probe --------------------------------------------------------------------
     def probe_settings(self):
@@ -634,7 +654,7 @@ def _lower_limit(series) -> float:
 def _colour_scale(cmap, label: str):
     """A vertical colour bar from 0 to 1 in the heatmaps' colours: what a colour means."""
     widget = pg.GraphicsLayoutWidget()
-    widget.setFixedSize(90, 210)
+    widget.setFixedSize(90, 200)
     bar = pg.ColorBarItem(values=(0, 1), colorMap=cmap, interactive=False, width=14, label=label)
     bar.getAxis("right").setStyle(tickLength=4)
     widget.addItem(bar)

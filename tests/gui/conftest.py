@@ -123,6 +123,60 @@ def window(qtbot, app_env, midi_folder):
     win.close()
 
 
+SMALL_EVALUATION = dict(primers=3, primer_bars=4, bars=8, probe=None, device="cpu", memory_targets=16,
+                        gradient_positions=4, gradient_max_k=64, bootstrap=50, nll_bars=16)
+
+
+@pytest.fixture(scope="session")
+def shipped_models(tiny_run, midi_folder, corpus_cache, tmp_path_factory) -> Path:
+    """A copy of the tiny run standing in for pretrained/: its models and the memory report shipped
+    with them (made headless with small settings), read-only to the app as the real ones are."""
+    import json
+    import os
+    import shutil
+
+    from engine.corpus import load_corpus
+    from engine.evaluate import EvalSettings, evaluate
+
+    os.environ["MELODY_MEMORY_CACHE"] = str(corpus_cache)
+    folder = tmp_path_factory.mktemp("shipped") / "pretrained"
+    shutil.copytree(tiny_run, folder)
+    report = evaluate(folder, None, EvalSettings(**SMALL_EVALUATION), corpus=load_corpus([midi_folder]))
+    report.pop("timings", None)
+    (folder / "memory-report.json").write_text(json.dumps(report), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def bundled(app_env, shipped_models, monkeypatch) -> Path:
+    """The app sees `shipped_models` as its bundled models (pretrained/)."""
+    import gui.loading
+
+    monkeypatch.setattr(gui.loading, "PRETRAINED_DIR", shipped_models)
+    return shipped_models
+
+
+@pytest.fixture
+def small_evaluations(monkeypatch):
+    """Evaluate in the Memory tab with small settings (the button still starts it as a user does)."""
+    from dataclasses import replace
+
+    from gui.memory_tab import MemoryTab
+
+    original = MemoryTab.eval_settings
+    monkeypatch.setattr(MemoryTab, "eval_settings", lambda tab: replace(original(tab), **SMALL_EVALUATION))
+
+
+@pytest.fixture
+def user(window, qtbot, monkeypatch, tmp_path):
+    """The person at the window: clicks controls by their text, answers file dialogs (see driving.py)."""
+    from tests.gui.driving import User
+
+    person = User(window, qtbot, monkeypatch, tmp_path / "answers")
+    yield person
+    person.stop()
+
+
 @pytest.fixture(scope="session")
 def pulse_null_sink():
     """A PulseAudio null sink as the default output (a real audio device that discards the sound at
