@@ -3,6 +3,8 @@ and listen to any tune."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -138,7 +140,7 @@ class CorpusTab(QWidget):
             f"{len(corpus.skipped)} skipped."
         )
         self._fill_report(s.get("skipped", []), s.get("warnings", []),
-                          f"{self.state.corpus_label}: {s.get('files', '?')} files read")
+                          f"{self.state.corpus_label}: {s.get('files', '?')} files read", s.get("sources", ()))
         if self.proxy.rowCount():
             self.table.selectRow(0)
 
@@ -147,15 +149,15 @@ class CorpusTab(QWidget):
         s = corpus.summary()
         kept = f"; still using the {self.state.corpus_label}" if self.state.corpus is not None else ""
         self._fill_report(s.get("skipped", []), s.get("warnings", []),
-                          f"<b>{label}</b>: no usable melody in {s.get('files', '?')} files{kept}")
+                          f"<b>{label}</b>: no usable melody in {s.get('files', '?')} files{kept}", s.get("sources", ()))
 
-    def _fill_report(self, skipped: list[dict], warnings: list[dict], heading: str) -> None:
+    def _fill_report(self, skipped: list[dict], warnings: list[dict], heading: str, sources=()) -> None:
         rows = [(d["path"], "skipped", d["reason"]) for d in skipped]
         rows += [(d["path"], "warning", d["warning"]) for d in warnings]
         self.report.setSortingEnabled(False)
         self.report.setRowCount(len(rows))
         for r, (path, kind, reason) in enumerate(rows):
-            for c, text in enumerate((path, kind, reason)):
+            for c, text in enumerate((_relative(path, sources), kind, reason)):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{path}\n{reason}")
                 self.report.setItem(r, c, item)
@@ -198,3 +200,15 @@ class CorpusTab(QWidget):
 
     def _playback_changed(self) -> None:
         self.play_button.setText("Stop" if self.playback.is_playing(self) else "Play")
+
+
+def _relative(path: str, sources) -> str:
+    """A file's path inside the folder the user opened (the full path stays in the tooltip)."""
+    for source in sources or ():
+        folder = Path(source)
+        if folder.is_dir():
+            try:
+                return str(Path(path).relative_to(folder))
+            except ValueError:
+                continue
+    return path

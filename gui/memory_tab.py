@@ -148,6 +148,7 @@ class MemoryTab(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setMinimumHeight(200)
+        self.table.horizontalScrollBar().rangeChanged.connect(self._fit_table_height)
         table_group = QWidget()
         table_v = QVBoxLayout(table_group)
         table_v.addWidget(QLabel("<b>Summary</b>"))
@@ -499,9 +500,17 @@ class MemoryTab(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.resizeRowsToContents()
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        """Every row shown without a vertical scroll bar; room for the horizontal one only when the
+        window is too narrow for the columns."""
         rows_height = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
-        scrollbar = self.table.horizontalScrollBar().sizeHint().height()
-        self.table.setFixedHeight(header.sizeHint().height() + rows_height + scrollbar + 6)
+        bar = self.table.horizontalScrollBar()
+        scrollbar = bar.sizeHint().height() if bar.maximum() > 0 else 0
+        height = self.table.horizontalHeader().sizeHint().height() + rows_height + scrollbar + 2 * self.table.frameWidth()
+        if height != self.table.height():
+            self.table.setFixedHeight(height)
 
     # ---- theme-recall probe --------------------------------------------------------------------
     def probe_settings(self):

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.gui.driving import SMALL_EVALUATION
+
 SCALE = (60, 62, 64, 65, 67, 69, 71, 72)
 # Splits come from a hash of the file name: names are picked so that every split gets a few tunes.
 WANTED = {"train": 30, "valid": 5, "test": 5}
@@ -123,10 +125,6 @@ def window(qtbot, app_env, midi_folder):
     win.close()
 
 
-SMALL_EVALUATION = dict(primers=3, primer_bars=4, bars=8, probe=None, device="cpu", memory_targets=16,
-                        gradient_positions=4, gradient_max_k=64, bootstrap=50, nll_bars=16)
-
-
 @pytest.fixture(scope="session")
 def shipped_models(tiny_run, midi_folder, corpus_cache, tmp_path_factory) -> Path:
     """A copy of the tiny run standing in for pretrained/: its models and the memory report shipped
@@ -158,13 +156,15 @@ def bundled(app_env, shipped_models, monkeypatch) -> Path:
 
 @pytest.fixture
 def small_evaluations(monkeypatch):
-    """Evaluate in the Memory tab with small settings (the button still starts it as a user does)."""
+    """Evaluate in the Memory tab with small internal sizes (the button still starts it as a user does,
+    with the primers and bars of the tab's fields, which tests set small as a user would)."""
     from dataclasses import replace
 
     from gui.memory_tab import MemoryTab
 
+    internal = {k: v for k, v in SMALL_EVALUATION.items() if k not in ("primers", "primer_bars", "bars")}
     original = MemoryTab.eval_settings
-    monkeypatch.setattr(MemoryTab, "eval_settings", lambda tab: replace(original(tab), **SMALL_EVALUATION))
+    monkeypatch.setattr(MemoryTab, "eval_settings", lambda tab: replace(original(tab), **internal))
 
 
 @pytest.fixture

@@ -36,6 +36,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+# An evaluation small enough for the test tunes and a few seconds (the tab's fields set the first three).
+SMALL_EVALUATION = dict(primers=3, primer_bars=4, bars=8, probe=None, device="cpu", memory_targets=16,
+                        gradient_positions=4, gradient_max_k=64, bootstrap=50, nll_bars=16)
+
+
+def set_small_evaluation(window, primers=3):
+    """What a user types into the Memory tab's fields for a quick evaluation of the test tunes."""
+    tab = window.memory_tab
+    tab.primers.setValue(primers)
+    tab.primer_bars.setValue(SMALL_EVALUATION["primer_bars"])
+    tab.bars.setValue(SMALL_EVALUATION["bars"])
+
+
+def open_window(qtbot, size=(1280, 800)):
+    """Another launch of the app (same settings and data folder): waits until its start-up is done."""
+    from gui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    with qtbot.waitSignal(win.startupFinished, timeout=60000):
+        win.start()
+    return win
+
 
 def shown_text(widget) -> str:
     """A control's text as the user reads it (without the & of its keyboard shortcut)."""
@@ -172,6 +197,16 @@ class User:
             if wait:
                 self.wait_idle()
         _fail_on(errors, f"choosing {path!r}")
+
+    def press_keys(self, key, modifier=Qt.KeyboardModifier.NoModifier, wait: bool = True) -> None:
+        """Type a shortcut into the window (focused first, as the window a person types into is)."""
+        self.window.activateWindow()
+        self.qtbot.waitUntil(self.window.isActiveWindow, timeout=5000)
+        with self.qtbot.captureExceptions() as errors:
+            QTest.keyClick(self.window, key, modifier)
+            if wait:
+                self.wait_idle()
+        _fail_on(errors, f"pressing {key} with {modifier}")
 
     def wait_idle(self, timeout: int = 120000) -> None:
         """Until no background job runs and nothing loads (what the user waits for)."""
