@@ -212,12 +212,18 @@ class TrainTab(QWidget):
         self.preset.currentTextChanged.connect(self._preset_changed)
         self._show_preset(self.preset.currentText(), keep_window=True)
         state.modelsChanged.connect(self._show_loaded_run)
+        # The form is remembered as it is edited (not only when training starts): the next launch shows it.
+        for signal in (self.preset.currentTextChanged, self.steps.valueChanged, self.learning_rate.valueChanged,
+                       self.window_len.valueChanged, self.seed.valueChanged, self.out_dir.editingFinished,
+                       *(box.toggled for box in self.model_boxes.values())):
+            signal.connect(self._save_settings)
 
     # ---- settings ------------------------------------------------------------------------------
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save training runs in", self.out_dir.text())
         if folder:
             self.out_dir.setText(folder)
+            self._save_settings()
 
     def _preset_changed(self, preset: str) -> None:
         self._show_preset(preset, keep_window=False)

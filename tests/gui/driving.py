@@ -14,6 +14,7 @@ does not fit its widget, for the layout tests.
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,14 @@ def open_window(qtbot, size=(1280, 800)):
     with qtbot.waitSignal(win.startupFinished, timeout=60000):
         win.start()
     return win
+
+
+def offscreen_screen(tmp_path: Path, width: int, height: int) -> str:
+    """QT_QPA_PLATFORM value for an offscreen screen of this size."""
+    config = tmp_path / f"screen-{width}x{height}.json"
+    config.write_text(json.dumps({"screens": [{"name": "screen", "x": 0, "y": 0, "width": width, "height": height,
+                                               "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    return f"offscreen:configfile={config}"
 
 
 def shown_text(widget) -> str:

@@ -63,3 +63,22 @@ def test_play_renders_and_either_plays_or_says_there_is_no_audio(window, qtbot):
         assert "no audio" in window.audio_label.text()
     assert not window.playback.is_playing()
     assert tab.play_button.text() == "Play"
+
+
+def test_a_folder_of_only_broken_files_lists_every_one_and_keeps_the_corpus(window, user, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for i in range(12):
+        (broken / f"bad_{i:02d}.mid").write_bytes(b"MThd" + bytes(i))  # truncated headers of every length
+    user.answer(broken)
+    user.trigger("File > Open MIDI folder ...")
+    (message,) = user.warnings()
+    assert message.title == f"Could not load {broken}" and "12 file(s) skipped" in message.text
+    assert "stays in use" in message.text
+    assert sorted(line.split(":")[0] for line in message.details.splitlines()) == sorted(
+        str(p) for p in broken.iterdir())  # every file, behind Show Details
+    rows = report_rows(window.corpus_tab)
+    assert sorted(r[0] for r in rows) == [f"bad_{i:02d}.mid" for i in range(12)]
+    assert all(kind == "skipped" and reason for _path, kind, reason in rows)
+    assert "no usable melody in 12 files" in window.corpus_tab.report_summary.text()
+    assert len(window.state.corpus) == 40  # the corpus in use stays

@@ -6,7 +6,6 @@ and the Listen rows share the height. Run offscreen here; the same tests run und
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from tests.gui.driving import clipped_texts, tab_names
+from tests.gui.driving import clipped_texts, offscreen_screen, tab_names
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = [(1024, 640), (1280, 800), (1920, 1080)]
@@ -93,14 +92,6 @@ def test_listen_rows_share_the_height(window, user, qtbot, tiny_run, size):
     assert min(heights) >= tab.rows[0].minimumHeight()
 
 
-def _screen_config(tmp_path: Path, width: int, height: int) -> str:
-    """QT_QPA_PLATFORM value for an offscreen screen of this size."""
-    config = tmp_path / f"screen-{width}x{height}.json"
-    config.write_text(json.dumps({"screens": [{"name": "screen", "x": 0, "y": 0, "width": width, "height": height,
-                                               "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
-    return f"offscreen:configfile={config}"
-
-
 def _launch(tmp_path, platform: str, *args) -> subprocess.CompletedProcess:
     env = {**os.environ, "QT_QPA_PLATFORM": platform, "MELODY_MEMORY_SETTINGS": str(tmp_path / "s.ini"),
            "MELODY_MEMORY_DATA": str(tmp_path / "data")}
@@ -124,7 +115,7 @@ def test_the_window_fits_a_small_screen_even_after_a_large_one(tmp_path, midi_fo
     ini.setValue("corpus/sources", [str(midi_folder)])
     ini.sync()
     monkeypatch.setenv("MELODY_MEMORY_CACHE", str(corpus_cache))
-    small, large = _screen_config(tmp_path, 1024, 640), _screen_config(tmp_path, 1920, 1080)
+    small, large = offscreen_screen(tmp_path, 1024, 640), offscreen_screen(tmp_path, 1920, 1080)
     run = _launch(tmp_path, small, "--screenshot", str(tmp_path / "first.png"))
     assert run.returncode == 0, run.stderr[-2000:]
     assert _image_size(tmp_path / "first.png") == (1024, 640)
