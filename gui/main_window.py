@@ -6,6 +6,7 @@ close stops training (which keeps its last checkpoint) and waits for every backg
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._pending = 0
+        self._load_numbers = itertools.count(1)  # tells overlapping loads apart in AppState.loading
         self._closing = False
         self.state.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.playback.message.connect(self._playback_message)
@@ -180,22 +182,24 @@ class MainWindow(QMainWindow):
             sources[0] if len(sources) == 1 else f"{len(sources)} MIDI files"
         )
         self.statusBar().showMessage(f"loading {label} ...")
-        self.state.set_loading("corpus", f"Loading the {label}" if not sources else f"Loading {label}")
+        key = f"corpus#{next(self._load_numbers)}"
+        self.state.set_loading(key, f"Loading the {label}" if not sources else f"Loading {label}")
         self._job_started()
-        progress = workers.progress_relay(lambda done, total: self._corpus_progress(label, done, total), self)
+        progress = workers.progress_relay(lambda done, total: self._corpus_progress(key, label, done, total), self)
         workers.start_job(
             load_corpus_job,
             sources,
             progress,
             on_return=lambda corpus: self._corpus_loaded(corpus, label, sources),
             on_error=lambda exc: self.show_error(f"Could not load {label}", exc),
-            on_finish=lambda: (self.state.set_loading("corpus", None), self._job_done()),
+            on_finish=lambda: (self.state.set_loading(key, None), self._job_done()),
         )
 
-    def _corpus_progress(self, label: str, done: int, total: int) -> None:
+    def _corpus_progress(self, key: str, label: str, done: int, total: int) -> None:
         text = f"loading {label}: {done}/{total} files"
         self.statusBar().showMessage(text)
-        self.state.set_loading("corpus", text[0].upper() + text[1:])
+        if key in self.state.loading:  # a late progress report must not bring back a finished load
+            self.state.set_loading(key, text[0].upper() + text[1:])
 
     def _corpus_loaded(self, corpus, label, sources) -> None:
         if not len(corpus):
@@ -222,7 +226,8 @@ class MainWindow(QMainWindow):
         run_dir = Path(run_dir)
         label = label or ("bundled models" if is_bundled(run_dir) else f"run {run_dir}")
         self._job_started()
-        self.state.set_loading("models", f"Loading the {label}" if is_bundled(run_dir) else f"Loading the models of {label}")
+        key = f"models#{next(self._load_numbers)}"
+        self.state.set_loading(key, f"Loading the {label}" if is_bundled(run_dir) else f"Loading the models of {label}")
 
         def failed(reason) -> None:
             bundled = bundled_run_dir()
@@ -248,7 +253,7 @@ class MainWindow(QMainWindow):
             self.state.device,
             on_return=loaded,
             on_error=failed,
-            on_finish=lambda: (self.state.set_loading("models", None), self._job_done()),
+            on_finish=lambda: (self.state.set_loading(key, None), self._job_done()),
         )
 
     def _models_loaded(self, models, run_dir, label, origin) -> None:

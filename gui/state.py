@@ -42,7 +42,8 @@ class AppState(QObject):
         self.modelsChanged.emit()
 
     def set_loading(self, what: str, text: str | None) -> None:
-        """`text` says what is loading ("loading the bundled corpus: 1200/4029 files"); None: done."""
+        """`text` says what is loading ("Loading the bundled corpus: 1200/4029 files"); None: done.
+        `what` is "corpus" or "models", with "#n" for the n-th job of that kind when several overlap."""
         if text is None:
             if self.loading.pop(what, None) is None:
                 return
@@ -51,7 +52,8 @@ class AppState(QObject):
         self.loadingChanged.emit()
 
     def is_loading(self, what: str) -> bool:
-        return what in self.loading
+        """Whether anything of this kind ("corpus", "models") is loading (keys may carry a job number)."""
+        return any(key.split("#")[0] == what for key in self.loading)
 
     def loading_text(self) -> str:
         return "; ".join(self.loading.values())

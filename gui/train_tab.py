@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 
 from . import settings, style, workers
 from .plots import clear_on_leave
-from .state import PROJECT_ROOT
 
 REDRAW_MS = 100  # at most 10 redraws a second: smooth enough, cheap for the event loop
 BATCH_SECONDS = 0.05  # the worker forwards events at most 20 times a second
@@ -107,6 +106,7 @@ class TrainTab(QWidget):
             bar.setTextVisible(True)
             bar.setFormat("%p%")
             bar.setMinimumWidth(60)
+            bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
             bar.setStyleSheet(
                 f"QProgressBar {{ max-height: 14px; font-size: 10px; }} "
                 f"QProgressBar::chunk {{ background: {style.model_colour(key)}; }}"
@@ -130,7 +130,8 @@ class TrainTab(QWidget):
         self.window_len.setToolTip("Training crop in 16th-note steps (16 per 4/4 bar); also the attention span")
         self.seed = QSpinBox(minimum=0, maximum=999_999)
         self.seed.setValue(settings.read("train/seed", 0))
-        self.out_dir = QLineEdit(settings.read("train/out", str(PROJECT_ROOT / "runs")))
+        # Not inside the installation (read-only once installed): the user's data folder, unless chosen.
+        self.out_dir = QLineEdit(settings.read("train/out", str(settings.data_dir() / "runs")))
         self.out_dir.setToolTip("Each run is saved in a new folder here; reopen it with File > Open run")
         browse = style.button("...", self._browse, "Choose the folder that new runs are saved in")
         browse.setFixedWidth(browse.fontMetrics().horizontalAdvance("...") + 24)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from tests.gui.driving import User, open_window
 
 
@@ -21,18 +23,33 @@ def test_the_last_run_opened_is_reopened_at_the_next_launch(bundled, window, use
 
 
 def test_a_last_run_that_no_longer_loads_gives_way_to_the_bundled_models_and_says_so(
-        bundled, qsettings_tmp, app_env, qtbot, midi_folder, tmp_path):
+        bundled, app_env, qtbot, midi_folder, tmp_path, held_corpus_load, monkeypatch):
     from gui import settings
+    from gui.main_window import MainWindow
 
     settings.write("corpus/sources", [str(midi_folder)])
     settings.write("run/last", str(tmp_path / "deleted-run"))
-    win = open_window(qtbot)
-    qtbot.waitUntil(lambda: win.state.models_label == "bundled models", timeout=20000)
-    dialog = win.findChild(object, "errorDialog")
-    assert dialog is not None and dialog.windowTitle() == "Could not reopen your last run"
-    assert "deleted-run" in dialog.text() and "bundled models are open instead" in dialog.text()
-    dialog.close()
-    win.close()
+    settings.write("listen/primer_bars", 4)
+    settings.write("listen/bars", 4)
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    person = User(win, qtbot, monkeypatch, tmp_path / "answers")
+    try:
+        win.start()
+        person.show_tab("Listen")
+        person.click("Generate", wait=False)  # while the corpus loads and the last run fails to
+        qtbot.waitUntil(lambda: win.state.models_label == "bundled models", timeout=20000)
+        (message,) = person.warnings()
+        assert message.title == "Could not reopen your last run"
+        assert "deleted-run" in message.text and "bundled models are open instead" in message.text
+        with qtbot.waitSignal(win.listen_tab.generationFinished, timeout=60000):
+            held_corpus_load.set()
+        assert all(row.melody is not None for row in win.listen_tab.rows)  # composed by the bundled models
+    finally:
+        held_corpus_load.set()
+        person.stop()
+        win.close()
 
 
 def test_the_train_form_is_as_the_user_left_it(bundled, window, qtbot, user):
@@ -55,9 +72,25 @@ def test_the_train_form_is_as_the_user_left_it(bundled, window, qtbot, user):
     again.close()
 
 
-def test_generate_pressed_while_loading_says_so_and_runs_when_ready(
-        app_env, qtbot, midi_folder, tiny_run, monkeypatch, tmp_path):
+@pytest.fixture
+def held_corpus_load(monkeypatch):
+    """The corpus load (a first launch's cold parse) is held until the test sets the returned event."""
     import gui.main_window
+
+    release = threading.Event()
+    real = gui.main_window.load_corpus_job
+
+    def slow_load(*args):
+        release.wait(30)
+        return real(*args)
+
+    monkeypatch.setattr(gui.main_window, "load_corpus_job", slow_load)
+    yield release
+    release.set()
+
+
+def test_generate_pressed_while_loading_says_so_and_runs_when_ready(
+        app_env, qtbot, midi_folder, tiny_run, monkeypatch, tmp_path, held_corpus_load):
     from gui import settings
     from gui.listen_tab import WAITING_TEXT
     from gui.main_window import MainWindow
@@ -66,14 +99,7 @@ def test_generate_pressed_while_loading_says_so_and_runs_when_ready(
     settings.write("run/last", str(tiny_run))
     settings.write("listen/primer_bars", 4)
     settings.write("listen/bars", 4)
-    release = threading.Event()
-    real = gui.main_window.load_corpus_job
-
-    def slow_load(*args):  # the first launch's cold parse, held until the test lets it finish
-        release.wait(30)
-        return real(*args)
-
-    monkeypatch.setattr(gui.main_window, "load_corpus_job", slow_load)
+    release = held_corpus_load
     win = MainWindow()
     qtbot.addWidget(win)
     win.resize(1280, 800)
