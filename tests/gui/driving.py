@@ -209,8 +209,7 @@ class User:
 
     def press_keys(self, key, modifier=Qt.KeyboardModifier.NoModifier, wait: bool = True) -> None:
         """Type a shortcut into the window (focused first, as the window a person types into is)."""
-        self.window.activateWindow()
-        self.qtbot.waitUntil(self.window.isActiveWindow, timeout=5000)
+        focus(self.qtbot, self.window)
         with self.qtbot.captureExceptions() as errors:
             QTest.keyClick(self.window, key, modifier)
             if wait:
@@ -247,6 +246,14 @@ class User:
 
     def status_bar(self) -> str:
         return self.window.statusBar().currentMessage()
+
+
+def focus(qtbot, window) -> None:
+    """Make the window the active one, as the window a person types into is: keyboard shortcuts
+    (Ctrl+G, Space) only reach an active window. Offscreen every window is; under a real X server
+    without a window manager it must be asked for."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
 
 
 def _ancestors(widget, kind) -> list:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from tests.gui.driving import offscreen_screen
+from tests.gui.driving import focus, offscreen_screen
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +70,7 @@ def test_listen_settings_persist_into_the_next_window(window, qtbot, tiny_run):
     tab.bars.setValue(3)
     tab.temperature.setValue(0.7)
     with qtbot.waitSignal(tab.generationFinished, timeout=30000):
+        focus(qtbot, window)
         qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     window.close()
     again = MainWindow()

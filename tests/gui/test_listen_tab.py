@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pretty_midi
 import pytest
+from PySide6.QtCore import Qt
+
+from tests.gui.driving import focus
 
 
 @pytest.fixture
@@ -38,7 +41,8 @@ def test_primers_are_test_split_tunes_and_the_human_row_shows_the_real_tune(wind
 def test_generate_fills_one_row_per_model_aligned_by_bar(listening, window, qtbot):
     tab = listening
     with qtbot.waitSignal(tab.generationFinished, timeout=30000):
-        qtbot.keyClick(window, "g", modifier=__import__("PySide6.QtCore", fromlist=["Qt"]).Qt.KeyboardModifier.ControlModifier)
+        focus(qtbot, window)
+        qtbot.keyClick(window, "g", modifier=Qt.KeyboardModifier.ControlModifier)
     keys = window.state.ordered_model_keys()
     assert [r.key for r in tab.rows] == keys + ["human"]
     for row in tab.rows:
@@ -77,6 +81,7 @@ def test_play_a_row_moves_its_playhead_or_reports_no_audio(listening, window, qt
     if window.playback.audio_ok and window.playback.is_playing(row):
         assert row.play_button.text() == "Stop"
         qtbot.waitUntil(lambda: row.roll._playhead.value() > 0.2, timeout=5000)
+        focus(qtbot, window)
         qtbot.keyClick(window, " ")
         qtbot.waitUntil(lambda: not window.playback.is_playing(), timeout=2000)
     else:
