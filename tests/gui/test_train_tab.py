@@ -30,11 +30,14 @@ def test_training_draws_curves_and_stop_keeps_a_checkpoint(window, user, qtbot, 
     assert not tab.start_button.isEnabled()
     worker = tab._job
 
-    def has_validation(batch):
-        return any(e.kind == "eval" for e in batch)
+    validated = set()
 
-    # the first validation point of some model arrives; then Stop, long before the 300 steps
-    with qtbot.waitSignal(worker.yielded, timeout=60000, check_params_cb=has_validation):
+    def every_model_validated(batch):
+        validated.update(e.model for e in batch if e.kind == "eval")
+        return validated == set(tab.model_boxes)
+
+    # a validation point of every model arrives; then Stop, long before the 300 steps
+    with qtbot.waitSignal(worker.yielded, timeout=60000, check_params_cb=every_model_validated):
         pass
     user.click("Stop")
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
