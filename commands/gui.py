@@ -18,7 +18,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quit-after", type=float, metavar="SECONDS", help="close the app after this many seconds")
     parser.add_argument("--screenshot", metavar="FILE.png", help="with --quit-after: save the window as PNG first")
     parser.add_argument("--tab", choices=TABS, help="open on this tab")
-    parser.add_argument("--size", default="1280x800", help="window size WIDTHxHEIGHT (default 1280x800)")
+    parser.add_argument("--size", help="window size WIDTHxHEIGHT (default: the last size used, 1280x800 on first use; "
+                                        "never larger than the screen)")
     parser.add_argument("--run", metavar="RUN_DIR", help="open the models of this training run")
     parser.add_argument("--generate", action="store_true", help="press Generate once everything is loaded")
     # bench: generate with the start-up models, play the first melody, print when it starts, quit.
@@ -30,10 +31,14 @@ def run(args) -> int:
 
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the picture is taken just before closing)")
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--size must look like 1280x800, not {args.size!r}") from None
+    size = None
+    if args.size:
+        try:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+            if len(size) != 2 or min(size) < 1:
+                raise ValueError
+        except ValueError:
+            raise UserError(f"--size must look like 1280x800, not {args.size!r}") from None
 
     _choose_platform(args)
     from PySide6.QtCore import QTimer
@@ -44,13 +49,12 @@ def run(args) -> int:
 
     app = create_app()
     window = MainWindow()
-    window.resize(width, height)
+    if size is not None:
+        window.resize(*size)
     if args.tab:
         window.show_tab(args.tab)
     window.show()
-    window.start()
-    if args.run:
-        window.open_run(args.run)
+    window.start(args.run)
 
     if args.generate or args.first_note:
         _generate_when_ready(window, play=args.first_note)

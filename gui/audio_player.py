@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QTimer, Signal
-from PySide6.QtMultimedia import QAudioFormat, QAudioSink, QMediaDevices
 
-try:  # Qt 6.7 renamed the QAudio namespace to QtAudio; the old name's enums no longer compare equal.
-    from PySide6.QtMultimedia import QtAudio as QAudio
-except ImportError:  # pragma: no cover - older PySide6
-    from PySide6.QtMultimedia import QAudio
+# QtMultimedia links libpulse on Linux: where that library is missing the import fails, and the app
+# must still start (without sound, saying so) rather than stop with an ImportError.
+try:
+    from PySide6.QtMultimedia import QAudioFormat, QAudioSink, QMediaDevices
+
+    try:  # Qt 6.7 renamed the QAudio namespace to QtAudio; the old name's enums no longer compare equal.
+        from PySide6.QtMultimedia import QtAudio as QAudio
+    except ImportError:  # pragma: no cover - older PySide6
+        from PySide6.QtMultimedia import QAudio
+    MULTIMEDIA_ERROR = ""
+except ImportError as exc:
+    QAudioFormat = QAudioSink = QMediaDevices = QAudio = None
+    MULTIMEDIA_ERROR = str(exc)  # e.g. "libpulse.so.0: cannot open shared object file: ..."
 
 POSITION_INTERVAL_MS = 25  # playhead refresh: smooth at 40 fps, cheap for the event loop
 
 
 def audio_output_status() -> tuple[bool, str]:
     """(usable, message) for the system's default audio output."""
+    if MULTIMEDIA_ERROR:
+        return False, (f"No audio: Qt's audio library could not be loaded ({MULTIMEDIA_ERROR}); "
+                       "export a WAV file to listen instead.")
     device = QMediaDevices.defaultAudioOutput()
     if device.isNull() or not QMediaDevices.audioOutputs():
         return False, "No audio output device was found; export a WAV file to listen instead."

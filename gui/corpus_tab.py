@@ -3,16 +3,18 @@ and listen to any tune."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
-    QPushButton,
     QSplitter,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -54,10 +56,28 @@ class CorpusTab(QWidget):
             header.resizeSection(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._show_selected)
 
-        self.report = QPlainTextEdit(readOnly=True)
-        self.report.setPlaceholderText("Files that gave no usable melody are listed here, with the reason.")
+        # Every file skipped and every warning, one a row (a scrollable, sortable list).
+        self.report = QTableWidget(0, 3)
+        self.report.setHorizontalHeaderLabels(["File", "", "Reason"])
+        self.report.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.report.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.report.verticalHeader().setVisible(False)
+        self.report.setWordWrap(False)
+        self.report.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        report_header = self.report.horizontalHeader()
+        report_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        report_header.resizeSection(0, 200)
+        report_header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        report_header.setStretchLastSection(True)
+        self.report_summary = QLabel("")
+        self.report_summary.setWordWrap(True)
+        report_box = QWidget()
+        report_layout = QVBoxLayout(report_box)
+        report_layout.setContentsMargins(2, 2, 2, 2)
+        report_layout.addWidget(self.report_summary)
+        report_layout.addWidget(self.report, 1)
         lower = QTabWidget()
-        lower.addTab(self.report, "Extraction report")
+        lower.addTab(report_box, "Extraction report")
 
         left = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
@@ -74,10 +94,8 @@ class CorpusTab(QWidget):
         self.tune_title.setStyleSheet("font-size: 15px; font-weight: 600;")
         self.tune_info = QLabel("")
         self.tune_info.setStyleSheet("color: #555555;")
-        self.play_button = QPushButton("Play")
-        self.play_button.setToolTip("Play or stop the selected tune (Space)")
+        self.play_button = style.button("Play", self.play_stop, "Play or stop the selected tune (Space)")
         self.play_button.setEnabled(False)
-        self.play_button.clicked.connect(self.play_stop)
         self.roll = PianoRoll(min_height=260)
         self.roll.clear_parts("no tune selected")
         right = QWidget()
@@ -121,15 +139,38 @@ class CorpusTab(QWidget):
             f"(train {splits.get('train', 0)}, valid {splits.get('valid', 0)}, test {splits.get('test', 0)}). "
             f"{len(corpus.skipped)} skipped."
         )
-        lines = [f"{sk.path}: {sk.reason}" for sk in corpus.skipped]
-        self.report.setPlainText("\n".join(lines) if lines else "Every file gave at least one melody.")
+        self._fill_report(s.get("skipped", []), s.get("warnings", []),
+                          f"{self.state.corpus_label}: {s.get('files', '?')} files read", s.get("sources", ()))
         if self.proxy.rowCount():
             self.table.selectRow(0)
+
+    def show_failed_load(self, corpus, label: str) -> None:
+        """A load that gave no melody at all: every file it skipped, and why (the corpus in use stays)."""
+        s = corpus.summary()
+        kept = f"; still using the {self.state.corpus_label}" if self.state.corpus is not None else ""
+        self._fill_report(s.get("skipped", []), s.get("warnings", []),
+                          f"<b>{label}</b>: no usable melody in {s.get('files', '?')} files{kept}", s.get("sources", ()))
+
+    def _fill_report(self, skipped: list[dict], warnings: list[dict], heading: str, sources=()) -> None:
+        rows = [(d["path"], "skipped", d["reason"]) for d in skipped]
+        rows += [(d["path"], "warning", d["warning"]) for d in warnings]
+        self.report.setSortingEnabled(False)
+        self.report.setRowCount(len(rows))
+        for r, (path, kind, reason) in enumerate(rows):
+            for c, text in enumerate((_relative(path, sources), kind, reason)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{path}\n{reason}")
+                self.report.setItem(r, c, item)
+        self.report.setSortingEnabled(True)
+        self.report_summary.setText(
+            f"{heading}. {len(skipped)} skipped, {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
+            + ("." if rows else ": every file gave at least one melody.")
+        )
 
     def select_tune(self, row_in_proxy: int) -> None:
         self.table.selectRow(row_in_proxy)
 
-    def _show_selected(self, current, _previous=None) -> None:
+    def _show_selected(self, current, _previous) -> None:
         if not current.isValid():
             return
         if self.playback.is_playing(self):
@@ -159,3 +200,15 @@ class CorpusTab(QWidget):
 
     def _playback_changed(self) -> None:
         self.play_button.setText("Stop" if self.playback.is_playing(self) else "Play")
+
+
+def _relative(path: str, sources) -> str:
+    """A file's path inside the folder the user opened (the full path stays in the tooltip)."""
+    for source in sources or ():
+        folder = Path(source)
+        if folder.is_dir():
+            try:
+                return str(Path(path).relative_to(folder))
+            except ValueError:
+                continue
+    return path

@@ -10,18 +10,19 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +31,7 @@ from . import settings, style, workers
 from .piano_roll import PianoRoll
 
 PRIMER_COLOUR = "#8c8c8c"
+WAITING_TEXT = "Generate when loaded"  # the Generate button after a press while the corpus or models load
 
 
 def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event):
@@ -43,39 +45,49 @@ def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event
 
 
 class _Row(QFrame):
-    """One model (or the human) in the stack: name, Play / MIDI / WAV buttons, piano roll."""
+    """One model (or the human) in the stack: name, Play / MIDI / WAV buttons, piano roll.
+
+    Rows share the height of the tab (equal stretch): six rows fill a full-HD window and still fit
+    a 1024x640 one; below their minimum the stack scrolls rather than squeezing text."""
 
     def __init__(self, key: str, parent=None):
         super().__init__(parent)
         self.key = key
         self.melody = None  # the continuation (step 0 = first step after the primer)
         colour = style.model_colour(key)
-        name = QLabel(f"<b style='color:{colour}'>&#9632;</b> {style.model_label(key)}")
-        name.setMinimumWidth(150)
-        name.setWordWrap(True)
+        # The human row's plot label ("human (the real continuation)") is too long for the side panel.
+        title = "human" if key == "human" else style.model_label(key)
+        self.name = QLabel(f"<b style='color:{colour}'>&#9632;</b> {title}")
+        self.name.setToolTip(style.model_label(key))
         self.info = QLabel("")
         self.info.setStyleSheet("color: #666666; font-size: 11px;")
         self.play_button = QPushButton("Play")
         self.midi_button = QPushButton("MIDI")
         self.wav_button = QPushButton("WAV")
+        self.play_button.setToolTip("Play this row: primer then continuation (Space plays the first row)")
         self.midi_button.setToolTip("Export this row as a MIDI file (primer + continuation)")
         self.wav_button.setToolTip("Export this row as a WAV file")
+        # Wide enough for the longest text each button can show, in the font in use.
+        metrics = self.play_button.fontMetrics()
+        width = max(metrics.horizontalAdvance(t) for t in ("Play", "Stop", "MIDI", "WAV")) + 20
         for b in (self.play_button, self.midi_button, self.wav_button):
             b.setEnabled(False)
-            b.setFixedWidth(48)
+            b.setFixedWidth(width)
         side = QGridLayout()
-        side.addWidget(name, 0, 0, 1, 3)
+        side.setContentsMargins(4, 2, 4, 2)
+        side.setVerticalSpacing(2)
+        side.addWidget(self.name, 0, 0, 1, 3)
         side.addWidget(self.info, 1, 0, 1, 3)
         side.addWidget(self.play_button, 2, 0)
         side.addWidget(self.midi_button, 2, 1)
         side.addWidget(self.wav_button, 2, 2)
         side.setRowStretch(3, 1)
         holder = QWidget()
-        holder.setFixedWidth(170)
         holder.setLayout(side)
-        self.roll = PianoRoll(show_x_axis=True, min_height=80)
+        holder.setFixedWidth(max(3 * width + 2 * side.horizontalSpacing() + 8, metrics.horizontalAdvance("RNN + attention") + 40))
+        self.roll = PianoRoll(show_x_axis=True, min_height=60)
         self.total_bars: float | None = None  # the same extent on every row keeps them aligned
-        self.setFixedHeight(100)  # all six rows fit on a 800-pixel-high window
+        self.setMinimumHeight(max(holder.minimumSizeHint().height(), 60) + 4)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(holder)
@@ -113,12 +125,15 @@ class ListenTab(QWidget):
         self._results: dict[str, list] = {}
         self.rows: list[_Row] = []
 
+        self._generate_pending = False  # Generate was pressed while something was still loading
+
         self.primer_box = QComboBox()
         self.primer_box.setEditable(True)
         self.primer_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.primer_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.primer_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
-        self.primer_box.setMinimumWidth(340)
+        self.primer_box.setMinimumWidth(220)  # a long title is elided; the field grows with the window
+        self.primer_box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.primer_box.setToolTip("Tunes of the test split: the models never trained on them")
         self.primer_bars = style.spin_box(1, 64, settings.read("listen/primer_bars", 8), "bars of the tune the models hear")
         self.bars = style.spin_box(1, 256, settings.read("listen/bars", 16), "bars each model composes")
@@ -132,51 +147,45 @@ class ListenTab(QWidget):
         self.variation = style.spin_box(1, 1, 1, "which variation the rows show")
         self.variation.valueChanged.connect(self._redraw_rows)
         self.seed = style.spin_box(0, 999_999, settings.read("listen/seed", 0), "the same seed gives the same melodies")
-        self.generate_button = QPushButton("Generate")
-        self.generate_button.setToolTip("Compose a continuation with every model (Ctrl+G)")
+        self.generate_button = style.button("Generate", self.generate, "Compose a continuation with every model (Ctrl+G)")
         self.generate_button.setStyleSheet("font-weight: 600; padding: 4px 16px;")
-        self.generate_button.clicked.connect(self.generate)
-        self.export_all_button = QPushButton("Export all MIDI ...")
-        self.export_all_button.setToolTip("One MIDI file per row into a folder (Ctrl+E)")
-        self.export_all_button.clicked.connect(self.export_midi)
-        self.export_wav_button = QPushButton("Export all WAV ...")
-        self.export_wav_button.clicked.connect(self.export_wav)
+        # Wide enough for what it says while the corpus or the models load, so the row never jumps.
+        bold = self.generate_button.font()
+        bold.setWeight(QFont.Weight.DemiBold)
+        self.generate_button.setMinimumWidth(QFontMetrics(bold).horizontalAdvance(WAITING_TEXT) + 40)
+        self.export_all_button = style.button("Export all MIDI ...", self.export_midi,
+                                              "One MIDI file per row into a folder (Ctrl+E)")
+        self.export_wav_button = style.button("Export all WAV ...", self.export_wav, "One WAV file per row into a folder")
 
-        controls = QHBoxLayout()
-        form1 = QFormLayout()
-        form1.addRow("Primer tune", self.primer_box)
-        primer_line = QHBoxLayout()
-        primer_line.addWidget(self.primer_bars)
-        primer_line.addWidget(QLabel("then compose"))
-        primer_line.addWidget(self.bars)
-        primer_line.addWidget(QLabel("bars"))
-        primer_line.addStretch(1)
-        form1.addRow("Primer bars", primer_line)
-        form2 = QFormLayout()
-        form2.addRow("Temperature", self.temperature)
-        form2.addRow("Top-p", self.top_p)
-        form3 = QFormLayout()
-        form3.addRow("Variations", self.variations)
-        form3.addRow("Seed", self.seed)
-        form4 = QFormLayout()
-        form4.addRow("Show variation", self.variation)
-        buttons = QVBoxLayout()
-        buttons.addWidget(self.generate_button)
-        export_line = QHBoxLayout()
-        export_line.addWidget(self.export_all_button)
-        export_line.addWidget(self.export_wav_button)
-        buttons.addLayout(export_line)
-        for part in (form1, form2, form3, form4):
-            controls.addLayout(part)
-            controls.addSpacing(12)
-        controls.addStretch(1)
-        controls.addLayout(buttons)
+        # Two lines that fit a 1024-pixel-wide window: what to play and how long, then how to sample.
+        first = QHBoxLayout()
+        first.addWidget(QLabel("Primer tune"))
+        first.addWidget(self.primer_box, 1)
+        first.addSpacing(12)
+        first.addWidget(QLabel("Primer bars"))
+        first.addWidget(self.primer_bars)
+        first.addWidget(QLabel("then compose"))
+        first.addWidget(self.bars)
+        first.addWidget(QLabel("bars"))
+        first.addSpacing(12)
+        first.addWidget(self.generate_button)
+        second = QHBoxLayout()
+        for text, box in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Variations", self.variations),
+                          ("Seed", self.seed), ("Show variation", self.variation)):
+            second.addWidget(QLabel(text))
+            second.addWidget(box)
+            second.addSpacing(8)
+        second.addStretch(1)
+        second.addWidget(self.export_all_button)
+        second.addWidget(self.export_wav_button)
+        controls = QVBoxLayout()
+        controls.addLayout(first)
+        controls.addLayout(second)
 
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fff4d6; border: 1px solid #e0c060; padding: 8px;")
-        self.banner_button = QPushButton("Go to Train")
-        self.banner_button.clicked.connect(self.trainRequested)
+        self.banner_button = style.button("Go to Train", self.trainRequested.emit)
         banner_box = QHBoxLayout()
         banner_box.addWidget(self.banner, 1)
         banner_box.addWidget(self.banner_button)
@@ -188,23 +197,25 @@ class ListenTab(QWidget):
         self.rows_layout = QVBoxLayout(self.rows_widget)
         self.rows_layout.setContentsMargins(0, 0, 0, 0)
         self.rows_layout.setSpacing(2)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.rows_widget)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.rows_widget)
 
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.banner_widget)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.scroll, 1)
         layout.addWidget(style.caption(
             "The shaded bars are the primer every model heard. Does the theme come back later in the row, as it "
             "does in the real tune (bottom)? Space plays the first row; each row has its own Play."
         ))
         self.status = QLabel("")
+        self.status.setWordWrap(True)
         layout.addWidget(self.status)
 
         state.corpusChanged.connect(self._fill_primers)
         state.modelsChanged.connect(self._models_changed)
+        state.loadingChanged.connect(self._loading_changed)
         playback.stateChanged.connect(self._playback_changed)
         self.primer_box.currentIndexChanged.connect(self._primer_changed)
         self.primer_bars.valueChanged.connect(self._primer_changed)
@@ -222,16 +233,15 @@ class ListenTab(QWidget):
         first_roll = None
         for key in keys:
             row = _Row(key)
-            row.play_button.clicked.connect(lambda _=False, r=row: self._play(r))
-            row.midi_button.clicked.connect(lambda _=False, r=row: self.export_row_midi(r))
-            row.wav_button.clicked.connect(lambda _=False, r=row: self.export_row_wav(r))
+            style.on_click(row.play_button, lambda r=row: self._play(r))
+            style.on_click(row.midi_button, lambda r=row: self.export_row_midi(r))
+            style.on_click(row.wav_button, lambda r=row: self.export_row_wav(r))
             if first_roll is None:
                 first_roll = row.roll
             else:
                 row.roll.setXLink(first_roll)
-            self.rows_layout.addWidget(row)
+            self.rows_layout.addWidget(row, 1)  # equal stretch: the rows share the height
             self.rows.append(row)
-        self.rows_layout.addStretch(1)
         self._primer_changed()
 
     def row(self, key: str) -> _Row | None:
@@ -246,14 +256,33 @@ class ListenTab(QWidget):
             "about a minute), or open a run with File &gt; Open run."
         )
         self.banner_widget.show()
-        self.generate_button.setEnabled(False)
+        self._update_generate_button()
 
     def _models_changed(self) -> None:
-        has = bool(self.state.models)
-        self.banner_widget.setVisible(not has)
-        self.generate_button.setEnabled(has)
+        self.banner_widget.setVisible(not self.state.models and not self.state.is_loading("models"))
         self._results = {}
         self._build_rows()
+        self._update_generate_button()
+
+    # ---- loading -------------------------------------------------------------------------------
+    def _loading_changed(self) -> None:
+        """While the corpus or the models load, say so; a Generate pressed meanwhile runs when they are in."""
+        loading = self.state.loading_text()
+        self._update_generate_button()
+        if loading:
+            then = ("Generate will compose as soon as they are in." if self._generate_pending
+                    else "Generate can be pressed now: it composes as soon as they are in.")
+            self.status.setText(f"{loading}. {then}")
+            return
+        self.status.setText("")
+        if self._generate_pending:
+            self._generate_pending = False
+            self.generate()
+
+    def _update_generate_button(self) -> None:
+        waiting = self._generate_pending and bool(self.state.loading)
+        self.generate_button.setText(WAITING_TEXT if waiting else "Generate")
+        self.generate_button.setEnabled(self._job is None and (bool(self.state.models) or bool(self.state.loading)))
 
     # ---- primer --------------------------------------------------------------------------------
     def _fill_primers(self) -> None:
@@ -288,8 +317,9 @@ class ListenTab(QWidget):
         tune = self.current_tune()
         self._primer = None
         if tune is None:
+            why = "loading the corpus ..." if self.state.is_loading("corpus") else "no primer: load a corpus"
             for row in self.rows:
-                row.set_waiting("no primer: load a corpus")
+                row.set_waiting(why)
             return
         from engine.primer import take_primer
 
@@ -313,14 +343,19 @@ class ListenTab(QWidget):
 
     # ---- generation ----------------------------------------------------------------------------
     def generate(self) -> None:
+        """Compose with every model; pressed while the corpus or models load, it runs once they are in."""
         if self._job is not None:
             return
+        if self.state.loading:
+            self._generate_pending = True
+            self._loading_changed()
+            return
         if not self.state.models:
-            self.state.status.emit("no trained models: train some on the Train tab or open a run")
+            self._say("no trained models: train some on the Train tab or open a run (File > Open run)")
             return
         self._primer_changed()
         if self._primer is None:
-            self.state.status.emit("choose a primer tune long enough for the primer bars")
+            self._say("choose a primer tune at least as long as the primer bars")
             return
         from engine.generate import SampleSettings
 
@@ -370,8 +405,9 @@ class ListenTab(QWidget):
         loaded = self.state.models.get(key)
         params = loaded.model.num_params() if loaded is not None and hasattr(loaded.model, "num_params") else None
         info = f"{params / 1000:.0f}k parameters" if params else ""
-        if len(melodies) > 1:
-            info = f"variation {i + 1} of {len(melodies)}" + (f", {info}" if info else "")
+        row.info.setToolTip(info)
+        if len(melodies) > 1:  # the side panel is narrow: the size stays in the tooltip
+            info = f"variation {i + 1} of {len(melodies)}"
         row.set_content(self._primer, melodies[i], info)
 
     def _redraw_rows(self) -> None:
@@ -388,9 +424,14 @@ class ListenTab(QWidget):
     def _finished(self) -> None:
         self._job = None
         self._cancel = None
-        self.generate_button.setEnabled(bool(self.state.models))
+        self._update_generate_button()
         self.status.setText(f"composed {self.bars.value()} bars with {len(self._results)} models" if self._results else "")
         self.generationFinished.emit()
+
+    def _say(self, text: str) -> None:
+        """A message in the tab (where the user is looking) and in the status bar."""
+        self.status.setText(text)
+        self.state.status.emit(text)
 
     def stop_events(self) -> list[threading.Event]:
         return [self._cancel] if self._cancel is not None else []
@@ -452,7 +493,10 @@ class ListenTab(QWidget):
             if not path:
                 return None
             settings.write("dirs/export", str(Path(path).parent))
-        return self._write_midi(row, Path(path))
+        written = self._write_midi(row, Path(path))
+        if written:
+            self._say(f"wrote {written}")
+        return written
 
     def _write_midi(self, row: _Row, path: Path):
         from engine.export import write_midi
@@ -463,20 +507,27 @@ class ListenTab(QWidget):
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app carries on
             self.window().show_error("Export failed", exc)
             return None
-        self.state.status.emit(f"wrote {written}")
         return written
 
     def export_midi(self, folder: str | None = None) -> list:
         """Every row with music, one MIDI file each, into a folder (asked for when not given)."""
         rows = [r for r in self.rows if r.melody is not None]
         if not rows:
-            self.state.status.emit("nothing to export yet: press Generate first")
+            self._say("nothing to export yet: press Generate first")
             return []
         if folder is None:
             folder = settings.ask_folder(self, "Export all rows as MIDI into", "dirs/export")
             if not folder:
                 return []
-        return [p for p in (self._write_midi(r, Path(folder) / f"{self._stem(r)}.mid") for r in rows) if p]
+        written = []
+        for row in rows:
+            path = self._write_midi(row, Path(folder) / f"{self._stem(row)}.mid")
+            if path is None:  # the error dialog says why; the other rows would fail the same way
+                break
+            written.append(path)
+        if written:
+            self._say(f"wrote {len(written)} MIDI files to {folder}")
+        return written
 
     def export_row_wav(self, row: _Row, path: str | None = None):
         if row.melody is None:
@@ -494,7 +545,7 @@ class ListenTab(QWidget):
     def export_wav(self, folder: str | None = None):
         rows = [r for r in self.rows if r.melody is not None]
         if not rows:
-            self.state.status.emit("nothing to export yet: press Generate first")
+            self._say("nothing to export yet: press Generate first")
             return None
         if folder is None:
             folder = settings.ask_folder(self, "Export all rows as WAV into", "dirs/export")
@@ -516,8 +567,10 @@ class ListenTab(QWidget):
                 written.append(write_wav(path, samples, rate))
             return written
 
+        self._say(f"rendering {len(jobs)} WAV file{'s' if len(jobs) > 1 else ''} ...")
         return workers.start_job(
             work,
-            on_return=lambda paths: self.state.status.emit(f"wrote {len(paths)} WAV file(s) to {paths[0].parent}"),
+            on_return=lambda paths: self._say(
+                f"wrote {paths[0]}" if len(paths) == 1 else f"wrote {len(paths)} WAV files to {paths[0].parent}"),
             on_error=lambda exc: self.window().show_error("WAV export failed", exc),
         )

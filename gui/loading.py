@@ -9,10 +9,13 @@ from .state import PRETRAINED_DIR
 
 def load_corpus_job(sources=None, progress=None):
     """The Corpus from `sources` (None = the bundled corpus). `progress(done, total)` may be a Qt
-    signal's emit: it is called from the worker thread and Qt queues it to the GUI thread."""
+    signal's emit: it is called from the worker thread and Qt queues it to the GUI thread.
+
+    A folder with nothing usable gives an empty Corpus (not an error), so that the app can list
+    every file it skipped and why."""
     from engine.corpus import load_corpus
 
-    return load_corpus(sources, progress=progress)
+    return load_corpus(sources, progress=progress, allow_empty=True)
 
 
 def load_run_models(run_dir: Path, device=None) -> dict:
@@ -24,17 +27,19 @@ def load_run_models(run_dir: Path, device=None) -> dict:
     return {key: load_model(run_dir, key, device) for key in list_run_models(run_dir)}
 
 
-def startup_run_dir(last_run: str | None) -> tuple[Path | None, str]:
-    """Where the models at start come from: pretrained/ when it holds models, else the last run."""
+def bundled_run_dir() -> Path | None:
+    """pretrained/ when it holds models (a checkout or wheel without them has none)."""
     from engine.checkpoint import list_run_models
 
-    candidates = [(PRETRAINED_DIR, "bundled models")]
-    if last_run:
-        candidates.append((Path(last_run), f"run {last_run}"))
-    for path, label in candidates:
-        try:
-            if path.is_dir() and list_run_models(path):
-                return path, label
-        except Exception:  # noqa: BLE001 - an unreadable folder simply does not qualify
-            continue
-    return None, ""
+    try:
+        return PRETRAINED_DIR if PRETRAINED_DIR.is_dir() and list_run_models(PRETRAINED_DIR) else None
+    except Exception:  # noqa: BLE001 - an unreadable folder simply does not qualify
+        return None
+
+
+def is_bundled(run_dir) -> bool:
+    """Whether `run_dir` is the bundled models' folder (whose report is shipped and read-only)."""
+    try:
+        return run_dir is not None and Path(run_dir).resolve() == PRETRAINED_DIR.resolve()
+    except OSError:
+        return False

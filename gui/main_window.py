@@ -6,23 +6,32 @@ close stops training (which keeps its last checkpoint) and waits for every backg
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, Qt, QThreadPool, Signal
+from PySide6.QtCore import QEventLoop, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from . import settings, style, workers
 from .corpus_tab import CorpusTab
 from .listen_tab import ListenTab
-from .loading import load_corpus_job, load_run_models, startup_run_dir
+from .loading import bundled_run_dir, is_bundled, load_corpus_job, load_run_models
 from .memory_tab import MemoryTab
 from .playback import Playback
 from .state import AppState
 from .train_tab import TrainTab
 
 TAB_NAMES = ("corpus", "train", "listen", "memory")
+
+
+def default_size(widget) -> QSize:
+    """1280x800 where the screen allows, else the screen's free area (a 1024x768 projector)."""
+    screen = widget.screen().availableGeometry() if widget.screen() is not None else None
+    if screen is None or screen.isEmpty():
+        return QSize(1280, 800)
+    return QSize(min(1280, screen.width()), min(800, screen.height()))
 
 
 class MainWindow(QMainWindow):
@@ -52,16 +61,16 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._pending = 0
+        self._load_numbers = itertools.count(1)  # tells overlapping loads apart in AppState.loading
         self._closing = False
         self.state.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.playback.message.connect(self._playback_message)
         self.tabs.setCurrentIndex(settings.read("ui/tab", 0, int))
         self.tabs.currentChanged.connect(lambda i: settings.write("ui/tab", i))
         geometry = settings.app_settings().value("ui/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 800)
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(default_size(self))
+        self._fit_on_screen()
 
     # ---- construction --------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -72,6 +81,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Use the &bundled corpus", lambda: self.load_corpus(None))
         file_menu.addSeparator()
         self._action(file_menu, "Open &run ...", self.open_run_dialog, "Ctrl+R")
+        self._action(file_menu, "Use the bundled &models", self.open_bundled_models)
         file_menu.addSeparator()
         self._action(file_menu, "&Export MIDI ...", self.export, "Ctrl+E")
         self._action(file_menu, "Export &WAV ...", self.listen_tab.export_wav)
@@ -93,7 +103,7 @@ class MainWindow(QMainWindow):
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
+        style.on_click(action, slot)
         menu.addAction(action)
         return action
 
@@ -108,15 +118,19 @@ class MainWindow(QMainWindow):
         self.synth_label = QLabel("synth: FluidSynth" if ok else "synth: built-in")
         self.audio_label = QLabel()
         self._update_audio_label()
-        self.models_label = QLabel("models: none")
+        self.models_label = style.ElidedLabel("models: none")
+        # A run's folder can be long: the label gives way (elided, full text in its tooltip) rather than
+        # widening the window past a small screen.
+        self.models_label.setMinimumWidth(120)
         for label in (self.models_label, self.device_label, self.synth_label, self.audio_label):
             label.setStyleSheet("padding: 0 8px;")
-            self.statusBar().addPermanentWidget(label)
+            self.statusBar().addPermanentWidget(label, 1 if label is self.models_label else 0)
         self.state.modelsChanged.connect(self._update_models_label)
 
     def _update_audio_label(self) -> None:
         text = self.playback.audio_text
         self.audio_label.setText(f"audio: {text}" if self.playback.audio_ok else text)
+        self.audio_label.setToolTip(self.playback.audio_detail)
         self.audio_label.setStyleSheet("padding: 0 8px;" + ("" if self.playback.audio_ok else "color: #b00;"))
 
     def _update_models_label(self) -> None:
@@ -131,17 +145,23 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(text, 8000)
 
     # ---- start-up ------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Load the corpus (bundled or the last one opened) and the models, in the background."""
+    def start(self, run_dir=None) -> None:
+        """Load the corpus (bundled or the last one opened) and the models, in the background: `run_dir`
+        when given, else the run the user last trained or opened (the bundled models when it no longer
+        loads, saying so), else the bundled models."""
         self.playback.warm_up()
         sources = settings.app_settings().value("corpus/sources")
         if isinstance(sources, str):
             sources = [sources]
         sources = [s for s in (sources or []) if Path(s).exists()] or None
         self.load_corpus(sources)
-        run_dir, label = startup_run_dir(settings.read("run/last", ""))
+        last = settings.read("run/last", "")
         if run_dir is not None:
-            self.open_run(run_dir, label)
+            self.open_run(run_dir, origin="user")
+        elif last:
+            self.open_run(last, origin="startup", fall_back_to_bundled=True)
+        elif bundled_run_dir() is not None:
+            self.open_run(bundled_run_dir(), origin="startup")
         else:
             self.listen_tab.show_no_models()
 
@@ -162,45 +182,83 @@ class MainWindow(QMainWindow):
             sources[0] if len(sources) == 1 else f"{len(sources)} MIDI files"
         )
         self.statusBar().showMessage(f"loading {label} ...")
+        key = f"corpus#{next(self._load_numbers)}"
+        self.state.set_loading(key, f"Loading the {label}" if not sources else f"Loading {label}")
         self._job_started()
-        progress = workers.progress_relay(
-            lambda done, total: self.statusBar().showMessage(f"loading {label}: {done}/{total} files"), self
-        )
+        progress = workers.progress_relay(lambda done, total: self._corpus_progress(key, label, done, total), self)
         workers.start_job(
             load_corpus_job,
             sources,
             progress,
             on_return=lambda corpus: self._corpus_loaded(corpus, label, sources),
             on_error=lambda exc: self.show_error(f"Could not load {label}", exc),
-            on_finish=self._job_done,
+            on_finish=lambda: (self.state.set_loading(key, None), self._job_done()),
         )
 
+    def _corpus_progress(self, key: str, label: str, done: int, total: int) -> None:
+        text = f"loading {label}: {done}/{total} files"
+        self.statusBar().showMessage(text)
+        if key in self.state.loading:  # a late progress report must not bring back a finished load
+            self.state.set_loading(key, text[0].upper() + text[1:])
+
     def _corpus_loaded(self, corpus, label, sources) -> None:
+        if not len(corpus):
+            # Nothing usable: keep the corpus in use, and show every file skipped and why.
+            self.corpus_tab.show_failed_load(corpus, label)
+            kept = f" The {self.state.corpus_label} stays in use." if self.state.corpus is not None else ""
+            self.show_error(
+                f"Could not load {label}",
+                f"No usable melody in {label}: {len(corpus.skipped)} file(s) skipped.{kept} "
+                "The Corpus tab's extraction report lists every file and the reason.",
+                details="\n".join(f"{s.path}: {s.reason}" for s in corpus.skipped),
+            )
+            return
         self.state.set_corpus(corpus, label, sources)
         settings.write("corpus/sources", list(sources or []))
         self.statusBar().showMessage(f"{label}: {len(corpus.melodies)} melodies", 5000)
 
-    def open_run(self, run_dir, label: str | None = None) -> None:
+    def open_run(self, run_dir, label: str | None = None, origin: str = "user",
+                 fall_back_to_bundled: bool = False) -> None:
+        """Load a run's models in the background. origin: "user", "trained" or "startup" (see AppState).
+        With fall_back_to_bundled, a run that no longer loads gives way to the bundled models."""
         if self._closing:
             return
         run_dir = Path(run_dir)
-        label = label or f"run {run_dir.name}"
+        label = label or ("bundled models" if is_bundled(run_dir) else f"run {run_dir}")
         self._job_started()
+        key = f"models#{next(self._load_numbers)}"
+        self.state.set_loading(key, f"Loading the {label}" if is_bundled(run_dir) else f"Loading the models of {label}")
+
+        def failed(reason) -> None:
+            bundled = bundled_run_dir()
+            if fall_back_to_bundled and bundled is not None and not is_bundled(run_dir):
+                text = workers.error_text(reason) if isinstance(reason, BaseException) else str(reason)
+                self.show_error("Could not reopen your last run",
+                                f"{run_dir}: {text}. The bundled models are open instead.")
+                self.open_run(bundled, origin="startup")
+            else:
+                self.show_error(f"Could not open {run_dir}", reason)
+                if not self.state.models:
+                    self.listen_tab.show_no_models()
+
+        def loaded(models) -> None:
+            if not models:
+                failed("the folder holds no trained models")
+            else:
+                self._models_loaded(models, run_dir, label, origin)
+
         workers.start_job(
             load_run_models,
             run_dir,
             self.state.device,
-            on_return=lambda models: self._models_loaded(models, run_dir, label),
-            on_error=lambda exc: self.show_error(f"Could not open {run_dir}", exc),
-            on_finish=self._job_done,
+            on_return=loaded,
+            on_error=failed,
+            on_finish=lambda: (self.state.set_loading(key, None), self._job_done()),
         )
 
-    def _models_loaded(self, models, run_dir, label) -> None:
-        if not models:
-            self.show_error(f"Could not open {run_dir}", "the folder holds no trained models")
-            return
-        self.state.set_models(models, run_dir, label)
-        if Path(run_dir).resolve() != Path(__file__).resolve().parents[1] / "pretrained":
+    def _models_loaded(self, models, run_dir, label, origin) -> None:
+        self.state.set_models(models, run_dir, label, origin)
+        if origin != "startup":  # what the user trained or opened is what the next launch reopens
             settings.write("run/last", str(run_dir))
 
     # ---- menu actions --------------------------------------------------------------------------
@@ -221,6 +279,13 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open a training run", settings.read("run/last", ""))
         if folder:
             self.open_run(folder)
+
+    def open_bundled_models(self) -> None:
+        bundled = bundled_run_dir()
+        if bundled is None:
+            self.show_error("No bundled models", "this installation has no bundled models: train some on the Train tab")
+            return
+        self.open_run(bundled)
 
     def show_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TAB_NAMES.index(name))
@@ -257,12 +322,25 @@ class MainWindow(QMainWindow):
             "composes from the same opening, and see how long each keeps the theme.</p>",
         )
 
-    def show_error(self, title: str, exc) -> None:
+    def show_error(self, title: str, exc, details: str = "") -> None:
+        """A warning dialog; `details` (every reason, one a line) goes behind its Show Details button."""
         text = workers.error_text(exc) if isinstance(exc, BaseException) else str(exc)
         self.statusBar().showMessage(f"{title}: {text}", 10000)
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
         box.setObjectName("errorDialog")
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # window-modal but non-blocking: the event loop (and tests) keep running
+
+    def _fit_on_screen(self) -> None:
+        """A size saved on a larger monitor must not leave the window cut off on a projector."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is None or screen.isEmpty():
+            return
+        width, height = min(self.width(), screen.width()), min(self.height(), screen.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
 
     # ---- shutdown ------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

@@ -7,13 +7,13 @@ hovering a plot shows each series' value under the mouse.
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
@@ -22,18 +22,17 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QProgressBar,
-    QPushButton,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from . import settings, style, workers
+from . import loading, saved_reports, settings, style, workers
 from .plots import CaptionedPlot
 
-SAVED_REPORT = "memory-report.json"  # written into the run folder after an evaluation
 PER_BAR = (
     ("TR", "Theme recall per bar", "How much each bar resembles some bar of the primer (any transposition). "
      "A model that keeps the theme stays up with the dashed human line; one that forgets sinks to the dotted floor."),
@@ -61,17 +60,14 @@ class MemoryTab(QWidget):
         self.primers = style.spin_box(1, 500, settings.read("memory/primers", 16), "test tunes used as primers")
         self.primer_bars = style.spin_box(1, 64, settings.read("memory/primer_bars", 8), "bars of each primer")
         self.bars = style.spin_box(4, 256, settings.read("memory/bars", 32), "bars each model composes per primer")
-        self.evaluate_button = QPushButton("Evaluate models")
-        self.evaluate_button.setStyleSheet("font-weight: 600; padding: 4px 12px;")
-        self.evaluate_button.clicked.connect(self.evaluate)
-        self.cancel_button = QPushButton("Cancel")
+        self.evaluate_button = style.button("Evaluate models", self.evaluate,
+                                            "Measure the loaded models (the report is kept in your data folder)", bold=True)
+        self.cancel_button = style.button("Cancel", self.cancel, "Stop the evaluation or the probe")
         self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.open_button = QPushButton("Open report ...")
-        self.open_button.clicked.connect(self.open_report_dialog)
-        self.export_button = QPushButton("Export report ...")
+        self.open_button = style.button("Open report ...", self.open_report_dialog, "Show a report.json made earlier")
+        self.export_button = style.button("Export report ...", self.export_report,
+                                          "Write the report (JSON, CSV, PNG plots, summary) into a folder")
         self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_report)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(False)
@@ -92,6 +88,7 @@ class MemoryTab(QWidget):
 
         self.legend = QLabel("")
         self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)  # one line on a wide screen, two on a projector
 
         # ---- plots -----------------------------------------------------------------------------
         self.per_bar_plots = {
@@ -113,8 +110,9 @@ class MemoryTab(QWidget):
         self.repeat_plot = CaptionedPlot(
             "Repeat gain",
             "Bits saved on bars that repeat an earlier bar. High = the model notices and exploits repetition.",
-            "", "bits per token")
-        self.repeat_plot.plot.getAxis("bottom").setStyle(tickTextOffset=4)
+            "bits per token", "")
+        self.repeat_plot.plot.getPlotItem().invertY(True)  # the first model on top, as in the legend
+        self.repeat_plot.hover_by = "y"
         self.probe_plot = CaptionedPlot(
             "Theme-recall probe",
             "A motif, g bars of random filler, the motif again: accuracy on the repeat. Grey line = chance. "
@@ -124,8 +122,7 @@ class MemoryTab(QWidget):
         self.probe_gaps.setToolTip("Gaps in bars between the motif and its repeat, separated by commas")
         self.probe_gaps.setMaximumWidth(140)
         self.probe_steps = style.spin_box(20, 5000, settings.read("memory/probe_steps", _default_probe_steps()), "training steps per model")
-        self.probe_button = QPushButton("Run probe")
-        self.probe_button.clicked.connect(self.run_probe)
+        self.probe_button = style.button("Run probe", self.run_probe, "Train fresh models on the synthetic probe")
         probe_controls = QHBoxLayout()
         probe_controls.addWidget(QLabel("gaps"))
         probe_controls.addWidget(self.probe_gaps)
@@ -151,6 +148,7 @@ class MemoryTab(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setMinimumHeight(200)
+        self.table.horizontalScrollBar().rangeChanged.connect(self._fit_table_height)
         table_group = QWidget()
         table_v = QVBoxLayout(table_group)
         table_v.addWidget(QLabel("<b>Summary</b>"))
@@ -186,19 +184,25 @@ class MemoryTab(QWidget):
         self._models_changed()
 
     def _models_changed(self) -> None:
+        """Other models are loaded: show the newest report made on them (or the shipped one), if any."""
         has = self.state.run_dir is not None and bool(self.state.models)
-        saved = Path(self.state.run_dir) / SAVED_REPORT if has else None
-        if saved is not None and saved.is_file() and self._job is None and (
-            self.report is None or self.report.get("run", {}).get("dir") != str(self.state.run_dir)
-        ):
-            self.open_report(saved, quiet=True)
+        found = saved_reports.newest_report(self.state.run_dir, self.state.models) if has else None
+        if found is not None:
+            self._show_saved(*found)
+        elif self._job is None:
+            self._clear_report()
+        self._update_controls()
+
+    def _update_controls(self) -> None:
+        has = self.state.run_dir is not None and bool(self.state.models)
         self.evaluate_button.setEnabled(has and self._job is None)
         if not has:
             self.status.setText("No models yet: train some on the Train tab or open a run; then press Evaluate.")
         elif self.report is None and self._job is None:
             self.status.setText(f"Press Evaluate to measure how long each of the {len(self.state.models)} models "
                                 "keeps the theme and rhythm (about a minute for small models).")
-        self._draw_legend(self.state.ordered_model_keys() if has else [])
+        if self.report is None:
+            self._draw_legend(self.state.ordered_model_keys() if has else [])
 
     def _draw_legend(self, keys) -> None:
         parts = [f"<span style='color:{style.model_colour(k)}'>&#9632;</span> {style.model_label(k)}" for k in keys]
@@ -280,7 +284,7 @@ class MemoryTab(QWidget):
         self.cancel_button.setEnabled(self._probe_job is not None)
         self.progress.setValue(0)
         self.progress.hide()
-        self._models_changed()
+        self._update_controls()
 
     def stop_events(self):
         return [e for e in (self._cancel, self._probe_cancel) if e is not None]
@@ -293,14 +297,17 @@ class MemoryTab(QWidget):
         sources = [*keys, "human", "floor"]
         for metric, plot in self.per_bar_plots.items():
             plot.clear()
+            drawn = []
             for src in sources:
                 stats = report["per_bar"].get(metric, {}).get(src)
                 if stats:
                     mean = _floats(stats["mean"])
                     x = np.arange(1, len(mean) + 1)
                     band = src not in ("human", "floor")
-                    plot.line(src, x, mean, _floats(stats["lo"]) if band else None, _floats(stats["hi"]) if band else None)
-            plot.plot.setYRange(0, 1.02, padding=0)
+                    lo, hi = (_floats(stats["lo"]), _floats(stats["hi"])) if band else (None, None)
+                    plot.line(src, x, mean, lo, hi)
+                    drawn += [mean] + ([lo] if band else [])
+            plot.plot.setYRange(_lower_limit(drawn), 1.02, padding=0)
         self._draw_nll_per_bar(report, keys)
         self._draw_context(report, keys)
         self._draw_gradient(report, keys)
@@ -309,10 +316,37 @@ class MemoryTab(QWidget):
         self._fill_table(report)
         if report.get("probe"):
             self.show_probe(report["probe"])
-        n = len(report.get("primers", []))
-        self.status.setText(f"{len(keys)} models, {n} primers from {report.get('run', {}).get('dir', '')}")
+        self.status.setText(self._describe(report))
         self.export_button.setEnabled(True)
         self.evaluated.emit()
+
+    def _describe(self, report: dict) -> str:
+        """What the report covers, in words: the models by the name the app gives them (a report
+        records the folder of the machine it was made on, which means nothing on this one)."""
+        n = len(report.get("primers", []))
+        run_dir = (report.get("run") or {}).get("dir", "")
+        same = self.state.run_dir is not None and run_dir and Path(run_dir).name == Path(self.state.run_dir).name
+        whose = self.state.models_label if same and self.state.models_label else f"run {Path(run_dir).name}"
+        return f"{len(report.get('models', []))} models of the {whose}, {n} primers"
+
+    def _show_saved(self, path: Path, report: dict) -> None:
+        self.show_report(report)
+        if path.parent == Path(self.state.run_dir):
+            where = "the report shipped with these models" if loading.is_bundled(self.state.run_dir) else f"saved report {path}"
+        else:
+            where = f"evaluated {_stamp_text(path)}, kept in {path.parent}"
+        self.status.setText(f"{self.status.text()} ({where})")
+
+    def _clear_report(self) -> None:
+        """No report for the loaded models: empty plots rather than another run's figures."""
+        self.report = None
+        for plot in (*self.per_bar_plots.values(), self.nll_bar_plot, self.context_plot, self.gradient_plot,
+                     self.repeat_plot, self.probe_plot):
+            plot.clear()
+        self._clear_ssm()
+        self.table.clear()
+        self.table.setRowCount(0)
+        self.export_button.setEnabled(False)
 
     def _draw_nll_per_bar(self, report, keys) -> None:
         plot = self.nll_bar_plot
@@ -362,19 +396,28 @@ class MemoryTab(QWidget):
         gains = [(k, g) for k, g in gains if g is not None]
         if not gains:
             return
-        xs = np.arange(len(gains), dtype=float)
-        bars = pg.BarGraphItem(x=xs, height=[g for _, g in gains], width=0.6,
+        # Horizontal bars: the models' names read along the left axis, where five fit at any width
+        # (under vertical bars they ran into each other in half a 1024-pixel window).
+        ys = np.arange(len(gains), dtype=float)
+        bars = pg.BarGraphItem(x0=0, y=ys, width=[g for _, g in gains], height=0.6,
                                brushes=[pg.mkBrush(style.model_colour(k)) for k, _ in gains])
         plot.add(bars)
-        plot.plot.getAxis("bottom").setTicks([[(x, style.model_label(k)) for x, (k, _) in zip(xs, gains)]])
-        for x, (k, g) in zip(xs, gains):
-            plot.series[style.model_label(k)] = (np.array([x]), np.array([g]), k)
+        left = plot.plot.getAxis("left")
+        left.setTicks([[(y, style.model_label(k)) for y, (k, _) in zip(ys, gains)]])
+        metrics = QFontMetrics(left.style.get("tickFont") or left.font())
+        left.setWidth(max(metrics.horizontalAdvance(style.model_label(k)) for k, _ in gains) + 16)
+        for y, (k, g) in zip(ys, gains):
+            plot.series[style.model_label(k)] = (np.array([g]), np.array([y]), k)
 
-    def _draw_ssm(self, report, keys) -> None:
+    def _clear_ssm(self) -> None:
         while self.ssm_layout.count():
             item = self.ssm_layout.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
+        self.ssm_views = {}
+
+    def _draw_ssm(self, report, keys) -> None:
+        self._clear_ssm()
         primer_bars = report.get("settings", {}).get("primer_bars", 0)
         cmap = pg.colormap.get("viridis")
         self.ssm_views = {}
@@ -384,7 +427,12 @@ class MemoryTab(QWidget):
                 continue
             m = _floats(matrix)
             view = pg.PlotWidget()
-            view.setFixedSize(190, 210)
+            # The heatmaps share the row's width (six fit a 1024-pixel window) and stay square.
+            view.setMinimumWidth(110)
+            view.setMaximumWidth(230)
+            view.setFixedHeight(200)
+            view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            view.getPlotItem().setAspectLocked(True)
             view.setMenuEnabled(False)
             view.setMouseEnabled(False, False)
             view.hideButtons()
@@ -404,6 +452,8 @@ class MemoryTab(QWidget):
             view.scene().sigMouseMoved.connect(lambda pos, v=view, mm=m, s=src: self._ssm_hover(v, mm, s, pos))
             self.ssm_layout.addWidget(view)
             self.ssm_views[src] = view
+        if self.ssm_views:
+            self.ssm_layout.addWidget(_colour_scale(cmap, "similarity"))
         self.ssm_layout.addStretch(1)
 
     @staticmethod
@@ -415,8 +465,8 @@ class MemoryTab(QWidget):
 
     def _fill_table(self, report) -> None:
         columns = [
-            ("source", "Model"), ("valid_bpt", "valid\nbits/token"), ("effective_memory_bars", "effective\nmemory (bars)"),
-            ("repeat_gain_bits", "repeat gain\n(bits)"), ("TR_first", "TR\nfirst 8"), ("TR_last", "TR\nlast 8"),
+            ("source", "Model"), ("valid_bpt", "valid\nbits/token"), ("effective_memory_bars", "effective\nmemory\n(bars)"),
+            ("repeat_gain_bits", "repeat\ngain (bits)"), ("TR_first", "TR\nfirst 8"), ("TR_last", "TR\nlast 8"),
             ("RR_first", "RR\nfirst 8"), ("RR_last", "RR\nlast 8"), ("downbeat_rate", "downbeat\nrate"),
             ("in_key_rate", "in-key\nrate"),
         ]
@@ -428,8 +478,8 @@ class MemoryTab(QWidget):
         for r, row in enumerate(rows):
             for c, (field, _title) in enumerate(columns):
                 value = row.get(field)
-                if field == "source":
-                    text = style.model_label(value)
+                if field == "source":  # the legend above says what human and floor are
+                    text = style.model_label(value).split(" (")[0]
                 elif value is None:
                     text = "-"
                 else:
@@ -437,15 +487,30 @@ class MemoryTab(QWidget):
                 item = QTableWidgetItem(text)
                 if field == "source":
                     item.setForeground(pg.mkColor(style.model_colour(value)))
+                    item.setToolTip(style.model_label(value))
                 else:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         header = self.table.horizontalHeader()
+        # Columns share the width but never shrink below their longest header line (a narrow window
+        # scrolls the table instead of cutting "memory" to "memo").
+        metrics = header.fontMetrics()
+        widest = max(metrics.horizontalAdvance(line) for _f, title in columns for line in title.split("\n"))
+        header.setMinimumSectionSize(widest + 16)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.resizeRowsToContents()
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        """Every row shown without a vertical scroll bar; room for the horizontal one only when the
+        window is too narrow for the columns."""
         rows_height = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
-        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + rows_height + 6)
+        bar = self.table.horizontalScrollBar()
+        scrollbar = bar.sizeHint().height() if bar.maximum() > 0 else 0
+        height = self.table.horizontalHeader().sizeHint().height() + rows_height + scrollbar + 2 * self.table.frameWidth()
+        if height != self.table.height():
+            self.table.setFixedHeight(height)
 
     # ---- theme-recall probe --------------------------------------------------------------------
     def probe_settings(self):
@@ -552,31 +617,27 @@ class MemoryTab(QWidget):
         if path:
             self.open_report(path)
 
-    def open_report(self, path, quiet: bool = False) -> None:
-        from engine.errors import UserError
-
+    def open_report(self, path) -> None:
         try:
-            report = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(report, dict) or "per_bar" not in report:
-                raise UserError(f"{path}: not a Melody Memory report")
-        except (OSError, ValueError, UserError) as exc:
-            if not quiet:
-                self.main_window.show_error("Could not open the report", exc)
+            report = saved_reports.read_report(path)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.main_window.show_error("Could not open the report", exc)
             return
         self.show_report(report)
-        self.status.setText(f"{self.status.text()} (saved report {path})")
+        self.status.setText(f"{self.status.text()} (opened {path})")
 
     def _remember(self, report: dict) -> None:
-        """Keep the report beside the run's models, so reopening the run shows it again."""
-        run_dir = report.get("run", {}).get("dir")
-        if not run_dir or not Path(run_dir).is_dir():
+        """Keep the report in the user's data folder, so that reopening the run shows it again. Never in
+        the run folder: the bundled models' shipped report must stay as shipped."""
+        run_dir = (report.get("run") or {}).get("dir")
+        if not run_dir:
             return
-        from engine.atomic import atomic_write
-
         try:
-            atomic_write(Path(run_dir) / SAVED_REPORT, json.dumps(report).encode("utf-8"))
-        except Exception:  # noqa: BLE001 - a read-only run folder only means it is not remembered
-            pass
+            path = saved_reports.save_report(report, run_dir)
+        except Exception as exc:  # noqa: BLE001 - a full disk: the report is still shown, say it is not kept
+            self.status.setText(f"{self.status.text()} (not kept: {workers.error_text(exc)})")
+            return
+        self.status.setText(f"{self.status.text()} (kept in {path.parent})")
 
 
 class _MessageRelay(pg.QtCore.QObject):
@@ -587,6 +648,38 @@ def _floats(values) -> np.ndarray:
     """A report's numbers (None for NaN after JSON cleaning) as a float array with NaN."""
     return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else (np.nan if row is None else row)
                      for row in values], dtype=float)
+
+
+def _lower_limit(series) -> float:
+    """The bottom of a 0..1 axis: just below the lowest value drawn (rhythm recall and in-key rate stay
+    near 1, and a 0..1 axis would squeeze them into its top fifth), on a step of 0.1."""
+    values = np.concatenate([np.asarray(s, dtype=float).ravel() for s in series]) if series else np.array([])
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0
+    return float(max(0.0, np.floor((values.min() - 0.02) * 10) / 10))
+
+
+def _colour_scale(cmap, label: str):
+    """A vertical colour bar from 0 to 1 in the heatmaps' colours: what a colour means."""
+    widget = pg.GraphicsLayoutWidget()
+    widget.setFixedSize(90, 200)
+    bar = pg.ColorBarItem(values=(0, 1), colorMap=cmap, interactive=False, width=14, label=label)
+    bar.getAxis("right").setStyle(tickLength=4)
+    widget.addItem(bar)
+    widget.setObjectName("colourScale")
+    return widget
+
+
+def _stamp_text(path: Path) -> str:
+    """"2026-11-24 05:00 UTC" from a saved report's name (report-20261124T050054123456Z.json)."""
+    stamp = path.stem.removeprefix("report-")
+    try:
+        from datetime import datetime
+
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return stamp
 
 
 def _default_probe_steps() -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 
 from . import style
 
@@ -24,10 +25,22 @@ class _PitchAxis(pg.AxisItem):
         return [pitch_name(int(round(v))) if abs(v - round(v)) < 1e-6 else "" for v in values]
 
     def tickValues(self, minVal, maxVal, size):
-        lo, hi = int(np.ceil(minVal)), int(np.floor(maxVal))
+        """The Cs; the Gs too when there is room for them, every pitch when zoomed in. A label never
+        overlaps another, nor hangs over an end of the axis (a short row once showed "C6" cut in half)."""
+        if size <= 0 or maxVal <= minVal:
+            return []
+        text = QFontMetrics(self.style.get("tickFont") or self.font()).height()
+        per = size / (maxVal - minVal)  # pixels per semitone
+        half = 0.5 * text / per
+        lo, hi = int(np.ceil(minVal + half)), int(np.floor(maxVal - half))
         cs = [p for p in range(lo, hi + 1) if p % 12 == 0]
-        every = list(range(lo, hi + 1)) if hi - lo <= 14 else [p for p in range(lo, hi + 1) if p % 12 in (0, 7)]
-        return [(12, cs), (1, [p for p in every if p not in cs])]
+        if per >= text:
+            minor = [p for p in range(lo, hi + 1) if p % 12]
+        elif 5 * per >= text:  # G is 5 semitones below the next C
+            minor = [p for p in range(lo, hi + 1) if p % 12 == 7]
+        else:
+            minor = []
+        return [(12, cs), (1, minor)]
 
 
 class _BarAxis(pg.AxisItem):

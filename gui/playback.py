@@ -47,7 +47,12 @@ class Playback(QObject):
 
     @property
     def audio_text(self) -> str:
-        return self.player.message if self.player.available else "no audio device - use Export WAV"
+        return self.player.message if self.player.available else "no audio - use Export WAV"
+
+    @property
+    def audio_detail(self) -> str:
+        """Why there is no sound (no device, or Qt's audio library missing), for a tooltip."""
+        return self.player.message
 
     def is_playing(self, owner=None) -> bool:
         return self._owner is not None and (owner is None or owner is self._owner)
@@ -116,7 +121,7 @@ class Playback(QObject):
             self._roll.set_playhead(self._start_bar + ms * self._bars_per_ms)
 
     def _unavailable(self, text: str) -> None:
-        self.message.emit("no audio device - use Export WAV")
+        self.message.emit("no audio - use Export WAV")
 
     def _finished(self) -> None:
         was = self._owner is not None

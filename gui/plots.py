@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from . import style
@@ -18,6 +19,7 @@ class CaptionedPlot(QWidget):
         super().__init__(parent)
         self.setObjectName(title)
         self.title = QLabel(f"<b>{title}</b>")
+        self.title.setWordWrap(True)  # two half-width plots fit a 1024-pixel window
         self.plot = pg.PlotWidget()
         self.plot.setFixedHeight(height)
         self.plot.setMenuEnabled(False)
@@ -32,22 +34,35 @@ class CaptionedPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.plot)
         layout.addWidget(self.caption)
+        layout.addStretch(1)  # side by side, two plots line up at the top whatever their captions' lengths
         self.series: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}  # name -> (x, y, unit)
         self._items: list = []
         self._readout = pg.TextItem("", color="#222222", anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 225))
         self._readout.setZValue(100)
         self.plot.addItem(self._readout, ignoreBounds=True)
+        self._readout.hide()  # an empty TextItem still paints its white box
         self.plot.scene().sigMouseMoved.connect(self._hover)
+        clear_on_leave(self.plot, self.clear_readout)
         self.value_format = "{:.3g}"
+        self.hover_by = "x"  # "y" for horizontal bars: the readout lists each bar's length
 
     def clear(self) -> None:
         for item in self._items:
             self.plot.removeItem(item)
         self._items.clear()
         self.series.clear()
+        self.clear_readout()
+
+    def clear_readout(self) -> None:
         self._readout.setText("")
+        self._readout.hide()
+
+    @property
+    def readout_text(self) -> str:
+        """What the hover box shows ("" when it is hidden)."""
+        return self._readout.toPlainText() if self._readout.isVisible() else ""
 
     def add(self, item) -> None:
         self.plot.addItem(item)
@@ -89,12 +104,15 @@ class CaptionedPlot(QWidget):
     def _hover(self, scene_pos) -> None:
         vb = self.plot.getPlotItem().vb
         if not self.series or not vb.sceneBoundingRect().contains(scene_pos):
-            self._readout.setText("")
+            self.clear_readout()
             return
         point = vb.mapSceneToView(scene_pos)
         x = 10 ** point.x() if self.log_x else point.x()
         lines = []
         for name, (xs, ys, _key) in self.series.items():
+            if self.hover_by == "y":
+                lines.append(f"{name}: {self.value_format.format(xs[0])}")
+                continue
             ok = np.isfinite(ys)
             if not ok.any():
                 continue
@@ -102,4 +120,24 @@ class CaptionedPlot(QWidget):
             lines.append(f"{name}: {self.value_format.format(ys[i])}  (at {xs[i]:g})")
         self._readout.setText("\n".join(lines))
         self._readout.setPos(point.x(), point.y())
+        self._readout.setVisible(bool(lines))
 
+
+
+class _LeaveFilter(QObject):
+    def __init__(self, callback, parent):
+        super().__init__(parent)
+        self._callback = callback
+
+    def eventFilter(self, _watched, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Leave:
+            self._callback()
+        return False
+
+
+def clear_on_leave(view, callback) -> None:
+    """Call `callback` when the mouse leaves a plot: a hover readout must not stay behind, showing
+    values for a place the mouse is no longer at."""
+    watcher = _LeaveFilter(callback, view)
+    view.installEventFilter(watcher)
+    view.viewport().installEventFilter(watcher)

@@ -51,3 +51,22 @@ def ask_folder(parent, title: str, key: str) -> str:
     if folder:
         write(key, folder)
     return folder
+
+
+DATA_ENV = "MELODY_MEMORY_DATA"
+
+
+def data_dir():
+    """Where the app keeps what it makes for the user (memory reports): Qt's AppDataLocation
+    (~/.local/share/Melody Memory/Melody Memory on Linux), or the folder MELODY_MEMORY_DATA names
+    (tests set it, as they set MELODY_MEMORY_SETTINGS). Never inside the installation: the files
+    shipped with the app (pretrained/memory-report.json) are read-only to it."""
+    from pathlib import Path
+
+    path = os.environ.get(DATA_ENV)
+    if path:
+        return Path(path)
+    from PySide6.QtCore import QStandardPaths
+
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(location) if location else Path.home() / ".melody-memory"

@@ -18,6 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 class AppState(QObject):
     corpusChanged = Signal()
     modelsChanged = Signal()
+    loadingChanged = Signal()  # something started or finished loading, or its progress changed
     status = Signal(str)  # a short message for the status bar
 
     def __init__(self, parent=None):
@@ -28,16 +29,36 @@ class AppState(QObject):
         self.models: dict = {}  # key -> engine.checkpoint.LoadedModel
         self.run_dir: Path | None = None
         self.models_label = ""  # "bundled models" / "run <dir>" / ""
+        self.models_origin = ""  # "startup" (opened at launch), "user" (File > Open run) or "trained"
         self.device = None
+        self.loading: dict[str, str] = {}  # "corpus" / "models" -> what the user reads while it loads
 
     def set_corpus(self, corpus, label: str, sources=None) -> None:
         self.corpus, self.corpus_label = corpus, label
         self.corpus_sources = [str(s) for s in sources] if sources else None
         self.corpusChanged.emit()
 
-    def set_models(self, models: dict, run_dir: Path | None, label: str) -> None:
+    def set_models(self, models: dict, run_dir: Path | None, label: str, origin: str = "user") -> None:
         self.models, self.run_dir, self.models_label = dict(models), run_dir, label
+        self.models_origin = origin
         self.modelsChanged.emit()
+
+    def set_loading(self, what: str, text: str | None) -> None:
+        """`text` says what is loading ("Loading the bundled corpus: 1200/4029 files"); None: done.
+        `what` is "corpus" or "models", with "#n" for the n-th job of that kind when several overlap."""
+        if text is None:
+            if self.loading.pop(what, None) is None:
+                return
+        else:
+            self.loading[what] = text
+        self.loadingChanged.emit()
+
+    def is_loading(self, what: str) -> bool:
+        """Whether anything of this kind ("corpus", "models") is loading (keys may carry a job number)."""
+        return any(key.split("#")[0] == what for key in self.loading)
+
+    def loading_text(self) -> str:
+        return "; ".join(self.loading.values())
 
     def ordered_model_keys(self) -> list[str]:
         from engine.models.registry import MODEL_KEYS

@@ -5,6 +5,10 @@ Model colours come from the engine's registry so that plots, legends and files a
 
 from __future__ import annotations
 
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel
+
 HUMAN_COLOUR = "#333333"  # the real continuation: dashed
 FLOOR_COLOUR = "#999999"  # bars of a different tune: dotted
 PRIMER_SHADE = (120, 120, 120, 40)  # the primer region behind a piano roll
@@ -77,3 +81,50 @@ def spin_box(lo: int, hi: int, value: int, tip: str):
     box.setValue(int(value))
     box.setToolTip(tip)
     return box
+
+
+def on_click(control, slot) -> None:
+    """Run `slot()` when a button is clicked or an action triggered.
+
+    Qt sends `clicked(bool checked)` / `triggered(bool checked)`, and PySide passes that bool to any
+    slot that can take an argument: connected directly, `export_midi(folder=None)` received False as
+    its folder and failed with a TypeError. Every button and menu action of the app is connected
+    through here, so no slot ever receives the checked flag (tests/gui/test_controls.py enforces it)."""
+    signal = control.triggered if hasattr(control, "triggered") else control.clicked
+    signal.connect(lambda *_checked: slot())
+
+
+def button(text: str, slot=None, tip: str = "", bold: bool = False):
+    """A push button with its text, what it does (tooltip) and the slot it runs (called with no arguments)."""
+    from PySide6.QtWidgets import QPushButton
+
+    widget = QPushButton(text)
+    if tip:
+        widget.setToolTip(tip)
+    if bold:
+        widget.setStyleSheet("font-weight: 600; padding: 4px 12px;")
+    if slot is not None:
+        on_click(widget, slot)
+    return widget
+
+
+class ElidedLabel(QLabel):
+    """A one-line plain-text label that gives way to its neighbours: it shortens its text with "..." in
+    the middle (a path keeps its start and its end) and shows the whole text as its tooltip."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setToolTip(text)
+        self.update()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(self.minimumWidth(), super().minimumSizeHint().height())
+
+    def is_elided(self) -> bool:
+        return self.fontMetrics().horizontalAdvance(self.text()) > self.contentsRect().width()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, rect.width())
+        painter.drawText(rect, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), text)

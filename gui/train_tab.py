@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,14 +27,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QProgressBar,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from . import settings, style, workers
-from .state import PROJECT_ROOT
+from .plots import clear_on_leave
 
 REDRAW_MS = 100  # at most 10 redraws a second: smooth enough, cheap for the event loop
 BATCH_SECONDS = 0.05  # the worker forwards events at most 20 times a second
@@ -72,25 +71,43 @@ class TrainTab(QWidget):
         self._progress: dict[str, dict] = {}
         self._run_dir: Path | None = None
         self._failed = False
+        self._finish_message = ""  # "stopped at step 120 of 300; saved in ...": kept when the run reopens
+        self._finish_run: Path | None = None
 
         from engine.models.registry import MODEL_KEYS, PRESETS
 
         # ---- settings column -------------------------------------------------------------------
+        # One row per model: tick it, its size in the preset, and (while it trains) its progress.
         self.model_boxes: dict[str, QCheckBox] = {}
+        self.param_labels: dict[str, QLabel] = {}
+        self.bars: dict[str, QProgressBar] = {}
+        self.rates: dict[str, QLabel] = {}
         models_group = QGroupBox("Models")
         grid = QGridLayout(models_group)
+        grid.setVerticalSpacing(4)
+        grid.setColumnStretch(2, 1)
         chosen = settings.read("train/models", ",".join(MODEL_KEYS)).split(",")
         for i, key in enumerate(MODEL_KEYS):
             box = QCheckBox(style.model_label(key))
             box.setIcon(style.swatch_icon(style.model_colour(key)))
             box.setChecked(key in chosen)
             box.setStyleSheet(f"QCheckBox {{ color: {style.model_colour(key)}; font-weight: 600; }}")
-            self.model_boxes[key] = box
-            grid.addWidget(box, i, 0)
-        self.param_labels = {key: QLabel("") for key in MODEL_KEYS}
-        for i, key in enumerate(MODEL_KEYS):
-            self.param_labels[key].setStyleSheet("color: #555555;")
-            grid.addWidget(self.param_labels[key], i, 1)
+            params = QLabel("")
+            params.setStyleSheet("color: #555555; font-size: 11px;")
+            bar = QProgressBar()
+            bar.setTextVisible(True)
+            bar.setFormat("%p%")
+            bar.setMinimumWidth(60)
+            bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            bar.setStyleSheet(
+                f"QProgressBar {{ max-height: 14px; font-size: 10px; }} "
+                f"QProgressBar::chunk {{ background: {style.model_colour(key)}; }}"
+            )
+            rate = QLabel("")
+            rate.setStyleSheet("color: #555555; font-size: 11px;")
+            for column, widget in enumerate((box, params, bar, rate)):
+                grid.addWidget(widget, i, column)
+            self.model_boxes[key], self.param_labels[key], self.bars[key], self.rates[key] = box, params, bar, rate
 
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
@@ -105,11 +122,11 @@ class TrainTab(QWidget):
         self.window_len.setToolTip("Training crop in 16th-note steps (16 per 4/4 bar); also the attention span")
         self.seed = QSpinBox(minimum=0, maximum=999_999)
         self.seed.setValue(settings.read("train/seed", 0))
-        self.out_dir = QLineEdit(settings.read("train/out", str(PROJECT_ROOT / "runs")))
+        # Not inside the installation (read-only once installed): the user's data folder, unless chosen.
+        self.out_dir = QLineEdit(settings.read("train/out", str(settings.data_dir() / "runs")))
         self.out_dir.setToolTip("Each run is saved in a new folder here; reopen it with File > Open run")
-        browse = QPushButton("...")
-        browse.setFixedWidth(30)
-        browse.clicked.connect(self._browse)
+        browse = style.button("...", self._browse, "Choose the folder that new runs are saved in")
+        browse.setFixedWidth(browse.fontMetrics().horizontalAdvance("...") + 24)
         out_line = QHBoxLayout()
         out_line.addWidget(self.out_dir)
         out_line.addWidget(browse)
@@ -122,52 +139,28 @@ class TrainTab(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("Save runs in", out_line)
 
-        self.start_button = QPushButton("Start training")
-        self.start_button.setStyleSheet("font-weight: 600; padding: 4px 12px;")
-        self.start_button.clicked.connect(self.start)
-        self.stop_button = QPushButton("Stop")
+        self.start_button = style.button("Start training", self.start, "Train the ticked models into a new run folder",
+                                         bold=True)
+        self.stop_button = style.button("Stop", self.stop, "Stop after the current step; the last checkpoint is kept")
         self.stop_button.setEnabled(False)
-        self.stop_button.setToolTip("Stop after the current step; the last checkpoint is kept")
-        self.stop_button.clicked.connect(self.stop)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
-
-        self.bars: dict[str, QProgressBar] = {}
-        self.rates: dict[str, QLabel] = {}
-        progress_group = QGroupBox("Progress")
-        pgrid = QGridLayout(progress_group)
-        for i, key in enumerate(MODEL_KEYS):
-            name = QLabel(style.model_label(key))
-            name.setStyleSheet(f"color: {style.model_colour(key)}; font-weight: 600;")
-            bar = QProgressBar()
-            bar.setTextVisible(True)
-            bar.setFormat("%p%")
-            bar.setStyleSheet(
-                f"QProgressBar {{ max-height: 14px; }} QProgressBar::chunk {{ background: {style.model_colour(key)}; }}"
-            )
-            rate = QLabel("")
-            rate.setStyleSheet("color: #555555; font-size: 11px;")
-            rate.setMinimumWidth(150)
-            pgrid.addWidget(name, i, 0)
-            pgrid.addWidget(bar, i, 1)
-            pgrid.addWidget(rate, i, 2)
-            self.bars[key], self.rates[key] = bar, rate
 
         self.run_label = QLabel("")
         self.run_label.setWordWrap(True)
         self.run_label.setStyleSheet("color: #555555;")
 
         left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
         left.addWidget(models_group)
         left.addLayout(form)
         left.addLayout(buttons)
-        left.addWidget(progress_group)
         left.addWidget(self.run_label)
         left.addStretch(1)
         left_widget = QWidget()
         left_widget.setLayout(left)
-        left_widget.setFixedWidth(430)
+        left_widget.setFixedWidth(470)
 
         # ---- plot ------------------------------------------------------------------------------
         self.plot = pg.PlotWidget()
@@ -193,6 +186,7 @@ class TrainTab(QWidget):
         self.hover.setZValue(50)
         self.plot.addItem(self.hover, ignoreBounds=True)
         self.plot.scene().sigMouseMoved.connect(self._hover)
+        clear_on_leave(self.plot, lambda: self.hover.setText(""))
 
         right = QVBoxLayout()
         right.addWidget(self.plot, 1)
@@ -209,16 +203,26 @@ class TrainTab(QWidget):
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
         self.preset.currentTextChanged.connect(self._preset_changed)
-        self._preset_changed(self.preset.currentText(), keep_window=True)
+        self._show_preset(self.preset.currentText(), keep_window=True)
         state.modelsChanged.connect(self._show_loaded_run)
+        # The form is remembered as it is edited (not only when training starts): the next launch shows it.
+        for signal in (self.preset.currentTextChanged, self.steps.valueChanged, self.learning_rate.valueChanged,
+                       self.window_len.valueChanged, self.seed.valueChanged, self.out_dir.editingFinished,
+                       *(box.toggled for box in self.model_boxes.values())):
+            signal.connect(self._save_settings)
 
     # ---- settings ------------------------------------------------------------------------------
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save training runs in", self.out_dir.text())
         if folder:
             self.out_dir.setText(folder)
+            self._save_settings()
 
-    def _preset_changed(self, preset: str, keep_window: bool = False) -> None:
+    def _preset_changed(self, preset: str) -> None:
+        self._show_preset(preset, keep_window=False)
+
+    def _show_preset(self, preset: str, keep_window: bool) -> None:
+        """Each model's size in this preset; the window becomes the preset's (or the saved one)."""
         from engine.models.registry import MODEL_KEYS, PRESETS, build_model
         from engine.tokens import TokenConfig
 
@@ -344,10 +348,21 @@ class TrainTab(QWidget):
             if f:
                 total = max(1, f["total_steps"] or self.steps.value())
                 self.bars[key].setValue(int(100 * f["step"] / total))
-                rate = f"{f['tokens_per_s']:,.0f} tok/s" if f["tokens_per_s"] else ""
-                eta = _format_eta(f["eta_s"])
-                self.rates[key].setText(f"step {f['step']}/{total}  {rate}" + (f"  ETA {eta}" if eta else ""))
+                self.rates[key].setText(f"{f['step']}/{total}")
+                speed = f"{f['tokens_per_s']:,.0f} tokens/s" if f.get("tokens_per_s") else ""
+                self.rates[key].setToolTip(f"step {f['step']} of {total}" + (f", {speed}" if speed else ""))
+        if self._dirty and self._job is not None:
+            self._show_overall_progress()
         self._dirty.clear()
+
+    def _show_overall_progress(self) -> None:
+        """One line for the whole run while it trains: the models step in turn, so one ETA says it."""
+        rows = list(self._progress.values())
+        step, total = min(f["step"] for f in rows), max(f["total_steps"] or 1 for f in rows)
+        etas = [f["eta_s"] for f in rows if f.get("eta_s") is not None and np.isfinite(f["eta_s"])]
+        eta = _format_eta(max(etas)) if etas else ""
+        self.run_label.setText(f"training into {self._run_dir}: step {step} of {total}"
+                               + (f", about {eta} left" if eta else ""))
 
     def _reset_curves(self, keys) -> None:
         self._train, self._valid, self._progress = {}, {}, {}
@@ -370,12 +385,16 @@ class TrainTab(QWidget):
         self._stop = None
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
+        steps = [f["step"] for f in self._progress.values()]
+        total = max((f["total_steps"] or 0 for f in self._progress.values()), default=0)
+        at = f" at step {min(steps)} of {total}" if stopped and steps else ""
         if self._failed:
-            self.run_label.setText(f"training failed; what was saved is in {self._run_dir}")
+            self._finish_message = f"training failed; what was saved is in {self._run_dir}"
         else:
-            self.run_label.setText(
-                f"{'stopped' if stopped else 'finished'}; saved in {self._run_dir}. The Listen tab now uses these models."
-            )
+            self._finish_message = (f"{'stopped' if stopped else 'finished'}{at}; saved in {self._run_dir}. "
+                                    "The Listen tab now uses these models.")
+        self._finish_run = self._run_dir
+        self.run_label.setText(self._finish_message)
         # Open what was saved, so that Listen and Memory use the new models at once.
         if self.main_window is not None and self._run_dir is not None and self._run_dir.is_dir():
             from engine.checkpoint import list_run_models
@@ -402,17 +421,27 @@ class TrainTab(QWidget):
                     self._train.setdefault(key, _Series()).add(r["step"], r["train_bpt"])
                 if r.get("valid_bpt") is not None:
                     self._valid.setdefault(key, _Series()).add(r["step"], r["valid_bpt"])
-            loaded = self.state.models.get(key)
-            total = loaded.record.training.steps if loaded is not None and loaded.record is not None else None
-            last = rows[-1]["step"] if rows else 0
+            loaded = self.state.models[key]
+            # "step" is where the checkpoint stands, training.steps what was asked for (a stopped run
+            # stands short of it).
+            total = loaded.record.training.steps if loaded.record is not None else None
+            last = loaded.record.step if loaded.record is not None else (rows[-1]["step"] if rows else 0)
             self._progress[key] = {
                 "step": last, "total_steps": total or last or 1, "tokens_per_s": None, "eta_s": None,
             }
             self._dirty.add(key)
         self._redraw()
-        self._show_run_settings(keys)
-        self.run_label.setText(f"showing the {self.state.models_label}" if self.state.models_label == "bundled models"
-                               else f"showing the run in {self.state.run_dir}")
+        if self.state.models_origin != "startup":  # at launch the form shows what the user saved
+            self._show_run_settings(keys)
+        if self._finish_run is not None and Path(self.state.run_dir) == Path(self._finish_run):
+            self.run_label.setText(self._finish_message)  # the run just trained: keep what happened
+        elif self.state.models_label == "bundled models":
+            self.run_label.setText("showing the bundled models")
+        else:
+            unfinished = [k for k in keys if self._progress[k]["step"] < self._progress[k]["total_steps"]]
+            self.run_label.setText(f"showing the run in {self.state.run_dir}"
+                                   + (f" ({len(unfinished)} of {len(keys)} models stopped before their last step)"
+                                      if unfinished else ""))
 
     def _show_run_settings(self, keys) -> None:
         """Put the opened run's settings in the form, so that Start repeats (or extends) what it did."""

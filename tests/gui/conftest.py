@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.gui.driving import SMALL_EVALUATION
+
 SCALE = (60, 62, 64, 65, 67, 69, 71, 72)
 # Splits come from a hash of a tune's notes: tunes are kept or redrawn so that every split gets a few.
 WANTED = {"train": 30, "valid": 5, "test": 5}
@@ -97,11 +99,15 @@ def tiny_run(midi_folder, corpus_cache, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def app_env(qsettings_tmp, corpus_cache, tmp_path, monkeypatch):
-    """No bundled models, a temporary corpus cache and settings: each test starts as a new user."""
+    """No bundled models, a temporary corpus cache, settings and data folder, and runs saved under
+    tmp_path: each test starts as a new user and writes nothing outside its temporary folder."""
     import gui.loading
+    from gui import settings
 
     monkeypatch.setenv("MELODY_MEMORY_CACHE", str(corpus_cache))
+    monkeypatch.setenv(settings.DATA_ENV, str(tmp_path / "data"))
     monkeypatch.setattr(gui.loading, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+    settings.write("train/out", str(tmp_path / "runs"))
     return tmp_path
 
 
@@ -120,6 +126,58 @@ def window(qtbot, app_env, midi_folder):
         win.start()
     yield win
     win.close()
+
+
+@pytest.fixture(scope="session")
+def shipped_models(tiny_run, midi_folder, corpus_cache, tmp_path_factory) -> Path:
+    """A copy of the tiny run standing in for pretrained/: its models and the memory report shipped
+    with them (made headless with small settings), read-only to the app as the real ones are."""
+    import json
+    import os
+    import shutil
+
+    from engine.corpus import load_corpus
+    from engine.evaluate import EvalSettings, evaluate
+
+    os.environ["MELODY_MEMORY_CACHE"] = str(corpus_cache)
+    folder = tmp_path_factory.mktemp("shipped") / "pretrained"
+    shutil.copytree(tiny_run, folder)
+    report = evaluate(folder, None, EvalSettings(**SMALL_EVALUATION), corpus=load_corpus([midi_folder]))
+    report.pop("timings", None)
+    (folder / "memory-report.json").write_text(json.dumps(report), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def bundled(app_env, shipped_models, monkeypatch) -> Path:
+    """The app sees `shipped_models` as its bundled models (pretrained/)."""
+    import gui.loading
+
+    monkeypatch.setattr(gui.loading, "PRETRAINED_DIR", shipped_models)
+    return shipped_models
+
+
+@pytest.fixture
+def small_evaluations(monkeypatch):
+    """Evaluate in the Memory tab with small internal sizes (the button still starts it as a user does,
+    with the primers and bars of the tab's fields, which tests set small as a user would)."""
+    from dataclasses import replace
+
+    from gui.memory_tab import MemoryTab
+
+    internal = {k: v for k, v in SMALL_EVALUATION.items() if k not in ("primers", "primer_bars", "bars")}
+    original = MemoryTab.eval_settings
+    monkeypatch.setattr(MemoryTab, "eval_settings", lambda tab: replace(original(tab), **internal))
+
+
+@pytest.fixture
+def user(window, qtbot, monkeypatch, tmp_path):
+    """The person at the window: clicks controls by their text, answers file dialogs (see driving.py)."""
+    from tests.gui.driving import User
+
+    person = User(window, qtbot, monkeypatch, tmp_path / "answers")
+    yield person
+    person.stop()
 
 
 @pytest.fixture(scope="session")

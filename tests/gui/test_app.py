@@ -9,6 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
+from tests.gui.driving import focus, offscreen_screen
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,8 +21,9 @@ def test_gui_command_writes_a_screenshot_and_quits(tmp_path, midi_folder, corpus
     ini = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     ini.setValue("corpus/sources", [str(midi_folder)])
     ini.sync()
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MELODY_MEMORY_SETTINGS": str(tmp_path / "s.ini"),
-           "MELODY_MEMORY_CACHE": str(corpus_cache)}
+    env = {**os.environ, "QT_QPA_PLATFORM": offscreen_screen(tmp_path, 1920, 1080),
+           "MELODY_MEMORY_SETTINGS": str(tmp_path / "s.ini"), "MELODY_MEMORY_CACHE": str(corpus_cache),
+           "MELODY_MEMORY_DATA": str(tmp_path / "data")}
     run = subprocess.run(
         [sys.executable, str(ROOT / "main.py"), "gui", "--quit-after", "1", "--tab", "train", "--screenshot", str(shot)],
         capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
@@ -29,7 +32,7 @@ def test_gui_command_writes_a_screenshot_and_quits(tmp_path, midi_folder, corpus
     from PySide6.QtGui import QImage
 
     image = QImage(str(shot))
-    assert (image.width(), image.height()) == (1280, 800)
+    assert (image.width(), image.height()) == (1280, 800)  # the first-use size on a full-HD screen
 
 
 def test_screenshot_without_quit_after_is_a_clear_error(tmp_path):
@@ -67,6 +70,7 @@ def test_listen_settings_persist_into_the_next_window(window, qtbot, tiny_run):
     tab.bars.setValue(3)
     tab.temperature.setValue(0.7)
     with qtbot.waitSignal(tab.generationFinished, timeout=30000):
+        focus(qtbot, window)
         qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     window.close()
     again = MainWindow()

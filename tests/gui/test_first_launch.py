@@ -37,6 +37,6 @@ def test_first_launch_generates_and_plays_every_bundled_model(qtbot, app_env, mo
         if win.playback.audio_ok:
             assert win.playback.is_playing(row), key
         else:
-            assert "no audio device" in win.audio_label.text()
+            assert "no audio" in win.audio_label.text()
     win.playback.stop()
     win.close()

@@ -22,11 +22,13 @@ def test_models_show_their_parameter_counts_per_preset(window):
     assert tab.window_len.value() == 256
 
 
-def test_training_draws_curves_and_stop_keeps_a_checkpoint(window, qtbot, tmp_path):
+def test_training_draws_curves_and_stop_keeps_a_checkpoint(window, user, qtbot, app_env):
     tab = window.train_tab
     _tiny(tab, steps=300)  # a validation point every 15 steps
-    worker = tab.start(tmp_path / "run")
-    assert worker is not None and not tab.start_button.isEnabled()
+    user.show_tab("Train")
+    user.click("Start training", wait=False)
+    assert not tab.start_button.isEnabled()
+    worker = tab._job
 
     validated = set()
 
@@ -37,18 +39,47 @@ def test_training_draws_curves_and_stop_keeps_a_checkpoint(window, qtbot, tmp_pa
     # a validation point of every model arrives (they train in two processes); then Stop, long before the end
     with qtbot.waitSignal(worker.yielded, timeout=60000, check_params_cb=every_model_validated):
         pass
-    with qtbot.waitSignal(worker.finished, timeout=10000):
-        tab.stop()
+    user.click("Stop")
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
-    assert "stopped" in tab.run_label.text()
     drawn = {k for k, c in tab.valid_curves.items() if len(c.getData()[0] or [])}
     assert drawn, "no validation curve was drawn"
-    keys = list_run_models(tmp_path / "run")
+    (run,) = (app_env / "runs").iterdir()  # a new folder in "Save runs in"
+    keys = list_run_models(run)
     assert keys == list(tab.model_boxes)
-    steps = [read_history(tmp_path / "run" / k)[-1]["step"] for k in keys]
-    assert all(0 < s < 300 for s in steps)
-    # the finished run is opened at once, so Listen can use it
-    qtbot.waitUntil(lambda: set(window.state.models) == set(keys), timeout=10000)
+    steps = {k: read_history(run / k)[-1]["step"] for k in keys}
+    assert all(0 < s < 300 for s in steps.values())
+    # the run is opened at once (Listen can use it) and the tab still says what happened, truly
+    assert window.state.run_dir == run and set(window.state.models) == set(keys)
+    stopped_at = min(window.state.models[k].config["step"] for k in keys)
+    assert f"stopped at step {stopped_at} of 300; saved in {run}" in tab.run_label.text()
+    for key in keys:
+        step = window.state.models[key].config["step"]
+        assert tab.rates[key].text() == f"{step}/300" and tab.bars[key].value() == int(100 * step / 300), key
+
+
+def test_a_stopped_run_reopens_with_its_true_progress(window, user, qtbot, tmp_path):
+    tab = window.train_tab
+    _tiny(tab, steps=300, models=["rnn", "gru"])
+    user.show_tab("Train")
+    user.answer(tmp_path / "runs")
+    user.click("...")  # "Save runs in": a folder of the user's choice
+    user.click("Start training", wait=False)
+    qtbot.waitUntil(lambda: all(tab.rates[k].text() for k in ("rnn", "gru")), timeout=60000)
+    user.click("Stop")
+    (run,) = (tmp_path / "runs").iterdir()
+    from tests.gui.driving import open_window
+
+    window.close()
+    again = open_window(qtbot)  # the next launch reopens the run trained last
+    assert again.state.run_dir == run
+    again_tab = again.train_tab
+    for key in ("rnn", "gru"):
+        step = again.state.models[key].config["step"]
+        assert 0 < step < 300
+        assert again_tab.rates[key].text() == f"{step}/300", key
+        assert again_tab.bars[key].value() < 100
+    assert "2 of 2 models stopped before their last step" in again_tab.run_label.text()
+    again.close()
 
 
 def test_a_training_error_opens_a_dialog_and_the_app_stays_usable(window, qtbot, tmp_path, monkeypatch):

@@ -1,0 +1,83 @@
+"""Memory reports the app keeps: one file per evaluation in the user's data folder, never in a run folder.
+
+The bundled models ship their report (pretrained/memory-report.json), which the app only reads. An
+evaluation of any run, the bundled one included, is written to
+`<data folder>/reports/<run name>-<hash of its path>/report-<UTC time>.json`; the Memory tab shows the
+newest report made on the models now loaded (same run folder, same saved_at of every model), else the
+report saved beside the run (the shipped one, or one an older version of the app wrote there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import settings
+
+BESIDE_RUN = "memory-report.json"  # the shipped report's name in pretrained/ (read, never written)
+
+
+def run_reports_dir(run_dir) -> Path:
+    resolved = Path(run_dir).expanduser().resolve()
+    digest = hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:10]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", resolved.name) or "run"
+    return settings.data_dir() / "reports" / f"{name}-{digest}"
+
+
+def save_report(report: dict, run_dir) -> Path:
+    """Write `report` for `run_dir` into the data folder (atomically); returns its path."""
+    from engine.atomic import atomic_write
+
+    folder = run_reports_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"report-{stamp}.json"
+    atomic_write(path, json.dumps(report).encode("utf-8"))
+    return path
+
+
+def read_report(path) -> dict:
+    """A report file's contents; UserError when it is not a readable Melody Memory report."""
+    from engine.errors import UserError
+
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: {exc}") from None
+    if not isinstance(report, dict) or "per_bar" not in report:
+        raise UserError(f"{path}: not a Melody Memory report")
+    return report
+
+
+def made_on(report: dict, models: dict) -> bool:
+    """Whether the report was made on these loaded models (key -> LoadedModel): every model it covers is
+    loaded and was saved at the same time (a retrained run has new saved_at stamps)."""
+    entries = (report.get("run") or {}).get("models") or {}
+    for key in report.get("models", []):
+        loaded = models.get(key)
+        if loaded is None:
+            return False
+        stamp = (entries.get(key) or {}).get("saved_at")
+        if stamp is not None and stamp != loaded.config.get("saved_at"):
+            return False
+    return True
+
+
+def newest_report(run_dir, models: dict) -> tuple[Path, dict] | None:
+    """(path, report) to show for the loaded run: the newest saved evaluation made on these models,
+    else the report beside the run (shipped with the bundled models); None when there is none."""
+    folder = run_reports_dir(run_dir)
+    saved = sorted(folder.glob("report-*.json"), reverse=True) if folder.is_dir() else []
+    for path in [*saved, Path(run_dir) / BESIDE_RUN]:
+        if not path.is_file():
+            continue
+        try:
+            report = read_report(path)
+        except Exception:  # noqa: BLE001 - a damaged file is passed over; the next one may do
+            continue
+        if made_on(report, models):
+            return path, report
+    return None
