@@ -9,6 +9,7 @@ threading.Event that the engine checks every step; it saves the last checkpoint 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from engine.errors import UserError
 
 from . import settings, style, workers
 from .plots import clear_on_leave
@@ -75,7 +78,9 @@ class TrainTab(QWidget):
         self._finish_run: Path | None = None
 
         from engine.models.registry import MODEL_KEYS, PRESETS
+        from engine.train_config import classroom_config
 
+        classroom = classroom_config()
         # ---- settings column -------------------------------------------------------------------
         # One row per model: tick it, its size in the preset, and (while it trains) its progress.
         self.model_boxes: dict[str, QCheckBox] = {}
@@ -111,17 +116,17 @@ class TrainTab(QWidget):
 
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
-        self.preset.setCurrentText(settings.read("train/preset", "small"))
+        self.preset.setCurrentText(settings.read("train/preset", classroom.preset))
         self.preset.setToolTip("Model size; within a preset every model has about the same number of parameters")
         self.steps = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100)
-        self.steps.setValue(settings.read("train/steps", 2000))
+        self.steps.setValue(settings.read("train/steps", classroom.steps))
         self.steps.setToolTip("Optimizer steps per model (all models get the same budget and the same batches)")
         self.learning_rate = QDoubleSpinBox(minimum=1e-5, maximum=1.0, decimals=5, singleStep=1e-4)
-        self.learning_rate.setValue(settings.read("train/lr", 3e-3))
+        self.learning_rate.setValue(settings.read("train/lr", classroom.lr))
         self.window_len = QSpinBox(minimum=16, maximum=4096, singleStep=16)
         self.window_len.setToolTip("Training crop in 16th-note steps (16 per 4/4 bar); also the attention span")
         self.seed = QSpinBox(minimum=0, maximum=999_999)
-        self.seed.setValue(settings.read("train/seed", 0))
+        self.seed.setValue(settings.read("train/seed", classroom.seed))
         # Not inside the installation (read-only once installed): the user's data folder, unless chosen.
         self.out_dir = QLineEdit(settings.read("train/out", str(settings.data_dir() / "runs")))
         self.out_dir.setToolTip("Each run is saved in a new folder here; reopen it with File > Open run")
@@ -143,9 +148,17 @@ class TrainTab(QWidget):
                                          bold=True)
         self.stop_button = style.button("Stop", self.stop, "Stop after the current step; the last checkpoint is kept")
         self.stop_button.setEnabled(False)
+        self.resume_button = style.button("Resume", self.resume, "Open a run to continue it")
+        self.resume_button.setEnabled(False)
+        self.classroom_button = style.button(
+            "Classroom settings", self.use_classroom_settings,
+            "The defaults: the five small models, settings that show the answer fastest on this computer")
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.resume_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.classroom_button)
 
         self.run_label = QLabel("")
         self.run_label.setWordWrap(True)
@@ -268,34 +281,61 @@ class TrainTab(QWidget):
         self._save_settings()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(run_dir) if run_dir else Path(self.out_dir.text()).expanduser() / f"run-{stamp}"
-        from engine.errors import UserError
         from engine.run_plan import plan_new_run
-        from engine.train_config import TrainConfig
+        from engine.train_config import classroom_config
 
         # Checked before anything runs: the settings, the folder (writable, not a file, not holding a run)
         # and the corpus (big enough to validate on). The plan holds the run's lock until training ends.
+        # What the form does not show (batch, precision, whole tunes) comes from the classroom settings.
         device = getattr(self.state.device, "type", self.state.device) or "auto"
-        config = TrainConfig(preset=self.preset.currentText(), steps=self.steps.value(),
-                             lr=self.learning_rate.value(), window=self.window_len.value(), seed=self.seed.value(),
-                             device=str(device))
+        config = replace(classroom_config(), preset=self.preset.currentText(), steps=self.steps.value(),
+                         lr=self.learning_rate.value(), window=self.window_len.value(), seed=self.seed.value(),
+                         device=str(device))
+        names = {"steps": "Steps", "lr": "Learning rate", "window": "Window", "seed": "Seed", "preset": "Preset"}
+        return self._run(lambda: plan_new_run(run_dir, keys, config, sources=self.state.corpus_sources,
+                                              names=names), keys, f"training into {run_dir}", resumed=False)
+
+    def resume(self):
+        """Continue the opened run: every model that has not finished, from its last checkpoint, with the
+        run's own settings. Finished and bundled models are never touched. Returns the worker (or None)."""
+        if self._job is not None or self.state.run_dir is None:
+            return None
+        from engine.run_plan import plan_resume
+
+        run_dir = Path(self.state.run_dir)
+        try:
+            peek = plan_resume(run_dir, lock=False)
+        except UserError as exc:
+            self.main_window.show_error("Cannot resume", str(exc))
+            return None
+        if peek.nothing_to_do:
+            self.main_window.show_error("Nothing to resume", "\n".join([*peek.notes, "Nothing was changed."]))
+            return None
+        return self._run(lambda: plan_resume(run_dir), peek.models, f"resuming {', '.join(peek.models)} in {run_dir}",
+                         resumed=True)
+
+    def _run(self, make_plan, keys, message: str, resumed: bool):
+        """Plan (checks and the run's lock), make the job from the loaded corpus, train it in a worker."""
         plan = None
         try:
-            plan = plan_new_run(run_dir, keys, config, sources=self.state.corpus_sources)
+            plan = make_plan()
             job = plan.job(self.state.corpus)
         except UserError as exc:
             if plan is not None:
                 plan.release()
-            self.main_window.show_error("Cannot start training", str(exc))
+            self.main_window.show_error("Cannot resume training" if resumed else "Cannot start training", str(exc))
             return None
-        self._run_dir = run_dir
-        self._reset_curves(keys)
+        self._run_dir = Path(plan.out_dir)
+        if not resumed:
+            self._reset_curves(keys)  # a resume goes on drawing the curves the opened run has so far
         self._stop = threading.Event()
         self._failed = False
         from .training_job import training_job
 
         self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.run_label.setText(f"training into {self._run_dir}")
+        self.run_label.setText(message + ("\n" + "\n".join(job.notes) if job.notes else ""))
         self._job = workers.start_job(
             training_job,
             plan,
@@ -310,6 +350,19 @@ class TrainTab(QWidget):
         )
         self._timer.start()
         return self._job
+
+    def use_classroom_settings(self) -> None:
+        """Put the classroom defaults back in the form (all five models ticked)."""
+        from engine.train_config import classroom_config
+
+        classroom = classroom_config()
+        self.preset.setCurrentText(classroom.preset)
+        self._show_preset(classroom.preset, keep_window=False)
+        self.steps.setValue(classroom.steps)
+        self.learning_rate.setValue(classroom.lr)
+        self.seed.setValue(classroom.seed)
+        for box in self.model_boxes.values():
+            box.setChecked(True)
 
     def stop(self) -> None:
         if self._stop is not None:
@@ -385,6 +438,7 @@ class TrainTab(QWidget):
         self._stop = None
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
+        self._update_resume()
         steps = [f["step"] for f in self._progress.values()]
         total = max((f["total_steps"] or 0 for f in self._progress.values()), default=0)
         at = f" at step {min(steps)} of {total}" if stopped and steps else ""
@@ -431,6 +485,7 @@ class TrainTab(QWidget):
             }
             self._dirty.add(key)
         self._redraw()
+        self._update_resume()
         if self.state.models_origin != "startup":  # at launch the form shows what the user saved
             self._show_run_settings(keys)
         if self._finish_run is not None and Path(self.state.run_dir) == Path(self._finish_run):
@@ -442,6 +497,24 @@ class TrainTab(QWidget):
             self.run_label.setText(f"showing the run in {self.state.run_dir}"
                                    + (f" ({len(unfinished)} of {len(keys)} models stopped before their last step)"
                                       if unfinished else ""))
+
+    def _update_resume(self) -> None:
+        """Resume is offered when the opened run has models that can continue (unfinished, with training
+        state); the tooltip says why not otherwise."""
+        from engine.run_plan import plan_resume
+
+        why = "Open a run to continue it"
+        can = False
+        if self._job is None and self.state.run_dir is not None:
+            try:
+                peek = plan_resume(self.state.run_dir, lock=False)
+                can = not peek.nothing_to_do
+                why = (f"Continue {', '.join(peek.models)} from their last checkpoints, with the run's settings"
+                       if can else "Nothing to resume: " + "; ".join(peek.notes))
+            except UserError as exc:
+                why = f"Cannot resume: {exc}"
+        self.resume_button.setEnabled(can)
+        self.resume_button.setToolTip(why)
 
     def _show_run_settings(self, keys) -> None:
         """Put the opened run's settings in the form, so that Start repeats (or extends) what it did."""

@@ -127,3 +127,59 @@ def test_closing_the_window_during_training_stops_it_and_keeps_the_checkpoint(wi
     window.close()  # blocks until the worker has saved and returned
     assert not tab.running
     assert list_run_models(tmp_path / "run") == ["rnn", "lstm"]
+
+
+def test_resume_continues_a_stopped_run_from_the_train_tab(window, user, qtbot, tmp_path):
+    tab = window.train_tab
+    _tiny(tab, steps=200, models=["rnn", "gru"])
+    user.show_tab("Train")
+    user.answer(tmp_path / "runs")
+    user.click("...")
+    assert not tab.resume_button.isEnabled()  # nothing opened that could continue
+    user.click("Start training", wait=False)
+    qtbot.waitUntil(lambda: all(tab.rates[k].text() for k in ("rnn", "gru")), timeout=60000)
+    user.click("Stop")
+    (run,) = (tmp_path / "runs").iterdir()
+    stopped = {k: window.state.models[k].config["step"] for k in ("rnn", "gru")}
+    assert all(0 < s < 200 for s in stopped.values())
+    assert tab.resume_button.isEnabled() and "rnn, gru" in tab.resume_button.toolTip()
+    drawn_before = len(tab.train_curves["rnn"].getData()[0] or [])
+
+    user.click("Resume", wait=False)
+    assert "resuming rnn, gru" in tab.run_label.text()
+    qtbot.waitUntil(lambda: not tab.running, timeout=120000)
+    # the finished run is opened again (in the background), so Listen uses the resumed models
+    qtbot.waitUntil(lambda: all(window.state.models[k].config["step"] == 200 for k in ("rnn", "gru")), timeout=20000)
+    assert window.state.run_dir == run
+    for key in ("rnn", "gru"):
+        assert tab.rates[key].text() == "200/200"
+        rows = read_history(run / key)
+        assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})  # one history, no restart
+    assert len(tab.train_curves["rnn"].getData()[0]) > drawn_before  # the curves went on
+    assert not tab.resume_button.isEnabled() and "finished" in tab.resume_button.toolTip()
+    assert not user.warnings()
+
+
+def test_the_bundled_models_cannot_be_resumed_and_the_tab_says_why(qtbot, qsettings_tmp, monkeypatch, tmp_path):
+    from tests.gui.driving import open_window
+
+    monkeypatch.setenv("MELODY_MEMORY_DATA", str(tmp_path / "data"))
+    window = open_window(qtbot)  # a first launch: the bundled models
+    assert window.state.models_label == "bundled models"
+    button = window.train_tab.resume_button
+    assert not button.isEnabled() and "never overwritten" in button.toolTip()
+    window.close()
+
+
+def test_classroom_settings_are_the_defaults_and_come_back_at_a_click(window, user):
+    from engine.train_config import classroom_config
+
+    tab = window.train_tab
+    classroom = classroom_config()
+    tab.steps.setValue(7)
+    tab.learning_rate.setValue(0.01)
+    tab.model_boxes["gru"].setChecked(False)
+    user.show_tab("Train")
+    user.click("Classroom settings")
+    assert tab.steps.value() == classroom.steps and tab.learning_rate.value() == classroom.lr
+    assert tab.preset.currentText() == classroom.preset and all(b.isChecked() for b in tab.model_boxes.values())
