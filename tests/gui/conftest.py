@@ -5,69 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.gui.driving import SMALL_EVALUATION
-
-SCALE = (60, 62, 64, 65, 67, 69, 71, 72)
-# Splits come from a hash of a tune's notes: tunes are kept or redrawn so that every split gets a few.
-WANTED = {"train": 30, "valid": 5, "test": 5}
-
-
-def _write_tune(path: Path, rng: np.random.Generator, numerator: int = 4) -> None:
-    """24 bars: a 2-bar theme played again and again (a fourth higher every third time), in quarters and eighths."""
-    import pretty_midi
-
-    beat = 0.5  # 120 qpm
-    theme = []
-    t = 0.0
-    while t < 2 * numerator - 1e-9:
-        length = rng.choice([0.5, 1.0])
-        theme.append((t, int(rng.choice(SCALE)), length))
-        t += length
-    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
-    pm.time_signature_changes.append(pretty_midi.TimeSignature(numerator, 4, 0))
-    inst = pretty_midi.Instrument(program=73, name="melody")
-    bars_per_section = 2
-    for section in range(12):
-        shift = 5 if section % 3 == 2 else 0
-        start_beats = section * bars_per_section * numerator
-        for onset, pitch, length in theme:
-            if onset >= bars_per_section * numerator:
-                continue
-            s = (start_beats + onset) * beat
-            e = (start_beats + min(onset + length, bars_per_section * numerator)) * beat
-            inst.notes.append(pretty_midi.Note(velocity=90, pitch=pitch + shift, start=s, end=e - 0.01))
-    pm.instruments.append(inst)
-    pm.write(str(path))
-
-
-@pytest.fixture(scope="session")
-def midi_folder(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tunes")
-    from engine.corpus import split_of_melody
-    from engine.midi_io import load_midi_melodies
-
-    rng = np.random.default_rng(0)
-    counts = dict.fromkeys(WANTED, 0)
-    i = 0
-    while counts != WANTED:
-        path = folder / f"tune_{i:03d}.mid"
-        _write_tune(path, rng, numerator=3 if sum(counts.values()) % 5 == 4 else 4)
-        split = split_of_melody(load_midi_melodies(path)[0])
-        if counts[split] < WANTED[split]:
-            counts[split] += 1
-            i += 1
-        else:
-            path.unlink()  # that split is full: draw another tune under the same name
-    (folder / "broken.mid").write_bytes(b"this is not a MIDI file")
-    return folder
-
-
-@pytest.fixture(scope="session")
-def corpus_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(scope="session")
