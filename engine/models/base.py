@@ -1,4 +1,4 @@
-"""The one interface every sequence model offers (docs/architecture.md, "Models and training").
+"""The one interface every sequence model offers (docs/architecture.md, "How to add a model").
 
     forward(tokens [B, T]) -> logits [B, T, V]      teacher-forced, causal
     init_state(batch, device) -> state               an empty history
