@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 ALL_METERS = ""  # the meter filter's "every meter" choice
+
+
+def floats(values) -> np.ndarray:
+    """A report's numbers (None for NaN after JSON cleaning) as a float array with NaN."""
+    return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else (np.nan if row is None else row)
+                     for row in values], dtype=float)
 
 
 def temperatures(report: dict) -> list[str]:

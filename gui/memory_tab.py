@@ -37,7 +37,9 @@ from PySide6.QtWidgets import (
 from engine.metrics.table import DERIVED, PER_BAR, series_info
 
 from . import loading, memory_report, saved_reports, settings, style, workers
-from .memory_summary import FAILS_COLOUR, SummaryTable
+from . import memory_model_plots as model_plots
+from .memory_report import floats
+from .memory_summary import SummaryTable
 from .plots import Bar, CaptionedPlot
 
 EXCESS, RAW = "excess", "raw"  # the two views of theme recall
@@ -399,11 +401,11 @@ class MemoryTab(QWidget):
         self._build_view_controls(report)
         self._draw_view()
         self._draw_influence(report, keys)
-        self._draw_nll_per_bar(report, keys)
-        self._draw_context(report, keys)
-        self._draw_length_check(report, keys)
-        self._draw_gradient(report, keys)
-        self._draw_repeat_gain(report, keys)
+        model_plots.draw_nll_per_bar(self.nll_bar_plot, report, keys)
+        model_plots.draw_context(self.context_plot, report, keys)
+        model_plots.draw_length_check(self.length_plot, report, keys)
+        model_plots.draw_gradient(self.gradient_plot, report, keys)
+        model_plots.draw_repeat_gain(self.repeat_plot, report, keys)
         self._draw_ssm(report, keys)
         if report.get("probe"):
             self.show_probe(report["probe"])
@@ -564,12 +566,12 @@ class MemoryTab(QWidget):
         band only where lo and hi exist. Returns the values drawn (for the axis range)."""
         if not stats:
             return None
-        mean = _floats(stats["mean"])
-        n = _floats(stats["n"]) if stats.get("n") is not None else None
+        mean = floats(stats["mean"])
+        n = floats(stats["n"]) if stats.get("n") is not None else None
         if n is not None and least is not None:
             mean = np.where(n >= least, mean, np.nan)  # the report's rule, kept if a report broke it
-        lo = _floats(stats["lo"]) if band and stats.get("lo") is not None else None
-        hi = _floats(stats["hi"]) if band and stats.get("hi") is not None else None
+        lo = floats(stats["lo"]) if band and stats.get("lo") is not None else None
+        hi = floats(stats["hi"]) if band and stats.get("hi") is not None else None
         if lo is not None and hi is not None:
             drawn_band = np.isfinite(mean)
             lo, hi = np.where(drawn_band, lo, np.nan), np.where(drawn_band, hi, np.nan)
@@ -680,82 +682,6 @@ class MemoryTab(QWidget):
         self.influence_group.hide()
         self.export_button.setEnabled(False)
 
-    # -- the model side
-    def _draw_nll_per_bar(self, report, keys) -> None:
-        plot = self.nll_bar_plot
-        plot.clear()
-        plot.min_n = memory_report.min_n(report)
-        for key in keys:
-            stats = report.get("nll_per_bar", {}).get(key)
-            if stats:
-                mean = _floats(stats["mean"])
-                plot.line(key, np.arange(1, len(mean) + 1), mean, _floats(stats["lo"]), _floats(stats["hi"]),
-                          n=_floats(stats["n"]) if stats.get("n") is not None else None)
-
-    def _draw_context(self, report, keys) -> None:
-        plot = self.context_plot
-        plot.clear()
-        plot.value_format = "{:.3f} bits"
-        for key in keys:
-            em = report.get("effective_memory", {}).get(key)
-            if not em or not em.get("nll_k"):
-                continue
-            ks, curve = np.asarray(em["ks"], dtype=float), _floats(em["nll_k"])
-            plot.line(key, ks, curve, symbol="o")
-            if em.get("n_targets"):
-                plot.series[style.model_label(key)].note = f"{em['n_targets']} test tokens"
-            if em.get("steps"):
-                i = int(np.argmin(np.abs(ks - em["steps"])))
-                plot.marker(key, ks[i], curve[i], f"{style.model_label(key)}: effective memory {em['steps']} steps"
-                            + (f" = {em['bars']:.1f} bars" if em.get("bars") else ""))
-            plot.power_of_two_ticks("bottom", int(ks.max()))
-
-    def _draw_length_check(self, report, keys) -> None:
-        """NLL_full - best NLL_k per model, with the tolerance it must stay within."""
-        plot = self.length_plot
-        plot.clear()
-        found = report.get("effective_memory") or {}
-        bars, tolerance = [], None
-        for key in keys:
-            em = found.get(key) or {}
-            if em.get("full_minus_best_bits") is None:
-                continue
-            tolerance = em.get("length_tolerance_bits", tolerance)
-            verdict = "passes" if em.get("length_ok") else "fails"
-            bars.append(Bar(key, em["full_minus_best_bits"], note=f"{verdict}; best k {em.get('best_k')} steps; "
-                                                                  f"{em.get('n_targets')} test tokens"))
-        plot.bars(bars)
-        if not bars:
-            plot.set_notice("This report has no length check.")
-            return
-        plot.vline(0.0, "#555555", line_style="solid")
-        if tolerance is not None:
-            plot.vline(tolerance, FAILS_COLOUR, f"{tolerance:g} bits", label_at=0.04)  # the top: y runs downwards
-        top = max([b.value for b in bars] + [tolerance or 0.0])
-        plot.plot.setXRange(min(0.0, min(b.value for b in bars)), top * 1.15, padding=0.02)
-
-    def _draw_gradient(self, report, keys) -> None:
-        plot = self.gradient_plot
-        plot.clear()
-        lowest = 1.0
-        for key in keys:
-            gm = report.get("gradient_memory", {}).get(key)
-            if gm and gm.get("g"):
-                g = _floats(gm["g"])
-                g = np.where(g > 0, g, np.nan)  # log axis: zero means "no dependence at all"
-                plot.line(key, np.asarray(gm["ks"], dtype=float), g)
-                plot.power_of_two_ticks("bottom", int(max(gm["ks"])))
-                lowest = min(lowest, float(np.nanmin(g)) if np.isfinite(g).any() else 1.0)
-        # A curve that falls to 1e-20 would flatten every other one; below 1e-8 is "gone" anyway.
-        plot.plot.setYRange(np.log10(max(lowest, 1e-8)), 0.2, padding=0.02)
-
-    def _draw_repeat_gain(self, report, keys) -> None:
-        plot = self.repeat_plot
-        plot.clear()
-        found = report.get("repeat_gain", {})
-        plot.bars([Bar(k, found[k]["gain"], note=_tokens_note(found[k])) for k in keys
-                   if (found.get(k) or {}).get("gain") is not None])
-
     def _clear_ssm(self) -> None:
         while self.ssm_layout.count():
             item = self.ssm_layout.takeAt(0)
@@ -775,7 +701,7 @@ class MemoryTab(QWidget):
             matrix = report.get("ssm", {}).get(src)
             if not matrix:
                 continue
-            m = _floats(matrix)
+            m = floats(matrix)
             view = pg.PlotWidget()
             # The heatmaps share the row's width (six fit a 1024-pixel window) and stay square.
             view.setMinimumWidth(110)
@@ -869,7 +795,7 @@ class MemoryTab(QWidget):
         gaps = np.asarray(probe["gaps"], dtype=float)
         plot.hline(probe["chance"], "floor")  # chance in the floor's colour and line style
         for key, record in probe.get("models", {}).items():
-            plot.line(key, gaps, _floats(record["accuracy"]), symbol="o")
+            plot.line(key, gaps, floats(record["accuracy"]), symbol="o")
         plot.series["chance"] = (gaps, np.full(len(gaps), probe["chance"]), "floor")
         plot.plot.setYRange(0, 1.02, padding=0)
         plot.plot.getAxis("bottom").setTicks([[(np.log10(g), f"{g:g}") for g in gaps], []])
@@ -945,12 +871,6 @@ class _MessageRelay(pg.QtCore.QObject):
     message = Signal(str)
 
 
-def _floats(values) -> np.ndarray:
-    """A report's numbers (None for NaN after JSON cleaning) as a float array with NaN."""
-    return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else (np.nan if row is None else row)
-                     for row in values], dtype=float)
-
-
 def _lower_limit(series) -> float:
     """The bottom of a 0..1 axis: just below the lowest value drawn (rhythm recall and in-key rate stay
     near 1, and a 0..1 axis would squeeze them into its top fifth), on a step of 0.1."""
@@ -988,12 +908,6 @@ def _influence_note(d: dict) -> str:
     if d.get("n_notes") is not None:
         parts.append(f"{d['n_notes']} notes")
     return ", ".join(parts)
-
-
-def _tokens_note(gain: dict) -> str:
-    if gain.get("n_copyable") is None:
-        return ""
-    return f"{gain['n_copyable']} copyable and {gain.get('n_other')} other tokens"
 
 
 def _colour_scale(cmap, label: str):
