@@ -27,7 +27,6 @@ def draw_nll_per_bar(plot: CaptionedPlot, report: dict, keys: list[str]) -> None
 def draw_context(plot: CaptionedPlot, report: dict, keys: list[str]) -> None:
     """NLL with only the last k steps, and each model's effective memory as a large dot."""
     plot.clear()
-    plot.value_format = "{:.3f} bits"
     for key in keys:
         em = report.get("effective_memory", {}).get(key)
         if not em or not em.get("nll_k"):

@@ -147,31 +147,25 @@ class MemoryTab(QWidget):
         # ---- plots -----------------------------------------------------------------------------
         self.per_bar_plots = {
             metric: CaptionedPlot(f"{PER_BAR[metric].label} per bar", LOOK_FOR.get(metric, PER_BAR[metric].axis_label),
-                                  "bar of the continuation", metric)
+                                  "bar of the continuation", metric, value_format="{:.3f}", hover_point_name="bar")
             for metric in PLOTTED
         }
-        for plot in self.per_bar_plots.values():
-            plot.hover_point_name = "bar"
-            plot.value_format = "{:.3f}"
         self.distinct_plot = CaptionedPlot(
             "Distinct-bar rate",
             "Distinct non-empty bars / non-empty bars of each continuation, mean over primers with its 95% "
             "interval (hover for n). 1 = no bar repeats exactly; a low rate means looping (one bar looped for "
             "64 bars gives 1/64). Real tunes repeat about half their bars. High theme recall with a low rate is "
-            "copying by looping.", "distinct bars / bars", "", height=190)
-        self.distinct_plot.value_format = "{:.3f}"
+            "copying by looping.", "distinct bars / bars", "", height=190, value_format="{:.3f}")
         self.influence_plot = CaptionedPlot(
             "Influence distance", "How far back, in bars, the earlier notes that each generated note drew on lie "
             "(gradient influence, share of notes per bin). Dotted verticals: each source's chance level, the mean "
-            "distance if every earlier note weighed the same.", "bars back", "share of notes")
-        self.influence_plot.hover_point_name = "bars back"
-        self.influence_plot.value_format = "{:.1%}"
+            "distance if every earlier note weighed the same.", "bars back", "share of notes", value_format="{:.1%}",
+            hover_point_name="bars back")
         self.influence_mean_plot = CaptionedPlot(
             "Mean influence distance against chance",
             "Mean distance in bars with its 95% interval over primers; the grey tick is the source's chance "
             "level. A bar well beyond its tick reaches further back than chance: the model drew on the opening.",
-            "bars back", "")
-        self.influence_mean_plot.value_format = "{:.2f}"
+            "bars back", "", value_format="{:.2f}")
         self.influence_group = QWidget()
         influence_row = QHBoxLayout(self.influence_group)
         influence_row.setContentsMargins(0, 0, 0, 0)
@@ -181,19 +175,19 @@ class MemoryTab(QWidget):
         self.nll_bar_plot = CaptionedPlot(
             "Loss per bar (teacher-forced, test tunes)",
             "Bits per token in each bar of a tune. A model with memory gets better as the tune repeats itself; "
-            "a forgetful one stays flat.", "bar of the tune", "bits per token")
-        self.nll_bar_plot.hover_point_name = "bar"
-        self.nll_bar_plot.value_format = "{:.3f}"
+            "a forgetful one stays flat.", "bar of the tune", "bits per token", value_format="{:.3f}",
+            hover_point_name="bar")
         self.context_plot = CaptionedPlot(
             "Context curve: loss when only the last k steps are visible",
             "Each model's loss with k steps of context. The large dot is its effective memory: more context "
-            "than that no longer helps (within 1%).", "context k (16th-note steps)", "bits per token", log_x=True)
+            "than that no longer helps (within 1%).", "context k (16th-note steps)", "bits per token", log_x=True,
+            value_format="{:.3f} bits")
         self.length_plot = CaptionedPlot(
             "Length check: NLL with all the context minus the best NLL_k",
             "Does a model get worse with more context? A bar beyond the red line fails: with everything it has "
             "heard its loss is higher than with only its best k steps, so part of its 'forgetting' over a long "
-            "continuation may be length generalisation, not memory.", "bits", "", height=190)
-        self.length_plot.value_format = "{:+.4f} bits"
+            "continuation may be length generalisation, not memory.", "bits", "", height=190,
+            value_format="{:+.4f} bits")
         self.gradient_plot = CaptionedPlot(
             "Gradient memory G(k)",
             "How strongly a prediction still depends on the note k steps back (log scale). A steep fall is the "
@@ -202,12 +196,11 @@ class MemoryTab(QWidget):
         self.repeat_plot = CaptionedPlot(
             "Repeat gain",
             "Bits saved on bars that repeat an earlier bar. High = the model notices and exploits repetition.",
-            "bits per token", "")
-        self.repeat_plot.value_format = "{:.3f} bits"
+            "bits per token", "", value_format="{:.3f} bits")
         self.probe_plot = CaptionedPlot(
             "Theme-recall probe",
             "A motif, g bars of random filler, the motif again: accuracy on the repeat. Dotted line = chance. "
-            "Which models still recall the motif across long gaps?", "gap g (bars)", "accuracy",
+            "Which models still recall the motif across long gaps?", "gap g (bars)", "accuracy", value_format="{:.2f}",
             log_x=True)  # gaps double (1, 2, 4 ... 32): on a linear axis the short ones pile up at the left
         self.probe_gaps = QLineEdit(settings.read("memory/probe_gaps", "1, 2, 4, 8"))
         self.probe_gaps.setToolTip("Gaps in bars between the motif and its repeat, separated by commas")
@@ -791,7 +784,6 @@ class MemoryTab(QWidget):
     def show_probe(self, probe: dict) -> None:
         plot = self.probe_plot
         plot.clear()
-        plot.value_format = "{:.2f}"
         gaps = np.asarray(probe["gaps"], dtype=float)
         plot.hline(probe["chance"], "floor")  # chance in the floor's colour and line style
         for key, record in probe.get("models", {}).items():

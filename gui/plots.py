@@ -43,7 +43,8 @@ class CaptionedPlot(QWidget):
     """A plot with a bold title above and a one-line caption below (what to look for)."""
 
     def __init__(self, title: str, caption: str, x_label: str, y_label: str, parent=None,
-                 log_x: bool = False, log_y: bool = False, height: int = 230):
+                 log_x: bool = False, log_y: bool = False, height: int = 230, value_format: str = "{:.3g}",
+                 hover_point_name: str | None = None):
         super().__init__(parent)
         self.setObjectName(title)
         self.title = QLabel(f"<b>{title}</b>")
@@ -81,11 +82,11 @@ class CaptionedPlot(QWidget):
         self.plot.getPlotItem().vb.sigRangeChanged.connect(self._place_notice)
         self.plot.scene().sigMouseMoved.connect(self._hover)
         clear_on_leave(self.plot, self.clear_readout)
-        self.value_format = "{:.3g}"
+        self.value_format = value_format
         self.hover_by = "x"  # "y" for horizontal bars: the readout lists each bar's length
         # per-bar plots: the readout names the bar under the mouse and reads every series there (a null
         # is said, with its n, rather than skipped); other plots read each series' nearest value
-        self.hover_point_name: str | None = None
+        self.hover_point_name = hover_point_name
         self.min_n: int | None = None  # below it a report leaves a mean out: the readout says so
 
     def clear(self) -> None:
