@@ -204,6 +204,7 @@ def _hover(qtbot, tab, plot, x: float, y: float) -> str:
     """Move the mouse over a plot at data point (x, y); what the readout says."""
     tab.scroll.ensureWidgetVisible(plot)
     point = plot.plot.mapFromScene(plot.plot.getPlotItem().vb.mapViewToScene(QPointF(x, y)))
+    plot.clear_readout()  # what an earlier hover left must not pass for this one's
     QTest.mouseMove(plot.plot.viewport(), point)
     qtbot.waitUntil(lambda: plot.readout_text != "", timeout=3000)
     return plot.readout_text
