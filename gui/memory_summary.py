@@ -118,8 +118,9 @@ class SummaryTable(QTableWidget):
         if not natural or len(natural) != self.columnCount():
             return
         spare = max(0, self.viewport().width() - sum(natural))
-        for c, width in enumerate(natural):
-            self.horizontalHeader().resizeSection(c, width + spare // len(natural))
+        for c, width in enumerate(natural):  # the last column takes the pixels the division leaves
+            extra = spare // len(natural) + (spare % len(natural) if c == len(natural) - 1 else 0)
+            self.horizontalHeader().resizeSection(c, width + extra)
 
     @staticmethod
     def _text(report: dict, row: dict, field: str, influence: dict | None) -> str:

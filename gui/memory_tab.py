@@ -412,8 +412,10 @@ class MemoryTab(QWidget):
         temps = memory_report.temperatures(report)
         if self.temperature not in temps:
             self.temperature = temps[0] if temps else None
-        for button in self.temperature_buttons.values():
+        for button in self.temperature_buttons.values():  # out of the row now, not when Qt deletes them
             self.temperature_group.removeButton(button)
+            self.temperature_row.removeWidget(button)
+            button.hide()
             button.deleteLater()
         self.temperature_buttons = {}
         for t in temps:
@@ -639,8 +641,8 @@ class MemoryTab(QWidget):
         chance = [(y, found[b.key]["chance"]) for y, b in zip(ys, bars) if found[b.key].get("chance") is not None]
         if chance:
             self.influence_mean_plot.add(pg.ScatterPlotItem(
-                x=[c for _y, c in chance], y=[y for y, _c in chance], symbol="|", size=26,
-                pen=style.pen("floor", 3.0, "solid"), brush=None))
+                x=[c for _y, c in chance], y=[y for y, _c in chance], symbol="|", size=28,
+                pen=pg.mkPen(None), brush=pg.mkBrush(style.model_colour("floor"))))
         tallest = max((float(np.nanmax(s.y)) for s in self.influence_plot.series.values()), default=1.0)
         self.influence_plot.plot.setYRange(0, tallest * 1.1, padding=0)
 

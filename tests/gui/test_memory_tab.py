@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from gui import style
 from tests.gui import fake_report
-from tests.gui.driving import set_small_evaluation
+from tests.gui.driving import set_small_evaluation, shown_text
 
 
 @pytest.fixture
@@ -271,9 +271,13 @@ def test_the_temperature_switch_redraws_the_curves_the_rates_and_the_table(windo
     rnn = rates["rnn"]
     assert tab.table.cell("rnn", "distinct_bar_rate") == f"{rnn['mean']:.3f} [{rnn['lo']:.3f}, {rnn['hi']:.3f}]\nn {rnn['n']}"
     assert "temperature 0.7" in tab.table_title.text() and "temperature 0.7" in tab.distinct_plot.title.text()
-    # the view and the temperature stay as chosen when the same report is opened again
+    # the view and the temperature stay as chosen when the same report is opened again, and its
+    # temperatures replace the last report's at once (not when Qt gets round to deleting the old buttons)
     user.click("raw TR, own floor")
-    _open(user, window, fake)
+    tab.open_report(fake)
+    assert tab.temperature_row.count() == 2
+    QApplication.processEvents()  # new buttons show on the next turn of the event loop
+    assert sorted(shown_text(b) for b in user.buttons() if shown_text(b) in ("1.0", "0.7")) == ["0.7", "1.0"]
     assert tab.raw_button.isChecked() and tab.temperature_buttons["0.7"].isChecked()
     _assert_drawn(tab.per_bar_plots["TR"], "vanilla RNN", block["TR"]["rnn"])
 
