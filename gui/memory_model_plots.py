@@ -61,7 +61,9 @@ def draw_length_check(plot: CaptionedPlot, report: dict, keys: list[str]) -> Non
         return
     plot.vline(0.0, "#555555", line_style="solid")
     if tolerance is not None:
-        plot.vline(tolerance, FAILS_COLOUR, f"{tolerance:g} bits", label_at=0.04)  # the top: y runs downwards
+        # its label in a free row above the first bar (y runs downwards on a bar chart)
+        plot.vline(tolerance, FAILS_COLOUR, f"{tolerance:g} bits", label_at=0.06)
+        plot.plot.setYRange(-1.1, len(bars) - 0.5, padding=0)
     top = max([b.value for b in bars] + [tolerance or 0.0])
     plot.plot.setXRange(min(0.0, min(b.value for b in bars)), top * 1.15, padding=0.02)
 

@@ -81,14 +81,12 @@ class Mark:
         return f"{self.what} {self.where}"
 
 
-CROP_COLOUR = "#777777"  # the training-crop line, as the report's per-meter plot draws it
-
-
 def window_marks(report: dict, meter: str = ALL_METERS) -> list[Mark]:
     """Where the primer leaves each attention window, for the meter shown (every meter of the report
     when none is chosen, one line per distinct bar); and, for one meter, where the piece outgrows the
     models' training crop. The recurrent models have no window: nothing is marked for them."""
-    from engine.report_plots import _window_groups  # the report's own grouping of models by window
+    # the report's own grouping of models by window, and its colour for the training-crop line
+    from engine.report_plots import CROP_COLOUR, _window_groups
 
     shown = [meter] if meter else list(meters(report))
     G = int(report["settings"]["bars"])
