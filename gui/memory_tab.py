@@ -40,7 +40,7 @@ from . import loading, memory_report, saved_reports, settings, style, workers
 from . import memory_model_plots as model_plots
 from .memory_report import floats
 from .memory_summary import SummaryTable
-from .plots import Bar, CaptionedPlot
+from .plots import Bar, CaptionedPlot, Series
 
 EXCESS, RAW = "excess", "raw"  # the two views of theme recall
 # What to look for in each per-bar plot; a metric the table adds later gets its axis label instead.
@@ -790,7 +790,7 @@ class MemoryTab(QWidget):
         plot.hline(probe["chance"], "floor")  # chance in the floor's colour and line style
         for key, record in probe.get("models", {}).items():
             plot.line(key, gaps, floats(record["accuracy"]), symbol="o")
-        plot.series["chance"] = (gaps, np.full(len(gaps), probe["chance"]), "floor")
+        plot.series["chance"] = Series(gaps, np.full(len(gaps), probe["chance"]), "floor")
         plot.plot.setYRange(0, 1.02, padding=0)
         plot.plot.getAxis("bottom").setTicks([[(np.log10(g), f"{g:g}") for g in gaps], []])
         if self.report is not None:
@@ -886,8 +886,6 @@ def _padded_range(series, limits: tuple[float, float]) -> tuple[float, float]:
 
 def _histogram_series(src: str, edges: np.ndarray, share: np.ndarray, note: str):
     """A histogram as the hover reads it: each bin's share at the bin's centre."""
-    from .plots import Series
-
     return Series((edges[:-1] + edges[1:]) / 2, share, src, note=note)
 
 

@@ -72,6 +72,9 @@ def test_theme_recall_probe_runs_with_the_chosen_gaps(memory, qtbot):
     # a log axis labelled at the gaps themselves, so that 1, 2, 4 ... 32 spread evenly
     assert tab.probe_plot.plot.getPlotItem().getAxis("bottom").logMode
     assert [label for _x, label in tab.probe_plot.plot.getAxis("bottom")._tickLevels[0]] == ["1", "3"]
+    # hovering reads each model's accuracy at the gap under the mouse, and chance
+    text = _hover(qtbot, tab, tab.probe_plot, np.log10(3), 0.5)
+    assert "vanilla RNN: " in text and "(at 3)" in text and f"chance: {tab.probe_plot.series['chance'].y[0]:.2f}" in text
 
 
 def test_bad_probe_gaps_give_a_message_not_a_crash(memory, window, qtbot):
