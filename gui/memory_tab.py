@@ -151,11 +151,7 @@ class MemoryTab(QWidget):
             for metric in PLOTTED
         }
         self.distinct_plot = CaptionedPlot(
-            "Distinct-bar rate",
-            "Distinct non-empty bars / non-empty bars of each continuation, mean over primers with its 95% "
-            "interval (hover for n). 1 = no bar repeats exactly; a low rate means looping (one bar looped for "
-            "64 bars gives 1/64). Real tunes repeat about half their bars. High theme recall with a low rate is "
-            "copying by looping.", "distinct bars / bars", "", height=190, value_format="{:.3f}")
+            "Distinct-bar rate", "", "distinct bars / bars", "", height=190, value_format="{:.3f}")
         self.influence_plot = CaptionedPlot(
             "Influence distance", "How far back, in bars, the earlier notes that each generated note drew on lie "
             "(gradient influence, share of notes per bin). Dotted verticals: each source's chance level, the mean "
@@ -484,7 +480,8 @@ class MemoryTab(QWidget):
             f"bars {first} or {last}, then the mean [95% interval] over primers; n = the primers it rests on"
             + (f" ('-' where fewer than min_n = {least} reach those bars)" if least else "")
             + ". A big drop from first to last is forgetting. Distinct-bar rate: a low rate means looping. "
-            "Length check: 'fails' = the model's loss is worse with all the context than with its best k steps.")
+            "Length check: 'fails' = the model's loss is worse with all the context than with its best k steps."
+            + _model_side_sentence(self.report))
 
     def _view_words(self) -> str:
         """"temperature 1.0, all meters" / "temperature 0.7, 6/8 (54 primers)"."""
@@ -605,6 +602,12 @@ class MemoryTab(QWidget):
                                                          if self.temperature else " (all meters)"))
         plot.bars(bars)
         plot.plot.setXRange(0, 1.02, padding=0)
+        G = self.report["settings"]["bars"]
+        plot.caption.setText(
+            "Distinct non-empty bars / non-empty bars of each continuation, mean over primers with its 95% interval "
+            f"(hover for n). 1 = no bar repeats exactly; a low rate means looping (one bar looped for {G} bars "
+            f"gives 1/{G}). Real tunes repeat many of their bars. High theme recall with a low rate is copying by "
+            "looping.")
         if not bars:
             plot.set_notice("This report has no distinct-bar rate.")
 
@@ -882,6 +885,17 @@ def _padded_range(series, limits: tuple[float, float]) -> tuple[float, float]:
     low, high = float(values.min()), float(values.max())
     pad = 0.08 * max(high - low, 0.1)
     return max(limits[0], low - pad), min(limits[1], high + pad)
+
+
+def _model_side_sentence(report: dict) -> str:
+    """What the model-side columns rest on: " Effective memory and the length check: 384 test tokens at
+    positions >= 256 of the 209 test tunes." ("" when the report does not say)."""
+    found = next((em for em in (report.get("effective_memory") or {}).values() if em.get("n_targets")), None)
+    if found is None:
+        return ""
+    tunes = (report.get("corpus") or {}).get("test_tunes")
+    return (f" Effective memory and the length check: {found['n_targets']} test tokens at positions >= "
+            f"{found.get('min_position')}" + (f" of the {tunes} test tunes." if tunes else "."))
 
 
 def _histogram_series(src: str, edges: np.ndarray, share: np.ndarray, note: str):
