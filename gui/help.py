@@ -36,8 +36,9 @@ window.</p>
 
 <h3>Where to see it</h3>
 <ul>
-<li><b>Memory &gt; Theme recall per bar</b>: how much each bar of the continuation resembles some bar of
-the opening. A model that forgets drifts down to the dotted floor; the dashed line is the real tune.</li>
+<li><b>Memory &gt; Theme recall over the matched floor</b>: how much more each bar of the continuation
+resembles some bar of the opening than the same model's output resembles another tune's opening (its own
+chance level, 0 on the plot). A model that forgets sinks to 0; the dashed line is the real tune.</li>
 <li><b>Memory &gt; Gradient memory</b>: how strongly a prediction still depends on a note k steps back,
 on a log axis. The red curve falling steeply is the vanishing gradient itself.</li>
 <li><b>Memory &gt; Context curve</b>: the loss when a model may see only the last k steps. Where the curve
@@ -46,6 +47,14 @@ flattens is the model's <i>effective memory</i>; beyond it, more context does no
 model complete the repeat? Widen the gap and watch which models fall to chance.</li>
 <li><b>Listen</b>: play the five continuations of the same opening and listen for the theme coming back.</li>
 </ul>
+
+<h3>Reading the Memory tab</h3>
+<p>Switch theme recall between its excess over each model's own floor and the raw value with that floor
+dotted; choose the temperature the continuations were sampled at (a low one can keep the theme by looping:
+the distinct-bar rate shows it) and one meter or all. Hover a plot for each value with its 95% interval
+and n, the number of openings it rests on: where fewer than the report's minimum reach a bar, nothing is
+drawn. Dashed vertical lines mark where the opening leaves an attention window. The length check tells
+whether a model gets worse with more context than it was trained on.</p>
 """
 
 

@@ -1,6 +1,8 @@
 """Colours, fonts and small look-and-feel helpers shared by every tab.
 
-Model colours come from the engine's registry so that plots, legends and files agree everywhere.
+The colours, labels and line styles of the models and of the reference sources (the human continuation,
+the floor) come from the engine's one table of them (engine.metrics.table.source_style, which reads
+the model registry), so that plots, legends and files agree everywhere.
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel
 
-HUMAN_COLOUR = "#333333"  # the real continuation: dashed
-FLOOR_COLOUR = "#999999"  # bars of a different tune: dotted
 PRIMER_SHADE = (120, 120, 120, 40)  # the primer region behind a piano roll
 PLAYHEAD_COLOUR = "#e377c2"
 BAR_LINE_COLOUR = (0, 0, 0, 45)
@@ -19,23 +19,17 @@ FOREGROUND = "#222222"
 
 
 def model_colour(key: str) -> str:
-    from engine.models.registry import MODEL_COLOURS
+    """A model's or a reference source's colour (engine.metrics.table: the one table of them)."""
+    from engine.metrics.table import source_style
 
-    if key == "human":
-        return HUMAN_COLOUR
-    if key == "floor":
-        return FLOOR_COLOUR
-    return MODEL_COLOURS.get(key, "#555555")
+    return source_style(key).colour
 
 
 def model_label(key: str) -> str:
-    from engine.models.registry import MODEL_LABELS
+    """A model's or a reference source's label ("human reference", "floor (another tune)")."""
+    from engine.metrics.table import source_style
 
-    if key == "human":
-        return "human (the real continuation)"
-    if key == "floor":
-        return "floor (a different tune)"
-    return MODEL_LABELS.get(key, key)
+    return source_style(key).label
 
 
 def configure_pyqtgraph() -> None:
@@ -45,13 +39,34 @@ def configure_pyqtgraph() -> None:
     pg.setConfigOptions(background=BACKGROUND, foreground=FOREGROUND, antialias=True)
 
 
-def pen(key: str, width: float = 2.0):
-    """The pen for a series: models solid, the human reference dashed, the floor dotted."""
-    import pyqtgraph as pg
-    from PySide6.QtCore import Qt
+# the metric table names line styles as matplotlib does; Qt's pens name them so
+_QT_LINE_STYLES = {"solid": "SolidLine", "dashed": "DashLine", "dotted": "DotLine", "dashdot": "DashDotLine"}
 
-    style = {"human": Qt.PenStyle.DashLine, "floor": Qt.PenStyle.DotLine}.get(key, Qt.PenStyle.SolidLine)
-    return pg.mkPen(model_colour(key), width=width, style=style)
+
+def qt_line_style(name: str):
+    """Qt's pen style for a matplotlib line-style name of the metric table ("dashed" -> DashLine)."""
+    return getattr(Qt.PenStyle, _QT_LINE_STYLES.get(name, "SolidLine"))
+
+
+def pen(key: str, width: float = 2.0, line_style: str | None = None):
+    """The pen of a source in its colour and line style (the human reference dashed, the floor dotted);
+    `line_style` overrides the style ("dotted" for a model's own matched floor)."""
+    import pyqtgraph as pg
+
+    from engine.metrics.table import source_style
+
+    source = source_style(key)
+    return pg.mkPen(source.colour, width=width, style=qt_line_style(line_style or source.line_style))
+
+
+def legend_entry(key: str) -> str:
+    """A source in a legend written as rich text: its colour and line style ("- - -" dashed, "···"
+    dotted, a square for solid) and its label."""
+    from engine.metrics.table import source_style
+
+    source = source_style(key)
+    glyph = {"dashed": "- - -", "dotted": "&middot;&middot;&middot;"}.get(source.line_style, "&#9632;")
+    return f"<span style='color:{source.colour}'>{glyph}</span> {source.label}"
 
 
 def caption(text: str):

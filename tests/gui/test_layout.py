@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
+from tests.gui import fake_report
 from tests.gui.driving import clipped_texts, offscreen_screen, tab_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +73,30 @@ def test_nothing_is_cut_off_at_three_screen_sizes(bundled, window, user, qtbot):
                 window.grab().save(str(Path(SHOTS) / f"train-training-{size[0]}x{size[1]}.png"))
     finally:
         user.click("Stop")
+
+
+def test_the_memory_tab_fits_with_every_panel_and_view(window, user, qtbot, tmp_path):
+    """A report with two temperatures, two meters (one with too few primers) and the influence
+    distance: every view of the Memory tab at the three sizes, nothing cut off."""
+    path = fake_report.write_report(tmp_path)
+    user.show_tab("Memory")
+    user.answer(path)
+    user.click("Open report ...")
+    tab = window.memory_tab
+    assert tab.influence_group.isVisible() and tab.view_bar.isVisible()
+    for size in SIZES:
+        _settle(window, qtbot, size)
+        for view, temperature, meter in (("TR over its floor", "1.0", 0), ("raw TR, own floor", "0.7", 1),
+                                         ("TR over its floor", "0.7", 2)):
+            user.click(view)
+            user.click(temperature)
+            tab.meter_box.setCurrentIndex(meter)
+            QApplication.processEvents()
+            problems = clipped_texts(window)
+            assert not problems, (size, view, temperature, tab.meter_box.currentText(), problems)
+            if SHOTS:
+                window.grab().save(str(Path(SHOTS) / f"memory-{view.split()[0]}-{temperature}-{meter}-{size[0]}x{size[1]}.png"))
+        assert tab.per_bar_plots["TR"].notice_text  # the last meter has too few primers: the plot says so
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])

@@ -1,0 +1,127 @@
+"""What the Memory tab reads from a report for the view the user chose (temperature, meter): no Qt.
+
+The keys are the contract of docs/design.md section 5 ("Protocol (revised ...)"): `by_temperature.<T>`,
+`by_temperature_and_meter.<T>.<meter>`, `distinct_bar_rate_by_temperature.<T>`,
+`summary_by_temperature.<T>`, `windows.<model>`, `meters`, `settings.min_n`, and `influence` when the
+report has it. A report of the first format (one temperature, no matched floor) has only `per_bar`,
+`summary` and `distinct_bar_rate` or less: every reader falls back to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ALL_METERS = ""  # the meter filter's "every meter" choice
+
+
+def floats(values) -> np.ndarray:
+    """A report's numbers (None for NaN after JSON cleaning) as a float array with NaN."""
+    return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else (np.nan if row is None else row)
+                     for row in values], dtype=float)
+
+
+def temperatures(report: dict) -> list[str]:
+    """The temperatures the report's per-bar curves were computed at, as its keys ("1.0", "0.7")."""
+    return list(report.get("by_temperature") or {})
+
+
+def meters(report: dict) -> dict[str, int]:
+    """meter -> how many primers are in that meter."""
+    return {m: int(info.get("primers", 0)) for m, info in (report.get("meters") or {}).items()}
+
+
+def min_n(report: dict) -> int | None:
+    """Below this many primers a report leaves a mean out (None in a report of the first format)."""
+    return (report.get("settings") or {}).get("min_n")
+
+
+def per_bar(report: dict, temperature: str | None, meter: str = ALL_METERS) -> dict:
+    """metric -> source -> {mean, lo, hi, n} for the temperature and meter shown ({} when the report has
+    no breakdown for them)."""
+    if meter:
+        by_tm = report.get("by_temperature_and_meter") or {}
+        if temperature in by_tm:
+            return by_tm[temperature].get(meter, {})
+        return (report.get("by_meter") or {}).get(meter, {})
+    return (report.get("by_temperature") or {}).get(temperature) or report["per_bar"]
+
+
+def distinct_bar_rates(report: dict, temperature: str | None) -> dict:
+    """source -> {mean, lo, hi, n}: distinct non-empty bars / non-empty bars of a continuation."""
+    by_t = report.get("distinct_bar_rate_by_temperature") or {}
+    return by_t.get(temperature) or report.get("distinct_bar_rate") or {}
+
+
+def summary_rows(report: dict, temperature: str | None) -> list[dict]:
+    return (report.get("summary_by_temperature") or {}).get(temperature) or report.get("summary", [])
+
+
+def first_last_bars(report: dict) -> tuple[str, str]:
+    """The bars the summary's "first" and "last" figures average over ("1-8", "57-64")."""
+    G = int(report["settings"]["bars"])
+    k = min(8, G)
+    return f"1-{k}", f"{G - k + 1}-{G}"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A vertical line on the per-bar plots: where something happens, in bars of the continuation."""
+
+    after_bars: float  # the line sits between bar floor(after) and the next: x = after_bars + 0.5
+    colour: str
+    short: str  # on the line: the meters it holds for ("2/2 4/4") or what it is
+    what: str  # what happens there: "primer leaves the 256-step window of RNN + attention and Transformer"
+    where: str  # "after 16 bars (2/2, 4/4)"
+    line_style: str = "dashed"
+
+    @property
+    def tip(self) -> str:
+        return f"{self.what} {self.where}"
+
+
+def window_marks(report: dict, meter: str = ALL_METERS) -> list[Mark]:
+    """Where the primer leaves each attention window, for the meter shown (every meter of the report
+    when none is chosen, one line per distinct bar); and, for one meter, where the piece outgrows the
+    models' training crop. The recurrent models have no window: nothing is marked for them."""
+    # the report's own grouping of models by window, and its colour for the training-crop line
+    from engine.report_plots import CROP_COLOUR, _window_groups
+
+    shown = [meter] if meter else list(meters(report))
+    G = int(report["settings"]["bars"])
+    marks = []
+    for label, colour, after in _window_groups(report):
+        by_bars: dict[float, list[str]] = {}
+        for m in shown:
+            if m in after and after[m] < G:
+                by_bars.setdefault(float(after[m]), []).append(m)
+        for bars, names in sorted(by_bars.items()):
+            marks.append(Mark(bars, colour, " ".join(names) if not meter else "window", label,
+                              f"after {bars:.3g} bars ({', '.join(names)})"))
+    if meter:
+        crops = {w.get("training_crop_steps"): w.get("past_training_crop_after_bars") or {}
+                 for w in (report.get("windows") or {}).values()}
+        for steps, after in crops.items():
+            if meter in after and 0 < after[meter] < G:
+                marks.append(Mark(float(after[meter]), CROP_COLOUR, "crop",
+                                  f"the piece outgrows the {steps}-step training crop (beyond it every model runs "
+                                  "on longer sequences than it was trained on)",
+                                  f"after {after[meter]:.3g} bars ({meter})", "dashdot"))
+    return marks
+
+
+def influence(report: dict) -> dict | None:
+    """report["influence"] when it has the distance of at least one source, else None."""
+    block = report.get("influence")
+    if not block or not (block.get("models") or block.get("human")):
+        return None
+    return block
+
+
+def influence_sources(block: dict) -> dict[str, dict]:
+    """source -> its influence distance figures, the models first and the human reference last."""
+    out = dict(block.get("models") or {})
+    if block.get("human"):
+        out["human"] = block["human"]
+    return out
