@@ -40,6 +40,7 @@ from .train_config import TrainConfig
 URGENT = ("eval", "checkpoint", "done", "stopped")
 SEND_EVERY_S = 0.05  # a worker batches its step events: hundreds a second for tiny models
 JOIN_TIMEOUT_S = 600  # a stopped worker checkpoints its models, then exits
+NICE = 5
 
 
 def assign(models: list[str], costs: dict[str, float], processes: int) -> list[list[str]]:
@@ -164,6 +165,11 @@ def _worker_main(index: int, job: TrainJob, cfg: TrainConfig, models: list[str],
                  parent_pid: int) -> None:
     """A worker process: train `models`, send events in small batches, report errors by kind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (Ctrl-C hits the group)
+    # A little below normal priority: the app's window (and whatever else the user runs) gets the core the
+    # moment it needs it, so the window stays responsive while every core trains; an idle machine still
+    # gives training all of it.
+    if hasattr(os, "nice"):
+        os.nice(NICE)
     torch.set_num_threads(threads)
 
     def alive() -> bool:
