@@ -221,3 +221,18 @@ def test_only_the_first_bars_are_attributed_and_the_screen_says_so(bundled, wind
     assert all(table.note_at(s) is None for s in range(table.end_step, (2 + INFLUENCE_BARS + 4) * spb))
     summary = tab.influence.table("rnn").summary
     assert np.isfinite(summary["mean_distance_bars"]) and summary["n_notes"] > 0
+
+
+def test_the_help_page_says_what_the_view_shows_and_what_it_does_not(qtbot):
+    from PySide6.QtWidgets import QTextBrowser
+
+    from gui.help import show_why_rnns_forget
+
+    dialog = show_why_rnns_forget()
+    qtbot.addWidget(dialog)
+    text = " ".join(dialog.findChild(QTextBrowser).toPlainText().split())
+    assert "What did it remember? (Listen)" in text
+    for point in ("Attention weights are not explanations on their own", "It is local",
+                  "they say where a model looked, not how strongly it remembers", "Rests take some of the weight",
+                  "the cost grows with the square of the length", "chance"):
+        assert point in text, point
