@@ -80,9 +80,11 @@ class EvalSettings:
     # torch CPU threads while evaluating (restored after). The work is many small batched steps: on
     # this 2-core machine, shared, 2 threads made sampling 30x slower than 1 (73 s vs 2.3 s), so 1.
     threads: int | None = 1
-    # Influence distance: the continuations of the first N primers (0 skips it). About 0.4 s per
-    # continuation per small model here, so 32 add about a minute to the five bundled models' evaluation.
-    influence_primers: int = 32
+    # Influence distance: the continuations of the first N primers (0 skips it). Measured here (CPU, one
+    # thread, paired runs): 32 added 83 s of CPU to the 151 s of a full evaluation of the five bundled
+    # models, about 0.5 s per continuation per model; 24 keep the whole near 215 s, inside the 5-minute
+    # budget with room for a busy machine, and still give a bootstrap interval over 24 continuations.
+    influence_primers: int = 24
 
     def validate(self) -> None:
         """Range-check every setting (engine/validation.py) before anything is loaded; the messages name

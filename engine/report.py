@@ -46,7 +46,8 @@ CONTINUATION_COLUMNS = (
     ("RR_last", "RR bars {last}", "{:.3f}"),
     ("downbeat_rate", "downbeat rate", "{:.3f}"),
     ("in_key_rate", "in-key rate", "{:.3f}"),
-    ("influence_distance_bars", "influence distance (bars; human: nearest repeat)", "{:.2f}"),
+    ("influence_distance_bars", "influence distance, {influence_primers} (bars; human: nearest repeat)",
+     "{:.2f}"),
 )
 MISSING = "-"
 
@@ -97,7 +98,10 @@ def summary_markdown(report: dict) -> str:
         lines += _table(model_rows, MODEL_SIDE_COLUMNS, "model")
     by_t = report.get("summary_by_temperature") or ({"": rows} if rows else {})
     windows = _window_names(settings)
-    columns = [(key, header.format(**windows), fmt) for key, header, fmt in CONTINUATION_COLUMNS]
+    # the influence column rests on fewer primers than the others: its header says how many
+    n = (report.get("influence") or {}).get("primers")
+    counts = {**windows, "influence_primers": f"{n} primer{'s' * (n != 1)}"}
+    columns = [(key, header.format(**counts), fmt) for key, header, fmt in CONTINUATION_COLUMNS]
     columns.append(("n", f"n (bars {windows['first']} / {windows['last']})", None))
     first_t = settings.get("per_bar_temperature")
     for t, t_rows in by_t.items():

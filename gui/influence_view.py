@@ -150,8 +150,10 @@ def summary_text(table: RowInfluence) -> tuple[str, str]:
                 f"whole number of bars back; the nearest such repeat lies {mean:.2f} bars back on average. "
                 "Point at a note: its repeat is drawn.")
     chance = s.get("uniform_distance_bars")
+    if not table.sources:
+        return "no notes composed", "The attributed bars hold no new note."
     if mean is None:
-        return "no note weight", "All the weight fell on rests: no distance to give."
+        return "all weight on rests", "All the weight fell on rests: no distance to give."
     how = "attention weights" if table.method == "attention" else "gradient"
     return (f"{mean:.1f} bars back ({s['n_notes']} notes; chance {chance:.1f})",
             f"Its notes reach back {mean:.2f} bars on average ({how}: each note's weighted mean distance to the "
@@ -174,8 +176,9 @@ class InfluenceView:
 
     def reset(self, rows=None) -> None:
         """Forget every table (a new Generate, another primer or variation) and clear the drawings."""
-        if rows is not None:
+        if rows is not None:  # new rows: their attention boxes start unticked
             self.rows = rows
+            self.attention = {}
         self.tables = {}
         self.pinned = self.hovered = None
         self.redraw()

@@ -75,7 +75,7 @@ class _Row(QFrame):
         # Ticked: the row draws the attention weights rather than the gradient (models with attention only).
         self.attention_box = QCheckBox("attention")
         self.attention_box.setVisible(key != "human")
-        self._set_attention_available(key in ("attention", "transformer"))
+        self.set_attention_available(False)
         self.play_button.setToolTip("Play this row: primer then continuation (Space plays the first row)")
         self.midi_button.setToolTip("Export this row as a MIDI file (primer + continuation)")
         self.wav_button.setToolTip("Export this row as a WAV file")
@@ -116,7 +116,7 @@ class _Row(QFrame):
         layout.addWidget(holder)
         layout.addWidget(self.roll, 1)
 
-    def _set_attention_available(self, available: bool) -> None:
+    def set_attention_available(self, available: bool) -> None:
         self.attention_box.setEnabled(available)
         if available:
             self.attention_box.setToolTip("Ticked: draw the attention weights (where the attention looked from this "
@@ -283,6 +283,10 @@ class ListenTab(QWidget):
             style.on_click(row.midi_button, lambda r=row: self.export_row_midi(r))
             style.on_click(row.wav_button, lambda r=row: self.export_row_wav(r))
             style.on_click(row.attention_box, lambda r=row: self._method_changed(r))
+            if key in self.state.models:
+                from engine.memory.influence import methods_for
+
+                row.set_attention_available("attention" in methods_for(self.state.models[key].model))
             row.roll.pointed.connect(self.influence.hover)
             row.roll.picked.connect(self.influence.click)
             row.roll.left.connect(self.influence.leave)

@@ -293,7 +293,7 @@ def test_the_influence_distance_of_the_evaluations_own_continuations(run_dir, co
     assert "influence_distance.png" in names and lines[0] == "measure,source,from_bars,to_bars,notes"
     assert len(lines) == 1 + 5 * (P + G)  # influence and own repeats of two models, and the human
     summary = (tmp_path / "r" / "summary.md").read_text()
-    assert "influence distance (bars; human: nearest repeat)" in summary
+    assert "influence distance, 1 primer (bars; human: nearest repeat)" in summary
     mean = influence["models"]["rnn"]["mean"]
     assert f"| rnn | {mean:.2f} | " in summary  # the influence table: one value, so no interval
 
