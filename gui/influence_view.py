@@ -204,9 +204,11 @@ class InfluenceView:
     # ---- what the mouse and keyboard do ----------------------------------------------------------
     def hover(self, x_bars: float) -> None:
         step = self.step_at(x_bars)
-        step = step if step is not None and self._has_note(step) else None
-        if step != self.hovered:
-            self.hovered = step
+        before = self.shown_step()
+        self.hovered = step if step is not None and self._has_note(step) else None
+        after = self.shown_step()
+        # redrawn only when some row's note changes (a note lasts several steps)
+        if before != after and (before is None or after is None or not self._same_notes(before, after)):
             self.redraw()
 
     def leave(self) -> None:

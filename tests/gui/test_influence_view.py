@@ -236,3 +236,15 @@ def test_the_help_page_says_what_the_view_shows_and_what_it_does_not(qtbot):
                   "they say where a model looked, not how strongly it remembers", "Rests take some of the weight",
                   "the cost grows with the square of the length", "chance"):
         assert point in text, point
+
+
+def test_the_screenshot_flag_pin_needs_generate(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, str(root / "main.py"), "gui", "--pin", "12.5", "--quit-after", "1"],
+                         capture_output=True, text=True, timeout=60, cwd=root)
+    assert run.returncode != 0
+    assert run.stderr.startswith("error: --pin BAR needs --generate") and "Traceback" not in run.stderr
