@@ -1,4 +1,4 @@
-"""`python main.py gui [--quit-after SECONDS] [--screenshot FILE.png] [--tab NAME]`: the app.
+"""`python main.py gui [--quit-after SECONDS] [--screenshot FILE.png] [--tab NAME] [--generate [--pin BAR]]`: the app.
 
 With --quit-after the window loads the bundled models, closes itself after that many seconds and, when
 --screenshot is given, saves a picture of the main window first (works with QT_QPA_PLATFORM=offscreen).
@@ -22,6 +22,10 @@ def add_arguments(parser) -> None:
                                         "never larger than the screen)")
     parser.add_argument("--run", metavar="RUN_DIR", help="open the models of this training run")
     parser.add_argument("--generate", action="store_true", help="press Generate once everything is loaded")
+    parser.add_argument("--pin", type=float, metavar="BAR",
+                        help="with --generate: once the influence is in, click the composed notes sounding at this "
+                             "point of the Listen rows (a bar as numbered on the axis, 12.5 = the middle of bar 12), "
+                             "to show what they drew on (for screenshots)")
     # bench: generate with the start-up models, play the first melody, print when it starts, quit.
     parser.add_argument("--first-note", action="store_true", help=argparse.SUPPRESS)
 
@@ -31,6 +35,8 @@ def run(args) -> int:
 
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the picture is taken just before closing)")
+    if args.pin is not None and not (args.generate and args.pin >= 1):
+        raise UserError("--pin BAR needs --generate and a bar of 1 or more (as numbered on the axis)")
     size = None
     if args.size:
         try:
@@ -58,6 +64,8 @@ def run(args) -> int:
 
     if args.generate or args.first_note:
         _generate_when_ready(window, play=args.first_note)
+    if args.pin is not None:
+        window.listen_tab.influenceFinished.connect(lambda: window.listen_tab.influence.click(args.pin - 1))
     if args.quit_after is not None:
         def finish():
             if args.screenshot:

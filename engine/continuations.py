@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -125,7 +125,10 @@ def sample_continuations(model, primers: list[Melody], token_config, settings: E
             raise EvaluationCancelled("evaluation cancelled") from None
         for j, i in enumerate(idx):
             for s in range(settings.samples):
-                out[i].append(decode(rows[j * settings.samples + s], folded[j], token_config))
+                row = rows[j * settings.samples + s]
+                melody = decode(row, folded[j], token_config)
+                # the sampled tokens, as generate() keeps them: influence attributes what the model saw
+                out[i].append(replace(melody, meta={**melody.meta, "tokens": row}))
     return out
 
 
@@ -256,7 +259,8 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
 
     Returns per_bar, by_temperature, by_meter, by_temperature_and_meter, distinct_bar_rate,
     distinct_bar_rate_by_temperature, windows_by_temperature (the summary's window figures), meters,
-    ssm (first temperature) and examples (first temperature, first primer, first sample).
+    ssm (first temperature), examples (first temperature, first primer, first sample) and first_samples
+    ({model: the first sample of every primer at the first temperature}, each with its sampled tokens).
     """
     P, G = settings.primer_bars, settings.bars
 
@@ -273,6 +277,7 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
     }
     ssm = {"human": mean_ssm(cases, [c.tune.bars(P, P + G) for c in cases], settings)}
     examples = {}
+    first_samples: dict[str, list[Melody]] = {}
     by_t: dict[str, dict[str, Scores]] = {}
     primers = [c.primer for c in cases]
     total = len(models) * len(settings.temperatures)
@@ -285,6 +290,7 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
             conts = sample_continuations(model, primers, token_config, settings, temperature, cancel)
             scores[key] = score_source(cases, conts, settings, matched=True)
             if t_index == 0:
+                first_samples[key] = [c[0] for c in conts]
                 ssm[key] = mean_ssm(cases, [c[0] for c in conts], settings)
                 examples[key] = {"primer": cases[0].tune.tune_id, "temperature": temperature,
                                  "notes": conts[0][0].note_array().tolist()}
@@ -312,4 +318,5 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
         "windows_by_temperature": {t: window_block(sc, settings) for t, sc in by_t.items()},
         "ssm": ssm,
         "examples": examples,
+        "first_samples": first_samples,  # not a report key: evaluate() attributes these (influence) and drops them
     }

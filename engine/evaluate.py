@@ -8,6 +8,10 @@ Two halves, both seeded so that a report reproduces exactly:
 - Model side on every test tune: NLL per bar, effective memory with the length check (NLL_full
   within 0.005 bits of the best NLL_k), repeat gain, gradient memory; and the synthetic
   theme-recall probe with fresh models of each architecture.
+- Influence (design.md section 5, "Influence"): how far back the notes of the continuations reach, by
+  gradient, over the first 16 bars of the first sample of the first `influence_primers` primers at the
+  first temperature, beside the human reference (how far back each real note's nearest earlier repeat
+  lies) and each model's own repeats; `influence_report` below.
 
 Entry point for the CLI and the GUI: `evaluate(run_dir, models, settings, progress, cancel)`; progress
 receives dicts {"stage", "message", "done", "total", "model"}; setting `cancel` raises EvaluationCancelled.
@@ -28,11 +32,11 @@ from .errors import UserError
 from .melody import Melody
 from .memory import gradient, nll
 from .memory.probe import ProbeCancelled, ProbeSettings, run_probe
-from .metrics.stats import bootstrap_interval, per_bar_stats
+from .metrics.stats import bootstrap_interval, per_bar_stats, scalar_stats
 from .validation import Limit, check_fields
 
-__all__ = ["EvalSettings", "EvaluationCancelled", "bootstrap_interval", "evaluate", "per_bar_stats", "run_label",
-           "summary_rows", "training_curve"]
+__all__ = ["EvalSettings", "EvaluationCancelled", "add_influence_column", "bootstrap_interval", "evaluate",
+           "influence_report", "per_bar_stats", "run_label", "summary_rows", "training_curve"]
 
 MAX_TEMPERATURES = 8
 EVAL_LIMITS = {
@@ -45,6 +49,7 @@ EVAL_LIMITS = {
     "bootstrap": Limit("int", 10, 100_000),
     "threads": Limit("int", 1, 1024, optional=True),
     "device": Limit("choice", choices=("auto", "cpu", "cuda", "mps")),
+    "influence_primers": Limit("int", 0, 10000),
 }
 EVAL_FLAGS = {"primers": "--primers", "primer_bars": "--primer-bars", "bars": "--bars", "samples": "--samples",
               "min_n": "--min-n", "seed": "--seed", "threads": "--threads", "device": "--device"}
@@ -75,6 +80,11 @@ class EvalSettings:
     # torch CPU threads while evaluating (restored after). The work is many small batched steps: on
     # this 2-core machine, shared, 2 threads made sampling 30x slower than 1 (73 s vs 2.3 s), so 1.
     threads: int | None = 1
+    # Influence distance: the continuations of the first N primers (0 skips it). Measured here (CPU, one
+    # thread, paired runs): 32 added 83 s of CPU to the 151 s of a full evaluation of the five bundled
+    # models, about 0.5 s per continuation per model; 24 keep the whole near 215 s, inside the 5-minute
+    # budget with room for a busy machine, and still give a bootstrap interval over 24 continuations.
+    influence_primers: int = 24
 
     def validate(self) -> None:
         """Range-check every setting (engine/validation.py) before anything is loaded; the messages name
@@ -198,6 +208,12 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         continuations = measure_continuations({k: (loaded[k].model, loaded[k].token_config) for k in keys}, cases,
                                               settings, say, cancel)
     tick("generate")
+    first_samples = continuations.pop("first_samples")
+    influence = None
+    if settings.influence_primers:
+        influence = influence_report({k: (loaded[k].model, loaded[k].token_config) for k in keys}, cases,
+                                     first_samples, settings, say)
+        tick("influence")
 
     model_side: dict[str, dict] = {}
     for n, key in enumerate(keys):
@@ -254,8 +270,12 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         "probe": probe,
         "training_curves": {k: training_curve(run_dir / k) for k in keys},
     }
+    if influence is not None:
+        report["influence"] = influence
     report["summary_by_temperature"] = {t: summary_rows(report, windows) for t, windows in windows_by_t.items()}
     report["summary"] = report["summary_by_temperature"][temperature_key(settings.temperatures[0])]
+    if influence is not None:  # measured at the first temperature only: its table gets the column
+        add_influence_column(report["summary"], influence)
     tick("summary")
     report["timings"] = timings
     return _clean(report)
@@ -293,6 +313,100 @@ def model_windows(model, config: dict, meters: dict, settings: EvalSettings) -> 
         if crop:
             out["past_training_crop_after_bars"][meter] = round(max(0.0, crop / S - P), 4)
     return out
+
+
+# --- influence distance -----------------------------------------------------------------------------
+
+INFLUENCE_BARS = 16  # continuation bars attributed per primer: the cost grows with the square of the length
+INFLUENCE_STATS = ("mean", "lo", "hi", "n")  # what the summary table's influence_distance_bars keeps
+
+
+def influence_report(models: dict, cases, first_samples: dict, settings: EvalSettings, say) -> dict:
+    """report["influence"] = {"method": "gradient", "bars", "primers", "temperature", "models": {key: D},
+    "human": D, "repeats": {key: D}} over the first `settings.influence_primers` primers.
+
+    models: {key: (model, token_config)}; first_samples: {key: each primer's first continuation at the
+    first temperature} (what measure_continuations keeps). Per source, D = {"mean", "lo", "hi", "n",
+    "n_notes", "median", "q10", "q90", "histogram": {"edges", "counts"}, "chance"}:
+    - each continuation's mean distance in bars is one value: mean and 95% bootstrap lo/hi over them,
+      n = continuations with a value, null below min_n as every summary figure (median and quantiles
+      too); median, q10, q90 and the histogram pool the notes (n_notes);
+    - histogram: 1-bar bins from 0 to P + bars, the longest distance possible (with a long primer the
+      last bin starts at 32 bars and holds everything further back);
+    - chance: the mean distance if each note's weight were spread evenly over all earlier steps.
+    `models`: the gradient influence distance of each model's notes. `human`: how far back each note of
+    the real continuation finds its nearest earlier repeat (repeat_distances: a repeated two-note
+    figure a whole number of bars back); notes without one are left out, their share is
+    "no_repeat_share". `repeats`: the same repeat measure on each model's own notes, to set beside it.
+    """
+    from .continuations import temperature_key
+    from .memory.influence import continuation_tokens, influence_distribution, repeat_distribution
+
+    use = cases[: settings.influence_primers]
+    bars = min(INFLUENCE_BARS, settings.bars)
+    longest = settings.primer_bars + bars
+    found, repeats = {}, {}
+    for key, (model, token_config) in models.items():
+        def progress(done, total, key=key):
+            say("influence", f"{key}: what each note drew on, continuation {done}/{total}", done, total, key)
+
+        items = [(*continuation_tokens(c.primer, cont, token_config), c.primer.steps_per_bar)
+                 for c, cont in zip(use, first_samples[key])]
+        dist = influence_distribution(model, items, token_config, "gradient", key, bars, progress)
+        chance = dist["uniform"]["mean"]
+        found[key] = _distance_entry(dist, chance, settings, longest)
+        repeats[key] = _distance_entry(dist["repeat"], chance, settings, longest)
+    real = [(c.tune.bars(0, longest).note_array(), settings.primer_bars * c.primer.steps_per_bar,
+             c.primer.steps_per_bar) for c in use]
+    human = _distance_entry(repeat_distribution(real, bars), _chance_of_real_notes(real, bars), settings, longest)
+    return {"method": "gradient", "bars": bars, "primers": len(use),
+            "temperature": float(temperature_key(settings.temperatures[0])),
+            "models": found, "human": human, "repeats": repeats}
+
+
+def _chance_of_real_notes(cases, bars: int):
+    """The chance level beside the human reference: the uniform distance of the real continuation's notes."""
+    from .memory.influence import uniform_distances
+
+    pooled = []
+    for notes, primer_steps, spb in cases:
+        notes = notes[notes[:, 0] < primer_steps + bars * spb]
+        first = int(np.searchsorted(notes[:, 0], primer_steps))
+        as_result = {"notes": notes.tolist(), "influence": [{"note": i} for i in range(first, len(notes))]}
+        pooled.append(uniform_distances(as_result, spb))
+    values = np.concatenate(pooled) if pooled else np.zeros(0)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else None
+
+
+def _distance_entry(dist: dict, chance, settings: EvalSettings, longest: int) -> dict:
+    """D of influence_report from engine.memory.influence.distance_distribution's shape."""
+    def rounded(value):
+        return None if value is None else round(float(value), 6)
+
+    per = [np.nan if v is None else v for v in dist["per_continuation_mean"]]
+    entry = scalar_stats(per, settings.bootstrap, settings.seed, settings.min_n)
+    enough = entry["n"] >= settings.min_n
+    counts = np.rint(np.asarray(dist["histogram"]["share"], dtype=float) * dist["n_notes"]).astype(int)
+    n_bins = min(len(counts), longest)
+    kept = counts[:n_bins].copy()
+    kept[-1] += counts[n_bins:].sum()
+    out = {**entry, "n_notes": dist["n_notes"],
+           **{q: rounded(dist[q]) if enough else None for q in ("median", "q10", "q90")},
+           "histogram": {"edges": [*range(n_bins), max(longest, n_bins)], "counts": kept.tolist()},
+           "chance": rounded(chance)}
+    if "no_repeat_share" in dist:
+        out["no_repeat_share"] = rounded(dist["no_repeat_share"])
+    return out
+
+
+def add_influence_column(rows: list[dict], influence: dict) -> None:
+    """The summary's influence_distance_bars {"mean", "lo", "hi", "n"} on each model's row (influence
+    distance) and the human row (distance to the nearest earlier repeat)."""
+    for row in rows:
+        d = influence["human"] if row["source"] == "human" else influence["models"].get(row["source"])
+        if d is not None:
+            row["influence_distance_bars"] = {k: d[k] for k in INFLUENCE_STATS}
 
 
 def _model_side(model, test: list[Melody], test_tokens, settings: EvalSettings, timings: dict) -> dict:

@@ -8,7 +8,8 @@ Layout of REPORT_DIR:
                          csv/per_bar__by_meter.csv hold the breakdowns as long tables
     per_bar_TR_excess.png (the central plot), per_bar_TR.png, per_bar_TR_excess_by_meter.png,
     per_bar_<metric>.png for the other plotted rows of the metric table, nll_k.png, nll_per_bar.png,
-    gradient_memory.png, ssm.png, probe.png, training_curves.png      (engine/report_plots.py)
+    gradient_memory.png, ssm.png, probe.png, training_curves.png, influence_distance.png
+                         (engine/report_plots.py)
 
 Labels, colours and line styles come from the metric table (engine.metrics.table) and the model
 registry. A report of the first format (no temperatures, no matched floor) is still written: the
@@ -45,6 +46,8 @@ CONTINUATION_COLUMNS = (
     ("RR_last", "RR bars {last}", "{:.3f}"),
     ("downbeat_rate", "downbeat rate", "{:.3f}"),
     ("in_key_rate", "in-key rate", "{:.3f}"),
+    ("influence_distance_bars", "influence distance, {influence_primers} (bars; human: nearest repeat)",
+     "{:.2f}"),
 )
 MISSING = "-"
 
@@ -95,7 +98,10 @@ def summary_markdown(report: dict) -> str:
         lines += _table(model_rows, MODEL_SIDE_COLUMNS, "model")
     by_t = report.get("summary_by_temperature") or ({"": rows} if rows else {})
     windows = _window_names(settings)
-    columns = [(key, header.format(**windows), fmt) for key, header, fmt in CONTINUATION_COLUMNS]
+    # the influence column rests on fewer primers than the others: its header says how many
+    n = (report.get("influence") or {}).get("primers")
+    counts = {**windows, "influence_primers": f"{n} primer{'s' * (n != 1)}"}
+    columns = [(key, header.format(**counts), fmt) for key, header, fmt in CONTINUATION_COLUMNS]
     columns.append(("n", f"n (bars {windows['first']} / {windows['last']})", None))
     first_t = settings.get("per_bar_temperature")
     for t, t_rows in by_t.items():
@@ -106,6 +112,7 @@ def summary_markdown(report: dict) -> str:
         else:
             lines += [""]
         lines += _table(shown, [c for c in columns if any(c[0] in r for r in shown)], "source")
+    lines += _influence_lines(report.get("influence"))
     lines += _probe_lines(report.get("probe"))
     late = {k: tc for k, tc in report.get("training_curves", {}).items() if tc.get("late_gain_bits") is not None}
     if late:
@@ -144,6 +151,37 @@ def _protocol_sentence(report: dict) -> str:
     else:
         text += f"'last 8 bars' = bars {windows['last']}."
     return text
+
+
+def _influence_lines(influence) -> list[str]:
+    """The influence distance beside its chance level and the nearest-repeat distances (engine.evaluate.influence_report)."""
+    if not influence:
+        return []
+    human = influence["human"]
+    share = human.get("no_repeat_share")
+    lines = [
+        "",
+        (f"Influence distance: how many bars back lie the notes each generated note drew on ({influence['method']}: "
+         f"each note's weighted mean), over the first {influence['bars']} bars of the first sample of "
+         f"{influence['primers']} primers at temperature {influence['temperature']}. Mean over continuations "
+         "[95% bootstrap interval], then the median [10%, 90%] over notes; chance = the distance if each note's "
+         "weight were spread evenly over everything before it. Nearest repeat: how far back a note's nearest "
+         "earlier repeat lies (the same two-note figure a whole number of bars back), for the real tune "
+         + (f"({share:.0%} of its notes have none) " if share is not None else "")
+         + "and for each model's own notes."),
+        "",
+        "| source | influence distance (bars) | median [q10, q90] | continuations / notes | chance (bars) "
+        "| nearest repeat (bars) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = [(key, d, influence.get("repeats", {}).get(key)) for key, d in influence["models"].items()]
+    for key, d, repeat in [*rows, ("human", None, human)]:
+        basis = d or repeat
+        spread = MISSING if basis["median"] is None else f"{basis['median']:.2f} [{basis['q10']:.2f}, {basis['q90']:.2f}]"
+        lines.append(f"| {key} | {_cell(d, '{:.2f}') if d else MISSING} | {spread} | {basis['n']} / "
+                     f"{basis['n_notes']} | {_cell(basis['chance'], '{:.2f}')} | "
+                     f"{_cell(repeat, '{:.2f}') if repeat else MISSING} |")
+    return lines
 
 
 def _probe_lines(probe) -> list[str]:
@@ -271,6 +309,13 @@ def _write_csvs(report: dict, folder: Path) -> list[Path]:
     for key, tc in report.get("training_curves", {}).items():
         series("training_curves", key, ["step", "train_bpt", "valid_bpt"],
                zip(tc["step"], tc["train_bpt"], tc["valid_bpt"]))
+    influence = report.get("influence")
+    if influence:
+        series("influence_distance", "histograms", ["measure", "source", "from_bars", "to_bars", "notes"],
+               ((measure, src, d["histogram"]["edges"][b], d["histogram"]["edges"][b + 1], count)
+                for measure, by_source in (("influence", influence["models"]), ("repeat", influence["repeats"]),
+                                           ("repeat", {"human": influence["human"]}))
+                for src, d in by_source.items() for b, count in enumerate(d["histogram"]["counts"])))
     rg = report.get("repeat_gain", {})
     if rg:
         series("repeat_gain", "all", ["model", "gain_bits", "copyable_bits", "other_bits", "n_copyable", "n_other"],

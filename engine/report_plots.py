@@ -175,6 +175,8 @@ def write_plots(report: dict, out: Path) -> list[Path]:
         if info.plot and metric in report["per_bar"] and not (revised and metric == "TR"):
             _metric_plot(plt, report, metric, save)
     _model_side_plots(plt, report, save)
+    if report.get("influence"):
+        _influence_plot(plt, report, save)
     return paths
 
 
@@ -425,3 +427,50 @@ def _fmt_memory(em: dict) -> str:
         verdict = "passes" if em.get("length_ok") else "fails"
         text += f"; full - best {gap:+.4f} bits ({verdict})"
     return text
+
+
+def _influence_plot(plt, report, save) -> None:
+    """How far back each model's notes reach (one histogram per model), and the real tune's nearest
+    repeats (the human panel, with each model's own repeats as lines); chance and means marked."""
+    influence = report["influence"]
+    min_n = report["settings"].get("min_n") or 1
+    panels = [(key, d, "influence") for key, d in influence["models"].items()] + [("human", influence["human"], "repeat")]
+    fig, axes = _panels(plt, len(panels), (4.4, 3.0), sharex=True)
+    longest = max(d["histogram"]["edges"][-1] for _, d, _ in panels)
+    floor = source_style("floor")
+    for ax, (src, d, measure) in zip(axes.flat, panels):
+        style = _style(src)
+        edges, counts = np.array(d["histogram"]["edges"], dtype=float), np.array(d["histogram"]["counts"], dtype=float)
+        if d["n"] < min_n or counts.sum() == 0:
+            _too_little(ax, d["n"], min_n)
+        else:
+            ax.bar(edges[:-1], counts / counts.sum(), width=np.diff(edges), align="edge", color=style["color"],
+                   alpha=0.75, edgecolor="white", lw=0.5)
+            if d["mean"] is not None:
+                ax.axvline(d["mean"], color="black", lw=1.2, label=f"mean {d['mean']:.2f}")
+        if d["chance"] is not None:
+            ax.axvline(d["chance"], color=floor.colour, lw=1.2, ls=floor.line_style, label=f"chance {d['chance']:.2f}")
+        if measure == "repeat":
+            for key, own in influence.get("repeats", {}).items():
+                own_counts = np.array(own["histogram"]["counts"], dtype=float)
+                if own_counts.sum() and own["n"] >= min_n:
+                    own_edges = np.array(own["histogram"]["edges"], dtype=float)
+                    ax.stairs(own_counts / own_counts.sum(), own_edges, color=source_style(key).colour, lw=1.0,
+                              label=f"{source_style(key).label}'s own")
+        what = "bars back to the notes drawn on" if measure == "influence" else "bars back to the nearest repeat"
+        ax.set_title(f"{style['label'] if src != 'human' else 'human: nearest earlier repeat'}\n"
+                     f"({d['n']} continuations, {d['n_notes']} notes)", fontsize=9)
+        ax.set_xlabel(what, fontsize=8)
+        ax.set_xlim(0, longest)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="upper right")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of notes", fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(f"Influence distance ({influence['method']}): how far back each generated note's sources lie, "
+                 f"first {influence['bars']} bars of {influence['primers']} continuations, temperature "
+                 f"{influence['temperature']}\nchance: the weight spread evenly over everything before the note",
+                 fontsize=10)
+    save(fig, "influence_distance.png")

@@ -1,4 +1,5 @@
-"""Help > Why RNNs forget: a short page, in our own words, pointing at the plots that show it."""
+"""Help > Why RNNs forget: a short page, in our own words, pointing at the plots that show it, and what the
+Listen tab's "what did it remember" view shows and does not."""
 
 from __future__ import annotations
 
@@ -45,7 +46,30 @@ on a log axis. The red curve falling steeply is the vanishing gradient itself.</
 flattens is the model's <i>effective memory</i>; beyond it, more context does not help.</li>
 <li><b>Memory &gt; Theme-recall probe</b>: a motif, a gap of random filler, the motif again. Can the
 model complete the repeat? Widen the gap and watch which models fall to chance.</li>
-<li><b>Listen</b>: play the five continuations of the same opening and listen for the theme coming back.</li>
+<li><b>Listen</b>: play the five continuations of the same opening and listen for the theme coming back;
+point at a note to see what it drew on (below).</li>
+</ul>
+
+<h3>What did it remember? (Listen)</h3>
+<p>After Generate, point at a composed note (click to keep it, Esc to clear). Every row lights up the
+earlier notes, the opening's included, that its own note at that moment drew on: the darker the note and
+the thicker its arc, the more weight it got. Beside each row: how many bars back its notes reach on average,
+how many notes that rests on, and chance, where the average would lie if every note drew evenly on
+everything before it. The real tune's row shows something else: where each note was last played the same
+way (its nearest earlier repeat), which is what a good memory could copy.</p>
+<p>What the picture says, and what it does not:</p>
+<ul>
+<li><b>Gradient</b> (every model): how much a tiny change to an earlier note would move the chance of this
+note. It is local: it says what the guess is sensitive to right here, not what would happen if the earlier
+note were left out or replaced.</li>
+<li><b>Attention</b> (tick <i>attention</i> on the attention RNN and the Transformer): where the attention
+looked from this note. Attention weights are not explanations on their own: they say where a layer looked,
+not what changed the output. What it looked at may already carry earlier notes, and the rest of the model
+may make little of it.</li>
+<li>Each note's weights are scaled to add up to one, so they say <i>where</i> a model looked, not <i>how
+strongly</i> it remembers: a model that hardly uses its past still puts its weight somewhere.</li>
+<li>Rests take some of the weight (a model may time its next note from a pause); that part is not drawn.</li>
+<li>Only the first 16 bars of each continuation are worked out: the cost grows with the square of the length.</li>
 </ul>
 
 <h3>Reading the Memory tab</h3>

@@ -1,7 +1,8 @@
 """Listen tab: give every model the same opening, see and hear what each composes next to the real tune.
 
 One row per model plus the human continuation, all on one bar axis with the primer shaded. Generation
-runs in a background job and fills the rows model by model.
+runs in a background job and fills the rows model by model. Then a second job finds what each composed
+note drew on (gui/influence_view.py): pointing at a note draws its sources in every row at once.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtGui import QFont, QFontMetrics, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QCompleter,
     QDoubleSpinBox,
     QFileDialog,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -28,20 +29,24 @@ from PySide6.QtWidgets import (
 )
 
 from . import settings, style, workers
+from .influence_view import SUMMARY_TEMPLATE, InfluenceView, compute_all, summary_text
 from .piano_roll import PianoRoll
 
 PRIMER_COLOUR = "#8c8c8c"
 WAITING_TEXT = "Generate when loaded"  # the Generate button after a press while the corpus or models load
 
 
-def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event):
-    """Generator job: yields (key, [Melody, ...]) for each model in turn."""
+def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event, lock: threading.Lock):
+    """Generator job: yields (key, [Melody, ...]) for each model in turn (holding `lock` while a model
+    composes: an attribution still finishing with the same model is waited for)."""
     from engine.generate import generate
 
     for key, loaded in models.items():
         if cancel.is_set():
             return
-        yield key, generate(loaded.model, primer, sample_settings, loaded.token_config, cancel=cancel)
+        with lock:
+            melodies = generate(loaded.model, primer, sample_settings, loaded.token_config, cancel=cancel)
+        yield key, melodies
 
 
 class _Row(QFrame):
@@ -57,13 +62,20 @@ class _Row(QFrame):
         colour = style.model_colour(key)
         # The human row's plot label ("human (the real continuation)") is too long for the side panel.
         title = "human" if key == "human" else style.model_label(key)
+        # Every row's panel is as wide as the one of the longest name, so that the rolls line up.
         self.name = QLabel(f"<b style='color:{colour}'>&#9632;</b> {title}")
+        widest = QLabel(f"<b>&#9632;</b> {style.model_label('attention')}")
         self.name.setToolTip(style.model_label(key))
         self.info = QLabel("")
         self.info.setStyleSheet("color: #666666; font-size: 11px;")
+        self.info.ensurePolished()  # its font size, for the panel's width below
         self.play_button = QPushButton("Play")
         self.midi_button = QPushButton("MIDI")
         self.wav_button = QPushButton("WAV")
+        # Ticked: the row draws the attention weights rather than the gradient (models with attention only).
+        self.attention_box = QCheckBox("attention")
+        self.attention_box.setVisible(key != "human")
+        self.set_attention_available(False)
         self.play_button.setToolTip("Play this row: primer then continuation (Space plays the first row)")
         self.midi_button.setToolTip("Export this row as a MIDI file (primer + continuation)")
         self.wav_button.setToolTip("Export this row as a WAV file")
@@ -73,18 +85,29 @@ class _Row(QFrame):
         for b in (self.play_button, self.midi_button, self.wav_button):
             b.setEnabled(False)
             b.setFixedWidth(width)
-        side = QGridLayout()
+        # name and attention box; the influence summary (or the size); Play / MIDI / WAV
+        top = QHBoxLayout()
+        top.addWidget(self.name)
+        top.addStretch(1)
+        top.addWidget(self.attention_box)
+        buttons = QHBoxLayout()
+        for b in (self.play_button, self.midi_button, self.wav_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        side = QVBoxLayout()
         side.setContentsMargins(4, 2, 4, 2)
-        side.setVerticalSpacing(2)
-        side.addWidget(self.name, 0, 0, 1, 3)
-        side.addWidget(self.info, 1, 0, 1, 3)
-        side.addWidget(self.play_button, 2, 0)
-        side.addWidget(self.midi_button, 2, 1)
-        side.addWidget(self.wav_button, 2, 2)
-        side.setRowStretch(3, 1)
+        side.setSpacing(2)
+        side.addLayout(top)
+        side.addWidget(self.info)
+        side.addLayout(buttons)
+        side.addStretch(1)
         holder = QWidget()
         holder.setLayout(side)
-        holder.setFixedWidth(max(3 * width + 2 * side.horizontalSpacing() + 8, metrics.horizontalAdvance("RNN + attention") + 40))
+        # Wide enough for the longest name beside the attention box, and for the influence summary.
+        gap = buttons.spacing()
+        holder.setFixedWidth(8 + max(3 * width + 2 * gap,
+                                     widest.sizeHint().width() + gap + self.attention_box.sizeHint().width(),
+                                     self.info.fontMetrics().horizontalAdvance(SUMMARY_TEMPLATE)))
         self.roll = PianoRoll(show_x_axis=True, min_height=60)
         self.total_bars: float | None = None  # the same extent on every row keeps them aligned
         self.setMinimumHeight(max(holder.minimumSizeHint().height(), 60) + 4)
@@ -92,6 +115,19 @@ class _Row(QFrame):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(holder)
         layout.addWidget(self.roll, 1)
+
+    def set_attention_available(self, available: bool) -> None:
+        self.attention_box.setEnabled(available)
+        if available:
+            self.attention_box.setToolTip("Ticked: draw the attention weights (where the attention looked from this "
+                                          "note) instead of the gradient (what the note's probability is sensitive to)")
+        else:
+            self.attention_box.setToolTip(f"The {style.model_label(self.key)} has no attention weights: its row shows the "
+                                          "gradient (the attention RNN and the Transformer have both)")
+
+    def set_info(self, text: str, tip: str = "") -> None:
+        self.info.setText(text)
+        self.info.setToolTip(tip)
 
     def set_content(self, primer, continuation, info: str = "") -> None:
         self.melody = continuation
@@ -115,6 +151,7 @@ class ListenTab(QWidget):
     trainRequested = Signal()
     generationFinished = Signal()
     rowReady = Signal(int)  # index of a row whose continuation just arrived
+    influenceFinished = Signal()  # the influence job of the last Generate ended (done, failed or cancelled)
 
     def __init__(self, state, playback, parent=None):
         super().__init__(parent)
@@ -124,6 +161,12 @@ class ListenTab(QWidget):
         self._primer = None
         self._results: dict[str, list] = {}
         self.rows: list[_Row] = []
+        # What each note drew on: computed after Generate, looked up when a note is pointed at.
+        self.influence = InfluenceView(self.rows)
+        self._influence_job = None
+        self._influence_cancel: threading.Event | None = None
+        self._influence_text = ""
+        self._model_lock = threading.Lock()  # a model composes or is attributed, never both at once
 
         self._generate_pending = False  # Generate was pressed while something was still loading
 
@@ -206,8 +249,9 @@ class ListenTab(QWidget):
         layout.addWidget(self.banner_widget)
         layout.addWidget(self.scroll, 1)
         layout.addWidget(style.caption(
-            "The shaded bars are the primer every model heard. Does the theme come back later in the row, as it "
-            "does in the real tune (bottom)? Space plays the first row; each row has its own Play."
+            "The shaded bars are the primer every model heard. Point at a composed note: every row lights up the "
+            "earlier notes its note at that moment drew on (darker = more weight; click pins, Esc clears). "
+            "Space plays the first row."
         ))
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -220,6 +264,8 @@ class ListenTab(QWidget):
         self.primer_box.currentIndexChanged.connect(self._primer_changed)
         self.primer_bars.valueChanged.connect(self._primer_changed)
         self.bars.valueChanged.connect(self._primer_changed)
+        escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        escape.activated.connect(self.influence.clear)
         self._build_rows()
 
     # ---- rows ----------------------------------------------------------------------------------
@@ -236,12 +282,21 @@ class ListenTab(QWidget):
             style.on_click(row.play_button, lambda r=row: self._play(r))
             style.on_click(row.midi_button, lambda r=row: self.export_row_midi(r))
             style.on_click(row.wav_button, lambda r=row: self.export_row_wav(r))
+            style.on_click(row.attention_box, lambda r=row: self._method_changed(r))
+            if key in self.state.models:
+                from engine.memory.influence import methods_for
+
+                row.set_attention_available("attention" in methods_for(self.state.models[key].model))
+            row.roll.pointed.connect(self.influence.hover)
+            row.roll.picked.connect(self.influence.click)
+            row.roll.left.connect(self.influence.leave)
             if first_roll is None:
                 first_roll = row.roll
             else:
                 row.roll.setXLink(first_roll)
             self.rows_layout.addWidget(row, 1)  # equal stretch: the rows share the height
             self.rows.append(row)
+        self.influence.reset(self.rows)
         self._primer_changed()
 
     def row(self, key: str) -> _Row | None:
@@ -314,6 +369,7 @@ class ListenTab(QWidget):
     def _primer_changed(self, *_args) -> None:
         """Show the primer (and the real continuation) at once, before anything is generated."""
         self._results = {}
+        self._stop_influence()
         tune = self.current_tune()
         self._primer = None
         if tune is None:
@@ -359,6 +415,7 @@ class ListenTab(QWidget):
             return
         from engine.generate import SampleSettings
 
+        self._stop_influence()
         sample_settings = SampleSettings(
             bars=self.bars.value(),
             temperature=self.temperature.value(),
@@ -380,6 +437,7 @@ class ListenTab(QWidget):
             self._primer,
             sample_settings,
             self._cancel,
+            self._model_lock,
             generator=True,
             cancel=self._cancel,
             on_yield=self._model_done,
@@ -413,6 +471,8 @@ class ListenTab(QWidget):
     def _redraw_rows(self) -> None:
         for key in self._results:
             self._draw_row(key)
+        if self._results and self._job is None:  # another variation: attribute the one shown
+            self._start_influence()
 
     def _failed(self, exc) -> None:
         from engine.generate import GenerationCancelled
@@ -422,11 +482,80 @@ class ListenTab(QWidget):
         self.window().show_error("Generation failed", exc)
 
     def _finished(self) -> None:
+        cancelled = self._cancel is not None and self._cancel.is_set()
         self._job = None
         self._cancel = None
         self._update_generate_button()
         self.status.setText(f"composed {self.bars.value()} bars with {len(self._results)} models" if self._results else "")
         self.generationFinished.emit()
+        if self._results and not cancelled:
+            self._start_influence()
+
+    # ---- what each note drew on -------------------------------------------------------------------
+    def _start_influence(self) -> None:
+        """Attribute the continuations the rows show, in the background; a lookup table per row arrives
+        as each is done."""
+        from engine.evaluate import INFLUENCE_BARS
+
+        self._stop_influence()
+        if self._primer is None:
+            return
+        shown = {r.key: r.melody for r in self.rows if r.key in self._results and r.melody is not None}
+        models = {k: self.state.models[k] for k in shown if k in self.state.models}
+        if not models:
+            return
+        human = self.row("human")
+        bars = min(INFLUENCE_BARS, self.bars.value())
+        end = self.primer_bars.value() + bars
+        for row in self.rows:
+            row.roll.set_influence_end(end if self.bars.value() > bars else None)
+            if row.key in models:
+                row.set_info("finding what it drew on ...", "")
+        self._influence_text = (f"composed {self.bars.value()} bars with {len(self._results)} models; what the notes "
+                                f"drew on: the first {bars} bars of each (the cost grows with the length squared)")
+        self.status.setText(f"{self._influence_text}, finding it ...")
+        cancel = self._influence_cancel = threading.Event()
+        # Callbacks check that their job is still the current one: a cancelled job may still deliver.
+        self._influence_job = workers.start_job(
+            compute_all, models, self._primer, {k: shown[k] for k in models},
+            human.melody if human is not None else None, bars, cancel, self._model_lock,
+            generator=True, cancel=cancel,
+            on_yield=lambda result: self._influence_ready(result) if cancel is self._influence_cancel else None,
+            on_error=lambda exc: self._influence_failed(exc) if cancel is self._influence_cancel else None,
+            on_finish=lambda: self._influence_finished() if cancel is self._influence_cancel else None)
+
+    def _stop_influence(self) -> None:
+        """Cancel an attribution in progress and forget the tables (the rows' music changes)."""
+        if self._influence_cancel is not None:
+            self._influence_cancel.set()
+        self._influence_job = None
+        self._influence_cancel = None
+        self.influence.reset()
+
+    def _influence_ready(self, result) -> None:
+        key, method, table = result
+        self.influence.add(key, method, table)
+        self._show_summary(key)
+
+    def _show_summary(self, key: str) -> None:
+        row, table = self.row(key), self.influence.table(key)
+        if row is not None and table is not None:
+            row.set_info(*summary_text(table))
+
+    def _method_changed(self, row) -> None:
+        self.influence.attention[row.key] = row.attention_box.isChecked()
+        self._show_summary(row.key)
+        self.influence.redraw()
+
+    def _influence_failed(self, exc) -> None:
+        self.window().show_error("Finding what the notes drew on failed", exc)
+
+    def _influence_finished(self) -> None:
+        self._influence_job = None
+        self._influence_cancel = None
+        if self.influence.ready():
+            self.status.setText(self._influence_text)
+        self.influenceFinished.emit()
 
     def _say(self, text: str) -> None:
         """A message in the tab (where the user is looking) and in the status bar."""
@@ -434,7 +563,7 @@ class ListenTab(QWidget):
         self.state.status.emit(text)
 
     def stop_events(self) -> list[threading.Event]:
-        return [self._cancel] if self._cancel is not None else []
+        return [e for e in (self._cancel, self._influence_cancel) if e is not None]
 
     def _save_settings(self) -> None:
         for key, value in (

@@ -1,13 +1,19 @@
 """A piano roll of one or more melodies on a time axis in bars, with bar lines, a shaded primer and a
 playhead. Built on pyqtgraph: all notes of a part are one BarGraphItem, all bar lines one curve, so a
 4,000-note tune redraws in a few milliseconds.
+
+show_influence() draws what one note drew on (gui/influence_view.py decides which): the other notes
+fade, each source note is lit in the row's colour, the more opaque the more weight, the strongest get
+an arc to the note, and the note itself is outlined.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QPainterPath
+from PySide6.QtWidgets import QGraphicsPathItem
 
 from . import style
 
@@ -49,9 +55,32 @@ class _BarAxis(pg.AxisItem):
     def tickStrings(self, values, scale, spacing):
         return [str(int(round(v)) + 1) if abs(v - round(v)) < 1e-6 else "" for v in values]
 
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph's name
+        """Every bar where its number fits, else every 2nd, 4th, 8th ... bar (1, 5, 9: phrases of four)."""
+        if size <= 0 or maxVal <= minVal:
+            return super().tickSpacing(minVal, maxVal, size)
+        widest = str(int(abs(maxVal)) + 1)  # the longest number shown
+        room = QFontMetrics(self.style.get("tickFont") or self.font()).horizontalAdvance(widest) + 8
+        per_bar = size / (maxVal - minVal)
+        step = 1
+        while step * per_bar < room:
+            step *= 2
+        return [(float(step), 0.0)]
+
+
+ARCS = 6  # arcs to the strongest sources; every source is shaded
+FADED = 0.25  # the opacity of the notes as drawn while sources are lit over them
+
 
 class PianoRoll(pg.PlotWidget):
-    """set_parts() draws melodies; set_playhead() moves the playhead (in bars); hover shows the note."""
+    """set_parts() draws melodies; set_playhead() moves the playhead (in bars); hover shows the note.
+
+    Signals, in bars of the time axis: `pointed` (the mouse moved over the plot), `picked` (a left
+    click on it) and `left` (the mouse left the widget)."""
+
+    pointed = Signal(float)
+    picked = Signal(float)
+    left = Signal()
 
     def __init__(self, parent=None, show_x_axis="label", min_height: int = 120):
         super().__init__(parent, axisItems={"left": _PitchAxis("left"), "bottom": _BarAxis("bottom")})
@@ -83,10 +112,19 @@ class PianoRoll(pg.PlotWidget):
         self._message = pg.TextItem("", color="#777777", anchor=(0.5, 0.5))
         self.addItem(self._message)
         self.scene().sigMouseMoved.connect(self._hover)
+        self.scene().sigMouseClicked.connect(self._clicked)
         self._total_bars = 0.0
+        self._influence_items: list = []
+        self.influence_shown: dict | None = None  # {"target": (onset, pitch, length), "sources": [...]} in bars
+        self._influence_end = pg.InfiniteLine(angle=90, movable=False,
+                                              pen=pg.mkPen("#777777", width=1, style=Qt.PenStyle.DashLine))
+        self._influence_end.hide()
+        self.addItem(self._influence_end)
 
     # ---- content -------------------------------------------------------------------------------
     def clear_parts(self, message: str = "", reset_view: bool = True) -> None:
+        self.clear_influence()
+        self.set_influence_end(None)
         for item in self._note_items:
             self.removeItem(item)
         self._note_items.clear()
@@ -167,13 +205,90 @@ class PianoRoll(pg.PlotWidget):
         self._playhead.setValue(bar)
         self._playhead.show()
 
-    # ---- hover ---------------------------------------------------------------------------------
+    # ---- influence -----------------------------------------------------------------------------
+    def show_influence(self, target, sources, colour: str, dashed: bool = False) -> None:
+        """Draw what one note drew on. target = (onset, pitch, length) and sources = [(onset, pitch,
+        length, weight), ...], in bars and with the engine's weights; opacity and arc width are in
+        proportion to each weight relative to the strongest (weights say where a note drew, not how strongly: they are
+        normalised per note). dashed: the human row's repeat, not an attribution."""
+        self.clear_influence()
+        self.influence_shown = {"target": tuple(target), "sources": [tuple(s) for s in sources]}
+        for item in self._note_items:
+            item.setOpacity(FADED)
+        base = pg.mkColor(colour)
+        strongest = max((s[3] for s in sources), default=0.0)
+        lit = [s for s in sources if s[3] > 0]
+        if lit and strongest > 0:
+            brushes = []
+            for *_rest, weight in lit:
+                c = QColor(base)
+                c.setAlphaF(float(weight / strongest))
+                brushes.append(pg.mkBrush(c))
+            shade = pg.BarGraphItem(x0=[s[0] for s in lit], y0=[s[1] - 0.42 for s in lit], width=[s[2] for s in lit],
+                                    height=0.84, brushes=brushes, pen=pg.mkPen(None))
+            self._add_influence_item(shade, 15)
+            for onset, pitch, length, weight in sorted(lit, key=lambda s: -s[3])[:ARCS]:
+                self._add_influence_item(self._arc((onset + length / 2, pitch), (target[0], target[1]),
+                                                   base, weight / strongest, dashed), 16)
+        outline = pg.BarGraphItem(x0=[target[0]], y0=[target[1] - 0.42], width=[target[2]], height=0.84,
+                                  brush=pg.mkBrush(base), pen=pg.mkPen("#000000", width=2))
+        self._add_influence_item(outline, 17)
+
+    def clear_influence(self) -> None:
+        for item in self._influence_items:
+            self.removeItem(item)
+        self._influence_items.clear()
+        self.influence_shown = None
+        for item in self._note_items:
+            item.setOpacity(1.0)
+
+    def set_influence_end(self, bar: float | None) -> None:
+        """A dashed line where the attributed bars end (None: no line)."""
+        if bar is None:
+            self._influence_end.hide()
+        else:
+            self._influence_end.setValue(bar)
+            self._influence_end.show()
+
+    def _add_influence_item(self, item, z: float) -> None:
+        item.setZValue(z)
+        self.addItem(item)
+        self._influence_items.append(item)
+
+    def _arc(self, start, end, colour: QColor, strength: float, dashed: bool) -> QGraphicsPathItem:
+        """A curve from a source note up and over to the note it fed, kept below the top of the view."""
+        top = self.getPlotItem().vb.viewRange()[1][1]
+        peak = min(max(start[1], end[1]) + 2.0 + 0.5 * abs(end[0] - start[0]), top - 0.3)
+        path = QPainterPath(QPointF(*start))
+        # a quadratic curve peaks halfway between its ends' level and its control point
+        path.quadTo(QPointF((start[0] + end[0]) / 2, 2 * peak - (start[1] + end[1]) / 2), QPointF(*end))
+        c = QColor(colour)
+        c.setAlphaF(0.35 + 0.65 * strength)
+        pen = pg.mkPen(c, width=1.0 + 2.5 * strength,
+                       style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
+        item = QGraphicsPathItem(path)
+        item.setPen(pen)
+        return item
+
+    # ---- mouse ---------------------------------------------------------------------------------
+    def leaveEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().leaveEvent(event)
+        self.left.emit()
+
+    def _clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        vb = self.getPlotItem().vb
+        if vb.sceneBoundingRect().contains(event.scenePos()):
+            self.picked.emit(vb.mapSceneToView(event.scenePos()).x())
+
     def _hover(self, scene_pos) -> None:
         vb = self.getPlotItem().vb
         if not vb.sceneBoundingRect().contains(scene_pos):
             return
         point = vb.mapSceneToView(scene_pos)
         x, y = point.x(), point.y()
+        self.pointed.emit(x)
         text = f"bar {int(np.floor(x)) + 1}"
         for notes, spb, label in self._parts:
             hit = (notes[:, 0] <= x) & (x < notes[:, 0] + notes[:, 2]) & (np.abs(notes[:, 1] - y) <= 0.5)

@@ -250,6 +250,73 @@ def test_training_curve_says_how_much_the_last_quarter_still_gained(tmp_path):
     assert "rnn 0.200 (steps 300-400), lstm 0.000 (steps 300-400)" in summary_markdown(report)
 
 
+INFLUENCE_KEYS = {"mean", "lo", "hi", "n", "n_notes", "median", "q10", "q90", "histogram", "chance"}
+
+
+def test_the_influence_distance_of_the_evaluations_own_continuations(run_dir, corpus, tmp_path):
+    """report["influence"] (the Memory tab reads it): per model the distribution of how far back its notes
+    reach, the human reference (the real tune's nearest repeats), the models' own repeats, and a
+    summary column; over the first bars of the continuations the evaluation itself sampled."""
+    from dataclasses import replace
+
+    settings = replace(small_settings(probe=False, min_n=1), influence_primers=1)
+    report = evaluate(run_dir, settings=settings, corpus=corpus)
+    influence = report["influence"]
+    assert influence["method"] == "gradient" and influence["temperature"] == 1.0
+    assert influence["bars"] == 8 and influence["primers"] == 1  # min(16, the 8 bars composed); N as asked
+    assert set(influence["models"]) == set(influence["repeats"]) == {"rnn", "transformer"}
+    P, G, S = SECTION_BARS, 8, 16
+    for key, d in [*influence["models"].items(), ("human", influence["human"])]:
+        assert INFLUENCE_KEYS <= set(d), key
+        edges, counts = d["histogram"]["edges"], d["histogram"]["counts"]
+        assert edges == list(range(P + G + 1)) and len(counts) == len(edges) - 1, key  # 1-bar bins up to P + G
+        assert sum(counts) == d["n_notes"] > 0, key
+        assert d["n"] == 1 and d["lo"] is None and d["hi"] is None, key  # no interval from one continuation
+        assert 0 <= d["q10"] <= d["median"] <= d["q90"] < P + G and 0 < d["chance"] < P + G, key
+    # the very continuation the evaluation scored: its first sample of the first primer, first 8 bars
+    for key in ("rnn", "transformer"):
+        example = report["examples"][key]
+        assert example["primer"] == report["primers"][0]["tune_id"] and example["temperature"] == 1.0
+        assert influence["models"][key]["n_notes"] == sum(1 for onset, _p, _d in example["notes"] if onset < G * S)
+    # AABB, primer = one A: the real continuation plays A again, 4 bars after the primer's A
+    assert influence["human"]["median"] == SECTION_BARS
+    assert 0 < influence["human"]["no_repeat_share"] < 1  # then B, heard for the first time
+    rows = {r["source"]: r for r in report["summary"]}
+    for key, d in [*influence["models"].items(), ("human", influence["human"])]:
+        assert rows[key]["influence_distance_bars"] == {k: d[k] for k in ("mean", "lo", "hi", "n")}
+    assert "influence_distance_bars" not in rows["floor"]
+    assert all("influence_distance_bars" not in r for r in report["summary_by_temperature"]["0.7"])
+
+    names = {p.name for p in write_report(report, tmp_path / "r")}
+    assert (tmp_path / "r" / "influence_distance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = (tmp_path / "r" / "csv" / "influence_distance__histograms.csv").read_text().splitlines()
+    assert "influence_distance.png" in names and lines[0] == "measure,source,from_bars,to_bars,notes"
+    assert len(lines) == 1 + 5 * (P + G)  # influence and own repeats of two models, and the human
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert "influence distance, 1 primer (bars; human: nearest repeat)" in summary
+    mean = influence["models"]["rnn"]["mean"]
+    assert f"| rnn | {mean:.2f} | " in summary  # the influence table: one value, so no interval
+
+
+def test_influence_follows_min_n_and_can_be_left_out(run_dir, corpus, tmp_path):
+    from dataclasses import replace
+
+    report = evaluate(run_dir, settings=replace(small_settings(probe=False, min_n=10, temperatures=(1.0,)),
+                                                influence_primers=3), corpus=corpus)
+    for d in [*report["influence"]["models"].values(), report["influence"]["human"]]:
+        assert d["n"] == 3 and d["mean"] is d["lo"] is d["hi"] is d["median"] is d["q90"] is None
+        assert sum(d["histogram"]["counts"]) == d["n_notes"] > 0  # the counts are still there
+    write_report(report, tmp_path / "few")
+    assert "| rnn | - | - |" in (tmp_path / "few" / "summary.md").read_text().split("Influence distance")[1]
+
+    left_out = evaluate(run_dir, settings=replace(small_settings(probe=False, temperatures=(1.0,)),
+                                                  influence_primers=0), corpus=corpus)
+    assert "influence" not in left_out and all("influence_distance_bars" not in r for r in left_out["summary"])
+    assert "influence_distance.png" not in {p.name for p in write_report(left_out, tmp_path / "none")}
+    with pytest.raises(UserError, match="influence_primers must be a whole number from 0 to 10000, not -1"):
+        evaluate(run_dir, settings=replace(small_settings(), influence_primers=-1), corpus=corpus)
+
+
 def test_same_seed_gives_an_identical_report(run_dir, corpus, tmp_path):
     settings = small_settings(seed=3)
     first = evaluate(run_dir, settings=settings, corpus=corpus)
