@@ -69,7 +69,7 @@ def _n_strip(ax, by_source: dict, min_n: int | None, P: int) -> None:
     ax.grid(alpha=0.3)
 
 
-def _window_groups(report: dict) -> list[tuple[str, str, dict]]:
+def window_groups(report: dict) -> list[tuple[str, str, dict]]:
     """[(label, colour, {meter: after_bars})] for attention windows, models sharing a window grouped."""
     groups: dict[int, list[str]] = {}
     for key, w in report.get("windows", {}).items():
@@ -86,7 +86,7 @@ def _window_groups(report: dict) -> list[tuple[str, str, dict]]:
 def _mark_windows(ax, report: dict, meters: list[str], G: int, crop: bool = False, legend: bool = True,
                   labels: bool = True) -> None:
     """Vertical lines where the primer leaves each attention window, for each meter shown."""
-    for label, colour, after in _window_groups(report):
+    for label, colour, after in window_groups(report):
         xs: dict[float, list[str]] = {}
         for meter in meters:
             if meter in after and after[meter] < G:
@@ -109,7 +109,7 @@ def _mark_windows(ax, report: dict, meters: list[str], G: int, crop: bool = Fals
 def _window_sentence(report: dict, meters: list[str]) -> str:
     """'dashed: the primer leaves the 256-step attention window after 16 bars (2/2, 4/4), ...'."""
     parts = []
-    for label, _colour, after in _window_groups(report):
+    for label, _colour, after in window_groups(report):
         by_bars: dict[float, list[str]] = {}
         for m in meters:
             if m in after:

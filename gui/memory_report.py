@@ -86,12 +86,12 @@ def window_marks(report: dict, meter: str = ALL_METERS) -> list[Mark]:
     when none is chosen, one line per distinct bar); and, for one meter, where the piece outgrows the
     models' training crop. The recurrent models have no window: nothing is marked for them."""
     # the report's own grouping of models by window, and its colour for the training-crop line
-    from engine.report_plots import CROP_COLOUR, _window_groups
+    from engine.report_plots import CROP_COLOUR, window_groups
 
     shown = [meter] if meter else list(meters(report))
     G = int(report["settings"]["bars"])
     marks = []
-    for label, colour, after in _window_groups(report):
+    for label, colour, after in window_groups(report):
         by_bars: dict[float, list[str]] = {}
         for m in shown:
             if m in after and after[m] < G:
