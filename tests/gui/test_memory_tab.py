@@ -208,6 +208,8 @@ def _hover(qtbot, tab, plot, x: float, y: float) -> str:
     tab.scroll.ensureWidgetVisible(plot)
     point = plot.plot.mapFromScene(plot.plot.getPlotItem().vb.mapViewToScene(QPointF(x, y)))
     plot.clear_readout()  # what an earlier hover left must not pass for this one's
+    # pyqtgraph drops a mouse move that comes within 1/60 s of the one before (its scene's rate limit)
+    qtbot.wait(40)
     QTest.mouseMove(plot.plot.viewport(), point)
     qtbot.waitUntil(lambda: plot.readout_text != "", timeout=3000)
     return plot.readout_text
