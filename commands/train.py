@@ -13,6 +13,7 @@ import signal
 import threading
 from pathlib import Path
 
+from engine.errors import UserError
 from engine.models import DEFAULT_PRESET, MODEL_KEYS, PRESETS
 
 from .common import ProgressBar, emit_json
@@ -71,18 +72,24 @@ def run(args) -> int:
     from engine.train_config import TrainConfig
     from engine.validation import Limit
 
+    if not args.out.strip():
+        raise UserError("--out must name a folder for the run")
     out = Path(args.out)
     if args.workers is not None:
         Limit("int", 1, 256).check(args.workers, "--workers")
     flags = {name: getattr(args, name) for name in FLAGS}
+    # The run is locked while it is planned, before the corpus loads, so a second writer is refused at once.
+    # Under torchrun every rank plans, and rank 0 alone (the one that writes) holds the lock.
+    torchrun = distributed.launched_by_torchrun()
+    lock = not torchrun or os.environ.get("RANK") == "0"
     if args.resume:
-        ranks = int(os.environ.get("WORLD_SIZE", "1")) if distributed.launched_by_torchrun() else 1
+        ranks = int(os.environ.get("WORLD_SIZE", "1")) if torchrun else 1
         plan = plan_resume(out, overrides=flags, models=args.models.split(",") if args.models else None,
-                           sources=args.source, names=FLAGS, lock=False, ranks=ranks)
+                           sources=args.source, names=FLAGS, lock=lock, ranks=ranks)
     else:
         config = TrainConfig(**{k: v for k, v in flags.items() if v is not None})
         plan = plan_new_run(out, (args.models or ",".join(MODEL_KEYS)).split(","), config, sources=args.source,
-                            names=FLAGS, lock=False)
+                            names=FLAGS, lock=lock)
     for note in plan.notes:
         _say(note)
     if plan.nothing_to_do:
@@ -90,11 +97,8 @@ def run(args) -> int:
         if args.json:
             emit_json({"run": str(out), "trained": [], "notes": plan.notes})
         return 0
-    # Under torchrun: the process group lives for the rest of the command (a no-op otherwise). The run is
-    # locked before the corpus loads, so a second writer is refused at once.
-    with distributed.session(plan.config.device) as dp, plan:
-        if distributed.is_main():
-            plan.take_lock()
+    # Under torchrun: the process group lives for the rest of the command (a no-op otherwise).
+    with plan, distributed.session(plan.config.device) as dp:
         return _train(args, plan, dp)
 
 
@@ -165,6 +169,7 @@ def _train(args, plan, dp) -> int:
 @contextlib.contextmanager
 def _ctrl_c_stops(stop: threading.Event, distributed: bool = False):
     """The first Ctrl-C stops after the current step and checkpoints; a second one aborts at once.
+    `kill` (SIGTERM) and a closed terminal (SIGHUP) stop the same way, so they lose nothing either.
 
     Under torchrun a Ctrl-C reaches every rank twice (from the terminal, then torchrun forwards SIGTERM
     and waits 30 s before killing): there, SIGINT and SIGTERM both only ask to stop; the ranks agree on
@@ -175,7 +180,7 @@ def _ctrl_c_stops(stop: threading.Event, distributed: bool = False):
 
     def handler(signum, frame):
         if stop.is_set():
-            if distributed:
+            if distributed or signum != signal.SIGINT:
                 return
             raise KeyboardInterrupt
         stop.set()
@@ -183,7 +188,7 @@ def _ctrl_c_stops(stop: threading.Event, distributed: bool = False):
             return  # rank 0 tells; a message per rank would be noise
         _say("\nstopping after this step and saving checkpoints (Ctrl-C again to abort) ...")
 
-    signals = [signal.SIGINT] + ([signal.SIGTERM] if distributed else [])
+    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield

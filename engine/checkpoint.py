@@ -169,8 +169,7 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
 def save_checkpoint(model_dir, model: SequenceModel, optimizer, record: ModelRecord, history: list[dict]) -> list[Path]:
     """Write one model's checkpoint: its training state first (all a resume needs, in one file), then the
     model, its history and config.json (save_model)."""
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = _made(model_dir)
     state = {f"model.{k}": v for k, v in _weights(model).items()} | _optimizer_tensors(optimizer)
     atomic_write(model_dir / STATE_FILE, st_save(state, metadata=_metadata(record)), durable=True)
     return save_model(model_dir, model, record, history)
@@ -179,13 +178,21 @@ def save_checkpoint(model_dir, model: SequenceModel, optimizer, record: ModelRec
 def save_model(model_dir, model: SequenceModel, record: ModelRecord, history: list[dict] = ()) -> list[Path]:
     """Write a model without training state (as the bundled models ship): it loads everywhere, and a
     resume never touches it."""
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = _made(model_dir)
     paths = [model_dir / MODEL_FILE, model_dir / HISTORY_FILE, model_dir / CONFIG_FILE]
     atomic_write(paths[0], st_save(_weights(model), metadata=_metadata(record)), durable=True)
     atomic_write(paths[1], _history_csv(list(history)), durable=True)
     atomic_write(paths[2], (_metadata(record)["config"] + "\n").encode(), durable=True)
     return [paths[0], paths[2]]
+
+
+def _made(model_dir) -> Path:
+    model_dir = Path(model_dir)
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write {model_dir}: {exc.strerror or exc}") from None
+    return model_dir
 
 
 def _metadata(record: ModelRecord) -> dict[str, str]:
@@ -251,6 +258,27 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, meta
 
 
+def read_state_record(model_dir) -> ModelRecord:
+    """The config record inside train_state.safetensors, read from its header alone (a resume plan looks at
+    every model of a run without loading its weights). Damage -> UserError naming the file."""
+    path = Path(model_dir) / STATE_FILE
+    try:
+        with open(path, "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            if header_len > 100_000_000:
+                raise ValueError(f"a header of {header_len} bytes")
+            header = json.loads(f.read(header_len))
+        meta = header.get("__metadata__") or {}
+        if meta.get("format") != FORMAT:
+            raise UserError(f"{path}: not a Melody Memory checkpoint (format {meta.get('format')!r})")
+        doc = json.loads(meta["config"])
+    except UserError:
+        raise
+    except Exception as exc:  # truncated, corrupted, not safetensors: all the same to the user
+        raise UserError(f"{path}: corrupted or truncated checkpoint ({type(exc).__name__}: {exc})") from None
+    return ModelRecord.from_dict(doc, str(path))
+
+
 def _build(doc: dict, key: str, where: Path) -> tuple[SequenceModel, ModelRecord]:
     record = ModelRecord.from_dict(doc, str(where))
     if record.key != key:
@@ -304,8 +332,10 @@ def load_train_state(model_dir, key: str) -> tuple[SequenceModel, ModelRecord, d
     return model, record, opt
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], path) -> None:
-    """Put saved AdamW state back; the param groups (lr etc.) stay as the fresh optimizer has them."""
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], path, step: int = 0) -> None:
+    """Put saved AdamW state back (checked first: one moment pair per parameter, of its shape, finite, the
+    second moments >= 0, a step count >= 1, and a state at all when the model has trained `step` steps);
+    the param groups (lr etc.) stay as the fresh optimizer has them."""
     state: dict[int, dict] = {}
     for name, tensor in tensors.items():
         try:
@@ -313,14 +343,35 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
             state.setdefault(int(index), {})[entry] = tensor
         except ValueError:
             raise UserError(f"{path}: unexpected tensor {name!r} in the optimizer state") from None
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if step > 0 and not state:
+        raise UserError(f"{path}: holds no optimizer state, but the model has trained {step} steps")
+    if state and set(state) != set(range(len(params))):
+        raise UserError(f"{path}: optimizer state covers {len(state)} parameters, the model has {len(params)}")
+    for index, entries in state.items():
+        _check_moments(entries, params[index], f"{path}: optimizer state of parameter {index}")
     fresh = optimizer.state_dict()
-    n_params = sum(len(g["params"]) for g in fresh["param_groups"])
-    if state and set(state) != set(range(n_params)):
-        raise UserError(f"{path}: optimizer state covers {len(state)} parameters, the model has {n_params}")
     try:
         optimizer.load_state_dict({"state": state, "param_groups": fresh["param_groups"]})
     except (ValueError, RuntimeError, KeyError) as exc:
         raise UserError(f"{path}: optimizer state does not fit the model ({exc})") from None
+
+
+def _check_moments(entries: dict, param: torch.Tensor, where: str) -> None:
+    if set(entries) != {"step", "exp_avg", "exp_avg_sq"}:
+        raise UserError(f"{where}: holds {sorted(entries)}, not step, exp_avg and exp_avg_sq")
+    step = entries["step"]
+    if step.numel() != 1 or not bool(torch.isfinite(step).all()) or float(step) < 1:
+        raise UserError(f"{where}: its step count must be a finite number of at least 1")
+    for name in ("exp_avg", "exp_avg_sq"):
+        t = entries[name]
+        if t.shape != param.shape or t.dtype != param.dtype:
+            raise UserError(f"{where}: {name} has shape {tuple(t.shape)} {t.dtype}, the parameter "
+                            f"{tuple(param.shape)} {param.dtype}")
+        if not bool(torch.isfinite(t).all()):
+            raise UserError(f"{where}: {name} holds values that are not finite")
+    if bool((entries["exp_avg_sq"] < 0).any()):
+        raise UserError(f"{where}: exp_avg_sq holds negative values")
 
 
 def read_history(model_dir, up_to_step: int | None = None) -> list[dict]:
@@ -336,6 +387,6 @@ def read_history(model_dir, up_to_step: int | None = None) -> list[dict]:
                 row["step"] = int(row["step"])
                 if up_to_step is None or row["step"] <= up_to_step:
                     rows.append(row)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         raise UserError(f"{path}: unreadable training history ({exc})") from None
     return rows

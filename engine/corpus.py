@@ -35,6 +35,7 @@ from .cache import SHIPPED_FORMAT, CorpusCache, PackedMelodies, ShippedCache, ca
 from .errors import UserError
 from .melody import Melody
 from .midi_io import ExtractSettings, UnusableFile, load_midi_melodies, printable
+from .processes import exit_when_parent_dies
 from .tokens import FIRST_PITCH_TOKEN, TokenConfig, encode
 
 BUNDLED_DIR = resources.bundled_corpus_dir()
@@ -440,7 +441,8 @@ def _parse_in_processes(files: list[_Source], settings: ExtractSettings, progres
     chunks = [files[i::n_chunks] for i in range(n_chunks)]  # interleaved, so big folders spread evenly
     by_chunk: dict[int, list] = {}
     done = 0
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=exit_when_parent_dies, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_parse_chunk, chunk, settings.to_dict()): i for i, chunk in enumerate(chunks)}
         for fut in as_completed(futures):
             i = futures[fut]

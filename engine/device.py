@@ -76,3 +76,14 @@ def model_device(model):
 
     params = next(iter(model.parameters()), None)
     return params.device if params is not None else torch.device("cpu")
+
+
+def resolve_precision(precision: str, device) -> str:
+    """"auto" -> bf16 where the hardware runs it natively (bf16_supported), else fp32; "bf16" asked for
+    where it is not supported is refused rather than silently emulated."""
+    if precision == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    if precision == "bf16" and not bf16_supported(device):
+        raise UserError(f"bf16 training was asked for, but this {device.type} has no native bfloat16 "
+                        f"(a CPU needs AVX-512 BF16 or AMX): use fp32")
+    return precision

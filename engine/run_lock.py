@@ -8,6 +8,7 @@ message the second writer gets.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -17,6 +18,8 @@ from pathlib import Path
 from .errors import UserError
 
 LOCK_FILE = ".lock"
+# What flock/locking answer when another process holds the lock; any other error is a real failure.
+_HELD = {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, getattr(errno, "EDEADLK", errno.EAGAIN)}
 
 
 class RunLock:
@@ -33,18 +36,30 @@ class RunLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise UserError(f"cannot write {self.folder}: {exc.strerror or exc}") from None
-        if not _try_lock(fd):
+        try:
+            _lock(fd)
+        except BlockingIOError:
             os.close(fd)
             raise UserError(f"{self.folder} is being written by another process{self._holder()}: wait until it "
-                            f"has finished, or choose another folder")
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+                            f"has finished, or choose another folder") from None
+        except OSError as exc:  # a file system without locks: say so rather than claim another writer
+            os.close(fd)
+            raise UserError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+        try:  # who holds it, for the next writer's message; the lock holds even if this cannot be written
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                     "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        except OSError:
+            pass
         self._fd = fd
         return self
 
-    def release(self) -> None:
+    def release(self, remove: bool = False) -> None:
+        """Drop the lock; with `remove`, delete the lock file first, while it is still held (so that no
+        other process can have locked the file that is being deleted)."""
         if self._fd is not None:
+            if remove:
+                self.path.unlink(missing_ok=True)
             os.close(self._fd)  # closing the file drops the lock
             self._fd = None
 
@@ -66,44 +81,24 @@ class RunLock:
             return ""
 
 
-def is_locked(folder) -> bool:
-    """Whether another process holds the lock of `folder` right now (a hint for the app; RunLock decides)."""
-    path = Path(folder) / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        if _try_lock(fd):
-            _unlock(fd)
-            return False
-        return True
-    finally:
-        os.close(fd)
-
-
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
-    def _try_lock(fd: int) -> bool:
+    def _lock(fd: int) -> None:
         try:
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-
-    def _unlock(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        except OSError as exc:
+            if exc.errno in _HELD:
+                raise BlockingIOError(exc.errno, exc.strerror) from None
+            raise
 
 else:
     import fcntl
 
-    def _try_lock(fd: int) -> bool:
+    def _lock(fd: int) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError:
-            return False
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError as exc:
+            if exc.errno in _HELD:
+                raise BlockingIOError(exc.errno, exc.strerror) from None
+            raise

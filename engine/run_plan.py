@@ -23,6 +23,7 @@ starts) and one folder per model (engine/checkpoint.py). A resume:
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +35,7 @@ from .atomic import atomic_write
 from .batches import token_dtype
 from .errors import UserError
 from .models import MODEL_KEYS
-from .run_lock import LOCK_FILE, RunLock, is_locked
+from .run_lock import LOCK_FILE, RunLock
 from .train_config import TrainConfig
 from .validation import Limit
 
@@ -100,6 +101,8 @@ class ModelState:
     steps: int = 0
     has_state: bool = False  # train_state.safetensors: it can be resumed
     exists: bool = False  # a checkpoint of any kind (config.json)
+    training: TrainConfig | None = None  # what its training state was trained with
+    ranks: int = 1
 
     @property
     def finished(self) -> bool:
@@ -120,15 +123,13 @@ def model_state(run_dir, key: str) -> ModelState:
     so after a kill it may be ahead of config.json), else config.json."""
     model_dir = Path(run_dir) / key
     if ckpt.has_train_state(model_dir):
-        _, meta = ckpt.read_safetensors(model_dir / ckpt.STATE_FILE)
-        try:
-            record = ckpt.ModelRecord.from_dict(json.loads(meta.get("config", "")), str(model_dir / ckpt.STATE_FILE))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{model_dir / ckpt.STATE_FILE}: no readable config in its metadata ({exc})") from None
-        return ModelState(key, record.step, record.training.steps, has_state=True, exists=True)
+        record = ckpt.read_state_record(model_dir)
+        return ModelState(key, record.step, record.training.steps, has_state=True, exists=True,
+                          training=record.training, ranks=record.ranks)
     if (model_dir / ckpt.CONFIG_FILE).is_file():
         record = ckpt.read_record(model_dir)
-        return ModelState(key, record.step, record.training.steps, has_state=False, exists=True)
+        return ModelState(key, record.step, record.training.steps, has_state=False, exists=True,
+                          training=record.training, ranks=record.ranks)
     return ModelState(key)
 
 
@@ -175,8 +176,9 @@ class RunPlan:
         if self.resume:
             manifest = read_manifest(self.out_dir)
             if manifest is not None and manifest.corpus and manifest.corpus != corpus.fingerprint:
-                raise UserError(f"{self.out_dir}: was trained on another corpus (hash {manifest.corpus}, this one "
-                                f"{corpus.fingerprint}): resume with the run's --source")
+                raise UserError(f"{self.out_dir}: was trained on another corpus (hash {manifest.corpus}) than the one "
+                                f"loaded now ({corpus.fingerprint}): its source files have changed since, or "
+                                f"another --source was given; a resume needs the run's own tunes")
         notes = list(self.notes)
         train_tokens, valid_tokens = corpus.tokens("train"), corpus.tokens("valid")
         if not valid_tokens:
@@ -194,22 +196,17 @@ class RunPlan:
                         resume=self.resume, sources=self.sources, notes=notes, lock=self.lock,
                         run_models=list(self.run_models))
 
-    def take_lock(self) -> None:
-        """Lock the run directory for this process (UserError if another process writes it)."""
-        if self.lock is None or not self.lock.held:
-            _locked(self)
-
     def release(self) -> None:
+        """Drop the run's lock; a folder this plan made and nothing was trained into is removed again."""
+        empty = self._created and self.out_dir.is_dir() and all(p.name == LOCK_FILE for p in self.out_dir.iterdir())
         if self.lock is not None:
-            self.lock.release()
-        if self._created:  # nothing was trained into the folder this plan made: leave no trace
-            leftovers = [p for p in self.out_dir.iterdir() if p.name != LOCK_FILE] if self.out_dir.is_dir() else [1]
-            if not leftovers:
+            self.lock.release(remove=empty)
+        if empty:
+            try:
                 (self.out_dir / LOCK_FILE).unlink(missing_ok=True)
-                try:
-                    self.out_dir.rmdir()
-                except OSError:
-                    pass
+                self.out_dir.rmdir()
+            except OSError:
+                pass
 
     def __enter__(self) -> RunPlan:
         return self
@@ -220,19 +217,31 @@ class RunPlan:
 
 def plan_new_run(out_dir, models, config: TrainConfig, sources=None, names: dict[str, str] | None = None,
                  lock: bool = True) -> RunPlan:
-    """A new run of `models` into `out_dir` (which must not hold a run yet)."""
+    """A new run of `models` into `out_dir` (which must not hold a run yet). With `lock`, the folder is
+    locked first and looked at after, so nothing can change between the look and the training."""
     out_dir = Path(out_dir)
     models = check_models(models)
     config = config.validate(names=names).resolved()
+    check_hardware(config)
     _check_folder(out_dir, models)
-    _check_not_being_written(out_dir)
-    present = [k for k in MODEL_KEYS if model_state(out_dir, k).exists] if out_dir.is_dir() else []
+    plan = RunPlan(out_dir, models, config, resume=False, sources=_sources(sources), run_models=models,
+                   _created=not out_dir.exists())
+    if lock:
+        _locked(plan)
+    try:
+        check_new_run(out_dir, models)
+    except UserError:
+        plan.release()
+        raise
+    return plan
+
+
+def check_new_run(out_dir: Path, models) -> None:
+    """A new run never goes into a folder that holds a trained model (of any kind)."""
+    present = [k for k in MODEL_KEYS if model_state(out_dir, k).exists] if Path(out_dir).is_dir() else []
     if present:
         raise UserError(f"{out_dir} already holds a trained model ({', '.join(present)}): continue it with --resume "
                         f"(Resume in the app), or choose another folder")
-    plan = RunPlan(out_dir, models, config, resume=False, sources=_sources(sources), run_models=models,
-                   _created=not out_dir.exists())
-    return _locked(plan) if lock else plan
 
 
 def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=None,
@@ -241,11 +250,27 @@ def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=Non
 
     `overrides` may change only RESUMABLE_OVERRIDES, and the batch size where `ranks` data-parallel ranks
     make up the run's global batch; anything else that differs from the run is refused. `sources` (None:
-    the run's own) are the corpus to load."""
-    out_dir = Path(out_dir)
+    the run's own) are the corpus to load. With `lock` and something to train, the folder is locked and
+    looked at again under the lock."""
+    args = (Path(out_dir), overrides, models, sources, names or {}, ranks)
+    plan = _resume_plan(*args)
+    if not (lock and plan.models):
+        return plan
+    held = RunLock(plan.out_dir).acquire()
+    try:
+        plan = _resume_plan(*args)
+    except UserError:
+        held.release()
+        raise
+    plan.lock = held
+    return plan
+
+
+def _resume_plan(out_dir: Path, overrides, models, sources, names: dict, ranks: int) -> RunPlan:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir} is a file, not a run folder")
     if not out_dir.is_dir():
         raise UserError(f"{out_dir}: no run to resume (no such folder)")
-    _check_not_being_written(out_dir)
     manifest = read_manifest(out_dir)
     if manifest is not None:
         config, run_models, run_sources = manifest.training, manifest.models, manifest.sources
@@ -260,7 +285,8 @@ def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=Non
     batch = overrides.get("batch_size")
     if batch is not None and batch * ranks == config.batch_size * run_ranks:
         config = replace(config, batch_size=overrides.pop("batch_size"))  # the same global batch on other ranks
-    config = _apply_overrides(config, overrides, out_dir, names or {})
+    config = _apply_overrides(config, overrides, out_dir, names)
+    check_hardware(config)
     wanted = run_models if not models else check_models(models)
     strangers = [m for m in wanted if m not in run_models]
     if strangers:
@@ -269,14 +295,32 @@ def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=Non
     _check_folder(out_dir, wanted)
     states = {k: model_state(out_dir, k) for k in wanted}
     for key, state in states.items():
-        if state.has_state and state.steps != config.steps:
-            raise UserError(f"{out_dir / key}: was trained for {state.steps} steps, the run says {config.steps}: "
-                            f"its files do not belong to this run")
+        if state.has_state:
+            check_same_settings(out_dir / key / ckpt.STATE_FILE, state.training, state.ranks, config, ranks)
     to_train = [k for k in wanted if not states[k].exists or (states[k].has_state and not states[k].finished)]
     notes = [states[k].describe() for k in wanted]
-    plan = RunPlan(out_dir, to_train, config, resume=True, sources=_sources(sources) or run_sources,
+    return RunPlan(out_dir, to_train, config, resume=True, sources=_sources(sources) or run_sources,
                    run_models=run_models, states=states, notes=notes)
-    return _locked(plan) if lock and to_train else plan
+
+
+def check_same_settings(path: Path, saved: TrainConfig, saved_ranks: int, config: TrainConfig, ranks: int) -> None:
+    """A model's training state must come from this run's settings: every one that decides what it learns
+    (all but where and how fast it runs), with the global batch (batch x ranks) compared across ranks."""
+    was, now = saved.to_dict(), config.to_dict()
+    differ = [k for k in was if k not in (*RESUMABLE_OVERRIDES, "batch_size") and was[k] != now[k]]
+    if saved.batch_size * saved_ranks != config.batch_size * ranks:
+        differ.append("batch_size")
+    if differ:
+        said = ", ".join(f"{k} {was[k]}" + (f" x {saved_ranks} ranks" if k == "batch_size" and saved_ranks > 1 else "")
+                         + f" (now {now[k]})" for k in differ)
+        raise UserError(f"{path}: was trained with {said}: resume with the run's own settings")
+
+
+def check_hardware(config: TrainConfig) -> None:
+    """The device and the precision exist here (UserError now, before any file is written)."""
+    from .device import resolve_device, resolve_precision
+
+    resolve_precision(config.precision, resolve_device(config.device))
 
 
 def check_models(models) -> list[str]:
@@ -336,13 +380,6 @@ def _check_folder(out_dir: Path, models: list[str]) -> None:
         raise UserError(f"cannot create {out_dir}: {existing} is a file")
 
 
-def _check_not_being_written(out_dir: Path) -> None:
-    """Refuse early, with the writer's name, a folder another process is training into (the lock itself
-    is taken later, when training is about to start)."""
-    if is_locked(out_dir):
-        RunLock(out_dir).acquire()  # raises the UserError that names the process holding it
-
-
 def _locked(plan: RunPlan) -> RunPlan:
     plan.lock = RunLock(plan.out_dir)
     try:
@@ -354,7 +391,8 @@ def _locked(plan: RunPlan) -> RunPlan:
 
 
 def _sources(sources) -> list[str] | None:
+    """As absolute paths: a resume from another working folder must find the same files."""
     if sources is None:
         return None
-    return [str(s) for s in sources] or None
+    return [os.path.abspath(os.fspath(s)) for s in sources] or None
 

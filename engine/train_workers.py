@@ -19,6 +19,7 @@ torch threads), and this module merges their events into one stream for the CLI 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -99,9 +100,10 @@ def train_in_processes(job: TrainJob, cfg: TrainConfig, models: list[str], proce
     workers = [context.Process(target=_worker_main, name=f"melody-memory-train-{i}", daemon=True,
                                args=(i, portable, cfg, group, threads, events, stop_all, os.getpid()))
                for i, group in enumerate(groups)]
-    for worker in workers:
-        worker.start()
-    finals: dict[int, TrainEvent] = {}
+    with _interrupts_ignored():  # a Ctrl-C while a worker imports torch must not kill it: the parent decides
+        for worker in workers:
+            worker.start()
+    finals: dict[int, TrainEvent | None] = {}
     etas: dict[int, float] = {}
     failure: str | None = None
     failure_is_bug = False
@@ -112,14 +114,7 @@ def train_in_processes(job: TrainJob, cfg: TrainConfig, models: list[str], proce
             try:
                 index, kind, payload = events.get(timeout=0.1)
             except queue_module.Empty:
-                dead = [i for i, w in enumerate(workers) if i not in finals and w.exitcode is not None]
-                if dead and failure is None:
-                    i = dead[0]
-                    failure = (f"the training process for {', '.join(groups[i])} ended unexpectedly (exit code "
-                               f"{workers[i].exitcode}); the last checkpoints are kept: continue with --resume")
-                    finals[i] = None
-                    stop_all.set()
-                continue
+                index = kind = payload = None
             if kind == "events":
                 for event in payload:
                     if event.kind in ("done", "stopped"):
@@ -129,12 +124,24 @@ def train_in_processes(job: TrainJob, cfg: TrainConfig, models: list[str], proce
                         etas[index] = event.eta_s
                     event.eta_s = max(etas.values()) if len(etas) == len(workers) else None
                     yield event
-            else:  # "user-error" or "error": stop the others (they checkpoint), then report it
+            elif kind is not None:  # "user-error" or "error": stop the others (they checkpoint), then report it
                 finals[index] = None
                 stop_all.set()
                 if failure is None:
                     failure = payload if kind == "user-error" else f"a training process failed:\n{payload}"
                     failure_is_bug = kind == "error"
+            # A worker that died (killed, out of memory) sends nothing: look after every message, not only
+            # when the queue runs dry (other workers keep it busy). One that exited cleanly has sent its
+            # last message before it exited, so it is missing only once the queue ran dry.
+            for i, worker in enumerate(workers):
+                if i in finals or worker.exitcode is None or (worker.exitcode == 0 and kind is not None):
+                    continue
+                finals[i] = None
+                stop_all.set()
+                if failure is None:
+                    failure = (f"the training process for {', '.join(groups[i])} ended unexpectedly (exit code "
+                               f"{worker.exitcode}); what its models had saved is kept: continue with "
+                               f"`train --resume --out {job.out_dir}`")
         if failure is not None:
             raise RuntimeError(failure) if failure_is_bug else UserError(failure)
     finally:
@@ -147,6 +154,20 @@ def train_in_processes(job: TrainJob, cfg: TrainConfig, models: list[str], proce
                      elapsed_s=max(e.elapsed_s for e in done), summary=summary)
 
 
+@contextlib.contextmanager
+def _interrupts_ignored():
+    """SIGINT ignored while workers start: an ignored signal stays ignored across exec, and Python then
+    installs no KeyboardInterrupt handler of its own. Only the main thread may change handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _finish(workers, events) -> None:
     """Wait for the workers to checkpoint and exit, draining their messages so none blocks on a full pipe."""
     deadline = time.monotonic() + JOIN_TIMEOUT_S
@@ -157,14 +178,18 @@ def _finish(workers, events) -> None:
             pass
     for worker in workers:
         if worker.is_alive():
-            worker.terminate()
+            worker.kill()  # stuck past the deadline (workers ignore SIGTERM: the parent relays stops)
         worker.join(timeout=5)
 
 
 def _worker_main(index: int, job: TrainJob, cfg: TrainConfig, models: list[str], threads: int, events, stop,
                  parent_pid: int) -> None:
     """A worker process: train `models`, send events in small batches, report errors by kind."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (Ctrl-C hits the group)
+    # The parent decides when to stop: Ctrl-C, a closed terminal (SIGHUP) and `kill` reach the whole group,
+    # and the parent relays them as a stop so that every model is checkpointed.
+    for name in ("SIGINT", "SIGHUP", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     # A little below normal priority: the app's window (and whatever else the user runs) gets the core the
     # moment it needs it, so the window stays responsive while every core trains; an idle machine still
     # gives training all of it.

@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,17 +34,26 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from . import distributed
+from .atomic import remove_stale_temporaries
 from .batches import CropSampler, TuneSampler, validation_sequences, validation_windows
-from .device import bf16_supported, cpu_cores, resolve_device, torch_threads
+from .device import cpu_cores, resolve_device, resolve_precision, torch_threads
 from .errors import UserError
 from .models import MODEL_KEYS, SequenceModel, build_model
 from .run_lock import RunLock
-from .run_plan import TrainJob, check_models, manifest_for, read_manifest, write_manifest
+from .run_plan import (
+    TrainJob,
+    check_models,
+    check_new_run,
+    check_same_settings,
+    manifest_for,
+    read_manifest,
+    write_manifest,
+)
 from .tokens import PAD
 from .train_config import TrainConfig, lr_at
 
-__all__ = ["TrainConfig", "TrainEvent", "TrainJob", "final_table", "lr_at", "next_token_nats", "train",
-           "train_models"]
+__all__ = ["TrainConfig", "TrainEvent", "TrainJob", "final_table", "lr_at", "next_token_nats", "resolve_precision",
+           "train", "train_models"]
 
 LN2 = math.log(2.0)
 # Data-parallel only: how often (in steps) the ranks agree on whether to stop; one tiny all-reduce each.
@@ -82,17 +91,6 @@ def next_token_nats(model, batch: torch.Tensor, precision: str = "fp32") -> tupl
 def autocast(device: torch.device, precision: str):
     """bf16 autocast where precision says so (resolve_precision decides when "auto" means bf16)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" -> bf16 where the hardware runs it natively (engine.device.bf16_supported), else fp32;
-    "bf16" asked for where it is not supported is refused rather than silently emulated."""
-    if precision == "auto":
-        return "bf16" if bf16_supported(device) else "fp32"
-    if precision == "bf16" and not bf16_supported(device):
-        raise UserError(f"bf16 training was asked for, but this {device.type} has no native bfloat16 "
-                        f"(a CPU needs AVX-512 BF16 or AMX): use fp32")
-    return precision
 
 
 @torch.no_grad()
@@ -162,16 +160,27 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
     stop = stop or threading.Event()
     cfg = job.config.validate().resolved()
     models = check_models(job.models)
+    main = distributed.is_main()
     own_lock = None if job.lock is not None and job.lock.held else RunLock(job.out_dir)
-    if own_lock is not None and distributed.is_main():
+    if own_lock is not None and main:
         own_lock.acquire()
     try:
         out_dir = Path(job.out_dir)
-        if distributed.is_main() and (not job.resume or read_manifest(out_dir) is None):
-            write_manifest(out_dir, manifest_for(job, _world()))
         dp = distributed.current()
         device = dp.device if dp else resolve_device(cfg.device)
         processes, threads = plan_processes(cfg, models, device)
+        if cfg.threads is None:
+            # Recorded, so that a resume computes with the same thread count (the last bits of a sum
+            # depend on it) even when fewer models are left to share the cores.
+            cfg = replace(cfg, threads=threads)
+            job = replace(job, config=cfg)
+        if main:
+            if not job.resume:
+                check_new_run(out_dir, models)  # the engine's own guard, whoever built the job
+            for key in models:  # what a process killed mid-write left behind (no writer can own it now)
+                remove_stale_temporaries(out_dir / key)
+            if not job.resume or read_manifest(out_dir) is None:
+                write_manifest(out_dir, manifest_for(job, _world()))
         if processes > 1:
             from .train_workers import train_in_processes
 
@@ -187,7 +196,7 @@ def train(job: TrainJob, stop: threading.Event | None = None) -> Iterator[TrainE
 def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threading.Event,
                  alive: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
     """The training loop for `models` in this process (the whole job, or a worker process's share).
-    `alive()` false ends it as a stop does (a worker whose parent died)."""
+    `alive()` false ends it at once, saving nothing (a worker whose parent died: it no longer holds the lock)."""
     dp = distributed.current()  # None unless launched by torchrun (see engine/distributed.py)
     rank, world = (dp.rank, dp.world) if dp else (0, 1)
     device = dp.device if dp else resolve_device(cfg.device)
@@ -220,10 +229,14 @@ def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threa
         return TrainEvent(kind=kind, step=slot.step, total_steps=cfg.steps, model=slot.key,
                           elapsed_s=slot.elapsed_before + time.perf_counter() - session_start, **kw)
 
+    def orphaned() -> bool:
+        return alive is not None and not alive()
+
     def save(slot) -> list[str]:
-        slot.saved_step = slot.step
-        if rank != 0:
+        if rank != 0 or orphaned():  # a worker whose parent died no longer holds the run's lock: it saves nothing
             return []
+        _check_finite_weights(slot, out_dir, cfg)
+        slot.saved_step = slot.step
         return [str(p) for p in _save(slot, job, cfg, out_dir, device, world)]
 
     stopped = False
@@ -244,7 +257,9 @@ def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threa
         for slot in slots:
             if slot.step != step:
                 continue  # resumed ahead of the others (killed between two models' checkpoints)
-            if dp is None and (stop.is_set() or (alive is not None and not alive())):
+            if orphaned():  # the parent was killed: what was saved stays, as after any kill
+                return
+            if dp is None and stop.is_set():
                 stopped = True
                 break
             t0 = time.perf_counter()
@@ -259,7 +274,11 @@ def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threa
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(slot.params, cfg.grad_clip, foreach=True)
             if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
-                raise UserError(_not_finite(slot, loss, grad_norm, out_dir, cfg))
+                failure = UserError(_not_finite(slot, loss, grad_norm, out_dir, cfg))
+                for other in slots:  # what the other models learnt is kept before the error ends training
+                    if other is not slot and other.step > other.saved_step:
+                        yield event("checkpoint", other, paths=save(other))
+                raise failure
             slot.optimizer.step()
             slot.loss_sum = loss.detach() if slot.loss_sum is None else slot.loss_sum + loss.detach()
             slot.loss_steps += 1
@@ -330,16 +349,7 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
     model_dir = Path(job.out_dir) / key
     if job.resume and ckpt.has_train_state(model_dir):
         model, record, opt_tensors = ckpt.load_train_state(model_dir, key)
-        saved = record.training
-        # The batch that matters is the global one (--batch-size x ranks): a run may resume on another
-        # number of ranks if the per-rank batch makes up the same global batch.
-        world = _world()
-        if (saved.seed, saved.batch_size * record.ranks, saved.resolved_window(), saved.sequences, saved.steps) != (
-                cfg.seed, cfg.batch_size * world, cfg.resolved_window(), cfg.sequences, cfg.steps):
-            ranks = f" over {record.ranks} ranks" if record.ranks > 1 else ""
-            raise UserError(f"{model_dir / ckpt.STATE_FILE}: was trained with seed {saved.seed}, batch "
-                            f"{saved.batch_size}{ranks}, window {saved.resolved_window()}, {saved.steps} steps; "
-                            f"resume with the same (a global batch of {saved.batch_size * record.ranks})")
+        check_same_settings(model_dir / ckpt.STATE_FILE, record.training, record.ranks, cfg, _world())
         if record.corpus != job.corpus_fingerprint:
             raise UserError(f"{model_dir / ckpt.STATE_FILE}: was trained on a different corpus "
                             f"(hash {record.corpus}, now {job.corpus_fingerprint})")
@@ -347,7 +357,7 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
             raise UserError(f"{model_dir}: has finished its {record.training.steps} steps: never overwritten")
         model.to(device).train()
         optimizer = make_optimizer(model, cfg)
-        ckpt.restore_optimizer(optimizer, opt_tensors, model_dir / ckpt.STATE_FILE)
+        ckpt.restore_optimizer(optimizer, opt_tensors, model_dir / ckpt.STATE_FILE, step=record.step)
         return _Slot(key, model, optimizer, record.step, ckpt.read_history(model_dir, up_to_step=record.step))
     if (model_dir / ckpt.CONFIG_FILE).exists() or ckpt.has_train_state(model_dir):
         why = "has no training state (a bundled or exported model)" if job.resume else "already holds a trained model"
@@ -355,6 +365,16 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
     torch.manual_seed(cfg.seed)  # same seed for every model's initial weights
     model = build_model(key, cfg.preset, vocab, window=cfg.resolved_window()).to(device).train()
     return _Slot(key, model, make_optimizer(model, cfg), 0, [])
+
+
+def _check_finite_weights(slot: _Slot, out_dir: Path, cfg: TrainConfig) -> None:
+    """A checkpoint never holds weights that are not finite (an update can overflow where the loss and
+    the gradient were still finite): training stops instead, and the last good checkpoint stays."""
+    for name, p in slot.model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise UserError(f"{slot.key}: weight {name} became non-finite at step {slot.step} (learning rate "
+                            f"{cfg.lr:g}): not saved; the last checkpoint in {out_dir / slot.key} stays. A lower "
+                            f"learning rate usually helps")
 
 
 def _world() -> int:

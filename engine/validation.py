@@ -34,7 +34,8 @@ class Limit:
         if self.kind == "bool":
             return "true or false"
         what = "a whole number" if self.kind == "int" else "a number"
-        span = f"above {self.lo:g} and at most {self.hi:g}" if self.lo_open else f"from {self.lo:g} to {self.hi:g}"
+        lo, hi = (int(self.lo), int(self.hi)) if self.kind == "int" else (f"{self.lo:g}", f"{self.hi:g}")
+        span = f"above {lo} and at most {hi}" if self.lo_open else f"from {lo} to {hi}"
         extra = " (or unset for the default)" if self.optional else ""
         return f"{what} {span}{extra}"
 

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,3 +270,141 @@ def test_a_tampered_run_file_is_refused(tmp_path):
                                                 "training": {}}))
     run = cli("train", "--resume", "--out", run_dir)
     assert run.returncode == 2 and "models must be a list of distinct model keys" in run.stderr
+
+
+# ------------------------------------------------------------------------- worker processes and signals
+
+
+def test_training_processes_that_die_end_the_run_with_a_message_not_a_hang(tunes, tmp_path):
+    import multiprocessing
+    import threading
+
+    from engine.corpus import load_corpus
+
+    config = TrainConfig(preset="tiny", steps=100000, batch_size=2, device="cpu", processes=2, threads=1,
+                         eval_every=1000, save_every=20)
+    stepped = threading.Event()
+    started = time.monotonic()
+    with plan_new_run(tmp_path / "run", ["rnn", "lstm", "gru"], config) as plan:
+        with pytest.raises(UserError, match=r"ended unexpectedly \(exit code -9\).*train --resume --out"):
+            for event in train(plan.job(load_corpus([tunes]))):
+                if event.kind == "step" and event.step >= 25 and not stepped.is_set():
+                    stepped.set()
+                    for child in multiprocessing.active_children():  # both training processes, at once
+                        os.kill(child.pid, signal.SIGKILL)
+    assert time.monotonic() - started < 120
+    assert not multiprocessing.active_children()
+    assert plan_resume(tmp_path / "run", lock=False).models == ["rnn", "lstm", "gru"]  # nothing lost
+
+
+def test_a_killed_parent_leaves_workers_that_save_nothing_more(tunes, tmp_path):
+    out = tmp_path / "run"
+    env = {"MELODY_MEMORY_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--out", str(out), "--source", str(tunes),
+                             "--models", "rnn,gru", "--preset", "tiny", "--steps", "1000000", "--batch-size", "2",
+                             "--device", "cpu", "--processes", "2", "--save-every", "10", "--eval-every", "1000"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env}, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all((out / k / "config.json").is_file() for k in ("rnn", "gru")):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only: its workers are orphaned mid-training
+    proc.wait(timeout=30)
+    killed_at = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    time.sleep(4)  # an orphan notices within a step; it must not write a "stopped" checkpoint
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == killed_at
+    # and the run is free to resume at once (the lock died with the parent)
+    plan = plan_resume(out, overrides={"steps": None})
+    plan.release()
+
+
+def test_sigterm_stops_training_with_checkpoints_like_a_first_ctrl_c(tunes, tmp_path):
+    from engine.checkpoint import read_config
+
+    out = tmp_path / "run"
+    env = {"MELODY_MEMORY_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--out", str(out), "--source", str(tunes),
+                             "--models", "rnn,gru", "--preset", "tiny", "--steps", "1000000", "--batch-size", "2",
+                             "--device", "cpu", "--save-every", "100000", "--eval-every", "100000"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+                            cwd=ROOT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "run.json").is_file():
+        time.sleep(0.05)
+    time.sleep(6)  # training processes started and stepping
+    os.killpg(proc.pid, signal.SIGTERM)  # `kill` to the whole group, as a logout does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "continue with --resume" in err
+    assert all(read_config(out / k)["step"] > 0 for k in ("rnn", "gru"))
+
+
+# ------------------------------------------------------------------------------ tampered training state
+
+
+def _stopped_run(tunes, tmp_path) -> Path:
+    from engine.corpus import load_corpus
+
+    config = TrainConfig(preset="tiny", steps=40, batch_size=2, device="cpu", processes=1, threads=1, save_every=4)
+    stop = threading.Event()
+    out = tmp_path / "run"
+    with plan_new_run(out, ["gru"], config, sources=[str(tunes)]) as plan:
+        for event in train(plan.job(load_corpus([tunes])), stop):
+            if event.kind == "checkpoint" and event.step == 8:
+                stop.set()
+    return out
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda t: t.update({"opt.0.exp_avg": torch.zeros(3, 3)}), "exp_avg has shape (3, 3)"),
+    (lambda t: t.update({"opt.0.step": torch.tensor(-1.0)}), "step count must be a finite number of at least 1"),
+    (lambda t: [t.pop(k) for k in [k for k in t if k.startswith("opt.")]], "holds no optimizer state"),
+    (lambda t: t.update({"opt.1.exp_avg_sq": -torch.ones_like(t["opt.1.exp_avg_sq"])}), "negative values"),
+])
+def test_a_tampered_optimizer_state_is_refused_by_resume(tunes, tmp_path, capsys, tamper, message):
+    from safetensors.torch import load_file, save_file
+
+    out = _stopped_run(tunes, tmp_path)
+    path = out / "gru" / "train_state.safetensors"
+    _, meta = read_safetensors(path)
+    tensors = load_file(path)
+    tamper(tensors)
+    save_file(tensors, path, metadata=meta)
+    assert main(["train", "--resume", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err
+
+
+def test_a_run_file_edited_to_another_learning_rate_is_refused(tunes, tmp_path, capsys):
+    out = _stopped_run(tunes, tmp_path)
+    doc = json.loads((out / RUN_FILE).read_text())
+    doc["training"]["lr"] = 0.5
+    (out / RUN_FILE).write_text(json.dumps(doc))
+    assert main(["train", "--resume", "--out", str(out)]) == 2
+    assert "was trained with lr 0.003 (now 0.5)" in capsys.readouterr().err
+
+
+def test_a_relative_source_resumes_from_another_folder(tunes, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tunes.parent)
+    out = tmp_path / "run"
+    common = ["--preset", "tiny", "--steps", "30", "--batch-size", "2", "--device", "cpu", "--processes", "1",
+              "--models", "gru"]
+    timer = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        main(["train", "--out", str(out), "--source", tunes.name, *common])
+    finally:
+        timer.cancel()
+        timer.join()
+    monkeypatch.chdir(tmp_path / "..")
+    assert main(["train", "--resume", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert json.loads((out / RUN_FILE).read_text())["sources"] == [str(tunes)]
+
+
+def test_a_device_that_is_missing_is_refused_before_anything_is_written(tmp_path, capsys):
+    import torch as _torch
+
+    if _torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    assert main(["train", "--out", str(tmp_path / "run"), "--device", "cuda", "--preset", "tiny"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
