@@ -85,7 +85,9 @@ def run(args) -> int:
 
 def _table(result: dict, steps_per_bar: int, summary: dict) -> str:
     """One line per new note: its bar, pitch and strongest sources (how many bars back, weight)."""
-    from pretty_midi import note_number_to_name
+    from engine.quiet_imports import pretty_midi
+
+    note_number_to_name = pretty_midi().note_number_to_name
 
     notes = result["notes"]
     lines = [f"bar 1 = the primer's first ({result['primer_notes']} primer notes); "

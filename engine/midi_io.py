@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import quiet_imports
 from .errors import UserError
 from .melody import STEPS_PER_QUARTER, Melody, Note, steps_per_bar_for
 from .tokens import TokenConfig
@@ -541,7 +542,7 @@ def estimate_key(notes) -> int:
 
 
 def _key_number(mido_key: str) -> int | None:
-    import pretty_midi
+    pretty_midi = quiet_imports.pretty_midi()
 
     try:
         return pretty_midi.key_name_to_key_number(mido_key)
@@ -695,7 +696,7 @@ def melody_to_pretty_midi(melody: Melody, program: int = 73, track_name: str | N
     General MIDI program 73 is the flute (numbered from 0), a folk-tune voice. Resolution 480 ticks per
     quarter: every 16th step is a whole number of ticks, so reading the file back gives the same melody.
     """
-    import pretty_midi
+    pretty_midi = quiet_imports.pretty_midi()
 
     pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(melody.tempo_qpm))
     pm.time_signature_changes.append(pretty_midi.TimeSignature(melody.numerator, melody.denominator, 0.0))

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from . import quiet_imports
 from .errors import UserError
 from .export import DEFAULT_PROGRAM, check_program
 from .melody import STEPS_PER_QUARTER, Melody
@@ -23,9 +24,7 @@ PREFER = ("auto", "fluidsynth", "builtin")
 
 
 def soundfont_path() -> str:
-    import pretty_midi
-
-    return os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
+    return os.path.join(os.path.dirname(quiet_imports.pretty_midi().__file__), "TimGM6mb.sf2")
 
 
 @functools.lru_cache(maxsize=1)
@@ -33,7 +32,7 @@ def fluidsynth_status() -> tuple[bool, str]:
     """(usable, reason): pyfluidsynth must import (it needs the system libfluidsynth) and the
     SoundFont must be there."""
     try:
-        import fluidsynth  # noqa: F401  (loads libfluidsynth)
+        quiet_imports.fluidsynth()  # loads libfluidsynth
     except (ImportError, OSError) as exc:
         return False, f"pyfluidsynth/libfluidsynth not available ({exc})"
     if not os.path.isfile(soundfont_path()):

@@ -128,6 +128,17 @@ def test_metrics_of_a_non_utf8_file_name_prints(tmp_path):
         assert "air \\xe9.mid" in (json.loads(text)["melodies"][0]["path"] if extra else text)
 
 
+def test_json_output_is_only_json_where_ci_makes_pyfluidsynth_print(tmp_path):
+    """pyfluidsynth prints "'fluidsynth' was found at ..." on import when CI is set (as on the CI machine);
+    the line must not reach stdout, where it broke `--json` for anyone parsing it."""
+    path = mf.simple_tune(tmp_path / "air.mid", bars=8)
+    run = subprocess.run([sys.executable, "main.py", "metrics", str(path), "--json"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120, env={**os.environ, "CI": "true"})
+    assert run.returncode == 0, run.stderr
+    assert "was found at" not in run.stdout + run.stderr
+    assert json.loads(run.stdout)["melodies"][0]["path"].endswith("air.mid")
+
+
 # --- property: any value for any option ---------------------------------------------------------------
 
 CORPUS_OPTIONS = ["--min-bars", "--split-rest-bars", "--workers"]
