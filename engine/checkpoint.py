@@ -297,6 +297,9 @@ def _load_weights(model: SequenceModel, tensors: dict[str, torch.Tensor], path: 
         if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
             raise UserError(f"{path}: weight {name} has shape {tuple(tensor.shape)} {tensor.dtype}, "
                             f"the config needs {tuple(expected[name].shape)} {expected[name].dtype}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            # training never saves such weights; a damaged file would only fail later, in sampling
+            raise UserError(f"{path}: weight {name} holds values that are not finite (a damaged checkpoint)")
     model.load_state_dict(tensors, strict=True)
 
 
@@ -326,7 +329,7 @@ def load_train_state(model_dir, key: str) -> tuple[SequenceModel, ModelRecord, d
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     _load_weights(model, weights, path)
     opt = {k: v for k, v in tensors.items() if k.startswith("opt.")}
-    for name, tensor in (*weights.items(), *opt.items()):
+    for name, tensor in opt.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise UserError(f"{path}: {name} holds values that are not finite (a broken run): not resumed")
     return model, record, opt
