@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.errors import UserError
 from engine.models import DEFAULT_PRESET, MODEL_KEYS, PRESETS
+from engine.train_config import TrainConfig
 
 from .common import ProgressBar, emit_json
 from .common import say as _say
@@ -25,29 +26,30 @@ def _silent(message: str) -> None:
 
 
 def add_arguments(parser) -> None:
+    default = TrainConfig()  # the classroom recipe: the defaults the help names are the ones used
     parser.add_argument("--models", default=None,
                         help=f"comma-separated model keys (default: all: {','.join(MODEL_KEYS)}; with --resume: "
                              f"the run's unfinished ones)")
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help=f"model sizes (default {DEFAULT_PRESET}; tiny is for tests)")
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per model (default 3000)")
+    parser.add_argument("--steps", type=int, default=None, help=f"optimizer steps per model (default {default.steps})")
     parser.add_argument("--source", nargs="+", default=None, metavar="PATH",
                         help="MIDI files or folders (default: the bundled corpus; with --resume: the run's own)")
-    parser.add_argument("--seed", type=int, default=None, help="seed for weights and batches (default 0)")
+    parser.add_argument("--seed", type=int, default=None, help=f"seed for weights and batches (default {default.seed})")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"], help="default auto")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (one folder per model)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR: every unfinished model, with the run's settings; "
                              "finished and bundled models are never touched")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="batch size in window-long rows: about batch x window tokens per step (default 32)")
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate, above 0 and at most 1 (default 3e-3)")
+                        help=f"batch size in window-long rows: about batch x window tokens per step (default {default.batch_size})")
+    parser.add_argument("--lr", type=float, default=None, help=f"peak learning rate, above 0 and at most 1 (default {default.lr:g})")
     parser.add_argument("--window", type=int, default=None,
                         help="crop length and attention span in steps, 8..8192 (default: the preset's)")
     parser.add_argument("--sequences", choices=["tunes", "crops"], default=None,
                         help="train on whole tunes from their start (default) or on random window-long crops")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
-                        help="bf16 autocast where the hardware has it natively (auto), or always fp32 (default fp32)")
+                        help=f"bf16 autocast where the hardware has it natively (auto), or always fp32 (default {default.precision})")
     parser.add_argument("--processes", type=int, default=None,
                         help="training processes on a CPU (default: one per core, at most one per model)")
     parser.add_argument("--threads", type=int, default=None,

@@ -37,7 +37,7 @@ def _headless_seconds(corpus, settings: dict, out_dir: Path, steps: int | None =
     from engine.train_config import TrainConfig
     from engine.training import train
 
-    config = TrainConfig(preset=settings["preset"], steps=steps or settings["steps"], lr=3e-3,
+    config = TrainConfig(preset=settings["preset"], steps=steps or settings["steps"],
                          window=_window(settings), seed=0)
     start = time.perf_counter()
     with plan_new_run(out_dir, list(MODEL_KEYS), config) as plan:

@@ -380,7 +380,7 @@ def test_a_run_file_edited_to_another_learning_rate_is_refused(tunes, tmp_path, 
     doc["training"]["lr"] = 0.5
     (out / RUN_FILE).write_text(json.dumps(doc))
     assert main(["train", "--resume", "--out", str(out)]) == 2
-    assert "was trained with lr 0.003 (now 0.5)" in capsys.readouterr().err
+    assert "was trained with lr 0.006 (now 0.5)" in capsys.readouterr().err
 
 
 def test_a_relative_source_resumes_from_another_folder(tunes, tmp_path, monkeypatch, capsys):
