@@ -6,8 +6,8 @@ Per-bar plots follow the revised protocol (docs/design.md section 5):
 - a thin strip under each per-bar plot shows n per bar and the min_n line;
 - the bar where each meter's primer leaves an attention window is marked. rnn / lstm / gru have no
   window (their state carries the primer to the end), so nothing is marked for them; where the piece
-  outgrows the training crop (all five models, 256 steps for the bundled ones) is marked on the
-  per-meter plot, where it is one bar, as a grey dash-dot line.
+  outgrows the longest training sequence (a crop's window, or the cut length of whole tunes: 2,048
+  steps for the bundled models, beyond 64 bars) is marked on the per-meter plot as a grey dash-dot line.
 
 Labels, colours and line styles come from engine.metrics.table (metrics and reference sources) and
 the model registry (models).
@@ -103,7 +103,7 @@ def _mark_windows(ax, report: dict, meters: list[str], G: int, crop: bool = Fals
             for meter in meters:
                 if meter in after and 0 < after[meter] < G:
                     ax.axvline(after[meter] + 0.5, color=CROP_COLOUR, lw=0.9, ls="-.",
-                               label=f"piece outgrows the {steps}-step training crop" if (i == 0 and legend) else None)
+                               label=f"piece outgrows the longest training sequence ({steps} steps)" if (i == 0 and legend) else None)
 
 
 def _window_sentence(report: dict, meters: list[str]) -> str:

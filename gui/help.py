@@ -32,8 +32,10 @@ long chain of rewrites; it is a lookup. Comparing red and purple isolates what a
 
 <h3>Transformer (orange)</h3>
 <p>A Transformer drops recurrence altogether: every step attends to every earlier step inside its window,
-so a note heard 200 steps ago is as close as the previous one. It forgets only what falls outside its
-window.</p>
+so a note heard 200 steps ago is as close as the previous one. What falls outside its window is gone.
+Seeing is not using, though: both attention models drift away from the opening long before it leaves their
+window, because they come to draw on their own recent bars (Memory, theme recall per meter; and the
+influence view below).</p>
 
 <h3>Where to see it</h3>
 <ul>

@@ -84,7 +84,7 @@ class Mark:
 def window_marks(report: dict, meter: str = ALL_METERS) -> list[Mark]:
     """Where the primer leaves each attention window, for the meter shown (every meter of the report
     when none is chosen, one line per distinct bar); and, for one meter, where the piece outgrows the
-    models' training crop. The recurrent models have no window: nothing is marked for them."""
+    models' longest training sequence. The recurrent models have no window: nothing is marked for them."""
     # the report's own grouping of models by window, and its colour for the training-crop line
     from engine.report_plots import CROP_COLOUR, window_groups
 
@@ -105,8 +105,8 @@ def window_marks(report: dict, meter: str = ALL_METERS) -> list[Mark]:
         for steps, after in crops.items():
             if meter in after and 0 < after[meter] < G:
                 marks.append(Mark(float(after[meter]), CROP_COLOUR, "crop",
-                                  f"the piece outgrows the {steps}-step training crop (beyond it every model runs "
-                                  "on longer sequences than it was trained on)",
+                                  f"the piece outgrows the longest training sequence ({steps} steps): beyond it the "
+                                  "models run on longer sequences than they were trained on",
                                   f"after {after[meter]:.3g} bars ({meter})", "dashdot"))
     return marks
 

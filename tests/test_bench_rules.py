@@ -24,3 +24,22 @@ def test_quality_means_every_model_within_the_margin_of_its_bundled_figure():
     assert reached_quality({**ORDERED, "rnn": [1.899]}, bundled)  # 0.049 above
     assert not reached_quality({**ORDERED, "rnn": [1.91]}, bundled)
     assert not reached_quality({k: v for k, v in ORDERED.items() if k != "gru"}, bundled)
+
+
+def test_quick_bench_times_generation_and_influence_for_every_model():
+    """`bench` is where the speed targets live: its generation section runs and reports, per model, the
+    generation time and the influence time of a 16-bar continuation (attention too where a model has it)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "main.py", "bench", "--quick", "--only", "generate_bench", "--json"],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    models = json.loads(done.stdout)["models"]
+    assert list(models) == ["rnn", "lstm", "gru", "attention", "transformer"]
+    for key, figures in models.items():
+        assert figures["generate_s"] > 0 and figures["influence_s"] > 0 and figures["influence_notes"] > 0, key
+        assert ("influence_attention_s" in figures) == (key in ("attention", "transformer")), key

@@ -1,5 +1,7 @@
-"""Bench: per model `generate_s` (64 bars x 8 variations, small preset) and the Transformer's
-`kv_speedup` (incremental decoding with its key/value cache vs recomputing the window every step).
+"""Bench: per model `generate_s` (64 bars x 8 variations, small preset), `influence_s` (what every note of a
+16-bar continuation drew on, as the Listen tab computes it after Generate; target: within 2 s per model,
+docs/design.md section 5 "Influence"; `influence_attention_s` where the model has attention) and the
+Transformer's `kv_speedup` (incremental decoding with its key/value cache vs recomputing the window).
 
 Untrained weights are fine: the time of a step does not depend on what the weights have learnt.
 Decoding runs on one thread, as the engine does: a chain of tiny ops gains nothing from more.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import time
 
 BARS, VARIATIONS, PRIMER_BARS = 64, 8, 8
+INFLUENCE_BARS = 16
 KV_STEPS = 1024
 
 
@@ -41,6 +44,23 @@ def _time_generate(model, primer, cfg, repeats: int) -> tuple[float, float]:
         generate(model, primer, settings, cfg)
         best = min(best, (time.perf_counter() - start, time.thread_time() - cpu))
     return best
+
+
+def time_influence(model, key: str, primer, cfg, repeats: int) -> dict:
+    """Best wall seconds to attribute every note of one 16-bar continuation, per method the model has."""
+    from ..generate import SampleSettings, generate
+    from ..memory.influence import melody_influence, methods_for
+
+    continuation = generate(model, primer, SampleSettings(bars=INFLUENCE_BARS, variations=1, seed=0), cfg)[0]
+    out = {"influence_notes": len(continuation.notes)}
+    for method in methods_for(model):
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            melody_influence(model, primer, continuation, cfg, method, key)
+            best = min(best, time.perf_counter() - start)
+        out["influence_s" if method == "gradient" else f"influence_{method}_s"] = best
+    return out
 
 
 def kv_speedup(model, steps: int = KV_STEPS, recompute_samples: int | None = None) -> dict:
@@ -100,6 +120,7 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
             model = build_model(key, "small", cfg.vocab_size)
             wall, cpu = _time_generate(model, primer, cfg, repeats=1 if quick else 3)
             models[key] = {"generate_s": wall, "generate_cpu_s": cpu}
+            models[key].update(time_influence(model, key, primer, cfg, repeats=1 if quick else 3))
             if key == "transformer":
                 kv = kv_speedup(model, KV_STEPS, recompute_samples=64 if quick else None)
                 models[key].update(kv_speedup=kv["kv_speedup"], kv_incremental_step_ms=kv["incremental_step_ms"],
