@@ -846,7 +846,15 @@ class MemoryTab(QWidget):
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self.main_window.show_error("Could not open the report", exc)
             return
-        self.show_report(report)
+        shown, status = self.report, self.status.text()
+        try:
+            self.show_report(report)
+        except Exception as exc:  # noqa: BLE001 - a part the checks do not cover: keep what was shown
+            self.main_window.show_error("Could not open the report", f"{path}: {workers.error_text(exc)}")
+            if shown is not None:
+                self.show_report(shown)
+            self.status.setText(status)
+            return
         self.status.setText(f"{self.status.text()} (opened {path})")
 
     def _remember(self, report: dict) -> None:

@@ -15,6 +15,8 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from engine.report_file import read_report
+
 from . import settings
 
 BESIDE_RUN = "memory-report.json"  # the shipped report's name in pretrained/ (read, never written)
@@ -37,19 +39,6 @@ def save_report(report: dict, run_dir) -> Path:
     path = folder / f"report-{stamp}.json"
     atomic_write(path, json.dumps(report).encode("utf-8"))
     return path
-
-
-def read_report(path) -> dict:
-    """A report file's contents; UserError when it is not a readable Melody Memory report."""
-    from engine.errors import UserError
-
-    try:
-        report = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: {exc}") from None
-    if not isinstance(report, dict) or "per_bar" not in report:
-        raise UserError(f"{path}: not a Melody Memory report")
-    return report
 
 
 def made_on(report: dict, models: dict) -> bool:

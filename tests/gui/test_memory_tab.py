@@ -404,3 +404,34 @@ def test_the_shipped_report_draws_its_numbers_in_every_view(window, user, qtbot)
             assert bool(tab.per_bar_plots["TR"].notice_text) == few, (key, meter)
         _choose(user, tab.meter_box, f"all meters ({len(report['primers'])} primers)")
         _assert_drawn(tab.per_bar_plots["TR"], "human reference", report["by_temperature"][key]["TR_excess"]["human"])
+
+
+@pytest.mark.parametrize("damage", [
+    lambda r: r.update(per_bar="not a table"),
+    lambda r: r["per_bar"]["TR"].update(rnn={"mean": "x"}),
+    lambda r: r["per_bar"]["TR"]["rnn"].update(lo=[0.1]),  # lo shorter than mean
+    lambda r: r["settings"].update(bars="64"),
+    lambda r: r["settings"].update(min_n=-3),
+    lambda r: r.update(summary=[{"no source": 1}]),
+    lambda r: r.update(meters={"6/8": {"primers": "many"}}),
+    lambda r: r.update(windows={"rnn": [1, 2]}),
+    lambda r: r.update(format="melody-memory-report/99"),
+    lambda r: r.update(by_temperature={"1.0": {"TR": {"rnn": {"mean": [1e400]}}}}),
+    lambda r: r.update(effective_memory={"rnn": "x"}),  # past the checks: drawing fails, the last report stays
+    lambda r: r.update(influence={"models": 3}),
+])
+def test_a_damaged_report_is_refused_with_a_message_naming_it(window, user, tmp_path, damage):
+    """Open report on a report.json that is JSON but not a report the app can draw: a message naming the
+    file and what is wrong, the report shown before stays (no half-drawn tab, no exception in a slot)."""
+    report = fake_report.build_report()
+    damage(report)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report).replace("Infinity", "1e400"))
+    tab = window.memory_tab
+    before = tab.status.text()
+    user.show_tab("Memory")
+    user.answer(path)
+    user.click("Open report ...")
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Could not open the report") and str(path) in message, message
+    assert tab.status.text() == before
