@@ -64,5 +64,6 @@ def add_composer_arguments(parser) -> None:
     parser.add_argument("--model", required=True, choices=MODEL_KEYS, help="which model composes")
     parser.add_argument("--primer", default=None, metavar="TUNE_ID|FILE.mid",
                         help="a tune id or title of the bundled corpus, or a MIDI file "
-                             "(default: the first tune of the corpus's test split)")
+                             "(default: the tune the app's Listen tab starts on: the first test tune by title that is at "
+                             "least twice the primer's length)")
     parser.add_argument("--primer-bars", type=int, default=8, help="bars of the primer the model hears (default 8)")

@@ -64,7 +64,7 @@ def run(args) -> int:
     torch.set_num_threads(1)
     loaded = load_model(resolve_run_dir(args.run), args.model, "cpu")
     extract = ExtractSettings(min_bars=1, token_config=loaded.token_config)
-    source = load_primer_melody(args.primer, settings=extract)
+    source = load_primer_melody(args.primer, settings=extract, primer_bars=args.primer_bars)
     primer = take_primer(source, args.primer_bars, args.primer or source.title or source.tune_id)
     say(f"primer: {primer.title or primer.tune_id} ({args.primer_bars} bars of {primer.meter})")
 

@@ -29,11 +29,25 @@ def is_midi_path(text: str) -> bool:
     return Path(text).suffix.lower() in (".mid", ".midi", ".kar") or Path(text).is_file()
 
 
-def load_primer_melody(spec: str | None, corpus_loader=None, settings=None) -> Melody:
+def primer_choices(corpus) -> list[Melody]:
+    """The tunes offered as primers, in the order the Listen tab lists them: the test split (the models
+    never trained on it; else the validation split, else every tune), by title."""
+    tunes = corpus.split("test") or corpus.split("valid") or list(corpus.melodies)
+    return sorted(tunes, key=lambda m: (m.title or m.tune_id).casefold())
+
+
+def default_primer(choices: list[Melody], primer_bars: int = 8) -> Melody | None:
+    """The primer used when none is chosen, in the app and the CLI alike: the first listed tune long enough
+    to hold the primer twice (so the real continuation can be heard beside the models'), else the first."""
+    return next((m for m in choices if m.n_bars >= 2 * primer_bars), choices[0] if choices else None)
+
+
+def load_primer_melody(spec: str | None, corpus_loader=None, settings=None, primer_bars: int = 8) -> Melody:
     """The whole melody a primer comes from.
 
     `spec` is a MIDI file path (its first melody, through the corpus pipeline), a tune id or title of
-    the corpus `corpus_loader()` returns, or None for the first tune of that corpus's test split.
+    the corpus `corpus_loader()` returns, or None for the default primer of that corpus (default_primer:
+    what the Listen tab starts on).
     """
     if spec and is_midi_path(spec):
         from .midi_io import load_midi_melodies
@@ -59,7 +73,7 @@ def load_primer_melody(spec: str | None, corpus_loader=None, settings=None) -> M
         if melody is None:
             raise UserError(f"no tune {spec!r} in the corpus (give a tune id, a title or a .mid file)")
         return melody
-    test = corpus.split("test")
-    if not test:
-        raise UserError("the corpus has no test-split tune to use as the default primer; pass --primer")
-    return test[0]
+    melody = default_primer(primer_choices(corpus), primer_bars)
+    if melody is None:
+        raise UserError("the corpus has no tune to use as the default primer; pass --primer")
+    return melody

@@ -345,17 +345,16 @@ class ListenTab(QWidget):
         self.primer_box.blockSignals(True)
         self.primer_box.clear()
         if corpus is not None:
-            tunes = corpus.split("test") or corpus.split("valid") or list(corpus.melodies)
-            for m in sorted(tunes, key=lambda m: (m.title or m.tune_id).casefold()):
+            from engine.primer import default_primer, primer_choices
+
+            tunes = primer_choices(corpus)
+            for m in tunes:
                 self.primer_box.addItem(f"{m.title or m.tune_id}  ({m.meter}, {m.n_bars} bars)", m.tune_id)
             wanted = settings.read("listen/primer", "")
             index = self.primer_box.findData(wanted) if wanted else -1
-            if index < 0:
-                # Prefer a tune long enough to hold the primer and the continuation's length again.
-                need = self.primer_bars.value() * 2
-                index = next((i for i, m in enumerate(sorted(tunes, key=lambda m: (m.title or m.tune_id).casefold()))
-                              if m.n_bars >= need), 0)
-            self.primer_box.setCurrentIndex(index)
+            if index < 0 and tunes:  # the CLI's default too
+                index = tunes.index(default_primer(tunes, self.primer_bars.value()))
+            self.primer_box.setCurrentIndex(max(index, 0))
             self.primer_box.lineEdit().setCursorPosition(0)  # show the start of a long title
         self.primer_box.blockSignals(False)
         self._primer_changed()

@@ -218,6 +218,26 @@ def test_primer_from_a_midi_file_and_from_a_corpus_like_lookup(tmp_path):
         load_primer_melody(str(tmp_path / "missing.mid"))
 
 
+def test_the_default_primer_is_the_first_test_tune_by_title_long_enough_for_the_primer_twice():
+    from dataclasses import replace
+
+    from engine.primer import default_primer, primer_choices
+
+    class Corpus:
+        melodies = ()
+
+        def split(self, name):
+            return tunes if name == "test" else []
+
+    tunes = [replace(scale_primer(bars), tune_id=tid, title=title)
+             for bars, tid, title in ((20, "a", "Zebra"), (12, "b", "Apple"), (16, "c", "banana"), (30, "d", "Cherry"))]
+    assert [m.tune_id for m in primer_choices(Corpus())] == ["b", "c", "d", "a"]
+    assert load_primer_melody(None, lambda: Corpus()).tune_id == "c"  # Apple is too short for 8 + 8 bars
+    assert load_primer_melody(None, lambda: Corpus(), primer_bars=12).tune_id == "d"
+    assert default_primer(primer_choices(Corpus()), primer_bars=40).tune_id == "b"  # none is long enough: the first
+    assert default_primer([]) is None
+
+
 def test_a_primer_outside_the_vocabulary_is_folded_by_octaves_not_refused():
     from engine.generate import fold_into_range
 

@@ -38,6 +38,15 @@ def test_primers_are_test_split_tunes_and_the_human_row_shows_the_real_tune(wind
     assert human is not None and human.melody is not None and human.melody.notes
 
 
+def test_the_tab_starts_on_the_primer_the_command_line_uses_by_default(window):
+    """`generate` and `influence` without --primer compose from the tune the Listen tab starts on."""
+    from engine.primer import load_primer_melody
+
+    tab = window.listen_tab
+    assert tab.primer_box.count() > 0
+    assert tab.primer_box.currentData() == load_primer_melody(None, lambda: window.state.corpus).tune_id
+
+
 def test_generate_fills_one_row_per_model_aligned_by_bar(listening, window, qtbot):
     tab = listening
     with qtbot.waitSignal(tab.generationFinished, timeout=30000):
