@@ -19,7 +19,7 @@ from .validation import Limit, check_fields, known_fields
 # Tokens in one batch (batch x window): bounds the memory a typo can ask for (1M tokens is ~3 GB of
 # LSTM activations) long before anything is allocated.
 MAX_BATCH_TOKENS = 1 << 20
-# Whole tunes longer than this are cut into pieces of this length (1% of the bundled training tunes).
+# Whole tunes longer than this are cut into pieces of this length (2 of the 3,626 bundled training tunes).
 DEFAULT_MAX_LEN = 2048
 
 LIMITS = {

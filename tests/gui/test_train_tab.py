@@ -41,7 +41,7 @@ def test_training_draws_curves_and_stop_keeps_a_checkpoint(window, user, qtbot, 
         pass
     user.click("Stop")
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
-    drawn = {k for k, c in tab.valid_curves.items() if len(c.getData()[0] or [])}
+    drawn = {k for k, c in tab.valid_curves.items() if _points(c)}
     assert drawn, "no validation curve was drawn"
     (run,) = (app_env / "runs").iterdir()  # a new folder in "Save runs in"
     keys = list_run_models(run)
@@ -129,6 +129,12 @@ def test_closing_the_window_during_training_stops_it_and_keeps_the_checkpoint(wi
     assert list_run_models(tmp_path / "run") == ["rnn", "lstm"]
 
 
+def _points(curve) -> int:
+    """How many points a pyqtgraph curve draws (its data is None before the first, an array after)."""
+    xs = curve.getData()[0]
+    return 0 if xs is None else len(xs)
+
+
 def test_resume_continues_a_stopped_run_from_the_train_tab(window, user, qtbot, tmp_path):
     tab = window.train_tab
     _tiny(tab, steps=200, models=["rnn", "gru"])
@@ -143,7 +149,7 @@ def test_resume_continues_a_stopped_run_from_the_train_tab(window, user, qtbot, 
     stopped = {k: window.state.models[k].config["step"] for k in ("rnn", "gru")}
     assert all(0 < s < 200 for s in stopped.values())
     assert tab.resume_button.isEnabled() and "rnn, gru" in tab.resume_button.toolTip()
-    drawn_before = len(tab.train_curves["rnn"].getData()[0] or [])
+    drawn_before = _points(tab.train_curves["rnn"])
 
     user.click("Resume", wait=False)
     assert "resuming rnn, gru" in tab.run_label.text()
@@ -155,7 +161,7 @@ def test_resume_continues_a_stopped_run_from_the_train_tab(window, user, qtbot, 
         assert tab.rates[key].text() == "200/200"
         rows = read_history(run / key)
         assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})  # one history, no restart
-    assert len(tab.train_curves["rnn"].getData()[0]) > drawn_before  # the curves went on
+    assert _points(tab.train_curves["rnn"]) > drawn_before  # the curves went on
     assert not tab.resume_button.isEnabled() and "finished" in tab.resume_button.toolTip()
     assert not user.warnings()
 
