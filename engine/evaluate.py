@@ -72,8 +72,8 @@ class EvalSettings:
     # model side; sizes chosen so that five small models evaluate within the 5-minute budget
     nll_bars: int = 64  # bars of NLL per bar plotted
     # effective memory: sampled target positions (>= min_position). 1,536 because the length check compares
-    # NLL_full with the best NLL_k to 0.005 bits: with 384 targets the gap's 95% interval was +-0.016 bits,
-    # three times the tolerance it is checked against; with 1,536 it is about half as wide.
+    # NLL_full with the best NLL_k to 0.005 bits: with 384 targets the LSTM's gap had a 95% interval of
+    # +-0.016 bits, three times that tolerance; with 1,536 no bundled model's interval is wider than 0.007.
     memory_targets: int = 1536
     memory_min_position: int = 256
     gradient_positions: int = 32
