@@ -33,6 +33,7 @@ from .melody import Melody
 from .memory import gradient, nll
 from .memory.probe import ProbeCancelled, ProbeSettings, run_probe
 from .metrics.stats import bootstrap_interval, per_bar_stats, scalar_stats
+from .report_file import FORMAT as REPORT_FORMAT
 from .validation import Limit, check_fields
 
 __all__ = ["EvalSettings", "EvaluationCancelled", "add_influence_column", "bootstrap_interval", "evaluate",
@@ -246,7 +247,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         per_bar_temperature=float(settings.temperatures[0]),
     )
     report = {
-        "format": "melody-memory-report/2",
+        "format": REPORT_FORMAT,
         "settings": report_settings,
         "run": {
             "dir": run_label(run_dir, run_name),

@@ -16,7 +16,8 @@ from pathlib import Path
 from .errors import UserError
 from .validation import Limit
 
-FORMATS = ("melody-memory-report", "melody-memory-report/2")
+FORMAT = "melody-memory-report/2"  # what evaluate writes now
+FORMATS = ("melody-memory-report", FORMAT)  # and what it wrote before
 MAX_BARS = 4096
 _COUNT = Limit("int", 0, 10**9)
 

@@ -109,3 +109,28 @@ def path_texts() -> st.SearchStrategy[str]:
     """Path arguments: missing, odd and very long names (no NUL byte: no OS argument can hold one)."""
     chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
     return st.one_of(st.text(chars, max_size=20), st.just("x" * 5000), st.just("/nonexistent/a.mid"), st.just("."))
+
+
+# --- JSON documents (config.json, run.json, report.json): any value at any key --------------------------
+
+def json_leaves(doc, path=()):
+    """The key paths of every leaf of a JSON document."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from json_leaves(v, (*path, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from json_leaves(v, (*path, i))
+    else:
+        yield path
+
+
+def set_leaf(doc, path, value):
+    for k in path[:-1]:
+        doc = doc[k]
+    doc[path[-1]] = value
+
+
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+                        st.lists(st.integers(-5, 5), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))

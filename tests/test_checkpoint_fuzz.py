@@ -14,6 +14,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import JSON_VALUES, json_leaves, set_leaf
 
 from engine import checkpoint as ckpt
 from engine.errors import UserError
@@ -51,27 +52,6 @@ READERS = {
 }
 
 
-def _json_leaves(doc, path=()):
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield from _json_leaves(v, (*path, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            yield from _json_leaves(v, (*path, i))
-    else:
-        yield path
-
-
-def _set(doc, path, value):
-    for k in path[:-1]:
-        doc = doc[k]
-    doc[path[-1]] = value
-
-
-JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-                        st.lists(st.integers(-5, 5), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
-
 DAMAGE = st.one_of(
     st.tuples(st.just("replace"), st.binary(max_size=600)),
     st.tuples(st.just("truncate"), st.floats(0, 1)),
@@ -94,9 +74,9 @@ def _damaged(data: bytes, name: str, damage) -> bytes:
     if not name.endswith(".json"):  # a JSON edit of a binary or CSV file: flip its first byte instead
         return bytes([data[0] ^ 0xFF]) + data[1:]
     doc = json.loads(data)
-    leaves = list(_json_leaves(doc))
+    leaves = list(json_leaves(doc))
     index, value = arg
-    _set(doc, leaves[index % len(leaves)], value)
+    set_leaf(doc, leaves[index % len(leaves)], value)
     return json.dumps(doc).encode()
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import JSON_VALUES, json_leaves, set_leaf
 
 from engine.errors import UserError
 from engine.report_file import check_report, read_report
-from tests.test_checkpoint_fuzz import JSON_VALUES, _json_leaves, _set
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = json.loads((ROOT / "docs" / "report.json").read_text())
-LEAVES = list(_json_leaves(SHIPPED))
+LEAVES = list(json_leaves(SHIPPED))
 
 
 def test_the_shipped_reports_are_read():
@@ -38,7 +38,7 @@ def test_what_is_not_a_report_is_refused_naming_the_file(tmp_path):
 @given(index=st.integers(0, len(LEAVES) - 1), value=JSON_VALUES)
 def test_any_value_anywhere_is_read_or_refused_with_a_user_error(index, value):
     doc = copy.deepcopy(SHIPPED)
-    _set(doc, LEAVES[index], value)
+    set_leaf(doc, LEAVES[index], value)
     try:
         check_report(doc, "r.json")
     except UserError as exc:
