@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     if args.command is None:
         args = build_parser(["gui"]).parse_args(["gui"])
-    from engine.errors import UserError
+    from engine.core.errors import UserError
 
     try:
         return importlib.import_module(COMMANDS[args.command][0]).run(args) or 0

@@ -41,7 +41,7 @@ def run(args) -> int:
         _merge(report, part)
     path = Path(__file__).resolve().parents[1] / BENCH_FILE
     if not args.quick and not only and path.parent.is_dir():  # a checkout (an installed app has no docs/)
-        from engine.atomic import atomic_write
+        from engine.core.atomic import atomic_write
 
         atomic_write(path, (json.dumps(report, indent=2, default=str) + "\n").encode())
         say(f"bench: wrote {path}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from engine.validation import Limit
+from engine.core.validation import Limit
 
 from .common import ProgressBar, emit_json, say
 
@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from engine.corpus import ExtractSettings, NoUsableMelodies, load_corpus
+    from engine.data.corpus import ExtractSettings, NoUsableMelodies, load_corpus
 
     Limit("int", 1, 4096).check(args.min_bars, "--min-bars")
     Limit("float", 0, 1024).check(args.split_rest_bars, "--split-rest-bars")

@@ -39,7 +39,7 @@ def add_arguments(parser) -> None:
 
 
 def _gaps(text: str) -> tuple[int, ...]:
-    from engine.errors import UserError
+    from engine.core.errors import UserError
 
     try:
         gaps = tuple(sorted({int(g) for g in text.split(",") if g.strip()}))
@@ -51,7 +51,7 @@ def _gaps(text: str) -> tuple[int, ...]:
 
 
 def _temperatures(text: str) -> tuple[float, ...]:
-    from engine.errors import UserError
+    from engine.core.errors import UserError
 
     try:
         values = tuple(float(t) for t in text.split(",") if t.strip())
@@ -63,10 +63,10 @@ def _temperatures(text: str) -> tuple[float, ...]:
 
 
 def run(args) -> int:
-    from engine.checkpoint import resolve_run_dir
-    from engine.evaluate import EvalSettings, evaluate
+    from engine.evaluation.evaluate import EvalSettings, evaluate
+    from engine.evaluation.report import summary_markdown, write_report
     from engine.memory.probe import ProbeSettings
-    from engine.report import summary_markdown, write_report
+    from engine.training.checkpoint import resolve_run_dir
 
     settings = EvalSettings(
         primers=args.primers,

@@ -37,9 +37,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from engine.device import resolve_device, torch_threads
-    from engine.export import check_program, check_writable, variation_paths
-    from engine.generate import SampleSettings
+    from engine.core.device import resolve_device, torch_threads
+    from engine.generation.generate import SampleSettings
+    from engine.music.export import check_program, check_writable, variation_paths
 
     settings = SampleSettings(bars=args.bars, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                               variations=args.variations, seed=args.seed)
@@ -58,12 +58,13 @@ def run(args) -> int:
 
 
 def _generate(args, settings, device, mid_paths, wav_paths) -> int:
-    from engine.atomic import atomic_write
-    from engine.checkpoint import load_model, resolve_run_dir
-    from engine.export import build_midi, write_wav
-    from engine.generate import generate
-    from engine.midi_io import ExtractSettings
-    from engine.primer import load_primer_melody, take_primer
+    from engine.core.atomic import atomic_write
+    from engine.data.primer import load_primer_melody, take_primer
+    from engine.generation.generate import generate
+    from engine.models import MODEL_LABELS
+    from engine.music.export import build_midi, write_wav
+    from engine.music.midi_io import ExtractSettings
+    from engine.training.checkpoint import load_model, resolve_run_dir
 
     loaded = load_model(resolve_run_dir(args.run), args.model, device)
     extract = ExtractSettings(min_bars=1, token_config=loaded.token_config)
@@ -82,12 +83,12 @@ def _generate(args, settings, device, mid_paths, wav_paths) -> int:
 
     written = []
     for i, melody in enumerate(melodies):
-        pm = build_midi(melody, args.program, args.model, primer, args.primer_mode)
+        pm = build_midi(melody, args.program, MODEL_LABELS[args.model], primer, args.primer_mode)
         atomic_write(mid_paths[i], pm.write)
         entry = {"midi": str(mid_paths[i]), "notes": len(melody.notes), "bars": melody.n_bars}
         say(f"wrote {mid_paths[i]} ({len(melody.notes)} notes)")
         if wav_paths:
-            from engine.synth import render_audio
+            from engine.music.synth import render_audio
 
             samples, rate, synth_name = render_audio(pm, prefer=args.synth)
             write_wav(wav_paths[i], samples, rate)

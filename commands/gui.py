@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from engine.errors import UserError
+    from engine.core.errors import UserError
 
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the picture is taken just before closing)")
@@ -93,7 +93,7 @@ def _choose_platform(args) -> None:
     it cannot open rather than letting Qt abort."""
     import os
 
-    from engine.errors import UserError
+    from engine.core.errors import UserError
 
     if os.environ.get("QT_QPA_PLATFORM") or sys.platform in ("win32", "darwin"):
         return
@@ -167,7 +167,7 @@ def _generate_when_ready(window, play: bool) -> None:
 def _save_screenshot(window, path: str) -> None:
     from pathlib import Path
 
-    from engine.errors import UserError
+    from engine.core.errors import UserError
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

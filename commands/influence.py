@@ -35,10 +35,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from engine.errors import UserError
-    from engine.generate import SampleSettings
+    from engine.core.errors import UserError
+    from engine.data.primer import MAX_PRIMER_BARS
+    from engine.generation.generate import SampleSettings
     from engine.memory.influence import check_method
-    from engine.primer import MAX_PRIMER_BARS
 
     # Every option is checked before anything is loaded or built.
     if not 1 <= args.bars <= MAX_INFLUENCE_BARS:
@@ -53,11 +53,11 @@ def run(args) -> int:
 
     import torch
 
-    from engine.checkpoint import load_model, resolve_run_dir
-    from engine.generate import generate
+    from engine.data.primer import load_primer_melody, take_primer
+    from engine.generation.generate import generate
     from engine.memory.influence import influence_summary, melody_influence
-    from engine.midi_io import ExtractSettings
-    from engine.primer import load_primer_melody, take_primer
+    from engine.music.midi_io import ExtractSettings
+    from engine.training.checkpoint import load_model, resolve_run_dir
 
     # On the CPU, where the attribution is exact and quick; one thread, as `generate` (decoding is many
     # tiny ops, and extra threads only add synchronisation on a shared machine).
@@ -85,7 +85,7 @@ def run(args) -> int:
 
 def _table(result: dict, steps_per_bar: int, summary: dict) -> str:
     """One line per new note: its bar, pitch and strongest sources (how many bars back, weight)."""
-    from engine.quiet_imports import pretty_midi
+    from engine.core.quiet_imports import pretty_midi
 
     note_number_to_name = pretty_midi().note_number_to_name
 

@@ -1,6 +1,6 @@
 """`python main.py metrics PATH ...`: the melody metrics of docs/design.md section 5 for any MIDI files.
 
-Each file goes through the same melody pipeline as the corpus (engine.midi_io), so a file can give
+Each file goes through the same melody pipeline as the corpus (engine.music.midi_io), so a file can give
 several melodies (one per meter span or passage between long rests). Whole-piece metrics equal MusPy's.
 
 Memory is bounded: the reader caps a file at 262,144 steps; --reference-bars at 32 bars (the per-bar
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.validation import Limit
+from engine.core.validation import Limit
 
 from .common import emit_json, say
 
@@ -57,11 +57,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from engine.errors import UserError
-    from engine.melody import key_name
+    from engine.core.errors import UserError
     from engine.metrics import piece_bar_metrics, piece_metrics, self_similarity
     from engine.metrics.keys import best_key
-    from engine.midi_io import printable
+    from engine.music.melody import key_name
+    from engine.music.midi_io import printable
 
     Limit("int", 1, MAX_REFERENCE_BARS).check(args.reference_bars, "--reference-bars")
     files, skipped = _find_files(args.paths)
@@ -119,9 +119,9 @@ def run(args) -> int:
 def _find_files(paths) -> tuple[list[tuple[Path, bool]], list[dict]]:
     """(file, named explicitly) pairs: a file named on the command line must load; one found in a folder
     that does not is skipped with its reason."""
-    from engine.corpus import MIDI_SUFFIXES
-    from engine.errors import UserError
-    from engine.midi_io import printable
+    from engine.core.errors import UserError
+    from engine.data.corpus import MIDI_SUFFIXES
+    from engine.music.midi_io import printable
 
     files: list[tuple[Path, bool]] = []
     skipped: list[dict] = []
@@ -144,7 +144,7 @@ def _find_files(paths) -> tuple[list[tuple[Path, bool]], list[dict]]:
 
 
 def _load(path: Path):
-    from engine.midi_io import ExtractSettings, load_midi_melodies
+    from engine.music.midi_io import ExtractSettings, load_midi_melodies
 
     # min_bars=1: measure whatever melody a file has, however short (the corpus drops short ones).
     return load_midi_melodies(path, ExtractSettings(min_bars=1))

@@ -1,7 +1,7 @@
 """`python main.py train`: train several models side by side on a corpus (docs/design.md section 2).
 
 Progress goes to stderr as a bar; at the end a table of each model's validation bits per token.
-Under torchrun the same command trains data-parallel (engine/distributed.py, docs/distributed.md): rank 0
+Under torchrun the same command trains data-parallel (engine/training/distributed.py, docs/distributed.md): rank 0
 alone prints and writes; --batch-size is per rank.
 """
 
@@ -13,9 +13,9 @@ import signal
 import threading
 from pathlib import Path
 
-from engine.errors import UserError
+from engine.core.errors import UserError
 from engine.models import DEFAULT_PRESET, MODEL_KEYS, PRESETS
-from engine.train_config import TrainConfig
+from engine.training.train_config import TrainConfig
 
 from .common import ProgressBar, emit_json
 from .common import say as _say
@@ -69,10 +69,10 @@ FLAGS = {"preset": "--preset", "steps": "--steps", "seed": "--seed", "device": "
 
 
 def run(args) -> int:
-    from engine import distributed
-    from engine.run_plan import plan_new_run, plan_resume
-    from engine.train_config import TrainConfig
-    from engine.validation import Limit
+    from engine.core.validation import Limit
+    from engine.training import distributed
+    from engine.training.run_plan import plan_new_run, plan_resume
+    from engine.training.train_config import TrainConfig
 
     if not args.out.strip():
         raise UserError("--out must name a folder for the run")
@@ -105,9 +105,10 @@ def run(args) -> int:
 
 
 def _train(args, plan, dp) -> int:
-    from engine import distributed
-    from engine.corpus import load_corpus
-    from engine.training import final_table, train
+    from engine.data.corpus import load_corpus
+    from engine.training import distributed
+    from engine.training.loop import final_table
+    from engine.training.train import train
 
     main = dp is None or dp.is_main
     say = _say if main else _silent  # data-parallel: other ranks stay silent
@@ -175,7 +176,7 @@ def _ctrl_c_stops(stop: threading.Event, distributed: bool = False):
 
     Under torchrun a Ctrl-C reaches every rank twice (from the terminal, then torchrun forwards SIGTERM
     and waits 30 s before killing): there, SIGINT and SIGTERM both only ask to stop; the ranks agree on
-    it within a few steps (engine.training.STOP_CHECK_EVERY) and rank 0 checkpoints."""
+    it within a few steps (engine.training.loop.STOP_CHECK_EVERY) and rank 0 checkpoints."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -33,9 +33,9 @@ def _job_settings(quick: bool) -> dict:
 def _headless_seconds(corpus, settings: dict, out_dir: Path, steps: int | None = None) -> float:
     """Wall time of one training job run directly through the engine, as the app plans it."""
     from engine.models.registry import MODEL_KEYS
-    from engine.run_plan import plan_new_run
-    from engine.train_config import TrainConfig
-    from engine.training import train
+    from engine.training.run_plan import plan_new_run
+    from engine.training.train import train
+    from engine.training.train_config import TrainConfig
 
     config = TrainConfig(preset=settings["preset"], steps=steps or settings["steps"],
                          window=_window(settings), seed=0)
@@ -133,8 +133,8 @@ def _first_note(run_dir: Path | None) -> float | None:
 
 
 def measure(quick: bool = False, report: dict | None = None) -> dict:
-    from engine.checkpoint import list_run_models
-    from engine.corpus import load_corpus
+    from engine.data.corpus import load_corpus
+    from engine.training.checkpoint import list_run_models
 
     from .state import PRETRAINED_DIR
 

@@ -39,7 +39,7 @@ WAITING_TEXT = "Generate when loaded"  # the Generate button after a press while
 def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event, lock: threading.Lock):
     """Generator job: yields (key, [Melody, ...]) for each model in turn (holding `lock` while a model
     composes: an attribution still finishing with the same model is waited for)."""
-    from engine.generate import generate
+    from engine.generation.generate import generate
 
     for key, loaded in models.items():
         if cancel.is_set():
@@ -57,6 +57,8 @@ class _Row(QFrame):
 
     def __init__(self, key: str, parent=None):
         super().__init__(parent)
+        from engine.models import MODEL_KEYS
+
         self.key = key
         self.melody = None  # the continuation (step 0 = first step after the primer)
         colour = style.model_colour(key)
@@ -64,7 +66,7 @@ class _Row(QFrame):
         title = "human" if key == "human" else style.model_label(key)
         # Every row's panel is as wide as the one of the longest name, so that the rolls line up.
         self.name = QLabel(f"<b style='color:{colour}'>&#9632;</b> {title}")
-        widest = QLabel(f"<b>&#9632;</b> {style.model_label('attention')}")
+        widest = QLabel(f"<b>&#9632;</b> {max(map(style.model_label, MODEL_KEYS), key=len)}")
         self.name.setToolTip(style.model_label(key))
         self.info = QLabel("")
         self.info.setStyleSheet("color: #666666; font-size: 11px;")
@@ -345,7 +347,7 @@ class ListenTab(QWidget):
         self.primer_box.blockSignals(True)
         self.primer_box.clear()
         if corpus is not None:
-            from engine.primer import default_primer, primer_choices
+            from engine.data.primer import default_primer, primer_choices
 
             tunes = primer_choices(corpus)
             for m in tunes:
@@ -376,7 +378,7 @@ class ListenTab(QWidget):
             for row in self.rows:
                 row.set_waiting(why)
             return
-        from engine.primer import take_primer
+        from engine.data.primer import take_primer
 
         try:
             self._primer = take_primer(tune, self.primer_bars.value())
@@ -412,7 +414,7 @@ class ListenTab(QWidget):
         if self._primer is None:
             self._say("choose a primer tune at least as long as the primer bars")
             return
-        from engine.generate import SampleSettings
+        from engine.generation.generate import SampleSettings
 
         self._stop_influence()
         sample_settings = SampleSettings(
@@ -474,7 +476,7 @@ class ListenTab(QWidget):
             self._start_influence()
 
     def _failed(self, exc) -> None:
-        from engine.generate import GenerationCancelled
+        from engine.generation.generate import GenerationCancelled
 
         if isinstance(workers.unwrap(exc), GenerationCancelled):
             return
@@ -494,7 +496,7 @@ class ListenTab(QWidget):
     def _start_influence(self) -> None:
         """Attribute the continuations the rows show, in the background; a lookup table per row arrives
         as each is done."""
-        from engine.evaluate import INFLUENCE_BARS
+        from engine.evaluation.evaluate import INFLUENCE_BARS
 
         self._stop_influence()
         if self._primer is None:
@@ -583,7 +585,7 @@ class ListenTab(QWidget):
             return
         if row.melody is None or self._primer is None:
             return
-        from engine.export import join_primer
+        from engine.music.export import join_primer
 
         self.playback.play(row, join_primer(self._primer, row.melody), row.roll, 0.0)
 
@@ -627,11 +629,11 @@ class ListenTab(QWidget):
         return written
 
     def _write_midi(self, row: _Row, path: Path):
-        from engine.export import write_midi
+        from engine.music.export import write_midi
 
         try:
             key = None if row.key == "human" else row.key
-            written = write_midi(path, row.melody, model_key=key, primer=self._primer)
+            written = write_midi(path, row.melody, track_name=style.model_label(key), primer=self._primer)
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app carries on
             self.window().show_error("Export failed", exc)
             return None
@@ -683,8 +685,8 @@ class ListenTab(QWidget):
 
     def _write_wavs(self, targets):
         """Render and write in the background (FluidSynth takes a moment for long pieces)."""
-        from engine.export import join_primer, write_wav
-        from engine.synth import render_audio
+        from engine.music.export import join_primer, write_wav
+        from engine.music.synth import render_audio
 
         jobs = [(join_primer(self._primer, r.melody), p) for r, p in targets]
 

@@ -13,15 +13,15 @@ def load_corpus_job(sources=None, progress=None):
 
     A folder with nothing usable gives an empty Corpus (not an error), so that the app can list
     every file it skipped and why."""
-    from engine.corpus import load_corpus
+    from engine.data.corpus import load_corpus
 
     return load_corpus(sources, progress=progress, allow_empty=True)
 
 
 def load_run_models(run_dir: Path, device=None) -> dict:
     """Every model saved in a run directory: key -> LoadedModel. Empty when the folder has none."""
-    from engine.checkpoint import list_run_models, load_model
-    from engine.device import resolve_device
+    from engine.core.device import resolve_device
+    from engine.training.checkpoint import list_run_models, load_model
 
     device = device or resolve_device("auto")
     return {key: load_model(run_dir, key, device) for key in list_run_models(run_dir)}
@@ -29,7 +29,7 @@ def load_run_models(run_dir: Path, device=None) -> dict:
 
 def bundled_run_dir() -> Path | None:
     """pretrained/ when it holds models (a checkout or wheel without them has none)."""
-    from engine.checkpoint import list_run_models
+    from engine.training.checkpoint import list_run_models
 
     try:
         return PRETRAINED_DIR if PRETRAINED_DIR.is_dir() and list_run_models(PRETRAINED_DIR) else None

@@ -108,11 +108,11 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_status_bar(self) -> None:
-        from engine.device import resolve_device
+        from engine.core.device import resolve_device
 
         self.state.device = resolve_device("auto")
         self.device_label = QLabel(f"device: {self.state.device.type}")
-        from engine.synth import fluidsynth_status
+        from engine.music.synth import fluidsynth_status
 
         ok, _reason = fluidsynth_status()
         self.synth_label = QLabel("synth: FluidSynth" if ok else "synth: built-in")

@@ -86,7 +86,7 @@ def window_marks(report: dict, meter: str = ALL_METERS) -> list[Mark]:
     when none is chosen, one line per distinct bar); and, for one meter, where the piece outgrows the
     models' longest training sequence. The recurrent models have no window: nothing is marked for them."""
     # the report's own grouping of models by window, and its colour for the training-crop line
-    from engine.report_plots import CROP_COLOUR, window_groups
+    from engine.evaluation.report_plots import CROP_COLOUR, window_groups
 
     shown = [meter] if meter else list(meters(report))
     G = int(report["settings"]["bars"])

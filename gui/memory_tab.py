@@ -1,4 +1,4 @@
-"""Memory tab: the measures of docs/design.md section 5 as plots, from the report engine/evaluate.py makes.
+"""Memory tab: the measures of docs/design.md section 5 as plots, from the report engine/evaluation/evaluate.py makes.
 
 Evaluate runs the protocol on the open run's models in a background job (cancellable); the probe has
 its own Run button because it trains fresh models. Every plot has a caption saying what to look for;
@@ -305,7 +305,7 @@ class MemoryTab(QWidget):
 
     # ---- evaluation ----------------------------------------------------------------------------
     def eval_settings(self):
-        from engine.evaluate import EvalSettings
+        from engine.evaluation.evaluate import EvalSettings
 
         return EvalSettings(
             primers=self.primers.value(), primer_bars=self.primer_bars.value(), bars=self.bars.value(),
@@ -313,10 +313,10 @@ class MemoryTab(QWidget):
         )
 
     def evaluate(self, eval_settings=None):
-        """Run engine.evaluate on the open run in the background; returns the worker."""
+        """Run engine.evaluation.evaluate on the open run in the background; returns the worker."""
         if self._job is not None or self.state.run_dir is None:
             return None
-        from engine.evaluate import evaluate
+        from engine.evaluation.evaluate import evaluate
 
         for key, box in (("memory/primers", self.primers), ("memory/primer_bars", self.primer_bars),
                          ("memory/bars", self.bars)):
@@ -364,7 +364,7 @@ class MemoryTab(QWidget):
         self.progress.setValue(done)
 
     def _error(self, exc) -> None:
-        from engine.evaluate import EvaluationCancelled
+        from engine.evaluation.evaluate import EvaluationCancelled
 
         if isinstance(workers.unwrap(exc), EvaluationCancelled):
             self.status.setText("evaluation cancelled")
@@ -740,7 +740,7 @@ class MemoryTab(QWidget):
 
     # ---- theme-recall probe --------------------------------------------------------------------
     def probe_settings(self):
-        from engine.errors import UserError
+        from engine.core.errors import UserError
         from engine.memory.probe import ProbeSettings
 
         try:
@@ -825,7 +825,7 @@ class MemoryTab(QWidget):
             if not folder:
                 return None
         try:
-            from engine.report import write_report
+            from engine.evaluation.report import write_report
 
             written = write_report(self.report, Path(folder))
         except Exception as exc:  # noqa: BLE001

@@ -35,8 +35,8 @@ class Playback(QObject):
     def warm_up(self) -> None:
         """Render one short note in the background so that the synth (FluidSynth loads its SoundFont)
         is ready before the user first presses Play."""
-        from engine.melody import Melody, Note
-        from engine.synth import render_audio
+        from engine.music.melody import Melody, Note
+        from engine.music.synth import render_audio
 
         note = Melody(notes=(Note(0, 60, 1),), n_steps=1)
         workers.start_job(render_audio, note, on_error=lambda exc: None)
@@ -59,7 +59,7 @@ class Playback(QObject):
 
     def play(self, owner, melody, roll=None, start_bar: float = 0.0) -> None:
         """Play `melody`; its step 0 is drawn at `start_bar` on `roll`."""
-        from engine.synth import render_audio
+        from engine.music.synth import render_audio
 
         self.stop()
         self._owner, self._roll, self._start_bar = owner, roll, start_bar

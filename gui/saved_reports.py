@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from engine.report_file import read_report
+from engine.evaluation.report_file import read_report
 
 from . import settings
 
@@ -31,7 +31,7 @@ def run_reports_dir(run_dir) -> Path:
 
 def save_report(report: dict, run_dir) -> Path:
     """Write `report` for `run_dir` into the data folder (atomically); returns its path."""
-    from engine.atomic import atomic_write
+    from engine.core.atomic import atomic_write
 
     folder = run_reports_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.checkpoint import PRETRAINED_DIR  # noqa: F401 - the tabs import it from here
+from engine.training.checkpoint import PRETRAINED_DIR  # noqa: F401 - the tabs import it from here
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,10 +23,10 @@ class AppState(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.corpus = None  # engine.corpus.Corpus
+        self.corpus = None  # engine.data.corpus.Corpus
         self.corpus_label = ""  # "bundled corpus" or the folder / files the user opened
         self.corpus_sources: list[str] | None = None  # what it was loaded from (None: the bundled corpus)
-        self.models: dict = {}  # key -> engine.checkpoint.LoadedModel
+        self.models: dict = {}  # key -> engine.training.checkpoint.LoadedModel
         self.run_dir: Path | None = None
         self.models_label = ""  # "bundled models" / "run <dir>" / ""
         self.models_origin = ""  # "startup" (opened at launch), "user" (File > Open run) or "trained"

@@ -1,6 +1,6 @@
 """Train tab: pick models and settings, train them side by side, watch the curves grow together.
 
-Training is the engine's generator (engine/training.py) run in a superqt worker. The worker forwards
+Training is the engine's generator (engine/training/train.py) run in a superqt worker. The worker forwards
 events in small batches, the tab stores them, and a 10 Hz timer redraws what changed, so the event
 loop stays responsive however fast the steps come. Stop (or closing the window) sets a
 threading.Event that the engine checks every step; it saves the last checkpoint before returning.
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import UserError
+from engine.core.errors import UserError
 
 from . import settings, style, workers
 from .plots import clear_on_leave
@@ -78,7 +78,7 @@ class TrainTab(QWidget):
         self._finish_run: Path | None = None
 
         from engine.models.registry import MODEL_KEYS, PRESETS
-        from engine.train_config import classroom_config
+        from engine.training.train_config import classroom_config
 
         classroom = classroom_config()
         # ---- settings column -------------------------------------------------------------------
@@ -236,14 +236,14 @@ class TrainTab(QWidget):
 
     def _show_preset(self, preset: str, keep_window: bool) -> None:
         """Each model's size in this preset; the window becomes the preset's (or the saved one)."""
-        from engine.models.registry import MODEL_KEYS, PRESETS, build_model
-        from engine.tokens import TokenConfig
+        from engine.models.registry import MODEL_KEYS, PRESET_WINDOWS, build_model
+        from engine.music.tokens import TokenConfig
 
         vocab = (self.state.corpus.token_config if self.state.corpus is not None else TokenConfig()).vocab_size
         for key in MODEL_KEYS:
             n = build_model(key, preset, vocab).num_params()
             self.param_labels[key].setText(f"{n / 1000:.1f}k parameters" if n < 1e6 else f"{n / 1e6:.2f}M parameters")
-        window = PRESETS[preset]["rnn"].window
+        window = PRESET_WINDOWS[preset]
         saved = settings.read("train/window", 0, int) if keep_window else 0
         self.window_len.setValue(saved or window)
 
@@ -281,8 +281,8 @@ class TrainTab(QWidget):
         self._save_settings()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(run_dir) if run_dir else Path(self.out_dir.text()).expanduser() / f"run-{stamp}"
-        from engine.run_plan import plan_new_run
-        from engine.train_config import classroom_config
+        from engine.training.run_plan import plan_new_run
+        from engine.training.train_config import classroom_config
 
         # Checked before anything runs: the settings, the folder (writable, not a file, not holding a run)
         # and the corpus (big enough to validate on). The plan holds the run's lock until training ends.
@@ -300,7 +300,7 @@ class TrainTab(QWidget):
         run's own settings. Finished and bundled models are never touched. Returns the worker (or None)."""
         if self._job is not None or self.state.run_dir is None:
             return None
-        from engine.run_plan import plan_resume
+        from engine.training.run_plan import plan_resume
 
         run_dir = Path(self.state.run_dir)
         try:
@@ -353,7 +353,7 @@ class TrainTab(QWidget):
 
     def use_classroom_settings(self) -> None:
         """Put the classroom defaults back in the form (all five models ticked)."""
-        from engine.train_config import classroom_config
+        from engine.training.train_config import classroom_config
 
         classroom = classroom_config()
         self.preset.setCurrentText(classroom.preset)
@@ -451,7 +451,7 @@ class TrainTab(QWidget):
         self.run_label.setText(self._finish_message)
         # Open what was saved, so that Listen and Memory use the new models at once.
         if self.main_window is not None and self._run_dir is not None and self._run_dir.is_dir():
-            from engine.checkpoint import list_run_models
+            from engine.training.checkpoint import list_run_models
 
             if list_run_models(self._run_dir):
                 self.main_window.open_run(self._run_dir)
@@ -461,7 +461,7 @@ class TrainTab(QWidget):
         """When a run is opened, draw its saved training history (unless a job is drawing live)."""
         if self._job is not None or self.state.run_dir is None:
             return
-        from engine.checkpoint import read_history
+        from engine.training.checkpoint import read_history
 
         keys = self.state.ordered_model_keys()
         self._reset_curves(keys)
@@ -501,7 +501,7 @@ class TrainTab(QWidget):
     def _update_resume(self) -> None:
         """Resume is offered when the opened run has models that can continue (unfinished, with training
         state); the tooltip says why not otherwise."""
-        from engine.run_plan import plan_resume
+        from engine.training.run_plan import plan_resume
 
         why = "Open a run to continue it"
         can = False

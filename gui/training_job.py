@@ -1,10 +1,10 @@
-"""The adapter between the Train tab and engine/training.py: a planned job run in a worker, its events
+"""The adapter between the Train tab and engine/training/train.py: a planned job run in a worker, its events
 batched so that the GUI thread is not flooded.
 
 The engine yields an event after every model's step (hundreds a second for tiny models). Sending each
 across threads would keep the GUI busy; instead the worker collects them and yields a list at most
 every `batch_seconds` (and at once for evaluations, checkpoints and the end). Planning (checks, the
-run's lock, what a resume continues) happens before, on the GUI thread: engine/run_plan.py.
+run's lock, what a resume continues) happens before, on the GUI thread: engine/training/run_plan.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ URGENT = ("eval", "checkpoint", "done", "stopped")
 
 def training_job(plan, job, stop: threading.Event, batch_seconds: float = 0.05):
     """Generator for a worker: yields lists of TrainEvents; releases the plan's lock at the end."""
-    from engine.training import train
+    from engine.training.train import train
 
     pending: list = []
     last = time.monotonic()

@@ -108,7 +108,7 @@ def stop_all(cancel_events=(), timeout_s: float = 10.0) -> bool:
 
 def error_text(exc: BaseException) -> str:
     """What the user reads in the error dialog: the message of a UserError, else type and message."""
-    from engine.errors import UserError
+    from engine.core.errors import UserError
 
     exc = unwrap(exc)
     if isinstance(exc, UserError):

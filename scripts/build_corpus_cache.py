@@ -2,7 +2,7 @@
 
 Usage: python scripts/build_corpus_cache.py [--workers N]   (or `make corpus-cache`)
 
-Run it after changing midi_data/ or the code that turns MIDI files into tokens (engine/midi_io.py,
+Run it after changing midi_data/ or the code that turns MIDI files into tokens (engine/music/midi_io.py,
 corpus.py, melody.py, tokens.py, cache.py): tests/test_corpus.py fails while the shipped form differs
 from what a fresh parse gives. The app uses it for the first load of the bundled corpus, so that a new
 install is ready in a second or two instead of parsing 4,000 files.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's engine, not an installed one
 
-from engine.corpus import rebuild_shipped_cache, shipped_cache  # noqa: E402
+from engine.data.corpus import rebuild_shipped_cache, shipped_cache  # noqa: E402
 
 
 def main(argv=None) -> int:

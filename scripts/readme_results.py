@@ -1,6 +1,6 @@
 """Write the README's results table from docs/report.json (the evaluation of the bundled models).
 
-The table is engine.report.summary_markdown of that report, the same text `evaluate` writes to
+The table is engine.evaluation.report.summary_markdown of that report, the same text `evaluate` writes to
 summary.md, so the README cannot drift from the report: tests/test_readme.py checks it.
 
     python scripts/readme_results.py          # rewrite the block between the results markers
@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.report import summary_markdown  # noqa: E402
+from engine.evaluation.report import summary_markdown  # noqa: E402
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

@@ -20,7 +20,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ("rnn", "lstm", "gru", "attention", "transformer")
+sys.path.insert(0, str(ROOT))
+from engine.models import default_selection  # noqa: E402
+
+MODELS = tuple(default_selection())
 
 # name: train flags. The same token budget (1500 x 32 rows of 256 steps = 12.3M tokens) for each.
 CONFIGS = {

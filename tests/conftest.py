@@ -119,8 +119,8 @@ def _write_tune(path: Path, rng: np.random.Generator, numerator: int = 4) -> Non
 @pytest.fixture(scope="session")
 def midi_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tunes")
-    from engine.corpus import split_of_melody
-    from engine.midi_io import load_midi_melodies
+    from engine.data.corpus import split_of_melody
+    from engine.music.midi_io import load_midi_melodies
 
     rng = np.random.default_rng(0)
     counts = dict.fromkeys(WANTED, 0)

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
+from engine.core.validation import Limit
 from engine.models import ModelConfig, ModelSpec, SequenceModel, register, unregister
-from engine.validation import Limit
 from main import main
 
 
@@ -35,8 +35,10 @@ class ToyLM(SequenceModel):
         self.core = nn.GRU(config.embed_dim, config.hidden_size, batch_first=True)
         self.head = nn.Linear(config.hidden_size + config.embed_dim, config.vocab_size)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T, V]
-        x = self.embed(tokens)
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, T, E]
+        return self.embed(tokens)
+
+    def forward_embedded(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, E] -> [B, T, V]
         h, _ = self.core(x)
         return self.head(torch.cat([h, x], dim=-1))
 

@@ -10,10 +10,10 @@ import pickle
 import pytest
 import torch
 
-from engine import checkpoint as ckpt
-from engine.errors import UserError
+from engine.core.errors import UserError
 from engine.models import MODEL_KEYS
-from engine.training import train
+from engine.training import checkpoint as ckpt
+from engine.training.train import train
 from tests.test_training import tiny_job
 
 
@@ -120,7 +120,7 @@ def test_a_checkpoint_of_another_model_is_refused(run_dir, tmp_path):
 def test_a_crash_while_saving_leaves_the_last_checkpoint_readable(run_dir, tmp_path, monkeypatch):
     run = fresh_copy(run_dir, tmp_path, "rnn")
     before = (run / "rnn" / "model.safetensors").read_bytes()
-    import engine.atomic
+    import engine.core.atomic
 
     real_replace = os.replace
 
@@ -129,7 +129,7 @@ def test_a_crash_while_saving_leaves_the_last_checkpoint_readable(run_dir, tmp_p
             raise KeyboardInterrupt  # the process dies mid-checkpoint
         real_replace(src, dst)
 
-    monkeypatch.setattr(engine.atomic.os, "replace", crash)
+    monkeypatch.setattr(engine.core.atomic.os, "replace", crash)
     loaded = ckpt.load_model(run, "rnn")
     with pytest.raises(KeyboardInterrupt):
         ckpt.save_checkpoint(run / "rnn", loaded.model, torch.optim.AdamW(loaded.model.parameters()),

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import JSON_VALUES, json_leaves, set_leaf
 
-from engine import checkpoint as ckpt
-from engine.errors import UserError
-from engine.run_plan import read_manifest
-from engine.training import train
+from engine.core.errors import UserError
+from engine.training import checkpoint as ckpt
+from engine.training.run_plan import read_manifest
+from engine.training.train import train
 from tests.test_training import tiny_job
 
 KEYS = ("lstm", "transformer")

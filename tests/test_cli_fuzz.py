@@ -61,10 +61,10 @@ def tiny_run(tmp_path_factory):
     """An untrained tiny LSTM and Transformer in a run folder (loading, not training, is under test)."""
     import torch
 
-    from engine.checkpoint import ModelRecord, save_model
     from engine.models import build_model
-    from engine.tokens import TokenConfig
-    from engine.train_config import TrainConfig
+    from engine.music.tokens import TokenConfig
+    from engine.training.checkpoint import ModelRecord, save_model
+    from engine.training.train_config import TrainConfig
 
     root = tmp_path_factory.mktemp("fuzz")
     for key in ("lstm", "transformer"):

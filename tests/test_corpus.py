@@ -14,9 +14,9 @@ import strategies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.corpus import BUNDLED_DIR, ExtractSettings, content_key, load_corpus, split_of_content, split_of_melody
-from engine.errors import UserError
-from engine.tokens import decode, encode
+from engine.core.errors import UserError
+from engine.data.corpus import BUNDLED_DIR, ExtractSettings, content_key, load_corpus, split_of_content, split_of_melody
+from engine.music.tokens import decode, encode
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_missing_path_and_empty_folder_are_reported_and_the_rest_loads(tmp_path,
 
 
 def test_an_unexpected_failure_on_one_file_is_reported_and_the_rest_loads(tmp_path, cache_dir, monkeypatch):
-    import engine.corpus as corpus_module
+    import engine.data.corpus as corpus_module
 
     mf.simple_tune(tmp_path / "fine.mid", bars=8)
     mf.simple_tune(tmp_path / "strange.mid", bars=8)
@@ -276,7 +276,7 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path, cache_dir):
 
 
 def test_parallel_parse_gives_the_same_corpus(tmp_path, cache_dir, monkeypatch):
-    import engine.corpus as corpus_module
+    import engine.data.corpus as corpus_module
 
     monkeypatch.setattr(corpus_module, "PARALLEL_MIN_FILES", 0)  # a small folder, parsed in processes anyway
     finished = []
@@ -360,7 +360,7 @@ def bundled():
     """A fresh parse of every bundled file, never the shipped tokenized form. It is cached in a folder of
     its own that only parses fill, keyed (like every cache entry) by the pipeline's source and the
     files: after the first run this takes a second, and a code change parses again."""
-    from engine.cache import cache_root
+    from engine.data.cache import cache_root
 
     return load_corpus(workers=os.cpu_count() or 1, shipped=False, cache_dir=cache_root() / "fresh-parse")
 
@@ -382,7 +382,7 @@ def test_the_shipped_tokenized_corpus_is_exactly_a_fresh_parse(bundled):
 def test_a_changed_bundled_file_is_parsed_not_taken_from_the_shipped_form(tmp_path, cache_dir, monkeypatch):
     import shutil
 
-    import engine.corpus as corpus_module
+    import engine.data.corpus as corpus_module
 
     copy = tmp_path / "midi_data"
     shutil.copytree(BUNDLED_DIR, copy, ignore=shutil.ignore_patterns("ryansMammoth", "oneills1850"))
@@ -449,7 +449,7 @@ def killed_mid_write(folder: Path, name: str) -> Path:
     import subprocess
     import sys
 
-    code = ("import sys, time; from engine.atomic import atomic_write\n"
+    code = ("import sys, time; from engine.core.atomic import atomic_write\n"
             "def slow(fh):\n    fh.write(b'half'); fh.flush(); print('writing', flush=True); time.sleep(60)\n"
             f"atomic_write({str(folder / name)!r}, slow)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -463,7 +463,7 @@ def killed_mid_write(folder: Path, name: str) -> Path:
 
 
 def test_a_killed_writers_temporaries_are_removed_and_nothing_else(tmp_path):
-    from engine.atomic import remove_stale_temporaries
+    from engine.core.atomic import remove_stale_temporaries
 
     folder = tmp_path / "run"
     folder.mkdir()
@@ -526,7 +526,7 @@ def test_file_and_folder_names_that_are_not_utf8_load_and_print(tmp_path, cache_
 
 
 def test_when_nothing_is_usable_the_error_carries_every_reason(tmp_path, cache_dir):
-    from engine.corpus import NoUsableMelodies
+    from engine.data.corpus import NoUsableMelodies
 
     for i in range(12):
         (tmp_path / f"bad{i:02d}.mid").write_bytes(b"junk" * i)

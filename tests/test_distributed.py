@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from engine.batches import CropSampler, validation_windows
-from engine.tokens import PAD, TokenConfig
+from engine.data.batches import CropSampler, validation_windows
+from engine.music.tokens import PAD, TokenConfig
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ("lstm", "transformer")
@@ -86,10 +86,10 @@ def test_two_ranks_with_batch_b_reach_the_weights_of_one_process_with_batch_2b(t
 
     # --resume: a run stopped in one process continues on two ranks as long as the global batch stays
     # 8 rows, and ends where the uninterrupted run ends.
-    from engine.corpus import load_corpus
-    from engine.run_plan import plan_new_run
-    from engine.train_config import TrainConfig
-    from engine.training import train
+    from engine.data.corpus import load_corpus
+    from engine.training.run_plan import plan_new_run
+    from engine.training.train import train
+    from engine.training.train_config import TrainConfig
 
     config = TrainConfig(preset="tiny", steps=STEPS, batch_size=8, device="cpu", threads=1, processes=1)
     stop = threading.Event()

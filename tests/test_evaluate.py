@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from torch import nn
 
-from engine.errors import UserError
-from engine.evaluate import EvalSettings, EvaluationCancelled, bootstrap_interval, evaluate, per_bar_stats
-from engine.melody import Melody, Note
+from engine.core.errors import UserError
+from engine.evaluation.evaluate import EvalSettings, EvaluationCancelled, bootstrap_interval, evaluate, per_bar_stats
+from engine.evaluation.report import write_report
 from engine.memory.probe import ProbeSettings
-from engine.report import write_report
-from engine.tokens import TokenConfig, encode
+from engine.music.melody import Melody, Note
+from engine.music.tokens import TokenConfig, encode
 
 SECTION_BARS = 4
 
@@ -50,7 +50,7 @@ def aabb_melody(rng, tune_id, split, numerator=4):
 
 
 class FakeCorpus:
-    """What evaluate() reads of engine.corpus.Corpus: n_test 4/4 test tunes and n_test_34 in 3/4."""
+    """What evaluate() reads of engine.data.corpus.Corpus: n_test 4/4 test tunes and n_test_34 in 3/4."""
 
     def __init__(self, seed=0, n_test=6, n_train=12, n_test_34=0):
         rng = np.random.default_rng(seed)
@@ -76,7 +76,9 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, corpus):
-    from engine.training import TrainConfig, TrainJob, train
+    from engine.training.run_plan import TrainJob
+    from engine.training.train import train
+    from engine.training.train_config import TrainConfig
 
     out = tmp_path_factory.mktemp("run")
     job = TrainJob(
@@ -225,8 +227,8 @@ def test_two_temperatures_are_sampled_apart(run_dir, corpus):
 
 
 def test_training_curve_says_how_much_the_last_quarter_still_gained(tmp_path):
-    from engine.evaluate import training_curve
-    from engine.report import summary_markdown
+    from engine.evaluation.evaluate import training_curve
+    from engine.evaluation.report import summary_markdown
 
     def history(folder, valid):
         folder.mkdir()
@@ -421,7 +423,7 @@ def other_tune_player(tunes_by_spb):
 @pytest.fixture(scope="module")
 def two_meter_cases():
     """20 primers: 14 in 4/4 and 6 in 3/4 (below min_n = 10), each with a partner of its meter."""
-    from engine.continuations import make_cases
+    from engine.evaluation.continuations import make_cases
 
     corpus = FakeCorpus(seed=7, n_test=14, n_test_34=6)
     settings = known_answer_settings()
@@ -435,7 +437,7 @@ def known_answer_settings(**kw):
 
 
 def _measure(models, cases, settings=None):
-    from engine.continuations import measure_continuations
+    from engine.evaluation.continuations import measure_continuations
 
     cfg = TokenConfig()
     return measure_continuations({k: (m, cfg) for k, m in models.items()}, cases, settings or known_answer_settings())
@@ -498,7 +500,7 @@ def test_the_excess_is_paired_per_primer():
     """Continuations that keep fewer notes of the primer also keep fewer of the partner's: TR and the
     matched floor rise and fall together across primers, so the per-primer difference varies far less
     than either, and its interval is far narrower than one from TR and the floor taken apart."""
-    from engine.continuations import PrimerCase, Scores, score_source, series_block
+    from engine.evaluation.continuations import PrimerCase, Scores, score_source, series_block
 
     rng = np.random.default_rng(4)
     settings = known_answer_settings(bars=8, min_n=2)
@@ -563,8 +565,8 @@ def test_a_new_per_bar_metric_is_one_function_and_one_table_row(monkeypatch, run
 
 
 def test_the_report_names_the_run_as_the_user_did(run_dir, corpus, tmp_path):
-    from engine.checkpoint import PRETRAINED_DIR
-    from engine.evaluate import run_label
+    from engine.evaluation.evaluate import run_label
+    from engine.training.checkpoint import PRETRAINED_DIR
 
     assert run_label(PRETRAINED_DIR) == "pretrained"
     assert run_label(PRETRAINED_DIR, "pretrained") == "pretrained"

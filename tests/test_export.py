@@ -10,10 +10,10 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from engine.atomic import atomic_write
-from engine.errors import UserError
-from engine.export import variation_paths, write_midi, write_wav
-from engine.melody import Melody, Note
+from engine.core.atomic import atomic_write
+from engine.core.errors import UserError
+from engine.music.export import variation_paths, write_midi, write_wav
+from engine.music.melody import Melody, Note
 
 PRIMER = Melody(
     (Note(0, 62, 3), Note(3, 64, 1), Note(4, 66, 2), Note(8, 67, 4)),
@@ -52,7 +52,7 @@ def pm_notes(path) -> list[tuple[int, int, int, str]]:
 
 
 def test_midi_keeps_meter_tempo_key_instrument_and_model_name(tmp_path):
-    path = write_midi(tmp_path / "out.mid", CONTINUATION, program=40, model_key="lstm", primer=PRIMER)
+    path = write_midi(tmp_path / "out.mid", CONTINUATION, program=40, track_name="LSTM", primer=PRIMER)
     mid = mido.MidiFile(str(path))
     assert mid.type == 1
     pm = pretty_midi.PrettyMIDI(str(path))
@@ -68,7 +68,7 @@ def test_midi_keeps_meter_tempo_key_instrument_and_model_name(tmp_path):
 
 
 def test_primer_on_its_own_track_and_continuation_after_it(tmp_path):
-    path = write_midi(tmp_path / "two.mid", CONTINUATION, model_key="transformer", primer=PRIMER, primer_mode="track")
+    path = write_midi(tmp_path / "two.mid", CONTINUATION, track_name="Transformer", primer=PRIMER, primer_mode="track")
     pm = pretty_midi.PrettyMIDI(str(path))
     names = [i.name for i in pm.instruments]
     assert names == ["Primer: The Test Jig", "Transformer"]
@@ -81,7 +81,7 @@ def test_primer_on_its_own_track_and_continuation_after_it(tmp_path):
 
 @pytest.mark.parametrize("mode", ["inline", "track"])
 def test_pretty_midi_and_mido_read_back_the_same_notes(tmp_path, mode):
-    path = write_midi(tmp_path / "x.mid", CONTINUATION, program=73, model_key="gru", primer=PRIMER, primer_mode=mode)
+    path = write_midi(tmp_path / "x.mid", CONTINUATION, program=73, track_name="GRU", primer=PRIMER, primer_mode=mode)
     from_pm, from_mido = pm_notes(path), mido_notes(path)
     assert len(from_pm) == 8
     assert from_pm == from_mido

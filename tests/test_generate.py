@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from engine.errors import UserError
-from engine.generate import GenerationCancelled, SampleSettings, generate, sample_tokens
-from engine.melody import Melody, Note
-from engine.primer import load_primer_melody, take_primer
-from engine.tokens import HOLD, PAD, TokenConfig, encode
+from engine.core.errors import UserError
+from engine.data.primer import load_primer_melody, take_primer
+from engine.generation.generate import GenerationCancelled, SampleSettings, generate, sample_tokens
+from engine.music.melody import Melody, Note
+from engine.music.tokens import HOLD, PAD, TokenConfig, encode
 
 CFG = TokenConfig()
 V = CFG.vocab_size
@@ -193,7 +193,7 @@ def test_primer_takes_the_first_bars_and_rejects_a_short_tune():
 
 
 def test_primer_from_a_midi_file_and_from_a_corpus_like_lookup(tmp_path):
-    from engine.midi_io import melody_to_pretty_midi
+    from engine.music.midi_io import melody_to_pretty_midi
 
     path = tmp_path / "tune.mid"
     melody_to_pretty_midi(scale_primer(bars=8, tempo=100.0), 73, "tune").write(str(path))
@@ -221,7 +221,7 @@ def test_primer_from_a_midi_file_and_from_a_corpus_like_lookup(tmp_path):
 def test_the_default_primer_is_the_first_test_tune_by_title_long_enough_for_the_primer_twice():
     from dataclasses import replace
 
-    from engine.primer import default_primer, primer_choices
+    from engine.data.primer import default_primer, primer_choices
 
     class Corpus:
         melodies = ()
@@ -239,7 +239,7 @@ def test_the_default_primer_is_the_first_test_tune_by_title_long_enough_for_the_
 
 
 def test_a_primer_outside_the_vocabulary_is_folded_by_octaves_not_refused():
-    from engine.generate import fold_into_range
+    from engine.generation.generate import fold_into_range
 
     primer = Melody((Note(0, 40, 4), Note(8, 100, 4)), 16)
     assert [n.pitch for n in fold_into_range(primer, CFG).notes] == [52, 88]
@@ -256,9 +256,9 @@ def tiny_run(tmp_path_factory):
     import sys
     from pathlib import Path
 
-    from engine.checkpoint import ModelRecord, save_model
     from engine.models.registry import build_model
-    from engine.train_config import TrainConfig
+    from engine.training.checkpoint import ModelRecord, save_model
+    from engine.training.train_config import TrainConfig
 
     sys.path.insert(0, str(Path(__file__).parent))
     import midi_factory
@@ -335,7 +335,7 @@ def test_cli_names_a_missing_run_and_a_primer_file_without_a_melody(tiny_run, ca
 def test_run_pretrained_means_the_repo_pretrained_folder(capsys):
     from pathlib import Path
 
-    from engine.checkpoint import resolve_run_dir
+    from engine.training.checkpoint import resolve_run_dir
 
     repo = Path(__file__).resolve().parents[1]
     assert resolve_run_dir("pretrained") == repo / "pretrained"

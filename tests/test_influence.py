@@ -15,11 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from engine.errors import UserError
-from engine.generate import SampleSettings, generate
-from engine.melody import Melody, Note
+from engine.core.errors import UserError
+from engine.generation.generate import SampleSettings, generate
 from engine.memory.influence import (
-    ATTENTION_KEYS,
     distance_distribution,
     influence,
     influence_distances,
@@ -32,8 +30,9 @@ from engine.memory.influence import (
     uniform_distances,
 )
 from engine.models.base import ModelConfig, SequenceModel
-from engine.models.registry import MODEL_KEYS, build_model
-from engine.tokens import FIRST_PITCH_TOKEN, HOLD, REST, TokenConfig, encode
+from engine.models.registry import MODEL_KEYS, build_model, models_with_attention
+from engine.music.melody import Melody, Note
+from engine.music.tokens import FIRST_PITCH_TOKEN, HOLD, REST, TokenConfig, encode
 
 CFG = TokenConfig()
 V = CFG.vocab_size
@@ -75,8 +74,11 @@ class PreviousTokenLM(SequenceModel):
         self.embed = nn.Embedding(V, 8)
         self.head = nn.Linear(8, V)
 
-    def forward(self, tokens):
-        return self.head(torch.tanh(self.embed(tokens)))
+    def embed_tokens(self, tokens):
+        return self.embed(tokens)
+
+    def forward_embedded(self, e):
+        return self.head(torch.tanh(e))
 
     def init_state(self, batch, device=None):
         return None
@@ -98,8 +100,10 @@ class CopyLM(SequenceModel):
             self.embed.weight.copy_(torch.eye(V))
             self.head.weight.copy_(10 * torch.eye(V))
 
-    def forward(self, tokens):
-        e = self.embed(tokens)
+    def embed_tokens(self, tokens):
+        return self.embed(tokens)
+
+    def forward_embedded(self, e):
         shifted = torch.nn.functional.pad(e, (0, 0, self.k - 1, 0))[:, : e.shape[1]]  # step t sees e[t - k + 1]
         return self.head(shifted)
 
@@ -174,7 +178,7 @@ def test_weights_are_causal_and_normalised_for_every_family_and_method(key):
     model = build_model(key, "tiny", V)
     tokens = random_piece(2, 150)  # longer than the tiny window (64): the attention window slides
     methods = methods_for(model)
-    assert methods == (("gradient", "attention") if key in ATTENTION_KEYS else ("gradient",))
+    assert methods == (("gradient", "attention") if key in models_with_attention() else ("gradient",))
     for method in methods:
         result = influence(model, tokens, 60, CFG, method)
         assert result["model"] == key and result["method"] == method
@@ -204,7 +208,7 @@ def test_attention_on_a_model_without_attention_is_a_clear_error():
         influence(PreviousTokenLM(), random_piece(0, 40), 20, CFG, "saliency")
 
 
-@pytest.mark.parametrize("key", ATTENTION_KEYS)
+@pytest.mark.parametrize("key", models_with_attention())
 def test_uniform_attention_spreads_weight_by_how_many_steps_of_each_note_lie_in_the_window(key):
     """Zero queries make every score equal: the weights are then known, steps in the window / keys."""
     torch.manual_seed(0)
@@ -348,8 +352,8 @@ def test_repeat_distance_finds_the_nearest_repeated_figure_whole_bars_back():
 @pytest.fixture(scope="module")
 def influence_run(tmp_path_factory):
     """A run directory with untrained tiny LSTM and Transformer checkpoints, and a 3/4 primer file."""
-    from engine.checkpoint import ModelRecord, save_model
-    from engine.train_config import TrainConfig
+    from engine.training.checkpoint import ModelRecord, save_model
+    from engine.training.train_config import TrainConfig
 
     sys.path.insert(0, str(Path(__file__).parent))
     import midi_factory
@@ -383,9 +387,9 @@ def test_cli_json_names_each_new_notes_sources_and_continues_as_generate_does(in
     check_valid(doc, primer_steps)
     assert len(doc["influence"]) == len(doc["notes"]) - doc["primer_notes"] > 0
     # the continuation is the one `generate` samples with the same seed
-    from engine.checkpoint import load_model
-    from engine.midi_io import ExtractSettings
-    from engine.primer import load_primer_melody, take_primer
+    from engine.data.primer import load_primer_melody, take_primer
+    from engine.music.midi_io import ExtractSettings
+    from engine.training.checkpoint import load_model
 
     loaded = load_model(root / "run", "transformer")
     opening = take_primer(load_primer_melody(str(primer), settings=ExtractSettings(min_bars=1)), 4)

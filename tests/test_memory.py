@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from engine.memory import gradient, nll, probe
-from engine.tokens import FIRST_PITCH_TOKEN
+from engine.music.tokens import FIRST_PITCH_TOKEN
 
 V = 20
 

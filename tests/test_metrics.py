@@ -284,7 +284,7 @@ def _bundled_melodies(limit: int = 40):
     manifest = ROOT / "midi_data" / "manifest.csv"
     if not manifest.exists():
         pytest.skip("the bundled corpus (midi_data/) is not built")
-    midi_io = pytest.importorskip("engine.midi_io")
+    midi_io = pytest.importorskip("engine.music.midi_io")
     files = sorted((ROOT / "midi_data").rglob("*.mid"))
     picked = files[:: max(1, len(files) // limit)][:limit]
     melodies = []
@@ -305,8 +305,8 @@ def test_whole_piece_metrics_equal_muspy_on_bundled_melodies():
 
 
 def _write_midi(path: Path, notes: np.ndarray, n_steps: int) -> Path:
-    from engine.melody import Melody, Note
-    from engine.midi_io import melody_to_pretty_midi
+    from engine.music.melody import Melody, Note
+    from engine.music.midi_io import melody_to_pretty_midi
 
     melody = Melody(tuple(Note(*map(int, row)) for row in notes), n_steps)
     melody_to_pretty_midi(melody).write(str(path))

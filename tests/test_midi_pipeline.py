@@ -10,9 +10,9 @@ import pytest
 import strategies
 from hypothesis import HealthCheck, given, settings
 
-from engine.errors import UserError
-from engine.melody import Melody, Note
-from engine.midi_io import (
+from engine.core.errors import UserError
+from engine.music.melody import Melody, Note
+from engine.music.midi_io import (
     ExtractSettings,
     UnusableFile,
     estimate_key,
@@ -20,7 +20,7 @@ from engine.midi_io import (
     melody_to_pretty_midi,
     printable,
 )
-from engine.tokens import TokenConfig, decode, encode
+from engine.music.tokens import TokenConfig, decode, encode
 
 
 def triples(melody: Melody):

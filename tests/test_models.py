@@ -1,4 +1,4 @@
-"""The five models: one interface, causal, stepping equals the full forward, parameter-matched presets."""
+"""The registered models: one interface, causal, stepping equals the full forward, parameter-matched presets."""
 
 from __future__ import annotations
 
@@ -6,9 +6,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.errors import UserError
-from engine.models import MODEL_COLOURS, MODEL_KEYS, MODEL_LABELS, PRESETS, build_model, model_from_config
-from engine.tokens import PAD, TokenConfig
+from engine.core.errors import UserError
+from engine.models import (
+    BASELINE,
+    GROUPS,
+    MODEL_COLOURS,
+    MODEL_KEYS,
+    MODEL_LABELS,
+    PRESETS,
+    build_model,
+    default_selection,
+    model_from_config,
+    models_in_group,
+    models_with_attention,
+    spec,
+)
+from engine.music.tokens import PAD, TokenConfig
 
 VOCAB = TokenConfig().vocab_size
 
@@ -18,10 +31,33 @@ def _tokens(batch, length, seed=0):
     return torch.randint(1, VOCAB, (batch, length), generator=g)
 
 
-def test_registry_lists_the_five_models_with_colours_and_labels():
-    assert list(MODEL_KEYS) == ["rnn", "lstm", "gru", "attention", "transformer"]
+def test_registry_invariants_keys_colours_labels_groups():
+    """Every model has a unique key, label and colour, a known group, and the seed's five (design.md s.3,
+    with their fixed colours) are the default selection; the baseline is one of them."""
+    assert len(set(MODEL_KEYS)) == len(MODEL_KEYS)
     assert set(MODEL_COLOURS) == set(MODEL_LABELS) == set(MODEL_KEYS)
-    assert MODEL_COLOURS["rnn"] == "#d62728" and MODEL_COLOURS["transformer"] == "#ff7f0e"
+    assert len(set(MODEL_COLOURS.values())) == len(MODEL_KEYS) and len(set(MODEL_LABELS.values())) == len(MODEL_KEYS)
+    assert all(spec(k).group in GROUPS for k in MODEL_KEYS)
+    assert sum(len(models_in_group(g)) for g in GROUPS) == len(MODEL_KEYS)
+    seed_five = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c", "attention": "#9467bd", "transformer": "#ff7f0e"}
+    assert default_selection() == list(seed_five) and BASELINE in default_selection()
+    assert {k: MODEL_COLOURS[k] for k in seed_five} == seed_five
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_every_model_declares_its_interface(key):
+    """What the engine asks of a model is declared (engine/models/base.py), never guessed: a per-step input
+    embedding, reach, attention span and capability, weight-decay groups covering every parameter once."""
+    model = build_model(key, "tiny", VOCAB)
+    tokens = _tokens(2, 30)
+    e = model.embed_tokens(tokens)
+    assert e.shape[:2] == tokens.shape
+    torch.testing.assert_close(model.forward_embedded(e), model(tokens))
+    assert model.reach is None or model.reach > 0
+    assert (model.attention_span is not None) == model.has_attention == (key in models_with_attention())
+    decay, no_decay = model.parameter_groups()
+    assert sorted(map(id, decay + no_decay)) == sorted(map(id, model.parameters()))
+    assert all(p.dim() >= 2 for p in decay)
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

@@ -37,10 +37,10 @@ def test_docs_report_is_an_evaluation_of_the_bundled_models():
 def test_the_bundled_models_are_what_start_trains():
     """README: the bundled models are the app's default training (the classroom recipe), and the curves the
     report shows are the models' own histories, to their last step."""
-    from engine.checkpoint import read_record
-    from engine.evaluate import training_curve
-    from engine.run_plan import RESUMABLE_OVERRIDES
-    from engine.train_config import classroom_config
+    from engine.evaluation.evaluate import training_curve
+    from engine.training.checkpoint import read_record
+    from engine.training.run_plan import RESUMABLE_OVERRIDES
+    from engine.training.train_config import classroom_config
 
     recipe = classroom_config().resolved().to_dict()
     report = json.loads((ROOT / "docs" / "report.json").read_text())

@@ -1,4 +1,4 @@
-"""report.json read back strictly (engine/report_file.py): the shipped report and a fresh evaluation's pass,
+"""report.json read back strictly (engine/evaluation/report_file.py): the shipped report and a fresh evaluation's pass,
 damage anywhere ends in a UserError naming the file, never another exception."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import JSON_VALUES, json_leaves, set_leaf
 
-from engine.errors import UserError
-from engine.report_file import check_report, read_report
+from engine.core.errors import UserError
+from engine.evaluation.report_file import check_report, read_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = json.loads((ROOT / "docs" / "report.json").read_text())

@@ -21,12 +21,12 @@ import pytest
 import torch
 from torch import nn
 
-from engine.checkpoint import PRETRAINED_DIR, read_config, read_safetensors
-from engine.errors import UserError
+from engine.core.errors import UserError
 from engine.models import ModelConfig, ModelSpec, SequenceModel, register, unregister
-from engine.run_plan import RUN_FILE, plan_new_run, plan_resume
-from engine.train_config import TrainConfig
-from engine.training import train
+from engine.training.checkpoint import PRETRAINED_DIR, read_config, read_safetensors
+from engine.training.run_plan import RUN_FILE, plan_new_run, plan_resume
+from engine.training.train import train
+from engine.training.train_config import TrainConfig
 from main import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,13 +193,21 @@ class PoisonLM(SequenceModel):
         self.table = nn.Embedding(config.vocab_size, config.vocab_size)
         self.calls = 0
 
-    def forward(self, tokens):
-        logits = self.table(tokens)
+    def embed_tokens(self, tokens):
+        return self.table(tokens)
+
+    def forward_embedded(self, logits):
         if self.training:
             self.calls += 1
             if self.calls >= self.config.poison_at:
                 logits = logits * float("nan")
         return logits
+
+    def init_state(self, batch, device=None):
+        return None
+
+    def step(self, tokens, state):
+        return self.table(tokens), state
 
 
 @pytest.fixture
@@ -211,7 +219,7 @@ def poison_model():
 
 
 def test_a_step_whose_loss_is_not_finite_is_never_saved(tmp_path, poison_model, tunes):
-    from engine.corpus import load_corpus
+    from engine.data.corpus import load_corpus
 
     out = tmp_path / "run"
     config = TrainConfig(preset="tiny", steps=20, batch_size=4, eval_every=5, save_every=5, device="cpu",
@@ -280,7 +288,7 @@ def test_training_processes_that_die_end_the_run_with_a_message_not_a_hang(tunes
     import multiprocessing
     import threading
 
-    from engine.corpus import load_corpus
+    from engine.data.corpus import load_corpus
 
     config = TrainConfig(preset="tiny", steps=100000, batch_size=2, device="cpu", processes=2, threads=1,
                          eval_every=1000, save_every=20)
@@ -319,7 +327,7 @@ def test_a_killed_parent_leaves_workers_that_save_nothing_more(tunes, tmp_path):
 
 
 def test_sigterm_stops_training_with_checkpoints_like_a_first_ctrl_c(tunes, tmp_path):
-    from engine.checkpoint import read_config
+    from engine.training.checkpoint import read_config
 
     out = tmp_path / "run"
     env = {"MELODY_MEMORY_CACHE": str(tmp_path / "cache")}
@@ -343,7 +351,7 @@ def test_sigterm_stops_training_with_checkpoints_like_a_first_ctrl_c(tunes, tmp_
 
 
 def _stopped_run(tunes, tmp_path) -> Path:
-    from engine.corpus import load_corpus
+    from engine.data.corpus import load_corpus
 
     config = TrainConfig(preset="tiny", steps=40, batch_size=2, device="cpu", processes=1, threads=1, save_every=4)
     stop = threading.Event()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import synth
-from engine.errors import UserError
-from engine.melody import Melody, Note
+from engine.core.errors import UserError
+from engine.music import synth
+from engine.music.melody import Melody, Note
 
 SR = 22050
 TEMPO = 120.0  # 8 steps per second

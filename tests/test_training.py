@@ -9,10 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.batches import CropSampler, validation_windows
-from engine.errors import UserError
-from engine.tokens import FIRST_PITCH_TOKEN, PAD, TokenConfig
-from engine.training import TrainConfig, TrainJob, lr_at, train
+from engine.core.errors import UserError
+from engine.data.batches import CropSampler, validation_windows
+from engine.music.tokens import FIRST_PITCH_TOKEN, PAD, TokenConfig
+from engine.training.run_plan import TrainJob
+from engine.training.train import train
+from engine.training.train_config import TrainConfig, lr_at
 
 TOKENS = TokenConfig()
 
@@ -111,7 +113,7 @@ def test_stop_takes_effect_within_one_step_and_saves(tmp_path):
         i for i, x in enumerate(seen) if x.kind == "step" and x.model == "rnn" and x.step == 5)]
     assert steps_after == []  # not even the transformer's step 5 ran
     assert seen[-1].kind == "stopped"
-    from engine.checkpoint import read_config
+    from engine.training.checkpoint import read_config
 
     assert read_config(tmp_path / "run" / "rnn")["step"] == 5
     assert read_config(tmp_path / "run" / "transformer")["step"] == 4
@@ -166,7 +168,7 @@ def test_train_command_runs_end_to_end_on_a_folder_of_midi_files(tmp_path, monke
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "valid bits/token" in err and "transformer" in err
-    from engine.checkpoint import list_run_models, load_model
+    from engine.training.checkpoint import list_run_models, load_model
 
     assert list_run_models(out) == ["rnn", "transformer"]
     assert load_model(out, "rnn").config["step"] == 6
@@ -186,7 +188,7 @@ def test_ctrl_c_stops_training_with_a_checkpoint_that_resumes(tmp_path, monkeypa
     import os
     import signal
 
-    from engine.checkpoint import read_config
+    from engine.training.checkpoint import read_config
     from main import main
     from tests import midi_factory
 
@@ -239,7 +241,7 @@ def test_parallel_processes_end_with_the_same_weights_as_one_process(tmp_path):
 
 
 def test_models_are_split_between_processes_to_balance_the_load():
-    from engine.train_workers import assign
+    from engine.training.train_workers import assign
 
     costs = {"rnn": 3.0, "lstm": 2.0, "gru": 2.0, "attention": 2.5, "transformer": 2.6}
     groups = assign(list(costs), costs, 2)
@@ -260,7 +262,7 @@ def test_stop_reaches_every_process_and_each_checkpoints(tmp_path):
             if len(reached) == 3:
                 stop.set()
     assert events[-1].kind == "stopped"
-    from engine.checkpoint import read_config
+    from engine.training.checkpoint import read_config
 
     for key in ("rnn", "lstm", "transformer"):
         assert 0 < read_config(tmp_path / "run" / key)["step"] < 100000
@@ -270,7 +272,7 @@ def test_stop_reaches_every_process_and_each_checkpoints(tmp_path):
 
 
 def test_bf16_is_off_where_the_cpu_lacks_it(monkeypatch):
-    from engine.training import resolve_precision
+    from engine.core.device import resolve_precision
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)

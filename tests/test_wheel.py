@@ -65,7 +65,7 @@ def installed_files(site: Path) -> set[Path]:
 
 def test_the_wheel_holds_the_code_the_corpus_and_the_models(installed):
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
-    for needed in ("main.py", "engine/corpus.py", "engine/resources.py", "gui/main_window.py", "commands/corpus.py",
+    for needed in ("main.py", "engine/data/corpus.py", "engine/core/resources.py", "gui/main_window.py", "commands/corpus.py",
                    "midi_data/manifest.csv", "midi_data/SOURCES.md", "midi_data/tokenized.npz", "midi_data/tokenized.json",
                    "midi_data/airdsAirs/airdsAirs-0004.mid", "pretrained/memory-report.json",
                    "pretrained/lstm/model.safetensors", "pretrained/lstm/config.json"):
@@ -98,7 +98,7 @@ def test_the_installed_app_runs_from_any_folder(installed):
 
 
 def test_data_locations(monkeypatch, tmp_path):
-    from engine import resources
+    from engine.core import resources
 
     assert resources.is_checkout()
     assert resources.bundled_corpus_dir() == ROOT / "midi_data" and resources.pretrained_dir() == ROOT / "pretrained"

@@ -1,7 +1,7 @@
 """Bench: the classroom figures (docs/design.md section 6): how soon the app's default training of all five
 models gives a visible, correct answer, measured end to end on this machine.
 
-The run is exactly what Start does in the Train tab with its defaults (engine.train_config.classroom_config:
+The run is exactly what Start does in the Train tab with its defaults (engine.training.train_config.classroom_config:
 the five small models, whole tunes of the bundled corpus, the worker processes the engine picks), timed
 from the moment training is asked for (corpus already loaded, as in the app) to each validation point.
 
@@ -27,14 +27,16 @@ LAST = 3  # validations per model that must not overlap
 
 def separated(latest: dict[str, list[float]]) -> bool:
     """Whether the last LAST validations are ordered like the bundled models' (see the module docstring)."""
-    keys = ("rnn", "lstm", "gru", "attention", "transformer")
+    from engine.models import BASELINE, default_selection, models_with_attention
+
+    keys = default_selection()
     if any(len(latest.get(k, [])) < LAST for k in keys):
         return False
     last = {k: latest[k][-LAST:] for k in keys}
-    rnn_worst = all(min(last["rnn"]) > max(last[k]) for k in keys if k != "rnn")
-    attention_best = all(max(last[a]) < min(last[k]) for a in ("attention", "transformer")
-                         for k in ("rnn", "lstm", "gru"))
-    return rnn_worst and attention_best
+    attending = models_with_attention(keys)
+    baseline_worst = all(min(last[BASELINE]) > max(last[k]) for k in keys if k != BASELINE)
+    attention_best = all(max(last[a]) < min(last[k]) for a in attending for k in keys if k not in attending)
+    return baseline_worst and attention_best
 
 
 def reached_quality(latest: dict[str, list[float]], bundled: dict[str, float]) -> bool:
@@ -44,13 +46,13 @@ def reached_quality(latest: dict[str, list[float]], bundled: dict[str, float]) -
 def measure(quick: bool = False, report: dict | None = None) -> dict:
     if quick:
         return {"classroom": None}
-    from ..checkpoint import PRETRAINED_DIR, list_run_models, read_record
-    from ..console import say
-    from ..corpus import load_corpus
-    from ..models import MODEL_KEYS
-    from ..run_plan import plan_new_run
-    from ..train_config import classroom_config
-    from ..training import train
+    from engine.core.console import say
+    from engine.data.corpus import load_corpus
+    from engine.models import MODEL_KEYS
+    from engine.training.checkpoint import PRETRAINED_DIR, list_run_models, read_record
+    from engine.training.run_plan import plan_new_run
+    from engine.training.train import train
+    from engine.training.train_config import classroom_config
 
     bundled = {k: read_record(PRETRAINED_DIR / k).valid_bpt for k in list_run_models(PRETRAINED_DIR)}
     corpus = load_corpus(None)

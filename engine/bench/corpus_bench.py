@@ -17,9 +17,9 @@ import os
 import tempfile
 import time
 
-from engine.console import say
-from engine.corpus import load_corpus
-from engine.errors import UserError
+from engine.core.console import say
+from engine.core.errors import UserError
+from engine.data.corpus import load_corpus
 
 
 def measure(quick: bool = False, report: dict | None = None) -> dict:

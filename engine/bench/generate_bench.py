@@ -17,7 +17,7 @@ KV_STEPS = 1024
 
 
 def _primer():
-    from ..melody import Melody, Note
+    from engine.music.melody import Melody, Note
 
     # 8 bars of 4/4: a scale figure in quarters and eighths, like a reel's opening
     notes, step = [], 0
@@ -34,7 +34,7 @@ def _time_generate(model, primer, cfg, repeats: int) -> tuple[float, float]:
 
     The CPU time (this thread only) shows the cost apart from waiting for a core on a shared machine.
     """
-    from ..generate import SampleSettings, generate
+    from engine.generation.generate import SampleSettings, generate
 
     generate(model, primer, SampleSettings(bars=2, variations=VARIATIONS), cfg)  # warm-up
     best = (float("inf"), float("inf"))
@@ -48,8 +48,8 @@ def _time_generate(model, primer, cfg, repeats: int) -> tuple[float, float]:
 
 def time_influence(model, key: str, primer, cfg, repeats: int) -> dict:
     """Best wall seconds to attribute every note of one 16-bar continuation, per method the model has."""
-    from ..generate import SampleSettings, generate
-    from ..memory.influence import melody_influence, methods_for
+    from engine.generation.generate import SampleSettings, generate
+    from engine.memory.influence import melody_influence, methods_for
 
     continuation = generate(model, primer, SampleSettings(bars=INFLUENCE_BARS, variations=1, seed=0), cfg)[0]
     out = {"influence_notes": len(continuation.notes)}
@@ -72,7 +72,7 @@ def kv_speedup(model, steps: int = KV_STEPS, recompute_samples: int | None = Non
     """
     import torch
 
-    from ..tokens import HOLD
+    from engine.music.tokens import HOLD
 
     batch = VARIATIONS
     model.eval()
@@ -106,8 +106,8 @@ def kv_speedup(model, steps: int = KV_STEPS, recompute_samples: int | None = Non
 def measure(quick: bool = False, report: dict | None = None) -> dict:
     import torch
 
-    from ..models.registry import MODEL_KEYS, build_model
-    from ..tokens import TokenConfig
+    from engine.models.registry import MODEL_KEYS, build_model
+    from engine.music.tokens import TokenConfig
 
     cfg = TokenConfig()
     primer = _primer()
@@ -121,7 +121,7 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
             wall, cpu = _time_generate(model, primer, cfg, repeats=1 if quick else 3)
             models[key] = {"generate_s": wall, "generate_cpu_s": cpu}
             models[key].update(time_influence(model, key, primer, cfg, repeats=1 if quick else 3))
-            if key == "transformer":
+            if model.has_attention and model.reach is not None:  # a KV cache: the Transformer
                 kv = kv_speedup(model, KV_STEPS, recompute_samples=64 if quick else None)
                 models[key].update(kv_speedup=kv["kv_speedup"], kv_incremental_step_ms=kv["incremental_step_ms"],
                                    kv_recompute_step_ms=kv["recompute_step_ms"])

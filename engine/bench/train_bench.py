@@ -5,9 +5,9 @@
   the peak shows an MFU above 1), measured beside every model (the machine is shared: the load drifts)
   and reported as the median; each model's mfu uses the peak measured around it.
 - per model (small preset, the default training settings: whole tunes of the bundled corpus, batch 32):
-  params; train_tokens_per_s (predicted tokens per second) through the engine (engine.training.train,
+  params; train_tokens_per_s (predicted tokens per second) through the engine (engine.training.train.train,
   the generator the CLI and the app run, in one process); train_flops_per_token counted by torch on those
-  very batches (engine/flops.py, "flops_source": "counted"); mfu = counted FLOPs per token x tokens/s /
+  very batches (engine/training/flops.py, "flops_source": "counted"); mfu = counted FLOPs per token x tokens/s /
   GEMM peak; engine_vs_bare = the engine's throughput / a bare PyTorch loop (forward, cross-entropy,
   backward, AdamW step) of the same model on the same batches, in alternating rounds, best of each;
   bf16_speedup = the engine's throughput with bf16 autocast / fp32, where the CPU has native bf16.
@@ -24,12 +24,13 @@ import time
 
 import torch
 
-from ..device import bf16_supported, torch_threads
-from ..flops import train_step_flops
-from ..models import MODEL_KEYS, build_model
-from ..run_plan import TrainJob
-from ..train_config import TrainConfig
-from ..training import make_optimizer, make_sampler, next_token_nats, train
+from engine.core.device import bf16_supported, torch_threads
+from engine.models import MODEL_KEYS, build_model
+from engine.training.flops import train_step_flops
+from engine.training.loop import make_optimizer, make_sampler, next_token_nats
+from engine.training.run_plan import TrainJob
+from engine.training.train import train
+from engine.training.train_config import TrainConfig
 
 PRESET = "small"
 GEMM_SIZES = (256, 512, 1024, 2048)
@@ -96,7 +97,7 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
 
 
 def _measure(quick: bool, threads: int) -> dict:
-    from ..corpus import load_corpus
+    from engine.data.corpus import load_corpus
 
     corpus = load_corpus(None)
     vocab = corpus.token_config.vocab_size

@@ -10,7 +10,7 @@ Everything here takes a model with the SequenceModel interface (forward(tokens [
 [B, T, V], obeying its own window at any length) and numpy token arrays.
 """
 
-from .influence import (
+from engine.memory.influence import (
     METHODS,
     influence,
     influence_distribution,

@@ -12,9 +12,8 @@ probabilities with respect to row n's embeddings is that row's own gradient. The
 obeys their windows at any length, so a Transformer's G(k) is exactly what its stacked sliding
 windows let through.
 
-The embedding is reached through `model.embed(tokens)` + `model.forward_embeddings(e)` when the model
-offers them, otherwise through a forward hook on its first nn.Embedding that swaps the embedding
-output for a leaf tensor we can differentiate against.
+The embedding is the model's declared one (engine/models/base.py): e = model.embed_tokens(tokens), one
+vector per token step, and the logits model.forward_embedded(e).
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ import contextlib
 
 import numpy as np
 
-from engine.device import model_device
-from engine.errors import UserError
+from engine.core.device import model_device
+from engine.core.errors import UserError
 
 
 def differentiable(device):
@@ -35,35 +34,10 @@ def differentiable(device):
     return torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def input_embedding(model):
-    """The model's input embedding: its first nn.Embedding (UserError when it has none)."""
-    import torch
-
-    embedding = next((m for m in model.modules() if isinstance(m, torch.nn.Embedding)), None)
-    if embedding is None:
-        raise UserError(f"{type(model).__name__} has no input embedding: gradients need one")
-    return embedding
-
-
 def _logits_with_embeddings(model, tokens):
     """(logits [B, T, V], e [B, T, D] with .grad filled after backward)."""
-    if hasattr(model, "embed") and hasattr(model, "forward_embeddings") and callable(model.embed):
-        e = model.embed(tokens).detach().requires_grad_(True)
-        return model.forward_embeddings(e), e
-    embedding = input_embedding(model)
-    captured = {}
-
-    def swap(_module, _inputs, output):
-        leaf = output.detach().requires_grad_(True)
-        captured.setdefault("e", leaf)  # first call only: the input tokens' embedding
-        return leaf if captured["e"] is leaf else output
-
-    handle = embedding.register_forward_hook(swap)
-    try:
-        logits = model(tokens)
-    finally:
-        handle.remove()
-    return logits, captured["e"]
+    e = model.embed_tokens(tokens).detach().requires_grad_(True)
+    return model.forward_embedded(e), e
 
 
 def _segments(tunes: list[np.ndarray], length: int, n: int, seed: int) -> np.ndarray:

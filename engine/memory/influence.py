@@ -1,7 +1,7 @@
 """Influence, "what did it remember" (docs/design.md section 5): for each note of a continuation, the
 earlier notes it drew on, with weights >= 0 that sum to at most 1.
 
-Which output predicts a note. Tokens are one per 16th step (engine/tokens.py) and the output at step t
+Which output predicts a note. Tokens are one per 16th step (engine/music/tokens.py) and the output at step t
 predicts token t + 1, so note i (onset o_i) is predicted at step o_i - 1: p(note i) = p(x_{o_i} =
 its pitch token | x_0 .. x_{o_i - 1}). Both methods look from that step back over steps 0 .. o_i - 1.
 
@@ -40,12 +40,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.errors import UserError
-
-from .gradient import differentiable, input_embedding
+from engine.core.errors import UserError
+from engine.memory.gradient import differentiable
 
 METHODS = ("gradient", "attention")
-ATTENTION_KEYS = ("attention", "transformer")  # the registry's models with attention_weights()
 HISTOGRAM_MAX_BARS = 32  # the distance histogram's last bin holds everything this far back or further
 
 
@@ -59,8 +57,8 @@ def continuation_tokens(primer, continuation, token_config) -> tuple[np.ndarray,
     from meta["tokens"] when generate() made it (they hold what decoding cannot restore, e.g. a REST
     after a REST), otherwise from encoding its notes.
     """
-    from engine.generate import fold_into_range
-    from engine.tokens import encode
+    from engine.generation.generate import fold_into_range
+    from engine.music.tokens import encode
 
     primer_tokens = encode(fold_into_range(primer, token_config), token_config)
     sampled = continuation.meta.get("tokens")
@@ -72,7 +70,7 @@ def continuation_tokens(primer, continuation, token_config) -> tuple[np.ndarray,
 def note_spans(tokens, token_config) -> tuple[np.ndarray, np.ndarray]:
     """(notes [n, 3] onset/pitch/duration as decode() reads the tokens, owner [T]: the note each step
     belongs to, -1 for rests and the steps before the first note)."""
-    from engine.tokens import decode
+    from engine.music.tokens import decode
 
     notes = decode(np.asarray(tokens), None, token_config).note_array()
     owner = np.full(len(tokens), -1, dtype=np.int64)
@@ -85,17 +83,20 @@ def note_spans(tokens, token_config) -> tuple[np.ndarray, np.ndarray]:
 
 
 def methods_for(model) -> tuple[str, ...]:
-    return METHODS if callable(getattr(model, "attention_weights", None)) else ("gradient",)
+    return METHODS if model.has_attention else ("gradient",)
 
 
 def check_method(method: str, model_key: str, model=None) -> None:
     """UserError for an unknown method, or `attention` for a model without attention weights."""
     if method not in METHODS:
         raise UserError(f"unknown influence method {method!r}: choose from {', '.join(METHODS)}")
-    has = methods_for(model) if model is not None else (METHODS if model_key in ATTENTION_KEYS else ("gradient",))
+    from engine.models import models_with_attention
+
+    attending = models_with_attention()
+    has = methods_for(model) if model is not None else (METHODS if model_key in attending else ("gradient",))
     if method not in has:
         raise UserError(f"the {model_key} model has no attention weights: its influence method is "
-                        f"{' or '.join(has)} (attention is for {' and '.join(ATTENTION_KEYS)})")
+                        f"{' or '.join(has)} (attention is for {' and '.join(attending)})")
 
 
 def _gradient_step_weights(model, tokens, onsets: np.ndarray, rows_per_batch: int) -> np.ndarray:
@@ -110,7 +111,7 @@ def _gradient_step_weights(model, tokens, onsets: np.ndarray, rows_per_batch: in
         return torch.log_softmax(model(batch)[torch.arange(len(at), device=device), at], dim=-1, dtype=torch.float64)
 
     # multiply_by_inputs=False: the gradient at the embedding layer's output itself, not gradient x input.
-    attribution = LayerGradientXActivation(log_probs, input_embedding(model), multiply_by_inputs=False)
+    attribution = LayerGradientXActivation(log_probs, model.embedding_tap, multiply_by_inputs=False)
     norms = np.zeros((len(onsets), int(onsets.max())), dtype=np.float64)
     with differentiable(device):
         # Onsets ascend, so each chunk runs only as far as its own last target.

@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from engine.device import model_device
-from engine.tokens import PAD
+from engine.core.device import model_device
+from engine.music.tokens import PAD
 
 LN2 = math.log(2.0)
 DEFAULT_KS = tuple(2**i for i in range(11))  # 1, 2, 4, ... 1024
@@ -28,16 +28,10 @@ LENGTH_TOLERANCE_BITS = 0.005
 
 
 def reach(model) -> int | None:
-    """How many tokens back the model can see at all, or None when a recurrent state carries everything.
-
-    Only the Transformer is bounded: each of its n_layers attends window - 1 tokens back (engine/models/
-    base.py), so nothing further than n_layers * (window - 1) reaches a prediction. For k beyond that,
-    NLL_k equals the full-context NLL exactly and need not be computed.
-    """
-    config = getattr(model, "config", None)
-    if getattr(config, "key", None) == "transformer" and hasattr(config, "n_layers"):
-        return int(config.n_layers) * (int(config.window) - 1)
-    return None
+    """How many tokens back the model can see at all (its declared reach, engine/models/base.py), or None
+    when a recurrent state carries everything. For k beyond it, NLL_k equals the full-context NLL exactly
+    and need not be computed."""
+    return model.reach
 
 
 def _pad_batch(tunes: list[np.ndarray]) -> np.ndarray:

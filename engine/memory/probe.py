@@ -50,9 +50,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from engine.tokens import HOLD, REST, TokenConfig
-
-from ..validation import Limit, check_fields
+from engine.core.validation import Limit, check_fields
+from engine.music.tokens import HOLD, REST, TokenConfig
 
 STEPS_PER_BAR = 4  # a 2/8 bar of two eighth notes: see the module docstring for why so short
 MOTIF_NOTES = 2

@@ -8,7 +8,7 @@
 - keys.py: the 24 major / natural-minor scales and MusPy's choice of key.
 """
 
-from .bars import (
+from engine.metrics.bars import (
     BarSets,
     bar_sets,
     distinct_bar_rate,
@@ -16,15 +16,15 @@ from .bars import (
     self_similarity,
     transposed_similarity,
 )
-from .keys import SCALES, best_key
-from .piece import (
+from engine.metrics.keys import SCALES, best_key
+from engine.metrics.piece import (
     empty_beat_rate,
     groove_consistency,
     piece_metrics,
     pitch_class_entropy,
     scale_consistency,
 )
-from .table import (
+from engine.metrics.table import (
     DERIVED,
     PER_BAR,
     REFERENCES,

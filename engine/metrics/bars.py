@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .keys import best_key, in_key
-from .piece import as_note_array
+from engine.metrics.keys import best_key, in_key
+from engine.metrics.piece import as_note_array
 
 MAX_SHIFT = 11  # sim_T tries transpositions of -11..+11 semitones
 

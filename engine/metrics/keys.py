@@ -2,7 +2,7 @@
 
 Candidate order is MusPy 0.5's `scale_consistency` loop: C..B major, then C..B minor, and a later
 candidate replaces the best only when its share is strictly higher. So the index of a candidate is
-also its pretty_midi key number (0-11 major, 12-23 minor; see engine.melody.key_name).
+also its pretty_midi key number (0-11 major, 12-23 minor; see engine.music.melody.key_name).
 
 A natural-minor scale holds the same pitch classes as its relative major (A minor = C major), so the
 tie-break always names the major key; for in-key rates only the scale's pitch classes matter.

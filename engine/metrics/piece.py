@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .keys import scale_rates
+from engine.metrics.keys import scale_rates
 
 MUSPY_RESOLUTION = 4  # time steps per quarter note: our 16th-note grid
 

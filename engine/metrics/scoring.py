@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bars import bar_sets, distinct_bar_rate, transposed_similarity
-from .piece import as_note_array
-from .table import PER_BAR, continuation_metrics
+from engine.metrics.bars import bar_sets, distinct_bar_rate, transposed_similarity
+from engine.metrics.piece import as_note_array
+from engine.metrics.table import PER_BAR, continuation_metrics
 
 MATCHED = ("TR_floor", "TR_excess")
 

@@ -24,7 +24,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .bars import (
+from engine.metrics.bars import (
     BarSets,
     bar_sets,
     hamming,
@@ -35,8 +35,8 @@ from .bars import (
     primer_key,
     transposed_similarity,
 )
-from .keys import best_key
-from .piece import as_note_array
+from engine.metrics.keys import best_key
+from engine.metrics.piece import as_note_array
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def source_style(key: str) -> SourceStyle:
     """The label, colour and line style of a model key or a reference source."""
     if key in REFERENCES:
         return REFERENCES[key]
-    from ..models.registry import MODEL_COLOURS, MODEL_LABELS
+    from engine.models.registry import MODEL_COLOURS, MODEL_LABELS
 
     return SourceStyle(MODEL_LABELS.get(key, key), MODEL_COLOURS.get(key, "#000000"), "solid")
 

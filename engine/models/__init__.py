@@ -1,8 +1,10 @@
-"""The five sequence models behind one interface (base.SequenceModel) and their registry."""
+"""The sequence models behind one interface (base.SequenceModel) and their registry."""
 
-from .base import ModelConfig, SequenceModel
-from .registry import (
+from engine.models.base import ModelConfig, SequenceModel
+from engine.models.registry import (
+    BASELINE,
     DEFAULT_PRESET,
+    GROUPS,
     MODEL_COLOURS,
     MODEL_KEYS,
     MODEL_LABELS,
@@ -11,14 +13,20 @@ from .registry import (
     ModelSpec,
     build_model,
     config_from_dict,
+    default_selection,
     model_config,
     model_from_config,
+    models_in_group,
+    models_with_attention,
     register,
+    spec,
     unregister,
 )
 
 __all__ = [
+    "BASELINE",
     "DEFAULT_PRESET",
+    "GROUPS",
     "MODEL_COLOURS",
     "MODEL_KEYS",
     "MODEL_LABELS",
@@ -29,8 +37,12 @@ __all__ = [
     "SequenceModel",
     "build_model",
     "config_from_dict",
+    "default_selection",
     "model_config",
     "model_from_config",
+    "models_in_group",
+    "models_with_attention",
     "register",
+    "spec",
     "unregister",
 ]

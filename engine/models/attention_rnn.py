@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validation import Limit
-from .base import ModelConfig, SequenceModel
+from engine.core.validation import Limit
+from engine.models.base import ModelConfig, SequenceModel
 
 
 @dataclass
@@ -101,8 +101,17 @@ class AttentionRNN(SequenceModel):
         mixed = torch.tanh(self.combine(torch.cat([context, h_query], dim=-1)))  # [B, Tq, H]
         return self.head(mixed)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        h, _ = self.rnn(self.embed(tokens))  # [B, T, H]
+    has_attention = True
+
+    @property
+    def attention_span(self) -> int:
+        return self.config.window
+
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.embed(tokens)  # [B, T, E]
+
+    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+        h, _ = self.rnn(e)  # [B, T, H]
         return self._attend(h, h)  # [B, T, V]
 
     @torch.no_grad()

@@ -12,9 +12,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..errors import UserError
-from ..validation import Limit
-from .base import ModelConfig, SequenceModel
+from engine.core.errors import UserError
+from engine.core.validation import Limit
+from engine.models.base import ModelConfig, SequenceModel
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -60,12 +60,14 @@ class RecurrentLM(SequenceModel):
             getattr(self.core, f"bias_ih_l{layer}")[h : 2 * h] = 1.0
             getattr(self.core, f"bias_hh_l{layer}")[h : 2 * h] = 0.0
 
-    def forward(self, tokens: torch.Tensor, state=None) -> torch.Tensor:
-        return self.forward_with_state(tokens, state)[0]
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.embed(tokens)  # [B, T, E]
 
-    def forward_with_state(self, tokens: torch.Tensor, state=None):
-        x = self.embed(tokens)  # [B, T, E]
-        h, state = self.core(x, state)  # [B, T, H]
+    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+        return self._run(e, None)[0]
+
+    def _run(self, e: torch.Tensor, state):
+        h, state = self.core(e, state)  # [B, T, H]
         return self.head(h), state  # [B, T, V]
 
     def init_state(self, batch: int, device=None):
@@ -74,12 +76,12 @@ class RecurrentLM(SequenceModel):
         return (h, torch.zeros_like(h)) if c.cell == "lstm" else h
 
     def step(self, tokens: torch.Tensor, state):
-        logits, state = self.forward_with_state(tokens[:, None], state)  # [B, 1, V]
+        logits, state = self._run(self.embed(tokens[:, None]), state)  # [B, 1, V]
         return logits[:, 0], state
 
     @torch.no_grad()
     def prime(self, tokens: torch.Tensor, state=None):
         if state is None:
             state = self.init_state(tokens.shape[0], tokens.device)
-        logits, state = self.forward_with_state(tokens, state)
+        logits, state = self._run(self.embed(tokens), state)
         return logits[:, -1], state

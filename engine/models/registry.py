@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from ..errors import UserError
-from .attention_rnn import AttentionRNN, AttentionRNNConfig
-from .base import ModelConfig, SequenceModel
-from .recurrent import RecurrentConfig, RecurrentLM
-from .transformer import TransformerConfig, TransformerLM
+from engine.core.errors import UserError
+from engine.models.attention_rnn import AttentionRNN, AttentionRNNConfig
+from engine.models.base import ModelConfig, SequenceModel
+from engine.models.recurrent import RecurrentConfig, RecurrentLM
+from engine.models.transformer import TransformerConfig, TransformerLM
 
 DEFAULT_PRESET = "small"
 # The training crop of each preset, and the attention span of the attention models.
@@ -50,6 +50,15 @@ class ModelSpec:
     config_cls: type[ModelConfig]
     model_cls: type[SequenceModel]
     sizes: dict[str, dict]
+    group: str = "other"  # a key of GROUPS: where the Train tab lists it, and whether it is ticked by default
+
+
+# The Train tab's groups, in order; the seed's five (seed.md) are the default selection.
+GROUPS = {"seed": "the seed's five", "modern": "modern parallel RNNs", "other": "other models"}
+DEFAULT_GROUP = "seed"
+# The seed's baseline: the vanilla tanh RNN whose short memory the app is about (the classroom figure
+# checks that it ends worst).
+BASELINE = "rnn"
 
 
 # Views of the registry, kept in step by register() (modules import them once, so they change in place).
@@ -64,6 +73,12 @@ def register(spec: ModelSpec) -> None:
     """Add a model to every list, menu, plot and command (its key must be new)."""
     if spec.key in _SPECS:
         raise ValueError(f"model {spec.key!r} is registered already")
+    if spec.group not in GROUPS:
+        raise ValueError(f"model {spec.key!r}: group {spec.group!r} is not one of {sorted(GROUPS)}")
+    for method in ("embed_tokens", "forward_embedded", "init_state", "step"):
+        if getattr(spec.model_cls, method) is getattr(SequenceModel, method):
+            raise ValueError(f"model {spec.key!r}: {spec.model_cls.__name__} does not implement {method}() "
+                             "(engine/models/base.py lists what a model implements)")
     missing = set(PRESET_WINDOWS) - set(spec.sizes)
     if missing:
         raise ValueError(f"model {spec.key!r} has no sizes for preset(s) {sorted(missing)}")
@@ -73,6 +88,25 @@ def register(spec: ModelSpec) -> None:
     MODEL_LABELS[spec.key] = spec.label
     for preset, window in PRESET_WINDOWS.items():
         PRESETS[preset][spec.key] = spec.config_cls(key=spec.key, window=window, **spec.sizes[preset])
+
+
+def spec(key: str) -> ModelSpec:
+    return _SPECS[key]
+
+
+def models_in_group(group: str) -> list[str]:
+    """The registered models of one group, in registration order."""
+    return [k for k in MODEL_KEYS if _SPECS[k].group == group]
+
+
+def default_selection() -> list[str]:
+    """What the Train tab ticks and `train` trains when no models are named: the seed's five."""
+    return models_in_group(DEFAULT_GROUP)
+
+
+def models_with_attention(keys=None) -> list[str]:
+    """The models (of `keys`, default all) that offer attention weights."""
+    return [k for k in (MODEL_KEYS if keys is None else keys) if _SPECS[k].model_cls.has_attention]
 
 
 def unregister(key: str) -> None:
@@ -89,23 +123,23 @@ def unregister(key: str) -> None:
 register(ModelSpec("rnn", "vanilla RNN", "#d62728", RecurrentConfig, RecurrentLM, {
     "tiny": dict(cell="rnn", embed_dim=16, hidden_size=136),
     "small": dict(cell="rnn", embed_dim=64, hidden_size=396),
-    "medium": dict(cell="rnn", embed_dim=128, hidden_size=912)}))
+    "medium": dict(cell="rnn", embed_dim=128, hidden_size=912)}, group="seed"))
 register(ModelSpec("lstm", "LSTM", "#1f77b4", RecurrentConfig, RecurrentLM, {
     "tiny": dict(cell="lstm", embed_dim=16, hidden_size=68),
     "small": dict(cell="lstm", embed_dim=64, hidden_size=188),
-    "medium": dict(cell="lstm", embed_dim=128, hidden_size=432)}))
+    "medium": dict(cell="lstm", embed_dim=128, hidden_size=432)}, group="seed"))
 register(ModelSpec("gru", "GRU", "#2ca02c", RecurrentConfig, RecurrentLM, {
     "tiny": dict(cell="gru", embed_dim=16, hidden_size=80),
     "small": dict(cell="gru", embed_dim=64, hidden_size=220),
-    "medium": dict(cell="gru", embed_dim=128, hidden_size=508)}))
+    "medium": dict(cell="gru", embed_dim=128, hidden_size=508)}, group="seed"))
 register(ModelSpec("attention", "RNN + attention", "#9467bd", AttentionRNNConfig, AttentionRNN, {
     "tiny": dict(embed_dim=16, hidden_size=76),
     "small": dict(embed_dim=64, hidden_size=212),
-    "medium": dict(embed_dim=128, hidden_size=476)}))
+    "medium": dict(embed_dim=128, hidden_size=476)}, group="seed"))
 register(ModelSpec("transformer", "Transformer", "#ff7f0e", TransformerConfig, TransformerLM, {
     "tiny": dict(d_model=32, n_layers=2, n_heads=2),
     "small": dict(d_model=88, n_layers=2, n_heads=2),
-    "medium": dict(d_model=128, n_layers=5, n_heads=4)}))
+    "medium": dict(d_model=128, n_layers=5, n_heads=4)}, group="seed"))
 
 
 def model_config(key: str, preset: str = DEFAULT_PRESET, vocab_size: int = 52, **overrides) -> ModelConfig:

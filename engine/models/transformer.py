@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UserError
-from ..validation import Limit
-from .attention_rnn import attention_probs, sliding_causal_mask, sliding_window_attention
-from .base import ModelConfig, SequenceModel
+from engine.core.errors import UserError
+from engine.core.validation import Limit
+from engine.models.attention_rnn import attention_probs, sliding_causal_mask, sliding_window_attention
+from engine.models.base import ModelConfig, SequenceModel
 
 
 @dataclass
@@ -141,17 +141,30 @@ class TransformerLM(SequenceModel):
         self.ln_f = nn.LayerNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.vocab_size, bias=False)
 
-    def _run(self, tokens, positions, caches):
-        x = self.embed(tokens)  # [B, T, D]
+    has_attention = True
+
+    @property
+    def attention_span(self) -> int:
+        return self.config.window
+
+    @property
+    def reach(self) -> int:
+        """Each of n_layers attends window - 1 steps back: nothing further reaches a prediction."""
+        return self.config.n_layers * (self.config.window - 1)
+
+    def _run(self, x, positions, caches):
         new = []
         for block, cache in zip(self.blocks, caches):
             x, cache = block(x, positions, cache)
             new.append(cache)
         return self.head(self.ln_f(x)), new  # [B, T, V]
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(tokens.shape[1], device=tokens.device)
-        return self._run(tokens, positions, [None] * len(self.blocks))[0]
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.embed(tokens)  # [B, T, D]
+
+    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(e.shape[1], device=e.device)
+        return self._run(e, positions, [None] * len(self.blocks))[0]
 
     @torch.no_grad()
     def attention_weights(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -192,7 +205,7 @@ class TransformerLM(SequenceModel):
         if pos != 0:  # continuing a history: the step-by-step path
             return super().prime(tokens, state)
         t = tokens.shape[1]
-        logits, kv = self._run(tokens, torch.arange(t, device=tokens.device), [None] * len(self.blocks))
+        logits, kv = self._run(self.embed(tokens), torch.arange(t, device=tokens.device), [None] * len(self.blocks))
         for (k_buf, v_buf), (k, v) in zip(caches, kv):
             slots = torch.arange(t - k.shape[2], t, device=tokens.device) % k_buf.shape[2]
             k_buf[:, :, slots] = k

@@ -15,9 +15,11 @@ def tiny_run(midi_folder, corpus_cache, tmp_path_factory) -> Path:
     """Five tiny models trained for a few steps, headless (the engine, no Qt), saved as a run."""
     import os
 
-    from engine.corpus import load_corpus
+    from engine.data.corpus import load_corpus
     from engine.models.registry import MODEL_KEYS
-    from engine.training import TrainConfig, TrainJob, train
+    from engine.training.run_plan import TrainJob
+    from engine.training.train import train
+    from engine.training.train_config import TrainConfig
 
     os.environ["MELODY_MEMORY_CACHE"] = str(corpus_cache)
     corpus = load_corpus([midi_folder])
@@ -76,8 +78,8 @@ def shipped_models(tiny_run, midi_folder, corpus_cache, tmp_path_factory) -> Pat
     import os
     import shutil
 
-    from engine.corpus import load_corpus
-    from engine.evaluate import EvalSettings, evaluate
+    from engine.data.corpus import load_corpus
+    from engine.evaluation.evaluate import EvalSettings, evaluate
 
     os.environ["MELODY_MEMORY_CACHE"] = str(corpus_cache)
     folder = tmp_path_factory.mktemp("shipped") / "pretrained"

@@ -206,10 +206,10 @@ def _walk_tab(user, window, qtbot, name: str, pressed: list) -> None:
 
 def test_every_control_of_every_tab_and_menu_works_after_a_generate(
         bundled, window, user, qtbot, tiny_run, midi_folder, small_evaluations, monkeypatch):
-    import engine.corpus
+    import engine.data.corpus
 
     # "Use the bundled corpus" loads the test tunes here (the real one is 4,000 files).
-    monkeypatch.setattr(engine.corpus, "BUNDLED_DIR", midi_folder)
+    monkeypatch.setattr(engine.data.corpus, "BUNDLED_DIR", midi_folder)
     _open_run(user, window, tiny_run)
     _generate(user, window)
     user.show_tab("Memory")

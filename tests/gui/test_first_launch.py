@@ -6,8 +6,8 @@ from __future__ import annotations
 
 def test_first_launch_generates_and_plays_every_bundled_model(qtbot, app_env, monkeypatch):
     import gui.loading
-    from engine.checkpoint import PRETRAINED_DIR
     from engine.models.registry import MODEL_KEYS
+    from engine.training.checkpoint import PRETRAINED_DIR
     from gui.main_window import MainWindow
 
     monkeypatch.setattr(gui.loading, "PRETRAINED_DIR", PRETRAINED_DIR)  # app_env hides them; a user has them

@@ -31,7 +31,7 @@ def composed(bundled, window, user):
 
 
 def _primer(tab):
-    from engine.primer import take_primer
+    from engine.data.primer import take_primer
 
     return take_primer(tab.current_tune(), PRIMER_BARS)
 
@@ -205,7 +205,7 @@ def test_pointing_is_a_lookup_and_a_new_generate_replaces_the_tables(composed, w
 
 def test_only_the_first_bars_are_attributed_and_the_screen_says_so(bundled, window, user):
     """A long continuation: the first 16 bars are attributed (cost grows with the square of the length)."""
-    from engine.evaluate import INFLUENCE_BARS
+    from engine.evaluation.evaluate import INFLUENCE_BARS
 
     user.show_tab("Listen")
     tab = window.listen_tab

@@ -40,7 +40,7 @@ def test_primers_are_test_split_tunes_and_the_human_row_shows_the_real_tune(wind
 
 def test_the_tab_starts_on_the_primer_the_command_line_uses_by_default(window):
     """`generate` and `influence` without --primer compose from the tune the Listen tab starts on."""
-    from engine.primer import load_primer_melody
+    from engine.data.primer import load_primer_melody
 
     tab = window.listen_tab
     assert tab.primer_box.count() > 0

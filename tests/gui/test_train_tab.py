@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.checkpoint import list_run_models, read_history
+from engine.training.checkpoint import list_run_models, read_history
 
 
 def _tiny(tab, steps=400, models=None):
@@ -88,7 +88,7 @@ def test_a_training_error_opens_a_dialog_and_the_app_stays_usable(window, qtbot,
         raise RuntimeError("simulated out-of-memory")
         yield
 
-    monkeypatch.setattr("engine.training.train", broken)
+    monkeypatch.setattr("engine.training.train.train", broken)
     tab = window.train_tab
     _tiny(tab, steps=5)
     tab.start(tmp_path / "r")
@@ -178,7 +178,7 @@ def test_the_bundled_models_cannot_be_resumed_and_the_tab_says_why(qtbot, qsetti
 
 
 def test_classroom_settings_are_the_defaults_and_come_back_at_a_click(window, user):
-    from engine.train_config import classroom_config
+    from engine.training.train_config import classroom_config
 
     tab = window.train_tab
     classroom = classroom_config()

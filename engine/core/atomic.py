@@ -1,0 +1,96 @@
+"""The one way the app writes a file: to a temporary file beside it, then renamed over it.
+
+So a reader (or a crash, a full disk, a killed process) only ever sees the old complete file or the
+new complete file, never half of one, and a failed write leaves nothing behind, except when the
+process is killed mid-write: then its temporary `.<name>.<8 random characters>.tmp` stays.
+`remove_stale_temporaries(folder)` removes those; call it where no other process can be writing the
+folder (holding the folder's lock), or pass `min_age_s` so that only long-abandoned ones go.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from engine.core.errors import UserError
+
+TEMP_SUFFIX = ".tmp"
+# ".<name>.<random>.tmp": mkstemp's random part is 8 characters of [a-z0-9_]
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def atomic_write(path, content: bytes | Callable[[BinaryIO], None], *, durable: bool = False) -> Path:
+    """Write `content` (bytes, or a function that writes into a binary file) to `path` atomically.
+
+    durable=True also flushes the file and its folder to disk before returning (checkpoints: the last
+    good one must survive a power cut). Any OS failure becomes a UserError naming the file.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if callable(content):
+                content(fh)
+            else:
+                fh.write(content)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; ours are ordinary files
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    if durable:
+        _fsync_folder(path.parent)
+    return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable; not every platform lets a folder be opened."""
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def remove_stale_temporaries(folder, min_age_s: float = 0.0) -> list[Path]:
+    """Delete the temporaries atomic_write left in `folder` (not its subfolders) when its process was
+    killed mid-write; return the paths removed. Only files named as atomic_write names them are touched.
+
+    With min_age_s=0 every such file goes: call it only while holding the folder's lock (no writer can
+    be between mkstemp and rename). Without a lock, give the age beyond which no live writer can still
+    own one (a write takes seconds). A folder that is missing or unreadable removes nothing."""
+    removed: list[Path] = []
+    cutoff = time.time() - min_age_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMP_NAME.match(entry.name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue  # gone already, or not ours to remove
+        removed.append(Path(entry.path))
+    return removed

@@ -1,0 +1,134 @@
+"""A memory report (report.json) read back strictly: the app opens reports a user picks, reports it kept and
+the one shipped with the bundled models, so every part it draws from is checked before anything is drawn.
+
+`read_report` returns the document (a plain dict: the keys are the contract of docs/design.md section 5,
+"Protocol (revised ...)") or raises a UserError naming the file and the first thing wrong with it. A report
+of the first format (no `format` key, one temperature, no matched floor) is still read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from pathlib import Path
+
+from engine.core.errors import UserError
+from engine.core.validation import Limit
+
+FORMAT = "melody-memory-report/2"  # what evaluate writes now
+FORMATS = ("melody-memory-report", FORMAT)  # and what it wrote before
+MAX_BARS = 4096
+_COUNT = Limit("int", 0, 10**9)
+
+
+def read_report(path) -> dict:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UserError(f"{path}: not a readable report ({exc})") from None
+    check_report(doc, str(path))
+    return doc
+
+
+def check_report(doc, where: str) -> None:
+    """UserError naming `where` and the key unless `doc` has every part the app draws, in the right shape."""
+    _need(isinstance(doc, dict) and "per_bar" in doc, where, "report", "a Melody Memory report (it has no per_bar)")
+    if "format" in doc:
+        _need(doc["format"] in FORMATS, where, "format", f"one of {', '.join(FORMATS)}")
+    _finite_everywhere(doc, where, "report")
+    settings = doc.get("settings")
+    _need(isinstance(settings, dict), where, "settings", "a table")
+    Limit("int", 1, MAX_BARS).check(settings.get("bars"), "settings.bars", where)
+    Limit("int", 1, 10**6, optional=True).check(settings.get("min_n"), "settings.min_n", where)
+    _metric_table(doc["per_bar"], where, "per_bar")
+    for t, table in _table(doc.get("by_temperature"), where, "by_temperature").items():
+        _metric_table(table, where, f"by_temperature.{t}")
+    for meter, table in _table(doc.get("by_meter"), where, "by_meter").items():
+        _metric_table(table, where, f"by_meter.{meter}")
+    for t, meters in _table(doc.get("by_temperature_and_meter"), where, "by_temperature_and_meter").items():
+        for meter, table in _table(meters, where, f"by_temperature_and_meter.{t}").items():
+            _metric_table(table, where, f"by_temperature_and_meter.{t}.{meter}")
+    _rates(doc.get("distinct_bar_rate"), where, "distinct_bar_rate")
+    for t, rates in _table(doc.get("distinct_bar_rate_by_temperature"), where, "distinct_bar_rate_by_temperature").items():
+        _rates(rates, where, f"distinct_bar_rate_by_temperature.{t}")
+    _summary(doc.get("summary", []), where, "summary")
+    for t, rows in _table(doc.get("summary_by_temperature"), where, "summary_by_temperature").items():
+        _summary(rows, where, f"summary_by_temperature.{t}")
+    for meter, info in _table(doc.get("meters"), where, "meters").items():
+        _need(isinstance(info, dict), where, f"meters.{meter}", "a table")
+        _COUNT.check(info.get("primers"), f"meters.{meter}.primers", where)
+        Limit("int", 1, 1024, optional=True).check(info.get("steps_per_bar"), f"meters.{meter}.steps_per_bar", where)
+    for model, window in _table(doc.get("windows"), where, "windows").items():
+        _need(isinstance(window, dict), where, f"windows.{model}", "a table")
+        for key in ("primer_leaves_window_after_bars", "past_training_crop_after_bars"):
+            for meter, bars in _table(window.get(key), where, f"windows.{model}.{key}").items():
+                Limit("float", 0, 10**6).check(bars, f"windows.{model}.{key}.{meter}", where)
+    models = doc.get("models", [])
+    _need(isinstance(models, list) and all(isinstance(m, str) for m in models), where, "models", "a list of model keys")
+
+
+def _need(ok: bool, where: str, key: str, what: str) -> None:
+    if not ok:
+        raise UserError(f"{where}: {key} must be {what}")
+
+
+def _table(value, where: str, key: str) -> dict:
+    """An optional table (absent in older reports): {} when missing."""
+    if value is None:
+        return {}
+    _need(isinstance(value, dict), where, key, "a table")
+    return value
+
+
+def _finite_everywhere(value, where: str, key: str, depth: int = 0) -> None:
+    """Numbers are finite (NaN is written as null): 1e400 in a file reads as infinity."""
+    _need(depth < 64, where, key, "nested less deeply")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite_everywhere(v, where, f"{key}.{k}" if depth else str(k), depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _finite_everywhere(v, where, key, depth + 1)
+    elif isinstance(value, float):
+        _need(math.isfinite(value), where, key, "finite numbers")
+
+
+def _number_or_none(value) -> bool:
+    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+
+
+def _series(series, where: str, key: str) -> None:
+    """{mean, lo, hi, n}: lists of one value per bar, the same length (lo/hi/n may be missing)."""
+    _need(isinstance(series, dict) and isinstance(series.get("mean"), list), where, key, "a series with a mean per bar")
+    bars = len(series["mean"])
+    _need(bars <= MAX_BARS, where, key, f"at most {MAX_BARS} bars long")
+    for part in ("mean", "lo", "hi", "n"):
+        values = series.get(part)
+        if values is None and part != "mean":
+            continue
+        _need(isinstance(values, list) and len(values) == bars, where, f"{key}.{part}", f"a list of {bars} values")
+        _need(all(_number_or_none(v) for v in values), where, f"{key}.{part}", "numbers (or null)")
+
+
+def _metric_table(table, where: str, key: str) -> None:
+    """metric -> source -> series."""
+    for metric, sources in _table(table, where, key).items():
+        for source, series in _table(sources, where, f"{key}.{metric}").items():
+            _series(series, where, f"{key}.{metric}.{source}")
+
+
+def _stats(value, where: str, key: str) -> None:
+    _need(isinstance(value, dict) and all(_number_or_none(value.get(k)) for k in ("mean", "lo", "hi", "n")),
+          where, key, "a figure {mean, lo, hi, n}")
+
+
+def _rates(rates, where: str, key: str) -> None:
+    for source, value in _table(rates, where, key).items():
+        _stats(value, where, f"{key}.{source}")
+
+
+def _summary(rows, where: str, key: str) -> None:
+    _need(isinstance(rows, list) and all(isinstance(r, dict) and isinstance(r.get("source"), str) for r in rows),
+          where, key, "a list of rows, each naming its source")

@@ -1,0 +1,324 @@
+"""The training loop of one process (`train_models`) and what it is built from: the loss, the optimizer,
+the batch stream, validation. engine/training/train.py runs it in this process or in worker processes
+(engine/training/train_workers.py); both import it, it imports neither.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.core.device import resolve_device, resolve_precision
+from engine.core.errors import UserError
+from engine.data.batches import CropSampler, TuneSampler, validation_sequences, validation_windows
+from engine.models import MODEL_KEYS, SequenceModel, build_model
+from engine.music.tokens import PAD
+from engine.training import checkpoint as ckpt
+from engine.training import distributed
+from engine.training.run_plan import (
+    TrainJob,
+    check_same_settings,
+)
+from engine.training.train_config import TrainConfig, lr_at
+
+LN2 = math.log(2.0)
+# Data-parallel only: how often (in steps) the ranks agree on whether to stop; one tiny all-reduce each.
+STOP_CHECK_EVERY = 4
+
+
+@dataclass
+class TrainEvent:
+    kind: str  # "step" after each model's step, "eval", "checkpoint", "done", "stopped"
+    step: int  # optimizer steps this model has completed (for done/stopped: the job's step)
+    total_steps: int
+    model: str | None = None
+    train_bpt: float | None = None  # mean over the last log_every steps (only on logging steps)
+    valid_bpt: float | None = None  # on "eval" events
+    lr: float | None = None
+    tokens_per_s: float | None = None  # this model's training throughput so far (this session)
+    eta_s: float | None = None  # whole job
+    elapsed_s: float = 0.0
+    paths: list[str] = field(default_factory=list)  # files saved, on "checkpoint"
+    summary: dict | None = None  # on done/stopped: {model: {"valid_bpt", "train_bpt", "step", "params"}}
+
+
+def next_token_nats(model, batch: torch.Tensor, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed next-token cross-entropy in nats, number of non-PAD targets) of a [B, T+1] batch.
+
+    The one loss of training and validation: inputs are batch[:, :-1], targets batch[:, 1:], PAD targets
+    ignored. Under bf16 the model runs in autocast and the loss is taken in float32."""
+    with autocast(batch.device, precision):
+        logits = model(batch[:, :-1])  # [B, T, V]
+    targets = batch[:, 1:].reshape(-1)
+    total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets, ignore_index=PAD, reduction="sum")
+    return total, (targets != PAD).sum()
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast where precision says so (resolve_precision decides when "auto" means bf16)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+@torch.no_grad()
+def evaluate_bpt(model: SequenceModel, batches: list[torch.Tensor], precision: str = "fp32") -> float:
+    """Bits per token over the fixed validation batches (each token weighted equally).
+    In a data-parallel session each rank scores its share of the batches and the sums are all-reduced."""
+    dp = distributed.current()
+    if dp is not None:
+        batches = batches[dp.rank :: dp.world]
+    was_training = model.training
+    model.eval()
+    device = batches[0].device if batches else torch.device("cpu")
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count = torch.zeros((), dtype=torch.float64, device=device)
+    for batch in batches:
+        nats, n = next_token_nats(model, batch, precision)
+        total += nats.double()
+        count += n
+    model.train(was_training)
+    if dp is not None:
+        sums = distributed.all_sum(torch.stack([total, count]))
+        total, count = sums[0], sums[1]
+    return float(total) / max(float(count), 1.0) / LN2
+
+
+def make_optimizer(model: SequenceModel, cfg: TrainConfig) -> torch.optim.AdamW:
+    decay, no_decay = model.parameter_groups()  # the model declares what weight decay applies to
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+
+
+def make_sampler(tokens, cfg: TrainConfig, token_config):
+    """The batch stream the config asks for (whole tunes or crops)."""
+    if cfg.sequences == "tunes":
+        return TuneSampler(tokens, cfg.resolved_window(), token_config, cfg.transpose, cfg.seed, cfg.max_len)
+    return CropSampler(tokens, cfg.resolved_window(), token_config, cfg.transpose, cfg.seed)
+
+
+def validation_batches(tokens, cfg: TrainConfig) -> list[np.ndarray]:
+    """The fixed validation set, shaped like the training batches (whole tunes, or window-long chunks)."""
+    if cfg.sequences == "tunes":
+        return validation_sequences(tokens, cfg.max_len, cfg.max_valid_windows,
+                                    batch_tokens=cfg.batch_size * cfg.resolved_window())
+    windows = validation_windows(tokens, cfg.resolved_window(), cfg.max_valid_windows)
+    return [windows[i : i + 32] for i in range(0, len(windows), 32)]
+
+
+def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threading.Event,
+                 alive: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
+    """The training loop for `models` in this process (the whole job, or a worker process's share).
+    `alive()` false ends it at once, saving nothing (a worker whose parent died: it no longer holds the lock)."""
+    dp = distributed.current()  # None unless launched by torchrun (see engine/training/distributed.py)
+    rank, world = (dp.rank, dp.world) if dp else (0, 1)
+    device = dp.device if dp else resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    out_dir = Path(job.out_dir)
+    try:
+        sampler = make_sampler(job.train_tokens, cfg, job.token_config)
+        valid = [torch.from_numpy(b).to(device) for b in validation_batches(job.valid_tokens, cfg)]
+    except ValueError as exc:
+        raise UserError(f"cannot train: {exc}") from None
+    vocab = job.token_config.vocab_size
+
+    slots = [_make_slot(key, job, cfg, vocab, device) for key in models]
+    if dp is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        for slot in slots:  # the wrapper broadcasts rank 0's weights, then all-reduces gradients in backward
+            slot.forward = DistributedDataParallel(slot.model, device_ids=[device] if device.type == "cuda" else None)
+    start_step = min(s.step for s in slots)
+    session_start = time.perf_counter()
+    steps_to_run = sum(max(0, cfg.steps - s.step) for s in slots)
+    done_model_steps = 0
+
+    def eta() -> float | None:
+        if done_model_steps == 0:
+            return None
+        return (time.perf_counter() - session_start) / done_model_steps * (steps_to_run - done_model_steps)
+
+    def event(kind, slot, **kw) -> TrainEvent:
+        return TrainEvent(kind=kind, step=slot.step, total_steps=cfg.steps, model=slot.key,
+                          elapsed_s=slot.elapsed_before + time.perf_counter() - session_start, **kw)
+
+    def orphaned() -> bool:
+        return alive is not None and not alive()
+
+    def save(slot) -> list[str]:
+        if rank != 0 or orphaned():  # a worker whose parent died no longer holds the run's lock: it saves nothing
+            return []
+        _check_finite_weights(slot, out_dir, cfg)
+        slot.saved_step = slot.step
+        return [str(p) for p in _save(slot, job, cfg, out_dir, device, world)]
+
+    stopped = False
+    for step in range(start_step, cfg.steps):
+        if dp is not None and (step - start_step) % STOP_CHECK_EVERY == 0 and distributed.any_rank(stop.is_set()):
+            stopped = True  # every rank leaves at the same step, so no rank waits in a collective
+            break
+        if dp is None:
+            batch_np = sampler.batch(step, cfg.batch_size)
+        else:
+            # --batch-size is per rank: the global batch has batch_size x world rows' worth of tokens; this
+            # rank takes every world-th row. Every rank draws it whole (cheap) to count its targets.
+            full = sampler.batch(step, cfg.batch_size * world, world=world)
+            global_targets = max(1, int((full[:, 1:] != PAD).sum()))
+            batch_np = full[rank::world]
+        batch = torch.from_numpy(batch_np).to(device, non_blocking=True)
+        lr = lr_at(step, cfg)
+        for slot in slots:
+            if slot.step != step:
+                continue  # resumed ahead of the others (killed between two models' checkpoints)
+            if orphaned():  # the parent was killed: what was saved stays, as after any kill
+                return
+            if dp is None and stop.is_set():
+                stopped = True
+                break
+            t0 = time.perf_counter()
+            for group in slot.optimizer.param_groups:
+                group["lr"] = lr
+            total, targets = next_token_nats(slot.forward, batch, precision)
+            # DDP averages gradients over the ranks; scaling this rank's summed loss by world / (targets
+            # in the global batch) makes that average the gradient of the global batch's mean loss:
+            # exactly what one process with the whole batch computes, PAD or not.
+            loss = total * (world / global_targets) if dp is not None else total / targets.clamp(min=1)
+            slot.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(slot.params, cfg.grad_clip, foreach=True)
+            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                failure = UserError(_not_finite(slot, loss, grad_norm, out_dir, cfg))
+                for other in slots:  # what the other models learnt is kept before the error ends training
+                    if other is not slot and other.step > other.saved_step:
+                        yield event("checkpoint", other, paths=save(other))
+                raise failure
+            slot.optimizer.step()
+            slot.loss_sum = loss.detach() if slot.loss_sum is None else slot.loss_sum + loss.detach()
+            slot.loss_steps += 1
+            slot.step += 1
+            slot.busy_s += time.perf_counter() - t0
+            slot.tokens += int(targets) * world  # the whole job's predicted tokens
+            done_model_steps += 1
+
+            last = slot.step == cfg.steps
+            logging = slot.step % cfg.log_every == 0 or slot.step % cfg.eval_every == 0 or last
+            train_bpt = None
+            if logging:
+                if dp is not None:  # each rank's loss is its share x world: the mean over ranks is the loss
+                    slot.loss_sum = distributed.all_sum(slot.loss_sum) / world
+                train_bpt = float(slot.loss_sum) / slot.loss_steps / LN2
+                slot.loss_sum, slot.loss_steps = None, 0
+                slot.last_train = train_bpt
+            tps = slot.tokens / slot.busy_s if slot.busy_s > 0 else None
+            yield event("step", slot, train_bpt=train_bpt, lr=lr, tokens_per_s=tps, eta_s=eta())
+
+            valid_bpt = None
+            if slot.step % cfg.eval_every == 0 or last:
+                valid_bpt = evaluate_bpt(slot.model, valid, precision)
+                slot.last_valid = valid_bpt
+                yield event("eval", slot, train_bpt=slot.last_train, valid_bpt=valid_bpt, lr=lr,
+                            tokens_per_s=tps, eta_s=eta())
+            if logging:
+                slot.history.append({"step": slot.step, "train_bpt": train_bpt, "valid_bpt": valid_bpt, "lr": lr,
+                                     "tokens_per_s": tps,
+                                     "elapsed_s": slot.elapsed_before + time.perf_counter() - session_start})
+            if slot.step % cfg.save_every == 0 or last:
+                yield event("checkpoint", slot, paths=save(slot))
+        if stopped:
+            break
+
+    if stopped or stop.is_set():
+        for slot in slots:
+            if slot.step > slot.saved_step:  # what it learnt since its last checkpoint (nothing at step 0)
+                yield event("checkpoint", slot, paths=save(slot))
+    distributed.barrier()  # data-parallel: "done" once rank 0's last checkpoints are on disk
+    final_step = min(s.step for s in slots)
+    summary = {s.key: {"valid_bpt": s.last_valid, "train_bpt": s.last_train, "step": s.step,
+                       "params": s.model.num_params()} for s in slots}
+    kind = "done" if final_step >= cfg.steps else "stopped"
+    yield TrainEvent(kind=kind, step=final_step, total_steps=cfg.steps,
+                     elapsed_s=time.perf_counter() - session_start, summary=summary)
+
+
+class _Slot:
+    """One model in the job, with its optimizer and running figures."""
+
+    def __init__(self, key, model, optimizer, step, history):
+        self.key, self.model, self.optimizer = key, model, optimizer
+        self.forward = model  # what the training step calls: the model, or its DistributedDataParallel wrapper
+        self.params = list(model.parameters())
+        self.step, self.history = step, history
+        self.saved_step = step  # the step of its newest checkpoint
+        self.loss_sum: torch.Tensor | None = None
+        self.loss_steps = 0
+        self.busy_s = 0.0  # time spent in this model's steps this session
+        self.tokens = 0
+        self.last_train = history[-1]["train_bpt"] if history else None
+        self.last_valid = next((r["valid_bpt"] for r in reversed(history) if r.get("valid_bpt") is not None), None)
+        self.elapsed_before = history[-1]["elapsed_s"] if history and history[-1].get("elapsed_s") else 0.0
+
+
+def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
+    model_dir = Path(job.out_dir) / key
+    if job.resume and ckpt.has_train_state(model_dir):
+        model, record, opt_tensors = ckpt.load_train_state(model_dir, key)
+        check_same_settings(model_dir / ckpt.STATE_FILE, record.training, record.ranks, cfg, world_size())
+        if record.corpus != job.corpus_fingerprint:
+            raise UserError(f"{model_dir / ckpt.STATE_FILE}: was trained on a different corpus "
+                            f"(hash {record.corpus}, now {job.corpus_fingerprint})")
+        if record.finished:
+            raise UserError(f"{model_dir}: has finished its {record.training.steps} steps: never overwritten")
+        model.to(device).train()
+        optimizer = make_optimizer(model, cfg)
+        ckpt.restore_optimizer(optimizer, opt_tensors, model_dir / ckpt.STATE_FILE, step=record.step)
+        return _Slot(key, model, optimizer, record.step, ckpt.read_history(model_dir, up_to_step=record.step))
+    if (model_dir / ckpt.CONFIG_FILE).exists() or ckpt.has_train_state(model_dir):
+        why = "has no training state (a bundled or exported model)" if job.resume else "already holds a trained model"
+        raise UserError(f"{model_dir} {why}: never overwritten; train into another folder")
+    torch.manual_seed(cfg.seed)  # same seed for every model's initial weights
+    model = build_model(key, cfg.preset, vocab, window=cfg.resolved_window()).to(device).train()
+    return _Slot(key, model, make_optimizer(model, cfg), 0, [])
+
+
+def _check_finite_weights(slot: _Slot, out_dir: Path, cfg: TrainConfig) -> None:
+    """A checkpoint never holds weights that are not finite (an update can overflow where the loss and
+    the gradient were still finite): training stops instead, and the last good checkpoint stays."""
+    for name, p in slot.model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise UserError(f"{slot.key}: weight {name} became non-finite at step {slot.step} (learning rate "
+                            f"{cfg.lr:g}): not saved; the last checkpoint in {out_dir / slot.key} stays. A lower "
+                            f"learning rate usually helps")
+
+
+def world_size() -> int:
+    dp = distributed.current()
+    return dp.world if dp else 1
+
+
+def _not_finite(slot: _Slot, loss, grad_norm, out_dir: Path, cfg: TrainConfig) -> str:
+    what = "loss" if not torch.isfinite(loss) else "gradient"
+    saved = ckpt.has_train_state(out_dir / slot.key)
+    kept = f"its last checkpoint in {out_dir / slot.key} is kept" if saved else "nothing of it was saved"
+    return (f"{slot.key}: the {what} became {float((loss if what == 'loss' else grad_norm).detach())} at step {slot.step + 1} "
+            f"(learning rate {cfg.lr:g}): training stopped before that step; {kept}. A lower learning rate "
+            f"usually helps")
+
+
+def _save(slot: _Slot, job: TrainJob, cfg: TrainConfig, out_dir: Path, device, world: int) -> list[Path]:
+    record = ckpt.ModelRecord(
+        key=slot.key, model=slot.model.config, tokens=job.token_config, training=cfg, step=slot.step,
+        corpus=job.corpus_fingerprint, params=slot.model.num_params(), train_bpt=slot.last_train,
+        valid_bpt=slot.last_valid, ranks=world, device=str(device), torch=torch.__version__,
+        saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return ckpt.save_checkpoint(out_dir / slot.key, slot.model, slot.optimizer, record, slot.history)
+
+
+def final_table(summary: dict) -> list[tuple[str, int, float | None, float | None]]:
+    """(key, params, train bpt, valid bpt) rows in MODEL_KEYS order, for printing."""
+    return [(k, v["params"], v["train_bpt"], v["valid_bpt"]) for k, v in sorted(
+        summary.items(), key=lambda kv: MODEL_KEYS.index(kv[0]))]

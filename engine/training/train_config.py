@@ -1,0 +1,151 @@
+"""The training settings as one typed, range-checked dataclass: what the CLI's flags, the Train tab's
+fields and a run's files all become before anything is built.
+
+`TrainConfig.validate()` is the only check (engine/core/validation.py says how messages read); `from_dict`
+reads a saved config (config.json's "training", run.json) strictly; `resolved()` fills the defaults that
+depend on other fields (window, evaluation and checkpoint intervals) once, so a run's files record the
+values it really used and a resume reuses them exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+from engine.core.errors import UserError
+from engine.core.validation import Limit, check_fields, known_fields
+from engine.models import PRESET_WINDOWS, PRESETS
+
+# Tokens in one batch (batch x window): bounds the memory a typo can ask for (1M tokens is ~3 GB of
+# LSTM activations) long before anything is allocated.
+MAX_BATCH_TOKENS = 1 << 20
+# Whole tunes longer than this are cut into pieces of this length (2 of the 3,626 bundled training tunes).
+DEFAULT_MAX_LEN = 2048
+
+LIMITS = {
+    "preset": Limit("choice", choices=tuple(PRESETS)),
+    "steps": Limit("int", 1, 10_000_000),
+    "batch_size": Limit("int", 1, 4096),
+    "window": Limit("int", 8, 8192, optional=True),
+    "lr": Limit("float", 0, 1, lo_open=True),
+    "min_lr_ratio": Limit("float", 0, 1),
+    "warmup_steps": Limit("int", 0, 10_000_000),
+    "weight_decay": Limit("float", 0, 1),
+    "grad_clip": Limit("float", 0, 1e6, lo_open=True),
+    "transpose": Limit("int", 0, 24),
+    "seed": Limit("int", 0, 2**32 - 1),
+    "eval_every": Limit("int", 1, 10_000_000, optional=True),
+    "save_every": Limit("int", 1, 10_000_000, optional=True),
+    "log_every": Limit("int", 1, 10_000_000, optional=True),
+    "max_valid_windows": Limit("int", 1, 1_000_000),
+    "device": Limit("choice", choices=("auto", "cpu", "cuda", "mps")),
+    "threads": Limit("int", 1, 1024, optional=True),
+    "processes": Limit("int", 1, 64, optional=True),
+    "precision": Limit("choice", choices=("auto", "fp32", "bf16")),
+    "sequences": Limit("choice", choices=("tunes", "crops")),
+    "max_len": Limit("int", 16, 65536),
+}
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "small"
+    steps: int = 1500
+    batch_size: int = 32  # rows of window tokens; with sequences="tunes", batch_size x window tokens per batch
+    window: int | None = None  # None: the preset's window (training crop; attention span of the attention models)
+    lr: float = 6e-3
+    min_lr_ratio: float = 0.1  # cosine decays to lr * this
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    transpose: int = 5  # random transposition of each sequence by -5..+5 semitones (kept in range)
+    seed: int = 0
+    eval_every: int | None = None  # None: about 30 validations over the run
+    save_every: int | None = None  # None: at every validation
+    log_every: int | None = None  # None: every 10 steps (or every validation, if that is more often)
+    max_valid_windows: int = 256  # caps validation cost: a fixed, evenly spaced subset of sequences
+    device: str = "auto"
+    threads: int | None = None  # torch CPU threads per training process; None: the cores / the processes
+    processes: int | None = None  # training processes; None: one per core, at most one per model
+    # "bf16": autocast where the device supports it; "auto": bf16 where the hardware has it. Off by default: on
+    # this project's CPU bf16 is ~1.3x faster but the vanilla RNN ends 0.03 bits worse (docs/sweep/).
+    precision: str = "fp32"
+    sequences: str = "tunes"  # "tunes": whole tunes from their start; "crops": random window-long crops
+    max_len: int = DEFAULT_MAX_LEN  # with sequences="tunes": longer tunes are cut into pieces this long
+
+    def validate(self, where: str | None = None, names: dict[str, str] | None = None) -> TrainConfig:
+        """Range-check every field (UserError naming it, where it came from and its range); returns self."""
+        check_fields(self, LIMITS, where, names)
+        betas = self.betas
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise UserError(f"{where + ': ' if where else ''}betas must be two numbers in [0, 1), not {betas!r}")
+        self.betas = tuple(Limit("float", 0, 0.999999).check(b, "betas", where) for b in betas)
+        window = self.resolved_window()
+        if self.batch_size * window > MAX_BATCH_TOKENS:
+            flag = (names or {}).get("batch_size", "batch_size")
+            raise UserError(f"{where + ': ' if where else ''}{flag} x window = {self.batch_size} x {window} tokens per "
+                            f"batch; at most {MAX_BATCH_TOKENS:,} fit in memory")
+        return self
+
+    def resolved_window(self) -> int:
+        return self.window or PRESET_WINDOWS[self.preset]
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every default that depends on other fields filled in (what a run's files record)."""
+        eval_every = self.eval_every or min(250, max(10, self.steps // 30))
+        return replace(
+            self,
+            window=self.resolved_window(),
+            eval_every=eval_every,
+            save_every=self.save_every or eval_every,
+            log_every=self.log_every or min(10, eval_every),
+        )
+
+    def warmup(self) -> int:
+        """Warm-up steps actually used: short runs (tests, demos) keep most of their budget."""
+        return min(self.warmup_steps, self.steps // 10)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+    @classmethod
+    def from_dict(cls, doc, where: str = "training settings") -> TrainConfig:
+        """Read a saved config strictly: unknown fields and out-of-range values are UserErrors naming `where`.
+
+        Runs saved before a field existed get the value they were trained with, not today's default."""
+        doc = known_fields({k: v for k, v in (doc or {}).items() if k not in _NOT_FIELDS} if isinstance(doc, dict)
+                           else doc, cls, where, "training")
+        for name, old_default in _BEFORE_IT_EXISTED.items():
+            doc.setdefault(name, old_default)
+        try:
+            config = cls(**doc)
+        except TypeError as exc:
+            raise UserError(f"{where}: unreadable training settings ({exc})") from None
+        return config.validate(where, {f.name: f"training.{f.name}" for f in fields(cls)})
+
+
+# Written beside the settings by older versions (not settings themselves): skipped when reading.
+_NOT_FIELDS = {"ranks"}
+# Fields added after runs were first saved, with the behaviour those runs had.
+_BEFORE_IT_EXISTED = {"sequences": "crops", "precision": "fp32", "processes": 1}
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Learning rate for optimizer step `step` (0-based): linear warm-up, then cosine to min_lr."""
+    warmup = cfg.warmup()
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    span = max(1, cfg.steps - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def classroom_config() -> TrainConfig:
+    """The Train tab's defaults, which are also the CLI's: the settings that reach a visible, correct answer
+    fastest on a CPU (chosen by the sweep in docs/sweep/; `main.py bench` measures them end to end as
+    `classroom`). One recipe, so what Start trains is what `main.py train` trains and what is bundled."""
+    return TrainConfig()
