@@ -51,6 +51,7 @@ class ModelSpec:
     model_cls: type[SequenceModel]
     sizes: dict[str, dict]
     group: str = "other"  # a key of GROUPS: where the Train tab lists it, and whether it is ticked by default
+    about: str = ""  # two or three sentences for a student, with the reference (the app's Help shows them)
 
 
 # The Train tab's groups, in order; the seed's five (seed.md) are the default selection.
