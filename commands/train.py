@@ -56,6 +56,11 @@ def add_arguments(parser) -> None:
                         help="torch CPU threads per training process (default: the cores / the processes)")
     parser.add_argument("--eval-every", type=int, default=None, help="validate every N steps (default: ~30 times a run)")
     parser.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps (default: at each validation)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early stopping: stop a model after this many validations without an improvement of more "
+                             "than --min-delta bits per token (default: off, every step is run)")
+    parser.add_argument("--min-delta", type=float, default=None,
+                        help=f"early stopping's smallest improvement in bits per token (default {default.min_delta:g})")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes that parse a corpus on its first load (default: one per CPU core)")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
@@ -65,7 +70,8 @@ def add_arguments(parser) -> None:
 FLAGS = {"preset": "--preset", "steps": "--steps", "seed": "--seed", "device": "--device",
          "batch_size": "--batch-size", "lr": "--lr", "window": "--window", "sequences": "--sequences",
          "precision": "--precision", "processes": "--processes", "threads": "--threads",
-         "eval_every": "--eval-every", "save_every": "--save-every"}
+         "eval_every": "--eval-every", "save_every": "--save-every", "patience": "--patience",
+         "min_delta": "--min-delta"}
 
 
 def run(args) -> int:

@@ -283,3 +283,31 @@ def test_bf16_is_off_where_the_cpu_lacks_it(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
     assert resolve_precision("auto", cpu) == "bf16"
     assert resolve_precision("fp32", cpu) == "fp32"
+
+
+# ------------------------------------------------------------------------------------------- early stopping
+
+
+def test_early_stopping_replays_from_the_validation_history():
+    from engine.training.early_stop import EarlyStop
+
+    history = [{"valid_bpt": v} for v in (3.0, 2.5, 2.499, None, 2.6, 2.4995)]  # one real improvement, then flat
+    state = EarlyStop.replay(3, 0.01, history)
+    assert (state.best, state.since_best) == (2.5, 3)
+    assert EarlyStop.replay(None, 0.01, history).update(9.9) is False  # off: never stops
+
+
+def test_a_model_whose_validation_stops_improving_stops_early_and_is_finished(tmp_path):
+    """min_delta 1 bit: no validation after the first is an improvement, so with patience 2 the models
+    stop at their third validation (step 12 of 40), are recorded as finished, and a resume leaves them."""
+    from engine.training.checkpoint import read_history, read_record
+    from engine.training.run_plan import plan_resume
+
+    events = list(train(tiny_job(tmp_path / "run", steps=40, patience=2, min_delta=1.0)))
+    assert events[-1].kind == "done"
+    for key in ("rnn", "transformer"):
+        record = read_record(tmp_path / "run" / key)
+        assert record.stopped_early and record.finished and record.step == 12
+        assert [r["valid_bpt"] is not None for r in read_history(tmp_path / "run" / key)].count(True) == 3
+    with plan_resume(tmp_path / "run") as plan:
+        assert plan.nothing_to_do and any("stopped early at step 12" in note for note in plan.notes)

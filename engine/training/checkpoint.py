@@ -70,11 +70,12 @@ class ModelRecord:
     device: str = ""
     torch: str = ""
     saved_at: str = ""
+    stopped_early: bool = False  # early stopping ended it before its step budget (a finished model)
     extra: dict = field(default_factory=dict)  # anything else the file holds, kept as it is
 
     @property
     def finished(self) -> bool:
-        return self.step >= self.training.steps
+        return self.step >= self.training.steps or self.stopped_early
 
     def to_dict(self) -> dict:
         return {
@@ -88,6 +89,7 @@ class ModelRecord:
             "corpus": self.corpus,
             "training": {**self.training.to_dict(), "ranks": self.ranks},
             "step": self.step,
+            "stopped_early": self.stopped_early,
             "train_bpt": self.train_bpt,
             "valid_bpt": self.valid_bpt,
             "device": self.device,
@@ -115,12 +117,14 @@ class ModelRecord:
                                                "training.ranks", where)
         step = Limit("int", 0, 10_000_000).check(doc.get("step", 0), "step", where)
         losses = {name: _optional_loss(doc.get(name), name, where) for name in ("train_bpt", "valid_bpt")}
+        stopped_early = Limit("bool").check(doc.get("stopped_early", False), "stopped_early", where)
         known = {"format", "key", "label", "model", "params", "tokens", "corpus", "training", "step", "train_bpt",
-                 "valid_bpt", "device", "torch", "saved_at"}
+                 "valid_bpt", "device", "torch", "saved_at", "stopped_early"}
         return cls(key=key, model=model, tokens=tokens, training=training, step=step, corpus=str(doc.get("corpus", "")),
                    params=doc.get("params") if isinstance(doc.get("params"), int) else None, ranks=ranks,
                    device=str(doc.get("device", "")), torch=str(doc.get("torch", "")),
-                   saved_at=str(doc.get("saved_at", "")), extra={k: v for k, v in doc.items() if k not in known},
+                   saved_at=str(doc.get("saved_at", "")), stopped_early=stopped_early,
+                   extra={k: v for k, v in doc.items() if k not in known},
                    **losses)
 
 

@@ -22,6 +22,7 @@ from engine.models import MODEL_KEYS, SequenceModel, build_model
 from engine.music.tokens import PAD
 from engine.training import checkpoint as ckpt
 from engine.training import distributed
+from engine.training.early_stop import EarlyStop
 from engine.training.run_plan import (
     TrainJob,
     check_same_settings,
@@ -173,8 +174,8 @@ def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threa
         batch = torch.from_numpy(batch_np).to(device, non_blocking=True)
         lr = lr_at(step, cfg)
         for slot in slots:
-            if slot.step != step:
-                continue  # resumed ahead of the others (killed between two models' checkpoints)
+            if slot.stopped_early or slot.step != step:
+                continue  # stopped early, or resumed ahead of the others (killed between two models' checkpoints)
             if orphaned():  # the parent was killed: what was saved stays, as after any kill
                 return
             if dp is None and stop.is_set():
@@ -221,6 +222,8 @@ def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threa
             if slot.step % cfg.eval_every == 0 or last:
                 valid_bpt = evaluate_bpt(slot.model, valid, precision)
                 slot.last_valid = valid_bpt
+                if slot.early_stop.update(valid_bpt):  # flat for `patience` validations: this model is done
+                    slot.stopped_early = last = True
                 yield event("eval", slot, train_bpt=slot.last_train, valid_bpt=valid_bpt, lr=lr,
                             tokens_per_s=tps, eta_s=eta())
             if logging:
@@ -229,7 +232,7 @@ def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threa
                                      "elapsed_s": slot.elapsed_before + time.perf_counter() - session_start})
             if slot.step % cfg.save_every == 0 or last:
                 yield event("checkpoint", slot, paths=save(slot))
-        if stopped:
+        if stopped or (dp is None and all(s.stopped_early for s in slots)):
             break
 
     if stopped or stop.is_set():
@@ -240,7 +243,7 @@ def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threa
     final_step = min(s.step for s in slots)
     summary = {s.key: {"valid_bpt": s.last_valid, "train_bpt": s.last_train, "step": s.step,
                        "params": s.model.num_params()} for s in slots}
-    kind = "done" if final_step >= cfg.steps else "stopped"
+    kind = "done" if all(s.step >= cfg.steps or s.stopped_early for s in slots) else "stopped"
     yield TrainEvent(kind=kind, step=final_step, total_steps=cfg.steps,
                      elapsed_s=time.perf_counter() - session_start, summary=summary)
 
@@ -261,6 +264,8 @@ class _Slot:
         self.last_train = history[-1]["train_bpt"] if history else None
         self.last_valid = next((r["valid_bpt"] for r in reversed(history) if r.get("valid_bpt") is not None), None)
         self.elapsed_before = history[-1]["elapsed_s"] if history and history[-1].get("elapsed_s") else 0.0
+        self.early_stop = EarlyStop(None, 0.0)  # replaced by _make_slot with the run's settings and history
+        self.stopped_early = False
 
 
 def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
@@ -276,13 +281,17 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
         model.to(device).train()
         optimizer = make_optimizer(model, cfg)
         ckpt.restore_optimizer(optimizer, opt_tensors, model_dir / ckpt.STATE_FILE, step=record.step)
-        return _Slot(key, model, optimizer, record.step, ckpt.read_history(model_dir, up_to_step=record.step))
+        slot = _Slot(key, model, optimizer, record.step, ckpt.read_history(model_dir, up_to_step=record.step))
+        slot.early_stop = EarlyStop.replay(cfg.patience, cfg.min_delta, slot.history)
+        return slot
     if (model_dir / ckpt.CONFIG_FILE).exists() or ckpt.has_train_state(model_dir):
         why = "has no training state (a bundled or exported model)" if job.resume else "already holds a trained model"
         raise UserError(f"{model_dir} {why}: never overwritten; train into another folder")
     torch.manual_seed(cfg.seed)  # same seed for every model's initial weights
     model = build_model(key, cfg.preset, vocab, window=cfg.resolved_window()).to(device).train()
-    return _Slot(key, model, make_optimizer(model, cfg), 0, [])
+    slot = _Slot(key, model, make_optimizer(model, cfg), 0, [])
+    slot.early_stop = EarlyStop(cfg.patience, cfg.min_delta)
+    return slot
 
 
 def _check_finite_weights(slot: _Slot, out_dir: Path, cfg: TrainConfig) -> None:
@@ -314,7 +323,7 @@ def _save(slot: _Slot, job: TrainJob, cfg: TrainConfig, out_dir: Path, device, w
         key=slot.key, model=slot.model.config, tokens=job.token_config, training=cfg, step=slot.step,
         corpus=job.corpus_fingerprint, params=slot.model.num_params(), train_bpt=slot.last_train,
         valid_bpt=slot.last_valid, ranks=world, device=str(device), torch=torch.__version__,
-        saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), stopped_early=slot.stopped_early)
     return ckpt.save_checkpoint(out_dir / slot.key, slot.model, slot.optimizer, record, slot.history)
 
 

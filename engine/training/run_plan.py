@@ -103,16 +103,19 @@ class ModelState:
     exists: bool = False  # a checkpoint of any kind (config.json)
     training: TrainConfig | None = None  # what its training state was trained with
     ranks: int = 1
+    stopped_early: bool = False
 
     @property
     def finished(self) -> bool:
-        return self.exists and self.step >= self.steps
+        return self.exists and (self.step >= self.steps or self.stopped_early)
 
     def describe(self) -> str:
         if not self.exists:
             return f"{self.key}: not started"
         if not self.has_state:
             return f"{self.key}: no training state (a bundled or exported model, step {self.step}): never overwritten"
+        if self.stopped_early:
+            return f"{self.key}: finished (stopped early at step {self.step}: validation no longer improved): left as it is"
         if self.finished:
             return f"{self.key}: finished ({self.step}/{self.steps} steps): left as it is"
         return f"{self.key}: step {self.step}/{self.steps}"
@@ -125,11 +128,11 @@ def model_state(run_dir, key: str) -> ModelState:
     if ckpt.has_train_state(model_dir):
         record = ckpt.read_state_record(model_dir)
         return ModelState(key, record.step, record.training.steps, has_state=True, exists=True,
-                          training=record.training, ranks=record.ranks)
+                          training=record.training, ranks=record.ranks, stopped_early=record.stopped_early)
     if (model_dir / ckpt.CONFIG_FILE).is_file():
         record = ckpt.read_record(model_dir)
         return ModelState(key, record.step, record.training.steps, has_state=False, exists=True,
-                          training=record.training, ranks=record.ranks)
+                          training=record.training, ranks=record.ranks, stopped_early=record.stopped_early)
     return ModelState(key)
 
 

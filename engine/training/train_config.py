@@ -44,6 +44,8 @@ LIMITS = {
     "precision": Limit("choice", choices=("auto", "fp32", "bf16")),
     "sequences": Limit("choice", choices=("tunes", "crops")),
     "max_len": Limit("int", 16, 65536),
+    "patience": Limit("int", 1, 10_000, optional=True),
+    "min_delta": Limit("float", 0, 1),
 }
 
 
@@ -73,6 +75,10 @@ class TrainConfig:
     precision: str = "fp32"
     sequences: str = "tunes"  # "tunes": whole tunes from their start; "crops": random window-long crops
     max_len: int = DEFAULT_MAX_LEN  # with sequences="tunes": longer tunes are cut into pieces this long
+    # Early stopping (engine/training/early_stop.py): stop a model once this many validations in a row
+    # improved on its best by no more than min_delta bits per token. None: run all `steps` (the classroom recipe).
+    patience: int | None = None
+    min_delta: float = 0.001
 
     def validate(self, where: str | None = None, names: dict[str, str] | None = None) -> TrainConfig:
         """Range-check every field (UserError naming it, where it came from and its range); returns self."""
@@ -130,7 +136,7 @@ class TrainConfig:
 # Written beside the settings by older versions (not settings themselves): skipped when reading.
 _NOT_FIELDS = {"ranks"}
 # Fields added after runs were first saved, with the behaviour those runs had.
-_BEFORE_IT_EXISTED = {"sequences": "crops", "precision": "fp32", "processes": 1}
+_BEFORE_IT_EXISTED = {"sequences": "crops", "precision": "fp32", "processes": 1, "patience": None, "min_delta": 0.001}
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -142,6 +148,15 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     progress = min(1.0, (step - warmup) / span)
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def converged_config(seed: int = 1) -> TrainConfig:
+    """The bundled models' recipe (docs/training.md): the classroom recipe's optimiser and batches, a step
+    budget far beyond where validation flattens, and early stopping on the validation split (a model
+    stops after `patience` validations without an improvement of more than `min_delta` bits per token).
+    The cosine schedule runs over the whole budget, so a model that stops early stops at a learning rate
+    still well above the floor: the stop is set by the validation curve, not by the schedule."""
+    return replace(TrainConfig(), steps=12_000, eval_every=200, patience=5, min_delta=0.002, seed=seed)
 
 
 def classroom_config() -> TrainConfig:
