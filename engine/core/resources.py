@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 APP_NAME = "melody-memory"
-# engine/ sits in the project root of a checkout (or in site-packages, installed)
-_ROOT = Path(__file__).resolve().parent.parent
+# engine/core/ is two levels below the project root of a checkout (or of site-packages, installed)
+_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CACHE_NAME = "tokenized"  # midi_data/tokenized.npz + tokenized.json (engine.data.cache.ShippedCache)
 
 

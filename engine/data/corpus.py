@@ -456,9 +456,10 @@ def _parse_in_processes(files: list[_Source], settings: ExtractSettings, progres
 def _pipeline_version() -> str:
     """Hash of the code that turns files into tokens: editing it invalidates every cache."""
     h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for name in ("midi_io.py", "corpus.py", "melody.py", "tokens.py", "cache.py"):
-        h.update((here / name).read_bytes())
+    engine = Path(__file__).resolve().parent.parent
+    for name in ("music/midi_io.py", "data/corpus.py", "music/melody.py", "music/tokens.py", "data/cache.py",
+                 "data/skipped.py"):
+        h.update((engine / name).read_bytes())
     return h.hexdigest()[:16]
 
 
