@@ -17,8 +17,9 @@ MAX_WORKERS = 64  # processes are spawned, each with its own interpreter: more o
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--source", action="append", metavar="PATH", default=None,
-                        help="a MIDI file or a folder searched recursively (repeatable); default: the bundled corpus")
+    parser.add_argument("--source", action="extend", nargs="+", metavar="PATH", default=None,
+                        help="MIDI files or folders searched recursively (several after one flag, or the flag repeated); "
+                             "default: the bundled corpus")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument("--min-bars", type=int, default=4, help="drop melodies shorter than this, 1 to 4096 (default 4)")
     parser.add_argument("--split-rest-bars", type=float, default=1.0,

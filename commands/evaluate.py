@@ -8,32 +8,23 @@ from .common import emit_json, say
 
 
 def add_arguments(parser) -> None:
+    from engine.evaluation.settings import EVAL_SETTINGS
     from engine.memory.probe import ProbeSettings
 
     parser.add_argument("--run", required=True, help="run directory made by `main.py train`; 'pretrained' means the bundled models")
     parser.add_argument("--models", default="", help="comma-separated model keys (default: every model in the run)")
-    parser.add_argument("--primers", type=int, default=None,
-                        help="at most this many test tunes as primers, a seeded pick (default: every test tune "
-                             "with at least P + 16 bars)")
-    parser.add_argument("--primer-bars", type=int, default=8, help="primer length P in bars (default 8)")
-    parser.add_argument("--bars", type=int, default=64, help="bars G each model continues (default 64)")
-    parser.add_argument("--samples", type=int, default=2,
-                        help="continuations per primer per model and temperature (default 2)")
     parser.add_argument("--temperatures", default="1.0,0.7",
                         help="sampling temperatures, comma-separated; the first is the report's headline "
                              "(default %(default)s)")
-    parser.add_argument("--min-n", type=int, default=10,
-                        help="primers a per-bar mean or a summary figure needs; below it they are left out (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    # The numeric settings, from their one definition (engine/evaluation/settings.EVAL_SETTINGS).
+    EVAL_SETTINGS.add_arguments(parser, defaults=True)
     parser.add_argument("--no-probe", action="store_true", help="skip the synthetic theme-recall probe")
     parser.add_argument("--probe-steps", type=int, default=ProbeSettings.train_steps,
                         help=f"training steps of each fresh probe model (default {ProbeSettings.train_steps})")
     parser.add_argument("--probe-gaps", default=",".join(map(str, ProbeSettings.gaps)),
                         help="gaps in bars the probe measures, comma-separated (default %(default)s)")
-    parser.add_argument("--source", action="append", default=None,
+    parser.add_argument("--source", action="extend", nargs="+", default=None,
                         help="MIDI file or folder of the corpus the run was trained on (default: the bundled corpus)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads while evaluating (default 1)")
     parser.add_argument("--out", required=True, help="report folder to write")
     parser.add_argument("--json", action="store_true", help="print report.json on stdout")
 
@@ -80,6 +71,8 @@ def run(args) -> int:
                                                        gaps=_gaps(args.probe_gaps)),
         device=args.device,
         threads=args.threads,
+        bootstrap=args.bootstrap,
+        influence_primers=args.influence_primers,
     )
     models = [m.strip() for m in args.models.split(",") if m.strip()] or None
     started = time.monotonic()

@@ -12,17 +12,12 @@ from .common import ProgressBar, add_composer_arguments, emit_json, say
 
 
 def add_arguments(parser) -> None:
+    from engine.generation.generate import SAMPLE_SETTINGS
+
     parser.description = __doc__
     add_composer_arguments(parser)
-    parser.add_argument("--bars", type=int, default=64, help="bars to generate, 1..1024 (default 64)")
-    parser.add_argument("--temperature", type=float, default=1.0,
-                        help="above 0; lower is safer, higher is wilder (default 1.0)")
-    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass, (0, 1]; 1 = off (default)")
-    parser.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens; 0 = off (default)")
-    parser.add_argument("--variations", type=int, default=1,
-                        help="continuations to sample in one batch; above 1 the files are numbered "
-                             "FILE-1.mid, FILE-2.mid, ... (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same melody (default 0)")
+    # The sampling settings, from their one definition (engine/generation/generate.SAMPLE_SETTINGS).
+    SAMPLE_SETTINGS.add_arguments(parser, defaults=True)
     parser.add_argument("--program", type=int, default=73,
                         help="General MIDI instrument 0..127 (default 73, flute)")
     parser.add_argument("--primer-mode", choices=["inline", "track", "none"], default="inline",

@@ -17,18 +17,18 @@ import time
 from .common import add_composer_arguments, emit_json, say
 
 MAX_INFLUENCE_BARS = 64  # attribution cost grows with the square of the length
-SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed accepts
 TOP_SOURCES = 3
 
 
 def add_arguments(parser) -> None:
+    from engine.generation.generate import SAMPLE_SETTINGS
     from engine.memory.influence import METHODS
 
     parser.description = __doc__
     add_composer_arguments(parser)
     parser.add_argument("--bars", type=int, default=16,
                         help=f"bars to generate and attribute, 1..{MAX_INFLUENCE_BARS} (default 16)")
-    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same melody (default 0)")
+    SAMPLE_SETTINGS.add_arguments(parser, only=("seed",), defaults=True)
     parser.add_argument("--method", choices=METHODS, default="gradient",
                         help="gradient (every model, default) or attention (attention and transformer only)")
     parser.add_argument("--json", action="store_true", help="print the influence as one JSON document on stdout")
@@ -45,8 +45,6 @@ def run(args) -> int:
         raise UserError(f"--bars must be between 1 and {MAX_INFLUENCE_BARS}, not {args.bars}")
     if not 1 <= args.primer_bars <= MAX_PRIMER_BARS:
         raise UserError(f"--primer-bars must be between 1 and {MAX_PRIMER_BARS}, not {args.primer_bars}")
-    if not SEED_RANGE[0] <= args.seed <= SEED_RANGE[1]:
-        raise UserError(f"--seed must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}, not {args.seed}")
     settings = SampleSettings(bars=args.bars, seed=args.seed)
     settings.validate()
     check_method(args.method, args.model)

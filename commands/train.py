@@ -14,8 +14,7 @@ import threading
 from pathlib import Path
 
 from engine.core.errors import UserError
-from engine.models import DEFAULT_PRESET, MODEL_KEYS, PRESETS
-from engine.training.train_config import TrainConfig
+from engine.models import MODEL_KEYS, default_selection
 
 from .common import ProgressBar, emit_json
 from .common import say as _say
@@ -26,66 +25,38 @@ def _silent(message: str) -> None:
 
 
 def add_arguments(parser) -> None:
-    default = TrainConfig()  # the classroom recipe: the defaults the help names are the ones used
+    from engine.training.train_config import TRAIN_SETTINGS
+
     parser.add_argument("--models", default=None,
-                        help=f"comma-separated model keys (default: all: {','.join(MODEL_KEYS)}; with --resume: "
-                             f"the run's unfinished ones)")
-    parser.add_argument("--preset", choices=list(PRESETS), default=None,
-                        help=f"model sizes (default {DEFAULT_PRESET}; tiny is for tests)")
-    parser.add_argument("--steps", type=int, default=None, help=f"optimizer steps per model (default {default.steps})")
+                        help=f"comma-separated model keys (default: the seed's five: {','.join(default_selection())}; "
+                             f"all: {','.join(MODEL_KEYS)}; with --resume: the run's unfinished ones)")
     parser.add_argument("--source", nargs="+", default=None, metavar="PATH",
                         help="MIDI files or folders (default: the bundled corpus; with --resume: the run's own)")
-    parser.add_argument("--seed", type=int, default=None, help=f"seed for weights and batches (default {default.seed})")
-    parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"], help="default auto")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (one folder per model)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR: every unfinished model, with the run's settings; "
                              "finished and bundled models are never touched")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"batch size in window-long rows: about batch x window tokens per step (default {default.batch_size})")
-    parser.add_argument("--lr", type=float, default=None, help=f"peak learning rate, above 0 and at most 1 (default {default.lr:g})")
-    parser.add_argument("--window", type=int, default=None,
-                        help="crop length and attention span in steps, 8..8192 (default: the preset's)")
-    parser.add_argument("--sequences", choices=["tunes", "crops"], default=None,
-                        help="train on whole tunes from their start (default) or on random window-long crops")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
-                        help=f"bf16 autocast where the hardware has it natively (auto), or always fp32 (default {default.precision})")
-    parser.add_argument("--processes", type=int, default=None,
-                        help="training processes on a CPU (default: one per core, at most one per model)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads per training process (default: the cores / the processes)")
-    parser.add_argument("--eval-every", type=int, default=None, help="validate every N steps (default: ~30 times a run)")
-    parser.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps (default: at each validation)")
-    parser.add_argument("--patience", type=int, default=None,
-                        help="early stopping: stop a model after this many validations without an improvement of more "
-                             "than --min-delta bits per token (default: off, every step is run)")
-    parser.add_argument("--min-delta", type=float, default=None,
-                        help=f"early stopping's smallest improvement in bits per token (default {default.min_delta:g})")
+    # The training settings, from their one definition (engine/training/train_config.TRAIN_SETTINGS); left out,
+    # a setting keeps its default (or, with --resume, the run's value).
+    TRAIN_SETTINGS.add_arguments(parser)
     parser.add_argument("--workers", type=int, default=None,
                         help="processes that parse a corpus on its first load (default: one per CPU core)")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
-
-
-# CLI flag -> TrainConfig field; a flag left out keeps the default (or, with --resume, the run's value).
-FLAGS = {"preset": "--preset", "steps": "--steps", "seed": "--seed", "device": "--device",
-         "batch_size": "--batch-size", "lr": "--lr", "window": "--window", "sequences": "--sequences",
-         "precision": "--precision", "processes": "--processes", "threads": "--threads",
-         "eval_every": "--eval-every", "save_every": "--save-every", "patience": "--patience",
-         "min_delta": "--min-delta"}
 
 
 def run(args) -> int:
     from engine.core.validation import Limit
     from engine.training import distributed
     from engine.training.run_plan import plan_new_run, plan_resume
-    from engine.training.train_config import TrainConfig
+    from engine.training.train_config import TRAIN_SETTINGS, TrainConfig
 
     if not args.out.strip():
         raise UserError("--out must name a folder for the run")
     out = Path(args.out)
     if args.workers is not None:
         Limit("int", 1, 256).check(args.workers, "--workers")
-    flags = {name: getattr(args, name) for name in FLAGS}
+    flags = {s.name: getattr(args, s.name) for s in TRAIN_SETTINGS}
+    names = TRAIN_SETTINGS.flags()
     # The run is locked while it is planned, before the corpus loads, so a second writer is refused at once.
     # Under torchrun every rank plans, and rank 0 alone (the one that writes) holds the lock.
     torchrun = distributed.launched_by_torchrun()
@@ -93,11 +64,11 @@ def run(args) -> int:
     if args.resume:
         ranks = int(os.environ.get("WORLD_SIZE", "1")) if torchrun else 1
         plan = plan_resume(out, overrides=flags, models=args.models.split(",") if args.models else None,
-                           sources=args.source, names=FLAGS, lock=lock, ranks=ranks)
+                           sources=args.source, names=names, lock=lock, ranks=ranks)
     else:
         config = TrainConfig(**{k: v for k, v in flags.items() if v is not None})
-        plan = plan_new_run(out, (args.models or ",".join(MODEL_KEYS)).split(","), config, sources=args.source,
-                            names=FLAGS, lock=lock)
+        plan = plan_new_run(out, args.models.split(",") if args.models else default_selection(), config,
+                            sources=args.source, names=names, lock=lock)
     for note in plan.notes:
         _say(note)
     if plan.nothing_to_do:

@@ -107,12 +107,13 @@ def stop_all(cancel_events=(), timeout_s: float = 10.0) -> bool:
 
 
 def error_text(exc: BaseException) -> str:
-    """What the user reads in the error dialog: the message of a UserError, else type and message."""
+    """What the user reads in the error dialog: the message of a UserError in the app's words (a setting is
+    named by its label, not its command-line flag), else type and message."""
     from engine.core.errors import UserError
 
     exc = unwrap(exc)
     if isinstance(exc, UserError):
-        return str(exc)
+        return exc.for_app()
     return f"{type(exc).__name__}: {exc}"
 
 

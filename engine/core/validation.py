@@ -41,16 +41,25 @@ class Limit:
 
     def check(self, value, name: str, where: str | None = None):
         """The value, converted to its kind (a float-valued int stays an int); UserError otherwise."""
+        ok, converted = self.accepts(value)
+        if not ok:
+            prefix = f"{where}: " if where else ""
+            raise UserError(f"{prefix}{name} {self.refusal(value)}")
+        return converted
+
+    def accepts(self, value) -> tuple[bool, object]:
+        """(whether the value is allowed, the value converted to its kind)."""
         if value is None and self.optional:
-            return None
+            return True, None
         ok, converted = self._convert(value)
         if ok and self.kind in ("int", "float"):
             # compared with the finite bounds first: nan and inf fail, and a huge int never becomes a float
             ok = (converted > self.lo if self.lo_open else converted >= self.lo) and converted <= self.hi
-        if not ok:
-            prefix = f"{where}: " if where else ""
-            raise UserError(f"{prefix}{name} must be {self.describe()}, not {_shown(value)}")
-        return converted
+        return ok, converted
+
+    def refusal(self, value) -> str:
+        """What is wrong with a value this limit refuses, without the setting's name."""
+        return f"must be {self.describe()}, not {_shown(value)}"
 
     def _convert(self, value):
         if self.kind == "choice":

@@ -6,26 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from engine.core.errors import UserError
-from engine.core.validation import Limit, check_fields
+from engine.core.settings import Setting, Settings
+from engine.core.validation import Limit
 from engine.memory.probe import ProbeSettings
 
 MAX_TEMPERATURES = 8
-EVAL_LIMITS = {
-    "primers": Limit("int", 1, 10000, optional=True),
-    "primer_bars": Limit("int", 1, 256),
-    "bars": Limit("int", 1, 1024),
-    "samples": Limit("int", 1, 64),
-    "min_n": Limit("int", 1, 10000),
-    "seed": Limit("int", 0, 2**32 - 1),
-    "bootstrap": Limit("int", 10, 100_000),
-    "threads": Limit("int", 1, 1024, optional=True),
-    "device": Limit("choice", choices=("auto", "cpu", "cuda", "mps")),
-    "influence_primers": Limit("int", 0, 10000),
-}
-EVAL_FLAGS = {"primers": "--primers", "primer_bars": "--primer-bars", "bars": "--bars", "samples": "--samples",
-              "min_n": "--min-n", "seed": "--seed", "threads": "--threads", "device": "--device"}
-
-
 class EvaluationCancelled(Exception):
     """Raised by evaluate() when its cancel event is set."""
 
@@ -63,7 +48,7 @@ class EvalSettings:
     def validate(self) -> None:
         """Range-check every setting (engine/core/validation.py) before anything is loaded; the messages name
         the command line's flags."""
-        check_fields(self, EVAL_LIMITS, names=EVAL_FLAGS)
+        EVAL_SETTINGS.check(self)
         temperatures = tuple(Limit("float", 0.01, 10).check(t, "every temperature") for t in self.temperatures)
         if not 1 <= len(temperatures) <= MAX_TEMPERATURES:
             raise UserError(f"--temperatures takes 1 to {MAX_TEMPERATURES} temperatures, not {len(temperatures)}")
@@ -78,3 +63,24 @@ class EvalSettings:
         out["temperatures"] = [float(t) for t in self.temperatures]
         out["probe"] = None if self.probe is None else self.probe.to_dict()
         return out
+
+
+# The one definition of every evaluation setting (engine/core/settings.py): the CLI's flags, the Memory tab's
+# fields, validation and docs/settings.md; the defaults are EvalSettings' own.
+EVAL_SETTINGS = Settings(
+    EvalSettings,
+    Setting("primers", "Primers", Limit("int", 1, 10000, optional=True),
+            "cap on the primers (a seeded pick of the eligible test tunes); unset: every eligible test tune"),
+    Setting("primer_bars", "Primer bars", Limit("int", 1, 256), "bars P of each test tune the models hear", unit="bars"),
+    Setting("bars", "Bars to continue", Limit("int", 1, 1024), "bars G each model continues", unit="bars"),
+    Setting("samples", "Samples", Limit("int", 1, 64), "continuations per primer, model and temperature"),
+    Setting("min_n", "Fewest primers", Limit("int", 1, 10000),
+            "a per-bar mean (and every summary figure) needs at least this many primers"),
+    Setting("seed", "Seed", Limit("int", 0, 2**32 - 1), "seed of every random choice"),
+    Setting("bootstrap", "Bootstrap resamples", Limit("int", 10, 100_000), "resamples of every 95% interval"),
+    Setting("threads", "Threads", Limit("int", 1, 1024, optional=True), "torch CPU threads while evaluating"),
+    Setting("device", "Device", Limit("choice", choices=("auto", "cpu", "cuda", "mps")),
+            "where to evaluate: auto picks CUDA, then MPS, then the CPU"),
+    Setting("influence_primers", "Influence primers", Limit("int", 0, 10000),
+            "continuations of the first N primers attributed note by note (0 skips the influence distance)"),
+)

@@ -8,7 +8,6 @@ costs the same however long the piece already is, which is what makes 64 bars x 
 from __future__ import annotations
 
 import math
-import numbers
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,6 +16,8 @@ import numpy as np
 
 from engine.core.device import model_device
 from engine.core.errors import UserError
+from engine.core.settings import Setting, Settings
+from engine.core.validation import Limit
 from engine.music.melody import Melody
 from engine.music.tokens import PAD, TokenConfig, decode, encode
 
@@ -41,20 +42,23 @@ class SampleSettings:
     seed: int = 0
 
     def validate(self) -> None:
-        """UserError naming the setting and the allowed range for anything a user could mistype."""
-        if not isinstance(self.bars, numbers.Integral) or not 1 <= self.bars <= MAX_BARS:
-            raise UserError(f"bars to generate must be between 1 and {MAX_BARS}, not {self.bars}")
-        if not math.isfinite(self.temperature) or self.temperature <= 0:
-            raise UserError(
-                f"temperature must be above 0 (try 1.0, or 0.01 for the most likely path), "
-                f"not {self.temperature}"
-            )
-        if not isinstance(self.top_k, numbers.Integral) or self.top_k < 0:
-            raise UserError(f"top-k must be 0 (off) or a positive number of tokens, not {self.top_k}")
-        if not (0 < self.top_p <= 1):
-            raise UserError(f"top-p must be above 0 and at most 1 (1 = off), not {self.top_p}")
-        if not isinstance(self.variations, numbers.Integral) or not 1 <= self.variations <= MAX_VARIATIONS:
-            raise UserError(f"variations must be between 1 and {MAX_VARIATIONS}, not {self.variations}")
+        """SettingError naming the setting and its range for anything a user could mistype."""
+        SAMPLE_SETTINGS.check(self)
+
+
+# The one definition of every sampling setting (engine/core/settings.py): generate's and influence's flags,
+# the Listen tab's fields, validation and docs/settings.md; the defaults are SampleSettings' own.
+SAMPLE_SETTINGS = Settings(
+    SampleSettings,
+    Setting("bars", "Bars", Limit("int", 1, MAX_BARS), "bars to generate after the primer", unit="bars"),
+    Setting("temperature", "Temperature", Limit("float", 0, 10, lo_open=True),
+            "lower is safer, higher is wilder; near 0 takes the most likely path"),
+    Setting("top_k", "Top-k", Limit("int", 0, 100_000), "sample among the k likeliest tokens; 0 = off"),
+    Setting("top_p", "Top-p", Limit("float", 0, 1, lo_open=True), "nucleus sampling mass; 1 = off"),
+    Setting("variations", "Variations", Limit("int", 1, MAX_VARIATIONS),
+            "continuations sampled side by side; above 1 the files are numbered FILE-1.mid, FILE-2.mid, ..."),
+    Setting("seed", "Seed", Limit("int", 0, 2**63 - 1), "the same seed gives the same melody"),
+)
 
 
 def filter_logits(logits, temperature: float, top_k: int = 0, top_p: float = 1.0):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-from engine.core.errors import UserError
-from engine.core.validation import Limit, check_fields, known_fields
+from engine.core.errors import SettingError, UserError
+from engine.core.settings import Setting, Settings
+from engine.core.validation import Limit, known_fields
 from engine.models import PRESET_WINDOWS, PRESETS
 
 # Tokens in one batch (batch x window): bounds the memory a typo can ask for (1M tokens is ~3 GB of
@@ -22,31 +23,6 @@ MAX_BATCH_TOKENS = 1 << 20
 # Whole tunes longer than this are cut into pieces of this length (2 of the 3,626 bundled training tunes).
 DEFAULT_MAX_LEN = 2048
 
-LIMITS = {
-    "preset": Limit("choice", choices=tuple(PRESETS)),
-    "steps": Limit("int", 1, 10_000_000),
-    "batch_size": Limit("int", 1, 4096),
-    "window": Limit("int", 8, 8192, optional=True),
-    "lr": Limit("float", 0, 1, lo_open=True),
-    "min_lr_ratio": Limit("float", 0, 1),
-    "warmup_steps": Limit("int", 0, 10_000_000),
-    "weight_decay": Limit("float", 0, 1),
-    "grad_clip": Limit("float", 0, 1e6, lo_open=True),
-    "transpose": Limit("int", 0, 24),
-    "seed": Limit("int", 0, 2**32 - 1),
-    "eval_every": Limit("int", 1, 10_000_000, optional=True),
-    "save_every": Limit("int", 1, 10_000_000, optional=True),
-    "log_every": Limit("int", 1, 10_000_000, optional=True),
-    "max_valid_windows": Limit("int", 1, 1_000_000),
-    "device": Limit("choice", choices=("auto", "cpu", "cuda", "mps")),
-    "threads": Limit("int", 1, 1024, optional=True),
-    "processes": Limit("int", 1, 64, optional=True),
-    "precision": Limit("choice", choices=("auto", "fp32", "bf16")),
-    "sequences": Limit("choice", choices=("tunes", "crops")),
-    "max_len": Limit("int", 16, 65536),
-    "patience": Limit("int", 1, 10_000, optional=True),
-    "min_delta": Limit("float", 0, 1),
-}
 
 
 @dataclass
@@ -82,16 +58,15 @@ class TrainConfig:
 
     def validate(self, where: str | None = None, names: dict[str, str] | None = None) -> TrainConfig:
         """Range-check every field (UserError naming it, where it came from and its range); returns self."""
-        check_fields(self, LIMITS, where, names)
+        TRAIN_SETTINGS.check(self, where, names)
         betas = self.betas
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise UserError(f"{where + ': ' if where else ''}betas must be two numbers in [0, 1), not {betas!r}")
         self.betas = tuple(Limit("float", 0, 0.999999).check(b, "betas", where) for b in betas)
         window = self.resolved_window()
         if self.batch_size * window > MAX_BATCH_TOKENS:
-            flag = (names or {}).get("batch_size", "batch_size")
-            raise UserError(f"{where + ': ' if where else ''}{flag} x window = {self.batch_size} x {window} tokens per "
-                            f"batch; at most {MAX_BATCH_TOKENS:,} fit in memory")
+            raise SettingError(TRAIN_SETTINGS["batch_size"], f"x window = {self.batch_size} x {window} tokens per batch; "
+                               f"at most {MAX_BATCH_TOKENS:,} fit in memory", where, (names or {}).get("batch_size"))
         return self
 
     def resolved_window(self) -> int:
@@ -131,6 +106,52 @@ class TrainConfig:
         except TypeError as exc:
             raise UserError(f"{where}: unreadable training settings ({exc})") from None
         return config.validate(where, {f.name: f"training.{f.name}" for f in fields(cls)})
+
+
+# The one definition of every training setting (engine/core/settings.py): the CLI's flags, the Train tab's
+# fields, validation and docs/settings.md are built from it; the defaults are TrainConfig's own.
+TRAIN_SETTINGS = Settings(
+    TrainConfig,
+    Setting("preset", "Model size", Limit("choice", choices=tuple(PRESETS)),
+            "model sizes, parameter-matched across models (tiny is for tests)"),
+    Setting("steps", "Steps", Limit("int", 1, 10_000_000), "optimizer steps per model", unit="steps"),
+    Setting("batch_size", "Batch size", Limit("int", 1, 4096),
+            "rows per batch: whole tunes (up to batch x window tokens) or window-long crops"),
+    Setting("window", "Window", Limit("int", 8, 8192, optional=True),
+            "training crop and attention span in steps (16 steps = one 4/4 bar); unset: the preset's", unit="steps"),
+    Setting("lr", "Learning rate", Limit("float", 0, 1, lo_open=True), "peak learning rate (cosine decay after warm-up)"),
+    Setting("min_lr_ratio", "Final learning rate ratio", Limit("float", 0, 1), "the cosine decays to lr x this"),
+    Setting("warmup_steps", "Warm-up steps", Limit("int", 0, 10_000_000), "linear warm-up (at most a tenth of the steps)"),
+    Setting("weight_decay", "Weight decay", Limit("float", 0, 1), "AdamW weight decay on the models' matrices"),
+    Setting("grad_clip", "Gradient clip", Limit("float", 0, 1e6, lo_open=True), "largest gradient norm"),
+    Setting("transpose", "Transposition", Limit("int", 0, 24),
+            "random transposition of each sequence by up to this many semitones", unit="semitones"),
+    Setting("seed", "Seed", Limit("int", 0, 2**32 - 1), "seed of the initial weights and the batches"),
+    Setting("eval_every", "Validate every", Limit("int", 1, 10_000_000, optional=True),
+            "validate every N steps; unset: about 30 times a run", unit="steps"),
+    Setting("save_every", "Checkpoint every", Limit("int", 1, 10_000_000, optional=True),
+            "checkpoint every N steps; unset: at every validation", unit="steps"),
+    Setting("log_every", "Log every", Limit("int", 1, 10_000_000, optional=True),
+            "log the training loss every N steps; unset: every 10 steps", unit="steps"),
+    Setting("max_valid_windows", "Validation sequences", Limit("int", 1, 1_000_000),
+            "caps the validation cost: a fixed, evenly spaced subset"),
+    Setting("device", "Device", Limit("choice", choices=("auto", "cpu", "cuda", "mps")),
+            "where to train: auto picks CUDA, then MPS, then the CPU"),
+    Setting("threads", "Threads per process", Limit("int", 1, 1024, optional=True),
+            "torch CPU threads per training process; unset: the cores / the processes"),
+    Setting("processes", "Training processes", Limit("int", 1, 64, optional=True),
+            "training processes on a CPU; unset: one per core, at most one per model"),
+    Setting("precision", "Precision", Limit("choice", choices=("auto", "fp32", "bf16")),
+            "bf16 autocast where the hardware has it natively (auto), or always fp32"),
+    Setting("sequences", "Sequences", Limit("choice", choices=("tunes", "crops")),
+            "train on whole tunes from their start, or on random window-long crops"),
+    Setting("max_len", "Longest sequence", Limit("int", 16, 65536),
+            "with whole tunes: longer tunes are cut into pieces this long", unit="steps"),
+    Setting("patience", "Early-stopping patience", Limit("int", 1, 10_000, optional=True),
+            "stop a model after this many validations without an improvement of more than min-delta; unset: off"),
+    Setting("min_delta", "Early-stopping threshold", Limit("float", 0, 1),
+            "the smallest improvement in bits per token that early stopping counts", unit="bits"),
+)
 
 
 # Written beside the settings by older versions (not settings themselves): skipped when reading.
