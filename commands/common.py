@@ -10,20 +10,10 @@ from engine.core.console import say  # noqa: F401  (the commands' progress line;
 
 
 def emit_json(document) -> None:
-    json.dump(document, sys.stdout, indent=2, default=_jsonable)
+    from engine.core.jsonable import json_ready
+
+    json.dump(json_ready(document), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
-
-
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "__fspath__"):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 class ProgressBar:

@@ -105,18 +105,13 @@ def test_data_locations(monkeypatch, tmp_path):
     assert resources.shipped_cache_paths() == (ROOT / "midi_data" / "tokenized.npz", ROOT / "midi_data" / "tokenized.json")
     for variable in ("MELODY_MEMORY_CACHE", "MELODY_MEMORY_DATA", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
         monkeypatch.delenv(variable, raising=False)
-    assert resources.user_cache_dir() == ROOT / ".cache" and resources.user_data_dir() == ROOT
+    assert resources.user_cache_dir() == ROOT / ".cache"
     monkeypatch.setenv("MELODY_MEMORY_CACHE", str(tmp_path / "c"))
-    monkeypatch.setenv("MELODY_MEMORY_DATA", str(tmp_path / "d"))
-    assert (resources.user_cache_dir(), resources.user_data_dir()) == (tmp_path / "c", tmp_path / "d")
+    assert resources.user_cache_dir() == tmp_path / "c"
     # installed (no checkout around the code): the user's own folders, never the package's
     monkeypatch.setattr(resources, "is_checkout", lambda: False)
     monkeypatch.delenv("MELODY_MEMORY_CACHE")
-    monkeypatch.delenv("MELODY_MEMORY_DATA")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert resources.user_cache_dir() == tmp_path / "home" / ".cache" / "melody-memory"
-    assert resources.user_data_dir() == tmp_path / "home" / ".local" / "share" / "melody-memory"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xc"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xd"))
     assert resources.user_cache_dir() == tmp_path / "xc" / "melody-memory"
-    assert resources.user_data_dir() == tmp_path / "xd" / "melody-memory"

@@ -64,17 +64,6 @@ def user_cache_dir() -> Path:
     return _user_folder("XDG_CACHE_HOME", ".cache", "cache")
 
 
-def user_data_dir() -> Path:
-    """Where the user's own runs and reports go by default: $MELODY_MEMORY_DATA; else the checkout (its
-    runs/ and reports/ are git-ignored); else $XDG_DATA_HOME/melody-memory (~/.local/share/melody-memory).
-    Never the installed package, which may be read-only and is replaced by an upgrade."""
-    env = os.environ.get("MELODY_MEMORY_DATA")
-    if env:
-        return Path(env).expanduser()
-    if is_checkout():
-        return _ROOT
-    return _user_folder("XDG_DATA_HOME", ".local/share", "data")
-
 
 def _user_folder(xdg_variable: str, home_default: str, windows_sub: str) -> Path:
     if os.name == "nt" and os.environ.get("LOCALAPPDATA"):

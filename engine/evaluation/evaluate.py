@@ -28,6 +28,7 @@ import numpy as np
 
 from engine.core.device import torch_threads
 from engine.core.errors import UserError
+from engine.core.jsonable import json_ready
 from engine.evaluation.report_file import FORMAT as REPORT_FORMAT
 from engine.evaluation.settings import EvalSettings, EvaluationCancelled
 from engine.memory import gradient, nll
@@ -210,7 +211,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         add_influence_column(report["summary"], influence)
     tick("summary")
     report["timings"] = timings
-    return _clean(report)
+    return json_ready(report)
 
 
 def model_windows(model, config: dict, meters: dict, settings: EvalSettings) -> dict:
@@ -435,19 +436,3 @@ def summary_rows(report: dict, windows: dict) -> list[dict]:
     return rows
 
 
-def _clean(obj):
-    """JSON-ready: numpy scalars/arrays to Python, NaN and inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        value = float(obj)
-        return value if np.isfinite(value) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

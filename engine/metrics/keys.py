@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_MAJOR = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)
-_MINOR = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], dtype=bool)
-
-# SCALES[k, pc]: pitch class pc is in candidate key k (k = pretty_midi key number).
-SCALES = np.stack([np.roll(_MAJOR, root) for root in range(12)] + [np.roll(_MINOR, root) for root in range(12)])
+from engine.music.scales import SCALES
 
 
 def scale_rates(pitches) -> np.ndarray:

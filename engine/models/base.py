@@ -47,6 +47,9 @@ import torch
 from torch import nn
 
 from engine.core.validation import Limit, check_fields
+from engine.music.tokens import TokenConfig
+
+DEFAULT_VOCAB_SIZE = TokenConfig().vocab_size
 
 
 @dataclass
@@ -54,7 +57,7 @@ class ModelConfig:
     """Fields every family shares; each family's config adds its sizes."""
 
     key: str = ""  # registry key: rnn, lstm, gru, attention, transformer
-    vocab_size: int = 52
+    vocab_size: int = DEFAULT_VOCAB_SIZE  # the token vocabulary of the default pitch range (engine/music/tokens.py)
     window: int = 256  # training crop length, and the attention span of the attention models
 
     # What each field may hold (engine/core/validation.py); a family's config adds its own sizes. Checked before

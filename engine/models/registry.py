@@ -30,7 +30,7 @@ from dataclasses import dataclass, fields, replace
 
 from engine.core.errors import UserError
 from engine.models.attention_rnn import AttentionRNN, AttentionRNNConfig
-from engine.models.base import ModelConfig, SequenceModel
+from engine.models.base import DEFAULT_VOCAB_SIZE, ModelConfig, SequenceModel
 from engine.models.recurrent import RecurrentConfig, RecurrentLM
 from engine.models.transformer import TransformerConfig, TransformerLM
 
@@ -143,7 +143,7 @@ register(ModelSpec("transformer", "Transformer", "#ff7f0e", TransformerConfig, T
     "medium": dict(d_model=128, n_layers=5, n_heads=4)}, group="seed"))
 
 
-def model_config(key: str, preset: str = DEFAULT_PRESET, vocab_size: int = 52, **overrides) -> ModelConfig:
+def model_config(key: str, preset: str = DEFAULT_PRESET, vocab_size: int = DEFAULT_VOCAB_SIZE, **overrides) -> ModelConfig:
     """The config of model `key` in `preset`, with the vocabulary size and any field overridden."""
     if key not in MODEL_KEYS:
         raise UserError(f"unknown model {key!r}: choose from {', '.join(MODEL_KEYS)}")
@@ -152,7 +152,7 @@ def model_config(key: str, preset: str = DEFAULT_PRESET, vocab_size: int = 52, *
     return replace(PRESETS[preset][key], vocab_size=vocab_size, **overrides)
 
 
-def build_model(key: str, preset: str = DEFAULT_PRESET, vocab_size: int = 52, **overrides) -> SequenceModel:
+def build_model(key: str, preset: str = DEFAULT_PRESET, vocab_size: int = DEFAULT_VOCAB_SIZE, **overrides) -> SequenceModel:
     """A freshly initialised model (uses torch's global RNG: seed it first for reproducible weights)."""
     return model_from_config(model_config(key, preset, vocab_size, **overrides))
 

@@ -24,6 +24,7 @@ import numpy as np
 from engine.core import quiet_imports
 from engine.core.errors import UserError
 from engine.music.melody import STEPS_PER_QUARTER, Melody, Note, steps_per_bar_for
+from engine.music.scales import SCALES
 from engine.music.tokens import TokenConfig
 
 DRUM_CHANNEL = 9  # General MIDI channel 10, counted from 0
@@ -522,23 +523,15 @@ class _Timeline:
         return self._values[max(0, bisect.bisect_right(self._ticks, tick) - 1)]
 
 
-_MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
-_MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
-
-
 def estimate_key(notes) -> int:
     """pretty_midi key number whose scale holds the most note duration; ties go to the key whose tonic
-    sounds longest, then to major. Used only when a file has no key signature."""
+    sounds longest, then to major (the first candidate). Used only when a file has no key signature."""
     hist = np.zeros(12)
     for n in notes:
         hist[n.pitch % 12] += n.duration
-    best, best_score = 0, -1.0
-    for mode, scale in ((0, _MAJOR), (12, _MINOR)):
-        for tonic in range(12):
-            score = hist[(tonic + scale) % 12].sum() + 1e-3 * hist[tonic]
-            if score > best_score + 1e-9:
-                best, best_score = mode + tonic, score
-    return best
+    tonic = hist[np.arange(24) % 12]
+    score = SCALES @ hist + 1e-3 * tonic
+    return int(np.argmax(score >= score.max() - 1e-9))  # the first candidate within rounding of the best
 
 
 def _key_number(mido_key: str) -> int | None:
