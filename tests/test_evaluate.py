@@ -315,7 +315,7 @@ def test_influence_follows_min_n_and_can_be_left_out(run_dir, corpus, tmp_path):
                                                   influence_primers=0), corpus=corpus)
     assert "influence" not in left_out and all("influence_distance_bars" not in r for r in left_out["summary"])
     assert "influence_distance.png" not in {p.name for p in write_report(left_out, tmp_path / "none")}
-    with pytest.raises(UserError, match="influence_primers must be a whole number from 0 to 10000, not -1"):
+    with pytest.raises(UserError, match="--influence-primers must be a whole number from 0 to 10000, not -1"):
         evaluate(run_dir, settings=replace(small_settings(), influence_primers=-1), corpus=corpus)
 
 
