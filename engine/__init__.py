@@ -1,1 +1,2 @@
-"""Melody Memory's engine: corpus, models, training, generation and metrics. Never imports Qt."""
+"""Melody Memory's engine, cut into stage packages in the order the data flows (core, music, data, models,
+training, generation, metrics, memory, evaluation, bench; docs/architecture.md). Never imports Qt."""

@@ -1,4 +1,4 @@
-"""Model-side memory measures of docs/design.md section 5, teacher-forced on held-out tunes.
+"""Stage 8, memory: model-side memory measures of docs/design.md section 5, teacher-forced on held-out tunes.
 
 - nll.py: bits per token per bar, effective memory by context ablation (NLL_k), repeat gain;
 - gradient.py: gradient memory G(k), how much the log-likelihood still feels an input k steps back;

@@ -1,4 +1,4 @@
-"""Melody metrics of docs/design.md section 5 from note arrays [n, 3] (onset step, pitch, duration), numpy only.
+"""Stage 7, metrics: melody metrics of docs/design.md section 5 from note arrays [n, 3] (onset step, pitch, duration), numpy only.
 
 - table.py: the one table of per-bar metrics (key -> label, axis label, range, direction, function) and
   of the reference sources' labels, colours and line styles; continuation_metrics and

@@ -1,4 +1,4 @@
-"""The sequence models behind one interface (base.SequenceModel) and their registry."""
+"""Stage 4, models: the sequence models behind one declared interface (base.SequenceModel) and their registry."""
 
 from engine.models.base import ModelConfig, SequenceModel
 from engine.models.registry import (
