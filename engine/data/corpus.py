@@ -79,6 +79,11 @@ def split_of_content(key: str) -> str:
     return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
 
 
+def split_of_melody(melody: Melody, cfg: TokenConfig = TokenConfig()) -> str:
+    """The split a file whose first melody is `melody` lands in (tests pick tunes for each split with it)."""
+    return split_of_content(content_key(encode(melody, cfg)))
+
+
 class MelodyList(Sequence):
     """The corpus's melodies, each built from the packed arrays on first access and then kept."""
 
