@@ -20,20 +20,28 @@ class Bigram(nn.Module):
     """Logits depend on the last token only: a model with one step of memory."""
 
     window = None
+    reach = None  # the declared interface (engine/models/base.py): no bound on how far back
 
     def __init__(self, seed=0):
         super().__init__()
         torch.manual_seed(seed)
         self.embed = nn.Embedding(V, V)
 
-    def forward(self, tokens):
+    def embed_tokens(self, tokens):
         return self.embed(tokens)
+
+    def forward_embedded(self, e):
+        return e
+
+    def forward(self, tokens):
+        return self.forward_embedded(self.embed_tokens(tokens))
 
 
 class CopyBack(nn.Module):
     """Predicts the token `lag` steps back: logits at t favour tokens[t + 1 - lag]; uniform before."""
 
     window = None
+    reach = None  # the declared interface (engine/models/base.py): no bound on how far back
 
     def __init__(self, lag=16, confidence=8.0, vocab=V):
         super().__init__()
@@ -42,8 +50,13 @@ class CopyBack(nn.Module):
         with torch.no_grad():
             self.embed.weight.copy_(torch.eye(vocab) * confidence)
 
+    def embed_tokens(self, tokens):
+        return self.embed(tokens)
+
     def forward(self, tokens):
-        e = self.embed(tokens)
+        return self.forward_embedded(self.embed_tokens(tokens))
+
+    def forward_embedded(self, e):
         shift = self.lag - 1
         pad = torch.zeros_like(e[:, :shift])
         return torch.cat([pad, e[:, : e.shape[1] - shift]], dim=1)
@@ -51,6 +64,7 @@ class CopyBack(nn.Module):
 
 class Uniform(nn.Module):
     window = None
+    reach = None  # the declared interface (engine/models/base.py): no bound on how far back
 
     def __init__(self):
         super().__init__()
@@ -109,6 +123,7 @@ class LongContextHurts(nn.Module):
     like a model that degrades beyond its training crop."""
 
     window = None
+    reach = None  # the declared interface (engine/models/base.py): no bound on how far back
 
     def __init__(self, crop=32):
         super().__init__()
