@@ -102,7 +102,7 @@ def _weights(key: str) -> Weights:
 def _needs(key: str) -> ModelNeeds:
     config = _config(key)
     base = _weights(key).needs
-    with torch.random.fork_rng():  # nothing here may move the global generator training seeds from
+    with torch.random.fork_rng(devices=[]):  # nothing here may move the global generator training seeds from
         model = _built(config, "cpu")
         per_token = (_saved_bytes(model, 32) - _saved_bytes(model, 16)) / 16
         heads = 0

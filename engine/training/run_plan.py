@@ -178,11 +178,7 @@ class RunPlan:
         """The job for `corpus`: its training tunes, the validation tunes (or, when a small corpus has
         none, every 10th training tune held out), as compact 1-byte token arrays."""
         if self.resume:
-            manifest = read_manifest(self.out_dir)
-            if manifest is not None and manifest.corpus and manifest.corpus != corpus.fingerprint:
-                raise UserError(f"{self.out_dir}: was trained on another corpus (hash {manifest.corpus}) than the one "
-                                f"loaded now ({corpus.fingerprint}): its source files have changed since, or "
-                                f"another --source was given; a resume needs the run's own tunes")
+            self._check_corpus(corpus.fingerprint)
         notes = list(self.notes)
         train_tokens, valid_tokens = corpus.tokens("train"), corpus.tokens("valid")
         if not valid_tokens:
@@ -199,6 +195,21 @@ class RunPlan:
                         corpus_fingerprint=corpus.fingerprint, out_dir=self.out_dir, config=self.config,
                         resume=self.resume, sources=self.sources, notes=notes, lock=self.lock,
                         run_models=list(self.run_models))
+
+    def _check_corpus(self, fingerprint: str) -> None:
+        """A resume trains on the run's own tunes: run.json's corpus, or (run.json lost) each model's
+        training state's, checked before anything is written."""
+        manifest = read_manifest(self.out_dir)
+        if manifest is not None:
+            trained_on = {manifest.corpus} - {""}
+        else:
+            trained_on = {ckpt.read_state_record(self.out_dir / k).corpus for k in self.models
+                          if self.states.get(k) is not None and self.states[k].has_state} - {""}
+        if trained_on and trained_on != {fingerprint}:
+            lost = "" if manifest is not None else f" ({RUN_FILE} is missing: give the run's --source)"
+            raise UserError(f"{self.out_dir}: was trained on another corpus (hash {', '.join(sorted(trained_on))}) "
+                            f"than the one loaded now ({fingerprint}): its source files have changed since, or "
+                            f"another --source was given; a resume needs the run's own tunes{lost}")
 
     def release(self) -> None:
         """Drop the run's lock; a folder this plan made and nothing was trained into is removed again."""
