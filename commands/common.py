@@ -7,6 +7,7 @@ import sys
 import time
 
 from engine.core.console import say  # noqa: F401  (the commands' progress line; re-exported)
+from engine.core.console import write as _write
 
 
 def emit_json(document) -> None:
@@ -14,6 +15,10 @@ def emit_json(document) -> None:
 
     json.dump(json_ready(document), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
+
+
+# Into a log or a pipe the bar is a line every this many seconds (a terminal redraws it 5 times a second).
+QUIET_EVERY_S = 5.0
 
 
 class ProgressBar:
@@ -26,22 +31,20 @@ class ProgressBar:
 
     def update(self, done: int, suffix: str = "", force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last < (0.2 if self.interactive else 5.0) and done < self.total:
+        if not force and now - self._last < (0.2 if self.interactive else QUIET_EVERY_S) and done < self.total:
             return
         self._last = now
         filled = int(self.width * min(done, self.total) / self.total)
         bar = "#" * filled + "-" * (self.width - filled)
         line = f"{self.label} [{bar}] {done}/{self.total} {suffix}"
         if self.interactive:
-            sys.stderr.write("\r" + line[:200].ljust(100))
-            sys.stderr.flush()
+            _write(sys.stderr, "\r" + line[:200].ljust(100))
         else:
             say(line)
 
     def close(self) -> None:
         if self.interactive:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            _write(sys.stderr, "\n")
 
 
 def add_composer_arguments(parser) -> None:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 from .common import emit_json, say
 
+# The evaluation's memory estimate when --primers does not bound the primers (every eligible test tune).
+ASSUMED_PRIMERS = 200
+
 
 def add_arguments(parser) -> None:
+    from engine.core.memory_budget import HELP
     from engine.evaluation.settings import EVAL_SETTINGS
     from engine.memory.probe import ProbeSettings
 
+    parser.epilog = (f"{HELP} Without --primers the evaluation's estimate assumes at most {ASSUMED_PRIMERS} "
+                     "primers (the bundled corpus has 138 long enough).")
     parser.add_argument("--run", required=True, help="run directory made by `main.py train`; 'pretrained' means the bundled models")
     parser.add_argument("--models", default="", help="comma-separated model keys (default: every model in the run)")
     parser.add_argument("--temperatures", default="1.0,0.7",
@@ -81,9 +91,11 @@ def run(args) -> int:
         say(f"[{time.monotonic() - started:6.1f}s] {event['message']}")
 
     settings.validate()  # bad numbers fail before anything slow is loaded
-    report = evaluate(resolve_run_dir(args.run), models, settings, progress=progress, sources=args.source,
-                      run_name=args.run)
-    paths = write_report(report, args.out)
+    out = _check_out(args.out)  # and a report folder that cannot be written fails before the work, too
+    run_dir = resolve_run_dir(args.run)
+    say(_memory_line(run_dir, models, settings))
+    report = evaluate(run_dir, models, settings, progress=progress, sources=args.source, run_name=args.run)
+    paths = _write_whole(report, out, write_report)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report["timings"].items())
     say(f"timings: {timings}; total {time.monotonic() - started:.1f}s")
     say(f"wrote {len(paths)} files to {args.out}")
@@ -92,3 +104,70 @@ def run(args) -> int:
     else:
         print(summary_markdown(report), end="")
     return 0
+
+
+def _check_out(out) -> Path:
+    """The report folder can be written: not a file, and inside a folder this process can write (tried with
+    a temporary file, as os.access cannot tell a read-only mount from a writable one for root)."""
+    from engine.core.errors import UserError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"cannot write the report to {out}: it is a file, not a folder")
+    existing = out
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write the report to {out}: {existing} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {out}: {existing} is not writable "
+                        f"({exc.strerror or exc})") from None
+    return out
+
+
+def _write_whole(report: dict, out: Path, write_report) -> list[Path]:
+    """Write the report into a temporary folder beside `out`, then move its files into `out`: a full disk or
+    any failure while writing leaves `out` as it was (no empty report, no half of the CSVs)."""
+    from engine.core.errors import UserError
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        written = write_report(report, staging)
+        moved = []
+        for path in written:
+            target = out / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            moved.append(target)
+        return moved
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _memory_line(run_dir: Path, models, settings) -> str:
+    """The evaluation's memory estimate from the models' configs and the settings (nothing built yet);
+    UserError above the machine's share (engine/core/memory_budget.py)."""
+    from engine.core import memory_budget
+    from engine.models import model_config
+    from engine.training import footprint
+    from engine.training.checkpoint import CONFIG_FILE, list_run_models, read_record
+
+    keys = models or list_run_models(run_dir)
+    needs = [footprint.needs(read_record(run_dir / k).model, str(run_dir / k / CONFIG_FILE))
+             for k in keys if (run_dir / k / CONFIG_FILE).is_file()]
+    steps_per_bar = 16  # 4/4 on the 16th grid, the common meter
+    probe = settings.probe
+    estimate = memory_budget.evaluation(
+        needs, decoding_rows=(settings.primers or ASSUMED_PRIMERS) * settings.samples,
+        steps=settings.bars * steps_per_bar, measure_rows=16,
+        measure_length=max(settings.gradient_max_k, settings.nll_bars * steps_per_bar,
+                           (settings.primer_bars + settings.bars) * steps_per_bar),
+        probe=[footprint.needs(model_config(k, probe.preset)) for k in keys] if probe else [],
+        probe_batch=probe.batch_size if probe else 0, probe_length=probe.length if probe else 0)
+    return memory_budget.check(estimate, "--primers, --samples or --bars")

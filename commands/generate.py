@@ -12,9 +12,11 @@ from .common import ProgressBar, add_composer_arguments, emit_json, say
 
 
 def add_arguments(parser) -> None:
+    from engine.core.memory_budget import HELP
     from engine.generation.generate import SAMPLE_SETTINGS
 
     parser.description = __doc__
+    parser.epilog = HELP
     add_composer_arguments(parser)
     # The sampling settings, from their one definition (engine/generation/generate.SAMPLE_SETTINGS).
     SAMPLE_SETTINGS.add_arguments(parser, defaults=True)
@@ -44,12 +46,30 @@ def run(args) -> int:
     wav_paths = variation_paths(args.wav, args.variations) if args.wav else []
     for path in mid_paths + wav_paths:
         check_writable(path)
+    say(_memory_line(args, settings))
 
     device = resolve_device(args.device)
     # Decoding is a long chain of tiny ops: extra intra-op threads only add synchronisation, and on a busy
     # machine they make it many times slower (measured: 0.8 s vs 22 s, 2 cores, loaded).
     with torch_threads(1 if device.type == "cpu" else None):
         return _generate(args, settings, device, mid_paths, wav_paths)
+
+
+# The most steps a bar has in the melody pipeline's meters (12/8 on the 16th grid is 24): the estimate's bound.
+MAX_STEPS_PER_BAR = 64
+
+
+def _memory_line(args, settings) -> str:
+    """The generation's memory estimate from the model's config (nothing built yet); UserError above the
+    machine's share (engine/core/memory_budget.py)."""
+    from engine.core import memory_budget
+    from engine.training import footprint
+    from engine.training.checkpoint import CONFIG_FILE, read_record, resolve_run_dir
+
+    model_dir = resolve_run_dir(args.run) / args.model
+    needs = footprint.needs(read_record(model_dir).model, str(model_dir / CONFIG_FILE))
+    estimate = memory_budget.generation([needs], settings.variations, settings.bars * MAX_STEPS_PER_BAR)
+    return memory_budget.check(estimate, "--variations or --bars")
 
 
 def _generate(args, settings, device, mid_paths, wav_paths) -> int:

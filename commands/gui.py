@@ -7,9 +7,13 @@ With --quit-after the window loads the bundled models, closes itself after that 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
+
+from engine.core.errors import UserError
+from engine.core.validation import Limit
 
 TABS = ("corpus", "train", "listen", "memory")
 
@@ -30,24 +34,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--first-note", action="store_true", help=argparse.SUPPRESS)
 
 
+# The numeric flags' ranges (engine/core/validation.py; they move to the settings table with the others).
+QUIT_AFTER = Limit("float", 0, 7 * 24 * 3600)  # seconds: a week at most, and a number (not nan or inf)
+WINDOW_SIDE = Limit("int", 1, 100_000)  # pixels; the window is then cut to the screen
+
+
 def run(args) -> int:
-    from engine.core.errors import UserError
-
-    if args.screenshot and args.quit_after is None:
-        raise UserError("--screenshot needs --quit-after SECONDS (the picture is taken just before closing)")
-    if args.pin is not None and not (args.generate and args.pin >= 1):
-        raise UserError("--pin BAR needs --generate and a bar of 1 or more (as numbered on the axis)")
-    size = None
-    if args.size:
-        try:
-            size = tuple(int(v) for v in args.size.lower().split("x"))
-            if len(size) != 2 or min(size) < 1:
-                raise ValueError
-        except ValueError:
-            raise UserError(f"--size must look like 1280x800, not {args.size!r}") from None
-
+    _check_flags(args)
+    size = _size(args.size) if args.size else None
     _choose_platform(args)
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.app import create_app
@@ -56,23 +51,12 @@ def run(args) -> int:
     app = create_app()
     window = MainWindow()
     if size is not None:
-        window.resize(*size)
+        window.resize(*_within_screen(window, size))  # before it is first shown: never larger than the screen
     if args.tab:
         window.show_tab(args.tab)
     window.show()
     window.start(args.run)
-
-    if args.generate or args.first_note:
-        _generate_when_ready(window, play=args.first_note)
-    if args.pin is not None:
-        window.listen_tab.influenceFinished.connect(lambda: window.listen_tab.influence.click(args.pin - 1))
-    if args.quit_after is not None:
-        def finish():
-            if args.screenshot:
-                _save_screenshot(window, args.screenshot)
-            window.close()
-
-        QTimer.singleShot(int(args.quit_after * 1000), finish)
+    _schedule(window, args)
     code = app.exec()
     window.deleteLater()
     QApplication.processEvents()
@@ -86,6 +70,49 @@ def run(args) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _check_flags(args) -> None:
+    if args.quit_after is not None:
+        args.quit_after = QUIT_AFTER.check(args.quit_after, "--quit-after")
+    if args.screenshot and args.quit_after is None:
+        raise UserError("--screenshot needs --quit-after SECONDS (the picture is taken just before closing)")
+    if args.pin is not None and not (args.generate and math.isfinite(args.pin) and args.pin >= 1):
+        raise UserError("--pin BAR needs --generate and a bar of 1 or more (as numbered on the axis)")
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        width, height = (int(v) for v in parts)
+    except ValueError:
+        raise UserError(f"--size must look like 1280x800, not {text!r}") from None
+    return WINDOW_SIDE.check(width, "--size width"), WINDOW_SIDE.check(height, "--size height")
+
+
+def _within_screen(window, size: tuple[int, int]) -> tuple[int, int]:
+    """The size cut to the free area of the window's screen (as the help promises)."""
+    screen = window.screen().availableGeometry() if window.screen() is not None else None
+    if screen is None or screen.isEmpty():
+        return size
+    return min(size[0], screen.width()), min(size[1], screen.height())
+
+
+def _schedule(window, args) -> None:
+    """What the flags ask of the running app: generate, pin a bar, take a screenshot and quit."""
+    from PySide6.QtCore import QTimer
+
+    if args.generate or args.first_note:
+        _generate_when_ready(window, play=args.first_note)
+    if args.pin is not None:
+        window.listen_tab.influenceFinished.connect(lambda: window.listen_tab.influence.click(args.pin - 1))
+    if args.quit_after is not None:
+        def finish():
+            if args.screenshot:
+                _save_screenshot(window, args.screenshot)
+            window.close()
+
+        QTimer.singleShot(int(args.quit_after * 1000), finish)
 
 
 def _choose_platform(args) -> None:

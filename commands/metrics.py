@@ -120,7 +120,7 @@ def _find_files(paths) -> tuple[list[tuple[Path, bool]], list[dict]]:
     """(file, named explicitly) pairs: a file named on the command line must load; one found in a folder
     that does not is skipped with its reason."""
     from engine.core.errors import UserError
-    from engine.data.corpus import MIDI_SUFFIXES
+    from engine.data.corpus import MIDI_SUFFIXES, path_kind
     from engine.music.midi_io import printable
 
     files: list[tuple[Path, bool]] = []
@@ -128,12 +128,12 @@ def _find_files(paths) -> tuple[list[tuple[Path, bool]], list[dict]]:
     for raw in paths:
         path = Path(raw).expanduser()
         try:
-            is_file, is_dir = path.is_file(), path.is_dir()
-        except (OSError, ValueError) as exc:  # a name the OS refuses (too long, ...)
-            raise UserError(f"{printable(raw)}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-        if is_file:
+            kind = path_kind(path)  # the corpus's own look: anything not a folder is read as a file
+        except UserError as exc:  # a name the OS refuses (too long, ...)
+            raise UserError(f"{printable(raw)}: {exc}") from None
+        if kind == "file":  # the reader says what else it is (a FIFO, a device: "not a regular file")
             files.append((path, True))
-        elif is_dir:
+        elif kind == "dir":
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(MIDI_SUFFIXES))
             if not found:
                 skipped.append({"path": printable(path), "reason": "no MIDI files (.mid, .midi) in this folder"})

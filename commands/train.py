@@ -13,7 +13,9 @@ import signal
 import threading
 from pathlib import Path
 
+from engine.core import console
 from engine.core.errors import UserError
+from engine.core.validation import Limit
 from engine.models import MODEL_KEYS, default_selection
 
 from .common import ProgressBar, emit_json
@@ -25,8 +27,10 @@ def _silent(message: str) -> None:
 
 
 def add_arguments(parser) -> None:
+    from engine.core.memory_budget import HELP
     from engine.training.train_config import TRAIN_SETTINGS
 
+    parser.epilog = HELP
     parser.add_argument("--models", default=None,
                         help=f"comma-separated model keys (default: the seed's five: {','.join(default_selection())}; "
                              f"all: {','.join(MODEL_KEYS)}; with --resume: the run's unfinished ones)")
@@ -45,50 +49,70 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from engine.core.validation import Limit
     from engine.training import distributed
-    from engine.training.run_plan import plan_new_run, plan_resume
-    from engine.training.train_config import TRAIN_SETTINGS, TrainConfig
 
     if not args.out.strip():
         raise UserError("--out must name a folder for the run")
-    out = Path(args.out)
     if args.workers is not None:
         Limit("int", 1, 256).check(args.workers, "--workers")
-    flags = {s.name: getattr(args, s.name) for s in TRAIN_SETTINGS}
-    names = TRAIN_SETTINGS.flags()
-    # The run is locked while it is planned, before the corpus loads, so a second writer is refused at once.
-    # Under torchrun every rank plans, and rank 0 alone (the one that writes) holds the lock.
-    torchrun = distributed.launched_by_torchrun()
-    lock = not torchrun or os.environ.get("RANK") == "0"
-    if args.resume:
-        ranks = int(os.environ.get("WORLD_SIZE", "1")) if torchrun else 1
-        plan = plan_resume(out, overrides=flags, models=args.models.split(",") if args.models else None,
-                           sources=args.source, names=names, lock=lock, ranks=ranks)
-    else:
-        config = TrainConfig(**{k: v for k, v in flags.items() if v is not None})
-        plan = plan_new_run(out, args.models.split(",") if args.models else default_selection(), config,
-                            sources=args.source, names=names, lock=lock)
+    plan = _plan(args, Path(args.out))
     for note in plan.notes:
         _say(note)
     if plan.nothing_to_do:
-        _say(f"nothing to resume in {out}: no model is left unfinished; nothing was changed")
+        _say(f"nothing to resume in {plan.out_dir}: no model is left unfinished; nothing was changed")
         if args.json:
-            emit_json({"run": str(out), "trained": [], "notes": plan.notes})
+            emit_json({"run": str(plan.out_dir), "trained": [], "notes": plan.notes})
         return 0
     # Under torchrun: the process group lives for the rest of the command (a no-op otherwise).
     with plan, distributed.session(plan.config.device) as dp:
         return _train(args, plan, dp)
 
 
-def _train(args, plan, dp) -> int:
-    from engine.data.corpus import load_corpus
+def _plan(args, out: Path):
+    """The checked, locked run (engine/training/run_plan.py): new, or the resume of `out`.
+
+    The run is locked while it is planned, before the corpus loads, so a second writer is refused at once.
+    Under torchrun every rank plans, and rank 0 alone (the one that writes) holds the lock."""
     from engine.training import distributed
-    from engine.training.loop import final_table
+    from engine.training.run_plan import plan_new_run, plan_resume
+    from engine.training.train_config import TRAIN_SETTINGS, TrainConfig
+
+    flags = {s.name: getattr(args, s.name) for s in TRAIN_SETTINGS}
+    names = TRAIN_SETTINGS.flags()
+    torchrun = distributed.launched_by_torchrun()
+    lock = not torchrun or os.environ.get("RANK") == "0"
+    if args.resume:
+        ranks = int(os.environ.get("WORLD_SIZE", "1")) if torchrun else 1
+        return plan_resume(out, overrides=flags, models=args.models.split(",") if args.models else None,
+                           sources=args.source, names=names, lock=lock, ranks=ranks)
+    config = TrainConfig(**{k: v for k, v in flags.items() if v is not None})
+    return plan_new_run(out, args.models.split(",") if args.models else default_selection(), config,
+                        sources=args.source, names=names, lock=lock)
+
+
+def _train(args, plan, dp) -> int:
     from engine.training.train import train
 
     main = dp is None or dp.is_main
     say = _say if main else _silent  # data-parallel: other ranks stay silent
+    job = _job(args, plan, dp, say)
+    stop = threading.Event()
+    progress = _Progress(plan)
+    with _ctrl_c_stops(stop, distributed=dp is not None):
+        for event in train(job, stop):
+            progress.show(event, main)
+    if not main:
+        return 130 if progress.finished == "stopped" else 0
+    progress.bar.close()
+    return _report(args, plan, progress, say)
+
+
+def _job(args, plan, dp, say):
+    """The corpus loaded (one parse per machine) and the job made of it, said in a few lines."""
+    from engine.data.corpus import load_corpus
+    from engine.training import distributed
+
+    main = dp is None or dp.is_main
     config, models, out = plan.config, plan.models, plan.out_dir
     bar = ProgressBar(0, "corpus")
     workers = args.workers or os.cpu_count() or 1
@@ -108,39 +132,46 @@ def _train(args, plan, dp) -> int:
     if dp is not None:
         say(f"data-parallel: {dp.world} ranks ({dp.backend}), batch {config.batch_size} per rank, "
             f"global batch {config.batch_size * dp.world}")
+    return job
 
-    stop = threading.Event()
-    progress = ProgressBar(config.steps * len(models), "train")
-    done = {m: plan.states[m].step if m in plan.states else 0 for m in models}
-    valid = {}
-    summary, finished = {}, "done"
-    with _ctrl_c_stops(stop, distributed=dp is not None):
-        for event in train(job, stop):
-            if not main:
-                if event.kind in ("done", "stopped"):
-                    finished = event.kind
-                continue
-            if event.kind == "step":
-                done[event.model] = event.step
-                valid_text = " ".join(f"{k}={v:.3f}" for k, v in valid.items())
-                eta = f" eta {event.eta_s:.0f}s" if event.eta_s is not None else ""
-                progress.update(sum(done.values()), f"valid bits/token {valid_text}{eta}".strip())
-            elif event.kind == "eval":
-                valid[event.model] = event.valid_bpt
-            elif event.kind in ("done", "stopped"):
-                summary, finished = event.summary, event.kind
-    if not main:
-        return 130 if finished == "stopped" else 0
-    progress.close()
 
-    rows = final_table(summary)
+class _Progress:
+    """The progress bar over the training events, and how training ended."""
+
+    def __init__(self, plan):
+        self.bar = ProgressBar(plan.config.steps * len(plan.models), "train")
+        self.done = {m: plan.states[m].step if m in plan.states else 0 for m in plan.models}
+        self.valid: dict[str, float] = {}
+        self.summary: dict = {}
+        self.finished = "done"
+
+    def show(self, event, main: bool) -> None:
+        if event.kind in ("done", "stopped"):
+            self.summary, self.finished = event.summary or {}, event.kind
+        elif not main:
+            return
+        elif event.kind == "step":
+            self.done[event.model] = event.step
+            valid_text = " ".join(f"{k}={v:.3f}" for k, v in self.valid.items())
+            eta = f" eta {event.eta_s:.0f}s" if event.eta_s is not None else ""
+            self.bar.update(sum(self.done.values()), f"valid bits/token {valid_text}{eta}".strip())
+        elif event.kind == "eval":
+            self.valid[event.model] = event.valid_bpt
+
+
+def _report(args, plan, progress: _Progress, say) -> int:
+    """The final table (and --json); 130 when training was stopped before its end."""
+    from engine.training.loop import final_table
+
+    config, out = plan.config, plan.out_dir
+    rows = final_table(progress.summary)
     if args.json:
-        emit_json({"run": str(out), "steps": config.steps, "preset": config.preset, "trained": list(models),
+        emit_json({"run": str(out), "steps": config.steps, "preset": config.preset, "trained": list(plan.models),
                    "models": {k: {"params": p, "train_bpt": t, "valid_bpt": v} for k, p, t, v in rows}})
     say(f"{'model':<12} {'params':>9} {'train bits/token':>17} {'valid bits/token':>17}")
     for key, params, train_bpt, valid_bpt in rows:
         say(f"{key:<12} {params:>9} {_fmt(train_bpt):>17} {_fmt(valid_bpt):>17}")
-    if finished == "stopped":
+    if progress.finished == "stopped":
         say(f"stopped; every model is checkpointed in {out}: continue with --resume --out {out}")
         return 130
     return 0
@@ -149,13 +180,16 @@ def _train(args, plan, dp) -> int:
 @contextlib.contextmanager
 def _ctrl_c_stops(stop: threading.Event, distributed: bool = False):
     """The first Ctrl-C stops after the current step and checkpoints; a second one aborts at once.
-    `kill` (SIGTERM) and a closed terminal (SIGHUP) stop the same way, so they lose nothing either.
+    `kill` (SIGTERM), a closed terminal (SIGHUP) and a reader that went away (`train ... | head`: the
+    progress line finds its pipe closed, engine/core/console.py) stop the same way, so they lose nothing
+    either.
 
     Under torchrun a Ctrl-C reaches every rank twice (from the terminal, then torchrun forwards SIGTERM
     and waits 30 s before killing): there, SIGINT and SIGTERM both only ask to stop; the ranks agree on
     it within a few steps (engine.training.loop.STOP_CHECK_EVERY) and rank 0 checkpoints."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        with console.when_closed(stop.set):
+            yield
         return
 
     def handler(signum, frame):
@@ -171,7 +205,8 @@ def _ctrl_c_stops(stop: threading.Event, distributed: bool = False):
     signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
-        yield
+        with console.when_closed(stop.set):
+            yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

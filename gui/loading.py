@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .state import PRETRAINED_DIR
@@ -18,13 +19,32 @@ def load_corpus_job(sources=None, progress=None):
     return load_corpus(sources, progress=progress, allow_empty=True)
 
 
-def load_run_models(run_dir: Path, device=None) -> dict:
-    """Every model saved in a run directory: key -> LoadedModel. Empty when the folder has none."""
+@dataclass
+class RunModels:
+    """A run's models that loaded, and the ones that did not with the reason (a damaged file)."""
+
+    models: dict = field(default_factory=dict)  # key -> LoadedModel
+    damaged: dict = field(default_factory=dict)  # key -> why it did not load
+
+
+def load_run_models(run_dir: Path, device=None) -> RunModels:
+    """Every model saved in a run directory: one damaged model does not keep the healthy ones out."""
     from engine.core.device import resolve_device
-    from engine.training.checkpoint import list_run_models, load_model
+    from engine.core.errors import UserError
+    from engine.models import MODEL_KEYS
+    from engine.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_model
 
     device = device or resolve_device("auto")
-    return {key: load_model(run_dir, key, device) for key in list_run_models(run_dir)}
+    found = RunModels()
+    for key in MODEL_KEYS:
+        folder = Path(run_dir) / key
+        if not ((folder / CONFIG_FILE).exists() or (folder / MODEL_FILE).exists()):
+            continue  # no model of this kind here
+        try:
+            found.models[key] = load_model(run_dir, key, device)
+        except UserError as exc:
+            found.damaged[key] = str(exc)
+    return found
 
 
 def bundled_run_dir() -> Path | None:

@@ -241,11 +241,15 @@ class MainWindow(QMainWindow):
                 if not self.state.models:
                     self.listen_tab.show_no_models()
 
-        def loaded(models) -> None:
-            if not models:
-                failed("the folder holds no trained models")
-            else:
-                self._models_loaded(models, run_dir, label, origin)
+        def loaded(found) -> None:
+            damaged = "; ".join(f"{key}: {why}" for key, why in found.damaged.items())
+            if not found.models:
+                failed(f"no model could be opened ({damaged})" if damaged else "the folder holds no trained models")
+                return
+            self._models_loaded(found.models, run_dir, label, origin)
+            if damaged:  # the healthy models are open; the damaged ones are named
+                self.show_error(f"Some models of {run_dir} could not be opened",
+                                f"Opened {', '.join(found.models)}. Not opened: {damaged}")
 
         workers.start_job(
             load_run_models,

@@ -19,6 +19,19 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+# Hypothesis: few examples by default, so the suite keeps its time budget; HYPOTHESIS_PROFILE=deep for a long
+# hunt. A test's own @settings(max_examples=...) still wins.
+try:
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hypothesis_settings
+
+    _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+    hypothesis_settings.register_profile("ci", max_examples=8, deadline=None, suppress_health_check=_QUIET)
+    hypothesis_settings.register_profile("deep", max_examples=500, deadline=None, suppress_health_check=_QUIET)
+    hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # pragma: no cover
+    pass
+
 try:  # torch is a hard dependency, but keep conftest importable while the engine is being built
     import torch
 

@@ -53,7 +53,7 @@ def test_saved_weights_are_the_trained_weights(tmp_path):
     events = list(train(job))
     assert events[-1].kind == "done"
     loaded = ckpt.load_model(tmp_path / "run", "gru")
-    model2, doc, opt = ckpt.load_train_state(tmp_path / "run" / "gru", "gru")
+    model2, doc, opt, _ = ckpt.load_train_state(tmp_path / "run" / "gru", "gru")
     for (name, a), (_, b) in zip(loaded.model.state_dict().items(), model2.state_dict().items()):
         assert torch.equal(a, b), name
     assert doc.step == 3 and doc.finished and any(k.endswith("exp_avg_sq") for k in opt)

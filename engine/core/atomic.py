@@ -1,7 +1,8 @@
 """The one way the app writes a file: to a temporary file beside it, then renamed over it.
 
 So a reader (or a crash, a full disk, a killed process) only ever sees the old complete file or the
-new complete file, never half of one, and a failed write leaves nothing behind, except when the
+new complete file, never half of one; the new file gets the replaced file's mode, or for a new one what
+the person's umask gives (as open() would), and a failed write leaves nothing behind, except when the
 process is killed mid-write: then its temporary `.<name>.<8 random characters>.tmp` stays.
 `remove_stale_temporaries(folder)` removes those; call it where no other process can be writing the
 folder (holding the folder's lock), or pass `min_age_s` so that only long-abandoned ones go.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,7 +46,7 @@ def atomic_write(path, content: bytes | Callable[[BinaryIO], None], *, durable: 
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; ours are ordinary files
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes the file private (0600)
         os.replace(tmp, path)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -54,6 +56,33 @@ def atomic_write(path, content: bytes | Callable[[BinaryIO], None], *, durable: 
     if durable:
         _fsync_folder(path.parent)
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """The mode a file written in place would get: the replaced file's own mode, or for a new file what
+    open() gives (0o666 less the person's umask: 0644 under 022, 0600 under 077)."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    except OSError:
+        pass
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc/self/status); elsewhere
+    set and restored at once (os.umask is the only way to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: Path) -> None:

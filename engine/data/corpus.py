@@ -32,7 +32,7 @@ import numpy as np
 
 from engine.core import resources
 from engine.core.errors import UserError
-from engine.core.processes import exit_when_parent_dies
+from engine.core.processes import exit_when_parent_dies, start_resource_tracker
 from engine.data.cache import SHIPPED_FORMAT, CorpusCache, PackedMelodies, ShippedCache, cache_key, cache_root
 from engine.data.skipped import Skipped
 from engine.music.melody import Melody
@@ -256,7 +256,7 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:80]
 
 
-def _kind_of(path: Path) -> str | None:
+def path_kind(path: Path) -> str | None:
     """"dir", "file" (anything else that exists) or None when absent; a name the OS refuses (too long,
     a NUL byte) raises UserError naming it, which the scan reports as a skipped source."""
     try:
@@ -284,7 +284,7 @@ def _scan_all(sources: Iterable, skipped: list[Skipped]) -> list[_Source]:
     for raw in sources:
         root = Path(os.fsdecode(raw)).expanduser()  # bytes from the OS are fine too
         try:
-            kind = _kind_of(root)
+            kind = path_kind(root)
         except UserError as exc:
             skipped.append(Skipped(printable(root), str(exc)))
             continue
@@ -433,6 +433,7 @@ def _parse_in_processes(files: list[_Source], settings: ExtractSettings, progres
     chunks = [files[i::n_chunks] for i in range(n_chunks)]  # interleaved, so big folders spread evenly
     by_chunk: dict[int, list] = {}
     done = 0
+    start_resource_tracker()  # one that a closed terminal does not kill (engine/core/processes.py)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=exit_when_parent_dies, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_parse_chunk, chunk, settings.to_dict()): i for i, chunk in enumerate(chunks)}

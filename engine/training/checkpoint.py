@@ -19,26 +19,38 @@ import csv
 import io
 import json
 import math
+import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load as st_load
+from safetensors import safe_open
 from safetensors.torch import save as st_save
 
-from engine.core import resources
+from engine.core import memory_budget, resources
 from engine.core.atomic import atomic_write
 from engine.core.errors import UserError
+from engine.core.memory_budget import size_text
 from engine.core.validation import Limit
 from engine.models import MODEL_KEYS, MODEL_LABELS, ModelConfig, SequenceModel, config_from_dict, model_from_config
 from engine.music.tokens import TokenConfig
+from engine.training import footprint
 from engine.training.train_config import TrainConfig
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "train_state.safetensors"
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
+RUN_MODEL_FILES = (STATE_FILE, MODEL_FILE, HISTORY_FILE, CONFIG_FILE)  # in the order a checkpoint writes them
+# In train_state: the training loss summed since the last history row, and over how many steps.
+PARTIAL_SUM, PARTIAL_STEPS = "train.loss_sum", "train.loss_steps"
+# Files read whole are checked against these first: a config or run.json is a few kB, a history 100 bytes a row.
+MAX_JSON_BYTES = 16 * 2**20
+MAX_HISTORY_BYTES = 512 * 2**20
+# A safetensors header: the tensors' names and shapes and our metadata (the config), a few kB.
+MAX_HEADER_BYTES = 16 * 2**20
 FORMAT = "melody-memory/1"
 HISTORY_FIELDS = ("step", "train_bpt", "valid_bpt", "lr", "tokens_per_s", "elapsed_s")
 
@@ -170,24 +182,45 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
     return out
 
 
-def save_checkpoint(model_dir, model: SequenceModel, optimizer, record: ModelRecord, history: list[dict]) -> list[Path]:
+class Orphaned(Exception):
+    """The process that holds the run's lock has gone (a worker's parent killed with kill -9): this process
+    may write no more of the run's files, a resume may already be writing them."""
+
+
+def save_checkpoint(model_dir, model: SequenceModel, optimizer, record: ModelRecord, history: list[dict],
+                    partial_loss: tuple[torch.Tensor, int] | None = None, alive=None) -> list[Path]:
     """Write one model's checkpoint: its training state first (all a resume needs, in one file), then the
-    model, its history and config.json (save_model)."""
+    model, its history and config.json (save_model).
+
+    `partial_loss` = (summed loss, steps) since the last logged row, so that a resume logs the row it would
+    have logged. `alive()`, when given, is asked before each file: false raises Orphaned, and no more file
+    is written."""
     model_dir = _made(model_dir)
     state = {f"model.{k}": v for k, v in _weights(model).items()} | _optimizer_tensors(optimizer)
+    if partial_loss is not None and partial_loss[1] > 0:
+        state[PARTIAL_SUM] = partial_loss[0].detach().to("cpu").reshape(())
+        state[PARTIAL_STEPS] = torch.tensor(int(partial_loss[1]), dtype=torch.int64)
+    _still_owned(alive)
     atomic_write(model_dir / STATE_FILE, st_save(state, metadata=_metadata(record)), durable=True)
-    return save_model(model_dir, model, record, history)
+    return save_model(model_dir, model, record, history, alive)
 
 
-def save_model(model_dir, model: SequenceModel, record: ModelRecord, history: list[dict] = ()) -> list[Path]:
+def save_model(model_dir, model: SequenceModel, record: ModelRecord, history: list[dict] = (), alive=None) -> list[Path]:
     """Write a model without training state (as the bundled models ship): it loads everywhere, and a
     resume never touches it."""
     model_dir = _made(model_dir)
     paths = [model_dir / MODEL_FILE, model_dir / HISTORY_FILE, model_dir / CONFIG_FILE]
-    atomic_write(paths[0], st_save(_weights(model), metadata=_metadata(record)), durable=True)
-    atomic_write(paths[1], _history_csv(list(history)), durable=True)
-    atomic_write(paths[2], (_metadata(record)["config"] + "\n").encode(), durable=True)
+    contents = [st_save(_weights(model), metadata=_metadata(record)), _history_csv(list(history)),
+                (_metadata(record)["config"] + "\n").encode()]
+    for path, content in zip(paths, contents):
+        _still_owned(alive)
+        atomic_write(path, content, durable=True)
     return [paths[0], paths[2]]
+
+
+def _still_owned(alive) -> None:
+    if alive is not None and not alive():
+        raise Orphaned()
 
 
 def _made(model_dir) -> Path:
@@ -223,14 +256,42 @@ def list_run_models(run_dir) -> list[str]:
 
 def read_config(model_dir) -> dict:
     path = Path(model_dir) / CONFIG_FILE
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: missing (no trained model here)")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not a readable config ({exc})") from None
+    doc = read_json(path, "config")
     ModelRecord.from_dict(doc, str(path))  # every value range-checked before anyone builds from it
     return doc
+
+
+def read_json(path, what: str):
+    """A JSON file of a run (config.json, run.json), checked first: a regular file of at most
+    MAX_JSON_BYTES; anything unreadable (a folder, 200,000 nested brackets) is a UserError naming it."""
+    path = Path(path)
+    regular_size(path, what, MAX_JSON_BYTES)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise UserError(f"{path}: not a readable {what} ({reason})") from None
+
+
+def regular_size(path: Path, what: str, limit: int | None = None) -> int:
+    """The size of `path`, a regular file of at most `limit` bytes; UserError naming it otherwise (a folder
+    where a run's file belongs is a damaged run, a FIFO would block the read, a huge file is not ours)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{path}: damaged run folder: a folder stands where a {what} file belongs")
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{path}: not a regular file, so not a readable {what}")
+    if limit is not None and st.st_size > limit:
+        raise UserError(f"{path}: {size_text(st.st_size)}, far more than a {what} holds (at most "
+                        f"{size_text(limit)}): a damaged or foreign file; not read")
+    return st.st_size
 
 
 def read_record(model_dir) -> ModelRecord:
@@ -244,32 +305,62 @@ def has_train_state(model_dir) -> bool:
     return (Path(model_dir) / STATE_FILE).is_file()
 
 
-def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a safetensors file; never unpickles. Damage -> UserError naming it."""
+def read_safetensors(path, expected: dict | None = None, budget: int | None = None,
+                     prefix: str = "") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; never unpickles. Damage -> UserError naming it.
+
+    Before any tensor is read: the file's size against `budget` (the bytes its tensors may take, from the
+    config), and its header's tensors against `expected` ({name: (shape, dtype)} of the state dict the
+    config implies; with `prefix`, the names that start with it). The tensors are then read through
+    safetensors' memory map."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: missing")
+    size = regular_size(path, "checkpoint")
+    if budget is not None and size > budget + MAX_HEADER_BYTES:
+        raise UserError(f"{path}: {size_text(size)}, but its config needs at most {size_text(budget)}: a damaged "
+                        f"or foreign file; not read")
     try:
-        data = path.read_bytes()
-        (header_len,) = struct.unpack("<Q", data[:8])
-        header = json.loads(data[8 : 8 + header_len])
-        tensors = st_load(data)
+        with safe_open(path, "pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise UserError(f"{path}: not a Melody Memory checkpoint (format {meta.get('format')!r})")
+            if expected is not None:
+                _check_header(path, {k: f.get_slice(k) for k in f.keys()}, expected, prefix)
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except UserError:
+        raise
     except Exception as exc:  # truncated, corrupted or not safetensors at all: all the same to the user
         raise UserError(f"{path}: corrupted or truncated checkpoint ({type(exc).__name__}: {exc})") from None
-    meta = header.get("__metadata__") or {}
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path}: not a Melody Memory checkpoint (format {meta.get('format')!r})")
     return tensors, meta
+
+
+_DTYPE_NAMES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
+                torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+                torch.bool: "BOOL"}
+
+
+def _check_header(path: Path, slices: dict, expected: dict, prefix: str) -> None:
+    """The header's tensors named `prefix + name` are exactly the expected ones, of their shapes and types."""
+    found = {k[len(prefix):]: v for k, v in slices.items() if k.startswith(prefix)}
+    missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise UserError(f"{path}: weights do not match the config (missing {missing[:3]}, "
+                        f"unexpected {unexpected[:3]})")
+    for name, (shape, dtype) in expected.items():
+        got_shape, got_dtype = tuple(found[name].get_shape()), found[name].get_dtype()
+        if got_shape != shape or got_dtype != _DTYPE_NAMES.get(dtype):
+            raise UserError(f"{path}: weight {name} has shape {got_shape} {got_dtype}, the config needs "
+                            f"{shape} {_DTYPE_NAMES.get(dtype, dtype)}")
 
 
 def read_state_record(model_dir) -> ModelRecord:
     """The config record inside train_state.safetensors, read from its header alone (a resume plan looks at
     every model of a run without loading its weights). Damage -> UserError naming the file."""
     path = Path(model_dir) / STATE_FILE
+    regular_size(path, "training state")
     try:
         with open(path, "rb") as f:
             (header_len,) = struct.unpack("<Q", f.read(8))
-            if header_len > 100_000_000:
+            if header_len > MAX_HEADER_BYTES:
                 raise ValueError(f"a header of {header_len} bytes")
             header = json.loads(f.read(header_len))
         meta = header.get("__metadata__") or {}
@@ -283,11 +374,15 @@ def read_state_record(model_dir) -> ModelRecord:
     return ModelRecord.from_dict(doc, str(path))
 
 
-def _build(doc: dict, key: str, where: Path) -> tuple[SequenceModel, ModelRecord]:
-    record = ModelRecord.from_dict(doc, str(where))
+def _weights_of(record: ModelRecord, key: str, where: Path) -> footprint.Weights:
+    """The weights a record's config implies, checked before anything is built: the model it names, the
+    parameter count (footprint.MAX_PARAMS) and the memory the weights take on this machine."""
     if record.key != key:
         raise UserError(f"{where}: holds model {record.key!r}, expected {key!r}")
-    return model_from_config(record.model, str(where)), record
+    weights = footprint.weights(record.model, str(where))
+    memory_budget.check(memory_budget.Estimate(f"loading {key}", {"weights": 2 * weights.needs.weight_bytes}),
+                        "the model's sizes in its config")
+    return weights
 
 
 def _load_weights(model: SequenceModel, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -311,32 +406,44 @@ def load_model(run_dir, key: str, device="cpu") -> LoadedModel:
     """The trained model `key` of a run, ready for generation and evaluation."""
     model_dir = Path(run_dir) / key
     doc = read_config(model_dir)
-    model, record = _build(doc, key, model_dir / CONFIG_FILE)
+    record = ModelRecord.from_dict(doc, str(model_dir / CONFIG_FILE))
+    weights = _weights_of(record, key, model_dir / CONFIG_FILE)
     path = model_dir / MODEL_FILE
-    tensors, _ = read_safetensors(path)
+    tensors, _ = read_safetensors(path, weights.shapes, weights.needs.weight_bytes)
+    model = model_from_config(record.model, str(model_dir / CONFIG_FILE))
     _load_weights(model, tensors, path)
     return LoadedModel(model.to(device).eval(), doc, record.tokens, record)
 
 
-def load_train_state(model_dir, key: str) -> tuple[SequenceModel, ModelRecord, dict[str, torch.Tensor]]:
-    """For --resume: (model with its weights, the config record saved with them, optimizer tensors).
+def load_train_state(model_dir, key: str):
+    """For --resume: (model with its weights, the config record saved with them, optimizer tensors, the
+    partial loss (summed loss, steps) since the last history row, or None).
 
     Everything comes from train_state.safetensors alone, so it is consistent even if the process was
     killed between writing it and the other files."""
     path = Path(model_dir) / STATE_FILE
-    tensors, meta = read_safetensors(path)
-    try:
-        doc = json.loads(meta["config"])
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: no readable config in its metadata ({exc})") from None
-    model, record = _build(doc, key, path)
-    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    _load_weights(model, weights, path)
+    record = read_state_record(model_dir)
+    weights = _weights_of(record, key, path)
+    # the weights, AdamW's two moments of each, a step count per parameter and the partial loss
+    budget = 3 * weights.needs.weight_bytes + 8 * (len(weights.shapes) + 2)
+    tensors, _ = read_safetensors(path, weights.shapes, budget, prefix="model.")
+    model = model_from_config(record.model, str(path))
+    _load_weights(model, {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}, path)
     opt = {k: v for k, v in tensors.items() if k.startswith("opt.")}
     for name, tensor in opt.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise UserError(f"{path}: {name} holds values that are not finite (a broken run): not resumed")
-    return model, record, opt
+    return model, record, opt, _partial_loss(tensors, path)
+
+
+def _partial_loss(tensors: dict, path: Path) -> tuple[torch.Tensor, int] | None:
+    if PARTIAL_SUM not in tensors and PARTIAL_STEPS not in tensors:
+        return None  # saved on a logging step, or by a version that did not keep it
+    total, steps = tensors.get(PARTIAL_SUM), tensors.get(PARTIAL_STEPS)
+    if total is None or steps is None or total.numel() != 1 or steps.numel() != 1 or steps.is_floating_point() \
+            or not bool(torch.isfinite(total).all()) or not 1 <= int(steps) <= 10_000_000:
+        raise UserError(f"{path}: {PARTIAL_SUM} and {PARTIAL_STEPS} must be a finite loss and a step count")
+    return total.reshape(()), int(steps)
 
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], path, step: int = 0) -> None:
@@ -384,8 +491,9 @@ def _check_moments(entries: dict, param: torch.Tensor, where: str) -> None:
 def read_history(model_dir, up_to_step: int | None = None) -> list[dict]:
     """history.csv rows as dicts of floats (None where blank), optionally only rows <= up_to_step."""
     path = Path(model_dir) / HISTORY_FILE
-    if not path.is_file():
+    if not path.exists():
         return []
+    regular_size(path, "training history", MAX_HISTORY_BYTES)
     rows = []
     try:
         with open(path, newline="", encoding="utf-8") as f:

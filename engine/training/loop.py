@@ -115,137 +115,168 @@ def validation_batches(tokens, cfg: TrainConfig) -> list[np.ndarray]:
 def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threading.Event,
                  alive: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
     """The training loop for `models` in this process (the whole job, or a worker process's share).
-    `alive()` false ends it at once, saving nothing (a worker whose parent died: it no longer holds the lock)."""
-    dp = distributed.current()  # None unless launched by torchrun (see engine/training/distributed.py)
-    rank, world = (dp.rank, dp.world) if dp else (0, 1)
-    device = dp.device if dp else resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    out_dir = Path(job.out_dir)
-    try:
-        sampler = make_sampler(job.train_tokens, cfg, job.token_config)
-        valid = [torch.from_numpy(b).to(device) for b in validation_batches(job.valid_tokens, cfg)]
-    except ValueError as exc:
-        raise UserError(f"cannot train: {exc}") from None
-    vocab = job.token_config.vocab_size
-
-    slots = [_make_slot(key, job, cfg, vocab, device) for key in models]
-    if dp is not None:
-        from torch.nn.parallel import DistributedDataParallel
-
-        for slot in slots:  # the wrapper broadcasts rank 0's weights, then all-reduces gradients in backward
-            slot.forward = DistributedDataParallel(slot.model, device_ids=[device] if device.type == "cuda" else None)
-    start_step = min(s.step for s in slots)
-    session_start = time.perf_counter()
-    steps_to_run = sum(max(0, cfg.steps - s.step) for s in slots)
-    done_model_steps = 0
-
-    def eta() -> float | None:
-        if done_model_steps == 0:
-            return None
-        return (time.perf_counter() - session_start) / done_model_steps * (steps_to_run - done_model_steps)
-
-    def event(kind, slot, **kw) -> TrainEvent:
-        return TrainEvent(kind=kind, step=slot.step, total_steps=cfg.steps, model=slot.key,
-                          elapsed_s=slot.elapsed_before + time.perf_counter() - session_start, **kw)
-
-    def orphaned() -> bool:
-        return alive is not None and not alive()
-
-    def save(slot) -> list[str]:
-        if rank != 0 or orphaned():  # a worker whose parent died no longer holds the run's lock: it saves nothing
-            return []
-        _check_finite_weights(slot, out_dir, cfg)
-        slot.saved_step = slot.step
-        return [str(p) for p in _save(slot, job, cfg, out_dir, device, world)]
-
+    `alive()` false ends it at once, saving nothing more (a worker whose parent died: it no longer holds
+    the lock; it also stops between the files of a save)."""
+    run = _Session(job, cfg, models, alive)
     stopped = False
-    for step in range(start_step, cfg.steps):
-        if dp is not None and (step - start_step) % STOP_CHECK_EVERY == 0 and distributed.any_rank(stop.is_set()):
+    for step in range(run.start_step, cfg.steps):
+        if run.ranks_agree_to_stop(step, stop):
             stopped = True  # every rank leaves at the same step, so no rank waits in a collective
             break
-        if dp is None:
-            batch_np = sampler.batch(step, cfg.batch_size)
-        else:
-            # --batch-size is per rank: the global batch has batch_size x world rows' worth of tokens; this
-            # rank takes every world-th row. Every rank draws it whole (cheap) to count its targets.
-            full = sampler.batch(step, cfg.batch_size * world, world=world)
-            global_targets = max(1, int((full[:, 1:] != PAD).sum()))
-            batch_np = full[rank::world]
-        batch = torch.from_numpy(batch_np).to(device, non_blocking=True)
+        batch, global_targets = run.batch(step)
         lr = lr_at(step, cfg)
-        for slot in slots:
+        for slot in run.slots:
             if slot.stopped_early or slot.step != step:
                 continue  # stopped early, or resumed ahead of the others (killed between two models' checkpoints)
-            if orphaned():  # the parent was killed: what was saved stays, as after any kill
+            if run.orphaned():  # the parent was killed: what was saved stays, as after any kill
                 return
-            if dp is None and stop.is_set():
+            if run.dp is None and stop.is_set():
                 stopped = True
                 break
-            t0 = time.perf_counter()
-            for group in slot.optimizer.param_groups:
-                group["lr"] = lr
-            total, targets = next_token_nats(slot.forward, batch, precision)
-            # DDP averages gradients over the ranks; scaling this rank's summed loss by world / (targets
-            # in the global batch) makes that average the gradient of the global batch's mean loss:
-            # exactly what one process with the whole batch computes, PAD or not.
-            loss = total * (world / global_targets) if dp is not None else total / targets.clamp(min=1)
-            slot.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(slot.params, cfg.grad_clip, foreach=True)
-            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
-                failure = UserError(_not_finite(slot, loss, grad_norm, out_dir, cfg))
-                for other in slots:  # what the other models learnt is kept before the error ends training
-                    if other is not slot and other.step > other.saved_step:
-                        yield event("checkpoint", other, paths=save(other))
-                raise failure
-            slot.optimizer.step()
-            slot.loss_sum = loss.detach() if slot.loss_sum is None else slot.loss_sum + loss.detach()
-            slot.loss_steps += 1
-            slot.step += 1
-            slot.busy_s += time.perf_counter() - t0
-            slot.tokens += int(targets) * world  # the whole job's predicted tokens
-            done_model_steps += 1
-
-            last = slot.step == cfg.steps
-            logging = slot.step % cfg.log_every == 0 or slot.step % cfg.eval_every == 0 or last
-            train_bpt = None
-            if logging:
-                if dp is not None:  # each rank's loss is its share x world: the mean over ranks is the loss
-                    slot.loss_sum = distributed.all_sum(slot.loss_sum) / world
-                train_bpt = float(slot.loss_sum) / slot.loss_steps / LN2
-                slot.loss_sum, slot.loss_steps = None, 0
-                slot.last_train = train_bpt
-            tps = slot.tokens / slot.busy_s if slot.busy_s > 0 else None
-            yield event("step", slot, train_bpt=train_bpt, lr=lr, tokens_per_s=tps, eta_s=eta())
-
-            valid_bpt = None
-            if slot.step % cfg.eval_every == 0 or last:
-                valid_bpt = evaluate_bpt(slot.model, valid, precision)
-                slot.last_valid = valid_bpt
-                if slot.early_stop.update(valid_bpt):  # flat for `patience` validations: this model is done
-                    slot.stopped_early = last = True
-                yield event("eval", slot, train_bpt=slot.last_train, valid_bpt=valid_bpt, lr=lr,
-                            tokens_per_s=tps, eta_s=eta())
-            if logging:
-                slot.history.append({"step": slot.step, "train_bpt": train_bpt, "valid_bpt": valid_bpt, "lr": lr,
-                                     "tokens_per_s": tps,
-                                     "elapsed_s": slot.elapsed_before + time.perf_counter() - session_start})
-            if slot.step % cfg.save_every == 0 or last:
-                yield event("checkpoint", slot, paths=save(slot))
-        if stopped or (dp is None and all(s.stopped_early for s in slots)):
+            yield from run.train_step(slot, batch, global_targets, lr)
+        if stopped or (run.dp is None and all(s.stopped_early for s in run.slots)):
             break
+    yield from run.finish(stopped or stop.is_set())
 
-    if stopped or stop.is_set():
-        for slot in slots:
-            if slot.step > slot.saved_step:  # what it learnt since its last checkpoint (nothing at step 0)
-                yield event("checkpoint", slot, paths=save(slot))
-    distributed.barrier()  # data-parallel: "done" once rank 0's last checkpoints are on disk
-    final_step = min(s.step for s in slots)
-    summary = {s.key: {"valid_bpt": s.last_valid, "train_bpt": s.last_train, "step": s.step,
-                       "params": s.model.num_params()} for s in slots}
-    kind = "done" if all(s.step >= cfg.steps or s.stopped_early for s in slots) else "stopped"
-    yield TrainEvent(kind=kind, step=final_step, total_steps=cfg.steps,
-                     elapsed_s=time.perf_counter() - session_start, summary=summary)
+
+class _Session:
+    """One call of train_models: the models' slots, the batches, the device and the clock."""
+
+    def __init__(self, job: TrainJob, cfg: TrainConfig, models: list[str], alive: Callable[[], bool] | None):
+        self.job, self.cfg, self.alive = job, cfg, alive
+        self.dp = distributed.current()  # None unless launched by torchrun (see engine/training/distributed.py)
+        self.rank, self.world = (self.dp.rank, self.dp.world) if self.dp else (0, 1)
+        self.device = self.dp.device if self.dp else resolve_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.out_dir = Path(job.out_dir)
+        try:
+            self.sampler = make_sampler(job.train_tokens, cfg, job.token_config)
+            self.valid = [torch.from_numpy(b).to(self.device) for b in validation_batches(job.valid_tokens, cfg)]
+        except ValueError as exc:
+            raise UserError(f"cannot train: {exc}") from None
+        self.slots = [_make_slot(key, job, cfg, job.token_config.vocab_size, self.device) for key in models]
+        if self.dp is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            for slot in self.slots:  # the wrapper broadcasts rank 0's weights, then all-reduces gradients
+                slot.forward = DistributedDataParallel(
+                    slot.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        self.start_step = min(s.step for s in self.slots)
+        self.started = time.perf_counter()
+        self.steps_to_run = sum(max(0, cfg.steps - s.step) for s in self.slots)
+        self.done_model_steps = 0
+
+    def orphaned(self) -> bool:
+        return self.alive is not None and not self.alive()
+
+    def ranks_agree_to_stop(self, step: int, stop: threading.Event) -> bool:
+        """Data-parallel only: every STOP_CHECK_EVERY steps the ranks agree whether one of them was stopped."""
+        return (self.dp is not None and (step - self.start_step) % STOP_CHECK_EVERY == 0
+                and distributed.any_rank(stop.is_set()))
+
+    def batch(self, step: int) -> tuple[torch.Tensor, int | None]:
+        """This rank's batch of `step`, and (data-parallel) the targets in the global batch."""
+        if self.dp is None:
+            return torch.from_numpy(self.sampler.batch(step, self.cfg.batch_size)).to(self.device, non_blocking=True), None
+        # --batch-size is per rank: the global batch has batch_size x world rows' worth of tokens; this rank
+        # takes every world-th row. Every rank draws it whole (cheap) to count its targets.
+        full = self.sampler.batch(step, self.cfg.batch_size * self.world, world=self.world)
+        global_targets = max(1, int((full[:, 1:] != PAD).sum()))
+        return torch.from_numpy(full[self.rank :: self.world]).to(self.device, non_blocking=True), global_targets
+
+    def eta(self) -> float | None:
+        if self.done_model_steps == 0:
+            return None
+        per_step = (time.perf_counter() - self.started) / self.done_model_steps
+        return per_step * (self.steps_to_run - self.done_model_steps)
+
+    def event(self, kind: str, slot: _Slot, **kw) -> TrainEvent:
+        return TrainEvent(kind=kind, step=slot.step, total_steps=self.cfg.steps, model=slot.key,
+                          elapsed_s=slot.elapsed_before + time.perf_counter() - self.started, **kw)
+
+    def save(self, slot: _Slot) -> list[str]:
+        if self.rank != 0 or self.orphaned():  # a worker whose parent died no longer holds the lock: no save
+            return []
+        _check_finite_weights(slot, self.out_dir, self.cfg)
+        try:
+            paths = _save(slot, self.job, self.cfg, self.out_dir, self.device, self.world, self.alive)
+        except ckpt.Orphaned:
+            return []  # the parent died during the save: the files written so far are complete ones
+        slot.saved_step = slot.step
+        return [str(p) for p in paths]
+
+    def train_step(self, slot: _Slot, batch: torch.Tensor, global_targets: int | None, lr: float) -> Iterator[TrainEvent]:
+        """One optimizer step of one model, and the events, validation and checkpoint that follow it."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        for group in slot.optimizer.param_groups:
+            group["lr"] = lr
+        total, targets = next_token_nats(slot.forward, batch, self.precision)
+        # DDP averages gradients over the ranks; scaling this rank's summed loss by world / (targets in the
+        # global batch) makes that average the gradient of the global batch's mean loss: exactly what one
+        # process with the whole batch computes, PAD or not.
+        loss = total * (self.world / global_targets) if self.dp is not None else total / targets.clamp(min=1)
+        slot.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(slot.params, cfg.grad_clip, foreach=True)
+        if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+            failure = UserError(_not_finite(slot, loss, grad_norm, self.out_dir, cfg))
+            for other in self.slots:  # what the other models learnt is kept before the error ends training
+                if other is not slot and other.step > other.saved_step:
+                    yield self.event("checkpoint", other, paths=self.save(other))
+            raise failure
+        slot.optimizer.step()
+        slot.loss_sum = loss.detach() if slot.loss_sum is None else slot.loss_sum + loss.detach()
+        slot.loss_steps += 1
+        slot.step += 1
+        slot.busy_s += time.perf_counter() - t0
+        slot.tokens += int(targets) * self.world  # the whole job's predicted tokens
+        self.done_model_steps += 1
+        yield from self._after_step(slot, lr)
+
+    def _after_step(self, slot: _Slot, lr: float) -> Iterator[TrainEvent]:
+        cfg = self.cfg
+        last = slot.step == cfg.steps
+        logging = slot.step % cfg.log_every == 0 or slot.step % cfg.eval_every == 0 or last
+        train_bpt = self._logged_loss(slot) if logging else None
+        tps = slot.tokens / slot.busy_s if slot.busy_s > 0 else None
+        yield self.event("step", slot, train_bpt=train_bpt, lr=lr, tokens_per_s=tps, eta_s=self.eta())
+        valid_bpt = None
+        if slot.step % cfg.eval_every == 0 or last:
+            valid_bpt = evaluate_bpt(slot.model, self.valid, self.precision)
+            slot.last_valid = valid_bpt
+            if slot.early_stop.update(valid_bpt):  # flat for `patience` validations: this model is done
+                slot.stopped_early = last = True
+            yield self.event("eval", slot, train_bpt=slot.last_train, valid_bpt=valid_bpt, lr=lr,
+                             tokens_per_s=tps, eta_s=self.eta())
+        if logging:
+            slot.history.append({"step": slot.step, "train_bpt": train_bpt, "valid_bpt": valid_bpt, "lr": lr,
+                                 "tokens_per_s": tps,
+                                 "elapsed_s": slot.elapsed_before + time.perf_counter() - self.started})
+        if slot.step % cfg.save_every == 0 or last:
+            yield self.event("checkpoint", slot, paths=self.save(slot))
+
+    def _logged_loss(self, slot: _Slot) -> float:
+        """The mean training loss (bits) since the last logged row; the running sum starts again."""
+        if self.dp is not None:  # each rank's loss is its share x world: the mean over ranks is the loss
+            slot.loss_sum = distributed.all_sum(slot.loss_sum) / self.world
+        train_bpt = float(slot.loss_sum) / slot.loss_steps / LN2
+        slot.loss_sum, slot.loss_steps = None, 0
+        slot.last_train = train_bpt
+        return train_bpt
+
+    def finish(self, stopped: bool) -> Iterator[TrainEvent]:
+        """Stopped: checkpoint what every model learnt since its last one. Then the job's final event."""
+        if stopped:
+            for slot in self.slots:
+                if slot.step > slot.saved_step:  # what it learnt since its last checkpoint (nothing at step 0)
+                    yield self.event("checkpoint", slot, paths=self.save(slot))
+        distributed.barrier()  # data-parallel: "done" once rank 0's last checkpoints are on disk
+        summary = {s.key: {"valid_bpt": s.last_valid, "train_bpt": s.last_train, "step": s.step,
+                           "params": s.model.num_params()} for s in self.slots}
+        kind = "done" if all(s.step >= self.cfg.steps or s.stopped_early for s in self.slots) else "stopped"
+        yield TrainEvent(kind=kind, step=min(s.step for s in self.slots), total_steps=self.cfg.steps,
+                         elapsed_s=time.perf_counter() - self.started, summary=summary)
 
 
 class _Slot:
@@ -271,7 +302,7 @@ class _Slot:
 def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
     model_dir = Path(job.out_dir) / key
     if job.resume and ckpt.has_train_state(model_dir):
-        model, record, opt_tensors = ckpt.load_train_state(model_dir, key)
+        model, record, opt_tensors, partial = ckpt.load_train_state(model_dir, key)
         check_same_settings(model_dir / ckpt.STATE_FILE, record.training, record.ranks, cfg, world_size())
         if record.corpus != job.corpus_fingerprint:
             raise UserError(f"{model_dir / ckpt.STATE_FILE}: was trained on a different corpus "
@@ -283,6 +314,10 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
         ckpt.restore_optimizer(optimizer, opt_tensors, model_dir / ckpt.STATE_FILE, step=record.step)
         slot = _Slot(key, model, optimizer, record.step, ckpt.read_history(model_dir, up_to_step=record.step))
         slot.early_stop = EarlyStop.replay(cfg.patience, cfg.min_delta, slot.history)
+        if partial is not None and distributed.current() is None:
+            # the loss summed since the last history row: the next row is the one an unstopped run logs
+            # (data-parallel, each rank summed its own share, and rank 0 saved only its own: not restored)
+            slot.loss_sum, slot.loss_steps = partial[0].to(device), partial[1]
         return slot
     if (model_dir / ckpt.CONFIG_FILE).exists() or ckpt.has_train_state(model_dir):
         why = "has no training state (a bundled or exported model)" if job.resume else "already holds a trained model"
@@ -318,13 +353,16 @@ def _not_finite(slot: _Slot, loss, grad_norm, out_dir: Path, cfg: TrainConfig) -
             f"usually helps")
 
 
-def _save(slot: _Slot, job: TrainJob, cfg: TrainConfig, out_dir: Path, device, world: int) -> list[Path]:
+def _save(slot: _Slot, job: TrainJob, cfg: TrainConfig, out_dir: Path, device, world: int,
+          alive: Callable[[], bool] | None = None) -> list[Path]:
     record = ckpt.ModelRecord(
         key=slot.key, model=slot.model.config, tokens=job.token_config, training=cfg, step=slot.step,
         corpus=job.corpus_fingerprint, params=slot.model.num_params(), train_bpt=slot.last_train,
         valid_bpt=slot.last_valid, ranks=world, device=str(device), torch=torch.__version__,
         saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), stopped_early=slot.stopped_early)
-    return ckpt.save_checkpoint(out_dir / slot.key, slot.model, slot.optimizer, record, slot.history)
+    partial = (slot.loss_sum, slot.loss_steps) if slot.loss_sum is not None and world == 1 else None
+    return ckpt.save_checkpoint(out_dir / slot.key, slot.model, slot.optimizer, record, slot.history,
+                                partial_loss=partial, alive=alive)
 
 
 def final_table(summary: dict) -> list[tuple[str, int, float | None, float | None]]:

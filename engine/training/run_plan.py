@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +44,10 @@ RUN_FILE = "run.json"
 RUN_FORMAT = "melody-memory-run/1"
 # Settings a resume may change: they decide where and how fast a run trains, not what it learns.
 RESUMABLE_OVERRIDES = ("device", "threads", "processes", "eval_every", "save_every", "log_every")
+# Attention scores one model's batch may hold (batch x window^2 x heads, summed over its layers): kept for
+# backward with their softmax and its gradient, 12 bytes each, so at most ~13 GB. Like MAX_BATCH_TOKENS, a
+# bound on what a typo can ask for; the memory estimate then compares the whole job with this machine.
+MAX_ATTENTION_SCORES = 1 << 30
 
 
 @dataclass
@@ -79,13 +84,9 @@ class RunManifest:
 
 def read_manifest(run_dir) -> RunManifest | None:
     path = Path(run_dir) / RUN_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not a readable run file ({exc})") from None
-    return RunManifest.from_dict(doc, str(path))
+    return RunManifest.from_dict(ckpt.read_json(path, "run file"), str(path))
 
 
 def write_manifest(run_dir, manifest: RunManifest) -> None:
@@ -177,11 +178,7 @@ class RunPlan:
         """The job for `corpus`: its training tunes, the validation tunes (or, when a small corpus has
         none, every 10th training tune held out), as compact 1-byte token arrays."""
         if self.resume:
-            manifest = read_manifest(self.out_dir)
-            if manifest is not None and manifest.corpus and manifest.corpus != corpus.fingerprint:
-                raise UserError(f"{self.out_dir}: was trained on another corpus (hash {manifest.corpus}) than the one "
-                                f"loaded now ({corpus.fingerprint}): its source files have changed since, or "
-                                f"another --source was given; a resume needs the run's own tunes")
+            self._check_corpus(corpus.fingerprint)
         notes = list(self.notes)
         train_tokens, valid_tokens = corpus.tokens("train"), corpus.tokens("valid")
         if not valid_tokens:
@@ -198,6 +195,21 @@ class RunPlan:
                         corpus_fingerprint=corpus.fingerprint, out_dir=self.out_dir, config=self.config,
                         resume=self.resume, sources=self.sources, notes=notes, lock=self.lock,
                         run_models=list(self.run_models))
+
+    def _check_corpus(self, fingerprint: str) -> None:
+        """A resume trains on the run's own tunes: run.json's corpus, or (run.json lost) each model's
+        training state's, checked before anything is written."""
+        manifest = read_manifest(self.out_dir)
+        if manifest is not None:
+            trained_on = {manifest.corpus} - {""}
+        else:
+            trained_on = {ckpt.read_state_record(self.out_dir / k).corpus for k in self.models
+                          if self.states.get(k) is not None and self.states[k].has_state} - {""}
+        if trained_on and trained_on != {fingerprint}:
+            lost = "" if manifest is not None else f" ({RUN_FILE} is missing: give the run's --source)"
+            raise UserError(f"{self.out_dir}: was trained on another corpus (hash {', '.join(sorted(trained_on))}) "
+                            f"than the one loaded now ({fingerprint}): its source files have changed since, or "
+                            f"another --source was given; a resume needs the run's own tunes{lost}")
 
     def release(self) -> None:
         """Drop the run's lock; a folder this plan made and nothing was trained into is removed again."""
@@ -227,8 +239,9 @@ def plan_new_run(out_dir, models, config: TrainConfig, sources=None, names: dict
     config = config.validate(names=names).resolved()
     check_hardware(config)
     _check_folder(out_dir, models)
+    memory = check_training_memory(config, models, names)
     plan = RunPlan(out_dir, models, config, resume=False, sources=_sources(sources), run_models=models,
-                   _created=not out_dir.exists())
+                   notes=[memory], _created=not out_dir.exists())
     if lock:
         _locked(plan)
     try:
@@ -274,6 +287,7 @@ def _resume_plan(out_dir: Path, overrides, models, sources, names: dict, ranks: 
         raise UserError(f"{out_dir} is a file, not a run folder")
     if not out_dir.is_dir():
         raise UserError(f"{out_dir}: no run to resume (no such folder)")
+    _check_files(out_dir, [])  # run.json
     manifest = read_manifest(out_dir)
     if manifest is not None:
         config, run_models, run_sources = manifest.training, manifest.models, manifest.sources
@@ -302,6 +316,8 @@ def _resume_plan(out_dir: Path, overrides, models, sources, names: dict, ranks: 
             check_same_settings(out_dir / key / ckpt.STATE_FILE, state.training, state.ranks, config, ranks)
     to_train = [k for k in wanted if not states[k].exists or (states[k].has_state and not states[k].finished)]
     notes = [states[k].describe() for k in wanted]
+    if to_train:
+        notes.append(check_training_memory(config, to_train, names))
     return RunPlan(out_dir, to_train, config, resume=True, sources=_sources(sources) or run_sources,
                    run_models=run_models, states=states, notes=notes)
 
@@ -381,6 +397,53 @@ def _check_folder(out_dir: Path, models: list[str]) -> None:
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
         raise UserError(f"cannot create {out_dir}: {existing} is a file")
+    _check_files(out_dir, models)
+
+
+def _check_files(out_dir: Path, models: list[str]) -> None:
+    """A run's files are regular files or absent: a folder (or a FIFO, a device) where one belongs would fail
+    the first save after training (and every resume after it), or block the read. Refused now, naming it."""
+    paths = [(out_dir / RUN_FILE, "the run's")]
+    paths += [(out_dir / key / name, f"the {key} model's") for key in models for name in ckpt.RUN_MODEL_FILES]
+    for path, whose in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        if not stat.S_ISREG(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise UserError(f"{path}: damaged run folder: {what} stands where {whose} {path.name} belongs; "
+                            f"move it away (a model whose files are gone is retrained from its train_state, or "
+                            f"from the start)")
+
+
+def check_training_memory(config: TrainConfig, models: list[str], names: dict[str, str] | None = None) -> str:
+    """Refuse settings whose training cannot fit in memory before anything is allocated (UserError naming
+    the settings to lower); else the line that tells the person the estimate. The models report their
+    own costs (engine/training/footprint.py): attention's batch x window^2 x heads per layer for the
+    models that have attention, the activations they keep per token for the others."""
+    from engine.core import memory_budget
+    from engine.core.device import cpu_cores
+    from engine.models import model_config
+    from engine.music.tokens import TokenConfig
+    from engine.training import footprint
+
+    names = names or {}
+    flags = f"{names.get('batch_size', 'batch_size')} or {names.get('window', 'window')}"
+    window = config.resolved_window()
+    needs = [footprint.needs(model_config(key, config.preset, TokenConfig().vocab_size, window=window))
+             for key in models]
+    for model in needs:
+        scores = memory_budget.attention_scores(model, config.batch_size, window)
+        if scores > MAX_ATTENTION_SCORES:
+            raise UserError(f"{model.key}: {flags.replace(' or ', ' x ')}^2 x its attention heads = "
+                            f"{config.batch_size} x {window}^2 x {model.attention_heads} = {scores:,} attention "
+                            f"scores per batch; at most {MAX_ATTENTION_SCORES:,} fit in memory: lower {flags}")
+    processes = config.processes or min(cpu_cores(), len(models))
+    estimate = memory_budget.training(needs, config.batch_size, window, processes)
+    return memory_budget.check(estimate, f"{flags} (or train fewer models at once, in fewer processes)")
 
 
 def _locked(plan: RunPlan) -> RunPlan:

@@ -10,8 +10,9 @@ torch threads), and this module merges their events into one stream for the CLI 
 - Same weights as in one process: batches are a pure function of (seed, step) and every model is seeded
   alike, so with the same thread count a model ends bit for bit where serial training ends; resume is
   per model and just as exact.
-- Stop: the caller's `stop` is relayed to the workers, which checkpoint and finish. Ctrl-C reaches the
-  whole process group; workers ignore it and wait for the relayed stop.
+- Stop: the caller's `stop` is relayed to the workers, which checkpoint and finish. Ctrl-C, SIGHUP and
+  SIGTERM reach the whole process group; workers are started with them held and then ignore them, and
+  wait for the relayed stop.
 - Failure: a worker's UserError stops the others (they checkpoint) and is raised here; a worker that dies
   (killed, out of memory) is reported by name; a worker whose parent dies stops at its next step.
 - Spawned, not forked: a forked copy of a process with Qt or torch threads running can deadlock.
@@ -19,12 +20,10 @@ torch threads), and this module merges their events into one stream for the CLI 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import multiprocessing
 import os
 import queue as queue_module
-import signal
 import threading
 import time
 import traceback
@@ -35,6 +34,7 @@ import torch
 
 from engine.core.device import resolve_device, torch_threads
 from engine.core.errors import UserError
+from engine.core.processes import ignore_stop_signals, start_resource_tracker, stop_signals_held
 from engine.training.run_plan import TrainJob
 from engine.training.train_config import TrainConfig
 
@@ -90,83 +90,100 @@ def step_costs(job: TrainJob, cfg: TrainConfig, models: list[str], threads: int)
 def train_in_processes(job: TrainJob, cfg: TrainConfig, models: list[str], processes: int, threads: int,
                        stop: threading.Event) -> Iterator:
     """Yield the merged TrainEvents of `models` trained in `processes` worker processes."""
-    from engine.training.loop import TrainEvent
-
     costs = step_costs(job, cfg, models, threads) if len(models) > processes else dict.fromkeys(models, 1.0)
-    groups = assign(models, costs, processes)
-    context = multiprocessing.get_context("spawn")
-    events = context.Queue()
-    stop_all = context.Event()
-    portable = replace(job, lock=None)  # the parent keeps the run's lock; workers write only their models
-    workers = [context.Process(target=_worker_main, name=f"melody-memory-train-{i}", daemon=True,
-                               args=(i, portable, cfg, group, threads, events, stop_all, os.getpid()))
-               for i, group in enumerate(groups)]
-    with _interrupts_ignored():  # a Ctrl-C while a worker imports torch must not kill it: the parent decides
-        for worker in workers:
-            worker.start()
-    finals: dict[int, TrainEvent | None] = {}
-    etas: dict[int, float] = {}
-    failure: str | None = None
-    failure_is_bug = False
+    pool = _Pool(job, cfg, assign(models, costs, processes), threads)
     try:
-        while len(finals) < len(workers):
+        while not pool.all_ended():
             if stop.is_set():
-                stop_all.set()
-            try:
-                index, kind, payload = events.get(timeout=0.1)
-            except queue_module.Empty:
-                index = kind = payload = None
-            if kind == "events":
-                for event in payload:
-                    if event.kind in ("done", "stopped"):
-                        finals[index] = event
-                        continue
-                    if event.eta_s is not None:
-                        etas[index] = event.eta_s
-                    event.eta_s = max(etas.values()) if len(etas) == len(workers) else None
-                    yield event
-            elif kind is not None:  # "user-error" or "error": stop the others (they checkpoint), then report it
-                finals[index] = None
-                stop_all.set()
-                if failure is None:
-                    failure = payload if kind == "user-error" else f"a training process failed:\n{payload}"
-                    failure_is_bug = kind == "error"
-            # A worker that died (killed, out of memory) sends nothing: look after every message, not only
-            # when the queue runs dry (other workers keep it busy). One that exited cleanly has sent its
-            # last message before it exited, so it is missing only once the queue ran dry.
-            for i, worker in enumerate(workers):
-                if i in finals or worker.exitcode is None or (worker.exitcode == 0 and kind is not None):
-                    continue
-                finals[i] = None
-                stop_all.set()
-                if failure is None:
-                    failure = (f"the training process for {', '.join(groups[i])} ended unexpectedly (exit code "
-                               f"{worker.exitcode}); what its models had saved is kept: continue with "
-                               f"`train --resume --out {job.out_dir}`")
-        if failure is not None:
-            raise RuntimeError(failure) if failure_is_bug else UserError(failure)
+                pool.stop_all.set()
+            yield from pool.receive()
+        pool.raise_failure()
     finally:
-        stop_all.set()
-        _finish(workers, events)
-    done = [e for e in finals.values() if e is not None]
-    summary = {k: v for e in done for k, v in (e.summary or {}).items()}
-    kind = "done" if all(e.kind == "done" for e in done) else "stopped"
-    yield TrainEvent(kind=kind, step=min(e.step for e in done), total_steps=cfg.steps,
-                     elapsed_s=max(e.elapsed_s for e in done), summary=summary)
+        pool.stop_all.set()
+        _finish(pool.workers, pool.events)
+    yield pool.final_event()
 
 
-@contextlib.contextmanager
-def _interrupts_ignored():
-    """SIGINT ignored while workers start: an ignored signal stays ignored across exec, and Python then
-    installs no KeyboardInterrupt handler of its own. Only the main thread may change handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+class _Pool:
+    """The worker processes of one job and what they have reported: their events merged, each one's final
+    event (None for a worker that failed or died), the first failure."""
+
+    def __init__(self, job: TrainJob, cfg: TrainConfig, groups: list[list[str]], threads: int):
+        self.job, self.cfg, self.groups = job, cfg, groups
+        context = multiprocessing.get_context("spawn")
+        portable = replace(job, lock=None)  # the parent keeps the run's lock; workers write only their models
+        # A signal to the process group while a worker imports torch must not kill it: the parent decides
+        # (engine/core/processes.py). The queue's resource tracker starts under the same hold.
+        start_resource_tracker()
+        with stop_signals_held():
+            self.events = context.Queue()
+            self.stop_all = context.Event()
+            self.workers = [context.Process(target=_worker_main, name=f"melody-memory-train-{i}", daemon=True,
+                                            args=(i, portable, cfg, group, threads, self.events, self.stop_all,
+                                                  os.getpid()))
+                            for i, group in enumerate(groups)]
+            for worker in self.workers:
+                worker.start()
+        self.finals: dict = {}
+        self.etas: dict[int, float] = {}
+        self.failure: str | None = None
+        self.failure_is_bug = False
+
+    def all_ended(self) -> bool:
+        return len(self.finals) == len(self.workers)
+
+    def receive(self) -> Iterator:
+        """The events of one message (none after 0.1 s of silence); then a look for workers that died."""
+        try:
+            index, kind, payload = self.events.get(timeout=0.1)
+        except queue_module.Empty:
+            index = kind = payload = None
+        if kind == "events":
+            yield from self._merged(index, payload)
+        elif kind is not None:  # "user-error" or "error": stop the others (they checkpoint), then report it
+            self._failed(index, payload if kind == "user-error" else f"a training process failed:\n{payload}",
+                         bug=kind == "error")
+        self._look_for_dead(queue_ran_dry=kind is None)
+
+    def _merged(self, index: int, events) -> Iterator:
+        for event in events:
+            if event.kind in ("done", "stopped"):
+                self.finals[index] = event
+                continue
+            if event.eta_s is not None:
+                self.etas[index] = event.eta_s
+            event.eta_s = max(self.etas.values()) if len(self.etas) == len(self.workers) else None
+            yield event
+
+    def _look_for_dead(self, queue_ran_dry: bool) -> None:
+        """A worker that died (killed, out of memory) sends nothing: look after every message, not only when
+        the queue runs dry (other workers keep it busy). One that exited cleanly has sent its last message
+        before it exited, so it is missing only once the queue ran dry."""
+        for i, worker in enumerate(self.workers):
+            if i in self.finals or worker.exitcode is None or (worker.exitcode == 0 and not queue_ran_dry):
+                continue
+            self._failed(i, f"the training process for {', '.join(self.groups[i])} ended unexpectedly (exit code "
+                            f"{worker.exitcode}); what its models had saved is kept: continue with "
+                            f"`train --resume --out {self.job.out_dir}`")
+
+    def _failed(self, index: int, message: str, bug: bool = False) -> None:
+        self.finals[index] = None
+        self.stop_all.set()
+        if self.failure is None:
+            self.failure, self.failure_is_bug = message, bug
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise RuntimeError(self.failure) if self.failure_is_bug else UserError(self.failure)
+
+    def final_event(self):
+        from engine.training.loop import TrainEvent
+
+        done = [e for e in self.finals.values() if e is not None]
+        summary = {k: v for e in done for k, v in (e.summary or {}).items()}
+        kind = "done" if all(e.kind == "done" for e in done) else "stopped"
+        return TrainEvent(kind=kind, step=min(e.step for e in done), total_steps=self.cfg.steps,
+                          elapsed_s=max(e.elapsed_s for e in done), summary=summary)
 
 
 def _finish(workers, events) -> None:
@@ -188,9 +205,7 @@ def _worker_main(index: int, job: TrainJob, cfg: TrainConfig, models: list[str],
     """A worker process: train `models`, send events in small batches, report errors by kind."""
     # The parent decides when to stop: Ctrl-C, a closed terminal (SIGHUP) and `kill` reach the whole group,
     # and the parent relays them as a stop so that every model is checkpointed.
-    for name in ("SIGINT", "SIGHUP", "SIGTERM"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    ignore_stop_signals()
     # A little below normal priority: the app's window (and whatever else the user runs) gets the core the
     # moment it needs it, so the window stays responsive while every core trains; an idle machine still
     # gives training all of it.
