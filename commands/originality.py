@@ -46,29 +46,29 @@ def run(args) -> int:
 
     Limit("int", 0, MAX_PRIMER_BARS).check(args.primer_bars, "--primer-bars")
     files, skipped = _find_files(args.paths)
+    pieces = []  # every melody of every file, read before the run's tunes are indexed: a bad file fails fast
+    for path, explicit in files:
+        try:
+            pieces += [(printable(path), index, melody) for index, melody in enumerate(_load(path))]
+        except UserError as exc:
+            if explicit:
+                raise
+            skipped.append({"path": printable(path), "reason": str(exc)})
+            say(f"skipped: {exc}")
+    if not pieces:
+        reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped) or "no MIDI files"
+        raise UserError(f"no melody to measure ({reasons})")
     tunes = run_tunes(resolve_run_dir(args.run))
     if tunes.warning:
         say(f"warning: {tunes.warning}")
     say(f"originality: {len(tunes.index.tunes)} training tunes, {tunes.index.n_spans} two-bar spans "
         f"(index: {tunes.index.cache_status})")
     measured = []
-    for path, explicit in files:
-        try:
-            melodies = _load(path)
-        except UserError as exc:
-            if explicit:
-                raise
-            skipped.append({"path": printable(path), "reason": str(exc)})
-            say(f"skipped: {exc}")
-            continue
-        for index, melody in enumerate(melodies):
-            result = measure_piece(tunes.index, melody.note_array(), melody.steps_per_bar, melody.n_bars,
-                                   args.primer_bars)
-            measured.append({"path": printable(path), "index": index, "title": melody.title, "meter": melody.meter,
-                             **result.to_dict(tunes.index)})
-    if not measured:
-        reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped) or "no MIDI files"
-        raise UserError(f"no melody to measure ({reasons})")
+    for name, index, melody in pieces:
+        result = measure_piece(tunes.index, melody.note_array(), melody.steps_per_bar, melody.n_bars,
+                               args.primer_bars)
+        measured.append({"path": name, "index": index, "title": melody.title, "meter": melody.meter,
+                         **result.to_dict(tunes.index)})
     if args.json:
         emit_json({"run": str(args.run), "corpus": tunes.summary(), "primer_bars": args.primer_bars,
                    "min_span_notes": MIN_SPAN_NOTES, "melodies": measured, "skipped": skipped})
