@@ -215,6 +215,12 @@ class StandInCorpus:
             self.melodies.append(Melody(notes, 40 * 16, tune_id=f"{split}{i:02d}", title=f"Tune {i}",
                                         meta={"split": split}))
         self.melodies.append(Melody(self.melodies[0].notes, 40 * 16, tune_id="valid", meta={"split": "valid"}))
+        # one test tune borrows bars 8-23 of a training tune: the human baseline must find it
+        own, lent = self.melodies[1], self.melodies[0]
+        notes = [n for n in own.notes if not 8 * 16 <= n.onset < 24 * 16]
+        notes += [n for n in lent.notes if 8 * 16 <= n.onset < 24 * 16]
+        self.melodies[1] = Melody(tuple(sorted(notes, key=lambda n: n.onset)), 40 * 16, tune_id=own.tune_id,
+                                  meta=own.meta)
 
     def split(self, name):
         return [m for m in self.melodies if m.meta["split"] == name]
@@ -246,9 +252,16 @@ def test_the_report_section_reads_copying_against_the_human_baseline(tmp_path):
     assert copier["longest_run_bars"]["max"] == 16 and copier["longest_run_bars"]["n_continuations"] == 24
     assert copier["tunes"][0]["tune_id"].startswith("train")
     assert section["copier"]["0.7"]["copy_rate"]["mean"] < 0.05
-    human = section["human"]["1.0"]
-    assert human == section["human"]["0.7"] and human["copy_rate"]["mean"] == 0.0 and human["copy_rate"]["n"] == 12
+    human = section["human"]["1.0"]  # one real continuation in 12 is a borrowed passage, the others borrow nothing
+    assert human == section["human"]["0.7"] and human["copy_rate"]["n"] == 12
+    assert human["copy_rate"]["mean"] == pytest.approx(1 / 12, abs=1e-6) and human["longest_run_bars"]["max"] == 16
+    assert human["tunes"][0]["tune_id"] == "train00"
     assert meter.settings_entry()["training_tunes"] == 12
+    # the same baseline for the app, from the engine's one call
+    from engine.metrics.originality import human_baseline
+
+    baseline = human_baseline(meter.index, corpus.split("test"), PRIMER, 16, min_n=3)
+    assert {k: baseline["copy_rate"][k] for k in ("mean", "n")} == {k: human["copy_rate"][k] for k in ("mean", "n")}
 
     doc = {"per_bar": {}, "settings": {"bars": 16, "min_n": 3}, "models": ["copier"], "originality": section}
     check_report(doc, "r.json")

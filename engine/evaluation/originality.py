@@ -81,7 +81,7 @@ class OriginalityMeter:
                 "indexed_spans": self.index.n_spans}
 
     def report(self) -> dict:
-        temperatures = sorted({t for by_t in self.by_source.values() for t in by_t}, key=float)
+        temperatures = list(dict.fromkeys(t for by_t in self.by_source.values() for t in by_t))  # as sampled
         section = {model: {t: self._entry(f) for t, f in by_t.items()} for model, by_t in self.by_source.items()}
         human = self._entry(self.human)
         section[HUMAN] = {t: human for t in temperatures}

@@ -511,8 +511,9 @@ def _originality_plot(plt, report, save) -> None:
     ax.set_xlabel("sampling temperature")
     ax.set_ylabel("copy rate (share of two-bar spans)")
     ax.set_ylim(bottom=0)
+    ax.margins(x=0.08)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="best")
     ax.set_title("Originality: two-bar spans of the continuation found in a training tune and not in the primer\n"
                  "(any key; mean and 95% bootstrap interval over primers)", fontsize=10)
     save(fig, "originality_copy_rate.png")

@@ -182,6 +182,26 @@ def _tune_table(stops: np.ndarray, per_span_tunes: list[np.ndarray]) -> list[tup
     return [(int(tunes[i]), int(spans[i]), int(longest[i])) for i in order]
 
 
+def human_baseline(index: SpanIndex, test_tunes, primer_bars: int = 8, bars: int = 64, min_bars_after: int = 16,
+                   min_n: int = 10, seed: int = 0) -> dict:
+    """What real tunes of the corpus borrow: each test tune with at least `min_bars_after` full bars after its
+    primer (the evaluation's primers), its real continuation (up to `bars` bars) measured like a model's.
+    {"copy_rate": {mean, lo, hi, n}, "longest_run_bars": {mean, lo, hi, n}} (engine.metrics.stats: null
+    below min_n). The app sets a model's figures beside it; the report has the same under originality.human."""
+    from engine.metrics.stats import scalar_stats
+
+    rates, longest = [], []
+    for tune in test_tunes:
+        if tune.n_steps // tune.steps_per_bar < primer_bars + min_bars_after or not tune.bars(0, primer_bars).notes:
+            continue
+        result = measure_continuation(index, tune.bars(0, primer_bars), tune.bars(primer_bars, primer_bars + bars))
+        if result.copy_rate is not None:
+            rates.append(result.copy_rate)
+            longest.append(result.longest_run_bars)
+    return {"copy_rate": scalar_stats(rates, seed=seed, min_n=min_n),
+            "longest_run_bars": scalar_stats(longest, seed=seed, min_n=min_n)}
+
+
 # --- a run's training tunes -------------------------------------------------------------------------
 
 
