@@ -16,6 +16,7 @@ COMMANDS = {
     "evaluate": ("commands.evaluate", "measure how long each model keeps the theme and rhythm"),
     "influence": ("commands.influence", "show which earlier notes each generated note drew on"),
     "metrics": ("commands.metrics", "melody metrics of any MIDI files"),
+    "originality": ("commands.originality", "how much of each MIDI file replays the run's training tunes"),
     "bench": ("commands.bench", "performance figures of this machine"),
 }
 

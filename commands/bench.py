@@ -14,6 +14,7 @@ from .common import emit_json, say
 
 SECTIONS = [
     "engine.bench.corpus_bench",
+    "engine.bench.originality_bench",
     "engine.bench.train_bench",
     "gui.bench",
     "engine.bench.generate_bench",

@@ -96,6 +96,7 @@ def _generate(args, settings, device, mid_paths, wav_paths) -> int:
     bar.close()
     say(f"{args.model}: {settings.variations} x {settings.bars} bars in {time.perf_counter() - started:.2f} s")
 
+    originality = _originality(args, primer, melodies) if args.json else [None] * len(melodies)
     written = []
     for i, melody in enumerate(melodies):
         pm = build_midi(melody, args.program, MODEL_LABELS[args.model], primer, args.primer_mode)
@@ -109,8 +110,25 @@ def _generate(args, settings, device, mid_paths, wav_paths) -> int:
             write_wav(wav_paths[i], samples, rate)
             entry.update(wav=str(wav_paths[i]), synth=synth_name, seconds=round(len(samples) / rate, 2))
             say(f"wrote {wav_paths[i]} ({len(samples) / rate:.1f} s, {synth_name})")
-        written.append(entry)
+        written.append({**entry, "originality": originality[i]})
     if args.json:
         emit_json({"model": args.model, "primer": primer.tune_id, "meter": primer.meter,
                    "tempo_qpm": primer.tempo_qpm, "key": primer.key, "files": written})
     return 0
+
+
+def _originality(args, primer, melodies) -> list:
+    """Each variation's originality against the run's training tunes (engine/metrics/originality.py); nulls
+    with a warning when the run's corpus cannot be loaded (the MIDI files are written all the same)."""
+    from engine.core.errors import UserError
+    from engine.metrics.originality import measure_continuation, run_tunes
+    from engine.training.checkpoint import resolve_run_dir
+
+    try:
+        tunes = run_tunes(resolve_run_dir(args.run))
+    except UserError as exc:
+        say(f"warning: no originality figures: {exc}")
+        return [None] * len(melodies)
+    if tunes.warning:
+        say(f"warning: {tunes.warning}")
+    return [measure_continuation(tunes.index, primer, m).to_dict(tunes.index) for m in melodies]

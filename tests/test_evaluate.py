@@ -175,12 +175,17 @@ def test_report_measures_the_human_repeat_and_writes_every_file(run_dir, corpus,
     assert set(report["per_bar"]["TR"]) == {"rnn", "transformer", "human", "floor"}
     assert report["windows"]["transformer"]["primer_leaves_window_after_bars"] == {"4/4": 64 / 16}
     assert report["windows"]["rnn"]["primer_leaves_window_after_bars"] == {}  # no window: nothing leaves it
+    # originality (issue 27) per model and temperature, beside the human baseline: random tunes borrow nothing
+    assert {src: set(by_t) for src, by_t in report["originality"].items()} == {
+        src: {"1.0", "0.7"} for src in ("rnn", "transformer", "human")}
+    assert report["originality"]["human"]["1.0"]["copy_rate"]["mean"] == 0.0
+    assert report["originality"]["rnn"]["0.7"]["copy_rate"]["n"] == 4
 
     paths = write_report(report, tmp_path / "report")
     names = {p.name for p in paths}
     for png in ("per_bar_TR_excess.png", "per_bar_TR.png", "per_bar_TR_excess_by_meter.png", "per_bar_RR.png",
                 "per_bar_IK.png", "nll_k.png", "nll_per_bar.png", "gradient_memory.png", "ssm.png", "probe.png",
-                "training_curves.png"):
+                "training_curves.png", "originality_copy_rate.png"):
         assert png in names
         assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "per_bar_TR__human.csv" in names and "probe__transformer.csv" in names

@@ -133,6 +133,11 @@ class Corpus:
     def token_config(self) -> TokenConfig:
         return self.settings.token_config
 
+    @property
+    def packed(self) -> PackedMelodies:
+        """Every melody as flat arrays: for measures that read all the notes at once (the span index)."""
+        return self._packed
+
     def __len__(self) -> int:
         return len(self._packed)
 

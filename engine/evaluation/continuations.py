@@ -254,8 +254,11 @@ def window_block(scores: dict[str, Scores], settings: EvalSettings) -> dict:
 
 
 def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalSettings, say=None,
-                          cancel: threading.Event | None = None) -> dict:
+                          cancel: threading.Event | None = None, observe=None) -> dict:
     """The report's continuation parts for `models` {key: (model, token_config)} on `cases`.
+
+    `observe(temperature_key, model_key, continuations)`, when given, sees every primer's samples as they
+    are made (the originality meter measures them there, so that they need not all be kept).
 
     Returns per_bar, by_temperature, by_meter, by_temperature_and_meter, distinct_bar_rate,
     distinct_bar_rate_by_temperature, windows_by_temperature (the summary's window figures), meters,
@@ -288,6 +291,8 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
             report_progress(f"{key}: sampling {len(cases)} x {settings.samples} continuations at temperature "
                             f"{temperature:g}", done, total, key)
             conts = sample_continuations(model, primers, token_config, settings, temperature, cancel)
+            if observe is not None:
+                observe(temperature_key(temperature), key, conts)
             scores[key] = score_source(cases, conts, settings, matched=True)
             if t_index == 0:
                 first_samples[key] = [c[0] for c in conts]

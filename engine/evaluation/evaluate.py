@@ -136,10 +136,12 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     if not test:
         raise UserError("the corpus has no test-split tunes to evaluate on")
     cases = make_cases(test, settings)
+    from engine.evaluation.originality import OriginalityMeter
 
+    originality = OriginalityMeter(corpus, cases, settings)  # the training tunes' spans (issue 27)
     with torch.no_grad():
         continuations = measure_continuations({k: (loaded[k].model, loaded[k].token_config) for k in keys}, cases,
-                                              settings, say, cancel)
+                                              settings, say, cancel, observe=originality.observe)
     tick("generate")
     first_samples = continuations.pop("first_samples")
     influence = None
@@ -205,6 +207,8 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     }
     if influence is not None:
         report["influence"] = influence
+    report["originality"] = originality.report()
+    report["settings"]["originality"] = originality.settings_entry()
     report["summary_by_temperature"] = {t: summary_rows(report, windows) for t, windows in windows_by_t.items()}
     report["summary"] = report["summary_by_temperature"][temperature_key(settings.temperatures[0])]
     if influence is not None:  # measured at the first temperature only: its table gets the column

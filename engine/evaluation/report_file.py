@@ -67,6 +67,7 @@ def check_report(doc, where: str) -> None:
                 Limit("float", 0, 10**6).check(bars, f"windows.{model}.{key}.{meter}", where)
     models = doc.get("models", [])
     _need(isinstance(models, list) and all(isinstance(m, str) for m in models), where, "models", "a list of model keys")
+    _originality(doc.get("originality"), where)
 
 
 def _need(ok: bool, where: str, key: str, what: str) -> None:
@@ -132,3 +133,29 @@ def _rates(rates, where: str, key: str) -> None:
 def _summary(rows, where: str, key: str) -> None:
     _need(isinstance(rows, list) and all(isinstance(r, dict) and isinstance(r.get("source"), str) for r in rows),
           where, key, "a list of rows, each naming its source")
+
+
+_SHARE = Limit("float", 0, 1, optional=True)
+_BARS = Limit("float", 0, MAX_BARS, optional=True)
+
+
+def _originality(section, where: str) -> None:
+    """originality.<model|human>.<T>.{copy_rate: {mean, lo, hi, n}, longest_run_bars: {mean, lo, hi, n, median,
+    max, n_continuations}, tunes: [...]} (engine/evaluation/originality.py); absent in older reports."""
+    for source, by_t in _table(section, where, "originality").items():
+        for t, entry in _table(by_t, where, f"originality.{source}").items():
+            key = f"originality.{source}.{t}"
+            _need(isinstance(entry, dict), where, key, "a table")
+            _stats(entry.get("copy_rate"), where, f"{key}.copy_rate")
+            for part in ("mean", "lo", "hi"):
+                _SHARE.check(entry["copy_rate"][part], f"{key}.copy_rate.{part}", where)
+            _COUNT.check(entry["copy_rate"]["n"], f"{key}.copy_rate.n", where)
+            run = entry.get("longest_run_bars")
+            _stats(run, where, f"{key}.longest_run_bars")
+            for part in ("mean", "lo", "hi", "median", "max"):
+                _BARS.check(run.get(part), f"{key}.longest_run_bars.{part}", where)
+            for part in ("n", "n_continuations"):
+                _COUNT.check(run.get(part, 0), f"{key}.longest_run_bars.{part}", where)
+            tunes = entry.get("tunes", [])
+            _need(isinstance(tunes, list) and all(isinstance(x, dict) and isinstance(x.get("tune_id"), str)
+                                                  for x in tunes), where, f"{key}.tunes", "a list of tunes, each with its tune_id")

@@ -177,6 +177,8 @@ def write_plots(report: dict, out: Path) -> list[Path]:
     _model_side_plots(plt, report, save)
     if report.get("influence"):
         _influence_plot(plt, report, save)
+    if report.get("originality"):
+        _originality_plot(plt, report, save)
     return paths
 
 
@@ -474,3 +476,44 @@ def _influence_plot(plt, report, save) -> None:
                  f"{influence['temperature']}\nchance: the weight spread evenly over everything before the note",
                  fontsize=10)
     save(fig, "influence_distance.png")
+
+
+def _originality_plot(plt, report, save) -> None:
+    """Copy rate against temperature, one line per model with its 95% intervals, the human baseline (real
+    continuations against the same training tunes: no temperature) as a band; n in the legend."""
+    section = report["originality"]
+    human = next(iter(section.get("human", {}).values()), None)
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    if human and human["copy_rate"]["mean"] is not None:
+        st = human["copy_rate"]
+        style = _style("human")
+        ax.axhline(st["mean"], color=style["color"], ls=style["linestyle"], lw=1.4,
+                   label=f"{style['label']}: real continuations (n {st['n']})")
+        if st["lo"] is not None:
+            ax.axhspan(st["lo"], st["hi"], color=style["color"], alpha=0.12, lw=0)
+    for key in report.get("models", []):
+        by_t = section.get(key) or {}
+        points = sorted((float(t), e["copy_rate"]) for t, e in by_t.items() if e["copy_rate"]["mean"] is not None)
+        if not points:
+            continue
+        x = np.array([t for t, _ in points])
+        mean = np.array([st["mean"] for _, st in points])
+        lo = _arr([st["lo"] for _, st in points])
+        hi = _arr([st["hi"] for _, st in points])
+        style = _style(key)
+        ns = sorted({st["n"] for _, st in points})
+        n_text = str(ns[0]) if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
+        yerr = np.nan_to_num(np.abs(np.vstack([mean - lo, hi - mean])))  # no bar where there is no interval
+        ax.errorbar(x, mean, yerr=yerr, marker="o", ms=4, capsize=3, lw=1.5, color=style["color"],
+                    linestyle=style["linestyle"], label=f"{style['label']} (n {n_text})")
+    temperatures = sorted({float(t) for by_t in section.values() for t in by_t})
+    ax.set_xticks(temperatures)
+    ax.set_xlabel("sampling temperature")
+    ax.set_ylabel("copy rate (share of two-bar spans)")
+    ax.set_ylim(bottom=0)
+    ax.margins(x=0.08)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title("Originality: two-bar spans of the continuation found in a training tune and not in the primer\n"
+                 "(any key; mean and 95% bootstrap interval over primers)", fontsize=10)
+    save(fig, "originality_copy_rate.png")
