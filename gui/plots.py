@@ -158,17 +158,20 @@ class CaptionedPlot(QWidget):
 
     def line(self, key: str, x, y, lo=None, hi=None, name: str | None = None, symbol=None, n=None,
              line_style: str | None = None, width: float = 2.0, notes: list[str] | None = None,
-             in_readout: bool = True) -> None:
+             in_readout: bool = True, edges=None) -> None:
         """A series in the colour and line style of `key` (or `line_style`), with a shaded 95% band
         where the interval exists (a report leaves it null where fewer than 2 values stand behind it).
         Drawn into the items this name had before (setData), or new ones the first time. A series that
-        another one's readout already tells (`in_readout=False`) keeps the hover box short."""
+        another one's readout already tells (`in_readout=False`) keeps the hover box short. With `edges`
+        (one more than y) the series is a histogram: steps over the bins, read at the bins' centres x."""
         name = name or style.model_label(key)
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         line = self.lines.get(name) or self.lines.setdefault(name, _Line(self.plot))
-        line.curve.setData(x, y, pen=style.pen(key, width, line_style), connect="finite", symbol=symbol,
-                           symbolSize=6, symbolBrush=style.model_colour(key), symbolPen=None)
+        shape = {"stepMode": "center"} if edges is not None else {"stepMode": None}
+        line.curve.setData(x if edges is None else np.asarray(edges, dtype=float), y, pen=style.pen(key, width, line_style),
+                           connect="finite", symbol=symbol, symbolSize=6, symbolBrush=style.model_colour(key),
+                           symbolPen=None, **shape)
         line.curve.show()
         if lo is not None and hi is not None:
             lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)

@@ -56,7 +56,8 @@ class ControlPlots:
             plot.plot.setXRange(min(temps) - 0.03, max(temps) + 0.03, padding=0)
         plot.hline(0.0, "floor")
         crossings = _crossings({k: s for k, s in found.items() if k != "human"})
-        plot.caption.setText(SWEEP_CAPTION + (" Orders that flip here: " + "; ".join(crossings) + "."
+        plot.caption.setText(SWEEP_CAPTION + (" Means that change order here: " + "; ".join(crossings)
+                                              + " (the paired table tests a difference)."
                                               if crossings else ""))
         if len(temps) < 2:
             plot.set_notice("This report has one temperature:\nno sweep to draw." if temps else

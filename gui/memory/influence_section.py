@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from .. import style
-from ..plots import Bar, CaptionedPlot, Series
+from ..plots import Bar, CaptionedPlot
 from . import controls_data, report_data
 
 PREVIOUS_NOTE_COLOUR = "#222222"
@@ -65,8 +65,8 @@ class InfluenceSection(QWidget):
             note = f"{d.get('n_notes')} notes of {d.get('n')} continuations"
             if len(counts) and len(edges) == len(counts) + 1 and counts.sum() > 0:
                 share = counts / counts.sum()
-                plot.add(pg.PlotDataItem(edges, share, stepMode="center", pen=style.pen(src)))
-                plot.series[style.model_label(src)] = Series((edges[:-1] + edges[1:]) / 2, share, src, note=note)
+                plot.line(src, (edges[:-1] + edges[1:]) / 2, share, edges=edges)
+                plot.series[style.model_label(src)].note = note
             refs = controls_data.influence_references(d)
             if refs.uniform is not None:
                 plot.vline(refs.uniform, style.model_colour(src), "", "dotted",

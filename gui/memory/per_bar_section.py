@@ -109,10 +109,11 @@ class PerBarPlots:
         excess = view.theme == EXCESS and bool(excess_block)
         floor_words = FLOOR_WORDS.get(view.floor, view.floor) if (excess or own_floor) else ""
         if excess:
-            title = f"{label(metric)} over the {floor_words}" + ("" if paired else " (difference of means: no interval)")
+            title = f"{label(metric)} over the {floor_words} per bar"
+            words += "" if paired else "; a difference of means, so no interval"
         else:
-            title = label(metric) + (f", with each source's {floor_words} dotted" if own_floor else "")
-        plot.title.setText(f"<b>{title} per bar</b> ({words})")
+            title = label(metric) + " per bar" + (f", with each source's {floor_words} dotted" if own_floor else "")
+        plot.title.setText(f"<b>{title}</b> ({words})")
         plot.plot.setLabel("left", f"{metric} excess" if excess else metric)
         plot.caption.setText(LOOK_FOR.get(metric if excess or metric != "TR" else "TR_raw", ""))
         drawn = []

@@ -217,8 +217,9 @@ class SummaryGroup(QWidget):
         self.table.fill(report, temperature)
         first, last = report_data.first_last_bars(report)
         least = report_data.min_n(report)
-        self.title.setText(f"<b>Summary</b> (continuations at temperature {temperature}, all meters)"
-                           if temperature else "<b>Summary</b>")
+        floor = "rhythm-matched" if report_data.primary_floor(report) == report_data.RHYTHM_MATCHED else "random-partner"
+        self.title.setText(f"<b>Summary</b> (continuations at temperature {temperature}, all meters; TR excess over "
+                           f"the {floor} floor)" if temperature else "<b>Summary</b>")
         self.caption.setText(
             f"TR excess: theme recall minus the source's own floor (0 = chance), each primer's mean over "
             f"bars {first} or {last}, then the mean [95% interval] over primers; n = the primers it rests on"

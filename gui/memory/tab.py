@@ -326,12 +326,15 @@ class MemoryTab(QWidget):
         self.export_button.setEnabled(not self.files.exporting)
         self.evaluated.emit()
 
-    def _draw_view(self) -> None:
-        """Everything that depends on the view bar: floor, theme view, temperature and meter."""
+    def _draw_view(self, changed: str = "temperature") -> None:
+        """What depends on the view bar: the per-bar plots on every choice; the temperature's other views
+        (the sweep, the distinct-bar rates, the paired differences, the summary) when it changes."""
         report, view = self.report, self.view_bar.view
         if report is None:
             return
         self.per_bar.draw(report, view, self.view_bar.words(report))
+        if changed != "temperature":
+            return
         self.controls.draw(report, view)
         self.paired.show_report(report, view.temperature)
         self.summary.show_report(report, view.temperature)

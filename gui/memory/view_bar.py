@@ -44,7 +44,7 @@ def switch(text: str, tip: str) -> QPushButton:
 
 
 class ViewBar(QWidget):
-    changed = Signal()  # the user chose another view
+    changed = Signal(str)  # the user chose another view: what changed ("floor", "theme", "temperature", "meter")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -103,7 +103,7 @@ class ViewBar(QWidget):
         if temperature is not None:
             self.view.temperature = temperature
         self._check()
-        self.changed.emit()
+        self.changed.emit("temperature" if temperature is not None else "floor" if floor is not None else "theme")
 
     def _check(self) -> None:
         if self.view.floor in self.floor_buttons:
@@ -114,7 +114,7 @@ class ViewBar(QWidget):
 
     def _meter_chosen(self, index: int) -> None:
         self.view.meter = self.meter_box.itemData(index) or ALL_METERS
-        self.changed.emit()
+        self.changed.emit("meter")
 
     def build(self, report: dict) -> None:
         """The floors, temperatures and meters of this report; the user's choices are kept where they

@@ -108,7 +108,7 @@ def test_late_bar_excess_against_temperature_per_model(window, user, fake, seven
         np.testing.assert_allclose(x, [float(t) for t in fake_report.TEMPERATURES])
         np.testing.assert_allclose(y, [r["TR_excess_last"]["mean"] for r in rows])
     assert "bars 5-12" in plot.title.text() and "rhythm-matched floor" in plot.title.text()
-    assert "Transformer and" in plot.caption.text() and "flip" in plot.caption.text()  # its order depends on T
+    assert "change order here: LSTM and Transformer;" in plot.caption.text()  # its order depends on T
 
 
 def test_pitch_only_and_phase_robust_recall_beside_tr_and_rr(window, user, fake):
@@ -274,3 +274,29 @@ def test_a_report_of_the_first_format_shows_raw_theme_recall_with_the_shared_flo
     assert not tab.view_bar.temperature_buttons and tab.view_bar.meter_box.count() == 1
     assert not tab.influence.isVisible()
     assert "one temperature" in tab.controls.sweep_plot.notice_text or "no temperatures" in tab.controls.sweep_plot.notice_text
+
+
+def test_the_shipped_report_draws_its_numbers_in_every_view(window, user):
+    """docs/report.json, the report the bundled models ship with (made before recall by distance and the
+    rhythm-matched floor): every temperature and meter, and the views it lacks say so."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "report.json"
+    report = json.loads(path.read_text())
+    open_report(user, window, path)
+    tab = window.memory_tab
+    least = report["settings"]["min_n"]
+    for t in report["settings"]["temperatures"]:
+        key = str(float(t))
+        user.click(key)
+        for meter, info in report["meters"].items():
+            few = info["primers"] < least
+            choose(user, tab.view_bar.meter_box, f"{meter} ({info['primers']} primers{': too few' if few else ''})")
+            block = report["by_temperature_and_meter"][key][meter]
+            for src in report["models"]:
+                assert_drawn(tab.per_bar_plots["TR"], style.model_label(src), block["TR_excess"][src])
+            assert bool(tab.per_bar_plots["TR"].notice_text) == few, (key, meter)
+        choose(user, tab.view_bar.meter_box, f"all meters ({len(report['primers'])} primers)")
+        assert_drawn(tab.per_bar_plots["TR"], "human reference", report["by_temperature"][key]["TR_excess"]["human"])
+    if "recall_by_distance_steps" not in report:
+        assert "no recall by distance" in tab.recall.plot.notice_text
