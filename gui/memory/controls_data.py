@@ -4,9 +4,11 @@ Keys (docs/design.md section 5, "Controls of the sampled per-bar measures"): `su
 (the late-bar TR excess of every model at each temperature of the sweep), `paired.<a>-<b>.<window>.{mean,
 lo, hi, n}` (per-primer differences with a paired bootstrap; `paired_by_temperature.<T>` when the report
 gives them per temperature), `distinct_bar_rate_matched.<source>` (`..._by_temperature.<T>` likewise),
-`influence.models.<model>.{reference_previous_note, share_on_primer}` beside the uniform spread
-(`chance`), and the probe's `settings.probe.{seeds, steps_per_bar}` with `probe.models.<model>.
-accuracy_by_seed`.
+`influence.models.<model>.{reference_previous_note, reference_uniform, share_on_primer}` (each {mean, lo,
+hi, n}; a report before them has the uniform spread as the number `chance`), and the probe's
+`settings.{seeds, steps_per_bar}` with `probe.models.<model>.{accuracy, accuracy_min, accuracy_max,
+n_seeds, by_seed}`. `paired_by_series.<series>` gives the paired differences of the other excess series
+(pitch-only, phase-robust, over the random floor) at the report's own temperature.
 """
 
 from __future__ import annotations
@@ -51,16 +53,25 @@ class Pair:
     windows: dict  # "bars 1-8" -> {mean, lo, hi, n}
 
 
-def paired(report: dict, keys: list[str], temperature: str | None) -> tuple[list[Pair], str | None]:
-    """Every pair the report gives, in the registry's order of its first and then its second model (the
-    model-vs-human pairs last), and the temperature they were sampled at (None when the report does not
-    say)."""
+def paired_series(report: dict) -> list[str]:
+    """The excess series the report gives paired differences of, its headline one (`paired`) first."""
+    main = (report.get("settings") or {}).get("paired_series", "TR_excess")
+    return [main, *(s for s in report.get("paired_by_series") or {} if s != main)] if report.get("paired") else []
+
+
+def paired(report: dict, keys: list[str], temperature: str | None,
+           series: str | None = None) -> tuple[list[Pair], str | None]:
+    """Every pair the report gives for one series (default: its headline one), in the registry's order of
+    its first and then its second model (the model-vs-human pairs last), and the temperature they were
+    sampled at (None when the report does not say)."""
     by_t = report.get("paired_by_temperature") or {}
-    if temperature in by_t:
+    shown = (report.get("settings") or {}).get("per_bar_temperature")
+    headline = not series or series == (report.get("settings") or {}).get("paired_series", "TR_excess")
+    if headline and temperature in by_t:
         block, at = by_t[temperature], temperature
     else:
-        block = report.get("paired") or {}
-        shown = (report.get("settings") or {}).get("per_bar_temperature")
+        block = report.get("paired") if headline else (report.get("paired_by_series") or {}).get(series)
+        block = block or {}
         at = None if shown is None else str(float(shown))
     order = {k: i for i, k in enumerate([*keys, "human"])}
     pairs = []
@@ -109,30 +120,41 @@ def influence_references(figures: dict) -> InfluenceReferences:
     share = figures.get("share_on_primer")
     if isinstance(share, (int, float)):
         share = {"mean": float(share), "lo": None, "hi": None, "n": figures.get("n")}
-    uniform = figures.get("reference_uniform", figures.get("chance"))
-    return InfluenceReferences(figures.get("reference_previous_note"), uniform, share)
+    uniform = _mean(figures.get("reference_uniform"))
+    return InfluenceReferences(_mean(figures.get("reference_previous_note")),
+                               uniform if uniform is not None else figures.get("chance"), share)
+
+
+def _mean(figure) -> float | None:
+    """A reference given as a number or as a figure {mean, lo, hi, n}."""
+    return figure.get("mean") if isinstance(figure, dict) else figure
 
 
 @dataclass
 class ProbeSeeds:
     seeds: list[str]
     steps_per_bar: int | None
-    by_model: dict[str, np.ndarray]  # model -> accuracy [seed, gap]
+    spread: dict[str, tuple[np.ndarray, np.ndarray, int]]  # model -> (lowest, highest over seeds, n seeds)
 
 
 def probe_seeds(probe: dict, report: dict | None = None) -> ProbeSeeds:
-    """The probe's seeds (from its own settings, else the report's) and each model's accuracy per seed."""
+    """The probe's seeds (from its own settings, else the report's) and each model's spread over them:
+    `accuracy_min`/`accuracy_max`, else the range of `by_seed`; no spread from fewer than 2 seeds."""
     settings = probe.get("settings") or ((report or {}).get("settings") or {}).get("probe") or {}
-    by_model = {}
+    spread = {}
     for key, record in (probe.get("models") or {}).items():
-        per_seed = record.get("accuracy_by_seed")
-        if isinstance(per_seed, dict):
-            per_seed = list(per_seed.values())
-        if per_seed:
-            by_model[key] = floats(per_seed)
+        by_seed = [r.get("accuracy") if isinstance(r, dict) else r for r in (record.get("by_seed") or {}).values()]
+        n = int(record.get("n_seeds") or len(by_seed) or 1)
+        if n < 2:
+            continue
+        if record.get("accuracy_min") is not None and record.get("accuracy_max") is not None:
+            spread[key] = (floats(record["accuracy_min"]), floats(record["accuracy_max"]), n)
+        elif len(by_seed) >= 2:
+            values = floats(by_seed)
+            spread[key] = (np.nanmin(values, axis=0), np.nanmax(values, axis=0), n)
     seeds = settings.get("seeds")
     if isinstance(seeds, int):
         seeds = list(range(seeds))
-    if not seeds and by_model:
-        seeds = list(range(len(next(iter(by_model.values())))))
-    return ProbeSeeds([str(s) for s in seeds or []], settings.get("steps_per_bar"), by_model)
+    if not seeds:
+        seeds = [settings["seed"]] if settings.get("seed") is not None else []
+    return ProbeSeeds([str(s) for s in seeds], settings.get("steps_per_bar"), spread)

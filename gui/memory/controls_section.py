@@ -11,6 +11,7 @@ import numpy as np
 from .. import style
 from ..plots import Bar, CaptionedPlot
 from . import controls_data, report_data
+from .summary import interval_text
 from .view_bar import FLOOR_WORDS, View
 
 SWEEP_CAPTION = ("Theme recall over the floor in the last bars of the continuation, mean [95% interval] over "
@@ -71,7 +72,12 @@ class ControlPlots:
         plot.clear()
         when = f"temperature {at}" if at else "one temperature"
         plot.title.setText(f"<b>Distinct-bar rate at matched length</b> ({when}, all meters)")
-        plot.bars(_bars(matched, sources))
+        against_human = report.get("distinct_bar_rate_matched_paired") or {}
+        bars = _bars(matched, sources)
+        for bar in bars:  # the paired difference with the human continuation, where the report gives it
+            if (d := against_human.get(f"{bar.key}-human")) and d.get("mean") is not None:
+                bar.note = "minus human " + interval_text(d, "{:+.3f}").replace("\n", ", ")
+        plot.bars(bars)
         plot.plot.setXRange(0, 1.02, padding=0)
         plot.caption.setText(
             "Distinct non-empty bars / non-empty bars, with model and human scored over the same number of bars "

@@ -8,12 +8,24 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .. import style
 from . import controls_data, report_data
 from .summary import MISSING, interval_text
 
+SERIES_WORDS = {"TR_excess": "theme recall over the floor", "PTR_excess": "pitch-only recall over its floor",
+                "TR_phase_excess": "phase-robust theme recall over its floor",
+                "TR_excess_random": "theme recall over the random-partner floor"}
 CAPTION = ("Each primer's mean theme recall over the bar window for the first source minus the second's, then the "
            "mean [95% paired bootstrap interval] over primers and n primers. Bold: the interval excludes 0.")
 
@@ -22,14 +34,24 @@ class PairedTable(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.title = QLabel("<b>Paired differences</b>")
+        self.title.setWordWrap(True)
+        self.series_box = QComboBox()
+        self.series_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.series_box.setToolTip("Which measure the differences compare")
+        self.series_box.setAccessibleName("paired differences of")
+        self.series_box.activated.connect(lambda _i: self._redraw())
+        self._shown: tuple[dict, str | None] | None = None
         self.table = QTableWidget()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         self.table.setAccessibleName("paired differences")
         self.caption = style.caption(CAPTION)
+        heading = QHBoxLayout()
+        heading.addWidget(self.title, 1)
+        heading.addWidget(self.series_box)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.title)
+        layout.addLayout(heading)
         layout.addWidget(self.table)
         layout.addWidget(self.caption)
         self.windows: list[str] = []
@@ -47,12 +69,28 @@ class PairedTable(QWidget):
         raise KeyError((a, b))
 
     def show_report(self, report: dict, temperature: str | None) -> None:
+        chosen = self.series_box.currentData()
+        self.series_box.clear()
+        for series in controls_data.paired_series(report):
+            self.series_box.addItem(SERIES_WORDS.get(series, series), series)
+        found = self.series_box.findData(chosen)
+        self.series_box.setCurrentIndex(max(found, 0))
+        self.series_box.setVisible(self.series_box.count() > 1)
+        self._shown = (report, temperature)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if self._shown is None:
+            return
+        report, temperature = self._shown
         keys = report_data.models(report)
-        pairs, at = controls_data.paired(report, keys, temperature)
+        series = self.series_box.currentData()
+        pairs, at = controls_data.paired(report, keys, temperature, series)
         self.windows = controls_data.pair_windows(pairs)
         self.clear()
         when = f"temperature {at}" if at else "the report's temperature"
-        self.title.setText(f"<b>Paired differences of theme recall over the floor</b> ({when})")
+        what = SERIES_WORDS.get(series or "TR_excess", series)
+        self.title.setText(f"<b>Paired differences of {what}</b> ({when})")
         if not pairs:
             self.caption.setText("This report has no paired differences: it was made before they existed, so no "
                                  "two sources can be compared here (overlapping intervals are not a test).")

@@ -118,11 +118,10 @@ class ProbeSection(QObject):
         keys = report_data.models({"models": list(probe.get("models", {}))})
         for key in keys:
             record = probe["models"][key]
-            spread = seeds.by_model.get(key)
-            if spread is not None and len(spread) >= 2:  # the seeds' range: no band from one seed
-                lo, hi = np.nanmin(spread, axis=0), np.nanmax(spread, axis=0)
-                plot.line(key, gaps, floats(record["accuracy"]), lo, hi, symbol="o",
-                          n=np.full(len(gaps), len(spread)))
+            spread = seeds.spread.get(key)
+            if spread is not None:  # the seeds' range: no band from one seed
+                lo, hi, n = spread
+                plot.line(key, gaps, floats(record["accuracy"]), lo, hi, symbol="o", n=np.full(len(gaps), n))
                 plot.series[style.model_label(key)].note = "seeds' range in brackets, n seeds"
             else:
                 plot.line(key, gaps, floats(record["accuracy"]), symbol="o")

@@ -6,8 +6,10 @@ control}` with one value per bucket (null where fewer than min_n tunes); `memory
 `memory_horizon_steps.<model>`, `half_recall_steps.<model>`; the same per training seed under
 `seeds.<seed>`. The top level is the mean over seeds when the report has several.
 
-A bucket is written as its label ("1", "3-4", "<16", "16-31"), as [low, high] or as {low, high, label};
-`control` as one mean per bucket or as a series {mean, lo, hi}. A report without these keys (made before
+A bucket is written as its label ("1", "3-4", "<16", "16-31"), as [low, high] or as {low, high, label}, with
+its `edges` [low, high] beside the labels where the report gives them; a point sits at the bucket's
+`distance_mean` where the report gives it, else at the middle of the bucket on the log axis. `control` is
+one mean per bucket (or a series {mean, lo, hi}). A report without these keys (made before
 the measure existed) has no recall curves: the tab says so.
 """
 
@@ -72,9 +74,14 @@ class Curve:
     n_tunes: np.ndarray | None  # tunes per bucket: what the interval resamples
     control: np.ndarray | None  # the control's mean per bucket
 
+    distance_mean: np.ndarray | None = None  # the targets' mean distance in each bucket
+
     @property
     def x(self) -> np.ndarray:
-        return np.array([b.centre for b in self.buckets], dtype=float)
+        centres = np.array([b.centre for b in self.buckets], dtype=float)
+        if self.distance_mean is None:
+            return centres
+        return np.where(np.isfinite(self.distance_mean) & (self.distance_mean > 0), self.distance_mean, centres)
 
 
 def has_recall(report: dict) -> bool:
@@ -101,7 +108,12 @@ def curves(report: dict, keys: list[str], seed: str = MEAN_OVER_SEEDS, unit: str
         st = found.get(key)
         if not isinstance(st, dict) or not isinstance(st.get("mean"), list):
             continue
-        buckets = [bucket(b, unit) for b in st.get("buckets") or []]
+        edges = st.get("edges")
+        labels = st.get("buckets") or []
+        if isinstance(edges, list) and len(edges) == len(labels):
+            buckets = [_from_edges(e, label, unit) for e, label in zip(edges, labels)]
+        else:
+            buckets = [bucket(b, unit) for b in labels]
         mean = floats(st["mean"])
         if len(buckets) != len(mean):
             raise ValueError(f"{name}.{key}: {len(buckets)} buckets but {len(mean)} values")
@@ -109,8 +121,17 @@ def curves(report: dict, keys: list[str], seed: str = MEAN_OVER_SEEDS, unit: str
         if isinstance(control, dict):
             control = control.get("mean")
         out[key] = Curve(key, buckets, mean, _opt(st.get("lo")), _opt(st.get("hi")), _opt(st.get("n")),
-                         _opt(st.get("n_tunes")), _opt(control))
+                         _opt(st.get("n_tunes")), _opt(control), _opt(st.get("distance_mean")))
     return out
+
+
+def _from_edges(edges, label, unit: str) -> Bucket:
+    """A bucket from its [low, high] edges; the first bucket in steps starts at 1 ("<16"), where only a
+    meter with short bars puts a distance: it is drawn from half its top, not across a decade of nothing."""
+    low, high = float(edges[0]), float(edges[1])
+    if unit == "steps" and low <= 1 < high:
+        low = (high + 1) / 2
+    return Bucket(low, high, str(label))
 
 
 def _opt(values) -> np.ndarray | None:
@@ -136,7 +157,7 @@ def horizon_text(h: Horizon | None) -> str:
     """"256 steps (16 bars)", "none" where no bucket's interval lies above 0, "-" without the figure."""
     if h is None or (h.steps is None and h.bars is None and h.half_steps is None):
         return "-"
-    if h.steps is None and h.bars is None:
+    if not h.steps and not h.bars:  # 0: the nearest bucket already fails
         return "none"
     parts = [f"{h.steps:g} steps" if h.steps is not None else "", f"{h.bars:g} bars" if h.bars is not None else ""]
     first, second = parts

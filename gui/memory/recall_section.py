@@ -75,7 +75,7 @@ class RecallSection(QWidget):
             button.hide()
             button.deleteLater()
         self.seed_buttons = {}
-        if seeds:
+        if len(seeds) >= 2:  # one seed: nothing to switch
             choices = {MEAN_OVER_SEEDS: ("mean over seeds", f"The mean over the {len(seeds)} training seeds"),
                        EACH_SEED: ("each seed", "Every seed's curve overlaid: solid, dashed, dotted")}
             choices.update({s: (f"seed {s}", f"The models trained with seed {s} only") for s in seeds})
@@ -89,7 +89,7 @@ class RecallSection(QWidget):
             self.seed = MEAN_OVER_SEEDS
         if self.seed in self.seed_buttons:
             self.seed_buttons[self.seed].setChecked(True)
-        self.seed_label.setVisible(bool(seeds))
+        self.seed_label.setVisible(len(seeds) >= 2)
 
     def choose_seed(self, seed: str) -> None:
         self.seed = seed
@@ -124,7 +124,7 @@ class RecallSection(QWidget):
                               line_style="dotted", width=1.3, in_readout=False)  # the model's line says it
             shown = list(found.values())
             which = (f"seed {self.seed}" if self.seed else
-                     f"mean over {len(seeds)} training seeds" if seeds else "one training seed")
+                     f"mean over {len(seeds)} training seeds" if len(seeds) >= 2 else "one training seed")
         plot.title.setText(f"<b>Recall by distance</b> (teacher-forced on the test tunes, {which})")
         plot.hline(0.0, "floor")
         self._axes(shown)
@@ -175,17 +175,18 @@ class RecallSection(QWidget):
         range that holds every bucket and mark."""
         plot = self.plot
         buckets = shown[0].buckets if shown else []
+        xs = shown[0].x if shown else []
         ticks = []
-        for i, b in enumerate(buckets):
+        for i, (b, x) in enumerate(zip(buckets, xs)):  # under each point: its bucket and n tunes
             n = recall_data.n_label(shown, i)
-            ticks.append((np.log10(b.centre), f"{b.label}\n{n}" if n else b.label))
-            plot.point_names[b.centre] = (f"distance {b.label} steps ({_bars_words(b)} in 4/4)")
+            ticks.append((np.log10(x), f"{b.label}\n{n}" if n else b.label))
+            plot.point_names[float(x)] = f"distance {b.label} steps ({_bars_words(b)} in 4/4)"
         plot.plot.getAxis("bottom").setTicks([ticks, []])
         marks = recall_data.window_marks(self.report, report_data.models(self.report))
         for i, mark in enumerate(marks):
             plot.vline(mark.steps, mark.colour, mark.short, mark.line_style, label_at=0.95 - 0.1 * (i % 3),
                        tip=mark.tip)
-        edges = [b.low for b in buckets] + [b.high for b in buckets] + [m.steps for m in marks]
+        edges = [b.low for b in buckets] + [b.high for b in buckets] + list(xs) + [m.steps for m in marks]
         low, high = (min(edges), max(edges)) if edges else (8, 1024)
         plot.plot.setXRange(np.log10(low) - 0.05, np.log10(high) + 0.05, padding=0)
         top = [b for b in (1, 2, 4, 8, 16, 32, 64, 128) if low <= b * STEPS_PER_BAR_4_4 <= high * 1.05]

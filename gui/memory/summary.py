@@ -182,10 +182,10 @@ class SummaryTable(QTableWidget):
             return MISSING
         h = self._horizons[src]
         if field == "half_recall":
-            return MISSING if h.half_steps is None else f"{h.half_steps:g}"
+            return MISSING if h.half_steps is None else f"{h.half_steps:.0f}"
         text = recall_data.horizon_text(h)
         per_seed = [recall_data.horizon_text(s.get(src)) for s in self._seed_horizons.values()]
-        if per_seed:
+        if len(per_seed) >= 2:  # one seed: the figure above is that seed's
             text += "\nseeds: " + ", ".join(t.split(" (")[0].replace(" steps", "") for t in per_seed)
         return text
 

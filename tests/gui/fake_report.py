@@ -37,6 +37,9 @@ BASE = {"rnn": 0.1, "lstm": 0.15, "gru": 0.17, "attention": 0.3, "transformer": 
 # recall excess per distance bucket (bits per token) of each family; None where too few tunes
 STEP_BUCKETS = ["<16", "16-31", "32-63", "64-127", "128-255", "256-511", "512-1023"]
 BAR_BUCKETS = ["1", "2", "3-4", "5-8", "9-16", "17-32", "33-64"]
+STEP_EDGES = [[1, 15], [16, 31], [32, 63], [64, 127], [128, 255], [256, 511], [512, 1023]]
+BAR_EDGES = [[1, 1], [2, 2], [3, 4], [5, 8], [9, 16], [17, 32], [33, 64]]
+STEP_DISTANCE = [12.0, 22.5, 44.0, 90.0, 180.0, 350.0, 700.0]  # the targets' mean distance per bucket
 BUCKET_TUNES = [40, 60, 80, 70, 50, 20, 6]  # the last bucket has fewer than MIN_N tunes: null
 RECALL = {"rnn": [0.35, 0.12, 0.02, 0.0, 0.0, 0.0], "lstm": [0.5, 0.3, 0.15, 0.06, 0.02, 0.0],
           "gru": [0.48, 0.28, 0.12, 0.05, 0.01, 0.0], "attention": [0.9, 0.8, 0.7, 0.05, 0.02, 0.0],
@@ -88,6 +91,11 @@ def _block(t: int, m: int, primers: int) -> dict:
     block["TR_floor"] = {src: _stats(0.15 + 0.01 * i + shift / 4, n_of[src]) for i, src in enumerate(sources)}
     block["TR_floor_random"] = {src: _stats(0.1 + 0.005 * i + shift / 5, n_of[src]) for i, src in enumerate(sources)}
     block["TR_excess"] = {src: _stats(BASE[src] - 0.12 + shift / 2, n_of[src]) for src in sources}
+    block["TR_excess_random"] = {src: _stats(BASE[src] - 0.05 + shift / 2, n_of[src]) for src in sources}
+    for offset, metric in enumerate(("PTR", "TR_phase"), start=1):  # the companions' own floors and excess
+        block[f"{metric}_floor"] = {src: _stats(0.2 + 0.01 * i + shift / 4, n_of[src]) for i, src in enumerate(sources)}
+        block[f"{metric}_excess"] = {src: _stats(BASE[src] - 0.1 + 0.02 * offset + shift / 2, n_of[src])
+                                     for src in sources}
     return block
 
 
@@ -99,7 +107,8 @@ def _influence_figures(mean: float, chance: float, counts: list[int]) -> dict:
     return {"mean": mean, "lo": round(mean - 0.2, 3), "hi": round(mean + 0.3, 3), "n": 30, "n_notes": sum(counts),
             "median": round(mean * 0.8, 3), "q10": 0.25, "q90": round(mean * 2, 3),
             "histogram": {"edges": [0, 1, 2, 4, 8, 16], "counts": counts}, "chance": chance,
-            "reference_previous_note": 0.3, "share_on_primer": _interval(round(mean / 20, 3), 30)}
+            "reference_previous_note": _interval(0.3, 30), "reference_uniform": _interval(chance, 30),
+            "share_on_primer": _interval(round(mean / 20, 3), 30)}
 
 
 INFLUENCE = {
@@ -114,12 +123,15 @@ INFLUENCE = {
 
 
 def _recall(key: str, seed: int, labels: list[str]) -> dict:
-    """One model's recall excess per bucket for one seed (seed 0 = the mean over seeds)."""
+    """One model's recall excess per bucket for one seed (seed 0 = the mean over seeds), in the shape
+    engine/memory/recall.py writes (labels, edges, the targets' mean distance, control beside)."""
     scale = 1.0 + 0.1 * (seed - 2) if seed else 1.0
     values = [round(v * scale, 4) for v in RECALL[key]] + [None]
     half = [None if v is None else round(0.03 + 0.2 / k ** 0.5, 4) for v, k in zip(values, BUCKET_TUNES)]
     control = CONTROL.get(key, 0.01)
-    return {"buckets": labels, "mean": values,
+    steps = labels == STEP_BUCKETS
+    return {"buckets": labels, "edges": STEP_EDGES if steps else BAR_EDGES,
+            "distance_mean": STEP_DISTANCE if steps else [float(sum(e)) / 2 for e in BAR_EDGES], "mean": values,
             "lo": [None if v is None else round(v - h, 4) for v, h in zip(values, half)],
             "hi": [None if v is None else round(v + h, 4) for v, h in zip(values, half)],
             "n": [4 * k for k in BUCKET_TUNES], "n_tunes": list(BUCKET_TUNES),
@@ -207,11 +219,24 @@ def _probe() -> dict:
     for i, key in enumerate(MODELS):
         by_seed = {str(s): [round(max(0.1, 0.95 - (0.3 - 0.03 * i) * g ** 0.5 + 0.04 * s), 3) for g in gaps]
                    for s in range(3)}
-        mean = [round(sum(v) / 3, 4) for v in zip(*by_seed.values())]
-        models[key] = {"accuracy": mean, "accuracy_by_seed": by_seed}
+        columns = list(zip(*by_seed.values()))
+        models[key] = {"accuracy": [round(sum(v) / 3, 4) for v in columns], "accuracy_min": [min(v) for v in columns],
+                       "accuracy_max": [max(v) for v in columns], "n_seeds": 3,
+                       "by_seed": {seed: {"accuracy": acc, "train_steps": 600} for seed, acc in by_seed.items()}}
     settings = {"gaps": gaps, "preset": "tiny", "train_steps": 600, "batch_size": 32, "learning_rate": 0.003,
                 "eval_sequences": 64, "seed": 0, "seeds": [0, 1, 2], "steps_per_bar": 16}
     return {"gaps": gaps, "chance": 0.1, "settings": settings, "models": models}
+
+
+PAIRED_SERIES = ("TR_excess", "PTR_excess", "TR_phase_excess", "TR_excess_random")
+
+
+def _paired(t: int, shift: float = 0.0) -> dict:
+    """paired.<a>-<b>.<window>: every pair of models, then each model against the human continuation."""
+    total = sum(METERS.values())
+    return {f"{a}-{b}": {w: _interval(round(BASE[a] - BASE[b] + 0.01 * j + 0.002 * t + shift, 4), total, 0.03)
+                         for j, w in enumerate(WINDOWS)}
+            for a, b in [*itertools.combinations(MODELS, 2), *((k, "human") for k in MODELS)]}
 
 
 def build_report(influence: bool = True) -> dict:
@@ -222,11 +247,13 @@ def build_report(influence: bool = True) -> dict:
     rates = {t: {src: _interval(round(0.9 - 0.1 * i - 0.05 * s, 3), total) for s, src in enumerate(sources)}
              for i, t in enumerate(TEMPERATURES)}
     side = {k: _model_side(k, i) for i, k in enumerate(MODELS)}
+    matched = {t: {src: _interval(round(0.7 - 0.03 * s - 0.02 * i, 3), total) for s, src in enumerate(sources)}
+               for i, t in enumerate(TEMPERATURES)}
     report = {
         "format": "melody-memory-report/2",
         "settings": {"primers": total, "primer_bars": P, "bars": G, "samples": 1,
                      "temperatures": [float(t) for t in TEMPERATURES], "min_n": MIN_N, "seed": 0,
-                     "per_bar_temperature": float(SHOWN_T), "floor": "rhythm_matched",
+                     "per_bar_temperature": float(SHOWN_T), "floor": "rhythm_matched", "paired_series": "TR_excess",
                      "probe": {"seeds": [0, 1, 2], "steps_per_bar": 16, "gaps": [1, 2, 4, 8], "preset": "tiny",
                                "train_steps": 600}},
         "run": {"dir": "fake-run", "models": {}},
@@ -240,10 +267,14 @@ def build_report(influence: bool = True) -> dict:
         "by_temperature_and_meter": by_tm,
         "distinct_bar_rate": rates[SHOWN_T],
         "distinct_bar_rate_by_temperature": rates,
-        "distinct_bar_rate_matched": {src: _interval(round(0.7 - 0.03 * s, 3), total) for s, src in enumerate(sources)},
-        "paired": {f"{a}-{b}": {w: _interval(round(BASE[a] - BASE[b] + 0.01 * j, 4), total, 0.03)
-                                for j, w in enumerate(WINDOWS)}
-                   for a, b in [*itertools.combinations(MODELS, 2), *((k, "human") for k in MODELS)]},
+        "distinct_bar_rate_matched": matched[SHOWN_T],
+        "distinct_bar_rate_matched_by_temperature": matched,
+        "distinct_bar_rate_matched_paired": {f"{k}-human": _interval(round(0.03 * (i - 3), 3), total)
+                                             for i, k in enumerate(MODELS)},
+        "paired": _paired(TEMPERATURES.index(SHOWN_T)),
+        "paired_by_temperature": {t: _paired(i) for i, t in enumerate(TEMPERATURES)},
+        "paired_by_series": {series: _paired(TEMPERATURES.index(SHOWN_T), 0.02 * j)
+                             for j, series in enumerate(PAIRED_SERIES)},
         "ssm": {src: [[1.0 if r == c else round(0.2 + 0.05 * ((r + c + s) % 5), 2) for c in range(P + G)]
                       for r in range(P + G)] for s, src in enumerate([*MODELS[:3], "human"])},
         **{part: {k: side[k][part] for k in MODELS} for part in ("effective_memory", "nll_per_bar", "gradient_memory",
@@ -260,14 +291,17 @@ def build_report(influence: bool = True) -> dict:
 
 
 NEW_KEYS = ("recall_by_distance", "recall_by_distance_steps", "memory_horizon_bars", "memory_horizon_steps",
-            "half_recall_steps", "seeds", "paired", "distinct_bar_rate_matched")
+            "half_recall_steps", "seeds", "paired", "paired_by_temperature", "paired_by_series",
+            "distinct_bar_rate_matched", "distinct_bar_rate_matched_by_temperature", "distinct_bar_rate_matched_paired")
+COMPANIONS = ("TR_floor_random", "TR_excess_random", "PTR", "PTR_floor", "PTR_excess", "TR_phase", "TR_phase_floor",
+              "TR_phase_excess")
 
 
 def before_recall(report: dict) -> dict:
     """The same report as evaluate wrote it before recall by distance and the controls of issue 24: one
     (random-partner) floor, no PTR or TR_phase, no paired differences, the probe with one seed."""
     old = {k: v for k, v in report.items() if k not in NEW_KEYS}
-    old["settings"] = {k: v for k, v in report["settings"].items() if k not in ("floor", "probe")}
+    old["settings"] = {k: v for k, v in report["settings"].items() if k not in ("floor", "probe", "paired_series")}
     old["per_bar"] = _without_companions(report["per_bar"])
     old["by_meter"] = {m: _without_companions(b) for m, b in report["by_meter"].items()}
     old["by_temperature"] = {t: _without_companions(b) for t, b in report["by_temperature"].items()}
@@ -275,16 +309,17 @@ def before_recall(report: dict) -> dict:
                                        for t, meters in report["by_temperature_and_meter"].items()}
     old["probe"] = {k: v for k, v in report["probe"].items() if k != "settings"}
     old["probe"]["models"] = {k: {"accuracy": r["accuracy"]} for k, r in report["probe"]["models"].items()}
+    old["probe"]["settings"] = {"gaps": report["probe"]["gaps"], "preset": "tiny", "train_steps": 600, "seed": 0}
     if "influence" in old:
         old["influence"] = json.loads(json.dumps(old["influence"]))
         for figures in [*old["influence"]["models"].values(), old["influence"]["human"]]:
-            figures.pop("reference_previous_note")
-            figures.pop("share_on_primer")
+            for reference in ("reference_previous_note", "reference_uniform", "share_on_primer"):
+                figures.pop(reference)
     return old
 
 
 def _without_companions(block: dict) -> dict:
-    return {m: v for m, v in block.items() if m not in ("TR_floor_random", "PTR", "TR_phase")}
+    return {m: v for m, v in block.items() if m not in COMPANIONS}
 
 
 def first_format(report: dict) -> dict:

@@ -26,12 +26,6 @@ def fake(tmp_path, seven):
     return fake_report.write_report(tmp_path)
 
 
-def _centres(labels) -> list[float]:
-    from gui.memory.recall_data import bucket
-
-    return [bucket(b, "steps").centre for b in labels]
-
-
 def test_the_tab_opens_on_recall_by_distance_with_every_model(window, user, fake, seven):
     open_report(user, window, fake)
     tab = window.memory_tab
@@ -49,12 +43,12 @@ def test_the_tab_opens_on_recall_by_distance_with_every_model(window, user, fake
         assert line.curve.opts["pen"].color().name() == style.model_colour(key)
         x, y = drawn(plot, style.model_label(key))
         stats = report["recall_by_distance_steps"][key]
-        np.testing.assert_allclose(x, _centres(stats["buckets"]))
+        np.testing.assert_allclose(x, stats["distance_mean"])  # each point at its targets' mean distance
         np.testing.assert_allclose(y, nan(stats["mean"]), equal_nan=True)
         assert np.isnan(y[-1])  # fewer than min_n tunes at 512-1023 steps: nothing drawn there
     # the band stops where the line stops: never drawn from the null bucket
     stretches = plot.band_stretches("LSTM")
-    assert len(stretches) == 1 and stretches[0][1] == pytest.approx(_centres(["256-511"])[0], rel=1e-3)
+    assert len(stretches) == 1 and stretches[0][1] == pytest.approx(fake_report.STEP_DISTANCE[5], rel=1e-3)
     # log axis in steps with n tunes under each bucket; bars of 4/4 on top
     assert plot.plot.getPlotItem().getAxis("bottom").logMode
     assert tick_labels(plot, "bottom")[1] == "16-31\nn 60" and tick_labels(plot, "bottom")[-1] == "512-1023\nn 6"
@@ -110,13 +104,13 @@ def test_hovering_the_recall_plot_reads_each_model_with_its_interval_and_n(windo
     tab = window.memory_tab
     stats = json.loads(fake.read_text())["recall_by_distance_steps"]["lstm"]
     plot = tab.recall.plot
-    text = hover(qtbot, tab, plot, np.log10(_centres(["64-127"])[0]), 0.5)
+    text = hover(qtbot, tab, plot, np.log10(fake_report.STEP_DISTANCE[3]), 0.5)
     lines = text.splitlines()
     assert lines[0] == "distance 64-127 steps (4-8 bars in 4/4)"
     i = 3
     assert (f"LSTM: {stats['mean'][i]:.3f} [{stats['lo'][i]:.3f}, {stats['hi'][i]:.3f}], n {stats['n_tunes'][i]} "
             f"({stats['n'][i]} target bars; control {stats['control'][i]:.3f})") in lines
-    text = hover(qtbot, tab, plot, np.log10(_centres(["512-1023"])[0]), 0.5)
+    text = hover(qtbot, tab, plot, np.log10(fake_report.STEP_DISTANCE[6]), 0.5)
     assert "LSTM: not drawn: n 6 < 10" in text  # the null is said, with its n
     # the box stays inside the plot, even at its right edge with seven models' lines to show
     vb = plot.plot.getPlotItem().vb
@@ -163,3 +157,18 @@ def test_a_damaged_recall_block_is_refused_and_the_last_report_stays(window, use
     message = window.statusBar().currentMessage()
     assert message.startswith("Could not open the report") and str(path) in message, message
     assert tab.report is shown and "LSTM" in visible_names(tab.recall.plot)
+
+
+def test_one_training_seed_has_no_seed_switch_and_a_failing_first_bucket_has_no_horizon(window, user, tmp_path, seven):
+    report = fake_report.build_report()
+    report["seeds"] = {"1": report["seeds"]["1"]}  # what evaluate writes for a run without --seeds
+    report["memory_horizon_steps"]["rnn"] = report["memory_horizon_bars"]["rnn"] = 0
+    path = tmp_path / "one-seed.json"
+    path.write_text(json.dumps(report))
+    open_report(user, window, path)
+    tab = window.memory_tab
+    assert not tab.recall.seed_label.isVisible() and not tab.recall.seed_buttons
+    assert "one training seed" in tab.recall.plot.title.text()
+    lstm = f"{report['memory_horizon_steps']['lstm']:g} steps ({report['memory_horizon_bars']['lstm']:g} bars)"
+    assert tab.table.cell("lstm", "memory_horizon") == lstm  # no per-seed line for one seed
+    assert tab.table.cell("rnn", "memory_horizon") == "none"

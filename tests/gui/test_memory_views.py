@@ -48,17 +48,15 @@ def test_theme_recall_shows_the_excess_over_the_rhythm_matched_floor_by_default(
     assert plot.band_stretches("human reference") == [(1.0, float(fake_report.HUMAN_REACHES))]
 
 
-def test_the_random_floor_is_a_second_line_without_a_made_up_interval(window, user, fake):
+def test_the_random_floor_is_a_second_line_with_its_own_paired_interval(window, user, fake):
     open_report(user, window, fake)
     tab = window.memory_tab
     block = json.loads(fake.read_text())["by_temperature"]["1.0"]
     plot = tab.per_bar_plots["TR"]
     user.click("random partner")
-    assert "over the random-partner floor" in plot.title.text() and "no interval" in plot.title.text()
-    tr, floor = nan(block["TR"]["lstm"]["mean"]), nan(block["TR_floor_random"]["lstm"]["mean"])
-    _x, y = drawn(plot, "LSTM")
-    np.testing.assert_allclose(y, tr - floor, atol=1e-6)
-    assert plot.band_stretches("LSTM") == []  # a paired interval cannot come from two marginal ones
+    assert "over the random-partner floor" in plot.title.text() and "no interval" not in plot.title.text()
+    assert_drawn(plot, "LSTM", block["TR_excess_random"]["lstm"])
+    assert plot.band_stretches("LSTM") == [(1.0, 12.0)]
     user.click("raw TR, own floor")
     assert "random-partner floor dotted" in plot.title.text()
     assert_drawn(plot, "LSTM: own floor", block["TR_floor_random"]["lstm"])
@@ -67,6 +65,23 @@ def test_the_random_floor_is_a_second_line_without_a_made_up_interval(window, us
     assert_drawn(plot, "LSTM", block["TR"]["lstm"])
     user.click("TR over its floor")
     assert_drawn(plot, "LSTM", block["TR_excess"]["lstm"])
+
+
+def test_without_a_paired_excess_the_random_floor_draws_no_made_up_interval(window, user, tmp_path, seven):
+    report = fake_report.build_report()
+    for block in report["by_temperature"].values():
+        block.pop("TR_excess_random")
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    open_report(user, window, path)
+    plot = window.memory_tab.per_bar_plots["TR"]
+    user.click("random partner")
+    assert "a difference of means, so no interval" in plot.title.text()
+    block = report["by_temperature"]["1.0"]
+    tr, floor = nan(block["TR"]["lstm"]["mean"]), nan(block["TR_floor_random"]["lstm"]["mean"])
+    _x, y = drawn(plot, "LSTM")
+    np.testing.assert_allclose(y, tr - floor, atol=1e-6)
+    assert plot.band_stretches("LSTM") == []  # a paired interval cannot come from two marginal ones
 
 
 def test_the_temperature_switch_covers_the_sweep_and_redraws_in_place(window, user, fake):
@@ -116,10 +131,14 @@ def test_pitch_only_and_phase_robust_recall_beside_tr_and_rr(window, user, fake)
     tab = window.memory_tab
     block = json.loads(fake.read_text())["by_temperature"]["1.0"]
     assert list(tab.per_bar_plots)[:4] == ["TR", "TR_phase", "PTR", "RR"]
+    assert_drawn(tab.per_bar_plots["TR_phase"], "GRU", block["TR_phase_excess"]["gru"])
+    assert_drawn(tab.per_bar_plots["PTR"], "human reference", block["PTR_excess"]["human"])
+    assert "Pitch-only recall over the rhythm-matched floor" in tab.per_bar_plots["PTR"].title.text()
+    assert "Phase-robust theme recall over" in tab.per_bar_plots["TR_phase"].title.text()
+    user.click("raw TR, own floor")  # raw, with each source's own floor dotted, for the companions too
+    assert_drawn(tab.per_bar_plots["PTR"], "GRU", block["PTR"]["gru"])
+    assert_drawn(tab.per_bar_plots["PTR"], "GRU: own floor", block["PTR_floor"]["gru"])
     assert_drawn(tab.per_bar_plots["TR_phase"], "GRU", block["TR_phase"]["gru"])
-    assert_drawn(tab.per_bar_plots["PTR"], "human reference", block["PTR"]["human"])
-    assert "Pitch-only recall" in tab.per_bar_plots["PTR"].title.text()
-    assert "Phase-robust" in tab.per_bar_plots["TR_phase"].title.text()
     # side by side: phase-robust beside the bar grid, pitch beside rhythm
     y = {m: tab.per_bar_plots[m].mapTo(tab.scroll.widget(), tab.per_bar_plots[m].rect().topLeft()).y()
          for m in ("TR", "TR_phase", "PTR", "RR")}
@@ -141,6 +160,15 @@ def test_paired_differences_list_every_pair_with_interval_and_n(window, user, fa
     assert "no difference shown" in paired.table.item(row, 1).toolTip()  # its interval holds 0
     row = next(r for r in range(n_pairs) if paired.table.item(r, 0).text() == "vanilla RNN - Transformer")
     assert paired.table.item(row, 1).font().bold() and "Transformer higher" in paired.table.item(row, 1).toolTip()
+    # at the temperature shown, and for the other measures at the report's own temperature
+    user.click("0.8")
+    figure = report["paired_by_temperature"]["0.8"]["lstm-gru"]["bars 1-8"]
+    assert paired.cell("lstm", "gru", "bars 1-8").startswith(f"{figure['mean']:+.3f} [")
+    assert "temperature 0.8" in paired.title.text()
+    choose(user, paired.series_box, "pitch-only recall over its floor")
+    figure = report["paired_by_series"]["PTR_excess"]["lstm-gru"]["bars 1-8"]
+    assert paired.cell("lstm", "gru", "bars 1-8").startswith(f"{figure['mean']:+.3f} [")
+    assert "pitch-only recall" in paired.title.text() and "temperature 1.0 only" in paired.caption.text()
 
 
 def test_the_distinct_bar_rate_at_matched_length_beside_the_full_length_figure(window, user, fake, seven):
@@ -155,9 +183,12 @@ def test_the_distinct_bar_rate_at_matched_length_beside_the_full_length_figure(w
     text = hover(user.qtbot, tab, matched, 0.5, 1.0)
     human = report["distinct_bar_rate_matched"]["human"]
     assert f"human reference: {human['mean']:.3f} [{human['lo']:.3f}, {human['hi']:.3f}], n 36" in text
-    user.click("0.7")  # given at one temperature: said, not passed off as the other's
-    assert "temperature 1.0" in matched.title.text() and "at temperature 1.0 only" in matched.caption.text()
-    assert tab.table.cell("lstm", "distinct_bar_rate_matched").endswith("n 36")
+    diff = report["distinct_bar_rate_matched_paired"]["transformer-human"]
+    assert f"(minus human {diff['mean']:+.3f} [{diff['lo']:+.3f}, {diff['hi']:+.3f}], n 36)" in text
+    user.click("0.7")
+    rates = report["distinct_bar_rate_matched_by_temperature"]["0.7"]
+    assert matched.series["LSTM"].y[0] == rates["lstm"]["mean"] and "temperature 0.7" in matched.title.text()
+    assert tab.table.cell("lstm", "distinct_bar_rate_matched").startswith(f"{rates['lstm']['mean']:.3f} [")
 
 
 def test_influence_is_drawn_between_its_two_references(window, user, qtbot, fake):
@@ -185,7 +216,7 @@ def test_the_probe_shows_its_three_seeds_and_bars_of_sixteen_steps(window, user,
     probe = json.loads(fake.read_text())["probe"]
     plot = tab.probe.plot
     assert "gaps in bars of 16 steps, 3 seeds per model" in plot.title.text()
-    per_seed = np.array(list(probe["models"]["gru"]["accuracy_by_seed"].values()))
+    per_seed = np.array([r["accuracy"] for r in probe["models"]["gru"]["by_seed"].values()])
     series = plot.series["GRU"]
     np.testing.assert_allclose(series.lo, per_seed.min(axis=0))
     np.testing.assert_allclose(series.hi, per_seed.max(axis=0))
