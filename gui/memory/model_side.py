@@ -31,6 +31,7 @@ class ModelSidePlots:
             "heard its loss is higher than with only its best k steps, so part of its 'forgetting' over a long "
             "continuation may be length generalisation, not memory.", "bits", "", height=230,
             value_format="{:+.4f} bits")
+        self.length_caption = self.length_plot.caption.text()
         self.gradient_plot = CaptionedPlot(
             "Gradient memory G(k)",
             "How strongly a prediction still depends on the note k steps back (log scale). A steep fall is the "
@@ -53,6 +54,7 @@ class ModelSidePlots:
         draw_nll_per_bar(self.nll_bar_plot, report, keys)
         draw_context(self.context_plot, report, keys)
         draw_length_check(self.length_plot, report, keys)
+        self.length_plot.caption.setText(self.length_caption + _generation_sentence(report))
         draw_gradient(self.gradient_plot, report, keys)
         draw_repeat_gain(self.repeat_plot, report, keys)
 
@@ -141,3 +143,13 @@ def _tokens_note(gain: dict) -> str:
     if gain.get("n_copyable") is None:
         return ""
     return f"{gain['n_copyable']} copyable and {gain.get('n_other')} other tokens"
+
+
+def _generation_sentence(report: dict) -> str:
+    """The length check in the generation regime (recall by distance's twice-through tunes), when given."""
+    if "length_generation" not in report:
+        return ""
+    worse = [style.model_label(k) for k in report.get("length_generation_worse") or []]
+    return (" In the generation regime (tunes played twice through, full context against context cut to the "
+            "training crop): " + (f"worse past the training crop: {', '.join(worse)}." if worse else
+                                  "no model gets worse past its training crop."))

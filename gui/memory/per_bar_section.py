@@ -113,6 +113,8 @@ class PerBarPlots:
             words += "" if paired else "; a difference of means, so no interval"
         else:
             title = label(metric) + " per bar" + (f", with each source's {floor_words} dotted" if own_floor else "")
+            if view.theme == EXCESS or not own_floor:  # the floor chosen does not exist for this measure: said
+                words += f"; this report has no {FLOOR_WORDS.get(view.floor, view.floor)} for it"
         plot.title.setText(f"<b>{title}</b> ({words})")
         plot.plot.setLabel("left", f"{metric} excess" if excess else metric)
         plot.caption.setText(LOOK_FOR.get(metric if excess or metric != "TR" else "TR_raw", ""))

@@ -159,7 +159,9 @@ def _recall_part(seed: int) -> dict:
     return {"recall_by_distance": bars, "recall_by_distance_steps": steps,
             "memory_horizon_steps": {k: _horizon(c, step_edges) for k, c in steps.items()},
             "memory_horizon_bars": {k: _horizon(c, bar_edges) for k, c in bars.items()},
-            "half_recall_steps": half}
+            "half_recall_steps": half,
+            "length_generation": {k: {"training_crop_steps": CROP, "worse_past_crop": k == "transformer"} for k in MODELS},
+            "length_generation_worse": ["transformer"]}
 
 
 def _windows() -> dict:
@@ -291,7 +293,8 @@ def build_report(influence: bool = True) -> dict:
 
 
 NEW_KEYS = ("recall_by_distance", "recall_by_distance_steps", "memory_horizon_bars", "memory_horizon_steps",
-            "half_recall_steps", "seeds", "paired", "paired_by_temperature", "paired_by_series",
+            "half_recall_steps", "seeds", "length_generation", "length_generation_worse", "paired",
+            "paired_by_temperature", "paired_by_series",
             "distinct_bar_rate_matched", "distinct_bar_rate_matched_by_temperature", "distinct_bar_rate_matched_paired")
 COMPANIONS = ("TR_floor_random", "TR_excess_random", "PTR", "PTR_floor", "PTR_excess", "TR_phase", "TR_phase_floor",
               "TR_phase_excess")

@@ -129,6 +129,8 @@ def test_the_summary_gives_each_models_horizon_per_seed(window, user, fake, seve
     assert table.cell("rnn", "half_recall") == f"{report['half_recall_steps']['rnn']:g}"
     assert table.cell("human", "memory_horizon") == "-"
     assert "Memory horizon" in window.memory_tab.table_caption.text()
+    # the length check in the generation regime names the model that gets worse past its training crop
+    assert "worse past the training crop: Transformer." in window.memory_tab.model_side.length_plot.caption.text()
 
 
 def test_a_report_made_before_recall_by_distance_says_so(window, user, tmp_path, seven):

@@ -57,6 +57,9 @@ def test_the_random_floor_is_a_second_line_with_its_own_paired_interval(window, 
     assert "over the random-partner floor" in plot.title.text() and "no interval" not in plot.title.text()
     assert_drawn(plot, "LSTM", block["TR_excess_random"]["lstm"])
     assert plot.band_stretches("LSTM") == [(1.0, 12.0)]
+    phase = tab.per_bar_plots["TR_phase"]  # no random floor for the phase-robust form: drawn raw, and said
+    assert_drawn(phase, "LSTM", block["TR_phase"]["lstm"])
+    assert "this report has no random-partner floor for it" in phase.title.text()
     user.click("raw TR, own floor")
     assert "random-partner floor dotted" in plot.title.text()
     assert_drawn(plot, "LSTM: own floor", block["TR_floor_random"]["lstm"])
