@@ -187,10 +187,8 @@ class MemoryTab(QWidget):
             self._draw_legend(self.state.ordered_model_keys() if has else [])
 
     def _draw_legend(self, keys) -> None:
-        parts = []
-        for key in [*keys, "human", "floor"]:  # an entry never breaks across lines: seven models wrap between entries
-            glyph, _, label = style.legend_entry(key).rpartition("</span> ")
-            parts.append(f"{glyph}</span>&nbsp;{label.replace(' ', '&nbsp;')}")
+        # an entry never breaks across lines: seven models wrap between entries
+        parts = [f"<span style='white-space:nowrap'>{style.legend_entry(k)}</span>" for k in [*keys, "human", "floor"]]
         self.legend.setText(" &nbsp; ".join(parts))
 
     def say(self, text: str, status_bar: bool = False) -> None:
