@@ -18,7 +18,7 @@ from . import settings, style, workers
 from .corpus_tab import CorpusTab
 from .listen_tab import ListenTab
 from .loading import bundled_run_dir, is_bundled, load_corpus_job, load_run_models
-from .memory_tab import MemoryTab
+from .memory import MemoryTab
 from .playback import Playback
 from .state import AppState
 from .train_tab import TrainTab

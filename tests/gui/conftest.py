@@ -105,7 +105,7 @@ def small_evaluations(monkeypatch):
     with the primers and bars of the tab's fields, which tests set small as a user would)."""
     from dataclasses import replace
 
-    from gui.memory_tab import MemoryTab
+    from gui.memory import MemoryTab
 
     internal = {k: v for k, v in SMALL_EVALUATION.items() if k not in ("primers", "primer_bars", "bars")}
     original = MemoryTab.eval_settings

@@ -225,7 +225,7 @@ def test_every_control_of_every_tab_and_menu_works_after_a_generate(
     assert {"Generate", "Export all MIDI ...", "Export all WAV ...", "Play", "MIDI", "WAV", "Evaluate models",
             "Cancel", "Open report ...", "Export report ...", "Run probe", "...", "Start training", "Stop",
             "vanilla RNN", "TR over its floor", "raw TR, own floor", "1.0", "0.7"} <= set(pressed)
-    assert window.memory_tab.meter_box.count() > 1  # the meter filter was among the lists walked
+    assert window.memory_tab.view_bar.meter_box.count() > 1  # the meter filter was among the lists walked
 
     # the menus: music first, so that the exports have something to write
     user.trigger("Listen > Generate with all models")

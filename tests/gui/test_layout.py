@@ -83,17 +83,17 @@ def test_the_memory_tab_fits_with_every_panel_and_view(window, user, qtbot, tmp_
     user.answer(path)
     user.click("Open report ...")
     tab = window.memory_tab
-    assert tab.influence_group.isVisible() and tab.view_bar.isVisible()
+    assert tab.influence.isVisible() and tab.view_bar.isVisible()
     for size in SIZES:
         _settle(window, qtbot, size)
         for view, temperature, meter in (("TR over its floor", "1.0", 0), ("raw TR, own floor", "0.7", 1),
                                          ("TR over its floor", "0.7", 2)):
             user.click(view)
             user.click(temperature)
-            tab.meter_box.setCurrentIndex(meter)
+            tab.view_bar.meter_box.setCurrentIndex(meter)
             QApplication.processEvents()
             problems = clipped_texts(window)
-            assert not problems, (size, view, temperature, tab.meter_box.currentText(), problems)
+            assert not problems, (size, view, temperature, tab.view_bar.meter_box.currentText(), problems)
             if SHOTS:
                 window.grab().save(str(Path(SHOTS) / f"memory-{view.split()[0]}-{temperature}-{meter}-{size[0]}x{size[1]}.png"))
         assert tab.per_bar_plots["TR"].notice_text  # the last meter has too few primers: the plot says so

@@ -1,21 +1,68 @@
 """The Memory tab's model-side plots (teacher-forced on the test tunes): NLL per bar, the context
-curve with effective memory, the length check, gradient memory and repeat gain. Each draws one report
-part onto a CaptionedPlot; the tab owns the plots."""
+curve with effective memory, the length check, gradient memory and repeat gain. `ModelSidePlots` builds
+them; each draw_* function draws one report part onto its CaptionedPlot."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import memory_report, style
-from .memory_report import floats
-from .memory_summary import FAILS_COLOUR
-from .plots import Bar, CaptionedPlot
+from .. import style
+from ..plots import Bar, CaptionedPlot
+from . import report_data
+from .report_data import floats
+from .summary import FAILS_COLOUR
+
+
+class ModelSidePlots:
+    def __init__(self):
+        self.nll_bar_plot = CaptionedPlot(
+            "Loss per bar (teacher-forced, test tunes)",
+            "Bits per token in each bar of a tune. A model with memory gets better as the tune repeats itself; "
+            "a forgetful one stays flat.", "bar of the tune", "bits per token", value_format="{:.3f}",
+            hover_point_name="bar")
+        self.context_plot = CaptionedPlot(
+            "Context curve: loss when only the last k steps are visible",
+            "Each model's loss with k steps of context. The large dot is its effective memory: more context "
+            "than that no longer helps (within 1%).", "context k (16th-note steps)", "bits per token", log_x=True,
+            value_format="{:.3f} bits")
+        self.length_plot = CaptionedPlot(
+            "Length check: NLL with all the context minus the best NLL_k",
+            "Does a model get worse with more context? A bar beyond the red line fails: with everything it has "
+            "heard its loss is higher than with only its best k steps, so part of its 'forgetting' over a long "
+            "continuation may be length generalisation, not memory.", "bits", "", height=230,
+            value_format="{:+.4f} bits")
+        self.length_caption = self.length_plot.caption.text()
+        self.gradient_plot = CaptionedPlot(
+            "Gradient memory G(k)",
+            "How strongly a prediction still depends on the note k steps back (log scale). A steep fall is the "
+            "vanishing gradient: the model cannot learn from far back.", "steps back k", "G(k) / G(1)",
+            log_x=True, log_y=True)
+        self.repeat_plot = CaptionedPlot(
+            "Repeat gain",
+            "Bits saved on bars that repeat an earlier bar. High = the model notices and exploits repetition.",
+            "bits per token", "", value_format="{:.3f} bits")
+
+    @property
+    def pairs(self) -> list[tuple[CaptionedPlot, CaptionedPlot]]:
+        """Side by side in the tab (the probe takes the place beside repeat gain)."""
+        return [(self.context_plot, self.length_plot), (self.gradient_plot, self.nll_bar_plot)]
+
+    def all(self) -> list[CaptionedPlot]:
+        return [self.nll_bar_plot, self.context_plot, self.length_plot, self.gradient_plot, self.repeat_plot]
+
+    def draw(self, report: dict, keys: list[str]) -> None:
+        draw_nll_per_bar(self.nll_bar_plot, report, keys)
+        draw_context(self.context_plot, report, keys)
+        draw_length_check(self.length_plot, report, keys)
+        self.length_plot.caption.setText(self.length_caption + _generation_sentence(report))
+        draw_gradient(self.gradient_plot, report, keys)
+        draw_repeat_gain(self.repeat_plot, report, keys)
 
 
 def draw_nll_per_bar(plot: CaptionedPlot, report: dict, keys: list[str]) -> None:
     """Bits per token in each bar of the test tunes, teacher-forced, with n per bar."""
     plot.clear()
-    plot.min_n = memory_report.min_n(report)
+    plot.min_n = report_data.min_n(report)
     for key in keys:
         stats = report.get("nll_per_bar", {}).get(key)
         if stats:
@@ -96,3 +143,13 @@ def _tokens_note(gain: dict) -> str:
     if gain.get("n_copyable") is None:
         return ""
     return f"{gain['n_copyable']} copyable and {gain.get('n_other')} other tokens"
+
+
+def _generation_sentence(report: dict) -> str:
+    """The length check in the generation regime (recall by distance's twice-through tunes), when given."""
+    if "length_generation" not in report:
+        return ""
+    worse = [style.model_label(k) for k in report.get("length_generation_worse") or []]
+    return (" In the generation regime (tunes played twice through, full context against context cut to the "
+            "training crop): " + (f"worse past the training crop: {', '.join(worse)}." if worse else
+                                  "no model gets worse past its training crop."))

@@ -1,10 +1,12 @@
-"""What the Memory tab reads from a report for the view the user chose (temperature, meter): no Qt.
+"""What the Memory tab reads from a report for the view the user chose (temperature, meter, floor): no Qt.
 
-The keys are the contract of docs/design.md section 5 ("Protocol (revised ...)"): `by_temperature.<T>`,
-`by_temperature_and_meter.<T>.<meter>`, `distinct_bar_rate_by_temperature.<T>`,
-`summary_by_temperature.<T>`, `windows.<model>`, `meters`, `settings.min_n`, and `influence` when the
-report has it. A report of the first format (one temperature, no matched floor) has only `per_bar`,
-`summary` and `distinct_bar_rate` or less: every reader falls back to them.
+The keys are the contract of docs/design.md section 5 ("Protocol (revised ...)" and "Controls of the
+sampled per-bar measures"): `by_temperature.<T>`, `by_temperature_and_meter.<T>.<meter>`,
+`distinct_bar_rate_by_temperature.<T>`, `summary_by_temperature.<T>`, `windows.<model>`, `meters`,
+`settings.min_n`, `settings.floor` ("rhythm_matched"; a report without it has the random-partner floor
+as its only floor) with the random floor under `per_bar.TR_floor_random`, the companions `PTR` and
+`TR_phase`, and `influence` when the report has it. A report of the first format (one temperature, no
+matched floor) has only `per_bar`, `summary` and `distinct_bar_rate` or less: every reader falls back.
 """
 
 from __future__ import annotations
@@ -14,6 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 
 ALL_METERS = ""  # the meter filter's "every meter" choice
+RHYTHM_MATCHED, RANDOM = "rhythm_matched", "random"  # the floors: settings.floor names the report's own
+
+
+def models(report: dict) -> list[str]:
+    """The report's models in the registry's order (its labels and colours everywhere), models the
+    registry does not know after them in the report's order: every per-model view lists them all."""
+    from engine.models.registry import MODEL_KEYS
+
+    keys = [k for k in report.get("models", []) if isinstance(k, str)]
+    return [k for k in MODEL_KEYS if k in keys] + [k for k in keys if k not in MODEL_KEYS]
 
 
 def floats(values) -> np.ndarray:
@@ -25,6 +37,51 @@ def floats(values) -> np.ndarray:
 def temperatures(report: dict) -> list[str]:
     """The temperatures the report's per-bar curves were computed at, as its keys ("1.0", "0.7")."""
     return list(report.get("by_temperature") or {})
+
+
+def default_temperature(report: dict) -> str | None:
+    """The temperature shown first: the one the report's per_bar block was sampled at, else its first."""
+    temps = temperatures(report)
+    shown = (report.get("settings") or {}).get("per_bar_temperature")
+    key = None if shown is None else str(float(shown))
+    return key if key in temps else (temps[0] if temps else None)
+
+
+def primary_floor(report: dict) -> str:
+    """The floor of the report's TR_floor and TR_excess series: settings.floor, and the random partner
+    in a report that predates the rhythm-matched floor."""
+    return (report.get("settings") or {}).get("floor") or RANDOM
+
+
+def floors(report: dict) -> list[str]:
+    """The floors this report can show, its own first."""
+    primary = primary_floor(report)
+    extra = [RANDOM] if primary != RANDOM and "TR_floor_random" in (report.get("per_bar") or {}) else []
+    return [primary, *extra]
+
+
+def floor_key(measure: str, floor: str, report: dict) -> str:
+    """The per_bar key of a measure's floor: "TR_floor" for the report's own, "TR_floor_random"."""
+    return f"{measure}_floor" if floor == primary_floor(report) else f"{measure}_floor_{floor}"
+
+
+def excess(block: dict, measure: str, floor: str, report: dict) -> tuple[dict, bool]:
+    """source -> {mean, lo, hi, n} of a measure over a floor, and whether it is the report's paired
+    figure. Where the report gives the excess (paired per primer, with its interval) that is it; else
+    the difference of the two means, with no interval: an interval of a paired difference cannot be
+    made from the two series' own intervals."""
+    primary = floor == primary_floor(report)
+    given = block.get(f"{measure}_excess" if primary else f"{measure}_excess_{floor}")
+    if given:
+        return given, True
+    raw, base = block.get(measure) or {}, block.get(floor_key(measure, floor, report)) or {}
+    out = {}
+    for src in raw:
+        if src in base:
+            a, b = floats(raw[src]["mean"]), floats(base[src]["mean"])
+            mean = [None if not np.isfinite(v) else round(float(v), 6) for v in a - b]
+            out[src] = {"mean": mean, "lo": None, "hi": None, "n": raw[src].get("n")}
+    return out, False
 
 
 def meters(report: dict) -> dict[str, int]:

@@ -4,7 +4,9 @@ The bundled models ship their report (pretrained/memory-report.json), which the 
 evaluation of any run, the bundled one included, is written to
 `<data folder>/reports/<run name>-<hash of its path>/report-<UTC time>.json`; the Memory tab shows the
 newest report made on the models now loaded (same run folder, same saved_at of every model), else the
-report saved beside the run (the shipped one, or one an older version of the app wrote there).
+report saved beside the run (the shipped one, or one an older version of the app wrote there):
+`listed_reports` gives all of them, newest first with the one beside the run last, each with its date and
+primer count: the tab's list of reports keeps the shipped one a click away after any quick Evaluate.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from engine.evaluation.report_file import read_report
 
-from . import settings
+from .. import settings
 
 BESIDE_RUN = "memory-report.json"  # the shipped report's name in pretrained/ (read, never written)
 
@@ -55,18 +58,48 @@ def made_on(report: dict, models: dict) -> bool:
     return True
 
 
-def newest_report(run_dir, models: dict) -> tuple[Path, dict] | None:
-    """(path, report) to show for the loaded run: the newest saved evaluation made on these models,
-    else the report beside the run (shipped with the bundled models); None when there is none."""
+@dataclass(frozen=True)
+class Listed:
+    path: Path
+    when: str  # "evaluated 2026-11-24 05:00 UTC" / "shipped with the models (saved 2026-11-30)"
+    primers: int
+    beside_run: bool  # the report beside the run folder (the shipped one for the bundled models)
+
+    def text(self) -> str:
+        return f"{self.when}, {self.primers} primers"
+
+
+def listed_reports(run_dir, models: dict, shipped: bool) -> list[tuple[Listed, dict]]:
+    """Every report made on these loaded models: the saved evaluations newest first, then the one beside
+    the run (`shipped`: the bundled models' own). Damaged files are passed over."""
     folder = run_reports_dir(run_dir)
     saved = sorted(folder.glob("report-*.json"), reverse=True) if folder.is_dir() else []
+    out = []
     for path in [*saved, Path(run_dir) / BESIDE_RUN]:
         if not path.is_file():
             continue
         try:
             report = read_report(path)
-        except Exception:  # noqa: BLE001 - a damaged file is passed over; the next one may do
+        except Exception:  # noqa: BLE001 - a damaged file is passed over
             continue
-        if made_on(report, models):
-            return path, report
-    return None
+        if not made_on(report, models):
+            continue
+        beside = path.name == BESIDE_RUN
+        if beside:
+            stamps = [m.get("saved_at", "") for m in ((report.get("run") or {}).get("models") or {}).values()]
+            newest = max((s for s in stamps if s), default="")
+            when = ("shipped with the models" if shipped else "saved beside the run") + (
+                f" (trained {newest[:10]})" if newest else "")
+        else:
+            when = f"evaluated {stamp_text(path)}"
+        out.append((Listed(path, when, len(report.get("primers", [])), beside), report))
+    return out
+
+
+def stamp_text(path: Path) -> str:
+    """"2026-11-24 05:00 UTC" from a saved report's name (report-20261124T050054123456Z.json)."""
+    stamp = path.stem.removeprefix("report-")
+    try:
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return stamp

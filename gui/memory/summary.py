@@ -1,13 +1,15 @@
-"""The Memory tab's summary table: one row per model, the human reference and the floor, every figure
-with its interval and the number of cases it rests on (docs/design.md section 5)."""
+"""The Memory tab's summary table: one row per model (all the report has, in the registry's order), the
+human reference and the floor, every figure with its interval and the number of cases it rests on
+(docs/design.md section 5); each model's memory horizon from recall by distance leads, per seed too."""
 
 from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
+from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from . import memory_report, style
+from .. import style
+from . import controls_data, recall_data, report_data
 
 MISSING = "-"
 FAILS_COLOUR = "#b00020"
@@ -36,6 +38,9 @@ class SummaryTable(QTableWidget):
         self.horizontalScrollBar().rangeChanged.connect(self._fit_height)
         self.columns: list[tuple[str, str, str]] = []  # (field, header, tooltip)
         self._natural: list[int] = []  # each column's width for its widest line
+        self._matched: dict = {}
+        self._horizons: dict = {}
+        self._seed_horizons: dict = {}
 
     def column(self, field: str) -> int:
         """The column index of a summary field (ValueError when it is not shown)."""
@@ -49,12 +54,22 @@ class SummaryTable(QTableWidget):
         raise KeyError(source)
 
     def fill(self, report: dict, temperature: str | None) -> None:
-        first, last = memory_report.first_last_bars(report)
-        influence = memory_report.influence(report)
+        first, last = report_data.first_last_bars(report)
+        influence = report_data.influence(report)
         tolerance = next((em.get("length_tolerance_bits") for em in (report.get("effective_memory") or {}).values()
                           if em.get("length_tolerance_bits") is not None), 0.005)
+        self._matched, _at = controls_data.distinct_matched(report, temperature)
+        self._horizons = recall_data.horizons(report)
+        self._seed_horizons = {s: recall_data.horizons(report, s) for s in recall_data.seeds(report)}
+        recall = [
+            ("memory_horizon", "memory\nhorizon", "recall by distance: the farthest distance bucket whose interval lies "
+             "above 0 (every nearer one too), mean over the training seeds, and each seed's"),
+            ("half_recall", "half recall\n(steps)", "recall by distance: where the excess falls below half its "
+             "short-range value"),
+        ] if self._horizons else []  # a report made before recall by distance: no such columns
         self.columns = [
             ("source", "Source", ""),
+            *recall,
             ("valid_bpt", "valid\nbits/token", "bits per token on the validation tunes (teacher-forced)"),
             ("effective_memory_bars", "effective\nmemory\n(bars)",
              "the shortest context (in bars) within 1% of the loss with all the context"),
@@ -65,13 +80,18 @@ class SummaryTable(QTableWidget):
             ("TR_excess_first", f"TR excess\nbars {first}",
              "theme recall minus the source's own matched floor (0 = chance), mean [95% interval] over primers"),
             ("TR_excess_last", f"TR excess\nbars {last}", "the same over the last bars of the continuation"),
-            ("distinct_bar_rate", "distinct-bar\nrate",
-             "distinct non-empty bars / non-empty bars of a continuation; a low rate means looping"),
+            *([("distinct_bar_rate_matched", "distinct-bar\nrate, matched",
+                "distinct non-empty bars / non-empty bars, model and human over the same bars per primer")]
+              if self._matched else []),
+            ("distinct_bar_rate", f"distinct-bar\nrate, {report['settings']['bars']} bars",
+             "the same over every bar composed (the human continuation is often shorter); a low rate means looping"),
         ]
         if influence:
             self.columns.append(("influence_distance_bars", "influence\ndistance\n(bars)",
                                  "how far back (in bars) a generated note's sources lie, weighted by influence; "
                                  "chance = the mean distance if every earlier note weighed the same"))
+            self.columns.append(("share_on_primer", "influence\non primer",
+                                 "share of a generated note's influence that falls on primer notes"))
         self.columns += [
             ("RR_first", f"RR\nbars {first}", "rhythm recall, mean over primers"),
             ("RR_last", f"RR\nbars {last}", "rhythm recall, mean over primers"),
@@ -79,7 +99,8 @@ class SummaryTable(QTableWidget):
             ("in_key_rate", "in-key\nrate", "share of notes in the primer's key"),
             ("n", f"n primers\nbars {first}\n/ {last}", "the primers that reach those bars"),
         ]
-        rows = memory_report.summary_rows(report, temperature)
+        order = {k: i for i, k in enumerate([*report_data.models(report), "human", "floor"])}
+        rows = sorted(report_data.summary_rows(report, temperature), key=lambda r: order.get(r["source"], len(order)))
         self.clear()
         self.setColumnCount(len(self.columns))
         self.setRowCount(len(rows))
@@ -122,9 +143,10 @@ class SummaryTable(QTableWidget):
             extra = spare // len(natural) + (spare % len(natural) if c == len(natural) - 1 else 0)
             self.horizontalHeader().resizeSection(c, width + extra)
 
-    @staticmethod
-    def _text(report: dict, row: dict, field: str, influence: dict | None) -> str:
+    def _text(self, report: dict, row: dict, field: str, influence: dict | None) -> str:
         src = row["source"]
+        if field in ("memory_horizon", "half_recall", "distinct_bar_rate_matched", "share_on_primer"):
+            return self._new_text(src, field, influence)
         if field == "source":
             return style.model_label(src).split(" (")[0]  # the legend above says what human and floor are
         if field == "length":
@@ -134,7 +156,7 @@ class SummaryTable(QTableWidget):
             verdict = "passes" if row.get("length_ok") else "fails"
             return f"{gap:+.4f} {verdict}\nbest k {row.get('best_k')} steps"
         if field == "influence_distance_bars":
-            figures = memory_report.influence_sources(influence or {}).get(src)
+            figures = report_data.influence_sources(influence or {}).get(src)
             value = row.get(field) or figures
             text = interval_text(value, "{:.2f}")
             if figures and figures.get("chance") is not None and text != MISSING:
@@ -149,6 +171,24 @@ class SummaryTable(QTableWidget):
             return MISSING
         return f"{value:.3f}" if isinstance(value, float) else str(value)
 
+    def _new_text(self, src: str, field: str, influence: dict | None) -> str:
+        """The columns of recall by distance and of issue 24's controls."""
+        if field == "distinct_bar_rate_matched":
+            return interval_text(self._matched.get(src))
+        if field == "share_on_primer":
+            figures = report_data.influence_sources(influence or {}).get(src) or {}
+            return interval_text(controls_data.influence_references(figures).share_on_primer, "{:.1%}")
+        if src not in self._horizons:
+            return MISSING
+        h = self._horizons[src]
+        if field == "half_recall":
+            return MISSING if h.half_steps is None else f"{h.half_steps:.0f}"
+        text = recall_data.horizon_text(h)
+        per_seed = [recall_data.horizon_text(s.get(src)) for s in self._seed_horizons.values()]
+        if len(per_seed) >= 2:  # one seed: the figure above is that seed's
+            text += "\nseeds: " + ", ".join(t.split(" (")[0].replace(" steps", "") for t in per_seed)
+        return text
+
     def _fit_height(self) -> None:
         """Every row shown without a vertical scroll bar; room for the horizontal one only when the
         window is too narrow for the columns."""
@@ -158,3 +198,56 @@ class SummaryTable(QTableWidget):
         height = self.horizontalHeader().sizeHint().height() + rows_height + scrollbar + 2 * self.frameWidth()
         if height != self.height():
             self.setFixedHeight(height)
+
+
+class SummaryGroup(QWidget):
+    """The table with its title (the temperature shown) and a caption saying what each figure rests on."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.title = QLabel("<b>Summary</b>")
+        self.table = SummaryTable()
+        self.caption = style.caption("")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.table)
+        layout.addWidget(self.caption)
+
+    def show_report(self, report: dict, temperature: str | None) -> None:
+        self.table.fill(report, temperature)
+        first, last = report_data.first_last_bars(report)
+        least = report_data.min_n(report)
+        floor = "rhythm-matched" if report_data.primary_floor(report) == report_data.RHYTHM_MATCHED else "random-partner"
+        self.title.setText(f"<b>Summary</b> (continuations at temperature {temperature}, all meters; TR excess over "
+                           f"the {floor} floor)" if temperature else "<b>Summary</b>")
+        self.caption.setText(
+            f"TR excess: theme recall minus the source's own floor (0 = chance), each primer's mean over "
+            f"bars {first} or {last}, then the mean [95% interval] over primers; n = the primers it rests on"
+            + (f" ('-' where fewer than min_n = {least} reach those bars)" if least else "")
+            + ". A big drop from first to last is forgetting. Distinct-bar rate: a low rate means looping. "
+            "Length check: 'fails' = the model's loss is worse with all the context than with its best k steps."
+            + _horizon_sentence(report) + _model_side_sentence(report))
+
+    def clear(self) -> None:
+        self.table.clear()
+        self.table.setRowCount(0)
+
+
+def _horizon_sentence(report: dict) -> str:
+    if not recall_data.has_recall(report):
+        return (" Memory horizon: this report was made before recall by distance; evaluate again to measure it.")
+    seeds = recall_data.seeds(report)
+    return (" Memory horizon: the farthest distance at which removing the resembling bars still costs the model "
+            "bits (interval above 0), from recall by distance" + (f", mean over {len(seeds)} seeds and each seed."
+                                                                 if seeds else "."))
+
+
+def _model_side_sentence(report: dict) -> str:
+    """What the model-side columns rest on: " Effective memory and the length check: 384 test tokens at
+    positions >= 256 of the 209 test tunes." ("" when the report does not say)."""
+    found = next((em for em in (report.get("effective_memory") or {}).values() if em.get("n_targets")), None)
+    if found is None:
+        return ""
+    tunes = (report.get("corpus") or {}).get("test_tunes")
+    return (f" Effective memory and the length check: {found['n_targets']} test tokens at positions >= "
+            f"{found.get('min_position')}" + (f" of the {tunes} test tunes." if tunes else "."))

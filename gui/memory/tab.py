@@ -1,0 +1,387 @@
+"""Memory tab: the measures of docs/design.md section 5 as plots, from the report engine/evaluation/evaluate.py makes.
+
+It opens on recall by distance (teacher-forced, no sampling: how far back each model uses what it heard),
+then the sampled continuations under their controls (the floor, the temperature sweep, the companions of
+theme recall, paired differences, the distinct-bar rate at matched length), influence, the model-side
+measures, the probe and the self-similarity heatmaps. Every per-model view lists all the models of the
+report in the registry's order with their colours and labels.
+
+Evaluate runs the protocol on the open run's models in a background job (cancellable); the probe has
+its own Run button because it trains fresh models. Every plot has a caption saying what to look for;
+hovering a plot shows each series' value under the mouse with its interval and n.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
+
+from .. import loading, settings, style, workers
+from . import report_data, saved_reports
+from .controls_section import ControlPlots
+from .influence_section import InfluenceSection
+from .model_side import ModelSidePlots
+from .paired_table import PairedTable
+from .per_bar_section import PerBarPlots
+from .probe_section import ProbeSection
+from .recall_section import RecallSection
+from .report_files import ReportFiles
+from .ssm_section import SelfSimilarity
+from .summary import SummaryGroup
+from .view_bar import ViewBar
+
+
+class _MessageRelay(QObject):
+    message = Signal(str)
+
+
+class MemoryTab(QWidget):
+    evaluated = Signal()  # a report is shown
+
+    def __init__(self, state, main_window=None, parent=None):
+        super().__init__(parent)
+        self.state, self.main_window = state, main_window
+        self.report: dict | None = None
+        self.report_origin = ""  # where the report shown comes from, in words
+        self._cancel: threading.Event | None = None
+        self._job = None
+
+        # ---- controls --------------------------------------------------------------------------
+        self.primers = style.spin_box(1, 500, settings.read("memory/primers", 16), "test tunes used as primers")
+        self.primer_bars = style.spin_box(1, 64, settings.read("memory/primer_bars", 8), "bars of each primer")
+        self.bars = style.spin_box(4, 256, settings.read("memory/bars", 32), "bars each model composes per primer")
+        for box, name in ((self.primers, "primers"), (self.primer_bars, "primer bars"), (self.bars, "bars")):
+            box.setAccessibleName(name)
+        self.evaluate_button = style.button("Evaluate models", self.evaluate,
+                                            "Measure the loaded models (the report is kept in your data folder)", bold=True)
+        self.cancel_button = style.button("Cancel", self.cancel, "Stop the evaluation or the probe")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setTextVisible(False)
+        self.progress.hide()  # shown while something runs
+        self.files = ReportFiles(self)
+        self.open_button, self.export_button = self.files.open_button, self.files.export_button
+        self.status = QLabel("Press Evaluate to measure how long each model keeps the theme and rhythm.")
+        self.status.setStyleSheet("color: #555555;")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # a path to copy
+        top = QHBoxLayout()
+        for text, box in (("Primers", self.primers), ("primer bars", self.primer_bars), ("bars", self.bars)):
+            top.addWidget(QLabel(text))
+            top.addWidget(box)
+        top.addWidget(self.evaluate_button)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.progress)
+        top.addStretch(1)
+        reports = QHBoxLayout()
+        reports.addWidget(QLabel("Report"))
+        reports.addWidget(self.files.box)
+        reports.addWidget(self.open_button)
+        reports.addWidget(self.export_button)
+        reports.addStretch(1)
+        self.legend = QLabel("")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)  # one line on a wide screen, two on a projector
+
+        # ---- what the tab shows, in the order it shows it ------------------------------------------
+        self.recall = RecallSection()
+        self.view_bar = ViewBar()
+        self.view_bar.changed.connect(self._draw_view)
+        self.sampled_title = QLabel("<b>What the models compose</b>: sampled continuations of the test tunes' "
+                                    "openings, scored bar by bar against the opening and against a floor")
+        self.sampled_title.setWordWrap(True)
+        self.sampled_header = QWidget()
+        header = QVBoxLayout(self.sampled_header)
+        header.setContentsMargins(4, 12, 4, 0)
+        header.addWidget(self.sampled_title)
+        header.addWidget(self.view_bar)
+        self.sampled_header.hide()  # until a report is shown
+        self.per_bar = PerBarPlots()
+        self.per_bar_plots = self.per_bar.plots
+        self.controls = ControlPlots()
+        self.paired = PairedTable()
+        self.influence = InfluenceSection()
+        self.model_side = ModelSidePlots()
+        self.probe = ProbeSection(self)
+        self.ssm = SelfSimilarity()
+        self.summary = SummaryGroup()
+        self.table, self.table_title, self.table_caption = self.summary.table, self.summary.title, self.summary.caption
+
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self._body())
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(reports)
+        layout.addWidget(self.status)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.scroll, 1)
+        state.modelsChanged.connect(self._models_changed)
+        self._models_changed()
+
+    def _body(self) -> QWidget:
+        """Half-width panels two to a row; recall by distance, the tables, the influence pair and the
+        heatmaps span the width."""
+        halves = list(self.per_bar.plots.values())
+        grid = QGridLayout()
+        grid.addWidget(self.recall, 0, 0, 1, 2)
+        grid.addWidget(self.sampled_header, 1, 0, 1, 2)
+        grid.addWidget(halves[0], 2, 0)
+        grid.addWidget(halves[1], 2, 1)
+        grid.addWidget(self.summary, 3, 0, 1, 2)
+        rest = [*halves[2:], self.controls.sweep_plot, self.controls.matched_plot, self.controls.all_bars_plot]
+        row = 4
+        for i in range(0, len(rest), 2):
+            for j, widget in enumerate(rest[i:i + 2]):
+                grid.addWidget(widget, row, j)
+            row += 1
+        for widget in (self.paired, self.influence):
+            grid.addWidget(widget, row, 0, 1, 2)
+            row += 1
+        for left, right in [*self.model_side.pairs, (self.model_side.repeat_plot, self.probe.plot)]:
+            grid.addWidget(left, row, 0)
+            grid.addWidget(right, row, 1)
+            row += 1
+        grid.addWidget(self.ssm, row, 0, 1, 2)
+        body = QWidget()
+        body.setLayout(grid)
+        return body
+
+    # ---- the loaded models and their reports ------------------------------------------------------
+    def _models_changed(self) -> None:
+        """Other models are loaded: show the newest report made on them (or the shipped one), if any."""
+        found = self.files.refresh()
+        if found:
+            entry, report = found[0]
+            self.show_listed(entry, report)
+        elif self._job is None:
+            self._clear_report()
+        self._update_controls()
+
+    def show_listed(self, entry: saved_reports.Listed, report: dict) -> None:
+        """A report of the list (made on these models): shown, and said where it comes from."""
+        self.show_report(report)
+        if entry.beside_run and loading.is_bundled(self.state.run_dir):
+            where = "the report shipped with these models"
+        elif entry.beside_run:
+            where = f"saved report {entry.path}"
+        else:
+            where = f"{entry.when}, kept in {entry.path.parent}"
+        self.report_origin = entry.when
+        self.files.select(entry.path)
+        self.status.setText(f"{self.status.text()} ({where})")
+
+    def _update_controls(self) -> None:
+        has = self.state.run_dir is not None and bool(self.state.models)
+        self.evaluate_button.setEnabled(has and self._job is None)
+        if not has:
+            self.status.setText("No models yet: train some on the Train tab or open a run; then press Evaluate.")
+        elif self.report is None and self._job is None:
+            self.status.setText(f"Press Evaluate to measure how long each of the {len(self.state.models)} models "
+                                "keeps the theme and rhythm (about a minute for small models).")
+        if self.report is None:
+            self._draw_legend(self.state.ordered_model_keys() if has else [])
+
+    def _draw_legend(self, keys) -> None:
+        # an entry never breaks across lines: seven models wrap between entries
+        parts = [f"<span style='white-space:nowrap'>{style.legend_entry(k)}</span>" for k in [*keys, "human", "floor"]]
+        self.legend.setText(" &nbsp; ".join(parts))
+
+    def say(self, text: str, status_bar: bool = False) -> None:
+        """Tell the person what is happening in the tab's message line (and the window's status bar)."""
+        self.status.setText(text)
+        if status_bar:
+            self.state.status.emit(text)
+
+    def busy(self, on: bool) -> None:
+        """A moving progress bar while a job of unknown length runs (an export)."""
+        if on:
+            self.progress.setRange(0, 0)
+            self.progress.show()
+        elif self._job is None:
+            self.progress.setRange(0, 1)
+            self.progress.hide()
+
+    def report_words(self) -> str:
+        """The report shown, in words: "7 models, 36 primers, evaluated 2026-12-04 10:22 UTC"."""
+        report = self.report or {}
+        words = f"{len(report.get('models', []))} models, {len(report.get('primers', []))} primers"
+        return f"{words}, {self.report_origin}" if self.report_origin else words
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    def eval_settings(self):
+        from engine.evaluation.evaluate import EvalSettings
+
+        return EvalSettings(
+            primers=self.primers.value(), primer_bars=self.primer_bars.value(), bars=self.bars.value(),
+            probe=None, device=getattr(self.state.device, "type", "auto") or "auto",
+        )
+
+    def evaluate(self, eval_settings=None):
+        """Run engine.evaluation.evaluate on the open run in the background; returns the worker."""
+        if self._job is not None or self.state.run_dir is None:
+            return None
+        from engine.evaluation.evaluate import evaluate
+
+        for key, box in (("memory/primers", self.primers), ("memory/primer_bars", self.primer_bars),
+                         ("memory/bars", self.bars)):
+            settings.write(key, box.value())
+        self._cancel = threading.Event()
+        progress = workers.progress_relay(self._progress_value, self)
+        messages = _MessageRelay(self)
+        messages.message.connect(self.status.setText)
+
+        def on_progress(info: dict) -> None:
+            messages.message.emit(info.get("message", ""))
+            progress(info.get("done", 0), info.get("total", 0))
+
+        self.evaluate_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 1)
+        self.progress.show()
+        self.status.setText("evaluating ...")
+        self._job = workers.start_job(
+            evaluate, self.state.run_dir, self.state.ordered_model_keys(), eval_settings or self.eval_settings(),
+            on_progress, self._cancel, corpus=self.state.corpus, cancel=self._cancel,
+            on_return=self._evaluated, on_error=self._error, on_finish=self._finished,
+        )
+        self._job.finished.connect(lambda: messages.deleteLater())
+        return self._job
+
+    def _evaluated(self, report: dict) -> None:
+        self.show_report(report)
+        self._remember(report)
+
+    def cancel(self) -> None:
+        for event in self.stop_events():
+            event.set()
+
+    def _progress_value(self, done, total) -> None:
+        self.progress.setMaximum(max(1, total))
+        self.progress.setValue(done)
+
+    def _error(self, exc) -> None:
+        from engine.evaluation.evaluate import EvaluationCancelled
+
+        if isinstance(workers.unwrap(exc), EvaluationCancelled):
+            self.status.setText("evaluation cancelled")
+            return
+        self.main_window.show_error("Evaluation failed", exc)
+
+    def _finished(self) -> None:
+        self._job = None
+        self._cancel = None
+        self.job_finished()
+        self.progress.setValue(0)
+        self.busy(self.files.exporting)
+        self._update_controls()
+
+    def job_finished(self) -> None:
+        """The evaluation or the probe ended: Cancel stays for the other one."""
+        self.cancel_button.setEnabled(self._job is not None or self.probe.running)
+
+    def stop_events(self):
+        return [e for e in (self._cancel, self.probe.stop_event()) if e is not None]
+
+    def _remember(self, report: dict) -> None:
+        """Keep the report in the user's data folder, so that reopening the run shows it again. Never in
+        the run folder: the bundled models' shipped report must stay as shipped."""
+        run_dir = (report.get("run") or {}).get("dir")
+        if not run_dir:
+            return
+        try:
+            path = saved_reports.save_report(report, run_dir)
+        except Exception as exc:  # noqa: BLE001 - a full disk: the report is still shown, say it is not kept
+            self.status.setText(f"{self.status.text()} (not kept: {workers.error_text(exc)})")
+            return
+        self.report_origin = f"evaluated {saved_reports.stamp_text(path)}"
+        self.files.refresh(path)
+        self.status.setText(f"{self.status.text()} (kept in {path.parent}; the list beside Report holds the "
+                            "earlier ones)")
+
+    # ---- drawing -------------------------------------------------------------------------------
+    def show_report(self, report: dict) -> None:
+        self.report = report
+        self.report_origin = ""
+        keys = report_data.models(report)
+        self._draw_legend(keys)
+        self.recall.show_report(report)
+        self.view_bar.build(report)
+        self.sampled_header.show()
+        self._draw_view()
+        self.influence.show_report(report)
+        self.model_side.draw(report, keys)
+        self.ssm.show_report(report)
+        if report.get("probe"):
+            self.probe.show_probe(report["probe"], report)
+        else:
+            self.probe.plot.clear()
+        self.status.setText(self._describe(report))
+        self.export_button.setEnabled(not self.files.exporting)
+        self.evaluated.emit()
+
+    def _draw_view(self, changed: str = "temperature") -> None:
+        """What depends on the view bar: the per-bar plots on every choice; the temperature's other views
+        (the sweep, the distinct-bar rates, the paired differences, the summary) when it changes."""
+        report, view = self.report, self.view_bar.view
+        if report is None:
+            return
+        self.per_bar.draw(report, view, self.view_bar.words(report))
+        if changed != "temperature":
+            return
+        self.controls.draw(report, view)
+        self.paired.show_report(report, view.temperature)
+        self.summary.show_report(report, view.temperature)
+
+    def _describe(self, report: dict) -> str:
+        """What the report covers, in words: the models by the name the app gives them (a report
+        records the folder of the machine it was made on, which means nothing on this one)."""
+        n = len(report.get("primers", []))
+        run_dir = (report.get("run") or {}).get("dir", "")
+        same = self.state.run_dir is not None and run_dir and Path(run_dir).name == Path(self.state.run_dir).name
+        whose = self.state.models_label if same and self.state.models_label else f"run {Path(run_dir).name}"
+        return f"{len(report.get('models', []))} models of the {whose}, {n} primers"
+
+    def _clear_report(self) -> None:
+        """No report for the loaded models: empty plots rather than another run's figures."""
+        self.report = None
+        self.report_origin = ""
+        self.recall.clear()
+        self.per_bar.clear()
+        self.controls.clear()
+        self.paired.clear()
+        self.influence.clear()
+        for plot in [*self.model_side.all(), self.probe.plot]:
+            plot.clear()
+        self.ssm.clear()
+        self.summary.clear()
+        self.sampled_header.hide()
+        self.export_button.setEnabled(False)
+
+    # ---- files ---------------------------------------------------------------------------------
+    def export_report(self, folder: str | None = None):
+        return self.files.export(folder)
+
+    def open_report(self, path) -> None:
+        try:
+            report = saved_reports.read_report(path)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.main_window.show_error("Could not open the report", exc)
+            return
+        shown, status, origin = self.report, self.status.text(), self.report_origin
+        try:
+            self.show_report(report)
+        except Exception as exc:  # noqa: BLE001 - a part the checks do not cover: keep what was shown
+            self.main_window.show_error("Could not open the report", f"{path}: {workers.error_text(exc)}")
+            if shown is not None:
+                self.show_report(shown)
+            self.status.setText(status)
+            self.report_origin = origin
+            return
+        self.report_origin = f"opened from {path}"
+        self.files.select(Path(path))
+        self.status.setText(f"{self.status.text()} (opened {path})")
