@@ -16,7 +16,8 @@ run: $(STAMP)
 	$(PY) main.py
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra
+	# Two workers (pytest-xdist) on the two cores; the 15 slowest tests are listed at the end.
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra -n 2 --durations=15
 
 bench: $(STAMP)
 	$(PY) main.py bench
