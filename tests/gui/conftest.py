@@ -127,9 +127,14 @@ def pulse_null_sink():
     """A PulseAudio null sink as the default output (a real audio device that discards the sound at
     real-time pace). Starts a user server when none runs and stops only that one. Skips with the
     reason where no server can run."""
+    import os
     import shutil
     import subprocess
     import time
+
+    # Under pytest-xdist each worker has its own sink, and no worker stops a server another may be using.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    sink = f"melody_memory_gui_sink{worker}"
 
     def pactl(*args):
         return subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10)
@@ -146,16 +151,16 @@ def pulse_null_sink():
             pytest.skip(f"no PulseAudio server can start here: {run.stderr.strip()[-200:]}")
         started = True
     previous = pactl("get-default-sink").stdout.strip()
-    module = pactl("load-module", "module-null-sink", "sink_name=melody_memory_gui_sink",
+    module = pactl("load-module", "module-null-sink", f"sink_name={sink}",
                    "sink_properties=device.description=MelodyMemoryGuiSink")
     if module.returncode != 0:
         pytest.skip(f"PulseAudio will not load a null sink: {module.stderr.strip()}")
-    pactl("set-default-sink", "melody_memory_gui_sink")
+    pactl("set-default-sink", sink)
     yield "MelodyMemoryGuiSink"
-    if previous and previous != "melody_memory_gui_sink":
+    if previous and not previous.startswith("melody_memory_gui_sink"):
         pactl("set-default-sink", previous)
     pactl("unload-module", module.stdout.strip())
-    if started:
+    if started and not worker:
         subprocess.run(["pulseaudio", "--kill"], capture_output=True, timeout=10)
 
 
