@@ -318,6 +318,12 @@ def test_a_killed_parent_leaves_workers_that_save_nothing_more(tunes, tmp_path):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)  # the parent only: its workers are orphaned mid-training
     proc.wait(timeout=30)
+    # A save a worker had already begun when the parent died completes (it is atomic: temp file, then rename);
+    # what must not happen is a new save after that.
+    settle = time.monotonic() + 10
+    while time.monotonic() < settle and any(p.name.endswith(".tmp") for p in out.rglob("*")):
+        time.sleep(0.05)
+    time.sleep(0.5)
     killed_at = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     time.sleep(4)  # an orphan notices within a step; it must not write a "stopped" checkpoint
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == killed_at
