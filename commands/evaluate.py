@@ -28,6 +28,11 @@ def add_arguments(parser) -> None:
                              "(default %(default)s)")
     # The numeric settings, from their one definition (engine/evaluation/settings.EVAL_SETTINGS).
     EVAL_SETTINGS.add_arguments(parser, defaults=True)
+    parser.add_argument("--no-recall", action="store_true", help="skip recall by distance and the length check "
+                        "in the generation regime")
+    parser.add_argument("--seeds", nargs="+", default=[], metavar="RUN_DIR",
+                        help="run folders of the same architectures trained with other seeds: recall by "
+                             "distance is measured on each, per seed and as the mean over seeds")
     parser.add_argument("--no-probe", action="store_true", help="skip the synthetic theme-recall probe")
     parser.add_argument("--probe-steps", type=int, default=ProbeSettings.train_steps,
                         help=f"training steps of each fresh probe model (default {ProbeSettings.train_steps})")
@@ -83,6 +88,8 @@ def run(args) -> int:
         threads=args.threads,
         bootstrap=args.bootstrap,
         influence_primers=args.influence_primers,
+        recall=not args.no_recall,
+        processes=args.processes,
     )
     models = [m.strip() for m in args.models.split(",") if m.strip()] or None
     started = time.monotonic()
@@ -94,7 +101,8 @@ def run(args) -> int:
     out = _check_out(args.out)  # and a report folder that cannot be written fails before the work, too
     run_dir = resolve_run_dir(args.run)
     say(_memory_line(run_dir, models, settings))
-    report = evaluate(run_dir, models, settings, progress=progress, sources=args.source, run_name=args.run)
+    report = evaluate(run_dir, models, settings, progress=progress, sources=args.source, run_name=args.run,
+                      seed_runs=args.seeds)
     paths = _write_whole(report, out, write_report)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report["timings"].items())
     say(f"timings: {timings}; total {time.monotonic() - started:.1f}s")

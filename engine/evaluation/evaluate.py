@@ -70,21 +70,24 @@ def _source_labels(sources) -> list[str]:
 
 
 def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), progress: Progress | None = None,
-             cancel: threading.Event | None = None, corpus=None, sources=None, run_name: str | None = None) -> dict:
+             cancel: threading.Event | None = None, corpus=None, sources=None, run_name: str | None = None,
+             seed_runs=()) -> dict:
     """Run the whole protocol on the models of a run directory; returns the report dict.
 
     `corpus` may be passed in (the GUI has one loaded); otherwise it is loaded from `sources` (None =
     the bundled corpus). `run_name` is how the user named the run (`--run`), kept in report["run"]["dir"].
+    `seed_runs`: run folders of the same architectures trained with other seeds (recall by distance is
+    measured on each, engine/evaluation/recall_section.py).
     Timings go to report["timings"] and are the only entries that vary between two runs with the same
     settings.
     """
     settings.validate()
     with torch_threads(settings.threads):
-        return _evaluate(run_dir, models, settings, progress, cancel, corpus, sources, run_name)
+        return _evaluate(run_dir, models, settings, progress, cancel, corpus, sources, run_name, seed_runs)
 
 
 def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None, cancel, corpus, sources,
-              run_name) -> dict:
+              run_name, seed_runs=()) -> dict:
     import torch
 
     from engine.core.device import resolve_device
@@ -156,6 +159,14 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         model_side[key] = _model_side(loaded[key].model, test, test_tokens, settings, timings)
     clock = time.monotonic()
 
+    recall = None
+    if settings.recall:
+        from engine.evaluation.recall_section import recall_section
+
+        recall = recall_section(run_dir, keys, loaded, test, test_tokens, corpus.token_config.vocab_size, settings,
+                                seed_runs, say)
+        tick("recall_by_distance")
+
     probe = None
     if settings.probe is not None:
         def probe_progress(event):
@@ -207,6 +218,11 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     }
     if influence is not None:
         report["influence"] = influence
+    if recall is not None:
+        report["settings"]["recall"] = recall.pop("recall_settings")
+        for seed, figures in recall.pop("seeds").items():  # merged: other headline figures may sit there too
+            report.setdefault("seeds", {}).setdefault(seed, {}).update(figures)
+        report.update(recall)
     report["originality"] = originality.report()
     report["settings"]["originality"] = originality.settings_entry()
     report["summary_by_temperature"] = {t: summary_rows(report, windows) for t, windows in windows_by_t.items()}
@@ -231,14 +247,11 @@ def model_windows(model, config: dict, meters: dict, settings: EvalSettings) -> 
       where the piece (primer included) grows longer than that: a length-generalisation confound. (The key
       names keep the report contract; for models trained on whole tunes nothing is marked in 64 bars.)
     """
-    window = int(getattr(model, "window", 0) or 0)
+    from engine.memory.recall_length import training_crop
+
     span = model.attention_span
     attends = span is not None
-    training = config.get("training") or {}
-    if training.get("sequences", "crops") == "tunes":  # runs saved before the field existed trained on crops
-        crop = training.get("max_len")
-    else:
-        crop = training.get("window") or window or None
+    crop = training_crop(model, config)
     P = settings.primer_bars
     out = {
         "attention_window_steps": span,

@@ -175,6 +175,9 @@ def write_plots(report: dict, out: Path) -> list[Path]:
         if info.plot and metric in report["per_bar"] and not (revised and metric == "TR"):
             _metric_plot(plt, report, metric, save)
     _model_side_plots(plt, report, save)
+    from engine.evaluation.recall_plot import recall_plot
+
+    recall_plot(plt, report, save, CROP_COLOUR)  # issue 23: nothing without the recall keys
     if report.get("influence"):
         _influence_plot(plt, report, save)
     if report.get("originality"):

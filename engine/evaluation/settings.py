@@ -44,6 +44,10 @@ class EvalSettings:
     # models, about 0.5 s per continuation per model; 24 keep the whole near 215 s, inside the 5-minute
     # budget with room for a busy machine, and still give a bootstrap interval over 24 continuations.
     influence_primers: int = 24
+    # Recall by distance (issue 23): teacher-forced, every test tune; False skips it (--no-recall). Worker
+    # processes measure one (run, model) each: 2 halve its time on a 2-core machine.
+    recall: bool = True
+    processes: int = 1
 
     def validate(self) -> None:
         """Range-check every setting (engine/core/validation.py) before anything is loaded; the messages name
@@ -83,4 +87,6 @@ EVAL_SETTINGS = Settings(
             "where to evaluate: auto picks CUDA, then MPS, then the CPU"),
     Setting("influence_primers", "Influence primers", Limit("int", 0, 10000),
             "continuations of the first N primers attributed note by note (0 skips the influence distance)"),
+    Setting("processes", "Worker processes", Limit("int", 1, 64),
+            "worker processes for recall by distance, one model of one seed run each (1: in this process)"),
 )
