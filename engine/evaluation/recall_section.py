@@ -136,7 +136,7 @@ def assemble(plan, results: dict, keys: list[str], main_seed: int, settings, run
     for seed in seeds:
         lengths = {k: results[(seed, k)]["length"] for k in keys if (seed, k) in results}
         per_seed[str(seed)]["length_generation"] = lengths
-        per_seed[str(seed)]["length_generation_worse"] = [k for k, v in lengths.items() if v.get("worse")]
+        per_seed[str(seed)]["length_generation_worse"] = [k for k, v in lengths.items() if v.get("worse_past_crop")]
     mean = figures(plan, {k: [results[(s, k)]["bits"] for s in seeds if (s, k) in results] for k in keys},
                     settings)
     main = per_seed[str(main_seed)]

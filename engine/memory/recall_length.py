@@ -9,8 +9,9 @@ from their start. Per token two figures:
   scoring its last crop / CUT_STRIDE_SHARE tokens (the usual strided evaluation; a window per token would
   cost crop times more). Tokens within the first crop steps have nothing to cut: both figures agree there.
 NLL per bar of both (bits per token, per tune, bootstrap over tunes), and over the tokens past the crop the
-paired difference warm - cut per tune. A model is named `worse` when that difference's interval lies above 0
-and its mean exceeds engine/memory/nll.py's LENGTH_TOLERANCE_BITS: more context made it predict worse.
+paired difference warm - cut per tune. A model is named worse when that difference's interval lies above 0
+and its mean exceeds engine/memory/nll.py's LENGTH_TOLERANCE_BITS (`worse_past_crop`): more context made it
+predict worse.
 """
 
 from __future__ import annotations
@@ -64,13 +65,13 @@ def cut_bits(model, tunes: list[np.ndarray], crop: int) -> list[np.ndarray]:
 def length_generation(model, materials, crop: int | None, bootstrap: int, seed: int, min_n: int,
                       max_bars: int) -> dict:
     """The report's `length_generation.<model>`: warm and cut NLL per bar, and past the crop their paired
-    difference with its interval and verdict (`worse`). `materials` are recall_plan.Material."""
+    difference with its interval and verdict (`worse_past_crop`). `materials` are recall_plan.Material."""
     from engine.metrics.stats import per_bar_stats, scalar_stats
 
     tunes = [m.tokens for m in materials]
     warm = token_bits(model, tunes)
     if not crop:
-        return {"crop_steps": None, "worse": False}
+        return {"training_crop_steps": None, "worse_past_crop": False}
     cut = cut_bits(model, tunes, crop)
     past = []
     for w, c in zip(warm, cut):
@@ -88,6 +89,7 @@ def length_generation(model, materials, crop: int | None, bootstrap: int, seed: 
     difference = scalar_stats(past, bootstrap, seed, min_n)
     worse = bool(difference["lo"] is not None and difference["lo"] > 0
                  and difference["mean"] > LENGTH_TOLERANCE_BITS)
-    return {"crop_steps": int(crop), "cut_stride_steps": max(1, crop // CUT_STRIDE_SHARE),
+    return {"training_crop_steps": int(crop), "cut_stride_steps": max(1, crop // CUT_STRIDE_SHARE),
             "warm_per_bar": per_bar(warm), "cut_per_bar": per_bar(cut),
-            "past_crop_warm_minus_cut_bits": difference, "tolerance_bits": LENGTH_TOLERANCE_BITS, "worse": worse}
+            "past_crop_warm_minus_cut_bits": difference, "tolerance_bits": LENGTH_TOLERANCE_BITS,
+            "worse_past_crop": worse}
