@@ -232,3 +232,17 @@ def test_evaluate_writes_recall_by_distance_per_seed(midi_folder, corpus_cache, 
                 assert key in part[name]
     assert report["settings"]["recall"]["seeds"] == [3, 4]
     assert (out / "recall_by_distance.png").is_file()
+
+
+def test_the_memory_tab_says_when_too_few_tunes_run_past_the_crop():
+    """Twice-through tunes that rarely outgrow the training crop give no verdict: the caption says so and
+    names n, instead of claiming that no model gets worse."""
+    from gui.memory.model_side import _generation_sentence
+
+    few = {"training_crop_steps": 2048, "past_crop_warm_minus_cut_bits": {"mean": None, "lo": None, "hi": None, "n": 2},
+           "worse_past_crop": False}
+    enough = {**few, "past_crop_warm_minus_cut_bits": {"mean": 0.001, "lo": -0.01, "hi": 0.01, "n": 40}}
+    text = _generation_sentence({"length_generation": {"lstm": few}, "length_generation_worse": []})
+    assert "Too few tunes" in text and "n 2" in text and "no model gets worse" not in text
+    text = _generation_sentence({"length_generation": {"lstm": enough}, "length_generation_worse": []})
+    assert "no model gets worse" in text and "Too few" not in text

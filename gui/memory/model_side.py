@@ -150,6 +150,16 @@ def _generation_sentence(report: dict) -> str:
     if "length_generation" not in report:
         return ""
     worse = [style.model_label(k) for k in report.get("length_generation_worse") or []]
+    # a model whose tunes rarely run past its crop has no verdict (n under min_n): say so, not "not worse"
+    untold = {style.model_label(k): (v.get("past_crop_warm_minus_cut_bits") or {}).get("n", 0)
+              for k, v in (report.get("length_generation") or {}).items()
+              if isinstance(v, dict) and "past_crop_warm_minus_cut_bits" in v
+              and (v["past_crop_warm_minus_cut_bits"] or {}).get("mean") is None}
+    told = [k for k in report.get("length_generation") or {} if style.model_label(k) not in untold]
+    verdict = (f"worse past the training crop: {', '.join(worse)}." if worse else
+               "no model gets worse past its training crop." if told else "")
+    if untold:
+        verdict += (f" Too few tunes run past the training crop to tell for "
+                    f"{', '.join(f'{k} (n {n})' for k, n in untold.items())}.")
     return (" In the generation regime (tunes played twice through, full context against context cut to the "
-            "training crop): " + (f"worse past the training crop: {', '.join(worse)}." if worse else
-                                  "no model gets worse past its training crop."))
+            "training crop): " + verdict.strip())
