@@ -175,6 +175,9 @@ def write_plots(report: dict, out: Path) -> list[Path]:
         if info.plot and metric in report["per_bar"] and not (revised and metric == "TR"):
             _metric_plot(plt, report, metric, save)
     _model_side_plots(plt, report, save)
+    from engine.evaluation.controls_report import write_controls_plots
+
+    write_controls_plots(plt, report, save)  # issue 24: theme measures over the rhythm-matched floor, the sweep
     if report.get("influence"):
         _influence_plot(plt, report, save)
     if report.get("originality"):
