@@ -2,40 +2,41 @@
 
 It isolates memory from musical taste (docs/design.md section 5). Each sequence, on the 16th grid:
 
-    bar 0          a motif: 2 eighth notes (a bar is 4 steps) drawn from an 8-note scale, high register
+    bar 0          a motif: 2 half notes (a bar is the meter's, 16 steps in 4/4) drawn from an 8-note
+                   scale, high register
     bars 1..g      filler: random notes of random lengths from a separate low register
     (last step of the filler is a REST: the cue "the theme comes back now")
     bar g+1        the motif again
     after it       (g bars of filler, the motif) again while the sequence lasts
 
-A fresh model of each architecture (preset `tiny` by default: ~29k parameters each, so that five train
-in well under a minute on one CPU thread) is trained for a fixed number of steps, with the loss on the 2
-note onsets of every return of the motif only (everything else is unpredictable by design). Accuracy =
-share of the onsets of the FIRST return where the model's most likely token is the motif's note, per
-gap; chance = 1/8 (a model that knows the scale but not the motif).
+A fresh model of each architecture (preset `tiny` by default: ~29k parameters each) is trained for a fixed
+number of steps, with the loss on the 2 note onsets of every return of the motif only (everything else is
+unpredictable by design). Accuracy = share of the onsets of the FIRST return where the model's most likely
+token is the motif's note, per gap; chance = 1/8 (a model that knows the scale but not the motif).
 
-The recipe, and why (measured with tiny models, 1 thread; the first version trained `rnn` and `lstm`
-to nothing, loss ln 8 at every gap):
-- A bar is 4 steps, not 8. Gap 1 is then 8 steps back, not 16: at 16 steps the vanilla RNN's gradient
-  (default init, spectral radius ~0.6) vanishes before it ever finds the motif, and stayed at chance
-  for 600 steps even when trained on gaps 1-2 alone; at 8 steps it learns them in ~300.
+Bars and seeds (issue 24). The first version counted gaps in 4-step "bars" (two eighth notes), so that
+its "gap 8" was two real bars of 4/4; the probe's bar is now a real bar of the meter (`steps_per_bar`,
+16 in 4/4), so that its gaps are the bars of the per-bar plots. Each model is trained with `seeds` seeds
+(seed, seed + 1, ...): its figure is the mean, and the range over the seeds is reported beside it, because
+the figures move with the seed, and with the platform (thread count and CPU kernels change the float
+sums of training). Gaps 1-16 by default: 16 bars = 256 steps, past the tiny attention window (64 steps,
+4 bars) and the tiny Transformer's stacked reach (126 steps, about 8 bars).
+
+The recipe, and why (measured with tiny models, 1 thread, when the bar was 4 steps):
 - A curriculum over gaps. Every batch has a top gap m: half its rows at m, the rest at shorter gaps
   (gap 0, the motif twice in a row, included), and the batch is only as long as m needs, so short-gap
   batches are cheap. m = 2 for the first half of training (where every model finds the copying trick)
   and for half the batches after it (so it is kept); otherwise m is one of the longer gaps. With one
-  fixed length for all gaps and gaps mixed uniformly, sequences were 144 steps long, only 1 batch in 6
-  had the easy gap 0, and `rnn`/`lstm` never left chance in 300 steps.
+  fixed length for all gaps and gaps mixed uniformly, `rnn`/`lstm` never left chance in 300 steps.
 - Adam (AdamW without decay), learning rate 3e-3 with a short warm-up and cosine decay, gradient clip 1,
   batch 32, 600 steps. 1e-2 made the vanilla RNN and the attention RNN worse, not faster.
-With it (defaults, seeds 0, 1, 2; accuracy at gaps 1 / 8 / 32): every model is well above chance
-0.125 at gap 1. rnn 0.71-0.84 / 0.60-0.78 / 0.47-0.73: it decays with the gap, mildly (the filler
-never enters the motif's register, so saturated tanh units can latch it). lstm 0.88-0.98 / 0.77-0.92 /
-0.71-0.85 and gru ~1.0 / 1.0 / 0.97-0.99 hold. attention 1.0 up to gap 8, chance from gap 16 (its tiny
-window is 64 steps = 16 bars; the motif at gap 16 is 68 steps back). transformer 1.0 up to gap 8,
-0.5-0.72 at gap 16 (its two stacked windows reach 126 steps), chance at gap 32 (132 steps). What
-separates them is memory within one training budget; a longer budget lifts the weaker recurrent models,
-so compare models within one run of the probe.
-Cost: five tiny models in ~45 s on one idle CPU thread (`python main.py evaluate` prints it).
+- With 4-step bars the vanilla RNN learnt gaps 1-2 (8-12 steps back); at 16 steps back its gradient
+  (default init, spectral radius ~0.6) vanished before it found the motif, and in real bars (16 steps)
+  it stays at chance at every gap (seed 0: 0.09-0.24), while a GRU holds 0.83-0.91 up to gap 32. What
+  separates the models is memory within one training budget; a longer budget lifts the weaker recurrent
+  models, so compare models within one run of the probe.
+Cost: about 1 minute per tiny model and seed on one CPU thread (the vanilla RNN about 2), so three seeds
+of five models take several minutes (`python main.py evaluate` prints it).
 
 Entry point for the CLI and the GUI: `run_probe(keys, settings, progress, cancel)`.
 """
@@ -85,7 +86,7 @@ PROBE_LIMITS = {
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    gaps: tuple[int, ...] = (1, 2, 4, 8, 16, 32)  # 32: past the tiny transformer's two stacked windows
+    gaps: tuple[int, ...] = (1, 2, 4, 8, 16)  # in bars of steps_per_bar; 16: past the tiny Transformer's reach
     preset: str = "tiny"
     train_steps: int = 600
     batch_size: int = 32
