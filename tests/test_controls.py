@@ -129,9 +129,8 @@ def test_the_paired_interval_finds_a_small_known_difference_that_overlapping_int
 
 
 def test_the_matched_distinct_bar_rate_scores_model_and_human_over_the_shorter_length():
-    from engine.evaluation.continuations import PrimerCase
+    from engine.evaluation.continuations import PrimerCase, score_source
     from engine.evaluation.controls_section import controls_block
-    from engine.evaluation.continuations import score_source
 
     bars = [quarters([60 + i, 62, 64, 65]) for i in range(12)]  # 12 different bars
     tune = melody(bars[:4] + bars, "t")

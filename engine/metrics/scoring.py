@@ -3,8 +3,9 @@
 Per bar: every PER_BAR metric against the continuation's own primer; with `matched=True` also the
 controls of engine/metrics/theme_controls.py: pitch-only and phase-robust theme recall, and for TR and
 both companions the floor (the same continuation against the primer bars of the primer's rhythm-matched
-partner) and the excess over it; TR's random-partner floor beside. Per continuation: the distinct-bar
-rate. Everything is NaN past the continuation's end, so that a tune's real continuation that stops at bar 20 counts towards n only up to bar 20.
+partner) and the excess over it; TR's random-partner floor beside. Per continuation: the
+distinct-bar rate. Everything is NaN past the continuation's end, so that a tune's real continuation
+that stops at bar 20 counts towards n only up to bar 20.
 """
 
 from __future__ import annotations
