@@ -230,6 +230,7 @@ def test_a_quick_evaluation_writes_every_key_the_memory_tab_reads(tmp_path, midi
     from engine.evaluation.controls_report import write_controls_plots
     from engine.evaluation.evaluate import evaluate
     from engine.evaluation.report import json_text, summary_markdown
+    from engine.evaluation.report_file import check_report
     from engine.memory.probe import ProbeSettings
     from engine.training.run_plan import TrainJob
     from engine.training.train import train
@@ -278,3 +279,4 @@ def test_a_quick_evaluation_writes_every_key_the_memory_tab_reads(tmp_path, midi
     write_controls_plots(plt, report, lambda fig, name: (drawn.append(name), plt.close(fig)))
     assert drawn == ["per_bar_theme_controls.png", "temperature_sweep.png"]
     assert "Paired differences" in summary_markdown(report)
+    check_report(report, "report.json")  # the app reads it back strictly
