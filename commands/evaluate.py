@@ -16,14 +16,14 @@ ASSUMED_PRIMERS = 200
 
 def add_arguments(parser) -> None:
     from engine.core.memory_budget import HELP
-    from engine.evaluation.settings import EVAL_SETTINGS
+    from engine.evaluation.settings import EVAL_SETTINGS, EvalSettings
     from engine.memory.probe import ProbeSettings
 
     parser.epilog = (f"{HELP} Without --primers the evaluation's estimate assumes at most {ASSUMED_PRIMERS} "
                      "primers (the bundled corpus has 138 long enough).")
     parser.add_argument("--run", required=True, help="run directory made by `main.py train`; 'pretrained' means the bundled models")
     parser.add_argument("--models", default="", help="comma-separated model keys (default: every model in the run)")
-    parser.add_argument("--temperatures", default="1.0,0.7",
+    parser.add_argument("--temperatures", default=",".join(map(str, EvalSettings.temperatures)),
                         help="sampling temperatures, comma-separated; the first is the report's headline "
                              "(default %(default)s)")
     # The numeric settings, from their one definition (engine/evaluation/settings.EVAL_SETTINGS).

@@ -1,8 +1,10 @@
 """The continuation half of the evaluation (docs/design.md section 5, "Protocol (revised ...)").
 
 - Primers: every test tune with at least P + 16 full bars and notes in its primer (`--primers N`
-  caps them with a seeded pick), in tune-id order. Each gets a fixed partner: another test tune of
-  the same meter (seeded, `choose_floor`).
+  caps them with a seeded pick), in tune-id order. Each gets two fixed partners among the test tunes of
+  its meter: the rhythm-matched one (closest primer onset pattern, engine/metrics/rhythm_floor.py), whose
+  primer gives the floor of every theme measure, and a random one (seeded, `choose_floor`), the second
+  floor line and the shared floor's source.
 - Sources: each model continues each primer `samples` times for G bars at every temperature; the
   human reference is the tune's real continuation (bars P.. as far as it goes); the shared floor is
   the partner's opening bars scored against the primer (kept for comparison with the first report).
@@ -31,6 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from engine.core.errors import UserError
+from engine.evaluation.controls_section import SUMMARY_BARS, controls_block  # SUMMARY_BARS: the first and the last 8 bars
 from engine.evaluation.settings import EvalSettings, EvaluationCancelled
 from engine.metrics import PER_BAR
 from engine.metrics.scoring import MATCHED, score_continuation
@@ -38,7 +41,7 @@ from engine.metrics.stats import per_bar_stats, scalar_stats, window_values
 from engine.music.melody import Melody
 
 MIN_EXTRA_BARS = 16
-SUMMARY_BARS = 8  # the summary's windows: the first and the last 8 bars of the continuation
+
 REFERENCES = ("human", "floor")
 
 
@@ -88,16 +91,26 @@ def choose_floor(primer: Melody, test: list[Melody], seed: int, index: int) -> M
 class PrimerCase:
     tune: Melody  # the test tune
     primer: Melody  # its first P bars
-    partner: Melody | None  # another test tune of the same meter: the chance level's source
+    partner: Melody | None  # another test tune of the same meter (random): the shared floor and the second floor
+    rhythm_partner: Melody | None = None  # the same-meter tune with the closest primer rhythm: the floor
 
     @property
     def meter(self) -> str:
         return self.tune.meter
 
+    @property
+    def floor_partner(self) -> Melody | None:
+        """The tune whose primer gives the floor: the rhythm-matched partner (the random one for a case
+        built without it)."""
+        return self.rhythm_partner if self.rhythm_partner is not None else self.partner
+
 
 def make_cases(test: list[Melody], settings: EvalSettings) -> list[PrimerCase]:
+    from engine.metrics.rhythm_floor import rhythm_matched_partner
+
     primers = choose_primers(test, settings)
-    return [PrimerCase(p, p.bars(0, settings.primer_bars), choose_floor(p, test, settings.seed, i))
+    return [PrimerCase(p, p.bars(0, settings.primer_bars), choose_floor(p, test, settings.seed, i),
+                       rhythm_matched_partner(p, test, settings.primer_bars, settings.seed, i))
             for i, p in enumerate(primers)]
 
 
@@ -141,26 +154,39 @@ class Scores:
 
     series: dict[str, np.ndarray]
     distinct: np.ndarray
+    distinct_matched: np.ndarray | None = None  # over each primer's matched length (human continuations')
 
 
 def score_source(cases: list[PrimerCase], continuations: list[list[Melody | None]], settings: EvalSettings,
-                 matched: bool) -> Scores:
-    """Score each primer's continuations (averaged over its samples; None = no continuation)."""
+                 matched: bool, matched_lengths: list[int] | None = None) -> Scores:
+    """Score each primer's continuations (averaged over its samples; None = no continuation).
+
+    `matched_lengths` (bars per primer): the distinct-bar rate is also taken over the first that many bars
+    of each continuation (or all of a shorter one): model and human scored over the same bars."""
+    from engine.metrics.bars import distinct_bar_rate
+    from engine.metrics.phase import beat_steps
+
     P, G = settings.primer_bars, settings.bars
     rows: list[dict[str, np.ndarray]] = []
     distinct = np.full(len(cases), np.nan)
+    distinct_matched = None if matched_lengths is None else np.full(len(cases), np.nan)
     for i, (case, conts) in enumerate(zip(cases, continuations)):
         S = case.primer.steps_per_bar
-        partner = None if case.partner is None else case.partner.bars(0, P).note_array()
-        per_sample, rates = [], []
+        floor_partner, random_partner = case.floor_partner, case.partner
+        partner = None if floor_partner is None else floor_partner.bars(0, P).note_array()
+        random_notes = None if random_partner is None else random_partner.bars(0, P).note_array()
+        beat = beat_steps(case.tune.numerator, case.tune.denominator)
+        per_sample, rates, matched_rates = [], [], []
         for cont in conts:
             if cont is None:
                 continue
             values, rate = score_continuation(case.primer.note_array(), cont.note_array(), S, G, P,
                                               length=min(G, cont.n_bars), partner_primer_notes=partner,
-                                              matched=matched)
+                                              matched=matched, random_partner_primer_notes=random_notes, beat=beat)
             per_sample.append(values)
             rates.append(rate)
+            if matched_lengths is not None and (length := min(G, cont.n_bars, matched_lengths[i])) > 0:
+                matched_rates.append(distinct_bar_rate(cont.note_array(), S, length))
         keys = [*PER_BAR, *(MATCHED if matched else ())]
         if not per_sample:
             rows.append({k: np.full(G, np.nan) for k in keys})
@@ -169,8 +195,11 @@ def score_source(cases: list[PrimerCase], continuations: list[list[Melody | None
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bars past a tune's end are expected
             rows.append({k: np.nanmean(np.stack([v[k] for v in per_sample]), axis=0) for k in keys})
             distinct[i] = np.nanmean(rates) if rates else np.nan
+            if distinct_matched is not None and matched_rates:
+                distinct_matched[i] = np.nanmean(matched_rates)
     keys = list(rows[0]) if rows else list(PER_BAR)
-    return Scores({k: np.stack([r[k] for r in rows]) if rows else np.zeros((0, G)) for k in keys}, distinct)
+    return Scores({k: np.stack([r[k] for r in rows]) if rows else np.zeros((0, G)) for k in keys}, distinct,
+                  distinct_matched)
 
 
 def _ssm(primer: Melody, continuation: Melody | None, settings: EvalSettings) -> np.ndarray:
@@ -273,8 +302,10 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
         if say is not None:
             say("generate", message, done, total, model)
 
+    human_lengths = [min(G, c.tune.bars(P, P + G).n_bars) for c in cases]  # the matched length of each primer
     references = {
-        "human": score_source(cases, [[c.tune.bars(P, P + G)] for c in cases], settings, matched=True),
+        "human": score_source(cases, [[c.tune.bars(P, P + G)] for c in cases], settings, matched=True,
+                              matched_lengths=human_lengths),
         "floor": score_source(cases, [[None if c.partner is None else c.partner.bars(0, G)] for c in cases],
                               settings, matched=False),
     }
@@ -293,7 +324,7 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
             conts = sample_continuations(model, primers, token_config, settings, temperature, cancel)
             if observe is not None:
                 observe(temperature_key(temperature), key, conts)
-            scores[key] = score_source(cases, conts, settings, matched=True)
+            scores[key] = score_source(cases, conts, settings, matched=True, matched_lengths=human_lengths)
             if t_index == 0:
                 first_samples[key] = [c[0] for c in conts]
                 ssm[key] = mean_ssm(cases, [c[0] for c in conts], settings)
@@ -321,6 +352,7 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
         "distinct_bar_rate": distinct[first],
         "distinct_bar_rate_by_temperature": distinct,
         "windows_by_temperature": {t: window_block(sc, settings) for t, sc in by_t.items()},
+        **controls_block(by_t, list(models), first, settings),
         "ssm": ssm,
         "examples": examples,
         "first_samples": first_samples,  # not a report key: evaluate() attributes these (influence) and drops them

@@ -92,6 +92,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
 
     from engine.core.device import resolve_device
     from engine.evaluation.continuations import eligible_primers, make_cases, measure_continuations, temperature_key
+    from engine.evaluation.controls_section import controls_settings
     from engine.training.checkpoint import list_run_models, load_model
 
     settings.validate()
@@ -187,6 +188,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         primers_cap=settings.primers,
         eligible_primers=len(eligible_primers(test, settings.primer_bars)),
         per_bar_temperature=float(settings.temperatures[0]),
+        **controls_settings(),  # the floor of TR_floor / TR_excess and the paired table's headline series (issue 24)
     )
     report = {
         "format": REPORT_FORMAT,
@@ -202,7 +204,8 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         "models": keys,
         "primers": [
             {"tune_id": c.tune.tune_id, "title": c.tune.title, "meter": c.meter, "bars": c.tune.n_bars,
-             "floor_tune_id": None if c.partner is None else c.partner.tune_id}
+             "floor_tune_id": None if c.partner is None else c.partner.tune_id,
+             "rhythm_partner_tune_id": None if c.rhythm_partner is None else c.rhythm_partner.tune_id}
             for c in cases
         ],
         "windows": {k: model_windows(loaded[k].model, loaded[k].config, continuations["meters"], settings)
@@ -292,8 +295,11 @@ def influence_report(models: dict, cases, first_samples: dict, settings: EvalSet
     the real continuation finds its nearest earlier repeat (repeat_distances: a repeated two-note
     figure a whole number of bars back); notes without one are left out, their share is
     "no_repeat_share". `repeats`: the same repeat measure on each model's own notes, to set beside it.
+    Each model's D also holds its references (engine/evaluation/controls_section.influence_references:
+    reference_previous_note, reference_uniform, share_on_primer); the human's the first two.
     """
     from engine.evaluation.continuations import temperature_key
+    from engine.evaluation.controls_section import human_influence_references, influence_references
     from engine.memory.influence import continuation_tokens, influence_distribution, repeat_distribution
 
     use = cases[: settings.influence_primers]
@@ -308,11 +314,12 @@ def influence_report(models: dict, cases, first_samples: dict, settings: EvalSet
                  for c, cont in zip(use, first_samples[key])]
         dist = influence_distribution(model, items, token_config, "gradient", key, bars, progress)
         chance = dist["uniform"]["mean"]
-        found[key] = _distance_entry(dist, chance, settings, longest)
+        found[key] = {**_distance_entry(dist, chance, settings, longest), **influence_references(dist, settings)}
         repeats[key] = _distance_entry(dist["repeat"], chance, settings, longest)
     real = [(c.tune.bars(0, longest).note_array(), settings.primer_bars * c.primer.steps_per_bar,
              c.primer.steps_per_bar) for c in use]
-    human = _distance_entry(repeat_distribution(real, bars), _chance_of_real_notes(real, bars), settings, longest)
+    human = {**_distance_entry(repeat_distribution(real, bars), _chance_of_real_notes(real, bars), settings, longest),
+             **human_influence_references(real, bars, settings)}
     return {"method": "gradient", "bars": bars, "primers": len(use),
             "temperature": float(temperature_key(settings.temperatures[0])),
             "models": found, "human": human, "repeats": repeats}

@@ -112,8 +112,13 @@ def summary_markdown(report: dict) -> str:
         else:
             lines += [""]
         lines += _table(shown, [c for c in columns if any(c[0] in r for r in shown)], "source")
+    from engine.evaluation.controls_report import controls_lines, influence_reference_lines, probe_seed_line
+
+    lines += controls_lines(report)  # issue 24: paired differences, the temperature sweep, matched-length rates
     lines += _influence_lines(report.get("influence"))
+    lines += influence_reference_lines(report.get("influence"))
     lines += _probe_lines(report.get("probe"))
+    lines += probe_seed_line(report.get("probe"))
     late = {k: tc for k, tc in report.get("training_curves", {}).items() if tc.get("late_gain_bits") is not None}
     if late:
         lines += ["", "Validation bits/token still gained in the last quarter of training (0 = a flat curve): "
@@ -145,8 +150,11 @@ def _protocol_sentence(report: dict) -> str:
             + (f" and temperature ({', '.join(str(float(t)) for t in temps)})" if temps else "") + ". ")
     if "min_n" in settings:
         text += (f"Bars {windows['first']} and {windows['last']}: each primer's mean over those bars, then the mean "
-                 f"over primers with its 95% bootstrap interval; TR excess = TR minus the source's own matched floor "
-                 f"(its continuation scored against another tune's primer of the same meter), paired per primer, "
+                 f"over primers with its 95% bootstrap interval; TR excess = TR minus the source's own "
+                 + ("rhythm-matched floor (its continuation scored against the primer of the same-meter tune whose "
+                    "opening rhythm is closest)" if settings.get("floor") == "rhythm_matched" else
+                    "matched floor (its continuation scored against another tune's primer of the same meter)")
+                 + ", paired per primer, "
                  f"0 = chance; n = primers; {MISSING} = fewer than {settings['min_n']} primers (min_n).")
     else:
         text += f"'last 8 bars' = bars {windows['last']}."

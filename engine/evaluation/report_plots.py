@@ -178,6 +178,9 @@ def write_plots(report: dict, out: Path) -> list[Path]:
     from engine.evaluation.recall_plot import recall_plot
 
     recall_plot(plt, report, save, CROP_COLOUR)  # issue 23: nothing without the recall keys
+    from engine.evaluation.controls_report import write_controls_plots
+
+    write_controls_plots(plt, report, save)  # issue 24: theme measures over the rhythm-matched floor, the sweep
     if report.get("influence"):
         _influence_plot(plt, report, save)
     if report.get("originality"):

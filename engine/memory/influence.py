@@ -294,11 +294,15 @@ def influence_distribution(model, cases, token_config, method: str = "gradient",
     `cases`: (tokens primer + continuation, primer_steps, steps_per_bar) per continuation; only the
     first `bars` bars of each continuation are attributed (None = all; cost grows with the square of
     the length). Returns distance_distribution() of the model's distances, plus "method", "uniform" (the
-    chance level, same shape) and "repeat" (repeat_distribution() of the model's own notes, to set
-    beside the human one). `progress(done, total)` after each continuation.
+    chance level, same shape), "repeat" (repeat_distribution() of the model's own notes, to set
+    beside the human one), and per continuation "previous_note" (mean distance to the note just before)
+    and "share_on_primer" (mean share of weight on primer notes; influence_references.py).
+    `progress(done, total)` after each continuation.
     """
+    from engine.memory.influence_references import per_continuation_means, previous_note_distances, primer_shares
+
     cases = list(cases)
-    found, chance, repeats = [], [], []
+    found, chance, repeats, previous, on_primer = [], [], [], [], []
     for n, (tokens, primer_steps, spb) in enumerate(cases):
         tokens = np.asarray(tokens)
         if bars is not None:
@@ -307,10 +311,14 @@ def influence_distribution(model, cases, token_config, method: str = "gradient",
         found.append(influence_distances(result, spb))
         chance.append(uniform_distances(result, spb))
         repeats.append(repeat_distances(result["notes"], result["primer_notes"], spb))
+        previous.append(previous_note_distances(result, spb))
+        on_primer.append(primer_shares(result))
         if progress is not None:
             progress(n + 1, len(cases))
     return {**distance_distribution(found), "method": method, "uniform": distance_distribution(chance),
-            "repeat": _with_no_repeat_share(distance_distribution(repeats))}
+            "repeat": _with_no_repeat_share(distance_distribution(repeats)),
+            # the references of issue 24: per continuation, the previous-note distance and the share on the primer
+            "previous_note": per_continuation_means(previous), "share_on_primer": per_continuation_means(on_primer)}
 
 
 def repeat_distribution(cases, bars: int | None = 16) -> dict:

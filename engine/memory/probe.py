@@ -2,40 +2,44 @@
 
 It isolates memory from musical taste (docs/design.md section 5). Each sequence, on the 16th grid:
 
-    bar 0          a motif: 2 eighth notes (a bar is 4 steps) drawn from an 8-note scale, high register
+    bar 0          a motif: 2 half notes (a bar is the meter's, 16 steps in 4/4) drawn from an 8-note
+                   scale, high register
     bars 1..g      filler: random notes of random lengths from a separate low register
     (last step of the filler is a REST: the cue "the theme comes back now")
     bar g+1        the motif again
     after it       (g bars of filler, the motif) again while the sequence lasts
 
-A fresh model of each architecture (preset `tiny` by default: ~29k parameters each, so that five train
-in well under a minute on one CPU thread) is trained for a fixed number of steps, with the loss on the 2
-note onsets of every return of the motif only (everything else is unpredictable by design). Accuracy =
-share of the onsets of the FIRST return where the model's most likely token is the motif's note, per
-gap; chance = 1/8 (a model that knows the scale but not the motif).
+A fresh model of each architecture (preset `tiny` by default: ~29k parameters each) is trained for a fixed
+number of steps, with the loss on the 2 note onsets of every return of the motif only (everything else is
+unpredictable by design). Accuracy = share of the onsets of the FIRST return where the model's most likely
+token is the motif's note, per gap; chance = 1/8 (a model that knows the scale but not the motif).
 
-The recipe, and why (measured with tiny models, 1 thread; the first version trained `rnn` and `lstm`
-to nothing, loss ln 8 at every gap):
-- A bar is 4 steps, not 8. Gap 1 is then 8 steps back, not 16: at 16 steps the vanilla RNN's gradient
-  (default init, spectral radius ~0.6) vanishes before it ever finds the motif, and stayed at chance
-  for 600 steps even when trained on gaps 1-2 alone; at 8 steps it learns them in ~300.
+Bars and seeds (issue 24). The first version counted gaps in 4-step "bars" (two eighth notes), so that
+its "gap 8" was two real bars of 4/4; the probe's bar is now a real bar of the meter (`steps_per_bar`,
+16 in 4/4), so that its gaps are the bars of the per-bar plots. Each model is trained with `seeds` seeds
+(seed, seed + 1, ...): its figure is the mean, and the range over the seeds is reported beside it, because
+the figures move with the seed, and with the platform (thread count and CPU kernels change the float
+sums of training). Gaps 1-16 by default: 16 bars = 256 steps, past the tiny attention window (64 steps,
+4 bars) and the tiny Transformer's stacked reach (126 steps, about 8 bars).
+
+The recipe, and why (measured with tiny models, 1 thread, when the bar was 4 steps):
 - A curriculum over gaps. Every batch has a top gap m: half its rows at m, the rest at shorter gaps
   (gap 0, the motif twice in a row, included), and the batch is only as long as m needs, so short-gap
   batches are cheap. m = 2 for the first half of training (where every model finds the copying trick)
   and for half the batches after it (so it is kept); otherwise m is one of the longer gaps. With one
-  fixed length for all gaps and gaps mixed uniformly, sequences were 144 steps long, only 1 batch in 6
-  had the easy gap 0, and `rnn`/`lstm` never left chance in 300 steps.
+  fixed length for all gaps and gaps mixed uniformly, `rnn`/`lstm` never left chance in 300 steps.
 - Adam (AdamW without decay), learning rate 3e-3 with a short warm-up and cosine decay, gradient clip 1,
   batch 32, 600 steps. 1e-2 made the vanilla RNN and the attention RNN worse, not faster.
-With it (defaults, seeds 0, 1, 2; accuracy at gaps 1 / 8 / 32): every model is well above chance
-0.125 at gap 1. rnn 0.71-0.84 / 0.60-0.78 / 0.47-0.73: it decays with the gap, mildly (the filler
-never enters the motif's register, so saturated tanh units can latch it). lstm 0.88-0.98 / 0.77-0.92 /
-0.71-0.85 and gru ~1.0 / 1.0 / 0.97-0.99 hold. attention 1.0 up to gap 8, chance from gap 16 (its tiny
-window is 64 steps = 16 bars; the motif at gap 16 is 68 steps back). transformer 1.0 up to gap 8,
-0.5-0.72 at gap 16 (its two stacked windows reach 126 steps), chance at gap 32 (132 steps). What
-separates them is memory within one training budget; a longer budget lifts the weaker recurrent models,
-so compare models within one run of the probe.
-Cost: five tiny models in ~45 s on one idle CPU thread (`python main.py evaluate` prints it).
+- With 4-step bars every model learnt the short gaps (the vanilla RNN gaps 1-2, 8-12 steps back; the
+  LSTM 0.88-0.98 at gap 1). In real bars (the bundled evaluation, 600 steps, seeds 0, 1, 2; ranges over
+  the seeds) the motif is 32+ steps back at gap 1, and within this budget the vanilla RNN and the LSTM
+  stay at chance at every gap (0.07-0.19); the GRU holds 0.88-1.00 to gap 16; the attention RNN is
+  seed-dependent at gaps 1-2 (0.13-0.89) and at chance from gap 4 (its 64-step window is 4 bars); the
+  Transformer is 1.00 to gap 4 and at chance from gap 8 (its reach is 126 steps). What separates the
+  models is memory learnt within one training budget, not memory they could hold: a longer budget lifts
+  the weaker recurrent models, so compare models within one run of the probe.
+Cost: three seeds of five tiny models took 740 s of a shared 2-core machine in the bundled evaluation
+(`python main.py evaluate` prints it).
 
 Entry point for the CLI and the GUI: `run_probe(keys, settings, progress, cancel)`.
 """
@@ -53,9 +57,10 @@ import numpy as np
 from engine.core.validation import Limit, check_fields
 from engine.music.tokens import HOLD, REST, TokenConfig
 
-STEPS_PER_BAR = 4  # a 2/8 bar of two eighth notes: see the module docstring for why so short
+STEPS_PER_BAR = 16  # a real 4/4 bar on the 16th grid (issue 24): gaps are bars a listener counts
 MOTIF_NOTES = 2
-NOTE_STEPS = STEPS_PER_BAR // MOTIF_NOTES
+NOTE_STEPS = STEPS_PER_BAR // MOTIF_NOTES  # two half notes
+SEEDS = 3  # seeds per model: the probe's figures move with the seed (and the platform), so its spread is shown
 MOTIF_PITCHES = (72, 74, 76, 77, 79, 81, 83, 84)  # C major, C5..C6
 FILLER_PITCHES = tuple(range(55, 67))  # G3..F#4 chromatic: never confused with the motif
 FILLER_LENGTHS = (1, 2, 4)
@@ -77,25 +82,33 @@ PROBE_LIMITS = {
     "eval_sequences": Limit("int", 1, 100_000),
     "max_seconds_per_model": Limit("float", 0, 86_400, optional=True, lo_open=True),
     "seed": Limit("int", 0, 2**32 - 1),
+    "seeds": Limit("int", 1, 16),
+    "steps_per_bar": Limit("choice", choices=(4, 8, 12, 16, 24, 32)),
 }
 
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    gaps: tuple[int, ...] = (1, 2, 4, 8, 16, 32)  # 32: past the tiny transformer's two stacked windows
+    gaps: tuple[int, ...] = (1, 2, 4, 8, 16)  # in bars of steps_per_bar; 16: past the tiny Transformer's reach
     preset: str = "tiny"
     train_steps: int = 600
     batch_size: int = 32
     learning_rate: float = 3e-3
     eval_sequences: int = 64  # per gap
     max_seconds_per_model: float | None = None  # a time cap (reported); None keeps runs reproducible
-    seed: int = 0
+    seed: int = 0  # the first seed; the others follow it (seed + 1, ...)
+    seeds: int = SEEDS  # how many seeds each model is trained with
+    steps_per_bar: int = STEPS_PER_BAR  # the bar the gaps count in: 16 = 4/4 on the 16th grid
     token_config: TokenConfig = field(default_factory=TokenConfig)
 
     @property
     def length(self) -> int:
         """Room for the motif and one return at the longest gap."""
-        return sequence_length(max(self.gaps))
+        return sequence_length(max(self.gaps), steps_per_bar=self.steps_per_bar)
+
+    @property
+    def seed_list(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
 
     @property
     def train_gaps(self) -> tuple[int, ...]:
@@ -109,6 +122,7 @@ class ProbeSettings:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["gaps"] = list(self.gaps)
+        out["seeds"] = self.seed_list  # the seeds themselves (settings.probe.seeds)
         return out
 
     def validate(self) -> None:
@@ -118,15 +132,15 @@ class ProbeSettings:
             Limit("int", 1, 256).check(gap, "every --probe-gaps value")
 
 
-def sequence_length(gap: int, returns: int = 1) -> int:
+def sequence_length(gap: int, returns: int = 1, steps_per_bar: int = STEPS_PER_BAR) -> int:
     """Steps of a sequence with the motif and `returns` returns at `gap`."""
-    return (1 + returns * (gap + 1)) * STEPS_PER_BAR
+    return (1 + returns * (gap + 1)) * steps_per_bar
 
 
-def training_length(gap: int) -> int:
+def training_length(gap: int, steps_per_bar: int = STEPS_PER_BAR) -> int:
     """A training sequence at `gap`: at least 3 returns' worth of steps, so short gaps repeat several
     times per sequence, and each batch only as long as its gap needs (cost grows with the length)."""
-    return max(sequence_length(gap), MIN_TRAIN_BARS * STEPS_PER_BAR)
+    return max(sequence_length(gap, steps_per_bar=steps_per_bar), MIN_TRAIN_BARS * steps_per_bar)
 
 
 def training_gaps(rng: np.random.Generator, settings: ProbeSettings, step: int) -> tuple[np.ndarray, int]:
@@ -144,10 +158,11 @@ def training_gaps(rng: np.random.Generator, settings: ProbeSettings, step: int) 
     if shorter.size:
         half = settings.batch_size // 2
         rows[half:] = rng.choice(shorter, size=settings.batch_size - half)
-    return rows, training_length(top)
+    return rows, training_length(top, settings.steps_per_bar)
 
 
-def make_batch(rng: np.random.Generator, gaps: np.ndarray, length: int, cfg: TokenConfig = TokenConfig()):
+def make_batch(rng: np.random.Generator, gaps: np.ndarray, length: int, cfg: TokenConfig = TokenConfig(),
+               steps_per_bar: int = STEPS_PER_BAR):
     """tokens [B, length] int64, the first return's onsets [B, MOTIF_NOTES], every return's onsets [B, length].
 
     After the motif, (g bars of filler, the motif) repeats until the sequence is full: short gaps give
@@ -159,20 +174,20 @@ def make_batch(rng: np.random.Generator, gaps: np.ndarray, length: int, cfg: Tok
     returns = np.zeros((batch, length), dtype=bool)
     motif_pitch = rng.choice(MOTIF_PITCHES, size=(batch, MOTIF_NOTES))
     motif_tokens = np.array([[cfg.pitch_token(p) for p in row] for row in motif_pitch])
-    onsets = np.arange(MOTIF_NOTES) * NOTE_STEPS
+    onsets = np.arange(MOTIF_NOTES) * (steps_per_bar // MOTIF_NOTES)
     first = np.zeros((batch, MOTIF_NOTES), dtype=np.int64)
     for i, gap in enumerate(gaps.tolist()):
         _fill(rng, tokens[i], 0, length, cfg)
-        period = (gap + 1) * STEPS_PER_BAR
-        for n, start in enumerate(range(0, length - STEPS_PER_BAR + 1, period)):
-            tokens[i, start : start + STEPS_PER_BAR] = HOLD
+        period = (gap + 1) * steps_per_bar
+        for n, start in enumerate(range(0, length - steps_per_bar + 1, period)):
+            tokens[i, start : start + steps_per_bar] = HOLD
             tokens[i, start + onsets] = motif_tokens[i]
             if start > 0:
                 tokens[i, start - 1] = REST  # the cue
                 returns[i, start + onsets] = True
             if n == 1:
                 first[i] = start + onsets
-            nxt = start + STEPS_PER_BAR
+            nxt = start + steps_per_bar
             if nxt < length and tokens[i, nxt] == HOLD:  # the motif's last note ends where filler resumes
                 tokens[i, nxt] = REST
     return tokens, first, returns
@@ -230,7 +245,7 @@ def train_probe_model(key: str, settings: ProbeSettings, progress: Callable[[dic
         if cancel is not None and cancel.is_set():
             raise ProbeCancelled("theme-recall probe cancelled")
         batch_gaps, length = training_gaps(rng, settings, step)
-        tokens, _, returns = make_batch(rng, batch_gaps, length, settings.token_config)
+        tokens, _, returns = make_batch(rng, batch_gaps, length, settings.token_config, settings.steps_per_bar)
         loss = _train_loss(model, torch.from_numpy(tokens), torch.from_numpy(returns))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -259,8 +274,9 @@ def probe_accuracy(model, settings: ProbeSettings) -> list[float]:
     out = []
     with torch.inference_mode():
         for gap in settings.gaps:
-            tokens, first, _ = make_batch(rng, np.full(settings.eval_sequences, gap), sequence_length(gap),
-                                          settings.token_config)
+            tokens, first, _ = make_batch(rng, np.full(settings.eval_sequences, gap),
+                                          sequence_length(gap, steps_per_bar=settings.steps_per_bar),
+                                          settings.token_config, settings.steps_per_bar)
             hits = _first_return_hits(model, torch.from_numpy(tokens), torch.from_numpy(first))
             out.append(float(hits.float().mean()))
     return out
@@ -268,10 +284,25 @@ def probe_accuracy(model, settings: ProbeSettings) -> list[float]:
 
 def run_probe(keys, settings: ProbeSettings = ProbeSettings(), progress: Callable[[dict], None] | None = None,
               cancel: threading.Event | None = None) -> dict:
-    """Train and test each model on the probe: {"gaps", "chance", "settings", "models": {key: {...}}}."""
+    """Train and test each model on the probe with each seed: {"gaps", "chance", "settings", "models": {key:
+    {"accuracy" (mean over seeds), "accuracy_min", "accuracy_max", "n_seeds", "by_seed": {seed: record},
+    and the first seed's train_steps, final_loss, stopped_early}}}."""
+    from dataclasses import replace
+
     result = {"gaps": list(settings.gaps), "chance": settings.chance, "settings": settings.to_dict(), "models": {}}
     for key in keys:
-        model, record = train_probe_model(key, settings, progress, cancel)
-        record["accuracy"] = probe_accuracy(model, settings)
-        result["models"][key] = record
+        by_seed = {}
+        for seed in settings.seed_list:
+            one = replace(settings, seed=seed)
+            model, record = train_probe_model(key, one, progress, cancel)
+            record["accuracy"] = probe_accuracy(model, one)
+            by_seed[str(seed)] = record
+        table = np.array([r["accuracy"] for r in by_seed.values()], dtype=float)
+        first = next(iter(by_seed.values()))
+        result["models"][key] = {
+            **{k: first[k] for k in ("train_steps", "final_loss", "stopped_early")},
+            "accuracy": [round(float(v), 6) for v in table.mean(axis=0)],
+            "accuracy_min": [float(v) for v in table.min(axis=0)],
+            "accuracy_max": [float(v) for v in table.max(axis=0)],
+            "n_seeds": len(by_seed), "by_seed": by_seed}
     return result

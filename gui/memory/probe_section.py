@@ -68,7 +68,7 @@ class ProbeSection(QObject):
             raise UserError(f"gaps must be whole numbers of bars separated by commas, not {self.gaps.text()!r}") from None
         if not gaps or min(gaps) < 1 or max(gaps) > 64:
             raise UserError("give between one and a few gaps, each from 1 to 64 bars")
-        return ProbeSettings(gaps=gaps, train_steps=self.steps.value())
+        return ProbeSettings(gaps=gaps, train_steps=self.steps.value(), seeds=1)  # one seed: the quick look
 
     def run(self, probe_settings=None):
         if self._job is not None:

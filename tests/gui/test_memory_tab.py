@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from gui.memory.per_bar_section import THEME
 from tests.gui import fake_report
 from tests.gui.driving import set_small_evaluation
 from tests.gui.memory_driving import choose, hover, tick_labels, visible_names
@@ -39,9 +40,9 @@ def test_evaluate_draws_every_memory_plot(memory, window, user, qtbot, small_eva
         if metric not in report["per_bar"]:  # a measure this engine does not give yet: the plot says so
             assert "no " in plot.notice_text, metric
             continue
-        # every model and the human reference (theme recall over their own floors), and the shared floor
+        # every model and the human reference (the theme measures over their own floors), and the shared floor
         # on the other plots, 8 bars each
-        assert len(visible_names(plot)) == len(keys) + (1 if metric == "TR" else 2), metric
+        assert len(visible_names(plot)) == len(keys) + (1 if metric in THEME else 2), metric
         assert all(len(x) == 8 for x, _y in plot.drawn.values())
     side = tab.model_side
     assert {s.key for s in side.context_plot.series.values()} == set(keys)
@@ -220,13 +221,14 @@ def test_plots_use_their_height_show_a_colour_scale_and_clear_readouts_on_leave(
     window.show_tab("memory")
     report = tab.report
     for metric, plot in tab.per_bar_plots.items():
-        shown = "TR_excess" if metric == "TR" else metric  # theme recall shows its excess by default
+        # the theme measures (TR and its companions) show their excess over the floor by default
+        shown = f"{metric}_excess" if metric in THEME and f"{metric}_excess" in report["per_bar"] else metric
         if shown not in report["per_bar"]:
             continue
         values = [v for src in report["per_bar"][shown].values() for i, mean in enumerate(src["mean"])
                   if mean is not None for v in (mean, src["lo"][i], src["hi"][i]) if v is not None]
         bottom, top = plot.plot.getPlotItem().vb.viewRange()[1]
-        if metric == "TR":  # around every value and 0 (chance), with a little room
+        if shown.endswith("_excess"):  # around every value and 0 (chance), with a little room
             assert bottom < min(0, *values) and top >= max(values), (bottom, top)
             continue
         # the axis starts just below the lowest value drawn, not at 0 with the curves in the top fifth

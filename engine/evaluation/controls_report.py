@@ -1,0 +1,158 @@
+"""summary.md lines and plots of the controls of issue 24 (docs/design.md section 5, "Controls of the sampled
+per-bar measures"): the paired differences, the temperature sweep of the late-bar TR excess, the
+matched-length distinct-bar rate, and per-bar plots of the theme measures over their rhythm-matched floor
+(bar grid, phase-robust, pitch-only) beside rhythm recall."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.metrics.table import source_style
+
+MISSING = "-"
+THEME_PANELS = (("TR_excess", "TR over its floor (bar grid)"), ("TR_phase_excess", "TR_phase over its floor"),
+                ("PTR_excess", "PTR (pitch only) over its floor"), ("RR", "RR (rhythm only), raw"))
+
+
+def _figure(st: dict | None, fmt: str = "{:+.3f}") -> str:
+    if not st or st.get("mean") is None:
+        return MISSING
+    text = fmt.format(st["mean"])
+    if st.get("lo") is not None and st.get("hi") is not None:
+        text += f" [{fmt.format(st['lo'])}, {fmt.format(st['hi'])}]"
+    return text + f" (n {st.get('n')})"
+
+
+def _label(key: str) -> str:
+    return source_style(key).label
+
+
+def controls_lines(report: dict) -> list[str]:
+    """The paired table at the report's temperature, the sweep of the late-bar excess, the matched-length rate."""
+    lines: list[str] = []
+    paired = report.get("paired") or {}
+    t = report["settings"].get("per_bar_temperature")
+    if paired:
+        windows = list(dict.fromkeys(w for pair in paired.values() for w in pair))
+        lines += ["", f"Paired differences of TR excess over the rhythm-matched floor (temperature {t}): per primer, "
+                  "first source minus second over the bar window, mean [95% paired bootstrap interval] (n primers). "
+                  "Comparisons between sources come from here, not from overlapping intervals.", "",
+                  "| first - second | " + " | ".join(windows) + " |", "| --- |" + " --- |" * len(windows)]
+        for name, by_window in paired.items():
+            lines.append(f"| {name} | " + " | ".join(_figure(by_window.get(w)) for w in windows) + " |")
+    by_t = report.get("summary_by_temperature") or {}
+    if len(by_t) > 1:
+        temps = sorted(by_t, key=float)
+        sources = [r["source"] for r in next(iter(by_t.values())) if r["source"] != "floor"]
+        lines += ["", "Late-bar TR excess (last 8 bars, over the rhythm-matched floor) at each temperature of the "
+                  "sweep: a reading that holds at one temperature only holds there.", "",
+                  "| source | " + " | ".join(f"T {x}" for x in temps) + " |", "| --- |" + " --- |" * len(temps)]
+        for src in sources:
+            cells = [_figure(next((r for r in by_t[x] if r["source"] == src), {}).get("TR_excess_last")) for x in temps]
+            lines.append(f"| {src} | " + " | ".join(cells) + " |")
+    matched = report.get("distinct_bar_rate_matched") or {}
+    if matched:
+        against = report.get("distinct_bar_rate_matched_paired") or {}
+        lines += ["", f"Distinct-bar rate at matched length (temperature {t}): model and human scored over the same "
+                  "bars of each primer (the human continuation's length); the 64-bar rate is the summary's column.",
+                  "", "| source | rate at matched length | minus human (paired) |", "| --- | --- | --- |"]
+        for src, st in matched.items():
+            lines.append(f"| {src} | {_figure(st, '{:.3f}')} | {_figure(against.get(f'{src}-human'))} |")
+    return lines
+
+
+def write_controls_plots(plt, report: dict, save) -> None:
+    """per_bar_theme_controls.png and temperature_sweep.png, where the report has their series."""
+    block = report["per_bar"]
+    if "TR_phase_excess" in block:
+        _theme_panels(plt, report, block, save)
+    if len(report.get("summary_by_temperature") or {}) > 1:
+        _sweep(plt, report, save)
+
+
+def _theme_panels(plt, report: dict, block: dict, save) -> None:
+    G = int(report["settings"]["bars"])
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharex=True)
+    x = np.arange(1, G + 1)
+    for ax, (series, title) in zip(axes.flat, THEME_PANELS):
+        for src, st in (block.get(series) or {}).items():
+            if series == "RR" and src == "floor":
+                continue
+            style = source_style(src)
+            mean = np.array([np.nan if v is None else v for v in st["mean"]], dtype=float)
+            lo = np.array([np.nan if v is None else v for v in st["lo"]], dtype=float)
+            hi = np.array([np.nan if v is None else v for v in st["hi"]], dtype=float)
+            ax.plot(x[: len(mean)], mean, color=style.colour, linestyle=style.line_style, lw=1.5, label=style.label)
+            ax.fill_between(x[: len(mean)], lo, hi, color=style.colour, alpha=0.12, lw=0)
+        if series != "RR":
+            ax.axhline(0, color=source_style("floor").colour, lw=1.0, ls="dotted")
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7, ncol=2)
+    for ax in axes[-1]:
+        ax.set_xlabel("bar of the continuation")
+    fig.suptitle(f"Theme measures over the rhythm-matched floor, and rhythm recall (temperature "
+                 f"{report['settings'].get('per_bar_temperature')}; mean and 95% bootstrap interval over primers)",
+                 fontsize=11)
+    save(fig, "per_bar_theme_controls.png")
+
+
+def _sweep(plt, report: dict, save) -> None:
+    by_t = report["summary_by_temperature"]
+    temps = sorted(by_t, key=float)
+    xs = np.array([float(t) for t in temps])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sources = [r["source"] for r in by_t[temps[0]] if r["source"] != "floor"]
+    for src in sources:
+        figures = [next((r for r in by_t[t] if r["source"] == src), {}).get("TR_excess_last") or {} for t in temps]
+        mean = np.array([np.nan if f.get("mean") is None else f["mean"] for f in figures], dtype=float)
+        if not np.isfinite(mean).any():
+            continue
+        lo = np.array([np.nan if f.get("lo") is None else f["lo"] for f in figures], dtype=float)
+        hi = np.array([np.nan if f.get("hi") is None else f["hi"] for f in figures], dtype=float)
+        style = source_style(src)
+        ax.errorbar(xs, mean, yerr=[np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)], color=style.colour,
+                    linestyle=style.line_style, marker="o", capsize=3, label=style.label)
+    ax.axhline(0, color=source_style("floor").colour, lw=1.0, ls="dotted", label="rhythm-matched floor")
+    ax.set_xticks(xs)
+    ax.set_xlabel("sampling temperature")
+    ax.set_ylabel("TR excess, last 8 bars")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("Late-bar theme recall over the rhythm-matched floor against temperature", fontsize=10)
+    save(fig, "temperature_sweep.png")
+
+
+def influence_reference_lines(influence: dict | None) -> list[str]:
+    """Each source's influence distance between its two references, and its share on the primer."""
+    if not influence:
+        return []
+    rows = [(k, d) for k, d in (influence.get("models") or {}).items() if "reference_previous_note" in d]
+    if not rows:
+        return []
+    human = influence.get("human") or {}
+    lines = ["", "Influence distance between its references: all weight on the previous note (the short extreme) and "
+             "every earlier note weighed the same (the uniform spread, the long extreme); share on the primer = the "
+             "share of each note's weight on primer notes. Mean [95% interval] over continuations.", "",
+             "| source | distance (bars) | previous note (bars) | uniform (bars) | share on the primer |",
+             "| --- | --- | --- | --- | --- |"]
+    for key, d in [*rows, *((("human (nearest repeat)", human),) if "reference_previous_note" in human else ())]:
+        lines.append(f"| {key} | {_figure(d, '{:.2f}')} | {_figure(d.get('reference_previous_note'), '{:.2f}')} | "
+                     f"{_figure(d.get('reference_uniform'), '{:.2f}')} | {_figure(d.get('share_on_primer'), '{:.3f}')} |")
+    return lines
+
+
+def probe_seed_line(probe: dict | None) -> list[str]:
+    """What the probe's table rests on: its bar, its seeds, the spread over them, and its platform sensitivity."""
+    if not probe or not probe.get("settings", {}).get("seeds"):
+        return []
+    settings = probe["settings"]
+    spreads = []
+    for key, rec in probe["models"].items():
+        if rec.get("accuracy_min") is not None:
+            spreads.append(f"{key} " + ", ".join(f"{lo:.2f}-{hi:.2f}" for lo, hi in zip(rec["accuracy_min"],
+                                                                                     rec["accuracy_max"])))
+    return ["", f"Probe bars are {settings.get('steps_per_bar')} steps (4/4 on the 16th grid); each figure is the mean "
+            f"over seeds {', '.join(map(str, settings['seeds']))}. Range over the seeds per gap: " + "; ".join(spreads)
+            + ". The figures move with the seed and with the platform (thread count, CPU kernels): read the range, "
+            "not one run."]
