@@ -32,6 +32,7 @@ from torch.utils.flop_counter import register_flop_formula
 from engine.core.validation import Limit
 from engine.models.base import ModelConfig, SequenceModel
 
+
 def _scan_from_zero(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """h_t = a_t * h_{t-1} + b_t from h_{-1} = 0, [B, T, S], by odd/even reduction (Blelloch's work-efficient
     scan): fold each pair of steps into one, scan the half-length sequence, fill in the even steps. log2(T)
