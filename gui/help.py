@@ -3,7 +3,11 @@ Listen tab's "what did it remember" view shows and does not."""
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout
+
+from engine.models import GROUPS, models_in_group, spec
 
 WHY_RNNS_FORGET = """
 <h2>Why RNNs forget</h2>
@@ -84,6 +88,20 @@ whether a model gets worse with more context than it was trained on.</p>
 """
 
 
+def modern_models_html() -> str:
+    """The opt-in models (Train tab, one click away), each in the words of its registry entry."""
+    keys = models_in_group("modern")
+    if not keys:
+        return ""
+    parts = [f"<h3>{escape(GROUPS['modern'].capitalize())}</h3>",
+             "<p>Recurrent models that train in parallel like a Transformer and still generate one note at a time "
+             "with a memory of fixed size, like an RNN. Tick them in the Train tab.</p>"]
+    for key in keys:
+        s = spec(key)
+        parts.append(f'<p><b style="color:{s.colour}">{escape(s.label)}</b>: {escape(s.about)}</p>')
+    return "\n".join(parts)
+
+
 def show_why_rnns_forget(parent=None) -> QDialog:
     dialog = QDialog(parent)
     dialog.setObjectName("helpDialog")
@@ -91,7 +109,7 @@ def show_why_rnns_forget(parent=None) -> QDialog:
     dialog.resize(640, 700)
     text = QTextBrowser()
     text.setOpenExternalLinks(True)
-    text.setHtml(WHY_RNNS_FORGET)
+    text.setHtml(WHY_RNNS_FORGET.replace("<h3>Where to see it</h3>", modern_models_html() + "\n<h3>Where to see it</h3>"))
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
     buttons.rejected.connect(dialog.close)
     layout = QVBoxLayout(dialog)

@@ -31,7 +31,9 @@ from dataclasses import dataclass, fields, replace
 from engine.core.errors import UserError
 from engine.models.attention_rnn import AttentionRNN, AttentionRNNConfig
 from engine.models.base import DEFAULT_VOCAB_SIZE, ModelConfig, SequenceModel
+from engine.models.mingru import MinGRUConfig, MinGRULM
 from engine.models.recurrent import RecurrentConfig, RecurrentLM
+from engine.models.ssm import SelectiveSSM, SSMConfig
 from engine.models.transformer import TransformerConfig, TransformerLM
 
 DEFAULT_PRESET = "small"
@@ -141,6 +143,25 @@ register(ModelSpec("transformer", "Transformer", "#ff7f0e", TransformerConfig, T
     "tiny": dict(d_model=32, n_layers=2, n_heads=2),
     "small": dict(d_model=88, n_layers=2, n_heads=2),
     "medium": dict(d_model=128, n_layers=5, n_heads=4)}, group="seed"))
+register(ModelSpec("ssm", "selective SSM (Mamba-style)", "#8c564b", SSMConfig, SelectiveSSM, {
+    "tiny": dict(d_model=36, n_layers=2, d_state=8, dt_rank=16),
+    "small": dict(d_model=120, n_layers=2, d_state=8, dt_rank=8),
+    "medium": dict(d_model=276, n_layers=2, d_state=8, dt_rank=16)}, group="modern", about=(
+    "A linear recurrence over many small decaying states, like an RNN, but 'selective': how much each "
+    "step writes and how fast the state forgets (the step size, B and C) depend on the current note, so it "
+    "can choose to hold a theme or let it go. Because the state is updated linearly, training computes all "
+    "steps at once with a parallel scan, while generation steps one note at a time with a fixed-size state; "
+    "its memory should fade smoothly, further than a vanilla RNN's. Gu & Dao 2023, \"Mamba: Linear-Time "
+    "Sequence Modeling with Selective State Spaces\".")))
+register(ModelSpec("mingru", "minGRU (parallel RNN)", "#17becf", MinGRUConfig, MinGRULM, {
+    "tiny": dict(d_model=44, n_layers=2, expand=2),
+    "small": dict(d_model=124, n_layers=2, expand=2),
+    "medium": dict(d_model=284, n_layers=2, expand=2)}, group="modern", about=(
+    "The GRU with its gates reading only the current note, not the previous hidden state: the update "
+    "h = (1 - z) h + z h~ becomes linear in h, so training computes every step at once with a scan in "
+    "log space, and generation still runs step by step with a fixed-size state. It is the GRU's ablation "
+    "partner: if its memory curve falls below the GRU's, the hidden-state dependence of the gates mattered. "
+    "Feng et al. 2024, \"Were RNNs All We Needed?\"; the scan after Heinsen 2023.")))
 
 
 def model_config(key: str, preset: str = DEFAULT_PRESET, vocab_size: int = DEFAULT_VOCAB_SIZE, **overrides) -> ModelConfig:

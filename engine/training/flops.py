@@ -6,7 +6,10 @@ scaled_dot_product_attention. Without them the LSTM's core and the Transformer's
 as zero. Their formulas, below, count the multiply-adds the kernels perform (2 FLOPs each), as torch's
 own formulas do for the GPU kernels; a causal flash attention skips the blocks above the diagonal, so it
 counts half of the full product. Elementwise work (activations, norms, the optimizer) is not counted, as
-in every MFU figure (Kaplan et al. 2020, PaLM's appendix B).
+in every MFU figure (Kaplan et al. 2020, PaLM's appendix B), with one exception: the parallel scans of the
+modern recurrent models (engine/models/ssm.py, mingru.py) are their recurrence, so those torch custom ops
+register their own formulas with torch's counter (2 FLOPs per state element and step, forward, and again
+for the reverse scan of backward) and are counted here without being listed.
 """
 
 from __future__ import annotations

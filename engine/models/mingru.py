@@ -1,0 +1,165 @@
+"""`mingru`: the minimal GRU of Feng et al. 2024 ("Were RNNs All We Needed?"), stacked with residuals.
+
+A GRU's gates read the previous hidden state, so step t must wait for step t - 1. minGRU's read the
+input only:
+
+    z_t = sigmoid(W_z x_t),   h~_t = g(W_h x_t),   h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
+
+with g(v) = v + 0.5 for v >= 0 and sigmoid(v) below (positive, so that h stays positive). The recurrence
+is then linear in h, h_t = a_t h_{t-1} + b_t, and all steps can be computed at once. Training runs it in
+log space (Heinsen 2023): log h_t = A_t + logcumsumexp_s(log b_s - A_s) with A_t = sum of log a up to t,
+inside chunks of CHUNK steps (so that A stays small enough for float32), carrying the state from chunk
+to chunk. Generation steps one token with a fixed-size state, h per layer. It is the ablation partner
+of `gru`: the same family, without the gates' dependence on the hidden state.
+
+Each layer: norm -> minGRU (width expand * d_model) -> linear back to d_model, added to the residual
+stream; a final norm and the head.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import register_flop_formula
+
+from engine.core.validation import Limit
+from engine.models.base import ModelConfig, SequenceModel
+from engine.models.ssm import linear_scan
+
+# Steps per chunk of the log-space scan: |A_t| grows with the chunk, and float32 resolves log h to
+# about 1e-7 of |A_t|.
+CHUNK = 64
+
+
+@torch.library.custom_op("melody_memory::log_space_scan", mutates_args=())
+def log_space_scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """h [B, T, S] with h_t = exp(log_a_t) * h_{t-1} + exp(log_b_t) and h_{-1} = h0 [B, S] (>= 0)."""
+    batch, t, s = log_b.shape
+    length = min(CHUNK, t)
+    chunks = -(-t // length)
+    pad = chunks * length - t
+    if pad:  # padded at the end (a = 1, b = 0): no earlier step sees it, and it is cut off below
+        log_a = F.pad(log_a, (0, 0, 0, pad))
+        log_b = F.pad(log_b, (0, 0, 0, pad), value=-math.inf)
+    big_a = log_a.reshape(batch, chunks, length, s).cumsum(dim=2)  # A_t inside each chunk
+    h = torch.exp(big_a + torch.logcumsumexp(log_b.reshape(batch, chunks, length, s) - big_a, dim=2))
+    decay = torch.exp(big_a)
+    carry = h0
+    for c in range(chunks):  # the state entering each chunk, decayed through it
+        h[:, c] += decay[:, c] * carry[:, None]
+        carry = h[:, c, -1]
+    return h.reshape(batch, chunks * length, s)[:, :t].contiguous()
+
+
+@log_space_scan.register_fake
+def _(log_a, log_b, h0):
+    return torch.empty_like(log_b)
+
+
+def _log_scan_context(ctx, inputs, output):
+    log_a, log_b, h0 = inputs
+    ctx.save_for_backward(log_a, log_b, h0, output)
+
+
+def _log_scan_backward(ctx, grad_h):
+    """g_t = dL/dh_t + a_{t+1} g_{t+1}: the recurrence backwards in time. It is signed, so it runs as
+    ssm's linear scan rather than in log space."""
+    log_a, log_b, h0, h = ctx.saved_tensors
+    a = torch.exp(log_a)
+    a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
+    g = linear_scan(a_next.flip(1), grad_h.flip(1), torch.zeros_like(h0)).flip(1)
+    h_prev = torch.cat([h0[:, None], h[:, :-1]], dim=1)
+    return g * a * h_prev, g * torch.exp(log_b), a[:, 0] * g[:, 0]
+
+
+log_space_scan.register_autograd(_log_scan_backward, setup_context=_log_scan_context)
+
+
+@register_flop_formula(torch.ops.melody_memory.log_space_scan)
+def _log_scan_flops(a_shape, b_shape, h0_shape, *args, out_shape=None, **kwargs) -> int:
+    """The recurrence's arithmetic, a multiply and an add per element and step (the model's FLOPs)."""
+    return 2 * math.prod(b_shape)
+
+
+def log_g(v: torch.Tensor) -> torch.Tensor:
+    """log g(v): log(v + 0.5) for v >= 0, log sigmoid(v) below."""
+    return torch.where(v >= 0, torch.log(F.relu(v) + 0.5), -F.softplus(-v))
+
+
+@dataclass
+class MinGRUConfig(ModelConfig):
+    d_model: int = 64
+    n_layers: int = 2
+    expand: int = 2  # hidden units of each minGRU = expand * d_model
+
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "d_model": Limit("int", 1, 2048),
+        "n_layers": Limit("int", 1, 48),
+        "expand": Limit("int", 1, 8),
+    }
+
+
+class MinGRULayer(nn.Module):
+    def __init__(self, c: MinGRUConfig):
+        super().__init__()
+        hidden = c.expand * c.d_model
+        self.norm = nn.RMSNorm(c.d_model)
+        self.gates = nn.Linear(c.d_model, 2 * hidden)  # the update gate z and the candidate h~, from x only
+        self.out = nn.Linear(hidden, c.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor):
+        """x [B, T, D] after steps that left h [B, hidden]; returns (x + the layer's output, the last h)."""
+        k, v = self.gates(self.norm(x)).chunk(2, dim=-1)
+        log_keep = -F.softplus(k)  # log(1 - z)
+        log_write = -F.softplus(-k) + log_g(v)  # log(z * h~)
+        if x.shape[1] == 1:  # one generation step: the recurrence itself
+            hs = (torch.exp(log_keep[:, 0]) * h + torch.exp(log_write[:, 0]))[:, None]
+        else:
+            hs = log_space_scan(log_keep, log_write, h)
+        return x + self.out(hs), hs[:, -1]
+
+
+class MinGRULM(SequenceModel):
+    def __init__(self, config: MinGRUConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.d_model)
+        self.layers = nn.ModuleList(MinGRULayer(c) for _ in range(c.n_layers))
+        self.norm_f = nn.RMSNorm(c.d_model)
+        self.head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.embed(tokens)  # [B, T, D]
+
+    def _run(self, x: torch.Tensor, hs: torch.Tensor):
+        new = []
+        for layer, h in zip(self.layers, hs):
+            x, h = layer(x, h)
+            new.append(h)
+        return self.head(self.norm_f(x)), torch.stack(new)
+
+    def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
+        return self._run(e, self.init_state(e.shape[0], e.device, e.dtype))[0]
+
+    def init_state(self, batch: int, device=None, dtype=None):
+        """h [layers, B, hidden]: a fixed size, whatever the length (zero: nothing heard yet)."""
+        c = self.config
+        return torch.zeros(c.n_layers, batch, c.expand * c.d_model, device=device, dtype=dtype or self.embed.weight.dtype)
+
+    def step(self, tokens: torch.Tensor, state):
+        logits, state = self._run(self.embed(tokens[:, None]), state)
+        return logits[:, 0], state
+
+    @torch.no_grad()
+    def prime(self, tokens: torch.Tensor, state=None):
+        """The primer in one parallel pass (the scan), continuing `state`."""
+        if state is None:
+            state = self.init_state(tokens.shape[0], tokens.device)
+        logits, state = self._run(self.embed(tokens), state)
+        return logits[:, -1], state

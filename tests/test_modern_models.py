@@ -1,0 +1,117 @@
+"""The modern parallel RNNs (ssm, mingru): the parallel scan of training and the step-by-step generation
+give the same predictions, the generation state does not grow, gradients through the scans are right,
+degenerate inputs work, and the bench's FLOP counter sees the scans."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.models import build_model, models_in_group
+from engine.models.mingru import CHUNK, log_space_scan
+from engine.models.ssm import linear_scan
+from engine.music.tokens import HOLD, TokenConfig
+from engine.training.flops import train_step_flops
+
+VOCAB = TokenConfig().vocab_size
+MODERN = models_in_group("modern")
+
+
+def _model(key):
+    torch.manual_seed(0)
+    return build_model(key, "tiny", VOCAB).double().eval()
+
+
+def _stepped_log_probs(model, tokens):
+    state = model.init_state(tokens.shape[0])
+    out = []
+    for t in range(tokens.shape[1]):
+        logits, state = model.step(tokens[:, t], state)
+        out.append(torch.log_softmax(logits, dim=-1))
+    return torch.stack(out, dim=1), state
+
+
+def test_the_modern_group_holds_both_models_and_is_not_ticked_by_default():
+    from engine.models import default_selection
+
+    assert MODERN == ["ssm", "mingru"]
+    assert not set(MODERN) & set(default_selection())
+
+
+@pytest.mark.parametrize("key", MODERN)
+@pytest.mark.parametrize("length", [1, 2, 7, CHUNK + 1, 2 * CHUNK + 37])
+def test_parallel_scan_and_step_by_step_give_the_same_log_probs(key, length):
+    """Lengths include non-powers of two and more than one chunk of the log-space scan."""
+    model = _model(key)
+    tokens = torch.randint(1, VOCAB, (2, length), generator=torch.Generator().manual_seed(length))
+    with torch.no_grad():
+        parallel = torch.log_softmax(model(tokens), dim=-1)
+        stepped, _ = _stepped_log_probs(model, tokens)
+        primed, _ = model.prime(tokens)
+    torch.testing.assert_close(stepped, parallel, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.log_softmax(primed, dim=-1), parallel[:, -1], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("key", MODERN)
+def test_generation_state_does_not_grow_with_length(key):
+    model = _model(key)
+    tokens = torch.randint(1, VOCAB, (1, 300), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        _, short = model.prime(tokens[:, :3])
+        _, long = model.prime(tokens)
+        _, stepped = _stepped_log_probs(model, tokens[:, :40])
+    assert _shapes(model.init_state(1)) == _shapes(short) == _shapes(long) == _shapes(stepped)
+
+
+def _shapes(state):
+    return [tuple(t.shape) for t in (state if isinstance(state, tuple) else (state,))]
+
+
+@pytest.mark.parametrize("scan", [linear_scan, log_space_scan])
+@pytest.mark.parametrize("length", [1, 5, CHUNK + 3])
+def test_gradients_through_the_scans_match_finite_differences(scan, length):
+    g = torch.Generator().manual_seed(length)
+    a = torch.rand(2, length, 3, dtype=torch.float64, generator=g)
+    if scan is log_space_scan:
+        a = -3 * a  # log of the decay
+    b = torch.randn(2, length, 3, dtype=torch.float64, generator=g)
+    h0 = torch.rand(2, 3, dtype=torch.float64, generator=g)
+    assert torch.autograd.gradcheck(scan, tuple(x.requires_grad_() for x in (a, b, h0)))
+
+
+@pytest.mark.parametrize("key", MODERN)
+def test_gradient_flows_from_the_last_prediction_to_the_first_token(key):
+    """A tiny model end to end, float64: the finite-difference check through embeddings, scans and head."""
+    torch.manual_seed(0)
+    model = build_model(key, "tiny", VOCAB, d_model=4, n_layers=1).double()
+    e = torch.randn(1, 6, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: model.forward_embedded(x)[:, -1, :3], (e,))
+    model.forward_embedded(e)[:, -1].logsumexp(-1).sum().backward()
+    assert e.grad[0, 0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("key", MODERN)
+@pytest.mark.parametrize("tokens", [[[HOLD] * 50], [[HOLD]], [[5]]], ids=["all HOLD", "one HOLD", "one note"])
+def test_degenerate_inputs_give_finite_matching_predictions(key, tokens):
+    model = _model(key)
+    tokens = torch.tensor(tokens)
+    with torch.no_grad():
+        parallel = torch.log_softmax(model(tokens), dim=-1)
+        stepped, _ = _stepped_log_probs(model, tokens)
+    assert torch.isfinite(parallel).all()
+    torch.testing.assert_close(stepped, parallel, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("key", MODERN)
+def test_the_flop_counter_counts_the_scans(key):
+    """bench's mfu rests on counted FLOPs: the scans (forward and the reverse scan of backward) are in them."""
+    torch.manual_seed(0)
+    model = build_model(key, "tiny", VOCAB)
+    batch = torch.randint(1, VOCAB, (2, 33))
+    with_scan, targets = train_step_flops(model, batch)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model(batch[:, :-1]).sum().backward()
+    scans = sum(n for op, n in counter.get_flop_counts()["Global"].items() if "scan" in str(op))
+    assert targets == 64 and scans > 0 and with_scan > scans
