@@ -21,6 +21,7 @@ from .loading import bundled_run_dir, is_bundled, load_corpus_job, load_run_mode
 from .memory import MemoryTab
 from .playback import Playback
 from .state import AppState
+from .status_area import BusyIndicator, MessageArea
 from .train_tab import TrainTab
 
 TAB_NAMES = ("corpus", "train", "listen", "memory")
@@ -120,11 +121,16 @@ class MainWindow(QMainWindow):
         self._update_audio_label()
         self.models_label = style.ElidedLabel("models: none")
         # A run's folder can be long: the label gives way (elided, full text in its tooltip) rather than
-        # widening the window past a small screen.
-        self.models_label.setMinimumWidth(120)
+        # widening the window past a small screen; the message area keeps the free width.
+        self.models_label.setMinimumWidth(100)
+        self.models_label.setMaximumWidth(280)
+        self.message_area = MessageArea(self.statusBar())
+        self.busy_indicator = BusyIndicator(self.state)
+        self.statusBar().addPermanentWidget(self.message_area, 1)
+        self.statusBar().addPermanentWidget(self.busy_indicator)
         for label in (self.models_label, self.device_label, self.synth_label, self.audio_label):
             label.setStyleSheet("padding: 0 8px;")
-            self.statusBar().addPermanentWidget(label, 1 if label is self.models_label else 0)
+            self.statusBar().addPermanentWidget(label)
         self.state.modelsChanged.connect(self._update_models_label)
 
     def _update_audio_label(self) -> None:
@@ -199,7 +205,7 @@ class MainWindow(QMainWindow):
         text = f"loading {label}: {done}/{total} files"
         self.statusBar().showMessage(text)
         if key in self.state.loading:  # a late progress report must not bring back a finished load
-            self.state.set_loading(key, text[0].upper() + text[1:])
+            self.state.set_loading(key, text[0].upper() + text[1:], done, total)
 
     def _corpus_loaded(self, corpus, label, sources) -> None:
         if not len(corpus):

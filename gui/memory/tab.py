@@ -244,6 +244,7 @@ class MemoryTab(QWidget):
         self.progress.setRange(0, 1)
         self.progress.show()
         self.status.setText("evaluating ...")
+        self.state.set_busy("evaluate", f"Evaluating {len(self.state.models)} models ...")
         self._job = workers.start_job(
             evaluate, self.state.run_dir, self.state.ordered_model_keys(), eval_settings or self.eval_settings(),
             on_progress, self._cancel, corpus=self.state.corpus, cancel=self._cancel,
@@ -263,6 +264,8 @@ class MemoryTab(QWidget):
     def _progress_value(self, done, total) -> None:
         self.progress.setMaximum(max(1, total))
         self.progress.setValue(done)
+        if self._job is not None:  # a late report must not bring back a finished evaluation
+            self.state.set_busy("evaluate", f"Evaluating: {self.status.text()}", done, total)
 
     def _error(self, exc) -> None:
         from engine.evaluation.evaluate import EvaluationCancelled
@@ -275,6 +278,7 @@ class MemoryTab(QWidget):
     def _finished(self) -> None:
         self._job = None
         self._cancel = None
+        self.state.set_busy("evaluate", None)
         self.job_finished()
         self.progress.setValue(0)
         self.busy(self.files.exporting)
