@@ -35,6 +35,13 @@ def default_size(widget) -> QSize:
     return QSize(min(1280, screen.width()), min(800, screen.height()))
 
 
+def breakable(text: str) -> str:
+    """A long path may break after each of its slashes (a zero-width space), so that a message naming one
+    wraps inside its dialog instead of running off it in one line."""
+    return " ".join(word.replace("/", "/\u200b").replace("\\", "\\\u200b") if len(word) > 40 else word
+                    for word in text.split(" "))
+
+
 class MainWindow(QMainWindow):
     startupFinished = Signal()  # corpus and start-up models are loaded (or failed with a message)
 
@@ -72,6 +79,7 @@ class MainWindow(QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(default_size(self))
         self._fit_on_screen()
+        style.name_for_screen_readers(self)
 
     # ---- construction --------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -94,6 +102,7 @@ class MainWindow(QMainWindow):
         self._action(listen_menu, "&Play / stop", self.play_stop)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Why RNNs forget", self.show_help, QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "&Glossary", lambda: self.show_help("glossary"))
         self._action(help_menu, "&About Melody Memory", self.show_about)
         # Space is a window-wide shortcut; text fields still get their spaces (they claim the key first).
         space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
@@ -212,10 +221,15 @@ class MainWindow(QMainWindow):
             # Nothing usable: keep the corpus in use, and show every file skipped and why.
             self.corpus_tab.show_failed_load(corpus, label)
             kept = f" The {self.state.corpus_label} stays in use." if self.state.corpus is not None else ""
+            from engine.data.corpus import MIDI_SUFFIXES
+
+            looked = (f"Looked for MIDI files ({', '.join(MIDI_SUFFIXES)}) in {label}"
+                      + (" and its subfolders" if any(Path(s).is_dir() for s in sources or []) else ""))
+            found = (f"{len(corpus.skipped)} file(s) skipped: the Corpus tab's extraction report lists every file "
+                     "and the reason." if corpus.skipped else "none was found.")
             self.show_error(
                 f"Could not load {label}",
-                f"No usable melody in {label}: {len(corpus.skipped)} file(s) skipped.{kept} "
-                "The Corpus tab's extraction report lists every file and the reason.",
+                f"No usable melody in {label}. {looked}: {found}{kept}",
                 details="\n".join(f"{s.path}: {s.reason}" for s in corpus.skipped),
             )
             return
@@ -319,10 +333,10 @@ class MainWindow(QMainWindow):
         else:
             self.listen_tab.export_midi()
 
-    def show_help(self) -> None:
+    def show_help(self, anchor: str = "") -> None:
         from .help import show_why_rnns_forget
 
-        show_why_rnns_forget(self)
+        show_why_rnns_forget(self, anchor)
 
     def show_about(self) -> None:
         QMessageBox.about(
@@ -336,7 +350,7 @@ class MainWindow(QMainWindow):
         """A warning dialog; `details` (every reason, one a line) goes behind its Show Details button."""
         text = workers.error_text(exc) if isinstance(exc, BaseException) else str(exc)
         self.statusBar().showMessage(f"{title}: {text}", 10000)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, breakable(text), QMessageBox.StandardButton.Ok, self)
         box.setObjectName("errorDialog")
         if details:
             box.setDetailedText(details)
