@@ -144,6 +144,7 @@ class CorpusTab(QWidget):
         layout.addWidget(split)
 
         self._current = None
+        self._summary_text = self.summary.text()
         state.corpusChanged.connect(self.refresh)
         state.loadingChanged.connect(self._loading_changed)
         self.table.selectionModel().selectionChanged.connect(
@@ -157,8 +158,8 @@ class CorpusTab(QWidget):
         if loading:
             kept = f" The {self.state.corpus_label} stays listed until it is in." if self.state.corpus else ""
             self.summary.setText(f"{loading[-1]} ...{kept}")
-        elif self.state.corpus is not None:
-            self.refresh()
+        else:  # done: the summary of the corpus in use (a failed load's report stays below it)
+            self.summary.setText(self._summary_text)
 
     def refresh(self) -> None:
         corpus = self.state.corpus
@@ -168,12 +169,13 @@ class CorpusTab(QWidget):
         self.model.set_melodies(corpus.melodies)
         s = corpus.summary()
         splits = s.get("splits", {})
-        self.summary.setText(
+        self._summary_text = (
             f"<b>{self.state.corpus_label}</b>: {s.get('melodies', len(corpus.melodies))} melodies from "
             f"{s.get('files', '?')} files, {s.get('bars', '?')} bars, {s.get('tokens', '?')} tokens "
             f"(train {splits.get('train', 0)}, valid {splits.get('valid', 0)}, test {splits.get('test', 0)}). "
             f"{len(corpus.skipped)} skipped."
         )
+        self.summary.setText(self._summary_text)
         self._fill_report(s.get("skipped", []), s.get("warnings", []),
                           f"{self.state.corpus_label}: {s.get('files', '?')} files read", s.get("sources", ()))
         if self.proxy.rowCount():

@@ -225,8 +225,8 @@ class MainWindow(QMainWindow):
 
             looked = (f"Looked for MIDI files ({', '.join(MIDI_SUFFIXES)}) in {label}"
                       + (" and its subfolders" if any(Path(s).is_dir() for s in sources or []) else ""))
-            found = (f"{len(corpus.skipped)} file(s) skipped: the Corpus tab's extraction report lists every file "
-                     "and the reason." if corpus.skipped else "none was found.")
+            found = (f"{len(corpus.files)} found, {len(corpus.skipped)} skipped: the Corpus tab's extraction report "
+                     "lists every file and the reason." if corpus.files else "none was found.")
             self.show_error(
                 f"Could not load {label}",
                 f"No usable melody in {label}. {looked}: {found}{kept}",

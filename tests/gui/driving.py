@@ -250,7 +250,8 @@ class User:
             if not (isinstance(widget, QDialog) and widget.isVisible()):
                 continue
             if isinstance(widget, QMessageBox):
-                self.messages.append(Message(widget.windowTitle(), widget.text(),
+                # a long path in a message may break after its slashes (zero-width spaces): read without them
+                self.messages.append(Message(widget.windowTitle(), widget.text().replace("\u200b", ""),
                                              widget.icon() == QMessageBox.Icon.Warning, widget.detailedText()))
             else:
                 self.messages.append(Message(widget.windowTitle(), "", False))
