@@ -215,7 +215,7 @@ class TrainTab(QWidget):
         self.preset.currentTextChanged.connect(self._preset_changed)
         self.workers.changed.connect(self._show_workers)
         for box in self.model_boxes.values():
-            box.toggled.connect(self._show_workers)
+            box.stateChanged.connect(lambda _state: self._show_workers())
         self._show_workers()
         self._show_preset(self.preset.currentText(), keep_window=True)
         state.modelsChanged.connect(self._show_loaded_run)

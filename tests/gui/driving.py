@@ -229,6 +229,9 @@ class User:
         self.qtbot.waitUntil(idle, timeout=timeout)
         QApplication.processEvents()
 
+    def question_shown(self) -> bool:
+        return any(isinstance(w, QMessageBox) and w.isVisible() for w in QApplication.topLevelWidgets())
+
     def answer_question(self, button_text: str) -> str:
         """Click a button of the question the app shows now (before the closer timer dismisses it); returns
         the question's text."""

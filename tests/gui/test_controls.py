@@ -156,7 +156,7 @@ def _press(user, window, qtbot, button, pressed: list) -> None:
     pressed.append(text)
     if text in LONG_RUNNING:
         user.click(button, wait=False)
-        if text == "Start training":  # the compositions on screen: the app asks first (issue 25 item 14)
+        if text == "Start training" and user.question_shown():  # compositions on screen: it asks first
             user.answer_question("Train")
         stop = LONG_RUNNING[text]
         qtbot.waitUntil(lambda: any(shown_text(b) == stop and b.isEnabled() for b in user.buttons()), timeout=60000)
