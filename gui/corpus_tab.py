@@ -71,11 +71,12 @@ class CorpusTab(QWidget):
         self.report.verticalHeader().setVisible(False)
         self.report.setAccessibleName("extraction report")
         self.report.setMinimumHeight(110)
+        self.report.verticalHeader().setDefaultSectionSize(20)  # more rows of the report in its pane
         self.report.setWordWrap(False)
         self.report.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         report_header = self.report.horizontalHeader()
         report_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        report_header.resizeSection(0, 200)
+        report_header.resizeSection(0, 170)
         report_header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         report_header.setStretchLastSection(True)
         self.report_summary = QLabel("")
@@ -117,6 +118,9 @@ class CorpusTab(QWidget):
         self.tune_title.setStyleSheet("font-size: 15px; font-weight: 600;")
         self.tune_info = QLabel("")
         self.tune_info.setStyleSheet("color: #555555;")
+        # both may wrap: the list beside them keeps its width for the titles on a small screen
+        self.tune_title.setWordWrap(True)
+        self.tune_info.setWordWrap(True)
         self.play_button = style.button("Play", self.play_stop, "Play or stop the selected tune (Space)")
         self.play_button.setEnabled(False)
         self.roll = PianoRoll(min_height=260)
@@ -139,7 +143,7 @@ class CorpusTab(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([600, 680])
+        split.setSizes([680, 600])  # the list (titles) and the roll share the width about evenly
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 

@@ -89,8 +89,8 @@ whether a model gets worse with more context than it was trained on.</p>
 <dl>
 <dt><b>Step</b></dt><dd>A sixteenth note: 16 steps make a bar of 4/4, 12 a bar of 6/8.</dd>
 <dt><b>Bits per token</b></dt><dd>The training and validation loss (Train tab): how many yes/no questions, on
-average, the model still needs to guess the next step. Lower is better; guessing blindly among the 52 tokens
-costs about 5.7 bits.</dd>
+average, the model still needs to guess the next step. Lower is better; guessing blindly among the 51 tokens a
+model can predict costs about 5.7 bits.</dd>
 <dt><b>Validation loss</b></dt><dd>The same, on tunes the model never trains on: the thick curves.</dd>
 <dt><b>Primer</b></dt><dd>The opening bars of a test tune that every model continues from.</dd>
 <dt><b>TR, theme recall</b></dt><dd>For each composed bar: how much it resembles its closest bar of the opening,

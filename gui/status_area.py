@@ -9,6 +9,7 @@ how far: AppState.loading and AppState.busy, with their numbers when the job rep
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QWidget
 
 from .style import ElidedLabel
@@ -19,9 +20,18 @@ class MessageArea(ElidedLabel):
         super().__init__(parent)
         self.setObjectName("messageArea")
         self.setAccessibleName("message")
-        self.setMinimumWidth(160)
         self.setStyleSheet("padding: 0 6px;")
         status_bar.messageChanged.connect(self.setText)
+        self.setText("")
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        # room for a message while there is one; none taken from the busy line beside it otherwise
+        self.setMinimumWidth(240 if text else 0)
+        super().setText(text)
+
+
+class _BusyLabel(ElidedLabel):
+    elide_mode = Qt.TextElideMode.ElideRight  # "Training, about 2:10 left: ..." reads from its start
 
 
 class BusyIndicator(QWidget):
@@ -36,8 +46,8 @@ class BusyIndicator(QWidget):
         self.bar.setMaximumHeight(16)
         self.bar.setTextVisible(True)
         self.bar.setAccessibleName("progress")
-        self.label = ElidedLabel("")
-        self.label.setMinimumWidth(120)
+        self.label = _BusyLabel("")
+        self.label.setMinimumWidth(280)  # what is running is read before the static labels beside it
         self.label.setMaximumWidth(380)
         self.label.setAccessibleName("what is running")
         layout = QHBoxLayout(self)

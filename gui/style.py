@@ -127,6 +127,8 @@ class ElidedLabel(QLabel):
     """A one-line plain-text label that gives way to its neighbours: it shortens its text with "..." in
     the middle (a path keeps its start and its end) and shows the whole text as its tooltip."""
 
+    elide_mode = Qt.TextElideMode.ElideMiddle  # a subclass whose text starts with what matters elides at the right
+
     def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
         super().setText(text)
         self.setToolTip(text)
@@ -141,7 +143,7 @@ class ElidedLabel(QLabel):
     def paintEvent(self, _event) -> None:  # noqa: N802
         painter = QPainter(self)
         rect = self.contentsRect()
-        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, rect.width())
+        text = self.fontMetrics().elidedText(self.text(), self.elide_mode, rect.width())
         painter.drawText(rect, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), text)
 
 

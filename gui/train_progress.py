@@ -40,19 +40,27 @@ class Countdown:
         return None if self.eta is None else max(0.0, self.eta - (time.monotonic() - self.at))
 
 
-def run_line(run_dir, progress: dict, countdown: Countdown) -> str:
-    """"training into <dir>: 1,234 of 7,500 steps (2 of 5 models done), about 1:23 left"."""
+def run_line(progress: dict, countdown: Countdown) -> str:
+    """"1,234 of 7,500 steps over 5 models (2 done), about 1:23 left"."""
     rows = list(progress.values())
     done = sum(min(f["step"], f["total_steps"] or f["step"]) for f in rows)
     total = sum(f["total_steps"] or 0 for f in rows) or 1
     finished = sum(1 for f in rows if f.get("finished") or (f["total_steps"] and f["step"] >= f["total_steps"]))
     left = countdown.left()
-    parts = [f"training into {run_dir}: {done:,} of {total:,} steps over {len(rows)} models"]
+    parts = [f"{done:,} of {total:,} steps over {len(rows)} models"]
     if finished:
         parts.append(f" ({finished} done)")
     if left is not None:
         parts.append(f", about {format_eta(left)} left")
     return "".join(parts)
+
+
+def busy_line(progress: dict, countdown: Countdown) -> str:
+    """The status bar's short form, what matters first: "Training, about 1:23 left: 1,234 of 7,500 steps"."""
+    done = sum(min(f["step"], f["total_steps"] or f["step"]) for f in progress.values())
+    total = sum(f["total_steps"] or 0 for f in progress.values()) or 1
+    left = countdown.left()
+    return f"Training{f', about {format_eta(left)} left' if left is not None else ''}: {done:,} of {total:,} steps"
 
 
 class WorkersRow(QWidget):

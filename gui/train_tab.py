@@ -37,7 +37,7 @@ from engine.core.errors import UserError
 from . import settings, style, workers
 from .hover import HoverReadout
 from .number_box import ScientificSpinBox
-from .train_progress import Countdown, WorkersRow, run_line
+from .train_progress import Countdown, WorkersRow, busy_line, run_line
 from .train_questions import ask_to_replace, compositions, offer_own_corpus
 
 REDRAW_MS = 100  # at most 10 redraws a second: smooth enough, cheap for the event loop
@@ -449,11 +449,11 @@ class TrainTab(QWidget):
 
     def _show_overall_progress(self) -> None:
         """One line for the whole run while it trains (train_progress.run_line), in the tab and the status bar."""
-        line = run_line(self._run_dir, self._progress, self._countdown)
-        self.run_label.setText(line)
+        line = run_line(self._progress, self._countdown)
+        self.run_label.setText(f"training into {self._run_dir}: {line}")
         done = sum(f["step"] for f in self._progress.values())
         total = sum(f["total_steps"] or 0 for f in self._progress.values())
-        self.state.set_busy("train", "T" + line[1:], done, total)
+        self.state.set_busy("train", busy_line(self._progress, self._countdown), done, total)
 
     def _reset_curves(self, keys) -> None:
         self._train, self._valid, self._progress = {}, {}, {}
