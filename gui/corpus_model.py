@@ -12,6 +12,7 @@ class CorpusTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[tuple] = []
         self._melodies: list = []
+        self._sources: list[str] = []  # each melody's file: found by search, shown in the tooltip
 
     def set_melodies(self, melodies) -> None:
         self.beginResetModel()
@@ -19,13 +20,16 @@ class CorpusTableModel(QAbstractTableModel):
             # a corpus's melody list builds each melody on first use; its table() gives the rows without
             # building 4,000 melodies (about a second) on the GUI thread
             self._melodies = melodies
+            table = melodies.table()
+            self._sources = [str(r.get("source", "")) for r in table]
             self._rows = [
                 (r["title"] or r["tune_id"], str(r["collection"]), r["meter"], r["key"], r["bars"], str(r["split"]))
-                for r in melodies.table()
+                for r in table
             ]
             self.endResetModel()
             return
         self._melodies = list(melodies)
+        self._sources = [str(m.source or "") for m in self._melodies]
         self._rows = [
             (
                 m.title or m.tune_id,
@@ -41,6 +45,10 @@ class CorpusTableModel(QAbstractTableModel):
 
     def melody(self, row: int):
         return self._melodies[row]
+
+    def search_text(self, row: int) -> str:
+        """What search looks in: every column and the file the tune came from."""
+        return " ".join(str(v) for v in self._rows[row]) + " " + self._sources[row]
 
     def rowCount(self, parent=QModelIndex()):
         return 0 if parent.isValid() else len(self._rows)
@@ -70,10 +78,18 @@ class CorpusTableModel(QAbstractTableModel):
 
 
 class CorpusFilterProxy(QSortFilterProxyModel):
-    """Case-insensitive search over every column; sorting uses the raw values (numbers as numbers)."""
+    """Case-insensitive search over every column and the tune's file name (a tune is often known by its
+    file); sorting uses the raw values (numbers as numbers)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.setFilterKeyColumn(-1)
         self.setSortRole(Qt.ItemDataRole.UserRole)
+        self._needle = ""
+
+    def set_search(self, text: str) -> None:
+        self.beginFilterChange()
+        self._needle = text.strip().casefold()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:  # noqa: N802 - Qt's name
+        return not self._needle or self._needle in self.sourceModel().search_text(row).casefold()

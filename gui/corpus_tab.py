@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import style
+from . import settings, style
 from .corpus_model import CorpusFilterProxy, CorpusTableModel
 from .piano_roll import PianoRoll
 
@@ -37,21 +38,27 @@ class CorpusTab(QWidget):
 
         self.summary = QLabel("Loading the bundled corpus ...")
         self.summary.setWordWrap(True)
-        self.search = QLineEdit(placeholderText="Search titles, collections, meters, keys ...")
+        self.search = QLineEdit(placeholderText="Search titles, collections, meters, keys, file names ...")
+        self.search.setAccessibleName("search the corpus")
         self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search.textChanged.connect(self.proxy.set_search)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        # several tunes can be selected (Shift/Ctrl+click) to export them; the piano roll shows the current one
+        self.table.setSelectionMode(QTableView.SelectionMode.ExtendedSelection)
+        self.table.setAccessibleName("melodies of the corpus")
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((1, 92), (2, 48), (3, 72), (4, 42), (5, 46)):
+        # The title is what people read: the other columns keep to what they need (a long collection name is
+        # elided, whole in its tooltip) so that titles are not cut to "The ..." on a small screen.
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        for col, width in ((1, 74), (2, 42), (3, 62), (4, 38), (5, 44)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._show_selected)
@@ -62,11 +69,14 @@ class CorpusTab(QWidget):
         self.report.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.report.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.report.verticalHeader().setVisible(False)
+        self.report.setAccessibleName("extraction report")
+        self.report.setMinimumHeight(110)
+        self.report.verticalHeader().setDefaultSectionSize(20)  # more rows of the report in its pane
         self.report.setWordWrap(False)
         self.report.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         report_header = self.report.horizontalHeader()
         report_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        report_header.resizeSection(0, 200)
+        report_header.resizeSection(0, 170)
         report_header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         report_header.setStretchLastSection(True)
         self.report_summary = QLabel("")
@@ -84,16 +94,33 @@ class CorpusTab(QWidget):
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.summary)
-        top_layout.addWidget(self.search)
         top_layout.addWidget(self.table)
+        self.export_button = style.button("Export MIDI ...", self.export_selected,
+                                          "Write the selected tunes (Shift/Ctrl+click to select several) as MIDI files "
+                                          "into a folder")
+        self.export_button.setEnabled(False)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        export_action = QAction("Export selected as MIDI ...", self.table)
+        style.on_click(export_action, self.export_selected)
+        self.table.addAction(export_action)
+        search_line = QHBoxLayout()
+        search_line.addWidget(self.search, 1)
+        search_line.addWidget(self.export_button)
+        top_layout.insertLayout(1, search_line)
         left.addWidget(top)
         left.addWidget(lower)
-        left.setSizes([560, 160])
+        # the extraction report gets room to be read (a third of the height), the list the rest
+        left.setStretchFactor(0, 2)
+        left.setStretchFactor(1, 1)
+        left.setSizes([460, 260])
 
         self.tune_title = QLabel("Select a tune to see it as a piano roll.")
         self.tune_title.setStyleSheet("font-size: 15px; font-weight: 600;")
         self.tune_info = QLabel("")
         self.tune_info.setStyleSheet("color: #555555;")
+        # both may wrap: the list beside them keeps its width for the titles on a small screen
+        self.tune_title.setWordWrap(True)
+        self.tune_info.setWordWrap(True)
         self.play_button = style.button("Play", self.play_stop, "Play or stop the selected tune (Space)")
         self.play_button.setEnabled(False)
         self.roll = PianoRoll(min_height=260)
@@ -116,15 +143,28 @@ class CorpusTab(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([560, 720])
+        split.setSizes([680, 600])  # the list (titles) and the roll share the width about evenly
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 
         self._current = None
+        self._summary_text = self.summary.text()
         state.corpusChanged.connect(self.refresh)
+        state.loadingChanged.connect(self._loading_changed)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self.export_button.setEnabled(bool(self.selected_melodies())))
         playback.stateChanged.connect(self._playback_changed)
 
     # ---- content -------------------------------------------------------------------------------
+    def _loading_changed(self) -> None:
+        """While a corpus loads, the summary says which one and how far (the one in use stays listed)."""
+        loading = [text for key, text in self.state.loading.items() if key.split("#")[0] == "corpus"]
+        if loading:
+            kept = f" The {self.state.corpus_label} stays listed until it is in." if self.state.corpus else ""
+            self.summary.setText(f"{loading[-1]} ...{kept}")
+        else:  # done: the summary of the corpus in use (a failed load's report stays below it)
+            self.summary.setText(self._summary_text)
+
     def refresh(self) -> None:
         corpus = self.state.corpus
         if corpus is None:
@@ -133,12 +173,13 @@ class CorpusTab(QWidget):
         self.model.set_melodies(corpus.melodies)
         s = corpus.summary()
         splits = s.get("splits", {})
-        self.summary.setText(
+        self._summary_text = (
             f"<b>{self.state.corpus_label}</b>: {s.get('melodies', len(corpus.melodies))} melodies from "
             f"{s.get('files', '?')} files, {s.get('bars', '?')} bars, {s.get('tokens', '?')} tokens "
             f"(train {splits.get('train', 0)}, valid {splits.get('valid', 0)}, test {splits.get('test', 0)}). "
             f"{len(corpus.skipped)} skipped."
         )
+        self.summary.setText(self._summary_text)
         self._fill_report(s.get("skipped", []), s.get("warnings", []),
                           f"{self.state.corpus_label}: {s.get('files', '?')} files read", s.get("sources", ()))
         if self.proxy.rowCount():
@@ -190,6 +231,36 @@ class CorpusTab(QWidget):
     @property
     def current_melody(self):
         return self._current
+
+    def selected_melodies(self) -> list:
+        rows = sorted({self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.melody(r) for r in rows]
+
+    def export_selected(self, folder: str | None = None) -> list:
+        """The selected tunes, one MIDI file each (named by tune id), into a folder asked for; says where."""
+        from engine.music.export import write_midi
+
+        melodies = self.selected_melodies()
+        if not melodies:
+            self.state.status.emit("Select one or more tunes in the list to export them.")
+            return []
+        if folder is None:
+            folder = settings.ask_folder(self, f"Export {len(melodies)} selected tune(s) as MIDI into", "dirs/export")
+            if not folder:
+                self.state.status.emit("Export cancelled: nothing was written.")
+                return []
+        written = []
+        for melody in melodies:
+            stem = "".join(c if c.isalnum() or c in "-_. " else "_" for c in (melody.tune_id or "tune"))
+            stem = stem.removesuffix(".mid").removesuffix(".midi")
+            try:
+                written.append(write_midi(Path(folder) / f"{stem}.mid", melody, track_name=melody.title or "Melody"))
+            except Exception as exc:  # noqa: BLE001 - shown to the user; the rest would fail the same way
+                self.window().show_error("Export failed", exc)
+                break
+        if written:
+            self.state.status.emit(f"Wrote {len(written)} MIDI file{'s' if len(written) != 1 else ''} to {folder}")
+        return written
 
     # ---- sound ---------------------------------------------------------------------------------
     def play_stop(self) -> None:

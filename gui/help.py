@@ -32,7 +32,10 @@ the model can hold on to a motif for longer.</p>
 <h3>Attention (purple)</h3>
 <p>The attention model is the very same tanh RNN, with one addition: at every step it may look back
 directly at its own earlier states and take what it needs from them. Memory no longer has to survive a
-long chain of rewrites; it is a lookup. Comparing red and purple isolates what attention alone adds.</p>
+long chain of rewrites; it is a lookup. Comparing red and purple isolates what attention alone adds.
+It looks back only over its <i>window</i>: the last 64 steps (4 bars of 4/4) in the tiny preset, 256 steps
+(16 bars) in the small one and 512 in the medium one, the same span it was trained on (Train tab, Window).
+Anything older reaches it only through its tanh state, as for the plain RNN.</p>
 
 <h3>Transformer (orange)</h3>
 <p>A Transformer drops recurrence altogether: every step attends to every earlier step inside its window,
@@ -85,6 +88,35 @@ the distinct-bar rate shows it) and one meter or all. Hover a plot for each valu
 and n, the number of openings it rests on: where fewer than the report's minimum reach a bar, nothing is
 drawn. Dashed vertical lines mark where the opening leaves an attention window. The length check tells
 whether a model gets worse with more context than it was trained on.</p>
+
+<h3 id="glossary">Glossary</h3>
+<dl>
+<dt><b>Step</b></dt><dd>A sixteenth note: 16 steps make a bar of 4/4, 12 a bar of 6/8.</dd>
+<dt><b>Bits per token</b></dt><dd>The training and validation loss (Train tab): how many yes/no questions, on
+average, the model still needs to guess the next step. Lower is better; guessing blindly among the 51 tokens a
+model can predict costs about 5.7 bits.</dd>
+<dt><b>Validation loss</b></dt><dd>The same, on tunes the model never trains on: the thick curves.</dd>
+<dt><b>Primer</b></dt><dd>The opening bars of a test tune that every model continues from.</dd>
+<dt><b>TR, theme recall</b></dt><dd>For each composed bar: how much it resembles its closest bar of the opening,
+from 0 (no notes in common) to 1 (the same notes and rhythm, in any key).</dd>
+<dt><b>RR, rhythm recall</b></dt><dd>The same for the rhythm alone: how many of the bar's sixteenth steps start a note
+(or not) exactly where the closest bar of the opening does.</dd>
+<dt><b>Floor</b></dt><dd>A model's chance level: the TR of its continuation scored against the opening of another
+tune of the same meter. What any bar of that model's music shares with any opening by chance.</dd>
+<dt><b>Excess</b></dt><dd>TR minus the floor, primer by primer: the resemblance that only memory of this
+opening explains. 0 means forgotten.</dd>
+<dt><b>n</b></dt><dd>How many primers a value rests on. Below the report's minimum nothing is drawn.</dd>
+<dt><b>95% interval</b></dt><dd>The shaded band or whiskers: where the mean would fall in 95 of 100
+resamplings of the primers (bootstrap).</dd>
+<dt><b>Window</b></dt><dd>How many steps back the attention models can look (and the crop they were trained on):
+the Train tab's Window; dashed lines on the Memory plots mark where the opening leaves it.</dd>
+<dt><b>Influence</b></dt><dd>For a composed note, how much each earlier note weighed in it (gradient, or the
+attention weights); the Listen tab's arcs and the Memory tab's influence plots.</dd>
+<dt><b>Temperature</b></dt><dd>How boldly the models sample: low stays with the likeliest notes (and may
+loop), 1 samples as trained.</dd>
+<dt><b>Distinct-bar rate</b></dt><dd>Distinct bars over all non-empty bars of a continuation: low means looping.</dd>
+<dt><b>Effective memory</b></dt><dd>Where the context curve flattens: more context than that no longer helps.</dd>
+</dl>
 """
 
 
@@ -102,12 +134,23 @@ def modern_models_html() -> str:
     return "\n".join(parts)
 
 
-def show_why_rnns_forget(parent=None) -> QDialog:
+def show_why_rnns_forget(parent=None, anchor: str = "") -> QDialog:
+    """The help window: one per main window (a second press raises it), sized to fit a 640-px-high screen;
+    `anchor` ("glossary") scrolls to that part."""
+    existing = parent.findChild(QDialog, "helpDialog") if parent is not None else None
+    if existing is not None:
+        _go_to(existing, anchor)
+        existing.show()
+        existing.raise_()
+        existing.activateWindow()
+        return existing
     dialog = QDialog(parent)
     dialog.setObjectName("helpDialog")
     dialog.setWindowTitle("Why RNNs forget")
-    dialog.resize(640, 700)
+    screen = (parent.screen() if parent is not None else dialog.screen()).availableGeometry()
+    dialog.resize(min(680, screen.width() - 40), min(700, screen.height() - 60))
     text = QTextBrowser()
+    text.setAccessibleName("help text")
     text.setOpenExternalLinks(True)
     text.setHtml(WHY_RNNS_FORGET.replace("<h3>Where to see it</h3>", modern_models_html() + "\n<h3>Where to see it</h3>"))
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -116,4 +159,13 @@ def show_why_rnns_forget(parent=None) -> QDialog:
     layout.addWidget(text)
     layout.addWidget(buttons)
     dialog.show()
+    _go_to(dialog, anchor)
     return dialog
+
+
+def _go_to(dialog, anchor: str) -> None:
+    text = dialog.findChild(QTextBrowser)
+    if anchor:
+        text.scrollToAnchor(anchor)
+    else:
+        text.verticalScrollBar().setValue(0)

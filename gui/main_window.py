@@ -21,6 +21,7 @@ from .loading import bundled_run_dir, is_bundled, load_corpus_job, load_run_mode
 from .memory import MemoryTab
 from .playback import Playback
 from .state import AppState
+from .status_area import BusyIndicator, MessageArea
 from .train_tab import TrainTab
 
 TAB_NAMES = ("corpus", "train", "listen", "memory")
@@ -32,6 +33,13 @@ def default_size(widget) -> QSize:
     if screen is None or screen.isEmpty():
         return QSize(1280, 800)
     return QSize(min(1280, screen.width()), min(800, screen.height()))
+
+
+def breakable(text: str) -> str:
+    """A long path may break after each of its slashes (a zero-width space), so that a message naming one
+    wraps inside its dialog instead of running off it in one line."""
+    return " ".join(word.replace("/", "/\u200b").replace("\\", "\\\u200b") if len(word) > 40 else word
+                    for word in text.split(" "))
 
 
 class MainWindow(QMainWindow):
@@ -71,6 +79,7 @@ class MainWindow(QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(default_size(self))
         self._fit_on_screen()
+        style.name_for_screen_readers(self)
 
     # ---- construction --------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -93,6 +102,7 @@ class MainWindow(QMainWindow):
         self._action(listen_menu, "&Play / stop", self.play_stop)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Why RNNs forget", self.show_help, QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "&Glossary", lambda: self.show_help("glossary"))
         self._action(help_menu, "&About Melody Memory", self.show_about)
         # Space is a window-wide shortcut; text fields still get their spaces (they claim the key first).
         space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
@@ -120,11 +130,16 @@ class MainWindow(QMainWindow):
         self._update_audio_label()
         self.models_label = style.ElidedLabel("models: none")
         # A run's folder can be long: the label gives way (elided, full text in its tooltip) rather than
-        # widening the window past a small screen.
-        self.models_label.setMinimumWidth(120)
+        # widening the window past a small screen; the message area keeps the free width.
+        self.models_label.setMinimumWidth(100)
+        self.models_label.setMaximumWidth(220)
+        self.message_area = MessageArea(self.statusBar())
+        self.busy_indicator = BusyIndicator(self.state)
+        self.statusBar().addPermanentWidget(self.message_area, 1)
+        self.statusBar().addPermanentWidget(self.busy_indicator)
         for label in (self.models_label, self.device_label, self.synth_label, self.audio_label):
             label.setStyleSheet("padding: 0 8px;")
-            self.statusBar().addPermanentWidget(label, 1 if label is self.models_label else 0)
+            self.statusBar().addPermanentWidget(label)
         self.state.modelsChanged.connect(self._update_models_label)
 
     def _update_audio_label(self) -> None:
@@ -199,17 +214,22 @@ class MainWindow(QMainWindow):
         text = f"loading {label}: {done}/{total} files"
         self.statusBar().showMessage(text)
         if key in self.state.loading:  # a late progress report must not bring back a finished load
-            self.state.set_loading(key, text[0].upper() + text[1:])
+            self.state.set_loading(key, text[0].upper() + text[1:], done, total)
 
     def _corpus_loaded(self, corpus, label, sources) -> None:
         if not len(corpus):
             # Nothing usable: keep the corpus in use, and show every file skipped and why.
             self.corpus_tab.show_failed_load(corpus, label)
             kept = f" The {self.state.corpus_label} stays in use." if self.state.corpus is not None else ""
+            from engine.data.corpus import MIDI_SUFFIXES
+
+            looked = (f"Looked for MIDI files ({', '.join(MIDI_SUFFIXES)}) in {label}"
+                      + (" and its subfolders" if any(Path(s).is_dir() for s in sources or []) else ""))
+            found = (f"{len(corpus.files)} found, {len(corpus.skipped)} skipped: the Corpus tab's extraction report "
+                     "lists every file and the reason." if corpus.files else "none was found.")
             self.show_error(
                 f"Could not load {label}",
-                f"No usable melody in {label}: {len(corpus.skipped)} file(s) skipped.{kept} "
-                "The Corpus tab's extraction report lists every file and the reason.",
+                f"No usable melody in {label}. {looked}: {found}{kept}",
                 details="\n".join(f"{s.path}: {s.reason}" for s in corpus.skipped),
             )
             return
@@ -313,10 +333,10 @@ class MainWindow(QMainWindow):
         else:
             self.listen_tab.export_midi()
 
-    def show_help(self) -> None:
+    def show_help(self, anchor: str = "") -> None:
         from .help import show_why_rnns_forget
 
-        show_why_rnns_forget(self)
+        show_why_rnns_forget(self, anchor)
 
     def show_about(self) -> None:
         QMessageBox.about(
@@ -330,7 +350,7 @@ class MainWindow(QMainWindow):
         """A warning dialog; `details` (every reason, one a line) goes behind its Show Details button."""
         text = workers.error_text(exc) if isinstance(exc, BaseException) else str(exc)
         self.statusBar().showMessage(f"{title}: {text}", 10000)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, breakable(text), QMessageBox.StandardButton.Ok, self)
         box.setObjectName("errorDialog")
         if details:
             box.setDetailedText(details)

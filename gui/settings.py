@@ -57,10 +57,12 @@ DATA_ENV = "MELODY_MEMORY_DATA"
 
 
 def data_dir():
-    """Where the app keeps what it makes for the user (memory reports): Qt's AppDataLocation
-    (~/.local/share/Melody Memory/Melody Memory on Linux), or the folder MELODY_MEMORY_DATA names
-    (tests set it, as they set MELODY_MEMORY_SETTINGS). Never inside the installation: the files
-    shipped with the app (pretrained/memory-report.json) are read-only to it."""
+    """Where the app keeps what it makes for the user (memory reports, runs): "Melody Memory" in the user's
+    data folder (~/.local/share/Melody Memory on Linux), or the folder MELODY_MEMORY_DATA names (tests set
+    it, as they set MELODY_MEMORY_SETTINGS). Never inside the installation: the files shipped with the app
+    (pretrained/memory-report.json) are read-only to it. Qt's AppDataLocation would repeat the name
+    (.../Melody Memory/Melody Memory, organisation and application); a folder an earlier version made
+    there and the new one not yet is still used, so nothing the person made goes missing."""
     from pathlib import Path
 
     path = os.environ.get(DATA_ENV)
@@ -68,5 +70,11 @@ def data_dir():
         return Path(path)
     from PySide6.QtCore import QStandardPaths
 
-    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(location) if location else Path.home() / ".melody-memory"
+    generic = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    if not generic:
+        return Path.home() / ".melody-memory"
+    folder = Path(generic) / ORGANISATION
+    earlier = folder / APPLICATION
+    if earlier.is_dir() and not any(p for p in folder.iterdir() if p != earlier):
+        return earlier
+    return folder

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QWidget
 
 PRIMER_SHADE = (120, 120, 120, 40)  # the primer region behind a piano roll
 PLAYHEAD_COLOUR = "#e377c2"
@@ -127,6 +127,8 @@ class ElidedLabel(QLabel):
     """A one-line plain-text label that gives way to its neighbours: it shortens its text with "..." in
     the middle (a path keeps its start and its end) and shows the whole text as its tooltip."""
 
+    elide_mode = Qt.TextElideMode.ElideMiddle  # a subclass whose text starts with what matters elides at the right
+
     def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
         super().setText(text)
         self.setToolTip(text)
@@ -141,5 +143,36 @@ class ElidedLabel(QLabel):
     def paintEvent(self, _event) -> None:  # noqa: N802
         painter = QPainter(self)
         rect = self.contentsRect()
-        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, rect.width())
+        text = self.fontMetrics().elidedText(self.text(), self.elide_mode, rect.width())
         painter.drawText(rect, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), text)
+
+
+def name_for_screen_readers(root) -> None:
+    """Give every control under `root` that has no accessible name one a screen reader can announce: a
+    button without words ("...") its tooltip, a field the label of its form row or its tooltip."""
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QFormLayout, QLineEdit
+
+    labels = {}
+    for form in root.findChildren(QFormLayout):
+        for row in range(form.rowCount()):
+            label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            if label is not None and field is not None and isinstance(label.widget(), QLabel):
+                widgets = [field.widget()] if field.widget() else [field.layout().itemAt(i).widget()
+                                                                    for i in range(field.layout().count())]
+                for widget in widgets:
+                    if widget is not None:
+                        labels[widget] = label.widget().text().replace("&", "")
+    for widget in root.findChildren(QWidget):
+        if widget.accessibleName():
+            continue
+        if isinstance(widget, QAbstractButton):
+            words = widget.text().replace("&", "").strip(". ")
+            if not any(c.isalpha() for c in words):
+                widget.setAccessibleName(widget.toolTip() or labels.get(widget, ""))
+        elif isinstance(widget, (QAbstractSpinBox, QComboBox, QLineEdit)):
+            if isinstance(widget, QLineEdit) and isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)):
+                continue  # the field's own editor: its parent carries the name
+            name = labels.get(widget) or widget.toolTip() or getattr(widget, "placeholderText", lambda: "")()
+            if name:
+                widget.setAccessibleName(name)

@@ -19,7 +19,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -36,17 +35,13 @@ from PySide6.QtWidgets import (
 from engine.core.errors import UserError
 
 from . import settings, style, workers
-from .plots import clear_on_leave
+from .hover import HoverReadout
+from .number_box import ScientificSpinBox
+from .train_progress import Countdown, WorkersRow, busy_line, run_line
+from .train_questions import ask_to_replace, compositions, offer_own_corpus
 
 REDRAW_MS = 100  # at most 10 redraws a second: smooth enough, cheap for the event loop
 BATCH_SECONDS = 0.05  # the worker forwards events at most 20 times a second
-
-
-def _format_eta(seconds) -> str:
-    if seconds is None or not np.isfinite(seconds):
-        return ""
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
 
 
 class _Series:
@@ -76,6 +71,8 @@ class TrainTab(QWidget):
         self._failed = False
         self._finish_message = ""  # "stopped at step 120 of 300; saved in ...": kept when the run reopens
         self._finish_run: Path | None = None
+        self._countdown = Countdown()
+        self._shown_preset: str | None = None  # the preset of the run whose progress the rows show
 
         from engine.models.registry import MODEL_KEYS, PRESETS
         from engine.training.train_config import classroom_config
@@ -121,8 +118,9 @@ class TrainTab(QWidget):
         self.steps = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100)
         self.steps.setValue(settings.read("train/steps", classroom.steps))
         self.steps.setToolTip("Optimizer steps per model (all models get the same budget and the same batches)")
-        self.learning_rate = QDoubleSpinBox(minimum=1e-5, maximum=1.0, decimals=5, singleStep=1e-4)
-        self.learning_rate.setValue(settings.read("train/lr", classroom.lr))
+        self.learning_rate = ScientificSpinBox(1e-5, 1.0, settings.read("train/lr", classroom.lr), "Learning rate",
+                                               "Peak learning rate")
+        self.learning_rate.refused.connect(self._refused)
         self.window_len = QSpinBox(minimum=16, maximum=4096, singleStep=16)
         self.window_len.setToolTip("Training crop in 16th-note steps (16 per 4/4 bar); also the attention span")
         self.seed = QSpinBox(minimum=0, maximum=999_999)
@@ -143,6 +141,8 @@ class TrainTab(QWidget):
         form.addRow("Window (steps)", self.window_len)
         form.addRow("Seed", self.seed)
         form.addRow("Save runs in", out_line)
+        self.workers = WorkersRow()
+        form.addRow("Processes", self.workers)
 
         self.start_button = style.button("Start training", self.start, "Train the ticked models into a new run folder",
                                          bold=True)
@@ -195,11 +195,8 @@ class TrainTab(QWidget):
                 [], [], pen=pg.mkPen(colour, width=2.5), symbol="o", symbolSize=5, symbolBrush=colour,
                 symbolPen=None, name=f"{style.model_label(key)}", antialias=False,
             )
-        self.hover = pg.TextItem("", color="#222222", anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 220))
-        self.hover.setZValue(50)
-        self.plot.addItem(self.hover, ignoreBounds=True)
-        self.plot.scene().sigMouseMoved.connect(self._hover)
-        clear_on_leave(self.plot, lambda: self.hover.setText(""))
+        # the app's one hover readout: it opens away from the nearer edges and stays inside the plot
+        self.hover = HoverReadout(self.plot, self._hover_lines, z=50)
 
         right = QVBoxLayout()
         right.addWidget(self.plot, 1)
@@ -216,6 +213,10 @@ class TrainTab(QWidget):
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
         self.preset.currentTextChanged.connect(self._preset_changed)
+        self.workers.changed.connect(self._show_workers)
+        for box in self.model_boxes.values():
+            box.stateChanged.connect(lambda _state: self._show_workers())
+        self._show_workers()
         self._show_preset(self.preset.currentText(), keep_window=True)
         state.modelsChanged.connect(self._show_loaded_run)
         # The form is remembered as it is edited (not only when training starts): the next launch shows it.
@@ -233,6 +234,32 @@ class TrainTab(QWidget):
 
     def _preset_changed(self, preset: str) -> None:
         self._show_preset(preset, keep_window=False)
+        self._show_progress_columns()
+
+    def _show_progress_columns(self) -> None:
+        """The rows' progress belongs to the run shown: hidden while the form's preset is another one, whose
+        parameter counts the rows show (a 1500/1500 beside another preset's sizes misleads)."""
+        same = self._job is not None or self._shown_preset in (None, self.preset.currentText())
+        for key in self.bars:
+            self.bars[key].setVisible(same)
+            self.rates[key].setVisible(same)
+
+    def _show_workers(self) -> None:
+        self.workers.show_plan(self._config(), self.chosen_models(), getattr(self.state.device, "type", "cpu") or "cpu")
+
+    def _config(self):
+        """The run's settings from the form; what it does not show (batch, precision, whole tunes) comes from
+        the classroom settings."""
+        from engine.training.train_config import classroom_config
+
+        device = getattr(self.state.device, "type", self.state.device) or "auto"
+        return replace(classroom_config(), preset=self.preset.currentText(), steps=self.steps.value(),
+                       lr=self.learning_rate.value(), window=self.window_len.value(), seed=self.seed.value(),
+                       device=str(device), **self.workers.values())
+
+    def _refused(self, text: str) -> None:
+        self.run_label.setText(text)
+        self.state.status.emit(text)
 
     def _show_preset(self, preset: str, keep_window: bool) -> None:
         """Each model's size in this preset; the window becomes the preset's (or the saved one)."""
@@ -267,8 +294,9 @@ class TrainTab(QWidget):
     def running(self) -> bool:
         return self._job is not None
 
-    def start(self, run_dir: str | Path | None = None):
-        """Start training the chosen models; returns the worker (None when nothing could start)."""
+    def start(self, run_dir: str | Path | None = None, confirmed: bool = False):
+        """Start training the chosen models; returns the worker (None when nothing could start, or when the
+        person is first asked whether the compositions on the Listen tab may be replaced)."""
         if self._job is not None:
             return None
         keys = self.chosen_models()
@@ -278,19 +306,21 @@ class TrainTab(QWidget):
         if self.state.corpus is None:
             self.main_window.show_error("Nothing to train on", "the corpus is still loading, or none is open")
             return None
+        if run_dir is None and not self.out_dir.text().strip():
+            self.main_window.show_error("No folder for the run", "\"Save runs in\" is empty: type or choose (...) the "
+                                        "folder that new runs are saved in. Nothing was started.")
+            return None
+        if not confirmed and self.main_window is not None and compositions(self.main_window):
+            ask_to_replace(self, lambda: self.start(run_dir, confirmed=True))
+            return None
         self._save_settings()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(run_dir) if run_dir else Path(self.out_dir.text()).expanduser() / f"run-{stamp}"
+        run_dir = Path(run_dir) if run_dir else Path(self.out_dir.text().strip()).expanduser() / f"run-{stamp}"
         from engine.training.run_plan import plan_new_run
-        from engine.training.train_config import classroom_config
 
         # Checked before anything runs: the settings, the folder (writable, not a file, not holding a run)
         # and the corpus (big enough to validate on). The plan holds the run's lock until training ends.
-        # What the form does not show (batch, precision, whole tunes) comes from the classroom settings.
-        device = getattr(self.state.device, "type", self.state.device) or "auto"
-        config = replace(classroom_config(), preset=self.preset.currentText(), steps=self.steps.value(),
-                         lr=self.learning_rate.value(), window=self.window_len.value(), seed=self.seed.value(),
-                         device=str(device))
+        config = self._config()
         names = {"steps": "Steps", "lr": "Learning rate", "window": "Window", "seed": "Seed", "preset": "Preset"}
         return self._run(lambda: plan_new_run(run_dir, keys, config, sources=self.state.corpus_sources,
                                               names=names), keys, f"training into {run_dir}", resumed=False)
@@ -310,6 +340,8 @@ class TrainTab(QWidget):
             return None
         if peek.nothing_to_do:
             self.main_window.show_error("Nothing to resume", "\n".join([*peek.notes, "Nothing was changed."]))
+            return None
+        if offer_own_corpus(self, run_dir):  # trained on other tunes: the person is asked to load them
             return None
         return self._run(lambda: plan_resume(run_dir), peek.models, f"resuming {', '.join(peek.models)} in {run_dir}",
                          resumed=True)
@@ -336,6 +368,10 @@ class TrainTab(QWidget):
         self.resume_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.run_label.setText(message + ("\n" + "\n".join(job.notes) if job.notes else ""))
+        self._countdown = Countdown()
+        self._show_progress_columns()
+        self.state.set_busy("train", f"Starting training: {len(keys)} model{'s' if len(keys) != 1 else ''} ...")
+        self.state.status.emit(f"Starting training ({message})")
         self._job = workers.start_job(
             training_job,
             plan,
@@ -369,6 +405,8 @@ class TrainTab(QWidget):
             self._stop.set()
             self.stop_button.setEnabled(False)
             self.run_label.setText("stopping after this step; the last checkpoint is kept ...")
+            self.state.set_busy("train", "Stopping training: saving the last checkpoint ...")
+            self.state.status.emit("Stopping training after this step; the last checkpoint is kept ...")
 
     def stop_events(self) -> list[threading.Event]:
         return [self._stop] if self._stop is not None and self._job is not None else []
@@ -387,6 +425,7 @@ class TrainTab(QWidget):
             if f["valid_bpt"] is not None:
                 self._valid.setdefault(key, _Series()).add(f["step"], f["valid_bpt"])
             self._progress[key] = f
+            self._countdown.note(f["eta_s"])
             self._dirty.add(key)
 
     def _redraw(self) -> None:
@@ -404,18 +443,17 @@ class TrainTab(QWidget):
                 self.rates[key].setText(f"{f['step']}/{total}")
                 speed = f"{f['tokens_per_s']:,.0f} tokens/s" if f.get("tokens_per_s") else ""
                 self.rates[key].setToolTip(f"step {f['step']} of {total}" + (f", {speed}" if speed else ""))
-        if self._dirty and self._job is not None:
-            self._show_overall_progress()
+        if self._job is not None and self._progress and not self._stop.is_set():
+            self._show_overall_progress()  # every tick, not only on news: the ETA counts down between events
         self._dirty.clear()
 
     def _show_overall_progress(self) -> None:
-        """One line for the whole run while it trains: the models step in turn, so one ETA says it."""
-        rows = list(self._progress.values())
-        step, total = min(f["step"] for f in rows), max(f["total_steps"] or 1 for f in rows)
-        etas = [f["eta_s"] for f in rows if f.get("eta_s") is not None and np.isfinite(f["eta_s"])]
-        eta = _format_eta(max(etas)) if etas else ""
-        self.run_label.setText(f"training into {self._run_dir}: step {step} of {total}"
-                               + (f", about {eta} left" if eta else ""))
+        """One line for the whole run while it trains (train_progress.run_line), in the tab and the status bar."""
+        line = run_line(self._progress, self._countdown)
+        self.run_label.setText(f"training into {self._run_dir}: {line}")
+        done = sum(f["step"] for f in self._progress.values())
+        total = sum(f["total_steps"] or 0 for f in self._progress.values())
+        self.state.set_busy("train", busy_line(self._progress, self._countdown), done, total)
 
     def _reset_curves(self, keys) -> None:
         self._train, self._valid, self._progress = {}, {}, {}
@@ -436,6 +474,7 @@ class TrainTab(QWidget):
         stopped = self._stop is not None and self._stop.is_set()
         self._job = None
         self._stop = None
+        self.state.set_busy("train", None)
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self._update_resume()
@@ -449,11 +488,14 @@ class TrainTab(QWidget):
                                     "The Listen tab now uses these models.")
         self._finish_run = self._run_dir
         self.run_label.setText(self._finish_message)
-        # Open what was saved, so that Listen and Memory use the new models at once.
+        self.state.status.emit(self._finish_message)
+        # Open what was saved, so that Listen and Memory use the new models at once; and it is the run the next
+        # launch reopens (and offers to resume), also when the window is closing and does not open it now.
         if self.main_window is not None and self._run_dir is not None and self._run_dir.is_dir():
             from engine.training.checkpoint import list_run_models
 
             if list_run_models(self._run_dir):
+                settings.write("run/last", str(self._run_dir))
                 self.main_window.open_run(self._run_dir)
 
     # ---- an opened run -------------------------------------------------------------------------
@@ -465,6 +507,8 @@ class TrainTab(QWidget):
 
         keys = self.state.ordered_model_keys()
         self._reset_curves(keys)
+        first = self.state.models.get(keys[0]) if keys else None
+        self._shown_preset = ((first.config.get("training") or {}).get("preset") if first is not None else None)
         for key in keys:
             try:
                 rows = read_history(Path(self.state.run_dir) / key)
@@ -488,6 +532,7 @@ class TrainTab(QWidget):
         self._update_resume()
         if self.state.models_origin != "startup":  # at launch the form shows what the user saved
             self._show_run_settings(keys)
+        self._show_progress_columns()
         if self._finish_run is not None and Path(self.state.run_dir) == Path(self._finish_run):
             self.run_label.setText(self._finish_message)  # the run just trained: keep what happened
         elif self.state.models_label == "bundled models":
@@ -531,16 +576,12 @@ class TrainTab(QWidget):
             box.setChecked(key in keys)
 
     # ---- hover ---------------------------------------------------------------------------------
-    def _hover(self, scene_pos) -> None:
-        vb = self.plot.getPlotItem().vb
-        if not vb.sceneBoundingRect().contains(scene_pos):
-            self.hover.setText("")
-            return
-        point = vb.mapSceneToView(scene_pos)
+    def _hover_lines(self, x: float, _y: float) -> list[str]:
+        """Each model's validation loss at the point nearest the mouse's step."""
         lines = []
         for key, series in self._valid.items():
             if series.x:
-                i = int(np.argmin(np.abs(np.asarray(series.x) - point.x())))
+                i = int(np.argmin(np.abs(np.asarray(series.x) - x)))
                 lines.append(f"{style.model_label(key)}: {series.y[i]:.3f} bits (step {series.x[i]:.0f})")
-        self.hover.setText("\n".join(lines))
-        self.hover.setPos(point.x(), point.y())
+        return lines
+

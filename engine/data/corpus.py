@@ -12,7 +12,9 @@ first notes coincide (content_key): the same notes on the same 16th grid from th
 whatever the tempo, key, octave, meter, title, instrument or file. The first in load order is kept
 (sources in the order given; in a folder, its files before its subfolders, each sorted by name), every
 later copy is reported as skipped, "duplicate of <id>". A file's split comes from the content of its
-first melody, so copies cannot straddle splits.
+first melody, so copies cannot straddle splits. Near-copies (a triplet or a grace note quantised
+differently, engine/data/near_copies.py) are duplicates too, so only one of them is left in any split;
+except in the bundled corpus, which keeps the melodies and split its shipped models were trained on.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from engine.core import resources
 from engine.core.errors import UserError
 from engine.core.processes import exit_when_parent_dies, start_resource_tracker
 from engine.data.cache import SHIPPED_FORMAT, CorpusCache, PackedMelodies, ShippedCache, cache_key, cache_root
+from engine.data.near_copies import first_copies
 from engine.data.skipped import Skipped
 from engine.music.melody import Melody
 from engine.music.midi_io import ExtractSettings, UnusableFile, load_midi_melodies, printable
@@ -463,7 +466,7 @@ def _pipeline_version() -> str:
     """Hash of the code that turns files into tokens: editing it invalidates every cache."""
     h = hashlib.sha256()
     engine = Path(__file__).resolve().parent.parent
-    for name in ("music/midi_io.py", "data/corpus.py", "music/melody.py", "music/tokens.py", "data/cache.py",
+    for name in ("music/midi_io.py", "data/corpus.py", "data/near_copies.py", "music/melody.py", "music/tokens.py", "data/cache.py",
                  "data/skipped.py"):
         h.update((engine / name).read_bytes())
     return h.hexdigest()[:16]
@@ -515,7 +518,8 @@ def load_corpus(
         if loaded is not None:
             (packed, parsed_skipped), status = loaded, "shipped"
         else:
-            packed, built, parsed_skipped = _build(files, settings, progress, workers)
+            bundled = source_names == [printable(BUNDLED_DIR.resolve())]
+            packed, built, parsed_skipped = _build(files, settings, progress, workers, tolerant=not bundled)
             status = "off"
         if store and len(packed):  # the next load only stats the files; a command that found nothing writes nothing
             store.save(key, packed, parsed_skipped)
@@ -559,7 +563,7 @@ def rebuild_shipped_cache(workers: int = 1, progress: Progress | None = None) ->
     settings = ExtractSettings()
     skipped: list[Skipped] = []
     files = _scan([BUNDLED_DIR], skipped)
-    packed, built, parsed_skipped = _build(files, settings, progress, workers)
+    packed, built, parsed_skipped = _build(files, settings, progress, workers, tolerant=False)
     skipped += parsed_skipped
     shipped_cache().save(bundled_content_key(files, settings), packed, skipped)
     return Corpus(packed, skipped, [printable(s.path) for s in files], settings,
@@ -581,8 +585,9 @@ def _load_shipped(source_names: list[str], files: list[_Source], settings: Extra
     return store.load(key)
 
 
-def _build(files: list[_Source], settings: ExtractSettings, progress, workers: int):
-    """(PackedMelodies, the Melody objects when parsed here else None, skipped files)."""
+def _build(files: list[_Source], settings: ExtractSettings, progress, workers: int, tolerant: bool = True):
+    """(PackedMelodies, the Melody objects when parsed here else None, skipped files). `tolerant`: near-copies
+    are duplicates too (every corpus but the bundled one, whose split its shipped models were trained on)."""
     results = _parse_all(files, settings, progress, workers)
     melodies: list[Melody] = []
     tokens: list[np.ndarray] = []
@@ -600,27 +605,24 @@ def _build(files: list[_Source], settings: ExtractSettings, progress, workers: i
         packed, melodies = _concat_packed(parts), None
     else:
         packed = PackedMelodies.from_melodies(melodies, tokens)
-    keep, duplicates = _first_copies(packed.records)
+    keep, duplicates = _first_copies(packed, tolerant)
     if duplicates:
         packed = packed.subset(keep)
         melodies = [melodies[i] for i in keep] if melodies is not None else None
     return packed, melodies, skipped + duplicates
 
 
-def _first_copies(records: list[dict]) -> tuple[list[int], list[Skipped]]:
-    """Indices of the melodies to keep (the first of each content, in load order) and a Skipped entry
-    for every later copy, naming the melody it repeats."""
-    first: dict[str, str] = {}
-    keep, duplicates = [], []
-    for i, rec in enumerate(records):
-        key = rec["meta"]["content"]
-        if key not in first:
-            first[key] = rec["tune_id"]
-            keep.append(i)
-            continue
+def _first_copies(packed: PackedMelodies, tolerant: bool) -> tuple[list[int], list[Skipped]]:
+    """Indices of the melodies to keep (the first of each content, or of each near-copy group with
+    `tolerant`: engine/data/near_copies.py, in load order) and a Skipped entry for every later copy,
+    naming the melody it repeats."""
+    keep, copies = first_copies(packed.records, packed.tokens, tolerant)
+    duplicates = []
+    for i, of in copies:
+        rec = packed.records[i]
         part = rec["meta"].get("part")
         where = rec["source"] + (f" (part {part})" if part else "")
-        duplicates.append(Skipped(where, f"{DUPLICATE}{first[key]}"))
+        duplicates.append(Skipped(where, f"{DUPLICATE}{of}"))
     return keep, duplicates
 
 

@@ -149,6 +149,7 @@ class _Pool:
         for event in events:
             if event.kind in ("done", "stopped"):
                 self.finals[index] = event
+                self.etas[index] = 0.0  # nothing left here: its last estimate must not hold the job's up
                 continue
             if event.eta_s is not None:
                 self.etas[index] = event.eta_s

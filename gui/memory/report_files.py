@@ -119,7 +119,8 @@ class ReportFiles(QObject):
         self._export_started = time.monotonic()
         self.export_button.setEnabled(False)
         self.tab.busy(True)
-        self.tab.say(f"Exporting the memory report ({what}) into {folder} ...")
+        self.tab.say(f"Exporting the memory report ({what}) into {folder} ...", status_bar=True)
+        self.tab.state.set_busy("export", f"Exporting the memory report into {folder} ...")
         self._timer.start()
         self._job = workers.start_job(write_report, report, Path(folder), on_return=self._written,
                                       on_error=self._failed, on_finish=self._done)
@@ -137,8 +138,10 @@ class ReportFiles(QObject):
 
     def _progress(self) -> None:
         seconds = time.monotonic() - self._export_started
-        self.tab.say(f"Exporting the memory report into {self._export_folder}: {self._files_so_far()} files written "
+        files = self._files_so_far()
+        self.tab.say(f"Exporting the memory report into {self._export_folder}: {files} files written "
                      f"({seconds:.0f} s) ...")
+        self.tab.state.set_busy("export", f"Exporting the memory report: {files} files written ({seconds:.0f} s)")
 
     def _written(self, written: list) -> None:
         paths = [Path(p) for p in written]
@@ -156,5 +159,6 @@ class ReportFiles(QObject):
     def _done(self) -> None:
         self._timer.stop()
         self._job = None
+        self.tab.state.set_busy("export", None)
         self.tab.busy(False)
         self.export_button.setEnabled(self.tab.report is not None)

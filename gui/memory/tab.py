@@ -230,6 +230,13 @@ class MemoryTab(QWidget):
         for key, box in (("memory/primers", self.primers), ("memory/primer_bars", self.primer_bars),
                          ("memory/bars", self.bars)):
             settings.write(key, box.value())
+        eval_settings = eval_settings or self.eval_settings()
+        if eval_settings.primers < eval_settings.min_n:
+            self.main_window.show_error(
+                "Too few primers", f"{eval_settings.primers} primers is fewer than the {eval_settings.min_n} every "
+                f"mean of the report needs: every plot would be empty. Set Primers to {eval_settings.min_n} or more; "
+                "nothing was started.")
+            return None
         self._cancel = threading.Event()
         progress = workers.progress_relay(self._progress_value, self)
         messages = _MessageRelay(self)
@@ -244,8 +251,9 @@ class MemoryTab(QWidget):
         self.progress.setRange(0, 1)
         self.progress.show()
         self.status.setText("evaluating ...")
+        self.state.set_busy("evaluate", f"Evaluating {len(self.state.models)} models ...")
         self._job = workers.start_job(
-            evaluate, self.state.run_dir, self.state.ordered_model_keys(), eval_settings or self.eval_settings(),
+            evaluate, self.state.run_dir, self.state.ordered_model_keys(), eval_settings,
             on_progress, self._cancel, corpus=self.state.corpus, cancel=self._cancel,
             on_return=self._evaluated, on_error=self._error, on_finish=self._finished,
         )
@@ -263,6 +271,8 @@ class MemoryTab(QWidget):
     def _progress_value(self, done, total) -> None:
         self.progress.setMaximum(max(1, total))
         self.progress.setValue(done)
+        if self._job is not None:  # a late report must not bring back a finished evaluation
+            self.state.set_busy("evaluate", f"Evaluating: {self.status.text()}", done, total)
 
     def _error(self, exc) -> None:
         from engine.evaluation.evaluate import EvaluationCancelled
@@ -275,6 +285,7 @@ class MemoryTab(QWidget):
     def _finished(self) -> None:
         self._job = None
         self._cancel = None
+        self.state.set_busy("evaluate", None)
         self.job_finished()
         self.progress.setValue(0)
         self.busy(self.files.exporting)

@@ -229,13 +229,32 @@ class User:
         self.qtbot.waitUntil(idle, timeout=timeout)
         QApplication.processEvents()
 
+    def question_shown(self) -> bool:
+        return any(isinstance(w, QMessageBox) and w.isVisible() for w in QApplication.topLevelWidgets())
+
+    def answer_question(self, button_text: str) -> str:
+        """Click a button of the question the app shows now (before the closer timer dismisses it); returns
+        the question's text."""
+        boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+        assert boxes, f"no question on screen to answer {button_text!r}"
+        box = boxes[-1]
+        found = [b for b in box.buttons() if shown_text(b) == button_text]
+        assert found, f"the question {box.text()!r} has no button {button_text!r}: {[shown_text(b) for b in box.buttons()]}"
+        text = box.text()
+        self.messages.append(Message(box.windowTitle(), text, False))
+        with self.qtbot.captureExceptions() as errors:
+            QTest.mouseClick(found[0], Qt.MouseButton.LeftButton, pos=found[0].rect().center())
+        _fail_on(errors, f"answering {button_text!r}")
+        return text
+
     def close_dialogs(self) -> None:
         """Close every message box and dialog on screen, noting what it said."""
         for widget in QApplication.topLevelWidgets():
             if not (isinstance(widget, QDialog) and widget.isVisible()):
                 continue
             if isinstance(widget, QMessageBox):
-                self.messages.append(Message(widget.windowTitle(), widget.text(),
+                # a long path in a message may break after its slashes (zero-width spaces): read without them
+                self.messages.append(Message(widget.windowTitle(), widget.text().replace("\u200b", ""),
                                              widget.icon() == QMessageBox.Icon.Warning, widget.detailedText()))
             else:
                 self.messages.append(Message(widget.windowTitle(), "", False))

@@ -156,6 +156,8 @@ def _press(user, window, qtbot, button, pressed: list) -> None:
     pressed.append(text)
     if text in LONG_RUNNING:
         user.click(button, wait=False)
+        if text == "Start training" and user.question_shown():  # compositions on screen: it asks first
+            user.answer_question("Train")
         stop = LONG_RUNNING[text]
         qtbot.waitUntil(lambda: any(shown_text(b) == stop and b.isEnabled() for b in user.buttons()), timeout=60000)
         user.click(next(b for b in user.buttons() if shown_text(b) == stop and b.isEnabled()))

@@ -73,7 +73,7 @@ def test_a_folder_of_only_broken_files_lists_every_one_and_keeps_the_corpus(wind
     user.answer(broken)
     user.trigger("File > Open MIDI folder ...")
     (message,) = user.warnings()
-    assert message.title == f"Could not load {broken}" and "12 file(s) skipped" in message.text
+    assert message.title == f"Could not load {broken}" and "12 found, 12 skipped" in message.text
     assert "stays in use" in message.text
     assert sorted(line.split(":")[0] for line in message.details.splitlines()) == sorted(
         str(p) for p in broken.iterdir())  # every file, behind Show Details

@@ -63,6 +63,7 @@ def test_nothing_is_cut_off_at_three_screen_sizes(bundled, window, user, qtbot):
     tab.preset.setCurrentText("tiny")
     tab.steps.setValue(100_000)
     user.click("Start training", wait=False)
+    user.answer_question("Train")  # the compositions of the Generate above are on screen: the app asks first
     qtbot.waitUntil(lambda: "left" in tab.run_label.text() and all(r.text() for r in tab.rates.values()),
                     timeout=60000)
     try:

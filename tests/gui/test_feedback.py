@@ -1,0 +1,142 @@
+"""What the person sees is what happened (issue 25 items 1, 9, 13): the window's message area is drawn and
+readable, a busy indicator with progress shows every long job, Help opens once and fits a small screen with
+its glossary, controls have names a screen reader can announce, a long path in a message wraps, and the data
+folder does not repeat the app's name."""
+
+from __future__ import annotations
+
+import shutil
+
+from PySide6.QtCore import QRect
+from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QTextBrowser
+
+
+def _pixels(window, rect: QRect):
+    """The window as drawn, inside rect (window coordinates)."""
+    return window.grab(rect).toImage()
+
+
+def _status_rect(window, widget) -> QRect:
+    top_left = widget.mapTo(window, widget.rect().topLeft())
+    return QRect(top_left, widget.size())
+
+
+def test_a_message_is_drawn_in_the_status_bar_at_1024x640(window, user, qtbot):
+    window.resize(1024, 640)
+    qtbot.wait(100)
+    area = window.message_area
+    rect = _status_rect(window, area)
+    window.statusBar().clearMessage()
+    qtbot.wait(50)
+    blank = _pixels(window, rect)
+    window.statusBar().showMessage("Report written to /tmp/some/folder: 14 files", 8000)
+    qtbot.wait(50)
+    drawn = _pixels(window, rect)
+    assert area.isVisible() and area.text() == "Report written to /tmp/some/folder: 14 files"
+    assert window.rect().contains(rect) and rect.width() >= 250 and rect.height() >= 12
+    assert drawn != blank, "the message is set but nothing is drawn where the person looks"
+    # the rest of the status bar (models, device, synth, audio) leaves the message its room
+    assert area.fontMetrics().horizontalAdvance(area.text()) <= area.contentsRect().width()
+
+
+def test_loading_a_folder_shows_what_loads_and_how_far_then_the_result(window, user, qtbot, midi_folder, tmp_path):
+    fresh = tmp_path / "new tunes"  # another folder: not in the cache, so every file is read
+    shutil.copytree(midi_folder, fresh)
+    busy = window.busy_indicator
+    assert not busy.isVisible()
+    seen = []
+
+    def record():
+        if busy.isVisible():
+            seen.append((busy.label.text(), busy.bar.maximum(), busy.bar.value()))
+
+    window.state.loadingChanged.connect(record)
+    user.answer(fresh)
+    user.trigger("File > Open MIDI folder ...", wait=False)
+    assert busy.isVisible() and busy.label.text().startswith(f"Loading {fresh}")
+    assert busy.geometry().width() > 100 and window.rect().contains(_status_rect(window, busy))
+    user.wait_idle()
+    assert any("files" in text and total > 0 for text, total, _ in seen), seen  # "n/40 files" with a bar
+    assert not busy.isVisible()
+    assert window.message_area.text() == f"{fresh}: 40 melodies"
+
+
+def test_training_start_and_stop_show_in_the_busy_indicator_and_the_message_area(window, user, qtbot, tmp_path):
+    tab = window.train_tab
+    tab.preset.setCurrentText("tiny")
+    tab.steps.setValue(3000)
+    for key, box in tab.model_boxes.items():
+        box.setChecked(key == "rnn")
+    user.show_tab("Train")
+    user.answer(tmp_path / "runs")
+    user.click("...")
+    user.click("Start training", wait=False)
+    busy = window.busy_indicator
+    assert busy.isVisible() and busy.label.text() == "Starting training: 1 model ..."
+    qtbot.waitUntil(lambda: busy.label.text().startswith("Training, about "), timeout=60000)
+    assert " left: " in busy.label.text() and busy.label.text().endswith(" of 3,000 steps")
+    assert busy.bar.maximum() == 3000 and 0 < busy.bar.value() < 3000
+    user.click("Stop", wait=False)
+    assert "Stopping training" in window.message_area.text()
+    user.wait_idle()
+    assert not busy.isVisible() and window.message_area.text().startswith("stopped at step")
+
+
+def test_help_opens_once_fits_a_small_screen_and_has_a_glossary(window, user, qtbot):
+    window.resize(1024, 640)
+    user.stop()  # the person reads the help: no closing of dialogs behind their back
+    user.trigger("Help > Why RNNs forget")
+    user.trigger("Help > Glossary")
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.objectName() == "helpDialog"
+             and w.isVisible()]
+    assert len(shown) == 1, "a second press opened a second copy"
+    dialog = shown[0]
+    assert dialog.height() <= window.screen().availableGeometry().height() - 40
+    text = " ".join(dialog.findChild(QTextBrowser).toPlainText().split())
+    for term in ("TR, theme recall", "RR, rhythm recall", "Floor", "Excess", "Bits per token", "Influence", "Window"):
+        assert term in text, term
+    assert "the last 64 steps (4 bars of 4/4) in the tiny preset" in text  # what the attention RNN's window is
+    browser = dialog.findChild(QTextBrowser)
+    assert browser.verticalScrollBar().value() > 0  # Glossary scrolled to it
+    dialog.close()
+
+
+def test_every_control_has_a_name_a_screen_reader_can_announce(window, user):
+    unnamed = []
+    for page_name in ("Corpus", "Train", "Listen", "Memory"):
+        user.show_tab(page_name)
+        page = window.tabs.currentWidget()
+        for widget in page.findChildren(QAbstractButton) + page.findChildren(QAbstractSpinBox) \
+                + page.findChildren(QComboBox) + page.findChildren(QLineEdit):
+            if not widget.isVisible() or isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)):
+                continue
+            words = widget.accessibleName() or (widget.text() if isinstance(widget, QAbstractButton) else "")
+            if not any(c.isalpha() for c in words):
+                unnamed.append(f"{page_name}: {type(widget).__name__} {widget.toolTip()[:40]!r}")
+    assert not unnamed, unnamed
+
+
+def test_a_message_naming_a_long_path_wraps_inside_its_dialog(window, user, qtbot):
+    window.resize(1024, 640)
+    user.stop()  # the dialog stays open while it is measured
+    path = "/home/someone/" + "/".join(["a folder with a long name"] * 8) + "/tune.mid"
+    window.show_error("Cannot use the primer", f"{path}: the primer needs 8 bars but the melody has only 4")
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    (box,) = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+    qtbot.wait(50)
+    assert box.width() <= 1024
+    assert box.text().replace("\u200b", "") == f"{path}: the primer needs 8 bars but the melody has only 4"
+    box.close()
+
+
+def test_the_default_data_folder_does_not_repeat_the_apps_name(qsettings_tmp, monkeypatch, tmp_path):
+    from gui import settings
+
+    monkeypatch.delenv(settings.DATA_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = settings.data_dir()
+    assert folder.name == "Melody Memory" and folder.parent.name != "Melody Memory"

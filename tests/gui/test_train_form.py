@@ -1,0 +1,188 @@
+"""The Train tab as a person uses it (issue 25 items 3, 5, 6, 7, 12, 13, 14): what they type is taken or refused
+visibly, the ETA counts down, the run interrupted by closing is the one offered next time, a resume on other
+tunes offers to load the run's own, a blank folder is refused, progress of another preset's run is not shown
+beside this preset's sizes, the app asks before a run replaces the compositions on screen, and the processes and
+threads are shown and can be set."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from tests.gui.driving import open_window
+
+
+def _tiny(tab, steps=400, models=None):
+    tab.preset.setCurrentText("tiny")
+    tab.steps.setValue(steps)
+    for key, box in tab.model_boxes.items():
+        box.setChecked(models is None or key in models)
+
+
+def _type(qtbot, box, text: str) -> None:
+    """Select what the field holds and type over it, then Enter, as a person does."""
+    box.setFocus()
+    box.lineEdit().selectAll()
+    QTest.keyClicks(box.lineEdit(), text)
+    QTest.keyClick(box, Qt.Key.Key_Return)
+
+
+def test_the_learning_rate_takes_scientific_notation_and_refuses_visibly(window, user, qtbot):
+    user.show_tab("Train")
+    box = window.train_tab.learning_rate
+    _type(qtbot, box, "1e-3")
+    assert box.value() == 0.001 and box.text() == "0.001"
+    _type(qtbot, box, "5")  # out of range: not clamped to 1.0, refused with a message the person sees
+    assert box.value() == 0.001 and box.text() == "0.001"
+    assert "'5' is outside 1e-05 to 1; kept 0.001" in window.train_tab.run_label.text()
+    assert "'5' is outside" in window.message_area.text() and window.message_area.isVisible()
+    _type(qtbot, box, "2E-4")
+    assert box.value() == 0.0002
+
+
+def test_the_eta_counts_down_and_a_model_that_finished_first_does_not_hold_it(window, qtbot):
+    from engine.training.loop import TrainEvent
+
+    tab = window.train_tab
+    # what the engine sends: model A ends early with the job's estimate then (30 s); B goes on, its estimate
+    # falling; nothing arrives for a second
+    tab._job, tab._stop, tab._run_dir = object(), threading.Event(), Path("/tmp/run")
+    try:
+        tab._events([TrainEvent(kind="step", step=100, total_steps=100, model="rnn", eta_s=30.0),
+                     TrainEvent(kind="step", step=60, total_steps=200, model="lstm", eta_s=12.0)])
+        tab._redraw()
+        first = tab.run_label.text()
+        assert "160 of 300 steps over 2 models (1 done), about 0:12 left" in first, first
+        qtbot.wait(2100)
+        tab._redraw()
+        later = tab.run_label.text()
+        assert "about 0:10 left" in later or "about 0:09 left" in later, later
+        assert window.busy_indicator.isVisible()
+        assert window.busy_indicator.label.text() in (f"Training, about 0:{s:02d} left: 160 of 300 steps" for s in (9, 10))
+    finally:
+        tab._job = tab._stop = None
+        window.state.set_busy("train", None)
+
+
+def test_a_blank_folder_and_too_few_primers_are_refused_before_anything_starts(window, user, qtbot, tiny_run):
+    user.show_tab("Train")
+    tab = window.train_tab
+    tab.out_dir.setFocus()
+    tab.out_dir.selectAll()
+    QTest.keyClicks(tab.out_dir, "   ")
+    user.click("Start training")
+    assert not tab.running
+    (warning,) = user.warnings()
+    assert warning.title == "No folder for the run" and "Save runs in" in warning.text
+
+    user.answer(tiny_run)
+    user.trigger("File > Open run ...")
+    user.show_tab("Memory")
+    window.memory_tab.primers.setValue(3)  # fewer than the 10 a mean needs
+    user.click("Evaluate models")
+    assert window.memory_tab._job is None
+    too_few = user.warnings()[-1]
+    assert too_few.title == "Too few primers" and "fewer than the 10" in too_few.text
+
+
+def test_rows_hide_the_progress_of_a_run_of_another_preset(window, user, qtbot, tiny_run):
+    user.answer(tiny_run)
+    user.trigger("File > Open run ...")
+    user.show_tab("Train")
+    tab = window.train_tab
+    assert tab.preset.currentText() == "tiny" and tab.rates["rnn"].text() == "6/6" and tab.rates["rnn"].isVisible()
+    tab.preset.setCurrentText("small")
+    assert not tab.rates["rnn"].isVisible() and not tab.bars["rnn"].isVisible()
+    tab.preset.setCurrentText("tiny")
+    assert tab.rates["rnn"].isVisible() and tab.rates["rnn"].text() == "6/6"
+
+
+def test_processes_and_threads_are_shown_set_and_used(window, user, qtbot, tmp_path):
+    user.show_tab("Train")
+    tab = window.train_tab
+    _tiny(tab, steps=20, models=["rnn", "gru"])
+    plan = tab.workers.plan
+    assert plan.isVisible() and " process" in plan.text() and " thread" in plan.text() and "cores)" in plan.text()
+    for box in (tab.workers.processes, tab.workers.threads):
+        assert box.text() == "auto"
+        box.setFocus()
+        QTest.keyClick(box, Qt.Key.Key_Up)
+    assert plan.text().startswith("= 1 process x 1 thread")
+    user.answer(tmp_path / "runs")
+    user.click("...")
+    user.click("Start training")
+    (run,) = (tmp_path / "runs").iterdir()
+    training = json.loads((run / "run.json").read_text())["training"]
+    assert training["processes"] == 1 and training["threads"] == 1
+
+
+def test_training_asks_before_it_replaces_the_compositions_on_screen(window, user, qtbot, tiny_run, tmp_path):
+    user.answer(tiny_run)
+    user.trigger("File > Open run ...")
+    user.show_tab("Listen")
+    window.listen_tab.primer_bars.setValue(4)
+    window.listen_tab.bars.setValue(4)
+    user.click("Generate")
+    user.show_tab("Train")
+    tab = window.train_tab
+    _tiny(tab, steps=10, models=["rnn"])
+    user.answer(tmp_path / "runs")
+    user.click("...")
+    user.click("Start training", wait=False)
+    assert not tab.running
+    question = user.answer_question("Cancel")
+    assert "compositions on the Listen tab are cleared" in question
+    assert not tab.running and not (tmp_path / "runs").exists()
+    user.click("Start training", wait=False)
+    user.answer_question("Train")
+    assert tab.running
+    user.wait_idle()
+
+
+def test_the_run_interrupted_by_closing_is_offered_for_resume_at_the_next_launch(window, qtbot, tmp_path, tiny_run):
+    tab = window.train_tab
+    window.open_run(tiny_run)  # the previous run: what a launch reopened before
+    qtbot.waitUntil(lambda: window.state.run_dir == tiny_run, timeout=20000)
+    _tiny(tab, steps=5000, models=["rnn"])
+    worker = tab.start(tmp_path / "run")
+    with qtbot.waitSignal(worker.yielded, timeout=60000, check_params_cb=lambda b: any(e.kind == "step" for e in b)):
+        pass
+    window.close()
+    again = open_window(qtbot)
+    try:
+        assert again.state.run_dir == tmp_path / "run"
+        assert again.train_tab.resume_button.isEnabled()
+    finally:
+        again.close()
+
+
+def test_resume_on_other_tunes_offers_to_load_the_runs_own(window, user, qtbot, tmp_path, midi_folder):
+    tab = window.train_tab
+    _tiny(tab, steps=400, models=["rnn"])
+    user.show_tab("Train")
+    user.answer(tmp_path / "runs")
+    user.click("...")
+    user.click("Start training", wait=False)
+    qtbot.waitUntil(lambda: bool(tab.rates["rnn"].text()), timeout=60000)
+    user.click("Stop")
+    assert tab.resume_button.isEnabled()
+    other = tmp_path / "other tunes"
+    shutil.copytree(midi_folder, other)
+    for extra in sorted(other.glob("*.mid"))[:3]:
+        extra.unlink()
+    user.answer(other)
+    user.trigger("File > Open MIDI folder ...")
+    assert window.state.corpus_label == str(other)
+    user.show_tab("Train")
+    user.click("Resume", wait=False)
+    question = user.answer_question("Load and resume")
+    assert f"trained on {midi_folder}" in question and "--source" not in question
+    qtbot.waitUntil(lambda: window.state.corpus_label == str(midi_folder) and tab.running, timeout=60000)
+    assert "resuming rnn" in tab.run_label.text()
+    user.click("Stop")  # it resumed on its own tunes; no need to wait for the end
+    assert not user.warnings()
