@@ -141,6 +141,7 @@ class ListenTab(QWidget):
 
         self.rows_widget = RowStack()
         self.rows_widget.currentChanged.connect(self._current_row_changed)
+        self.rows_layout = self.rows_widget.layout_
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.rows_widget)

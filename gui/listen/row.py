@@ -47,6 +47,9 @@ class ListenRow(QFrame):
         self.wav_button = QPushButton("WAV")
         # Ticked: the row draws the attention weights rather than the gradient (models with attention only).
         self.attention_box = QCheckBox("attention")
+        policy = self.attention_box.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # the human row is as tall as the others: the rows stay equal
+        self.attention_box.setSizePolicy(policy)
         self.attention_box.setVisible(key != "human")
         self.set_attention_available(False)
         self.play_button.setToolTip("Play this row: primer then continuation (Space plays the current row, "
