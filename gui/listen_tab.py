@@ -193,7 +193,7 @@ class ListenTab(QWidget):
             row.roll.left.connect(self.influence.leave)
             # a click on a row makes it the current one (the one Space plays) and gives the keys to the stack
             row.roll.picked.connect(lambda _bar, r=row: self._choose_row(r))
-            row.clicked.connect(lambda r=row: self._choose_row(r))
+            row.pressed.connect(lambda r=row: self._choose_row(r))
             self.originality.connect_row(row)
             if first_roll is None:
                 first_roll = row.roll

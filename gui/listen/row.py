@@ -21,7 +21,7 @@ class ListenRow(QFrame):
     a 1024x640 one; below their minimum the stack scrolls rather than squeezing text. The current row
     (the one Space plays, Up/Down move it) is framed."""
 
-    clicked = Signal()  # a press on the row's panel (its labels pass presses on to it)
+    pressed = Signal()  # a press on the row's panel (its labels pass presses on to it)
 
     def __init__(self, key: str, parent=None):
         super().__init__(parent)
@@ -102,7 +102,7 @@ class ListenRow(QFrame):
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().mousePressEvent(event)
-        self.clicked.emit()
+        self.pressed.emit()
 
     def set_attention_available(self, available: bool) -> None:
         self.attention_box.setEnabled(available)
