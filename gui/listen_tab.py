@@ -3,6 +3,9 @@
 One row per model plus the human continuation, all on one bar axis with the primer shaded. Generation
 runs in a background job and fills the rows model by model. Then a second job finds what each composed
 note drew on (gui/influence_view.py): pointing at a note draws its sources in every row at once.
+Each melody's originality (how much replays the training tunes) is measured as it arrives
+(gui/listen/originality_panel.py). The rows (gui/listen/row.py) sit in a stack the keys move through
+(gui/listen/row_stack.py): Up/Down choose a row, Space plays it.
 """
 
 from __future__ import annotations
@@ -13,15 +16,12 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QCompleter,
     QDoubleSpinBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QSizePolicy,
     QVBoxLayout,
@@ -29,10 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 from . import settings, style, workers
-from .influence_view import SUMMARY_TEMPLATE, InfluenceView, compute_all, summary_text
-from .piano_roll import PianoRoll
+from .influence_view import InfluenceView, compute_all, summary_text
+from .listen.originality_panel import OriginalityPanel
+from .listen.row import PRIMER_COLOUR, ListenRow  # noqa: F401 - PRIMER_COLOUR: the tab's colours in one import
+from .listen.row_stack import RowStack
 
-PRIMER_COLOUR = "#8c8c8c"
 WAITING_TEXT = "Generate when loaded"  # the Generate button after a press while the corpus or models load
 
 
@@ -49,106 +50,6 @@ def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event
         yield key, melodies
 
 
-class _Row(QFrame):
-    """One model (or the human) in the stack: name, Play / MIDI / WAV buttons, piano roll.
-
-    Rows share the height of the tab (equal stretch): six rows fill a full-HD window and still fit
-    a 1024x640 one; below their minimum the stack scrolls rather than squeezing text."""
-
-    def __init__(self, key: str, parent=None):
-        super().__init__(parent)
-        from engine.models import MODEL_KEYS
-
-        self.key = key
-        self.melody = None  # the continuation (step 0 = first step after the primer)
-        colour = style.model_colour(key)
-        # The human row's plot label ("human (the real continuation)") is too long for the side panel.
-        title = "human" if key == "human" else style.model_label(key)
-        # Every row's panel is as wide as the one of the longest name, so that the rolls line up.
-        self.name = QLabel(f"<b style='color:{colour}'>&#9632;</b> {title}")
-        widest = QLabel(f"<b>&#9632;</b> {max(map(style.model_label, MODEL_KEYS), key=len)}")
-        self.name.setToolTip(style.model_label(key))
-        self.info = QLabel("")
-        self.info.setStyleSheet("color: #666666; font-size: 11px;")
-        self.info.ensurePolished()  # its font size, for the panel's width below
-        self.play_button = QPushButton("Play")
-        self.midi_button = QPushButton("MIDI")
-        self.wav_button = QPushButton("WAV")
-        # Ticked: the row draws the attention weights rather than the gradient (models with attention only).
-        self.attention_box = QCheckBox("attention")
-        self.attention_box.setVisible(key != "human")
-        self.set_attention_available(False)
-        self.play_button.setToolTip("Play this row: primer then continuation (Space plays the first row)")
-        self.midi_button.setToolTip("Export this row as a MIDI file (primer + continuation)")
-        self.wav_button.setToolTip("Export this row as a WAV file")
-        # Wide enough for the longest text each button can show, in the font in use.
-        metrics = self.play_button.fontMetrics()
-        width = max(metrics.horizontalAdvance(t) for t in ("Play", "Stop", "MIDI", "WAV")) + 20
-        for b in (self.play_button, self.midi_button, self.wav_button):
-            b.setEnabled(False)
-            b.setFixedWidth(width)
-        # name and attention box; the influence summary (or the size); Play / MIDI / WAV
-        top = QHBoxLayout()
-        top.addWidget(self.name)
-        top.addStretch(1)
-        top.addWidget(self.attention_box)
-        buttons = QHBoxLayout()
-        for b in (self.play_button, self.midi_button, self.wav_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        side = QVBoxLayout()
-        side.setContentsMargins(4, 2, 4, 2)
-        side.setSpacing(2)
-        side.addLayout(top)
-        side.addWidget(self.info)
-        side.addLayout(buttons)
-        side.addStretch(1)
-        holder = QWidget()
-        holder.setLayout(side)
-        # Wide enough for the longest name beside the attention box, and for the influence summary.
-        gap = buttons.spacing()
-        holder.setFixedWidth(8 + max(3 * width + 2 * gap,
-                                     widest.sizeHint().width() + gap + self.attention_box.sizeHint().width(),
-                                     self.info.fontMetrics().horizontalAdvance(SUMMARY_TEMPLATE)))
-        self.roll = PianoRoll(show_x_axis=True, min_height=60)
-        self.total_bars: float | None = None  # the same extent on every row keeps them aligned
-        self.setMinimumHeight(max(holder.minimumSizeHint().height(), 60) + 4)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(holder)
-        layout.addWidget(self.roll, 1)
-
-    def set_attention_available(self, available: bool) -> None:
-        self.attention_box.setEnabled(available)
-        if available:
-            self.attention_box.setToolTip("Ticked: draw the attention weights (where the attention looked from this "
-                                          "note) instead of the gradient (what the note's probability is sensitive to)")
-        else:
-            self.attention_box.setToolTip(f"The {style.model_label(self.key)} has no attention weights: its row shows the "
-                                          "gradient (the attention RNN and the Transformer have both)")
-
-    def set_info(self, text: str, tip: str = "") -> None:
-        self.info.setText(text)
-        self.info.setToolTip(tip)
-
-    def set_content(self, primer, continuation, info: str = "") -> None:
-        self.melody = continuation
-        primer_bars = primer.n_steps / primer.steps_per_bar
-        parts = [(primer, PRIMER_COLOUR, 0, "primer")]
-        if continuation is not None:
-            parts.append((continuation, style.model_colour(self.key), primer_bars, style.model_label(self.key)))
-        self.roll.set_parts(parts, shade_bars=primer_bars, total_bars=self.total_bars)
-        self.info.setText(info)
-        for b in (self.play_button, self.midi_button, self.wav_button):
-            b.setEnabled(continuation is not None)
-
-    def set_waiting(self, text: str) -> None:
-        self.melody = None
-        self.roll.clear_parts(text, reset_view=False)
-        for b in (self.play_button, self.midi_button, self.wav_button):
-            b.setEnabled(False)
-
-
 class ListenTab(QWidget):
     trainRequested = Signal()
     generationFinished = Signal()
@@ -162,7 +63,7 @@ class ListenTab(QWidget):
         self._job = None
         self._primer = None
         self._results: dict[str, list] = {}
-        self.rows: list[_Row] = []
+        self.rows: list[ListenRow] = []
         # What each note drew on: computed after Generate, looked up when a note is pointed at.
         self.influence = InfluenceView(self.rows)
         self._influence_job = None
@@ -238,22 +139,24 @@ class ListenTab(QWidget):
         self.banner_widget.setLayout(banner_box)
         self.banner_widget.hide()
 
-        self.rows_widget = QWidget()
-        self.rows_layout = QVBoxLayout(self.rows_widget)
-        self.rows_layout.setContentsMargins(0, 0, 0, 0)
-        self.rows_layout.setSpacing(2)
+        self.rows_widget = RowStack()
+        self.rows_widget.currentChanged.connect(self._current_row_changed)
+        self.rows_layout = self.rows_widget.layout_
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.rows_widget)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys go to the stack of rows inside
+        self.originality = OriginalityPanel(self)
 
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.banner_widget)
+        layout.addWidget(self.originality.note)
         layout.addWidget(self.scroll, 1)
         layout.addWidget(style.caption(
-            "The shaded bars are the primer every model heard. Point at a composed note: every row lights up the "
-            "earlier notes its note at that moment drew on (darker = more weight; click pins, Esc clears). "
-            "Space plays the first row."
+            "Grey: the primer every model heard; gold: bars copied from a training tune (point at one to see which, "
+            "right-click to hear it). Point at a composed note to light up what it drew on (click pins, Esc clears). "
+            "Up/Down choose a row, Space plays it."
         ))
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -272,15 +175,11 @@ class ListenTab(QWidget):
 
     # ---- rows ----------------------------------------------------------------------------------
     def _build_rows(self) -> None:
-        while self.rows_layout.count():
-            item = self.rows_layout.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
         keys = self.state.ordered_model_keys() + ["human"]
         self.rows = []
         first_roll = None
         for key in keys:
-            row = _Row(key)
+            row = ListenRow(key)
             style.on_click(row.play_button, lambda r=row: self._play(r))
             style.on_click(row.midi_button, lambda r=row: self.export_row_midi(r))
             style.on_click(row.wav_button, lambda r=row: self.export_row_wav(r))
@@ -292,16 +191,20 @@ class ListenTab(QWidget):
             row.roll.pointed.connect(self.influence.hover)
             row.roll.picked.connect(self.influence.click)
             row.roll.left.connect(self.influence.leave)
+            # a click on a row makes it the current one (the one Space plays) and gives the keys to the stack
+            row.roll.picked.connect(lambda _bar, r=row: self._choose_row(r))
+            row.pressed.connect(lambda r=row: self._choose_row(r))
+            self.originality.connect_row(row)
             if first_roll is None:
                 first_roll = row.roll
             else:
                 row.roll.setXLink(first_roll)
-            self.rows_layout.addWidget(row, 1)  # equal stretch: the rows share the height
             self.rows.append(row)
+        self.rows_widget.set_rows(self.rows)
         self.influence.reset(self.rows)
         self._primer_changed()
 
-    def row(self, key: str) -> _Row | None:
+    def row(self, key: str) -> ListenRow | None:
         return next((r for r in self.rows if r.key == key), None)
 
     def show_no_models(self) -> None:
@@ -393,6 +296,7 @@ class ListenTab(QWidget):
                 row.set_content(self._primer, self._human_continuation(tune), "the real tune")
             else:
                 row.set_content(self._primer, None, "press Generate")
+        self.originality.show_all()
 
     def _human_continuation(self, tune):
         p = self.primer_bars.value()
@@ -429,6 +333,11 @@ class ListenTab(QWidget):
         for row in self.rows:
             if row.key != "human":
                 row.set_waiting("composing ...")
+        self.originality.show_all()
+        if self.generate_button.hasFocus():
+            # Disabling a focused button hands the focus to the next field (the temperature, where Space
+            # then wiped the value): the rows take it instead, where Space and the arrows play them.
+            self.rows_widget.setFocus(Qt.FocusReason.OtherFocusReason)
         self.generate_button.setEnabled(False)
         self.status.setText("composing ...")
         self._cancel = threading.Event()
@@ -468,6 +377,7 @@ class ListenTab(QWidget):
         if len(melodies) > 1:  # the side panel is narrow: the size stays in the tooltip
             info = f"variation {i + 1} of {len(melodies)}"
         row.set_content(self._primer, melodies[i], info)
+        self.originality.show_row(row)
 
     def _redraw_rows(self) -> None:
         for key in self._results:
@@ -558,6 +468,19 @@ class ListenTab(QWidget):
             self.status.setText(self._influence_text)
         self.influenceFinished.emit()
 
+    @property
+    def primer(self):
+        """The primer the rows show (None: no tune chosen, or too short)."""
+        return self._primer
+
+    @property
+    def results(self) -> dict[str, list]:
+        """Each model's melodies of the last Generate (every variation)."""
+        return self._results
+
+    def say(self, text: str) -> None:
+        self._say(text)
+
     def _say(self, text: str) -> None:
         """A message in the tab (where the user is looking) and in the status bar."""
         self.status.setText(text)
@@ -579,12 +502,13 @@ class ListenTab(QWidget):
             settings.write(key, value)
 
     # ---- sound ---------------------------------------------------------------------------------
-    def _play(self, row: _Row) -> None:
+    def _play(self, row: ListenRow) -> None:
         if self.playback.is_playing(row):
             self.playback.stop()
             return
         if row.melody is None or self._primer is None:
             return
+        self.rows_widget.set_current(self.rows.index(row), notify=False)
         from engine.music.export import join_primer
 
         self.playback.play(row, join_primer(self._primer, row.melody), row.roll, 0.0)
@@ -594,25 +518,37 @@ class ListenTab(QWidget):
             self._play(self.rows[index])
 
     def play_stop(self) -> None:
-        """Space: stop what plays, else play the first row that has music."""
+        """Space: stop what plays, else play the current row (the first with music when it has none)."""
         if self.playback.is_playing():
             self.playback.stop()
             return
-        for row in self.rows:
+        current = self.rows_widget.current_row()
+        for row in ([current] if current is not None else []) + self.rows:
             if row.melody is not None:
+                self.rows_widget.set_current(self.rows.index(row))
                 self._play(row)
                 return
+
+    def _choose_row(self, row: ListenRow) -> None:
+        self.rows_widget.set_current(self.rows.index(row))
+        self.rows_widget.setFocus(Qt.FocusReason.MouseFocusReason)
+
+    def _current_row_changed(self, index: int) -> None:
+        """Chosen with the keys while a row plays: play the new one (the arrows go from row to row, hearing each)."""
+        row = self.rows[index]
+        if self.playback.is_playing() and row.melody is not None and not self.playback.is_playing(row):
+            self._play(row)
 
     def _playback_changed(self) -> None:
         for row in self.rows:
             row.play_button.setText("Stop" if self.playback.is_playing(row) else "Play")
 
     # ---- export --------------------------------------------------------------------------------
-    def _stem(self, row: _Row) -> str:
+    def _stem(self, row: ListenRow) -> str:
         tune = (self._primer.tune_id or "primer").replace("/", "_").replace("#", "-") if self._primer else "primer"
         return f"{tune}-{row.key}"
 
-    def export_row_midi(self, row: _Row, path: str | None = None):
+    def export_row_midi(self, row: ListenRow, path: str | None = None):
         if row.melody is None:
             return None
         if path is None:
@@ -628,7 +564,7 @@ class ListenTab(QWidget):
             self._say(f"wrote {written}")
         return written
 
-    def _write_midi(self, row: _Row, path: Path):
+    def _write_midi(self, row: ListenRow, path: Path):
         from engine.music.export import write_midi
 
         try:
@@ -659,7 +595,7 @@ class ListenTab(QWidget):
             self._say(f"wrote {len(written)} MIDI files to {folder}")
         return written
 
-    def export_row_wav(self, row: _Row, path: str | None = None):
+    def export_row_wav(self, row: ListenRow, path: str | None = None):
         if row.melody is None:
             return None
         if path is None:

@@ -14,7 +14,7 @@ from PySide6.QtCore import QEventLoop, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
-from . import settings, style, workers
+from . import focus_keys, settings, style, workers
 from .corpus_tab import CorpusTab
 from .listen_tab import ListenTab
 from .loading import bundled_run_dir, is_bundled, load_corpus_job, load_run_models
@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.listen_tab.trainRequested.connect(lambda: self.show_tab("train"))
         self._build_menus()
+        focus_keys.install(self)  # Space and Ctrl+E work whatever has focus, unless a text is being edited
         self._build_status_bar()
         self._pending = 0
         self._load_numbers = itertools.count(1)  # tells overlapping loads apart in AppState.loading

@@ -5,13 +5,16 @@ playhead. Built on pyqtgraph: all notes of a part are one BarGraphItem, all bar 
 show_influence() draws what one note drew on (gui/influence_view.py decides which): the other notes
 fade, each source note is lit in the row's colour, the more opaque the more weight, the strongest get
 an arc to the note, and the note itself is outlined.
+
+set_marks() shades bars of the piece (the Listen tab's copied bars, issue 27): pointing at a marked bar
+puts its description first in the tooltip, and a right-click on one emits `markMenuRequested`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPainterPath
 from PySide6.QtWidgets import QGraphicsPathItem
 
@@ -76,11 +79,12 @@ class PianoRoll(pg.PlotWidget):
     """set_parts() draws melodies; set_playhead() moves the playhead (in bars); hover shows the note.
 
     Signals, in bars of the time axis: `pointed` (the mouse moved over the plot), `picked` (a left
-    click on it) and `left` (the mouse left the widget)."""
+    click on it), `left` (the mouse left the widget) and `markMenuRequested` (a right-click on a marked bar)."""
 
     pointed = Signal(float)
     picked = Signal(float)
     left = Signal()
+    markMenuRequested = Signal(float, QPoint)  # a right-click on a marked bar: (bar, global position)
 
     def __init__(self, parent=None, show_x_axis="label", min_height: int = 120):
         super().__init__(parent, axisItems={"left": _PitchAxis("left"), "bottom": _BarAxis("bottom")})
@@ -120,6 +124,10 @@ class PianoRoll(pg.PlotWidget):
                                               pen=pg.mkPen("#777777", width=1, style=Qt.PenStyle.DashLine))
         self._influence_end.hide()
         self.addItem(self._influence_end)
+        self._pitch_view = (60.0, 72.0)  # the pitch range shown, for bands that span it
+        self.marked_bands: list[tuple[float, float]] = []
+        self._mark_item = None
+        self._describe_mark = None
 
     # ---- content -------------------------------------------------------------------------------
     def clear_parts(self, message: str = "", reset_view: bool = True) -> None:
@@ -132,6 +140,7 @@ class PianoRoll(pg.PlotWidget):
         self._bar_lines.setData([], [])
         self._shade.hide()
         self._playhead.hide()
+        self.set_marks([])
         self._message.setText(message)
         if reset_view:
             self.setXRange(0, 8, padding=0)
@@ -181,7 +190,8 @@ class PianoRoll(pg.PlotWidget):
         if shade_bars > 0:
             self._shade.setRegion((0, shade_bars))
             self._shade.show()
-        self.setYRange(lo_p - 1.5, hi_p + 1.5, padding=0)
+        self._pitch_view = (lo_p - 1.5, hi_p + 1.5)
+        self.setYRange(*self._pitch_view, padding=0)
         self.setXRange(0, max(end, 1.0), padding=0.01)
         self.getPlotItem().vb.setLimits(xMin=-1, xMax=max(end, 1.0) + 1)
 
@@ -204,6 +214,34 @@ class PianoRoll(pg.PlotWidget):
             return
         self._playhead.setValue(bar)
         self._playhead.show()
+
+    # ---- marked bars ---------------------------------------------------------------------------
+    def set_marks(self, bands, describe=None, colour=(201, 138, 0, 70)) -> None:
+        """Shade bars [first, end) of each band over the whole pitch range, behind the notes (drawn after
+        set_parts). describe(bar) -> the text a pointer on that bar shows first (None: no text)."""
+        if self._mark_item is not None:
+            self.removeItem(self._mark_item)
+            self._mark_item = None
+        self.marked_bands = [(float(a), float(b)) for a, b in bands]
+        self._describe_mark = describe
+        if not self.marked_bands:
+            return
+        lo, hi = self._pitch_view
+        self._mark_item = pg.BarGraphItem(x0=[a for a, _ in self.marked_bands], width=[b - a for a, b in self.marked_bands],
+                                          y0=lo, height=hi - lo, brush=pg.mkBrush(*colour),
+                                          pen=pg.mkPen(pg.mkColor(*colour[:3]), width=1))
+        self._mark_item.setZValue(-9)  # over the primer's shade, under bar lines and notes
+        self.addItem(self._mark_item)
+
+    def mark_at(self, bar: float) -> bool:
+        return any(a <= bar < b for a, b in self.marked_bands)
+
+    def view_pos(self, bar: float, pitch: float | None = None) -> QPoint:
+        """Widget coordinates of a point of the plot (a test or a menu aims at a bar this way)."""
+        vb = self.getPlotItem().vb
+        if pitch is None:
+            pitch = sum(vb.viewRange()[1]) / 2
+        return self.mapFromScene(vb.mapViewToScene(QPointF(bar, pitch)))
 
     # ---- influence -----------------------------------------------------------------------------
     def show_influence(self, target, sources, colour: str, dashed: bool = False) -> None:
@@ -276,11 +314,14 @@ class PianoRoll(pg.PlotWidget):
         self.left.emit()
 
     def _clicked(self, event) -> None:
-        if event.button() != Qt.MouseButton.LeftButton:
-            return
         vb = self.getPlotItem().vb
-        if vb.sceneBoundingRect().contains(event.scenePos()):
-            self.picked.emit(vb.mapSceneToView(event.scenePos()).x())
+        if not vb.sceneBoundingRect().contains(event.scenePos()):
+            return
+        x = vb.mapSceneToView(event.scenePos()).x()
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.picked.emit(x)
+        elif event.button() == Qt.MouseButton.RightButton and self.mark_at(x):
+            self.markMenuRequested.emit(x, event.screenPos().toPoint())
 
     def _hover(self, scene_pos) -> None:
         vb = self.getPlotItem().vb
@@ -297,4 +338,6 @@ class PianoRoll(pg.PlotWidget):
                 beats = dur * spb / 4
                 text = f"{label}: {pitch_name(int(pitch))}, bar {int(np.floor(onset)) + 1}, {beats:g} beats"
                 break
+        if self._describe_mark is not None and self.mark_at(x):
+            text = f"{self._describe_mark(x)}\n{text}"
         self.setToolTip(text)
