@@ -74,7 +74,7 @@ class TrainTab(QWidget):
         self._countdown = Countdown()
         self._shown_preset: str | None = None  # the preset of the run whose progress the rows show
 
-        from engine.models.registry import MODEL_KEYS, PRESETS
+        from engine.models.registry import GROUPS, MODEL_KEYS, PRESETS, default_selection, spec
         from engine.training.train_config import classroom_config
 
         classroom = classroom_config()
@@ -88,8 +88,20 @@ class TrainTab(QWidget):
         grid = QGridLayout(models_group)
         grid.setVerticalSpacing(4)
         grid.setColumnStretch(2, 1)
-        chosen = settings.read("train/models", ",".join(MODEL_KEYS)).split(",")
-        for i, key in enumerate(MODEL_KEYS):
+        # The seed's five are ticked by default; the other groups (the modern parallel RNNs) sit one click
+        # away under their own heading.
+        chosen = settings.read("train/models", ",".join(default_selection())).split(",")
+        self.group_headings: dict[str, QLabel] = {}
+        i = -1
+        for key in MODEL_KEYS:
+            i += 1
+            group = spec(key).group
+            if group not in self.group_headings:
+                heading = QLabel(GROUPS.get(group, group).capitalize())
+                heading.setStyleSheet("color: #555555; font-size: 11px; font-weight: 600;")
+                grid.addWidget(heading, i, 0, 1, 4)
+                self.group_headings[group] = heading
+                i += 1
             box = QCheckBox(style.model_label(key))
             box.setIcon(style.swatch_icon(style.model_colour(key)))
             box.setChecked(key in chosen)
