@@ -102,7 +102,9 @@ class TrainTab(QWidget):
                 grid.addWidget(heading, i, 0, 1, 4)
                 self.group_headings[group] = heading
                 i += 1
-            box = QCheckBox(style.model_label(key))
+            # the label without its parenthesis fits the form at 1024 px; the heading and tooltip say the rest
+            box = QCheckBox(style.model_label(key).split(" (")[0])
+            box.setToolTip(style.model_label(key))
             box.setIcon(style.swatch_icon(style.model_colour(key)))
             box.setChecked(key in chosen)
             box.setStyleSheet(f"QCheckBox {{ color: {style.model_colour(key)}; font-weight: 600; }}")

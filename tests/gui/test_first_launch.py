@@ -17,7 +17,9 @@ def test_first_launch_generates_and_plays_every_bundled_model(qtbot, app_env, mo
     win.show()
     with qtbot.waitSignal(win.startupFinished, timeout=180000):  # a cold parse of 4,029 tunes on CI
         win.start()
-    assert win.state.ordered_model_keys() == list(MODEL_KEYS)
+    # every model the wheel ships, in registry order (the modern models join when their bundled training ends)
+    bundled = [k for k in MODEL_KEYS if (PRETRAINED_DIR / k / "config.json").is_file()]
+    assert len(bundled) >= 5 and win.state.ordered_model_keys() == bundled
     assert "bundled models" in win.models_label.text()
     assert len(win.state.corpus.split("test")) > 100  # the bundled corpus, not a test folder
 
@@ -26,7 +28,7 @@ def test_first_launch_generates_and_plays_every_bundled_model(qtbot, app_env, mo
     assert tab.banner_widget.isHidden() and tab.generate_button.isEnabled()
     with qtbot.waitSignal(tab.generationFinished, timeout=60000):
         tab.generate_button.click()
-    for index, key in enumerate(MODEL_KEYS):
+    for index, key in enumerate(bundled):
         row = tab.rows[index]
         assert row.key == key and row.melody is not None
         # a real continuation, as long as asked for, with notes (not silence)

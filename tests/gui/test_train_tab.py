@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.training.checkpoint import list_run_models, read_history
+from engine.models.registry import MODEL_KEYS
 
 
 def _tiny(tab, steps=400, models=None):
@@ -109,7 +110,7 @@ def test_open_run_draws_its_history(window, qtbot, tiny_run):
         xs, _ys = curve.getData()
         assert xs is not None and len(xs) >= 1, key
     assert str(tiny_run) in tab.run_label.text()
-    assert "models: 5" in window.models_label.text()
+    assert f"models: {len(MODEL_KEYS)}" in window.models_label.text()
 
 
 def test_closing_the_window_during_training_stops_it_and_keeps_the_checkpoint(window, qtbot, tmp_path):
