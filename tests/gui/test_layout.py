@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
+from engine.models.registry import MODEL_KEYS
 from tests.gui import fake_report
 from tests.gui.driving import clipped_texts, offscreen_screen, tab_names
-from engine.models.registry import MODEL_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = [(1024, 640), (1280, 800), (1920, 1080)]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.training.checkpoint import list_run_models, read_history
 from engine.models.registry import MODEL_KEYS
+from engine.training.checkpoint import list_run_models, read_history
 
 
 def _tiny(tab, steps=400, models=None):
