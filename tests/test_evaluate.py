@@ -96,9 +96,10 @@ def run_dir(tmp_path_factory, corpus):
     return out
 
 
-def small_settings(seed=0, probe=True, min_n=2, temperatures=(1.0, 0.7)):
+def small_settings(seed=0, probe=True, min_n=2, temperatures=(1.0, 0.7), recall=False):
+    # recall by distance has its own tests (tests/test_recall.py, including an `evaluate --seeds` run)
     return EvalSettings(
-        primers=4, primer_bars=SECTION_BARS, bars=8, samples=2, seed=seed, bootstrap=200, min_n=min_n,
+        recall=recall, primers=4, primer_bars=SECTION_BARS, bars=8, samples=2, seed=seed, bootstrap=200, min_n=min_n,
         temperatures=temperatures,
         memory_targets=24, memory_min_position=256, gradient_positions=4, gradient_max_k=64, device="cpu",
         probe=ProbeSettings(gaps=(1, 2), train_steps=3, batch_size=4, eval_sequences=8, seed=seed) if probe else None,
