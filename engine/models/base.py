@@ -151,3 +151,24 @@ class SequenceModel(nn.Module):
         for t in range(tokens.shape[1]):
             logits, state = self.step(tokens[:, t], state)
         return logits, state
+
+
+class StatefulSequenceModel(SequenceModel):
+    """A model whose whole past is a state of fixed size, carried by `_run`: generation steps and primes
+    through the same code that trains (the RNNs, minGRU, the selective SSM)."""
+
+    def _run(self, x: torch.Tensor, state):
+        """x [B, T, D] embedded inputs, continuing `state` -> (logits [B, T, V], state after the last step)."""
+        raise NotImplementedError
+
+    def step(self, tokens: torch.Tensor, state):
+        logits, state = self._run(self.embed_tokens(tokens[:, None]), state)  # [B, 1, V]
+        return logits[:, 0], state
+
+    @torch.no_grad()
+    def prime(self, tokens: torch.Tensor, state=None):
+        """The primer in one pass of `_run` (a parallel scan where the model has one), continuing `state`."""
+        if state is None:
+            state = self.init_state(tokens.shape[0], tokens.device)
+        logits, state = self._run(self.embed_tokens(tokens), state)
+        return logits[:, -1], state

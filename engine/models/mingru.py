@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.flop_counter import register_flop_formula
 
 from engine.core.validation import Limit
-from engine.models.base import ModelConfig, SequenceModel
+from engine.models.base import ModelConfig, StatefulSequenceModel
 from engine.models.ssm import linear_scan
 
 # Steps per chunk of the log-space scan: |A_t| grows with the chunk, and float32 resolves log h to
@@ -124,7 +124,7 @@ class MinGRULayer(nn.Module):
         return x + self.out(hs), hs[:, -1]
 
 
-class MinGRULM(SequenceModel):
+class MinGRULM(StatefulSequenceModel):
     def __init__(self, config: MinGRUConfig):
         super().__init__()
         self.config = config
@@ -152,14 +152,3 @@ class MinGRULM(SequenceModel):
         c = self.config
         return torch.zeros(c.n_layers, batch, c.expand * c.d_model, device=device, dtype=dtype or self.embed.weight.dtype)
 
-    def step(self, tokens: torch.Tensor, state):
-        logits, state = self._run(self.embed(tokens[:, None]), state)
-        return logits[:, 0], state
-
-    @torch.no_grad()
-    def prime(self, tokens: torch.Tensor, state=None):
-        """The primer in one parallel pass (the scan), continuing `state`."""
-        if state is None:
-            state = self.init_state(tokens.shape[0], tokens.device)
-        logits, state = self._run(self.embed(tokens), state)
-        return logits[:, -1], state

@@ -14,7 +14,7 @@ from torch import nn
 
 from engine.core.errors import UserError
 from engine.core.validation import Limit
-from engine.models.base import ModelConfig, SequenceModel
+from engine.models.base import ModelConfig, StatefulSequenceModel
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -38,7 +38,7 @@ class RecurrentConfig(ModelConfig):
             raise UserError(f"{where + ': ' if where else ''}model {self.key!r} must have cell {self.key!r}, not {self.cell!r}")
 
 
-class RecurrentLM(SequenceModel):
+class RecurrentLM(StatefulSequenceModel):
     def __init__(self, config: RecurrentConfig):
         super().__init__()
         self.config = config
@@ -75,13 +75,3 @@ class RecurrentLM(SequenceModel):
         h = torch.zeros(c.num_layers, batch, c.hidden_size, device=device)
         return (h, torch.zeros_like(h)) if c.cell == "lstm" else h
 
-    def step(self, tokens: torch.Tensor, state):
-        logits, state = self._run(self.embed(tokens[:, None]), state)  # [B, 1, V]
-        return logits[:, 0], state
-
-    @torch.no_grad()
-    def prime(self, tokens: torch.Tensor, state=None):
-        if state is None:
-            state = self.init_state(tokens.shape[0], tokens.device)
-        logits, state = self._run(self.embed(tokens), state)
-        return logits[:, -1], state

@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.flop_counter import register_flop_formula
 
 from engine.core.validation import Limit
-from engine.models.base import ModelConfig, SequenceModel
+from engine.models.base import ModelConfig, StatefulSequenceModel
 
 
 def _scan_from_zero(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -146,7 +146,7 @@ class MambaBlock(nn.Module):
         return x + self.out_proj(y * F.silu(z)), conv_state, hs[:, -1]
 
 
-class SelectiveSSM(SequenceModel):
+class SelectiveSSM(StatefulSequenceModel):
     def __init__(self, config: SSMConfig):
         super().__init__()
         self.config = config
@@ -179,17 +179,6 @@ class SelectiveSSM(SequenceModel):
         conv = torch.zeros(c.n_layers, batch, inner, c.d_conv - 1, device=device, dtype=dtype)
         return conv, torch.zeros(c.n_layers, batch, inner, c.d_state, device=device, dtype=dtype)
 
-    def step(self, tokens: torch.Tensor, state):
-        logits, state = self._run(self.embed(tokens[:, None]), state)
-        return logits[:, 0], state
-
-    @torch.no_grad()
-    def prime(self, tokens: torch.Tensor, state=None):
-        """The primer in one parallel pass (the scan), continuing `state`."""
-        if state is None:
-            state = self.init_state(tokens.shape[0], tokens.device)
-        logits, state = self._run(self.embed(tokens), state)
-        return logits[:, -1], state
 
     def parameter_groups(self):
         """Weight decay on the projections, not on A (its decay rates) nor on embeddings, biases, gains."""
