@@ -26,8 +26,9 @@ def _x(st: dict) -> np.ndarray:
     return np.where(np.isfinite(at) & (at > 0), at, centres)
 
 
-def window_marks(report: dict, keys: list[str], crop_colour: str) -> list[tuple[float, str, str, str]]:
-    """[(steps, colour, label, line style)]: attention spans, reaches beyond them, the training crop."""
+def window_groups(report: dict, keys: list[str]) -> list[tuple[tuple[float, str], list[str]]]:
+    """[((steps, what), models)] sorted by steps: each attention span, a reach through layers beyond it, the
+    training crop; models sharing one are grouped (the report plot and the Memory tab draw these)."""
     found: dict[tuple[float, str], list[str]] = {}
     for key in keys:
         w = (report.get("windows") or {}).get(key) or {}
@@ -38,8 +39,13 @@ def window_marks(report: dict, keys: list[str], crop_colour: str) -> list[tuple[
             found.setdefault((float(reach), "reach through its layers"), []).append(key)
         if w.get("training_crop_steps"):
             found.setdefault((float(w["training_crop_steps"]), "training crop"), []).append(key)
+    return sorted(found.items())
+
+
+def window_marks(report: dict, keys: list[str], crop_colour: str) -> list[tuple[float, str, str, str]]:
+    """[(steps, colour, label, line style)]: attention spans, reaches beyond them, the training crop."""
     marks = []
-    for (steps, what), who in sorted(found.items()):
+    for (steps, what), who in window_groups(report, keys):
         names = " and ".join(source_style(k).label for k in who)
         if what == "training crop":
             marks.append((steps, crop_colour, f"training crop {steps:g} steps", "-."))

@@ -176,22 +176,12 @@ class StepMark:
 def window_marks(report: dict, keys: list[str]) -> list[StepMark]:
     """Where a model's context ends, in steps: each attention span, a Transformer's reach through its
     layers (where it differs from its span), and the training crop; models sharing one are grouped."""
+    from engine.evaluation.recall_plot import window_groups
     from engine.evaluation.report_plots import CROP_COLOUR
     from engine.metrics.table import source_style
 
-    windows = report.get("windows") or {}
-    found: dict[tuple[float, str], list[str]] = {}
-    for key in keys:
-        w = windows.get(key) or {}
-        span, reach = w.get("attention_window_steps"), w.get("reach_steps")
-        if span:
-            found.setdefault((float(span), "attention span"), []).append(key)
-        if reach and reach != span:
-            found.setdefault((float(reach), "reach through its layers"), []).append(key)
-        if w.get("training_crop_steps"):
-            found.setdefault((float(w["training_crop_steps"]), "training crop"), []).append(key)
     marks = []
-    for (steps, what), who in sorted(found.items()):
+    for (steps, what), who in window_groups(report, keys):
         names = " and ".join(source_style(k).label for k in who)
         if what == "training crop":
             marks.append(StepMark(steps, CROP_COLOUR, "crop", f"training crop: the models were trained on "
