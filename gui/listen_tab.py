@@ -350,6 +350,7 @@ class ListenTab(QWidget):
             self._model_lock,
             generator=True,
             cancel=self._cancel,
+            owner=self,
             on_yield=self._model_done,
             on_error=self._failed,
             on_finish=self._finished,
@@ -430,7 +431,7 @@ class ListenTab(QWidget):
         self._influence_job = workers.start_job(
             compute_all, models, self._primer, {k: shown[k] for k in models},
             human.melody if human is not None else None, bars, cancel, self._model_lock,
-            generator=True, cancel=cancel,
+            generator=True, cancel=cancel, owner=self,
             on_yield=lambda result: self._influence_ready(result) if cancel is self._influence_cancel else None,
             on_error=lambda exc: self._influence_failed(exc) if cancel is self._influence_cancel else None,
             on_finish=lambda: self._influence_finished() if cancel is self._influence_cancel else None)
@@ -639,4 +640,5 @@ class ListenTab(QWidget):
             on_return=lambda paths: self._say(
                 f"wrote {paths[0]}" if len(paths) == 1 else f"wrote {len(paths)} WAV files to {paths[0].parent}"),
             on_error=lambda exc: self.window().show_error("WAV export failed", exc),
+            owner=self,
         )

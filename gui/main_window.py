@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
             on_return=lambda corpus: self._corpus_loaded(corpus, label, sources),
             on_error=lambda exc: self.show_error(f"Could not load {label}", exc),
             on_finish=lambda: (self.state.set_loading(key, None), self._job_done()),
+            owner=self,
         )
 
     def _corpus_progress(self, key: str, label: str, done: int, total: int) -> None:
@@ -279,6 +280,7 @@ class MainWindow(QMainWindow):
             on_return=loaded,
             on_error=failed,
             on_finish=lambda: (self.state.set_loading(key, None), self._job_done()),
+            owner=self,
         )
 
     def _models_loaded(self, models, run_dir, label, origin) -> None:

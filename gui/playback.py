@@ -73,6 +73,7 @@ class Playback(QObject):
             melody,
             on_return=lambda result: self._rendered(token, result),
             on_error=lambda exc: self._failed(token, exc),
+            owner=self,
         )
 
     def play_samples(self, owner, samples, sample_rate: int) -> bool:

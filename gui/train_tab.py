@@ -394,6 +394,7 @@ class TrainTab(QWidget):
             BATCH_SECONDS,
             generator=True,
             cancel=self._stop,
+            owner=self,
             on_yield=self._events,
             on_error=self._error,
             on_finish=self._finished,

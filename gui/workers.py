@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import create_worker
 
@@ -55,6 +56,7 @@ def start_job(
     on_finish: Callable | None = None,
     generator: bool = False,
     cancel: threading.Event | None = None,
+    owner: QObject | None = None,
     **kwargs,
 ):
     """Start fn(*args, **kwargs) in the Qt thread pool; callbacks run on the GUI thread.
@@ -62,6 +64,8 @@ def start_job(
     `generator=True` for a generator function: each yielded value goes to on_yield. Returns the worker
     (its signals can be waited on in tests: worker.finished is always emitted last). `cancel` is the
     event that stops this job (it is not passed to fn): stop_all() waits only for jobs that have one.
+    `owner` is the widget the callbacks belong to: once Qt has deleted it (its window was closed while the
+    job ran), the job's result is dropped instead of reaching a deleted object.
     """
     done = threading.Event()  # set on the worker thread the moment fn has returned or raised
     guard = _guard_generator if generator else _guard_function
@@ -69,16 +73,28 @@ def start_job(
     worker.done_event = done
     worker.cancel_event = cancel
     if on_yield is not None and generator:
-        worker.yielded.connect(on_yield)
+        worker.yielded.connect(_while_alive(owner, on_yield))
     if on_return is not None:
-        worker.returned.connect(on_return)
-    worker.errored.connect(lambda exc: on_error(unwrap(exc)) if on_error else None)
+        worker.returned.connect(_while_alive(owner, on_return))
+    if on_error is not None:
+        worker.errored.connect(_while_alive(owner, lambda exc: on_error(unwrap(exc))))
     _jobs.add(worker)
     worker.finished.connect(lambda: _jobs.discard(worker))
     if on_finish is not None:
-        worker.finished.connect(on_finish)
+        worker.finished.connect(_while_alive(owner, on_finish))
     worker.start()
     return worker
+
+
+def _while_alive(owner: QObject | None, callback: Callable) -> Callable:
+    if owner is None:
+        return callback
+
+    def call(*args):
+        if shiboken6.isValid(owner):
+            callback(*args)
+
+    return call
 
 
 def unwrap(exc: BaseException) -> BaseException:

@@ -67,7 +67,7 @@ class TrainingTunes(QObject):
         self._key = key
         workers.start_job(_index_job, Path(run_dir), corpus,
                           on_return=lambda tunes: self._indexed(key, tunes),
-                          on_error=lambda exc: self._failed(key, exc))
+                          on_error=lambda exc: self._failed(key, exc), owner=self)
 
     def _reset(self, status: str, reason: str) -> None:
         self.status, self.reason, self.tunes, self._key = status, reason, None, None
@@ -109,7 +109,7 @@ class TrainingTunes(QObject):
             tunes, key = self.tunes, self._key
             workers.start_job(_baseline_job, tunes, *wanted,
                               on_return=lambda b: self._baseline_in(key, wanted, b),
-                              on_error=lambda exc: self._baseline_in(key, wanted, None))
+                              on_error=lambda exc: self._baseline_in(key, wanted, None), owner=self)
         return None
 
     def _baseline_in(self, key, wanted, baseline) -> None:

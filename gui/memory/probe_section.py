@@ -98,6 +98,7 @@ class ProbeSection(QObject):
         self._job = workers.start_job(
             run_probe, keys, probe_settings, progress, self._cancel,
             cancel=self._cancel, on_return=self._returned, on_error=self._error, on_finish=self._finished,
+            owner=self.tab,
         )
         self._job.finished.connect(lambda: messages.deleteLater())
         return self._job

@@ -123,7 +123,7 @@ class ReportFiles(QObject):
         self.tab.state.set_busy("export", f"Exporting the memory report into {folder} ...")
         self._timer.start()
         self._job = workers.start_job(write_report, report, Path(folder), on_return=self._written,
-                                      on_error=self._failed, on_finish=self._done)
+                                      on_error=self._failed, on_finish=self._done, owner=self.tab)
         return self._job
 
     def _files_so_far(self) -> int:

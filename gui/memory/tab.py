@@ -255,7 +255,7 @@ class MemoryTab(QWidget):
         self._job = workers.start_job(
             evaluate, self.state.run_dir, self.state.ordered_model_keys(), eval_settings,
             on_progress, self._cancel, corpus=self.state.corpus, cancel=self._cancel,
-            on_return=self._evaluated, on_error=self._error, on_finish=self._finished,
+            on_return=self._evaluated, on_error=self._error, on_finish=self._finished, owner=self,
         )
         self._job.finished.connect(lambda: messages.deleteLater())
         return self._job
