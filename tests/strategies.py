@@ -126,9 +126,11 @@ def json_leaves(doc, path=()):
 
 
 def set_leaf(doc, path, value):
+    """Put value at the leaf; returns the value it replaced (to put back: a 6 MB report is not copied per example)."""
     for k in path[:-1]:
         doc = doc[k]
-    doc[path[-1]] = value
+    old, doc[path[-1]] = doc[path[-1]], value
+    return old
 
 
 JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
