@@ -49,6 +49,9 @@ def run(args) -> int:
     from gui.main_window import MainWindow
 
     app = create_app()
+    # Qt's own quit on the last window closed is skipped while something holds an event-loop lock: one launch
+    # in three stayed alive with no window (seen with --quit-after). Closing the window ends the app.
+    app.lastWindowClosed.connect(app.quit)
     window = MainWindow()
     if size is not None:
         window.resize(*_within_screen(window, size))  # before it is first shown: never larger than the screen
