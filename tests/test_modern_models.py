@@ -9,7 +9,7 @@ import torch
 
 from engine.models import build_model, models_in_group
 from engine.models.mingru import CHUNK, log_space_scan
-from engine.models.ssm import linear_scan
+from engine.models.scans import linear_scan
 from engine.music.tokens import HOLD, TokenConfig
 from engine.training.flops import train_step_flops
 

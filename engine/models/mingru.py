@@ -29,7 +29,7 @@ from torch.utils.flop_counter import register_flop_formula
 
 from engine.core.validation import Limit
 from engine.models.base import ModelConfig, StatefulSequenceModel
-from engine.models.ssm import linear_scan
+from engine.models.scans import linear_scan_reverse, next_steps
 
 # Steps per chunk of the log-space scan: |A_t| grows with the chunk, and float32 resolves log h to
 # about 1e-7 of |A_t|.
@@ -68,12 +68,13 @@ def _log_scan_context(ctx, inputs, output):
 
 def _log_scan_backward(ctx, grad_h):
     """g_t = dL/dh_t + a_{t+1} g_{t+1}: the recurrence backwards in time. It is signed, so it runs as
-    ssm's linear scan rather than in log space."""
+    the linear reverse scan (engine/models/scans.py) rather than in log space."""
     log_a, log_b, h0, h = ctx.saved_tensors
     a = torch.exp(log_a)
-    a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
-    g = linear_scan(a_next.flip(1), grad_h.flip(1), torch.zeros_like(h0)).flip(1)
-    h_prev = torch.cat([h0[:, None], h[:, :-1]], dim=1)
+    g = linear_scan_reverse(next_steps(a), grad_h.contiguous())
+    h_prev = torch.empty_like(h)
+    h_prev[:, 0] = h0
+    h_prev[:, 1:] = h[:, :-1]
     return g * a * h_prev, g * torch.exp(log_b), a[:, 0] * g[:, 0]
 
 

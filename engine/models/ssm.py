@@ -11,10 +11,10 @@ delta (per channel), and B and C (per state) -> the linear recurrence, per chann
 state decays; because delta, B and C depend on the input, the model chooses per token what to write
 and how fast to forget (a small delta keeps the state, a large one overwrites it).
 
-The recurrence is linear in h, so training runs it as a parallel scan (`linear_scan`, a torch custom op:
-Blelloch's work-efficient odd/even reduction: log2(T) levels over halving
-sequences, no loop over time steps); generation steps one token with a fixed-size state (the conv's last
-inputs and h). The op's backward is the same scan run backwards in time, and its FLOP formula is
+The recurrence is linear in h, so training runs it over the whole sequence at once (`selective_scan`,
+a torch custom op: the chunked parallel scan of engine/models/scans.py, no loop over the time steps,
+with a hand-written backward that keeps only h and runs the same scan backwards in time); generation
+steps one token with a fixed-size state (the conv's last inputs and h). Both ops' FLOP formulas are
 registered with torch's FLOP counter so that `bench` counts the scan's work (engine/training/flops.py).
 """
 
@@ -31,61 +31,89 @@ from torch.utils.flop_counter import register_flop_formula
 
 from engine.core.validation import Limit
 from engine.models.base import ModelConfig, StatefulSequenceModel
+from engine.models.scans import next_steps, scan_backward, scan_forward
 
 
-def _scan_from_zero(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """h_t = a_t * h_{t-1} + b_t from h_{-1} = 0, [B, T, S], by odd/even reduction (Blelloch's work-efficient
-    scan): fold each pair of steps into one, scan the half-length sequence, fill in the even steps. log2(T)
-    levels, each on half the steps of the one above, so about twice the work of the sequential loop."""
-    t = b.shape[1]
-    if t == 1:
-        return b
-    if t % 2:  # one step more (a = 1, b = 0) at the end: no earlier step sees it, and it is cut off below
-        a = F.pad(a, (0, 0, 0, 1), value=1.0)
-        b = F.pad(b, (0, 0, 0, 1))
-    a_even, a_odd, b_even = a[:, 0::2], a[:, 1::2], b[:, 0::2]
-    h_odd = _scan_from_zero(a_odd * a_even, torch.addcmul(b[:, 1::2], a_odd, b_even))  # steps 1, 3, 5, ...
-    h = torch.empty_like(b)
-    h[:, 1::2] = h_odd
-    h[:, 0] = b[:, 0]
-    torch.addcmul(b_even[:, 1:], a_even[:, 1:], h_odd[:, :-1], out=h[:, 2::2])
-    return h[:, :t]
+@torch.library.custom_op("melody_memory::selective_scan", mutates_args=())
+def selective_scan(delta: torch.Tensor, a: torch.Tensor, b_sel: torch.Tensor, c_sel: torch.Tensor, xs: torch.Tensor,
+                   h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The block's recurrence and read-out over a whole sequence, (y [B, T, D], h [B, T, D, N]):
+
+        h_t = exp(delta_t * a) * h_{t-1} + (delta_t * x_t) B_t,   y_t = h_t C_t
+
+    delta, xs [B, T, D]; a [D, N] (negative); b_sel, c_sel [B, T, N]; h0 [B, D, N]. One op with a
+    hand-written backward, so that only h is kept for backward and the [B, T, D, N] intermediates of
+    the step (decay, write) are recomputed rather than stored or pushed through autograd one by one."""
+    batch, t, d = xs.shape
+    decay = torch.exp(delta[..., None] * a)  # [B, T, D, N]
+    write = (delta * xs)[..., None] * b_sel[:, :, None, :]
+    hs = scan_forward(decay.reshape(batch, t, -1), write.reshape(batch, t, -1), h0.reshape(batch, -1)).reshape(write.shape)
+    y = torch.einsum("btdn,btn->btd", hs, c_sel)
+    return y, hs
 
 
-@torch.library.custom_op("melody_memory::linear_scan", mutates_args=())
-def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """h [B, T, S] with h_t = a_t * h_{t-1} + b_t and h_{-1} = h0 [B, S], elementwise over S."""
-    b = torch.cat([torch.addcmul(b[:, :1], a[:, :1], h0[:, None]), b[:, 1:]], dim=1)  # h0 folded into step 0
-    return _scan_from_zero(a, b).contiguous()  # b is a new tensor already: the output never aliases an input
+@selective_scan.register_fake
+def _(delta, a, b_sel, c_sel, xs, h0):
+    return torch.empty_like(xs), xs.new_empty((*xs.shape, a.shape[-1]))
 
 
-@linear_scan.register_fake
-def _(a, b, h0):
-    return torch.empty_like(b)
+@torch.library.custom_op("melody_memory::selective_scan_backward", mutates_args=())
+def selective_scan_backward(delta: torch.Tensor, a: torch.Tensor, b_sel: torch.Tensor, c_sel: torch.Tensor,
+                            xs: torch.Tensor, h0: torch.Tensor, hs: torch.Tensor, grad_y: torch.Tensor,
+                            grad_hs: torch.Tensor) -> list[torch.Tensor]:
+    """Gradients of selective_scan for (delta, a, b_sel, c_sel, xs, h0). g_t = dL/dh_t runs backwards in
+    time (g_t = C_t dL/dy_t + decay_{t+1} g_{t+1}); the decay's gradient uses decay_t h_{t-1} = h_t - write_t,
+    so no shifted copy of h is needed."""
+    batch, t, d = xs.shape
+    decay = torch.exp(delta[..., None] * a)
+    direct = grad_y[..., None] * c_sel[:, :, None, :]
+    if grad_hs.numel():
+        direct = direct + grad_hs
+    g = scan_backward(next_steps(decay.reshape(batch, t, -1)), direct.reshape(batch, t, -1)).reshape(hs.shape)
+    dx = delta * xs
+    g_log_decay = (hs - dx[..., None] * b_sel[:, :, None, :]).mul_(g)  # dL/d(delta_t a)
+    g_write = torch.einsum("btdn,btn->btd", g, b_sel)  # dL/d(delta_t x_t)
+    return [torch.einsum("btdn,dn->btd", g_log_decay, a) + g_write * xs,
+            torch.einsum("btdn,btd->dn", g_log_decay, delta),
+            torch.einsum("btdn,btd->btn", g, dx),
+            torch.einsum("btdn,btd->btn", hs, grad_y),
+            g_write * delta,
+            decay[:, 0] * g[:, 0]]
 
 
-def _linear_scan_context(ctx, inputs, output):
-    a, _, h0 = inputs
-    ctx.save_for_backward(a, h0, output)
+@selective_scan_backward.register_fake
+def _(delta, a, b_sel, c_sel, xs, h0, hs, grad_y, grad_hs):
+    return [torch.empty_like(x) for x in (delta, a, b_sel, c_sel, xs, h0)]
 
 
-def _linear_scan_backward(ctx, grad_h):
-    """The gradient g_t = dL/dh_t + a_{t+1} g_{t+1} is the same recurrence backwards in time."""
-    a, h0, h = ctx.saved_tensors
-    a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
-    g = linear_scan(a_next.flip(1), grad_h.flip(1), torch.zeros_like(h0)).flip(1)
-    h_prev = torch.cat([h0[:, None], h[:, :-1]], dim=1)
-    return g * h_prev, g, a[:, 0] * g[:, 0]
+def _selective_scan_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs, output[1])
+    ctx.set_materialize_grads(False)  # the read-out's h is mostly unused (training keeps only y)
 
 
-linear_scan.register_autograd(_linear_scan_backward, setup_context=_linear_scan_context)
+def _selective_scan_grad(ctx, grad_y, grad_hs):
+    *inputs, hs = ctx.saved_tensors
+    grad_y = torch.zeros_like(inputs[4]) if grad_y is None else grad_y.contiguous()
+    grad_hs = hs.new_empty(0) if grad_hs is None else grad_hs.contiguous()
+    return tuple(selective_scan_backward(*inputs, hs, grad_y, grad_hs))
 
 
-@register_flop_formula(torch.ops.melody_memory.linear_scan)
-def _linear_scan_flops(a_shape, b_shape, h0_shape, *args, out_shape=None, **kwargs) -> int:
-    """The recurrence's arithmetic, a multiply and an add per state element and step (the model's FLOPs,
-    as a matmul counts 2mnk whatever its kernel does; the parallel form does about twice as many)."""
-    return 2 * math.prod(b_shape)
+selective_scan.register_autograd(_selective_scan_grad, setup_context=_selective_scan_context)
+
+
+@register_flop_formula(torch.ops.melody_memory.selective_scan)
+def _selective_scan_flops(delta_shape, a_shape, *args, out_shape=None, **kwargs) -> int:
+    """Per state element and step: the decay (a multiply, an exp), the write (a multiply), the recurrence
+    (a multiply and an add) and the read-out (a multiply and an add): 7 (an exp counted as one, as a
+    matmul's 2mnk counts its arithmetic whatever its kernel does; pass 1 of the chunked scan adds 2 more)."""
+    return 7 * math.prod(delta_shape) * a_shape[-1]
+
+
+@register_flop_formula(torch.ops.melody_memory.selective_scan_backward)
+def _selective_scan_backward_flops(delta_shape, a_shape, *args, out_shape=None, **kwargs) -> int:
+    """The reverse recurrence (2), the decay again (2), and per output's product-and-sum (2 each, six
+    of them) plus the direct gradient (2): about 18 per state element and step."""
+    return 18 * math.prod(delta_shape) * a_shape[-1]
 
 
 @dataclass
@@ -136,14 +164,15 @@ class MambaBlock(nn.Module):
         xs = F.silu(F.conv1d(seq, self.conv.weight, self.conv.bias, groups=xs.shape[-1]).transpose(1, 2))
         dt, b_sel, c_sel = self.x_proj(xs).split([c.dt_rank, c.d_state, c.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))  # [B, T, inner]: the selective step size
-        decay = torch.exp(delta[..., None] * -torch.exp(self.A_log))  # [B, T, inner, N]
-        write = (delta * xs)[..., None] * b_sel[:, :, None, :]  # [B, T, inner, N]
+        a = -torch.exp(self.A_log)  # [inner, N]
         if t == 1:  # one generation step: the recurrence itself
-            hs = (decay[:, 0] * h + write[:, 0])[:, None]
+            h = torch.exp(delta[:, 0, :, None] * a) * h + (delta[:, 0] * xs[:, 0])[..., None] * b_sel[:, 0, None, :]
+            y, last = (h @ c_sel[:, 0, :, None]).squeeze(-1)[:, None], h
         else:
-            hs = linear_scan(decay.flatten(2), write.flatten(2), h.flatten(1)).view_as(write)
-        y = (hs @ c_sel[..., None]).squeeze(-1) + self.D * xs  # [B, T, inner]
-        return x + self.out_proj(y * F.silu(z)), conv_state, hs[:, -1]
+            y, hs = selective_scan(delta, a, b_sel, c_sel, xs, h)
+            last = hs[:, -1]
+        y = y + self.D * xs  # [B, T, inner]
+        return x + self.out_proj(y * F.silu(z)), conv_state, last
 
 
 class SelectiveSSM(StatefulSequenceModel):
