@@ -34,6 +34,22 @@ def differentiable(device):
     return torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def denormals_flushed():
+    """Subnormal floats as zero while inside (in this thread: the CPU flag is per thread). Backpropagating
+    through hundreds of RNN or GRU steps leaves gradients below 1e-38, and the CPU's slow path for them
+    made one 16-bar attribution take 8 s instead of 1-3 s. Only for influence, which normalizes each
+    note's weights over steps (a subnormal weight is zero at any precision it is shown); gradient memory
+    follows gradients down to their smallest values and keeps them."""
+    import torch
+
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def _logits_with_embeddings(model, tokens):
     """(logits [B, T, V], e [B, T, D] with .grad filled after backward)."""
     e = model.embed_tokens(tokens).detach().requires_grad_(True)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.core.errors import UserError
-from engine.memory.gradient import differentiable
+from engine.memory.gradient import denormals_flushed, differentiable
 
 METHODS = ("gradient", "attention")
 HISTOGRAM_MAX_BARS = 32  # the distance histogram's last bin holds everything this far back or further
@@ -113,7 +113,7 @@ def _gradient_step_weights(model, tokens, onsets: np.ndarray, rows_per_batch: in
     # multiply_by_inputs=False: the gradient at the embedding layer's output itself, not gradient x input.
     attribution = LayerGradientXActivation(log_probs, model.embedding_tap, multiply_by_inputs=False)
     norms = np.zeros((len(onsets), int(onsets.max())), dtype=np.float64)
-    with differentiable(device):
+    with differentiable(device), denormals_flushed():
         # Onsets ascend, so each chunk runs only as far as its own last target.
         for start in range(0, len(onsets), rows_per_batch):
             chunk = onsets[start : start + rows_per_batch]
