@@ -58,7 +58,7 @@ class _BarAxis(pg.AxisItem):
     def tickStrings(self, values, scale, spacing):
         return [str(int(round(v)) + 1) if abs(v - round(v)) < 1e-6 else "" for v in values]
 
-    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph's name
+    def tickSpacing(self, minVal, maxVal, size):  # pyqtgraph's name
         """Every bar where its number fits, else every 2nd, 4th, 8th ... bar (1, 5, 9: phrases of four)."""
         if size <= 0 or maxVal <= minVal:
             return super().tickSpacing(minVal, maxVal, size)
@@ -309,7 +309,7 @@ class PianoRoll(pg.PlotWidget):
         return item
 
     # ---- mouse ---------------------------------------------------------------------------------
-    def leaveEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def leaveEvent(self, event) -> None:
         super().leaveEvent(event)
         self.left.emit()
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import midi_factory  # noqa: E402
+import midi_factory
 
-from engine.music.melody import Melody, Note  # noqa: E402
+from engine.music.melody import Melody, Note
 
 PRIMER, CUT = 8, 16  # bars
 

@@ -360,7 +360,7 @@ def _parse_one(src: _Source, settings: ExtractSettings):
         return [], printable(str(exc))
     except MemoryError:
         return [], "too large to parse"
-    except Exception as exc:  # noqa: BLE001 - a bug met on one strange file must not sink the folder
+    except Exception as exc:  # a bug met on one strange file must not sink the folder
         return [], printable(f"could not be read (internal error: {type(exc).__name__}: {exc})")
     return melodies, None
 

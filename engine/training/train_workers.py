@@ -231,7 +231,7 @@ def _worker_main(index: int, job: TrainJob, cfg: TrainConfig, models: list[str],
             events.put((index, "events", pending))
     except UserError as exc:
         events.put((index, "user-error", str(exc)))
-    except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the parent, which shows it
+    except BaseException:  # a bug: its traceback goes to the parent, which shows it
         events.put((index, "error", traceback.format_exc()))
     finally:
         if not alive():
