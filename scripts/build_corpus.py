@@ -365,7 +365,7 @@ def convert(tune: Tune) -> dict:
 
 
 def ticks(q: Fraction) -> int:
-    return int(round(q * TICKS_PER_QUARTER))
+    return round(q * TICKS_PER_QUARTER)
 
 
 def render_midi(title, notes, segments, midi_key, qpm) -> bytes:

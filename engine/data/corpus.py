@@ -192,7 +192,7 @@ class Corpus:
             "melodies": len(records),
             "bars": int((-(-a["n_steps"] // np.maximum(steps_per_bar, 1))).sum()),
             "tokens": int(a["n_steps"].sum()),
-            "notes": int(len(a["notes"])),
+            "notes": len(a["notes"]),
             "folded_notes": sum(rec["meta"].get("folded_notes", 0) for rec in records),
             "splits": splits,
             "meters": dict(sorted(meters.items(), key=lambda kv: -kv[1])),
