@@ -297,7 +297,7 @@ def _fail_on(errors, doing: str) -> None:
 def _label_needs(label: QLabel) -> tuple[int, int] | None:
     """(width, height) the label's text needs in its contents rectangle; None for empty labels."""
     text = label.text()
-    if not text or label.pixmap() is not None and not label.pixmap().isNull():
+    if not text or (label.pixmap() is not None and not label.pixmap().isNull()):
         return None
     rect = label.contentsRect()
     margin = 2 * label.margin()
