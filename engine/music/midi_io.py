@@ -438,6 +438,14 @@ def _shift_from(line: np.ndarray, at: int, shift: int, bar_start: int) -> None:
     end[after] += shift
 
 
+def _shift_to_bar_line(line: np.ndarray, at: int, over: int, bar: int) -> int:
+    """Steps to add at `at` (negative: to remove) so the music after it lands on the bar lines again;
+    `over` is how many steps `at` lies past the last bar line of the meter around it."""
+    if over and not np.any((line[:, 0] >= at - over) & (line[:, 0] < at)):
+        return -over  # those steps hold no note onset: drop them, nothing is lost
+    return (bar - over) % bar  # insert steps; the note sounding there is held
+
+
 def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[list], list[str]]:
     """Keep a tune whole across the odd short bar that notation programs write as a meter change.
 
@@ -452,7 +460,7 @@ def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[li
     warnings: list[str] = []
     i = 0
     while i < len(spans):
-        anchor, start, end, num, den = spans[i]
+        _anchor, start, end, num, den = spans[i]
         if end == math.inf:  # the last span is as long as what sounds in it
             tail = line[line[:, 0] >= start]
             length = int(tail[:, 2].max()) - start if len(tail) else 0
@@ -465,11 +473,7 @@ def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[li
         same_around = prev and nxt and (prev[3], prev[4]) == (nxt[3], nxt[4])
         if same_around and prev_bar and length < prev_bar:
             at = nxt[1]
-            over = (at - prev[0]) % prev_bar  # steps past the last bar line of the meter around it
-            if over and not np.any((line[:, 0] >= at - over) & (line[:, 0] < at)):
-                shift = -over  # those steps hold no note onset: drop them, nothing is lost
-            else:
-                shift = (prev_bar - over) % prev_bar  # insert steps; the note sounding there is held
+            shift = _shift_to_bar_line(line, at, (at - prev[0]) % prev_bar, prev_bar)
             if shift:
                 _shift_from(line, at, shift, start)
                 for later in spans[i + 1 :]:

@@ -20,6 +20,7 @@ torch threads), and this module merges their events into one stream for the CLI 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -191,10 +192,8 @@ def _finish(workers, events) -> None:
     """Wait for the workers to checkpoint and exit, draining their messages so none blocks on a full pipe."""
     deadline = time.monotonic() + JOIN_TIMEOUT_S
     while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(queue_module.Empty):
             events.get(timeout=0.1)
-        except queue_module.Empty:
-            pass
     for worker in workers:
         if worker.is_alive():
             worker.kill()  # stuck past the deadline (workers ignore SIGTERM: the parent relays stops)
