@@ -175,7 +175,7 @@ class ListenTab(QWidget):
 
     # ---- rows ----------------------------------------------------------------------------------
     def _build_rows(self) -> None:
-        keys = self.state.ordered_model_keys() + ["human"]
+        keys = [*self.state.ordered_model_keys(), "human"]
         self.rows = []
         first_roll = None
         for key in keys:

@@ -273,7 +273,6 @@ def test_a_closed_output_pipe_stops_training_with_checkpoints(tmp_path, midi_fol
     import commands.common
 
     read_end, write_end = os.pipe()
-    stream = open(write_end, "w", buffering=1)
     lines = []
 
     def head():  # reads until training shows its first progress line, then leaves (closes the pipe)
@@ -286,15 +285,15 @@ def test_a_closed_output_pipe_stops_training_with_checkpoints(tmp_path, midi_fol
     reader = threading.Thread(target=head, name="head")
     reader.start()
     monkeypatch.setattr(commands.common, "QUIET_EVERY_S", 0.0)  # a progress line every step
-    monkeypatch.setattr(sys, "stderr", stream)
     out = tmp_path / "run"
-    try:
-        code = main(["train", "--out", str(out), "--source", str(midi_folder), "--models", "rnn,gru",
-                     "--steps", "100000", "--eval-every", "100000", *TINY, "--processes", "1"])
-    finally:
-        monkeypatch.undo()
-        stream.close()
-        reader.join(timeout=10)
+    with open(write_end, "w", buffering=1) as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        try:
+            code = main(["train", "--out", str(out), "--source", str(midi_folder), "--models", "rnn,gru",
+                         "--steps", "100000", "--eval-every", "100000", *TINY, "--processes", "1"])
+        finally:
+            monkeypatch.undo()
+    reader.join(timeout=10)  # the pipe is closed: the reader has left or sees its end
     from engine.training.checkpoint import read_state_record
 
     assert lines[-1].startswith("train [")

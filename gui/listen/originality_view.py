@@ -145,7 +145,7 @@ def copy_marks(result) -> tuple[list[tuple[float, float]], list[Passage]]:
     bars from the primer's first bar (the roll's axis)."""
     P = result.primer_bars
     bands, start = [], None
-    for bar, copied in enumerate(list(result.copied_bars) + [False]):
+    for bar, copied in enumerate([*result.copied_bars, False]):
         if copied and start is None:
             start = bar
         elif not copied and start is not None:
