@@ -147,10 +147,9 @@ class ElidedLabel(QLabel):
         painter.drawText(rect, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), text)
 
 
-def name_for_screen_readers(root) -> None:
-    """Give every control under `root` that has no accessible name one a screen reader can announce: a
-    button without words ("...") its tooltip, a field the label of its form row or its tooltip."""
-    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QFormLayout, QLineEdit
+def _form_labels(root) -> dict:
+    """Each widget in a form row under `root` -> the row's label text (without its & shortcut marker)."""
+    from PySide6.QtWidgets import QFormLayout
 
     labels = {}
     for form in root.findChildren(QFormLayout):
@@ -163,6 +162,15 @@ def name_for_screen_readers(root) -> None:
                 for widget in widgets:
                     if widget is not None:
                         labels[widget] = label.widget().text().replace("&", "")
+    return labels
+
+
+def name_for_screen_readers(root) -> None:
+    """Give every control under `root` that has no accessible name one a screen reader can announce: a
+    button without words ("...") its tooltip, a field the label of its form row or its tooltip."""
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
+
+    labels = _form_labels(root)
     for widget in root.findChildren(QWidget):
         if widget.accessibleName():
             continue
