@@ -554,7 +554,7 @@ def test_a_new_per_bar_metric_is_one_function_and_one_table_row(monkeypatch, run
                                                     (0.0, 1.0), None, high_note_share, plot=True))
     bar = np.array([[0, 60, 4], [4, 64, 4], [8, 67, 4], [12, 72, 4]])
     assert continuation_metrics(bar, bar, 16, 1, primer_bars=1)["HI"].tolist() == [0.75]
-    piece = np.concatenate([[*bar, 16 * b, 0, 0] for b in range(10)])
+    piece = np.concatenate([bar + np.array([16 * b, 0, 0]) for b in range(10)])  # bar b: onsets moved on b bars
     assert piece_bar_metrics(piece, 16, 10, reference_bars=8)["HI"].tolist()[8:] == [0.75, 0.75]
 
     report = evaluate(run_dir, settings=small_settings(probe=False, temperatures=(1.0,)), corpus=corpus)
