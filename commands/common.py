@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from engine.core.console import say  # noqa: F401  (the commands' progress line; re-exported)
+from engine.core.console import say  # the commands' progress line; re-exported
 from engine.core.console import write as _write
 
 

@@ -91,5 +91,5 @@ class CorpusFilterProxy(QSortFilterProxyModel):
         self._needle = text.strip().casefold()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
-    def filterAcceptsRow(self, row: int, parent) -> bool:  # noqa: N802 - Qt's name
+    def filterAcceptsRow(self, row: int, parent) -> bool:
         return not self._needle or self._needle in self.sourceModel().search_text(row).casefold()

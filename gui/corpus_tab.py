@@ -255,7 +255,7 @@ class CorpusTab(QWidget):
             stem = stem.removesuffix(".mid").removesuffix(".midi")
             try:
                 written.append(write_midi(Path(folder) / f"{stem}.mid", melody, track_name=melody.title or "Melody"))
-            except Exception as exc:  # noqa: BLE001 - shown to the user; the rest would fail the same way
+            except Exception as exc:  # shown to the user; the rest would fail the same way
                 self.window().show_error("Export failed", exc)
                 break
         if written:

@@ -37,7 +37,7 @@ def passes_to_shortcut(event) -> bool:
 class ShortcutsOverNumberFields(QObject):
     """An application-wide event filter: a number field never claims a shortcut's key (module docstring)."""
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+    def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and _number_field(obj) and passes_to_shortcut(event):
             event.ignore()
             return True  # not offered to the field: the shortcut map runs the window's shortcut

@@ -79,7 +79,7 @@ class _LeaveFilter(QObject):
         super().__init__(parent)
         self._callback = callback
 
-    def eventFilter(self, _watched, event) -> bool:  # noqa: N802 - Qt's name
+    def eventFilter(self, _watched, event) -> bool:
         if event.type() == QEvent.Type.Leave:
             self._callback()
         return False

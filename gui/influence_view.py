@@ -111,8 +111,8 @@ def human_repeats(primer, continuation, bars: int) -> RowInfluence:
         j = index.get(int(notes[first + k, 0] - round(d * spb))) if np.isfinite(d) else None
         sources.append((np.array([j] if j is not None else [], dtype=np.int64), np.ones(1 if j is not None else 0)))
     found = distances[np.isfinite(distances)]
-    summary = {"mean_distance_bars": float(found.mean()) if len(found) else None, "n_notes": int(len(found)),
-               "of_notes": int(len(distances))}
+    summary = {"mean_distance_bars": float(found.mean()) if len(found) else None, "n_notes": len(found),
+               "of_notes": len(distances)}
     return RowInfluence(REPEAT, notes, first, sources, end, summary, spb)
 
 

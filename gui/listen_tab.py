@@ -175,7 +175,7 @@ class ListenTab(QWidget):
 
     # ---- rows ----------------------------------------------------------------------------------
     def _build_rows(self) -> None:
-        keys = self.state.ordered_model_keys() + ["human"]
+        keys = [*self.state.ordered_model_keys(), "human"]
         self.rows = []
         first_roll = None
         for key in keys:
@@ -285,7 +285,7 @@ class ListenTab(QWidget):
 
         try:
             self._primer = take_primer(tune, self.primer_bars.value())
-        except Exception as exc:  # noqa: BLE001 - a too-short tune: say so in the rows
+        except Exception as exc:  # a too-short tune: say so in the rows
             for row in self.rows:
                 row.set_waiting(workers.error_text(exc))
             return
@@ -571,7 +571,7 @@ class ListenTab(QWidget):
         try:
             key = None if row.key == "human" else row.key
             written = write_midi(path, row.melody, track_name=style.model_label(key), primer=self._primer)
-        except Exception as exc:  # noqa: BLE001 - shown to the user, the app carries on
+        except Exception as exc:  # shown to the user, the app carries on
             self.window().show_error("Export failed", exc)
             return None
         return written

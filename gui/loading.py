@@ -53,7 +53,7 @@ def bundled_run_dir() -> Path | None:
 
     try:
         return PRETRAINED_DIR if PRETRAINED_DIR.is_dir() and list_run_models(PRETRAINED_DIR) else None
-    except Exception:  # noqa: BLE001 - an unreadable folder simply does not qualify
+    except Exception:  # an unreadable folder simply does not qualify
         return None
 
 

@@ -30,10 +30,10 @@ class ScientificSpinBox(QDoubleSpinBox):
         self.setToolTip(tip + (" " if tip else "") + f"({_short(lo)} to {_short(hi)}; 1e-3 means 0.001)")
         self.setAccessibleName(name)
 
-    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt's name
+    def textFromValue(self, value: float) -> str:
         return _short(value)
 
-    def valueFromText(self, text: str) -> float:  # noqa: N802
+    def valueFromText(self, text: str) -> float:
         try:
             return float(text.strip())
         except ValueError:
@@ -51,12 +51,12 @@ class ScientificSpinBox(QDoubleSpinBox):
         ok = self.minimum() <= value <= self.maximum()
         return (QValidator.State.Acceptable if ok else QValidator.State.Intermediate), text, pos
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.take_typed()
         super().keyPressEvent(event)
 
-    def focusOutEvent(self, event) -> None:  # noqa: N802
+    def focusOutEvent(self, event) -> None:
         self.take_typed()
         super().focusOutEvent(event)
 

@@ -31,7 +31,7 @@ class _PitchAxis(pg.AxisItem):
     """Left axis labelled with note names on the Cs (and every pitch when zoomed in)."""
 
     def tickStrings(self, values, scale, spacing):
-        return [pitch_name(int(round(v))) if abs(v - round(v)) < 1e-6 else "" for v in values]
+        return [pitch_name(round(v)) if abs(v - round(v)) < 1e-6 else "" for v in values]
 
     def tickValues(self, minVal, maxVal, size):
         """The Cs; the Gs too when there is room for them, every pitch when zoomed in. A label never
@@ -56,9 +56,9 @@ class _BarAxis(pg.AxisItem):
     """Bottom axis numbering bars from 1, as musicians do: the line at x = 0 is where bar 1 starts."""
 
     def tickStrings(self, values, scale, spacing):
-        return [str(int(round(v)) + 1) if abs(v - round(v)) < 1e-6 else "" for v in values]
+        return [str(round(v) + 1) if abs(v - round(v)) < 1e-6 else "" for v in values]
 
-    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph's name
+    def tickSpacing(self, minVal, maxVal, size):  # pyqtgraph's name
         """Every bar where its number fits, else every 2nd, 4th, 8th ... bar (1, 5, 9: phrases of four)."""
         if size <= 0 or maxVal <= minVal:
             return super().tickSpacing(minVal, maxVal, size)
@@ -309,7 +309,7 @@ class PianoRoll(pg.PlotWidget):
         return item
 
     # ---- mouse ---------------------------------------------------------------------------------
-    def leaveEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def leaveEvent(self, event) -> None:
         super().leaveEvent(event)
         self.left.emit()
 

@@ -24,7 +24,7 @@ class MessageArea(ElidedLabel):
         status_bar.messageChanged.connect(self.setText)
         self.setText("")
 
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+    def setText(self, text: str) -> None:
         # room for a message while there is one; none taken from the busy line beside it otherwise
         self.setMinimumWidth(240 if text else 0)
         super().setText(text)

@@ -129,28 +129,27 @@ class ElidedLabel(QLabel):
 
     elide_mode = Qt.TextElideMode.ElideMiddle  # a subclass whose text starts with what matters elides at the right
 
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+    def setText(self, text: str) -> None:
         super().setText(text)
         self.setToolTip(text)
         self.update()
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
+    def minimumSizeHint(self) -> QSize:
         return QSize(self.minimumWidth(), super().minimumSizeHint().height())
 
     def is_elided(self) -> bool:
         return self.fontMetrics().horizontalAdvance(self.text()) > self.contentsRect().width()
 
-    def paintEvent(self, _event) -> None:  # noqa: N802
+    def paintEvent(self, _event) -> None:
         painter = QPainter(self)
         rect = self.contentsRect()
         text = self.fontMetrics().elidedText(self.text(), self.elide_mode, rect.width())
         painter.drawText(rect, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), text)
 
 
-def name_for_screen_readers(root) -> None:
-    """Give every control under `root` that has no accessible name one a screen reader can announce: a
-    button without words ("...") its tooltip, a field the label of its form row or its tooltip."""
-    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QFormLayout, QLineEdit
+def _form_labels(root) -> dict:
+    """Each widget in a form row under `root` -> the row's label text (without its & shortcut marker)."""
+    from PySide6.QtWidgets import QFormLayout
 
     labels = {}
     for form in root.findChildren(QFormLayout):
@@ -163,6 +162,15 @@ def name_for_screen_readers(root) -> None:
                 for widget in widgets:
                     if widget is not None:
                         labels[widget] = label.widget().text().replace("&", "")
+    return labels
+
+
+def name_for_screen_readers(root) -> None:
+    """Give every control under `root` that has no accessible name one a screen reader can announce: a
+    button without words ("...") its tooltip, a field the label of its form row or its tooltip."""
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
+
+    labels = _form_labels(root)
     for widget in root.findChildren(QWidget):
         if widget.accessibleName():
             continue

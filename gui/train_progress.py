@@ -21,7 +21,7 @@ from . import settings
 def format_eta(seconds) -> str:
     if seconds is None or not math.isfinite(seconds):
         return ""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
 
 

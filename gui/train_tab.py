@@ -527,7 +527,7 @@ class TrainTab(QWidget):
         for key in keys:
             try:
                 rows = read_history(Path(self.state.run_dir) / key)
-            except Exception:  # noqa: BLE001 - a missing history only means no curve
+            except Exception:  # a missing history only means no curve
                 rows = []
             for r in rows:
                 if r.get("train_bpt") is not None:

@@ -32,7 +32,7 @@ class JobFailed(Exception):
 def _guard_generator(fn, args, kwargs, done: threading.Event):
     try:
         return (yield from fn(*args, **kwargs))
-    except Exception as exc:  # noqa: BLE001 - every failure is reported to the user by the caller
+    except Exception as exc:  # every failure is reported to the user by the caller
         raise JobFailed(exc) from exc
     finally:
         done.set()
@@ -41,7 +41,7 @@ def _guard_generator(fn, args, kwargs, done: threading.Event):
 def _guard_function(fn, args, kwargs, done: threading.Event):
     try:
         return fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise JobFailed(exc) from exc
     finally:
         done.set()

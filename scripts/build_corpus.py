@@ -183,6 +183,60 @@ def written_meters(text: str) -> set[str]:
     return {{"C": "4/4", "C|": "2/2"}.get(m, m) for m in found}
 
 
+def _meter_change(m, segments: list, meters: set[str]):
+    """The bar's TimeSignature when it changes the meter, else None."""
+    from music21 import meter
+
+    new_ts = next(iter(m.getElementsByClass(meter.TimeSignature)), None)
+    if new_ts is not None and segments and segments[-1][1].ratioString == new_ts.ratioString:
+        return None  # repeated bars carry a copy of the opening meter: not a change
+    if new_ts is not None and segments and new_ts.ratioString not in meters:
+        return None  # music21 invents meters (1/16, 1/6) for odd bars: only M: fields count
+    return new_ts
+
+
+def _bar_start(i: int, pos: Fraction, seg_start: Fraction, length: Fraction, bar: Fraction,
+               next_full: bool) -> Fraction:
+    """Where bar i (`length` quarters, written after `pos`) starts: layout's docstring."""
+    on_downbeat = (pos - seg_start) % bar == 0
+    if length >= bar:  # a full (or overfull) bar starts on the nearest downbeat
+        k = (pos - seg_start) / bar
+        return seg_start + bar * math.floor(k + Fraction(1, 2))
+    if i == 0:
+        return bar - length
+    if on_downbeat and next_full and length <= bar / 2:
+        return pos - length
+    return pos
+
+
+def _place_bar_notes(m, start: Fraction, notes: list[list], end: Fraction) -> Fraction:
+    """Append the bar's notes at `start` (chords: the top note); returns the end of what sounds so far."""
+    from music21 import harmony, note
+
+    for el in m.flatten().notesAndRests:
+        if isinstance(el, harmony.Harmony) or el.duration.isGrace or el.duration.quarterLength == 0:
+            continue  # grace notes have no duration on the 16th grid
+        onset, dur = start + q(el.offset), q(el.duration.quarterLength)
+        end = max(end, onset + dur)
+        if not isinstance(el, note.Rest):
+            notes.append([onset, dur, max(p.midi for p in el.pitches)])  # chords: the top note
+    return end
+
+
+def _monophonic(notes: list[list]) -> list[tuple]:
+    """One note at a time: of notes starting together the highest, each ending when the next starts."""
+    notes.sort(key=lambda n: (n[0], n[2]))  # by onset, then pitch: the highest of a chord comes last
+    mono = []
+    for i, (onset, dur, pitch) in enumerate(notes):
+        if i + 1 < len(notes) and notes[i + 1][0] == onset:
+            continue  # several notes start together: keep only the highest (the last of them)
+        if i + 1 < len(notes):
+            dur = min(dur, notes[i + 1][0] - onset)  # monophonic: a note ends when the next starts
+        if dur > 0:
+            mono.append((onset, dur, pitch))
+    return mono
+
+
 def layout(measures, meters: set[str]) -> tuple[list, Fraction, list, int]:
     """Place the expanded bars on a time line whose downbeats are the ABC bar lines.
 
@@ -193,36 +247,21 @@ def layout(measures, meters: set[str]) -> tuple[list, Fraction, list, int]:
     next upbeat, makes a whole bar) just follows on. Returns (notes [(onset, duration, pitch)],
     end, time-signature segments [(start, TimeSignature)], number of bars that had to be moved).
     """
-    from music21 import harmony, meter, note
-
     notes: list[list] = []  # [onset, duration, pitch]
     segments: list = []
     pos, moved, end = Fraction(0), 0, Fraction(0)
     for i, m in enumerate(measures):
-        new_ts = next(iter(m.getElementsByClass(meter.TimeSignature)), None)
-        if new_ts is not None and segments and segments[-1][1].ratioString == new_ts.ratioString:
-            new_ts = None  # repeated bars carry a copy of the opening meter: not a change
-        if new_ts is not None and segments and new_ts.ratioString not in meters:
-            new_ts = None  # music21 invents meters (1/16, 1/6) for odd bars: only M: fields count
+        new_ts = _meter_change(m, segments, meters)
         length = q(m.duration.quarterLength)
         ts = new_ts or (segments[-1][1] if segments else None)
         if ts is None:
             return [], Fraction(0), [], 0  # no meter: the caller reports it
         bar = bar_quarters(ts)
-        nxt_full = i + 1 < len(measures) and q(measures[i + 1].duration.quarterLength) >= bar
+        next_full = i + 1 < len(measures) and q(measures[i + 1].duration.quarterLength) >= bar
         seg_start = segments[-1][0] if segments and new_ts is None else pos
-        on_downbeat = (pos - seg_start) % bar == 0
-        if length >= bar:  # a full (or overfull) bar starts on the nearest downbeat
-            k = (pos - seg_start) / bar
-            start = seg_start + bar * math.floor(k + Fraction(1, 2))
-            if start != pos:
-                moved += 1
-        elif i == 0:
-            start = bar - length
-        elif on_downbeat and nxt_full and length <= bar / 2:
-            start = pos - length
-        else:
-            start = pos
+        start = _bar_start(i, pos, seg_start, length, bar, next_full)
+        if length >= bar and start != pos:
+            moved += 1
         if new_ts is not None:
             # a meter change starts a new bar grid where this bar starts
             segments.append((start if segments else Fraction(0), new_ts))
@@ -230,24 +269,9 @@ def layout(measures, meters: set[str]) -> tuple[list, Fraction, list, int]:
             notes = [n for n in notes if n[0] < start]
             for n in notes:
                 n[1] = min(n[1], start - n[0])
-        for el in m.flatten().notesAndRests:
-            if isinstance(el, harmony.Harmony) or el.duration.isGrace or el.duration.quarterLength == 0:
-                continue  # grace notes have no duration on the 16th grid
-            onset, dur = start + q(el.offset), q(el.duration.quarterLength)
-            end = max(end, onset + dur)
-            if not isinstance(el, note.Rest):
-                notes.append([onset, dur, max(p.midi for p in el.pitches)])  # chords: the top note
+        end = _place_bar_notes(m, start, notes, end)
         pos = start + length
-    notes.sort(key=lambda n: (n[0], n[2]))  # by onset, then pitch: the highest of a chord comes last
-    mono = []
-    for i, (onset, dur, pitch) in enumerate(notes):
-        if i + 1 < len(notes) and notes[i + 1][0] == onset:
-            continue  # several notes start together: keep only the highest (the last of them)
-        if i + 1 < len(notes):
-            dur = min(dur, notes[i + 1][0] - onset)  # monophonic: a note ends when the next starts
-        if dur > 0:
-            mono.append((onset, dur, pitch))
-    return mono, max(end, pos), segments, moved
+    return _monophonic(notes), max(end, pos), segments, moved
 
 
 def is_repeat(barline, direction: str) -> bool:
@@ -294,12 +318,10 @@ def expand_repeats(part, measures):
         return part.expandRepeats()
 
 
-def convert(tune: Tune) -> dict:
-    """Parse, expand and render one tune. Returns {'row': ..., 'midi': bytes, 'warnings': [...]}."""
-    from music21 import converter, key, stream, tempo
+def _melody_part(tune: Tune):
+    """The tune's first voice (later V: voices are accompaniment) and its bars, parsed by music21."""
+    from music21 import converter, stream
 
-    fields = header_fields(tune.text)
-    title = fields.get("T", [""])[0] or f"{tune.collection} X:{tune.x_number}"
     try:
         score = converter.parse(strip_annotations(tune.text), format="abc")
     except Exception as exc:  # music21 raises many kinds on malformed ABC
@@ -311,6 +333,48 @@ def convert(tune: Tune) -> dict:
     measures = part.getElementsByClass(stream.Measure)
     if len(measures) == 0:
         raise ConversionError("no bars")
+    return part, measures
+
+
+def _bar_count(segments: list, end: Fraction) -> int:
+    """Bars of the laid-out tune: each meter segment's length in its own bars, a partial bar counted whole."""
+    bars = 0
+    for i, (start, ts) in enumerate(segments):
+        stop = segments[i + 1][0] if i + 1 < len(segments) else end
+        if stop > start:
+            bars += math.ceil((stop - start) / bar_quarters(ts) - Fraction(1, 1000))
+    return bars
+
+
+def _first_key_signature(part):
+    from music21 import key
+
+    return next(iter(part.recurse().getElementsByClass(key.KeySignature)), None)
+
+
+def _tempo_qpm(part, fields: dict, title: str, segments: list) -> float:
+    """The first plausible metronome mark, else the meter's default tempo shaded by the tune's tempo words."""
+    from music21 import tempo
+
+    for mm in part.recurse().getElementsByClass(tempo.MetronomeMark):
+        try:
+            bpm = mm.getQuarterBPM()
+        except Exception:
+            bpm = None
+        if bpm and 20 <= bpm <= 400:
+            return float(bpm)
+    words = " ".join(fields.get("Q", []) + fields.get("N", []) + fields.get("R", []) + [title])
+    ts0 = segments[0][1]
+    return default_qpm(ts0.numerator, ts0.denominator, words)
+
+
+def convert(tune: Tune) -> dict:
+    """Parse, expand and render one tune. Returns {'row': ..., 'midi': bytes, 'warnings': [...]}."""
+    from music21 import stream
+
+    fields = header_fields(tune.text)
+    title = fields.get("T", [""])[0] or f"{tune.collection} X:{tune.x_number}"
+    part, measures = _melody_part(tune)
     try:
         expanded = expand_repeats(part, measures)
     except Exception as exc:
@@ -325,39 +389,17 @@ def convert(tune: Tune) -> dict:
         raise ConversionError(f"meter {segments[0][1].ratioString} cannot be written to MIDI")
     if not notes:
         raise ConversionError("no notes")
-    bars = 0
-    for i, (start, ts) in enumerate(segments):
-        stop = segments[i + 1][0] if i + 1 < len(segments) else end
-        if stop > start:
-            bars += math.ceil((stop - start) / bar_quarters(ts) - Fraction(1, 1000))
     warnings = []
     if moved:
         warnings.append(f"{moved} bars moved onto the downbeat grid (uneven bars in the ABC)")
-
-    key_obj = None
-    for k in part.recurse().getElementsByClass(key.KeySignature):
-        key_obj = k
-        break
-    key_name, midi_key = key_name_and_midi(key_obj)
-
-    qpm = None
-    for mm in part.recurse().getElementsByClass(tempo.MetronomeMark):
-        try:
-            bpm = mm.getQuarterBPM()
-        except Exception:
-            bpm = None
-        if bpm and 20 <= bpm <= 400:
-            qpm = float(bpm)
-            break
-    if qpm is None:
-        words = " ".join(fields.get("Q", []) + fields.get("N", []) + fields.get("R", []) + [title])
-        ts0 = segments[0][1]
-        qpm = default_qpm(ts0.numerator, ts0.denominator, words)
+    key_name, midi_key = key_name_and_midi(_first_key_signature(part))
+    qpm = _tempo_qpm(part, fields, title, segments)
 
     midi = render_midi(title, notes, segments, midi_key, qpm)
     meter_str = segments[0][1].ratioString
     row = {
-        "title": title, "collection": tune.collection, "meter": meter_str, "key": key_name, "bars": bars,
+        "title": title, "collection": tune.collection, "meter": meter_str, "key": key_name,
+        "bars": _bar_count(segments, end),
         "transcriber": clean_transcriber(fields.get("Z", [])), "source_file": tune.source_file,
         "x_number": tune.x_number,
     }
@@ -365,7 +407,7 @@ def convert(tune: Tune) -> dict:
 
 
 def ticks(q: Fraction) -> int:
-    return int(round(q * TICKS_PER_QUARTER))
+    return round(q * TICKS_PER_QUARTER)
 
 
 def render_midi(title, notes, segments, midi_key, qpm) -> bytes:

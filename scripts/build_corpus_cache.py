@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's engine, not an installed one
 
-from engine.data.corpus import rebuild_shipped_cache, shipped_cache  # noqa: E402
+from engine.data.corpus import rebuild_shipped_cache, shipped_cache
 
 
 def main(argv=None) -> int:

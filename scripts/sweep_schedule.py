@@ -68,7 +68,8 @@ def collect(out: Path, docs: Path) -> None:
         batch, window = run["training"]["batch_size"], run["training"]["window"]
         summary[name] = {"flags": " ".join(flags), "steps_planned": run["training"]["steps"], "models": {}}
         for key in MODELS:
-            history = list(csv.DictReader(open(run_dir / key / "history.csv")))
+            with open(run_dir / key / "history.csv") as fh:
+                history = list(csv.DictReader(fh))
             valid = [r for r in history if r["valid_bpt"]]
             for r in valid:
                 rows.append({"config": name, "model": key, "step": r["step"],

@@ -74,7 +74,7 @@ def test_an_out_of_range_option_is_refused_naming_it_and_its_range(tunes, argv, 
     code, out, err = run_main(argv + sources)
     assert code == 2 and out == ""
     last = err.rstrip().splitlines()[-1]
-    assert last == message or message in last and "argument" in message  # argparse's own refusals may add a hint
+    assert last == message or (message in last and "argument" in message)  # argparse's own refusals may add a hint
     assert files_under(cache) == set()  # nothing built, nothing written
 
 

@@ -107,7 +107,7 @@ def test_unwritable_paths_get_a_clear_error_and_leave_nothing_behind(tmp_path):
     with pytest.raises(UserError, match="folder"):
         write_midi(tmp_path / "folder.mid", CONTINUATION)
     (tmp_path / "file.txt").write_text("x")
-    with pytest.raises(UserError, match="out.wav"):
+    with pytest.raises(UserError, match=r"out\.wav"):
         write_wav(tmp_path / "file.txt" / "out.wav", np.zeros(10, np.float32), 8000)
     assert sorted(os.listdir(tmp_path)) == ["file.txt", "folder.mid"]
 
@@ -121,7 +121,7 @@ def test_a_write_that_fails_halfway_keeps_the_old_file_and_removes_the_temporary
         fh.write(b"MThd partial")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(UserError, match="keep.mid.*No space left"):
+    with pytest.raises(UserError, match=r"keep\.mid.*No space left"):
         atomic_write(target, broken)
     assert target.read_bytes() == good
     assert os.listdir(tmp_path) == ["keep.mid"]

@@ -187,7 +187,7 @@ def test_primer_takes_the_first_bars_and_rejects_a_short_tune():
     tune = scale_primer(bars=5)
     primer = take_primer(tune, 4)
     assert primer.n_steps == 64 and all(n.onset < 64 for n in primer.notes)
-    with pytest.raises(UserError, match="Scale|t1") as err:
+    with pytest.raises(UserError, match=r"Scale|t1") as err:
         take_primer(tune, 8)
     assert "8 bars" in str(err.value)
 
@@ -214,7 +214,7 @@ def test_primer_from_a_midi_file_and_from_a_corpus_like_lookup(tmp_path):
     assert load_primer_melody(None, lambda: FakeCorpus()) is tune
     with pytest.raises(UserError, match="no tune"):
         load_primer_melody("nope", lambda: FakeCorpus())
-    with pytest.raises(UserError, match="missing.mid"):
+    with pytest.raises(UserError, match=r"missing\.mid"):
         load_primer_melody(str(tmp_path / "missing.mid"))
 
 

@@ -202,7 +202,7 @@ def test_attention_on_a_model_without_attention_is_a_clear_error():
     for key in ("rnn", "lstm", "gru"):
         with pytest.raises(UserError, match=f"the {key} model has no attention weights.*gradient"):
             influence(build_model(key, "tiny", V), random_piece(0, 40), 20, CFG, "attention")
-    with pytest.raises(UserError, match="bigram.*gradient"):
+    with pytest.raises(UserError, match=r"bigram.*gradient"):
         influence(PreviousTokenLM(), random_piece(0, 40), 20, CFG, "attention")
     with pytest.raises(UserError, match="unknown influence method 'saliency'"):
         influence(PreviousTokenLM(), random_piece(0, 40), 20, CFG, "saliency")

@@ -72,7 +72,7 @@ def test_shifting_every_onset_by_one_step_gives_the_hand_computed_rhythm_recall(
 
 
 def test_theme_recall_is_the_jaccard_share_of_the_best_primer_bar():
-    # A variation of bar A: two of its four notes kept, two changed -> |∩| = 2, |∪| = 6 -> 1/3.
+    # A variation of bar A: two of its four notes kept, two changed -> 2 notes shared, 6 in the union -> 1/3.
     varied = bars_to_notes([[(0, 60, 4), (4, 62, 4), (8, 67, 4), (12, 69, 2)]])
     m = continuation_metrics(PRIMER, varied, S, 1, primer_bars=8)
     assert m["TR"][0] == pytest.approx(2 / 6)

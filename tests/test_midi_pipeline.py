@@ -240,7 +240,7 @@ def test_short_melodies_are_dropped_with_a_settable_minimum(tmp_path):
 
 
 def test_pitches_outside_the_range_fold_by_octaves(tmp_path):
-    notes = [(0, 30, 4), (4, 60, 4), (8, 110, 8)] + mf.tune_notes(4, seed=1, start=16)
+    notes = [(0, 30, 4), (4, 60, 4), (8, 110, 8), *mf.tune_notes(4, seed=1, start=16)]
     m = only(mf.write(tmp_path / "wide.mid", mf.track(notes, name="Melody")))
     cfg = TokenConfig()
     assert [n.pitch for n in m.notes[:3]] == [54, 60, 86]
@@ -272,7 +272,7 @@ def test_tokens_round_trip_on_read_melodies(tmp_path):
 
 
 def test_melody_to_midi_and_back_gives_the_same_melody(tmp_path):
-    m = only(mf.write(tmp_path / "src.mid", mf.track([(10, 67, 2)] + mf.tune_notes(8, 12, seed=3, start=12), name="M"),
+    m = only(mf.write(tmp_path / "src.mid", mf.track([(10, 67, 2), *mf.tune_notes(8, 12, seed=3, start=12)], name="M"),
                       conductor_track=mf.conductor(tempos=((0, 104.0),), meters=((0, 6, 8),), key="D")))
     pm = melody_to_pretty_midi(m, program=73, track_name="Flute")
     assert pm.instruments[0].program == 73 and pm.instruments[0].name == "Flute"
@@ -385,7 +385,7 @@ def test_absurd_time_signatures(tmp_path, numerator, power, expected):
 
 
 def test_a_storm_of_meter_changes_is_refused(tmp_path):
-    meters = ((0, 2, 4),) + tuple((k, 1 + k % 3, 4) for k in range(1, 600))  # k=1 restates 2/4
+    meters = ((0, 2, 4), *((k, 1 + k % 3, 4) for k in range(1, 600)))  # k=1 restates 2/4
     path = mf.write(tmp_path / "storm.mid", mf.track(mf.tune_notes(8), name="M"),
                     conductor_track=mf.conductor(meters=meters))
     assert reason(path) == "too many meter changes (598 > 512)"

@@ -36,11 +36,11 @@ def test_triplet_and_grace_note_variants_are_duplicates_and_stay_out_of_other_sp
     # bar 2's second beat (steps 12-15) holds a triplet: one transcription rounds it to 2+1+1 steps, another
     # to 1+1+2; a third adds a grace note that steals a 16th from a main note
     (o0, p0, _), (_, p1, _) = jig[5:7]
-    triplet_a = jig[:5] + [(o0, p0, 2), (o0 + 2, p1, 1), (o0 + 3, p1 + 2, 1)] + jig[7:]
-    triplet_b = jig[:5] + [(o0, p0, 1), (o0 + 1, p1, 1), (o0 + 2, p1 + 2, 2)] + jig[7:]
+    triplet_a = [*jig[:5], (o0, p0, 2), (o0 + 2, p1, 1), (o0 + 3, p1 + 2, 1), *jig[7:]]
+    triplet_b = [*jig[:5], (o0, p0, 1), (o0 + 1, p1, 1), (o0 + 2, p1 + 2, 2), *jig[7:]]
     i = next(n for n, note in enumerate(triplet_a) if note[0] == 24)
     o, p, d = triplet_a[i]
-    grace = triplet_a[:i] + [(o, p + 2, 1), (o + 1, p, d - 1)] + triplet_a[i + 1:]
+    grace = [*triplet_a[:i], (o, p + 2, 1), (o + 1, p, d - 1), *triplet_a[i + 1:]]
     other = mf.tune_notes(8, seed=11)
     root = tmp_path / "nottingham"
     for name, notes in (("a jig.mid", triplet_a), ("b jig triplet.mid", triplet_b), ("c jig grace.mid", grace),

@@ -273,7 +273,6 @@ def test_a_closed_output_pipe_stops_training_with_checkpoints(tmp_path, midi_fol
     import commands.common
 
     read_end, write_end = os.pipe()
-    stream = open(write_end, "w", buffering=1)
     lines = []
 
     def head():  # reads until training shows its first progress line, then leaves (closes the pipe)
@@ -286,15 +285,15 @@ def test_a_closed_output_pipe_stops_training_with_checkpoints(tmp_path, midi_fol
     reader = threading.Thread(target=head, name="head")
     reader.start()
     monkeypatch.setattr(commands.common, "QUIET_EVERY_S", 0.0)  # a progress line every step
-    monkeypatch.setattr(sys, "stderr", stream)
     out = tmp_path / "run"
-    try:
-        code = main(["train", "--out", str(out), "--source", str(midi_folder), "--models", "rnn,gru",
-                     "--steps", "100000", "--eval-every", "100000", *TINY, "--processes", "1"])
-    finally:
-        monkeypatch.undo()
-        stream.close()
-        reader.join(timeout=10)
+    with open(write_end, "w", buffering=1) as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        try:
+            code = main(["train", "--out", str(out), "--source", str(midi_folder), "--models", "rnn,gru",
+                         "--steps", "100000", "--eval-every", "100000", *TINY, "--processes", "1"])
+        finally:
+            monkeypatch.undo()
+    reader.join(timeout=10)  # the pipe is closed: the reader has left or sees its end
     from engine.training.checkpoint import read_state_record
 
     assert lines[-1].startswith("train [")
@@ -410,7 +409,7 @@ def test_any_run_folder_damage_is_refused_before_training_or_repaired_from_train
 
     try:
         code = main(["train", "--resume", "--out", str(run)])
-    except Exception as exc:  # noqa: BLE001 - the property: never a traceback
+    except Exception as exc:  # the property: never a traceback
         pytest.fail(f"{damage} {name}: {type(exc).__name__}: {exc}")
     if snapshot(run) == before:  # refused (or left alone, as a model without training state is): nothing changed
         assert code in (0, 2)

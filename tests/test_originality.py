@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import midi_factory  # noqa: E402
+import midi_factory
 
-from engine.music.melody import Melody, Note  # noqa: E402
+from engine.music.melody import Melody, Note
 
 PRIMER, CUT = 8, 16  # bars
 
@@ -72,7 +72,7 @@ def cli(*args) -> int:
 def measured(bundled):
     """`originality --run pretrained --json` on four files: a cut, the cut transposed, a restated primer,
     a random melody."""
-    corpus, tune, folder = bundled
+    _, tune, folder = bundled
     spb = tune.steps_per_bar
     stranger = random_melody(PRIMER, spb, seed=1)  # a primer the training tunes do not hold
     cut = tune.bars(PRIMER, PRIMER + CUT)

@@ -294,13 +294,13 @@ def test_training_processes_that_die_end_the_run_with_a_message_not_a_hang(tunes
                          eval_every=1000, save_every=20)
     stepped = threading.Event()
     started = time.monotonic()
-    with plan_new_run(tmp_path / "run", ["rnn", "lstm", "gru"], config) as plan:
-        with pytest.raises(UserError, match=r"ended unexpectedly \(exit code -9\).*train --resume --out"):
-            for event in train(plan.job(load_corpus([tunes]))):
-                if event.kind == "step" and event.step >= 25 and not stepped.is_set():
-                    stepped.set()
-                    for child in multiprocessing.active_children():  # both training processes, at once
-                        os.kill(child.pid, signal.SIGKILL)
+    with (plan_new_run(tmp_path / "run", ["rnn", "lstm", "gru"], config) as plan,
+          pytest.raises(UserError, match=r"ended unexpectedly \(exit code -9\).*train --resume --out")):
+        for event in train(plan.job(load_corpus([tunes]))):
+            if event.kind == "step" and event.step >= 25 and not stepped.is_set():
+                stepped.set()
+                for child in multiprocessing.active_children():  # both training processes, at once
+                    os.kill(child.pid, signal.SIGKILL)
     assert time.monotonic() - started < 120
     assert not multiprocessing.active_children()
     assert plan_resume(tmp_path / "run", lock=False).models == ["rnn", "lstm", "gru"]  # nothing lost

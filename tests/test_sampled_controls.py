@@ -202,8 +202,8 @@ def test_the_probe_counts_its_gaps_in_bars_of_the_meter_and_runs_three_seeds():
 
     settings = probe.ProbeSettings(gaps=(1, 2), train_steps=2, batch_size=2, eval_sequences=4)
     assert settings.steps_per_bar == 16 and settings.seeds == 3
-    tokens, first, _ = probe.make_batch(np.random.default_rng(0), np.array([1, 2]), settings.length,
-                                        settings.token_config, settings.steps_per_bar)
+    _, first, _ = probe.make_batch(np.random.default_rng(0), np.array([1, 2]), settings.length,
+                                   settings.token_config, settings.steps_per_bar)
     assert first[:, 0].tolist() == [2 * 16, 3 * 16]  # the motif returns after g bars of 16 steps of filler
     assert settings.length == (1 + 3) * 16
     result = probe.run_probe(["gru"], settings)

@@ -73,7 +73,7 @@ def test_the_pitch_heard_is_the_pitch_written(prefer):
 
 
 def test_builtin_notes_start_and_end_without_clicks():
-    samples, rate, _ = synth.render_audio(tune(), SR, prefer="builtin")
+    samples, _, _ = synth.render_audio(tune(), SR, prefer="builtin")
     # A click is a jump; the largest sample-to-sample step of a 880 Hz-ish tone at -1 dBFS is about
     # 2*pi*f/rate*peak ~ 0.25 plus its harmonics; a hard cut at a note boundary would reach ~1.
     assert np.abs(np.diff(samples)).max() < 0.5
@@ -81,7 +81,7 @@ def test_builtin_notes_start_and_end_without_clicks():
 
 
 def test_a_silent_melody_renders_silence_of_the_right_length():
-    samples, rate, _ = synth.render_audio(Melody((), 16, tempo_qpm=TEMPO), SR, prefer="builtin")
+    samples, _, _ = synth.render_audio(Melody((), 16, tempo_qpm=TEMPO), SR, prefer="builtin")
     assert len(samples) == pytest.approx((2.0 + synth.TAIL_S) * SR, abs=2)
     assert np.abs(samples).max() == 0.0
 

@@ -43,7 +43,7 @@ def tiny_job(out, models=("rnn", "transformer"), steps=12, resume=False, **overr
 
 
 def test_batches_are_a_deterministic_stream_of_in_range_crops():
-    tunes = synthetic_tunes(20) + [np.array([5, 1, 2])]  # one tune shorter than the window
+    tunes = [*synthetic_tunes(20), np.array([5, 1, 2])]  # one tune shorter than the window
     sampler = CropSampler(tunes, window=64, token_config=TOKENS, transpose=5, seed=3)
     a = sampler.batch(step=10, batch_size=16)
     assert a.shape == (16, 65)

@@ -12,6 +12,7 @@ relative to the corpus folder so that any clone or install can use it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -67,10 +68,8 @@ class CorpusCache:
             skipped = [Skipped(s["path"], s["reason"]) for s in doc["skipped"]]
         except (OSError, ValueError, KeyError, TypeError, EOFError, json.JSONDecodeError):
             return None
-        try:
+        with contextlib.suppress(OSError):
             os.utime(json_path)  # recently used entries survive pruning
-        except OSError:
-            pass
         return packed, skipped
 
     def save(self, key: str, packed: PackedMelodies, skipped) -> None:
@@ -95,10 +94,8 @@ class CorpusCache:
             if old.stem in keep:
                 continue
             for path in (old, old.with_suffix(".npz")):
-                try:
+                with contextlib.suppress(OSError):
                     path.unlink()
-                except OSError:
-                    pass
 
 
 class PackedMelodies:

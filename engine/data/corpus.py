@@ -192,7 +192,7 @@ class Corpus:
             "melodies": len(records),
             "bars": int((-(-a["n_steps"] // np.maximum(steps_per_bar, 1))).sum()),
             "tokens": int(a["n_steps"].sum()),
-            "notes": int(len(a["notes"])),
+            "notes": len(a["notes"]),
             "folded_notes": sum(rec["meta"].get("folded_notes", 0) for rec in records),
             "splits": splits,
             "meters": dict(sorted(meters.items(), key=lambda kv: -kv[1])),
@@ -360,7 +360,7 @@ def _parse_one(src: _Source, settings: ExtractSettings):
         return [], printable(str(exc))
     except MemoryError:
         return [], "too large to parse"
-    except Exception as exc:  # noqa: BLE001 - a bug met on one strange file must not sink the folder
+    except Exception as exc:  # a bug met on one strange file must not sink the folder
         return [], printable(f"could not be read (internal error: {type(exc).__name__}: {exc})")
     return melodies, None
 

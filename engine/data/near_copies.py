@@ -18,6 +18,7 @@ melody. Dropping the later copies is what keeps near-copies in one split: only o
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def tolerant_forms(tokens) -> list[str]:
     if len(notes) < MIN_NOTES:
         return []
     forms = [_form(notes)]
-    ornaments = {i for i, (a, b) in enumerate(zip(notes, notes[1:]))
+    ornaments = {i for i, (a, b) in enumerate(itertools.pairwise(notes))
                  if a[2] <= ORNAMENT_STEPS and b[0] == a[0] + a[2] and (i == 0 or notes[i - 1][2] > ORNAMENT_STEPS
                                                                         or notes[i - 1][0] + notes[i - 1][2] < a[0])}
     plain = [n for i, n in enumerate(notes) if i not in ornaments]

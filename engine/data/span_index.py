@@ -14,6 +14,7 @@ the code that makes the keys, so a changed corpus or key never reads a stale ent
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -171,10 +172,8 @@ def _load(path: Path, n_tunes: int):
     keys, tune, bar, corpus_index = arrays
     if not (keys.dtype == np.uint64 and len(keys) == len(tune) == len(bar) and len(corpus_index) == n_tunes):
         return None
-    try:
+    with contextlib.suppress(OSError):
         os.utime(path)  # recently used entries survive pruning
-    except OSError:
-        pass
     return keys, tune.astype(np.int32), bar.astype(np.int32), corpus_index.astype(np.int64)
 
 

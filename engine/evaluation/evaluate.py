@@ -86,17 +86,34 @@ def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), prog
         return _evaluate(run_dir, models, settings, progress, cancel, corpus, sources, run_name, seed_runs)
 
 
-def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None, cancel, corpus, sources,
-              run_name, seed_runs=()) -> dict:
-    import torch
+class _Stages:
+    """One evaluation's progress messages, cancellation check and per-stage timings."""
 
-    from engine.core.device import resolve_device
-    from engine.evaluation.continuations import eligible_primers, make_cases, measure_continuations, temperature_key
-    from engine.evaluation.controls_section import controls_settings
-    from engine.training.checkpoint import list_run_models, load_model
+    def __init__(self, progress: Progress | None, cancel):
+        self.progress, self.cancel = progress, cancel
+        self.timings: dict[str, float] = {}
+        self.clock = time.monotonic()
 
-    settings.validate()
-    run_dir = Path(run_dir)
+    def tick(self, name: str) -> None:
+        """Book the time since the last tick (or clock restart) to stage `name`."""
+        now = time.monotonic()
+        self.timings[name] = round(self.timings.get(name, 0.0) + now - self.clock, 3)
+        self.clock = now
+
+    def restart_clock(self) -> None:
+        self.clock = time.monotonic()
+
+    def say(self, stage, message, done=0, total=0, model=None) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise EvaluationCancelled("evaluation cancelled")
+        if self.progress is not None:
+            self.progress({"stage": stage, "message": message, "done": done, "total": total, "model": model})
+
+
+def _models_to_evaluate(run_dir: Path, models) -> list[str]:
+    """The keys asked for (all the run's trained models when none are), each checked to be in the run."""
+    from engine.training.checkpoint import list_run_models
+
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
     available = list_run_models(run_dir)
@@ -106,21 +123,63 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     missing = [k for k in keys if k not in available]
     if missing:
         raise UserError(f"{run_dir}: no trained {', '.join(missing)} here (found: {', '.join(available) or 'none'})")
+    return keys
 
-    timings: dict[str, float] = {}
-    clock = time.monotonic()
 
-    def tick(name):
-        nonlocal clock
-        now = time.monotonic()
-        timings[name] = round(timings.get(name, 0.0) + now - clock, 3)
-        clock = now
+def _warn_if_trained_on_another_corpus(loaded: dict, keys: list[str], corpus, say) -> None:
+    trained_on = {loaded[k].config.get("corpus") for k in keys}
+    if trained_on != {corpus.fingerprint}:
+        say("load", f"warning: the models were trained on corpus {', '.join(sorted(map(str, trained_on)))}, "
+                    f"this is corpus {corpus.fingerprint}: pass the run's --source so that test tunes stay unseen")
 
-    def say(stage, message, done=0, total=0, model=None):
-        if cancel is not None and cancel.is_set():
-            raise EvaluationCancelled("evaluation cancelled")
-        if progress is not None:
-            progress({"stage": stage, "message": message, "done": done, "total": total, "model": model})
+
+def _probe_section(keys: list[str], settings: EvalSettings, say, cancel) -> dict:
+    """The synthetic theme-recall probe with fresh models of each architecture."""
+    def probe_progress(event):
+        if event["step"] % 25 == 0 or event["step"] == event["steps"]:
+            say("probe", f"probe: training {event['model']} step {event['step']}/{event['steps']}",
+                event["step"], event["steps"], event["model"])
+    try:
+        return run_probe(keys, settings.probe, probe_progress, cancel)
+    except ProbeCancelled:
+        raise EvaluationCancelled("evaluation cancelled") from None
+
+
+def _report_settings(settings: EvalSettings, cases: list, test: list[Melody]) -> dict:
+    from engine.evaluation.continuations import eligible_primers
+    from engine.evaluation.controls_section import controls_settings
+
+    report_settings = settings.to_dict()
+    report_settings.update(
+        primers=len(cases),  # what was used (the contract's key); the cap asked for is primers_cap
+        primers_cap=settings.primers,
+        eligible_primers=len(eligible_primers(test, settings.primer_bars)),
+        per_bar_temperature=float(settings.temperatures[0]),
+        **controls_settings(),  # the floor of TR_floor / TR_excess and the paired table's headline series (issue 24)
+    )
+    return report_settings
+
+
+def _add_recall(report: dict, recall: dict) -> None:
+    report["settings"]["recall"] = recall.pop("recall_settings")
+    for seed, figures in recall.pop("seeds").items():  # merged: other headline figures may sit there too
+        report.setdefault("seeds", {}).setdefault(seed, {}).update(figures)
+    report.update(recall)
+
+
+def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None, cancel, corpus, sources,
+              run_name, seed_runs=()) -> dict:
+    import torch
+
+    from engine.core.device import resolve_device
+    from engine.evaluation.continuations import make_cases, measure_continuations, temperature_key
+    from engine.training.checkpoint import load_model
+
+    settings.validate()
+    run_dir = Path(run_dir)
+    keys = _models_to_evaluate(run_dir, models)
+    stages = _Stages(progress, cancel)
+    say, tick, timings = stages.say, stages.tick, stages.timings
 
     device = resolve_device(settings.device)
     say("load", f"loading {len(keys)} models")
@@ -131,10 +190,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         say("load", "loading the corpus")
         corpus = load_corpus(sources)
     tick("load")
-    trained_on = {loaded[k].config.get("corpus") for k in keys}
-    if trained_on != {corpus.fingerprint}:
-        say("load", f"warning: the models were trained on corpus {', '.join(sorted(map(str, trained_on)))}, "
-                    f"this is corpus {corpus.fingerprint}: pass the run's --source so that test tunes stay unseen")
+    _warn_if_trained_on_another_corpus(loaded, keys, corpus, say)
     test = corpus.split("test")
     test_tokens = corpus.tokens("test")
     if not test:
@@ -158,7 +214,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     for n, key in enumerate(keys):
         say("memory", f"{key}: NLL per bar, effective memory, repeat gain, gradient memory", n, len(keys), key)
         model_side[key] = _model_side(loaded[key].model, test, test_tokens, settings, timings)
-    clock = time.monotonic()
+    stages.restart_clock()
 
     recall = None
     if settings.recall:
@@ -170,29 +226,14 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
 
     probe = None
     if settings.probe is not None:
-        def probe_progress(event):
-            if event["step"] % 25 == 0 or event["step"] == event["steps"]:
-                say("probe", f"probe: training {event['model']} step {event['step']}/{event['steps']}",
-                    event["step"], event["steps"], event["model"])
-        try:
-            probe = run_probe(keys, settings.probe, probe_progress, cancel)
-        except ProbeCancelled:
-            raise EvaluationCancelled("evaluation cancelled") from None
+        probe = _probe_section(keys, settings, say, cancel)
         tick("probe")
 
     say("report", "summarising")
     windows_by_t = continuations.pop("windows_by_temperature")
-    report_settings = settings.to_dict()
-    report_settings.update(
-        primers=len(cases),  # what was used (the contract's key); the cap asked for is primers_cap
-        primers_cap=settings.primers,
-        eligible_primers=len(eligible_primers(test, settings.primer_bars)),
-        per_bar_temperature=float(settings.temperatures[0]),
-        **controls_settings(),  # the floor of TR_floor / TR_excess and the paired table's headline series (issue 24)
-    )
     report = {
         "format": REPORT_FORMAT,
-        "settings": report_settings,
+        "settings": _report_settings(settings, cases, test),
         "run": {
             "dir": run_label(run_dir, run_name),
             "models": {k: _run_entry(loaded[k].config) for k in keys},
@@ -222,10 +263,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     if influence is not None:
         report["influence"] = influence
     if recall is not None:
-        report["settings"]["recall"] = recall.pop("recall_settings")
-        for seed, figures in recall.pop("seeds").items():  # merged: other headline figures may sit there too
-            report.setdefault("seeds", {}).setdefault(seed, {}).update(figures)
-        report.update(recall)
+        _add_recall(report, recall)
     report["originality"] = originality.report()
     report["settings"]["originality"] = originality.settings_entry()
     report["summary_by_temperature"] = {t: summary_rows(report, windows) for t, windows in windows_by_t.items()}

@@ -269,63 +269,76 @@ def _long_rows(blocks):
                     yield (*prefix, metric, src, b, *row)
 
 
-def _write_csvs(report: dict, folder: Path) -> list[Path]:
-    paths = []
-
-    def series(plot, name, header, rows):
-        path = folder / f"{plot}__{name}.csv"
-        _write_csv(path, header, rows)
-        paths.append(path)
-
-    def per_bar_block(prefix, block):  # one file per series: what the plots draw
-        for metric, by_source in block.items():
-            for src, st in by_source.items():
-                series(f"{prefix}_{metric}", src, ["bar", "mean", "lo", "hi", "n"],
-                       zip(range(1, len(st["mean"]) + 1), st["mean"], st["lo"], st["hi"], st["n"]))
-
-    per_bar_block("per_bar", report["per_bar"])
-    # the breakdowns as two long tables rather than hundreds of files
+def _per_bar_series(report: dict):
+    """One file per per-bar series (what the plots draw), then the breakdowns as two long tables rather than
+    hundreds of files, then the distinct-bar rate. Each item: (plot, name, header, rows)."""
+    for metric, by_source in report["per_bar"].items():
+        for src, st in by_source.items():
+            yield (f"per_bar_{metric}", src, ["bar", "mean", "lo", "hi", "n"],
+                   zip(range(1, len(st["mean"]) + 1), st["mean"], st["lo"], st["hi"], st["n"]))
     by_t = report.get("by_temperature", {})
     if by_t:
-        series("per_bar", "by_temperature", ["temperature", "metric", "source", "bar", "mean", "lo", "hi", "n"],
+        yield ("per_bar", "by_temperature", ["temperature", "metric", "source", "bar", "mean", "lo", "hi", "n"],
                _long_rows(((t,), block) for t, block in by_t.items()))
     by_tm = report.get("by_temperature_and_meter", {})
     if by_tm:
-        series("per_bar", "by_meter", ["temperature", "meter", "metric", "source", "bar", "mean", "lo", "hi", "n"],
+        yield ("per_bar", "by_meter", ["temperature", "meter", "metric", "source", "bar", "mean", "lo", "hi", "n"],
                _long_rows(((t, m), block) for t, meters in by_tm.items() for m, block in meters.items()))
     distinct = report.get("distinct_bar_rate_by_temperature")
     if distinct:
-        series("distinct_bar_rate", "all", ["temperature", "source", "mean", "lo", "hi", "n"],
+        yield ("distinct_bar_rate", "all", ["temperature", "source", "mean", "lo", "hi", "n"],
                ((t, src, st["mean"], st["lo"], st["hi"], st["n"]) for t, by in distinct.items() for src, st in by.items()))
+
+
+def _model_side_series(report: dict):
     for key, st in report.get("nll_per_bar", {}).items():
-        series("nll_per_bar", key, ["bar", "bits_per_token", "lo", "hi", "n_tunes"],
+        yield ("nll_per_bar", key, ["bar", "bits_per_token", "lo", "hi", "n_tunes"],
                zip(range(1, len(st["mean"]) + 1), st["mean"], st["lo"], st["hi"], st["n"]))
     for key, em in report.get("effective_memory", {}).items():
-        series("nll_k", key, ["k_steps", "nll_k_bits", "nll_full_bits"],
+        yield ("nll_k", key, ["k_steps", "nll_k_bits", "nll_full_bits"],
                ((k, v, em["nll_full"]) for k, v in zip(em["ks"], em["nll_k"])))
     for key, gm in report.get("gradient_memory", {}).items():
-        series("gradient_memory", key, ["k", "G_normalised"], zip(gm["ks"], gm["g"]))
+        yield "gradient_memory", key, ["k", "G_normalised"], zip(gm["ks"], gm["g"])
     for key, m in report.get("ssm", {}).items():
         size = len(m)
-        series("ssm", key, ["bar_i", "bar_j", "sim_T"],
+        yield ("ssm", key, ["bar_i", "bar_j", "sim_T"],
                ((i + 1, j + 1, m[i][j]) for i in range(size) for j in range(size)))
+
+
+def _probe_and_training_series(report: dict):
     probe = report.get("probe")
     if probe:
         for key, rec in probe["models"].items():
-            series("probe", key, ["gap_bars", "accuracy", "chance"],
+            yield ("probe", key, ["gap_bars", "accuracy", "chance"],
                    ((g, a, probe["chance"]) for g, a in zip(probe["gaps"], rec["accuracy"])))
     for key, tc in report.get("training_curves", {}).items():
-        series("training_curves", key, ["step", "train_bpt", "valid_bpt"],
+        yield ("training_curves", key, ["step", "train_bpt", "valid_bpt"],
                zip(tc["step"], tc["train_bpt"], tc["valid_bpt"]))
+
+
+def _influence_and_repeat_series(report: dict):
     influence = report.get("influence")
     if influence:
-        series("influence_distance", "histograms", ["measure", "source", "from_bars", "to_bars", "notes"],
+        yield ("influence_distance", "histograms", ["measure", "source", "from_bars", "to_bars", "notes"],
                ((measure, src, d["histogram"]["edges"][b], d["histogram"]["edges"][b + 1], count)
                 for measure, by_source in (("influence", influence["models"]), ("repeat", influence["repeats"]),
                                            ("repeat", {"human": influence["human"]}))
                 for src, d in by_source.items() for b, count in enumerate(d["histogram"]["counts"])))
     rg = report.get("repeat_gain", {})
     if rg:
-        series("repeat_gain", "all", ["model", "gain_bits", "copyable_bits", "other_bits", "n_copyable", "n_other"],
+        yield ("repeat_gain", "all", ["model", "gain_bits", "copyable_bits", "other_bits", "n_copyable", "n_other"],
                ((k, v["gain"], v["copyable_bits"], v["other_bits"], v["n_copyable"], v["n_other"]) for k, v in rg.items()))
+
+
+# In this order: write_report returns the paths in the order they are written.
+_CSV_SECTIONS = (_per_bar_series, _model_side_series, _probe_and_training_series, _influence_and_repeat_series)
+
+
+def _write_csvs(report: dict, folder: Path) -> list[Path]:
+    paths = []
+    for section in _CSV_SECTIONS:
+        for plot, name, header, rows in section(report):
+            path = folder / f"{plot}__{name}.csv"
+            _write_csv(path, header, rows)
+            paths.append(path)
     return paths

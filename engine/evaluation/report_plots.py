@@ -317,91 +317,104 @@ def _metric_plot(plt, report, metric, save) -> None:
 
 
 def _model_side_plots(plt, report, save) -> None:
-    models = report["models"]
     if report.get("effective_memory"):
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for key in models:
-            em = report["effective_memory"][key]
-            if not em["nll_k"]:
-                continue
-            style = _style(key)
-            ax.plot(em["ks"], _arr(em["nll_k"]), marker="o", ms=3, lw=1.5, color=style["color"],
-                    label=f"{style['label']}: {_fmt_memory(em)}")
-            ax.axhline(em["nll_full"], color=style["color"], lw=0.7, ls="--", alpha=0.6)
-            if em["steps"] is not None:
-                ax.plot([em["steps"]], [em["nll_k"][em["ks"].index(em["steps"])]], marker="*", ms=14,
-                        color=style["color"], mec="black", mew=0.6)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("k: tokens of context the model may use (16 = one 4/4 bar)")
-        ax.set_ylabel("NLL_k (bits per token)")
-        ax.set_title("Context ablation: NLL with only the last k tokens (star = effective memory, within 1%;\n"
-                     "dashed = all context; the label gives NLL_full - best NLL_k)", fontsize=10)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-        save(fig, "nll_k.png")
-
+        _nll_k_plot(plt, report, save)
     if report.get("nll_per_bar"):
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        for key in models:
-            _draw(ax, report["nll_per_bar"][key], _style(key), lw=1.5)
-        ax.set_xlabel("bar of the test tune")
-        ax.set_ylabel("bits per token")
-        min_n = report["settings"].get("min_n")
-        ax.set_title("NLL per bar on held-out tunes (teacher-forced, full usable context"
-                     + (f"; bars with fewer than {min_n} tunes left out)" if min_n else ")"), fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        save(fig, "nll_per_bar.png")
-
+        _nll_per_bar_plot(plt, report, save)
     if report.get("gradient_memory"):
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for key in models:
-            gm = report["gradient_memory"][key]
-            g = _arr(gm["g"])
-            g[g <= 0] = np.nan  # exactly zero (beyond reach) cannot sit on a log axis
-            ax.plot(gm["ks"], g, lw=1.5, **_style(key))
-        ax.set_yscale("log")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("k: steps back from the predicted token")
-        ax.set_ylabel("G(k) / G(1)")
-        ax.set_title("Gradient memory: how much the prediction still feels the input k steps back")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-        save(fig, "gradient_memory.png")
-
+        _gradient_memory_plot(plt, report, save)
     if report.get("ssm"):
         _ssm_plot(plt, report, save)
-
-    probe = report.get("probe")
-    if probe:
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        for key, rec in probe["models"].items():
-            ax.plot(probe["gaps"], _arr(rec["accuracy"]), marker="o", lw=1.6, **_style(key))
-        floor = source_style("floor")
-        ax.axhline(probe["chance"], color=floor.colour, ls=floor.line_style, label=f"chance ({probe['chance']:.3f})")
-        ax.set_xscale("log", base=2)  # gaps are >= 1 bar, doubling
-        ax.set_xlim(min(probe["gaps"]) / 1.3, max(probe["gaps"]) * 1.3)
-        ax.set_xticks(probe["gaps"])
-        ax.set_xticklabels([str(g) for g in probe["gaps"]])
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("gap g (bars of filler between the motif and its return)")
-        ax.set_ylabel("accuracy on the returning motif")
-        ax.set_title(f"Theme-recall probe (fresh {probe['settings']['preset']} models)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")  # short gaps sit near 1: the corner below them is free
-        save(fig, "probe.png")
-
+    if report.get("probe"):
+        _probe_plot(plt, report["probe"], save)
     curves = {k: tc for k, tc in report.get("training_curves", {}).items() if tc["step"]}
     if curves:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for key, tc in curves.items():
-            ax.plot(tc["step"], _arr(tc["valid_bpt"]), lw=1.6, **_style(key))
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("validation bits per token")
-        ax.set_title("Training: validation bits per token of the evaluated models")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right")
-        save(fig, "training_curves.png")
+        _training_curves_plot(plt, curves, save)
+
+
+def _nll_k_plot(plt, report, save) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for key in report["models"]:
+        em = report["effective_memory"][key]
+        if not em["nll_k"]:
+            continue
+        style = _style(key)
+        ax.plot(em["ks"], _arr(em["nll_k"]), marker="o", ms=3, lw=1.5, color=style["color"],
+                label=f"{style['label']}: {_fmt_memory(em)}")
+        ax.axhline(em["nll_full"], color=style["color"], lw=0.7, ls="--", alpha=0.6)
+        if em["steps"] is not None:
+            ax.plot([em["steps"]], [em["nll_k"][em["ks"].index(em["steps"])]], marker="*", ms=14,
+                    color=style["color"], mec="black", mew=0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k: tokens of context the model may use (16 = one 4/4 bar)")
+    ax.set_ylabel("NLL_k (bits per token)")
+    ax.set_title("Context ablation: NLL with only the last k tokens (star = effective memory, within 1%;\n"
+                 "dashed = all context; the label gives NLL_full - best NLL_k)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    save(fig, "nll_k.png")
+
+
+def _nll_per_bar_plot(plt, report, save) -> None:
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for key in report["models"]:
+        _draw(ax, report["nll_per_bar"][key], _style(key), lw=1.5)
+    ax.set_xlabel("bar of the test tune")
+    ax.set_ylabel("bits per token")
+    min_n = report["settings"].get("min_n")
+    ax.set_title("NLL per bar on held-out tunes (teacher-forced, full usable context"
+                 + (f"; bars with fewer than {min_n} tunes left out)" if min_n else ")"), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, "nll_per_bar.png")
+
+
+def _gradient_memory_plot(plt, report, save) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for key in report["models"]:
+        gm = report["gradient_memory"][key]
+        g = _arr(gm["g"])
+        g[g <= 0] = np.nan  # exactly zero (beyond reach) cannot sit on a log axis
+        ax.plot(gm["ks"], g, lw=1.5, **_style(key))
+    ax.set_yscale("log")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k: steps back from the predicted token")
+    ax.set_ylabel("G(k) / G(1)")
+    ax.set_title("Gradient memory: how much the prediction still feels the input k steps back")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    save(fig, "gradient_memory.png")
+
+
+def _probe_plot(plt, probe, save) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for key, rec in probe["models"].items():
+        ax.plot(probe["gaps"], _arr(rec["accuracy"]), marker="o", lw=1.6, **_style(key))
+    floor = source_style("floor")
+    ax.axhline(probe["chance"], color=floor.colour, ls=floor.line_style, label=f"chance ({probe['chance']:.3f})")
+    ax.set_xscale("log", base=2)  # gaps are >= 1 bar, doubling
+    ax.set_xlim(min(probe["gaps"]) / 1.3, max(probe["gaps"]) * 1.3)
+    ax.set_xticks(probe["gaps"])
+    ax.set_xticklabels([str(g) for g in probe["gaps"]])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("gap g (bars of filler between the motif and its return)")
+    ax.set_ylabel("accuracy on the returning motif")
+    ax.set_title(f"Theme-recall probe (fresh {probe['settings']['preset']} models)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")  # short gaps sit near 1: the corner below them is free
+    save(fig, "probe.png")
+
+
+def _training_curves_plot(plt, curves, save) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for key, tc in curves.items():
+        ax.plot(tc["step"], _arr(tc["valid_bpt"]), lw=1.6, **_style(key))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("validation bits per token")
+    ax.set_title("Training: validation bits per token of the evaluated models")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    save(fig, "training_curves.png")
 
 
 def _ssm_plot(plt, report, save) -> None:

@@ -92,5 +92,5 @@ def gradient_memory(model, tunes: list[np.ndarray], max_k: int = 512, n_position
         "g": g.tolist(),
         "raw_g1": float(per_k[0]),
         "inputs": int(length),
-        "n_positions": int(len(segments)),
+        "n_positions": len(segments),
     }

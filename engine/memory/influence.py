@@ -275,7 +275,7 @@ def distance_distribution(distances: list, max_bars: int = HISTOGRAM_MAX_BARS) -
     quantile = (lambda q: float(np.quantile(finite, q))) if len(finite) else (lambda q: None)
     return {
         "n_continuations": len(per),
-        "n_notes": int(len(finite)),
+        "n_notes": len(finite),
         "undefined": int(len(pooled) - len(finite)),
         "mean": _mean_or_none(finite),
         "median": quantile(0.5),

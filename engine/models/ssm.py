@@ -157,7 +157,7 @@ class MambaBlock(nn.Module):
         """x [B, T, D] after steps whose state is (conv_state [B, inner, d_conv - 1], h [B, inner, N]);
         returns (x + the block's output, the state after the last step)."""
         c = self.c
-        batch, t, _ = x.shape
+        _, t, _ = x.shape
         xs, z = self.in_proj(self.norm(x)).chunk(2, dim=-1)  # [B, T, inner] each
         seq = torch.cat([conv_state, xs.transpose(1, 2)], dim=-1)  # the conv sees the steps before this call
         conv_state = seq[:, :, seq.shape[-1] - (c.d_conv - 1):]

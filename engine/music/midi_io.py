@@ -251,6 +251,58 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:80] if text else type(exc).__name__
 
 
+def _read_track(mtrack, time_sigs: list, tempos: list, keys: list) -> tuple[str, dict[int, list]]:
+    """A track's name and its notes (start tick, end tick, pitch) by channel; its meter, tempo and key
+    events are appended to the score-wide lists."""
+    tick = 0
+    name = ""
+    # (channel, pitch) -> start ticks of the notes still sounding. A note-off ends the oldest one
+    # (first in, first out): legato repeats of a pitch often overlap its next note-on. A deque, so
+    # that a hostile file of a million overlapping note-ons costs a million steps, not a million².
+    open_notes: dict[tuple[int, int], deque[int]] = {}
+    by_channel: dict[int, list] = {}
+    for msg in mtrack:
+        tick += msg.time
+        kind = msg.type
+        if kind == "note_on" and msg.velocity > 0:
+            key = (msg.channel, msg.note)
+            starts = open_notes.get(key)
+            if starts is None:
+                starts = open_notes[key] = deque()
+            starts.append(tick)
+        elif kind == "note_off" or kind == "note_on":
+            starts = open_notes.get((msg.channel, msg.note))
+            if starts:
+                by_channel.setdefault(msg.channel, []).append((starts.popleft(), tick, msg.note))
+        elif kind == "time_signature":
+            time_sigs.append((tick, msg.numerator, msg.denominator))
+        elif kind == "set_tempo":
+            tempos.append((tick, msg.tempo))
+        elif kind == "key_signature":
+            keys.append((tick, msg.key))
+        elif kind == "track_name" and not name:
+            name = msg.name.strip()
+    for (channel, pitch), starts in open_notes.items():  # never released: ends with the track
+        by_channel.setdefault(channel, []).extend((start, tick, pitch) for start in starts)
+    return name, by_channel
+
+
+def _channel_tracks(index: int, name: str, by_channel: dict[int, list]) -> tuple[list[_Track], int]:
+    """One track of the file as a _Track per channel that has notes, and how many zero-length notes it dropped."""
+    tracks: list[_Track] = []
+    zero_length = 0
+    for channel in sorted(by_channel):
+        notes = [n for n in by_channel[channel] if n[1] > n[0]]
+        zero_length += len(by_channel[channel]) - len(notes)
+        if not notes:
+            continue
+        label = name or f"track {index + 1}"
+        if len(by_channel) > 1:
+            label += f" (channel {channel + 1})"
+        tracks.append(_Track(label, channel, sorted(notes)))
+    return tracks, zero_length
+
+
 def _read_score(path: Path, settings: ExtractSettings) -> _Score:
     data = _unwrap_rmid(_read_bytes(path, settings))
     _check_header(path, data)
@@ -260,47 +312,12 @@ def _read_score(path: Path, settings: ExtractSettings) -> _Score:
     title = ""
     zero_length = 0
     for index, mtrack in enumerate(midi.tracks):
-        tick = 0
-        name = ""
-        # (channel, pitch) -> start ticks of the notes still sounding. A note-off ends the oldest one
-        # (first in, first out): legato repeats of a pitch often overlap its next note-on. A deque, so
-        # that a hostile file of a million overlapping note-ons costs a million steps, not a million².
-        open_notes: dict[tuple[int, int], deque[int]] = {}
-        by_channel: dict[int, list] = {}
-        for msg in mtrack:
-            tick += msg.time
-            kind = msg.type
-            if kind == "note_on" and msg.velocity > 0:
-                key = (msg.channel, msg.note)
-                starts = open_notes.get(key)
-                if starts is None:
-                    starts = open_notes[key] = deque()
-                starts.append(tick)
-            elif kind == "note_off" or kind == "note_on":
-                starts = open_notes.get((msg.channel, msg.note))
-                if starts:
-                    by_channel.setdefault(msg.channel, []).append((starts.popleft(), tick, msg.note))
-            elif kind == "time_signature":
-                time_sigs.append((tick, msg.numerator, msg.denominator))
-            elif kind == "set_tempo":
-                tempos.append((tick, msg.tempo))
-            elif kind == "key_signature":
-                keys.append((tick, msg.key))
-            elif kind == "track_name" and not name:
-                name = msg.name.strip()
-        for (channel, pitch), starts in open_notes.items():  # never released: ends with the track
-            by_channel.setdefault(channel, []).extend((start, tick, pitch) for start in starts)
+        name, by_channel = _read_track(mtrack, time_sigs, tempos, keys)
         if index == 0 and name and not by_channel:
             title = name  # a conductor track's name is the sequence's title
-        for channel in sorted(by_channel):
-            notes = [n for n in by_channel[channel] if n[1] > n[0]]
-            zero_length += len(by_channel[channel]) - len(notes)
-            if not notes:
-                continue
-            label = name or f"track {index + 1}"
-            if len(by_channel) > 1:
-                label += f" (channel {channel + 1})"
-            tracks.append(_Track(label, channel, sorted(notes)))
+        channel_tracks, dropped = _channel_tracks(index, name, by_channel)
+        tracks += channel_tracks
+        zero_length += dropped
     if bad_keys:
         keys = []
     return _Score(midi.ticks_per_beat, tracks, time_sigs, tempos, keys, title, zero_length, bad_keys)
@@ -438,6 +455,14 @@ def _shift_from(line: np.ndarray, at: int, shift: int, bar_start: int) -> None:
     end[after] += shift
 
 
+def _shift_to_bar_line(line: np.ndarray, at: int, over: int, bar: int) -> int:
+    """Steps to add at `at` (negative: to remove) so the music after it lands on the bar lines again;
+    `over` is how many steps `at` lies past the last bar line of the meter around it."""
+    if over and not np.any((line[:, 0] >= at - over) & (line[:, 0] < at)):
+        return -over  # those steps hold no note onset: drop them, nothing is lost
+    return (bar - over) % bar  # insert steps; the note sounding there is held
+
+
 def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[list], list[str]]:
     """Keep a tune whole across the odd short bar that notation programs write as a meter change.
 
@@ -452,7 +477,7 @@ def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[li
     warnings: list[str] = []
     i = 0
     while i < len(spans):
-        anchor, start, end, num, den = spans[i]
+        _anchor, start, end, num, den = spans[i]
         if end == math.inf:  # the last span is as long as what sounds in it
             tail = line[line[:, 0] >= start]
             length = int(tail[:, 2].max()) - start if len(tail) else 0
@@ -465,11 +490,7 @@ def _absorb_irregular_bars(line: list, spans: list[list]) -> tuple[list, list[li
         same_around = prev and nxt and (prev[3], prev[4]) == (nxt[3], nxt[4])
         if same_around and prev_bar and length < prev_bar:
             at = nxt[1]
-            over = (at - prev[0]) % prev_bar  # steps past the last bar line of the meter around it
-            if over and not np.any((line[:, 0] >= at - over) & (line[:, 0] < at)):
-                shift = -over  # those steps hold no note onset: drop them, nothing is lost
-            else:
-                shift = (prev_bar - over) % prev_bar  # insert steps; the note sounding there is held
+            shift = _shift_to_bar_line(line, at, (at - prev[0]) % prev_bar, prev_bar)
             if shift:
                 _shift_from(line, at, shift, start)
                 for later in spans[i + 1 :]:
@@ -543,36 +564,13 @@ def _key_number(mido_key: str) -> int | None:
         return None
 
 
-def load_midi_melodies(
-    path, settings: ExtractSettings = ExtractSettings(), tune_id: str | None = None, title: str | None = None
-) -> list[Melody]:
-    """The melodies of one MIDI file: one per meter span and per passage between long rests.
-
-    Raises UnusableFile (a UserError "<path>: <reason>") when the file yields none. Melody step 0 is
-    always a downbeat (the bar holding the first note); pitches outside the token range are folded by
-    octaves. Every step costs time and memory near-linear in the file's size; the melodies together are
-    at most MAX_FILE_STEPS long. The file's warnings are in the first melody's meta["warnings"] (each
-    once), a melody's own (its tempo) in its own.
-    """
-    path = Path(path)
-    score = _read_score(path, settings)
-    track, why = _choose_track(path, score)
-    tpq = score.ticks_per_quarter
-    line = _skyline(track.notes, tpq)
-    if len(line) > MAX_FILE_STEPS:  # each note of the line takes a step of its own
-        _fail(path, f"too long for a melody ({len(line)} notes > {MAX_FILE_STEPS} steps)")
-    cfg = settings.token_config
-
-    # an ordered set: a file may repeat one warning a million times (a million stuck notes)
-    warnings: dict[str, None] = {"invalid key signature ignored": None} if score.bad_key_signature else {}
-    spans = _meter_segments(score, tpq)
-    if len(spans) > MAX_METER_CHANGES:
-        _fail(path, f"too many meter changes ({len(spans) - 1} > {MAX_METER_CHANGES})")
-    line, spans, bar_warnings = _absorb_irregular_bars(line, spans)
-    warnings.update(dict.fromkeys(bar_warnings))
+def _passages(line: np.ndarray, spans: list[list], settings: ExtractSettings,
+              warnings: dict[str, None]) -> tuple[list[tuple], list[str]]:
+    """The line cut into (anchor, numerator, denominator, notes) passages: one per meter span, split again at
+    rests of settings.split_rest_bars bars; notes held over settings.max_note_bars bars are cut (and
+    warned about). Also the reasons spans were skipped (meters that cannot be written)."""
     onsets = line[:, 0]
-    pieces, reasons, short = [], [], None
-    tempos, keys = _Timeline(score.tempos), _Timeline(score.keys)
+    pieces, reasons = [], []
     for anchor, seg_start, seg_end, num, den in spans:
         lo = int(np.searchsorted(onsets, seg_start, "left"))
         hi = len(onsets) if seg_end == math.inf else int(np.searchsorted(onsets, seg_end, "left"))
@@ -596,9 +594,93 @@ def load_midi_melodies(
                 group = []
             group.append((onset, pitch, end))
         pieces.append((anchor, num, den, group))
+    return pieces, reasons
+
+
+def _too_long_reason(settings: ExtractSettings) -> str:
+    if settings.split_rest_bars:
+        return (f"too long for a melody (over {MAX_FILE_STEPS} steps: rests of "
+                f"{settings.split_rest_bars:g} bars or more split melodies)")
+    return f"too long for a melody (over {MAX_FILE_STEPS} steps, never split at rests)"
+
+
+def _folded_notes(group: list, bar0: int, cfg: TokenConfig) -> tuple[list[Note], int]:
+    """The passage's notes from its first bar line, pitches folded by octaves into the token range; and how
+    many were folded."""
+    notes, folded = [], 0
+    for onset, pitch, end in group:
+        p = cfg.fold(pitch)
+        folded += p != pitch
+        notes.append(Note(onset - bar0, p, end - onset))
+    return notes, folded
+
+
+def _tempo_qpm(tempos: _Timeline, tick: int) -> tuple[float, str | None]:
+    """The tempo at `tick` in quarters per minute, and a warning when the file's is implausible (then replaced)."""
+    uspq = tempos.at(tick, 500_000)
+    qpm = 60_000_000 / uspq if uspq > 0 else math.inf
+    if PLAUSIBLE_QPM[0] <= qpm <= PLAUSIBLE_QPM[1]:
+        return qpm, None
+    shown = f"{qpm:.4g} qpm" if uspq > 0 else "of zero microseconds per quarter"
+    return DEFAULT_QPM, f"tempo {shown} is implausible; using {DEFAULT_QPM:g} qpm"
+
+
+def _key_and_source(keys: _Timeline, tick: int, notes: list[Note], bad_key_signature: bool) -> tuple[int, str]:
+    """The file's key signature at `tick`, else the key estimated from the notes; and which of the two."""
+    key_str = keys.at(tick, None)
+    key = _key_number(key_str) if key_str else None
+    if key is not None:
+        return key, "file"
+    why_estimated = "invalid key signature" if bad_key_signature else "no key signature"
+    return estimate_key(notes), f"estimated ({why_estimated})"
+
+
+def _attach_warnings(melodies: list[Melody], own_warnings: list[str | None], warnings: dict[str, None],
+                     base_id: str, base_title: str) -> None:
+    """The file's warnings once (on its first melody), not once per melody: a file can hold thousands of
+    melodies and hundreds of distinct warnings; each melody's own beside them. Parts numbered when several."""
+    for i, (m, own) in enumerate(zip(melodies, own_warnings)):
+        mine = (set(warnings) if i == 0 else set()) | ({own} if own else set())
+        if mine:
+            m.meta["warnings"] = sorted(mine)
+        if len(melodies) > 1:
+            m.meta["part"] = i + 1
+            if i:
+                melodies[i] = replace(m, tune_id=f"{base_id}#{i + 1}", title=f"{base_title} ({i + 1})")
+
+
+def load_midi_melodies(
+    path, settings: ExtractSettings = ExtractSettings(), tune_id: str | None = None, title: str | None = None
+) -> list[Melody]:
+    """The melodies of one MIDI file: one per meter span and per passage between long rests.
+
+    Raises UnusableFile (a UserError "<path>: <reason>") when the file yields none. Melody step 0 is
+    always a downbeat (the bar holding the first note); pitches outside the token range are folded by
+    octaves. Every step costs time and memory near-linear in the file's size; the melodies together are
+    at most MAX_FILE_STEPS long. The file's warnings are in the first melody's meta["warnings"] (each
+    once), a melody's own (its tempo) in its own.
+    """
+    path = Path(path)
+    score = _read_score(path, settings)
+    track, why = _choose_track(path, score)
+    tpq = score.ticks_per_quarter
+    line = _skyline(track.notes, tpq)
+    if len(line) > MAX_FILE_STEPS:  # each note of the line takes a step of its own
+        _fail(path, f"too long for a melody ({len(line)} notes > {MAX_FILE_STEPS} steps)")
+
+    # an ordered set: a file may repeat one warning a million times (a million stuck notes)
+    warnings: dict[str, None] = {"invalid key signature ignored": None} if score.bad_key_signature else {}
+    spans = _meter_segments(score, tpq)
+    if len(spans) > MAX_METER_CHANGES:
+        _fail(path, f"too many meter changes ({len(spans) - 1} > {MAX_METER_CHANGES})")
+    line, spans, bar_warnings = _absorb_irregular_bars(line, spans)
+    warnings.update(dict.fromkeys(bar_warnings))
+    pieces, reasons = _passages(line, spans, settings, warnings)
 
     melodies: list[Melody] = []
     own_warnings: list[str | None] = []
+    short = None
+    tempos, keys = _Timeline(score.tempos), _Timeline(score.keys)
     base_id = tune_id if tune_id is not None else printable(path.stem)
     base_title = title or score.title or printable(path.stem)
     total_steps = 0
@@ -608,35 +690,16 @@ def load_midi_melodies(
         n_steps = -(-(group[-1][2] - bar0) // spb) * spb
         n_bars = n_steps // spb
         if n_bars < settings.min_bars:
-            if short is None or n_bars > short:
-                short = n_bars
+            short = n_bars if short is None else max(short, n_bars)
             continue
         total_steps += n_steps
         if total_steps > MAX_FILE_STEPS:  # checked before anything of that size is built
-            _fail(path, f"too long for a melody (over {MAX_FILE_STEPS} steps: rests of "
-                        f"{settings.split_rest_bars:g} bars or more split melodies)"
-                  if settings.split_rest_bars else
-                  f"too long for a melody (over {MAX_FILE_STEPS} steps, never split at rests)")
-        notes, folded = [], 0
-        for onset, pitch, end in group:
-            p = cfg.fold(pitch)
-            folded += p != pitch
-            notes.append(Note(onset - bar0, p, end - onset))
+            _fail(path, _too_long_reason(settings))
+        notes, folded = _folded_notes(group, bar0, settings.token_config)
         tick0 = max(0, bar0) * tpq // STEPS_PER_QUARTER
-        uspq = tempos.at(tick0, 500_000)
-        qpm = 60_000_000 / uspq if uspq > 0 else math.inf
-        own = None
-        if not PLAUSIBLE_QPM[0] <= qpm <= PLAUSIBLE_QPM[1]:
-            shown = f"{qpm:.4g} qpm" if uspq > 0 else "of zero microseconds per quarter"
-            own = f"tempo {shown} is implausible; using {DEFAULT_QPM:g} qpm"
-            qpm = DEFAULT_QPM
+        qpm, own = _tempo_qpm(tempos, tick0)
         own_warnings.append(own)
-        key_str = keys.at(tick0, None)
-        key = _key_number(key_str) if key_str else None
-        key_source = "file"
-        if key is None:
-            why_estimated = "invalid key signature" if score.bad_key_signature else "no key signature"
-            key, key_source = estimate_key(notes), f"estimated ({why_estimated})"
+        key, key_source = _key_and_source(keys, tick0, notes, score.bad_key_signature)
         meta = {
             "track": track.name,
             "track_choice": why,
@@ -666,16 +729,7 @@ def load_midi_melodies(
     warnings.update((f"a part was skipped: {r}", None) for r in reasons)
     if too_short:
         warnings[f"a part was skipped: {too_short}"] = None
-    for i, (m, own) in enumerate(zip(melodies, own_warnings)):
-        # the file's warnings once (on its first melody), not once per melody: a file can hold
-        # thousands of melodies and hundreds of distinct warnings
-        mine = (set(warnings) if i == 0 else set()) | ({own} if own else set())
-        if mine:
-            m.meta["warnings"] = sorted(mine)
-        if len(melodies) > 1:
-            m.meta["part"] = i + 1
-            if i:
-                melodies[i] = replace(m, tune_id=f"{base_id}#{i + 1}", title=f"{base_title} ({i + 1})")
+    _attach_warnings(melodies, own_warnings, warnings, base_id, base_title)
     return melodies
 
 

@@ -97,8 +97,8 @@ def _render_builtin(pm, sample_rate: int) -> np.ndarray:
     end = max((n.end for n in notes), default=0.0)
     out = np.zeros(int(np.ceil((end + RELEASE_S) * sample_rate)) + 1, dtype=np.float64)
     for note in notes:
-        start = int(round(note.start * sample_rate))
-        held = max(1, int(round((note.end - note.start) * sample_rate)))
+        start = round(note.start * sample_rate)
+        held = max(1, round((note.end - note.start) * sample_rate))
         voice = _voice(note.pitch, held, sample_rate) * (note.velocity / 127.0)
         stop = min(len(out), start + len(voice))
         out[start:stop] += voice[: stop - start]

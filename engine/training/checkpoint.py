@@ -323,9 +323,10 @@ def read_safetensors(path, expected: dict | None = None, budget: int | None = No
             meta = f.metadata() or {}
             if meta.get("format") != FORMAT:
                 raise UserError(f"{path}: not a Melody Memory checkpoint (format {meta.get('format')!r})")
+            names = f.keys()  # a safetensors file handle: not iterable itself
             if expected is not None:
-                _check_header(path, {k: f.get_slice(k) for k in f.keys()}, expected, prefix)
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+                _check_header(path, {k: f.get_slice(k) for k in names}, expected, prefix)
+            tensors = {k: f.get_tensor(k) for k in names}
     except UserError:
         raise
     except Exception as exc:  # truncated, corrupted or not safetensors at all: all the same to the user

@@ -20,6 +20,7 @@ torch threads), and this module merges their events into one stream for the CLI 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -191,10 +192,8 @@ def _finish(workers, events) -> None:
     """Wait for the workers to checkpoint and exit, draining their messages so none blocks on a full pipe."""
     deadline = time.monotonic() + JOIN_TIMEOUT_S
     while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(queue_module.Empty):
             events.get(timeout=0.1)
-        except queue_module.Empty:
-            pass
     for worker in workers:
         if worker.is_alive():
             worker.kill()  # stuck past the deadline (workers ignore SIGTERM: the parent relays stops)
@@ -231,7 +230,7 @@ def _worker_main(index: int, job: TrainJob, cfg: TrainConfig, models: list[str],
             events.put((index, "events", pending))
     except UserError as exc:
         events.put((index, "user-error", str(exc)))
-    except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the parent, which shows it
+    except BaseException:  # a bug: its traceback goes to the parent, which shows it
         events.put((index, "error", traceback.format_exc()))
     finally:
         if not alive():

@@ -62,11 +62,11 @@ class OriginalityMeter(QWidget):
         font.setPixelSize(11)
         self.setFont(font)
 
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+    def sizeHint(self) -> QSize:
         return QSize(BAR_WIDTH + 8 + self.fontMetrics().horizontalAdvance("copied 100% of 255, run 256 bars"),
                      self.fontMetrics().height() + 2)
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+    def minimumSizeHint(self) -> QSize:
         return QSize(BAR_WIDTH, self.fontMetrics().height() + 2)
 
     def set_result(self, result, text: str, tip: str, baseline: dict | None = None, replays: bool = False) -> None:
@@ -77,7 +77,7 @@ class OriginalityMeter(QWidget):
         self.setAccessibleName(f"originality: {text}")
         self.update()
 
-    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt's name
+    def paintEvent(self, _event) -> None:
         p = QPainter(self)
         h = self.height()
         x = 0
@@ -145,7 +145,7 @@ def copy_marks(result) -> tuple[list[tuple[float, float]], list[Passage]]:
     bars from the primer's first bar (the roll's axis)."""
     P = result.primer_bars
     bands, start = [], None
-    for bar, copied in enumerate(list(result.copied_bars) + [False]):
+    for bar, copied in enumerate([*result.copied_bars, False]):
         if copied and start is None:
             start = bar
         elif not copied and start is not None:

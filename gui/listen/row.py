@@ -100,7 +100,7 @@ class ListenRow(QFrame):
         layout.addWidget(holder)
         layout.addWidget(self.roll, 1)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def mousePressEvent(self, event) -> None:
         super().mousePressEvent(event)
         self.pressed.emit()
 

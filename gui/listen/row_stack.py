@@ -55,7 +55,7 @@ class RowStack(QWidget):
     def current_row(self):
         return self.rows[self.current] if self.rows else None
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def keyPressEvent(self, event) -> None:
         key = event.key()
         if key in _MOVES and event.modifiers() == Qt.KeyboardModifier.NoModifier:
             self.set_current(self.current + _MOVES[key])
@@ -66,11 +66,11 @@ class RowStack(QWidget):
         else:
             super().keyPressEvent(event)
 
-    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def focusInEvent(self, event) -> None:
         super().focusInEvent(event)
         self._frame()
 
-    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def focusOutEvent(self, event) -> None:
         super().focusOutEvent(event)
         self._frame()
 

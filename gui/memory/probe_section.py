@@ -77,7 +77,7 @@ class ProbeSection(QObject):
 
         try:
             probe_settings = probe_settings or self.probe_settings()
-        except Exception as exc:  # noqa: BLE001 - a typo in the gaps field
+        except Exception as exc:  # a typo in the gaps field
             self.tab.main_window.show_error("Theme-recall probe", exc)
             return None
         settings.write("memory/probe_gaps", self.gaps.text())

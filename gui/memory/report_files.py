@@ -80,7 +80,7 @@ class ReportFiles(QObject):
             return
         try:
             report = saved_reports.read_report(entry.path)
-        except Exception as exc:  # noqa: BLE001 - removed or damaged since it was listed
+        except Exception as exc:  # removed or damaged since it was listed
             self.tab.main_window.show_error("Could not open the report", exc)
             return
         self.tab.show_listed(entry, report)

@@ -80,7 +80,7 @@ def listed_reports(run_dir, models: dict, shipped: bool) -> list[tuple[Listed, d
             continue
         try:
             report = read_report(path)
-        except Exception:  # noqa: BLE001 - a damaged file is passed over
+        except Exception:  # a damaged file is passed over
             continue
         if not made_on(report, models):
             continue

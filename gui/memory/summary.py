@@ -130,7 +130,7 @@ class SummaryTable(QTableWidget):
         self.resizeRowsToContents()
         self._fit_height()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._share_width()
 

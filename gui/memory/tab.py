@@ -306,7 +306,7 @@ class MemoryTab(QWidget):
             return
         try:
             path = saved_reports.save_report(report, run_dir)
-        except Exception as exc:  # noqa: BLE001 - a full disk: the report is still shown, say it is not kept
+        except Exception as exc:  # a full disk: the report is still shown, say it is not kept
             self.status.setText(f"{self.status.text()} (not kept: {workers.error_text(exc)})")
             return
         self.report_origin = f"evaluated {saved_reports.stamp_text(path)}"
@@ -380,13 +380,13 @@ class MemoryTab(QWidget):
     def open_report(self, path) -> None:
         try:
             report = saved_reports.read_report(path)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
+        except Exception as exc:  # shown to the user
             self.main_window.show_error("Could not open the report", exc)
             return
         shown, status, origin = self.report, self.status.text(), self.report_origin
         try:
             self.show_report(report)
-        except Exception as exc:  # noqa: BLE001 - a part the checks do not cover: keep what was shown
+        except Exception as exc:  # a part the checks do not cover: keep what was shown
             self.main_window.show_error("Could not open the report", f"{path}: {workers.error_text(exc)}")
             if shown is not None:
                 self.show_report(shown)

@@ -300,7 +300,7 @@ def _fail_on(errors, doing: str) -> None:
 def _label_needs(label: QLabel) -> tuple[int, int] | None:
     """(width, height) the label's text needs in its contents rectangle; None for empty labels."""
     text = label.text()
-    if not text or label.pixmap() is not None and not label.pixmap().isNull():
+    if not text or (label.pixmap() is not None and not label.pixmap().isNull()):
         return None
     rect = label.contentsRect()
     margin = 2 * label.margin()
@@ -319,6 +319,28 @@ def _label_needs(label: QLabel) -> tuple[int, int] | None:
     if label.wordWrap():
         return 0, label.heightForWidth(label.width()) - (label.height() - rect.height())
     return max(metrics.horizontalAdvance(line) for line in text.split("\n")) + margin, 0
+
+
+def _check_buttons(window, check) -> None:
+    """clipped_texts for check boxes and push buttons (a tab bar's buttons are its tabs: _check_tabs)."""
+    for button in window.findChildren(QAbstractButton):
+        if not button.isVisible() or not button.text() or isinstance(button.parent(), QTabBar):
+            continue
+        metrics = QFontMetrics(button.font())
+        text = shown_text(button)
+        if isinstance(button, QCheckBox):
+            check("check box", text, button.sizeHint().width(), button.width())
+        elif isinstance(button, QPushButton):
+            icon = button.iconSize().width() + 4 if not button.icon().isNull() else 0
+            check("button", text, metrics.horizontalAdvance(text) + icon + 8, button.width())
+
+
+def _check_tabs(window, check) -> None:
+    for bar in window.findChildren(QTabBar):
+        if bar.isVisible():
+            for i in range(bar.count()):
+                text = bar.tabText(i).replace("&", "")
+                check("tab", text, QFontMetrics(bar.font()).horizontalAdvance(text), bar.tabRect(i).width())
 
 
 def clipped_texts(window) -> list[str]:
@@ -340,21 +362,8 @@ def clipped_texts(window) -> list[str]:
         rect = label.contentsRect()
         check("label", label.text()[:60], needs[0], rect.width())
         check("label (height)", label.text()[:60], needs[1], rect.height())
-    for button in window.findChildren(QAbstractButton):
-        if not button.isVisible() or not button.text() or isinstance(button.parent(), QTabBar):
-            continue
-        metrics = QFontMetrics(button.font())
-        text = shown_text(button)
-        if isinstance(button, QCheckBox):
-            check("check box", text, button.sizeHint().width(), button.width())
-        elif isinstance(button, QPushButton):
-            icon = button.iconSize().width() + 4 if not button.icon().isNull() else 0
-            check("button", text, metrics.horizontalAdvance(text) + icon + 8, button.width())
-    for bar in window.findChildren(QTabBar):
-        if bar.isVisible():
-            for i in range(bar.count()):
-                text = bar.tabText(i).replace("&", "")
-                check("tab", text, QFontMetrics(bar.font()).horizontalAdvance(text), bar.tabRect(i).width())
+    _check_buttons(window, check)
+    _check_tabs(window, check)
     for group in window.findChildren(QGroupBox):
         if group.isVisible() and group.title():
             check("group", group.title(), QFontMetrics(group.font()).horizontalAdvance(group.title()), group.width())

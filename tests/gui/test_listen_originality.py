@@ -50,7 +50,7 @@ def replaying(window, qtbot, tiny_run, monkeypatch):
 
 
 def test_a_replayed_tune_shows_on_the_meter_and_in_marked_bars(replaying, window, qtbot):
-    tab, row, source = replaying
+    tab, row, _source = replaying
     assert row.meter.isVisible()
     assert row.meter.text == "copied 100% of 7, run 8 bars"
     assert "n = 7" in row.meter.toolTip() and "tunes the models trained on" in row.meter.toolTip()

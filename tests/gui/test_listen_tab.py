@@ -53,7 +53,7 @@ def test_generate_fills_one_row_per_model_aligned_by_bar(listening, window, qtbo
         focus(qtbot, window)
         qtbot.keyClick(window, "g", modifier=Qt.KeyboardModifier.ControlModifier)
     keys = window.state.ordered_model_keys()
-    assert [r.key for r in tab.rows] == keys + ["human"]
+    assert [r.key for r in tab.rows] == [*keys, "human"]
     for row in tab.rows:
         assert row.melody is not None, row.key
         assert row.melody.n_steps == 4 * row.melody.steps_per_bar

@@ -88,7 +88,7 @@ def test_bad_probe_gaps_give_a_message_not_a_crash(memory, window, user):
     tab = memory
     tab.probe.gaps.setText("one, two")
     user.click("Run probe")
-    assert any("whole numbers" in m.text for m in user.messages + [*user.warnings()])
+    assert any("whole numbers" in m.text for m in [*user.messages, *user.warnings()])
 
 
 # ---- where reports live --------------------------------------------------------------------------
