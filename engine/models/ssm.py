@@ -44,7 +44,7 @@ def selective_scan(delta: torch.Tensor, a: torch.Tensor, b_sel: torch.Tensor, c_
     delta, xs [B, T, D]; a [D, N] (negative); b_sel, c_sel [B, T, N]; h0 [B, D, N]. One op with a
     hand-written backward, so that only h is kept for backward and the [B, T, D, N] intermediates of
     the step (decay, write) are recomputed rather than stored or pushed through autograd one by one."""
-    batch, t, d = xs.shape
+    batch, t = xs.shape[:2]
     decay = torch.exp(delta[..., None] * a)  # [B, T, D, N]
     write = (delta * xs)[..., None] * b_sel[:, :, None, :]
     hs = scan_forward(decay.reshape(batch, t, -1), write.reshape(batch, t, -1), h0.reshape(batch, -1)).reshape(write.shape)
@@ -64,7 +64,7 @@ def selective_scan_backward(delta: torch.Tensor, a: torch.Tensor, b_sel: torch.T
     """Gradients of selective_scan for (delta, a, b_sel, c_sel, xs, h0). g_t = dL/dh_t runs backwards in
     time (g_t = C_t dL/dy_t + decay_{t+1} g_{t+1}); the decay's gradient uses decay_t h_{t-1} = h_t - write_t,
     so no shifted copy of h is needed."""
-    batch, t, d = xs.shape
+    batch, t = xs.shape[:2]
     decay = torch.exp(delta[..., None] * a)
     direct = grad_y[..., None] * c_sel[:, :, None, :]
     if grad_hs.numel():
