@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test bench corpus corpus-cache clean
+.PHONY: run test fuzz bench corpus corpus-cache clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ run: $(STAMP)
 test: $(STAMP)
 	# Two workers (pytest-xdist) on the two cores; the 15 slowest tests are listed at the end.
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra -n 2 --durations=15
+
+# The property tests (Hypothesis) with at least 500 cases each instead of the suite's few (tests/conftest.py).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=deep QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n 2 $$(grep -l "@given" tests/*.py)
 
 bench: $(STAMP)
 	$(PY) main.py bench

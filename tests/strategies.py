@@ -11,9 +11,17 @@ import math
 import struct
 
 import midi_factory as mf
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 varlen = mf._varlen  # a MIDI variable-length number (the factory's own encoder)
+
+
+def examples(n: int) -> int:
+    """A property test's own number of cases, or the profile's when that is larger: `make fuzz`
+    (HYPOTHESIS_PROFILE=deep, tests/conftest.py) gives every property test at least 500."""
+    return max(n, hypothesis_settings.default.max_examples)
+
 
 # ---------------------------------------------------------------------------------------------------
 # MIDI files built byte by byte

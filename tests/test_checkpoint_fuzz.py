@@ -14,7 +14,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import JSON_VALUES, json_leaves, set_leaf
+from strategies import JSON_VALUES, examples, json_leaves, set_leaf
 
 from engine.core.errors import UserError
 from engine.training import checkpoint as ckpt
@@ -81,7 +81,7 @@ def _damaged(data: bytes, name: str, damage) -> bytes:
 
 
 @pytest.mark.parametrize("name", list(READERS))
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck))
 @given(damage=DAMAGE, key=st.sampled_from(KEYS))
 def test_a_damaged_file_loads_or_is_refused_naming_it(intact, tmp_path_factory, name, damage, key):
     run = tmp_path_factory.mktemp("damaged") / "run"

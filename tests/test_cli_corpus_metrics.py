@@ -18,6 +18,7 @@ import pytest
 import strategies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from main import main
 
@@ -180,7 +181,7 @@ def check_outcome(code, out: str, err: str, cache: Path, before: set[Path]) -> N
 
 
 @pytest.mark.timeout(600)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_values_for_the_corpus_options(tunes, data):
     argv = data.draw(corpus_argv(tunes))
@@ -190,7 +191,7 @@ def test_any_values_for_the_corpus_options(tunes, data):
 
 
 @pytest.mark.timeout(600)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_values_for_the_metrics_options(tunes, data):
     argv = data.draw(metrics_argv(tunes / "t0.mid"))

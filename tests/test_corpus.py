@@ -13,6 +13,7 @@ import pytest
 import strategies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from engine.core.errors import UserError
 from engine.data.corpus import BUNDLED_DIR, ExtractSettings, content_key, load_corpus, split_of_content, split_of_melody
@@ -541,7 +542,7 @@ def test_when_nothing_is_usable_the_error_carries_every_reason(tmp_path, cache_d
 
 
 @pytest.mark.timeout(600)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(contents=st.lists(strategies.midi_bytes(), min_size=1, max_size=8))
 def test_a_folder_of_random_files_loads_what_it_can_and_names_every_other_file(tmp_path_factory, contents):
     folder = tmp_path_factory.mktemp("random")

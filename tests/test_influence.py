@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import examples
 from torch import nn
 
 from engine.core.errors import UserError
@@ -188,7 +189,7 @@ def test_weights_are_causal_and_normalised_for_every_family_and_method(key):
     assert model.training  # left as it was found
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(seed=st.integers(0, 10_000), length=st.integers(2, 90), primer=st.integers(1, 89))
 def test_any_token_sequence_gets_causal_normalised_weights(seed, length, primer):
     torch.manual_seed(0)

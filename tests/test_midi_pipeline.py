@@ -9,6 +9,7 @@ import midi_factory as mf
 import pytest
 import strategies
 from hypothesis import HealthCheck, given, settings
+from strategies import examples
 
 from engine.core.errors import UserError
 from engine.music.melody import Melody, Note
@@ -545,7 +546,7 @@ def test_a_file_name_that_is_not_utf8_loads_and_its_name_prints(tmp_path, good_b
 
 
 @pytest.mark.timeout(300)  # a hang fails here instead of stalling the suite
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=strategies.midi_bytes())
 def test_any_bytes_give_melodies_or_a_reason_naming_the_file(tmp_path, data):
     path = tmp_path / "random.mid"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import JSON_VALUES, json_leaves, set_leaf
+from strategies import JSON_VALUES, examples, json_leaves, set_leaf
 
 from engine.core.errors import UserError
 from engine.evaluation.report_file import check_report, read_report
@@ -35,7 +35,7 @@ def test_what_is_not_a_report_is_refused_naming_the_file(tmp_path):
             read_report(path)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(50), deadline=None, suppress_health_check=list(HealthCheck))
 @given(index=st.integers(0, len(LEAVES) - 1), value=JSON_VALUES)
 def test_any_value_anywhere_is_read_or_refused_with_a_user_error(index, value):
     doc = DAMAGED  # damaged at one leaf and put back after: copying 6 MB per example took most of the time

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -342,12 +343,18 @@ def test_sigterm_stops_training_with_checkpoints_like_a_first_ctrl_c(tunes, tmp_
                              "--device", "cpu", "--save-every", "100000", "--eval-every", "100000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
                             cwd=ROOT, start_new_session=True)
+    err_parts: list[str] = []
+    reader = threading.Thread(target=lambda: err_parts.extend(iter(lambda: proc.stderr.read(64), "")), daemon=True)
+    reader.start()
+    # Training processes started and stepping: the progress line has counted 100 steps of the two models
+    # (a fixed wait lost the race on a loaded machine, where starting the processes took over 6 s).
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (out / "run.json").is_file():
+    while time.monotonic() < deadline and max(map(int, re.findall(r"(\d+)/2000000", "".join(err_parts))), default=0) < 100:
         time.sleep(0.05)
-    time.sleep(6)  # training processes started and stepping
     os.killpg(proc.pid, signal.SIGTERM)  # `kill` to the whole group, as a logout does
-    _, err = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    reader.join(timeout=30)
+    err = "".join(err_parts)
     assert proc.returncode == 130, err
     assert "continue with --resume" in err
     assert all(read_config(out / k)["step"] > 0 for k in ("rnn", "gru"))

@@ -12,8 +12,8 @@ state decays; because delta, B and C depend on the input, the model chooses per 
 and how fast to forget (a small delta keeps the state, a large one overwrites it).
 
 The recurrence is linear in h, so training runs it over the whole sequence at once (`selective_scan`,
-a torch custom op: the chunked parallel scan of engine/models/scans.py, no loop over the time steps,
-with a hand-written backward that keeps only h and runs the same scan backwards in time); generation
+engine/models/ssm_scan.py: a torch op fusing the chunked parallel scan with the step's arithmetic, no
+loop over the time steps, with a hand-written backward that keeps only h); generation
 steps one token with a fixed-size state (the conv's last inputs and h). Both ops' FLOP formulas are
 registered with torch's FLOP counter so that `bench` counts the scan's work (engine/training/flops.py).
 """
@@ -27,93 +27,10 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import register_flop_formula
 
 from engine.core.validation import Limit
 from engine.models.base import ModelConfig, StatefulSequenceModel
-from engine.models.scans import next_steps, scan_backward, scan_forward
-
-
-@torch.library.custom_op("melody_memory::selective_scan", mutates_args=())
-def selective_scan(delta: torch.Tensor, a: torch.Tensor, b_sel: torch.Tensor, c_sel: torch.Tensor, xs: torch.Tensor,
-                   h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The block's recurrence and read-out over a whole sequence, (y [B, T, D], h [B, T, D, N]):
-
-        h_t = exp(delta_t * a) * h_{t-1} + (delta_t * x_t) B_t,   y_t = h_t C_t
-
-    delta, xs [B, T, D]; a [D, N] (negative); b_sel, c_sel [B, T, N]; h0 [B, D, N]. One op with a
-    hand-written backward, so that only h is kept for backward and the [B, T, D, N] intermediates of
-    the step (decay, write) are recomputed rather than stored or pushed through autograd one by one."""
-    batch, t = xs.shape[:2]
-    decay = torch.exp(delta[..., None] * a)  # [B, T, D, N]
-    write = (delta * xs)[..., None] * b_sel[:, :, None, :]
-    hs = scan_forward(decay.reshape(batch, t, -1), write.reshape(batch, t, -1), h0.reshape(batch, -1)).reshape(write.shape)
-    y = torch.einsum("btdn,btn->btd", hs, c_sel)
-    return y, hs
-
-
-@selective_scan.register_fake
-def _(delta, a, b_sel, c_sel, xs, h0):
-    return torch.empty_like(xs), xs.new_empty((*xs.shape, a.shape[-1]))
-
-
-@torch.library.custom_op("melody_memory::selective_scan_backward", mutates_args=())
-def selective_scan_backward(delta: torch.Tensor, a: torch.Tensor, b_sel: torch.Tensor, c_sel: torch.Tensor,
-                            xs: torch.Tensor, h0: torch.Tensor, hs: torch.Tensor, grad_y: torch.Tensor,
-                            grad_hs: torch.Tensor) -> list[torch.Tensor]:
-    """Gradients of selective_scan for (delta, a, b_sel, c_sel, xs, h0). g_t = dL/dh_t runs backwards in
-    time (g_t = C_t dL/dy_t + decay_{t+1} g_{t+1}); the decay's gradient uses decay_t h_{t-1} = h_t - write_t,
-    so no shifted copy of h is needed."""
-    batch, t = xs.shape[:2]
-    decay = torch.exp(delta[..., None] * a)
-    direct = grad_y[..., None] * c_sel[:, :, None, :]
-    if grad_hs.numel():
-        direct = direct + grad_hs
-    g = scan_backward(next_steps(decay.reshape(batch, t, -1)), direct.reshape(batch, t, -1)).reshape(hs.shape)
-    dx = delta * xs
-    g_log_decay = (hs - dx[..., None] * b_sel[:, :, None, :]).mul_(g)  # dL/d(delta_t a)
-    g_write = torch.einsum("btdn,btn->btd", g, b_sel)  # dL/d(delta_t x_t)
-    return [torch.einsum("btdn,dn->btd", g_log_decay, a) + g_write * xs,
-            torch.einsum("btdn,btd->dn", g_log_decay, delta),
-            torch.einsum("btdn,btd->btn", g, dx),
-            torch.einsum("btdn,btd->btn", hs, grad_y),
-            g_write * delta,
-            decay[:, 0] * g[:, 0]]
-
-
-@selective_scan_backward.register_fake
-def _(delta, a, b_sel, c_sel, xs, h0, hs, grad_y, grad_hs):
-    return [torch.empty_like(x) for x in (delta, a, b_sel, c_sel, xs, h0)]
-
-
-def _selective_scan_context(ctx, inputs, output):
-    ctx.save_for_backward(*inputs, output[1])
-    ctx.set_materialize_grads(False)  # the read-out's h is mostly unused (training keeps only y)
-
-
-def _selective_scan_grad(ctx, grad_y, grad_hs):
-    *inputs, hs = ctx.saved_tensors
-    grad_y = torch.zeros_like(inputs[4]) if grad_y is None else grad_y.contiguous()
-    grad_hs = hs.new_empty(0) if grad_hs is None else grad_hs.contiguous()
-    return tuple(selective_scan_backward(*inputs, hs, grad_y, grad_hs))
-
-
-selective_scan.register_autograd(_selective_scan_grad, setup_context=_selective_scan_context)
-
-
-@register_flop_formula(torch.ops.melody_memory.selective_scan)
-def _selective_scan_flops(delta_shape, a_shape, *args, out_shape=None, **kwargs) -> int:
-    """Per state element and step: the decay (a multiply, an exp), the write (a multiply), the recurrence
-    (a multiply and an add) and the read-out (a multiply and an add): 7 (an exp counted as one, as a
-    matmul's 2mnk counts its arithmetic whatever its kernel does; pass 1 of the chunked scan adds 2 more)."""
-    return 7 * math.prod(delta_shape) * a_shape[-1]
-
-
-@register_flop_formula(torch.ops.melody_memory.selective_scan_backward)
-def _selective_scan_backward_flops(delta_shape, a_shape, *args, out_shape=None, **kwargs) -> int:
-    """The reverse recurrence (2), the decay again (2), and per output's product-and-sum (2 each, six
-    of them) plus the direct gradient (2): about 18 per state element and step."""
-    return 18 * math.prod(delta_shape) * a_shape[-1]
+from engine.models.ssm_scan import selective_scan
 
 
 @dataclass
