@@ -9,7 +9,8 @@ import torch
 
 from engine.models import build_model, models_in_group
 from engine.models.mingru import CHUNK, log_space_scan
-from engine.models.scans import linear_scan
+from engine.models.scans import CHUNK_STEPS, linear_scan
+from engine.models.ssm_scan import selective_scan
 from engine.music.tokens import HOLD, TokenConfig
 from engine.training.flops import train_step_flops
 
@@ -77,6 +78,21 @@ def test_gradients_through_the_scans_match_finite_differences(scan, length):
     b = torch.randn(2, length, 3, dtype=torch.float64, generator=g)
     h0 = torch.rand(2, 3, dtype=torch.float64, generator=g)
     assert torch.autograd.gradcheck(scan, tuple(x.requires_grad_() for x in (a, b, h0)))
+
+
+@pytest.mark.parametrize("length", [1, 5, CHUNK_STEPS + 3, 2 * CHUNK_STEPS + 5])
+def test_gradients_through_the_selective_scan_match_finite_differences(length):
+    """The fused op's hand-written backward, for y and for the state it returns, within and across chunks."""
+    g = torch.Generator().manual_seed(length)
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, dtype=torch.float64, generator=g) * scale).requires_grad_()
+
+    delta = (torch.rand(2, length, 3, dtype=torch.float64, generator=g) * 0.5).requires_grad_()
+    a = (-torch.rand(3, 4, dtype=torch.float64, generator=g) * 3).requires_grad_()
+    args = (delta, a, rand(2, length, 4), rand(2, length, 4), rand(2, length, 3), rand(2, 3, 4))
+    assert torch.autograd.gradcheck(lambda *x: selective_scan(*x)[0], args)
+    assert torch.autograd.gradcheck(lambda *x: selective_scan(*x)[1][:, -1], args)
 
 
 @pytest.mark.parametrize("key", MODERN)
