@@ -60,7 +60,9 @@ class ListenControls(QVBoxLayout):
         first.addSpacing(12)
         first.addWidget(QLabel("Primer bars"))
         first.addWidget(self.primer_bars)
-        first.addWidget(QLabel("then compose"))  # the sentence reads on into the field's unit: "16 bars"
+        compose = QLabel("then compose")  # a sentence, not the table's label: it reads on into the unit, "16 bars"
+        compose.setBuddy(self.bars)
+        first.addWidget(compose)
         first.addWidget(self.bars)
         first.addSpacing(12)
         first.addWidget(self.generate_button)
