@@ -11,30 +11,22 @@ Each melody's originality (how much replays the training tunes) is measured as i
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QComboBox,
-    QCompleter,
-    QDoubleSpinBox,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QScrollArea,
-    QSizePolicy,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from . import settings, style, workers
-from .influence_view import InfluenceView, compute_all, summary_text
+from .influence_view import InfluenceView
+from .listen.controls import WAITING_TEXT, ListenControls
+from .listen.exports import RowExports
+from .listen.note_sources import NoteSources
 from .listen.originality_panel import OriginalityPanel
+from .listen.playing import RowPlaying
 from .listen.row import PRIMER_COLOUR, ListenRow  # noqa: F401 - PRIMER_COLOUR: the tab's colours in one import
 from .listen.row_stack import RowStack
 
-WAITING_TEXT = "Generate when loaded"  # the Generate button after a press while the corpus or models load
+__all__ = ["WAITING_TEXT", "ListenTab"]
 
 
 def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event, lock: threading.Lock):
@@ -50,7 +42,7 @@ def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event
         yield key, melodies
 
 
-class ListenTab(QWidget):
+class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
     trainRequested = Signal()
     generationFinished = Signal()
     rowReady = Signal(int)  # index of a row whose continuation just arrived
@@ -73,60 +65,13 @@ class ListenTab(QWidget):
 
         self._generate_pending = False  # Generate was pressed while something was still loading
 
-        self.primer_box = QComboBox()
-        self.primer_box.setEditable(True)
-        self.primer_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.primer_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        self.primer_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
-        self.primer_box.setMinimumWidth(220)  # a long title is elided; the field grows with the window
-        self.primer_box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.primer_box.setToolTip("Tunes of the test split: the models never trained on them")
-        self.primer_bars = style.spin_box(1, 64, settings.read("listen/primer_bars", 8), "bars of the tune the models hear")
-        self.bars = style.spin_box(1, 256, settings.read("listen/bars", 16), "bars each model composes")
-        self.temperature = QDoubleSpinBox(minimum=0.05, maximum=3.0, singleStep=0.05, decimals=2)
-        self.temperature.setValue(settings.read("listen/temperature", 1.0))
-        self.temperature.setToolTip("Below 1: safer, more repetitive; above 1: more adventurous")
-        self.top_p = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2)
-        self.top_p.setValue(settings.read("listen/top_p", 1.0))
-        self.top_p.setToolTip("Sample only from the most likely notes that add up to this probability (1 = all)")
-        self.variations = style.spin_box(1, 16, settings.read("listen/variations", 1), "continuations per model")
-        self.variation = style.spin_box(1, 1, 1, "which variation the rows show")
+        self.controls = ListenControls(self)
+        c = self.controls
+        self.primer_box, self.primer_bars, self.bars, self.seed = c.primer_box, c.primer_bars, c.bars, c.seed
+        self.temperature, self.top_p, self.variations, self.variation = c.temperature, c.top_p, c.variations, c.variation
+        self.generate_button, self.export_all_button, self.export_wav_button = (c.generate_button, c.export_all_button,
+                                                                               c.export_wav_button)
         self.variation.valueChanged.connect(self._redraw_rows)
-        self.seed = style.spin_box(0, 999_999, settings.read("listen/seed", 0), "the same seed gives the same melodies")
-        self.generate_button = style.button("Generate", self.generate, "Compose a continuation with every model (Ctrl+G)")
-        self.generate_button.setStyleSheet("font-weight: 600; padding: 4px 16px;")
-        # Wide enough for what it says while the corpus or the models load, so the row never jumps.
-        bold = self.generate_button.font()
-        bold.setWeight(QFont.Weight.DemiBold)
-        self.generate_button.setMinimumWidth(QFontMetrics(bold).horizontalAdvance(WAITING_TEXT) + 40)
-        self.export_all_button = style.button("Export all MIDI ...", self.export_midi,
-                                              "One MIDI file per row into a folder (Ctrl+E)")
-        self.export_wav_button = style.button("Export all WAV ...", self.export_wav, "One WAV file per row into a folder")
-
-        # Two lines that fit a 1024-pixel-wide window: what to play and how long, then how to sample.
-        first = QHBoxLayout()
-        first.addWidget(QLabel("Primer tune"))
-        first.addWidget(self.primer_box, 1)
-        first.addSpacing(12)
-        first.addWidget(QLabel("Primer bars"))
-        first.addWidget(self.primer_bars)
-        first.addWidget(QLabel("then compose"))
-        first.addWidget(self.bars)
-        first.addWidget(QLabel("bars"))
-        first.addSpacing(12)
-        first.addWidget(self.generate_button)
-        second = QHBoxLayout()
-        for text, box in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Variations", self.variations),
-                          ("Seed", self.seed), ("Show variation", self.variation)):
-            second.addWidget(QLabel(text))
-            second.addWidget(box)
-            second.addSpacing(8)
-        second.addStretch(1)
-        second.addWidget(self.export_all_button)
-        second.addWidget(self.export_wav_button)
-        controls = QVBoxLayout()
-        controls.addLayout(first)
-        controls.addLayout(second)
 
         self.banner = QLabel()
         self.banner.setWordWrap(True)
@@ -149,7 +94,7 @@ class ListenTab(QWidget):
         self.originality = OriginalityPanel(self)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(controls)
+        layout.addLayout(self.controls)
         layout.addWidget(self.banner_widget)
         layout.addWidget(self.originality.note)
         layout.addWidget(self.scroll, 1)
@@ -318,17 +263,9 @@ class ListenTab(QWidget):
         if self._primer is None:
             self._say("choose a primer tune at least as long as the primer bars")
             return
-        from engine.generation.generate import SampleSettings
-
         self._stop_influence()
-        sample_settings = SampleSettings(
-            bars=self.bars.value(),
-            temperature=self.temperature.value(),
-            top_p=self.top_p.value(),
-            variations=self.variations.value(),
-            seed=self.seed.value(),
-        )
-        self._save_settings()
+        sample_settings = self.controls.sample_settings()
+        self.controls.save()
         models = {k: self.state.models[k] for k in self.state.ordered_model_keys()}
         for row in self.rows:
             if row.key != "human":
@@ -403,72 +340,6 @@ class ListenTab(QWidget):
         if self._results and not cancelled:
             self._start_influence()
 
-    # ---- what each note drew on -------------------------------------------------------------------
-    def _start_influence(self) -> None:
-        """Attribute the continuations the rows show, in the background; a lookup table per row arrives
-        as each is done."""
-        from engine.evaluation.evaluate import INFLUENCE_BARS
-
-        self._stop_influence()
-        if self._primer is None:
-            return
-        shown = {r.key: r.melody for r in self.rows if r.key in self._results and r.melody is not None}
-        models = {k: self.state.models[k] for k in shown if k in self.state.models}
-        if not models:
-            return
-        human = self.row("human")
-        bars = min(INFLUENCE_BARS, self.bars.value())
-        end = self.primer_bars.value() + bars
-        for row in self.rows:
-            row.roll.set_influence_end(end if self.bars.value() > bars else None)
-            if row.key in models:
-                row.set_info("finding what it drew on ...", "")
-        self._influence_text = (f"composed {self.bars.value()} bars with {len(self._results)} models; what the notes "
-                                f"drew on: the first {bars} bars of each (the cost grows with the length squared)")
-        self.status.setText(f"{self._influence_text}, finding it ...")
-        cancel = self._influence_cancel = threading.Event()
-        # Callbacks check that their job is still the current one: a cancelled job may still deliver.
-        self._influence_job = workers.start_job(
-            compute_all, models, self._primer, {k: shown[k] for k in models},
-            human.melody if human is not None else None, bars, cancel, self._model_lock,
-            generator=True, cancel=cancel, owner=self,
-            on_yield=lambda result: self._influence_ready(result) if cancel is self._influence_cancel else None,
-            on_error=lambda exc: self._influence_failed(exc) if cancel is self._influence_cancel else None,
-            on_finish=lambda: self._influence_finished() if cancel is self._influence_cancel else None)
-
-    def _stop_influence(self) -> None:
-        """Cancel an attribution in progress and forget the tables (the rows' music changes)."""
-        if self._influence_cancel is not None:
-            self._influence_cancel.set()
-        self._influence_job = None
-        self._influence_cancel = None
-        self.influence.reset()
-
-    def _influence_ready(self, result) -> None:
-        key, method, table = result
-        self.influence.add(key, method, table)
-        self._show_summary(key)
-
-    def _show_summary(self, key: str) -> None:
-        row, table = self.row(key), self.influence.table(key)
-        if row is not None and table is not None:
-            row.set_info(*summary_text(table))
-
-    def _method_changed(self, row) -> None:
-        self.influence.attention[row.key] = row.attention_box.isChecked()
-        self._show_summary(row.key)
-        self.influence.redraw()
-
-    def _influence_failed(self, exc) -> None:
-        self.window().show_error("Finding what the notes drew on failed", exc)
-
-    def _influence_finished(self) -> None:
-        self._influence_job = None
-        self._influence_cancel = None
-        if self.influence.ready():
-            self.status.setText(self._influence_text)
-        self.influenceFinished.emit()
-
     @property
     def primer(self):
         """The primer the rows show (None: no tune chosen, or too short)."""
@@ -489,156 +360,3 @@ class ListenTab(QWidget):
 
     def stop_events(self) -> list[threading.Event]:
         return [e for e in (self._cancel, self._influence_cancel) if e is not None]
-
-    def _save_settings(self) -> None:
-        for key, value in (
-            ("listen/primer", self.primer_box.currentData() or ""),
-            ("listen/primer_bars", self.primer_bars.value()),
-            ("listen/bars", self.bars.value()),
-            ("listen/temperature", self.temperature.value()),
-            ("listen/top_p", self.top_p.value()),
-            ("listen/variations", self.variations.value()),
-            ("listen/seed", self.seed.value()),
-        ):
-            settings.write(key, value)
-
-    # ---- sound ---------------------------------------------------------------------------------
-    def _play(self, row: ListenRow) -> None:
-        if self.playback.is_playing(row):
-            self.playback.stop()
-            return
-        if row.melody is None or self._primer is None:
-            return
-        self.rows_widget.set_current(self.rows.index(row), notify=False)
-        from engine.music.export import join_primer
-
-        self.playback.play(row, join_primer(self._primer, row.melody), row.roll, 0.0)
-
-    def play_row(self, index: int) -> None:
-        if 0 <= index < len(self.rows):
-            self._play(self.rows[index])
-
-    def play_stop(self) -> None:
-        """Space: stop what plays, else play the current row (the first with music when it has none)."""
-        if self.playback.is_playing():
-            self.playback.stop()
-            return
-        current = self.rows_widget.current_row()
-        for row in ([current] if current is not None else []) + self.rows:
-            if row.melody is not None:
-                self.rows_widget.set_current(self.rows.index(row))
-                self._play(row)
-                return
-
-    def _choose_row(self, row: ListenRow) -> None:
-        self.rows_widget.set_current(self.rows.index(row))
-        self.rows_widget.setFocus(Qt.FocusReason.MouseFocusReason)
-
-    def _current_row_changed(self, index: int) -> None:
-        """Chosen with the keys while a row plays: play the new one (the arrows go from row to row, hearing each)."""
-        row = self.rows[index]
-        if self.playback.is_playing() and row.melody is not None and not self.playback.is_playing(row):
-            self._play(row)
-
-    def _playback_changed(self) -> None:
-        for row in self.rows:
-            row.play_button.setText("Stop" if self.playback.is_playing(row) else "Play")
-
-    # ---- export --------------------------------------------------------------------------------
-    def _stem(self, row: ListenRow) -> str:
-        tune = (self._primer.tune_id or "primer").replace("/", "_").replace("#", "-") if self._primer else "primer"
-        return f"{tune}-{row.key}"
-
-    def export_row_midi(self, row: ListenRow, path: str | None = None):
-        if row.melody is None:
-            return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export MIDI", str(Path(settings.read("dirs/export", str(Path.home()))) / f"{self._stem(row)}.mid"),
-                "MIDI files (*.mid)",
-            )
-            if not path:
-                return None
-            settings.write("dirs/export", str(Path(path).parent))
-        written = self._write_midi(row, Path(path))
-        if written:
-            self._say(f"wrote {written}")
-        return written
-
-    def _write_midi(self, row: ListenRow, path: Path):
-        from engine.music.export import write_midi
-
-        try:
-            key = None if row.key == "human" else row.key
-            written = write_midi(path, row.melody, track_name=style.model_label(key), primer=self._primer)
-        except Exception as exc:  # shown to the user, the app carries on
-            self.window().show_error("Export failed", exc)
-            return None
-        return written
-
-    def export_midi(self, folder: str | None = None) -> list:
-        """Every row with music, one MIDI file each, into a folder (asked for when not given)."""
-        rows = [r for r in self.rows if r.melody is not None]
-        if not rows:
-            self._say("nothing to export yet: press Generate first")
-            return []
-        if folder is None:
-            folder = settings.ask_folder(self, "Export all rows as MIDI into", "dirs/export")
-            if not folder:
-                return []
-        written = []
-        for row in rows:
-            path = self._write_midi(row, Path(folder) / f"{self._stem(row)}.mid")
-            if path is None:  # the error dialog says why; the other rows would fail the same way
-                break
-            written.append(path)
-        if written:
-            self._say(f"wrote {len(written)} MIDI files to {folder}")
-        return written
-
-    def export_row_wav(self, row: ListenRow, path: str | None = None):
-        if row.melody is None:
-            return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export WAV", str(Path(settings.read("dirs/export", str(Path.home()))) / f"{self._stem(row)}.wav"),
-                "WAV files (*.wav)",
-            )
-            if not path:
-                return None
-            settings.write("dirs/export", str(Path(path).parent))
-        return self._write_wavs([(row, Path(path))])
-
-    def export_wav(self, folder: str | None = None):
-        rows = [r for r in self.rows if r.melody is not None]
-        if not rows:
-            self._say("nothing to export yet: press Generate first")
-            return None
-        if folder is None:
-            folder = settings.ask_folder(self, "Export all rows as WAV into", "dirs/export")
-            if not folder:
-                return None
-        return self._write_wavs([(r, Path(folder) / f"{self._stem(r)}.wav") for r in rows])
-
-    def _write_wavs(self, targets):
-        """Render and write in the background (FluidSynth takes a moment for long pieces)."""
-        from engine.music.export import join_primer, write_wav
-        from engine.music.synth import render_audio
-
-        jobs = [(join_primer(self._primer, r.melody), p) for r, p in targets]
-
-        def work():
-            written = []
-            for melody, path in jobs:
-                samples, rate, _synth = render_audio(melody)
-                written.append(write_wav(path, samples, rate))
-            return written
-
-        self._say(f"rendering {len(jobs)} WAV file{'s' if len(jobs) > 1 else ''} ...")
-        return workers.start_job(
-            work,
-            on_return=lambda paths: self._say(
-                f"wrote {paths[0]}" if len(paths) == 1 else f"wrote {len(paths)} WAV files to {paths[0].parent}"),
-            on_error=lambda exc: self.window().show_error("WAV export failed", exc),
-            owner=self,
-        )

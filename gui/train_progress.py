@@ -13,9 +13,10 @@ import math
 import time
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from . import settings
+from .setting_fields import setting_field
 
 
 def format_eta(seconds) -> str:
@@ -71,16 +72,13 @@ class WorkersRow(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.processes = QSpinBox(minimum=0, maximum=64)
-        self.processes.setSpecialValueText("auto")
-        self.processes.setValue(settings.read("train/processes", 0, int))
-        self.processes.setAccessibleName("training processes")
-        self.processes.setToolTip("Training processes on a CPU (auto: one per core, at most one per model)")
-        self.threads = QSpinBox(minimum=0, maximum=256)
-        self.threads.setSpecialValueText("auto")
-        self.threads.setValue(settings.read("train/threads", 0, int))
-        self.threads.setAccessibleName("threads per process")
-        self.threads.setToolTip("torch CPU threads in each training process (auto: the cores / the processes)")
+        from engine.training.train_config import TRAIN_SETTINGS
+
+        # unset (saved as 0) is "auto": the engine chooses from the cores and the ticked models
+        self.processes = setting_field(TRAIN_SETTINGS["processes"], settings.read("train/processes", 0, int) or None,
+                                       unset="auto")
+        self.threads = setting_field(TRAIN_SETTINGS["threads"], settings.read("train/threads", 0, int) or None,
+                                     unset="auto")
         self.plan = QLabel("")
         self.plan.setStyleSheet("color: #555555; font-size: 11px;")
         self.plan.setObjectName("workersPlan")

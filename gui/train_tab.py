@@ -9,51 +9,22 @@ threading.Event that the engine checks every step; it saves the last checkpoint 
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QGridLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.core.errors import UserError
 
 from . import settings, style, workers
-from .hover import HoverReadout
-from .number_box import ScientificSpinBox
-from .train_progress import Countdown, WorkersRow, busy_line, run_line
+from .train.curves import TrainCurves
+from .train.form import TrainForm
+from .train_progress import Countdown, busy_line, run_line
 from .train_questions import ask_to_replace, compositions, offer_own_corpus
 
 REDRAW_MS = 100  # at most 10 redraws a second: smooth enough, cheap for the event loop
 BATCH_SECONDS = 0.05  # the worker forwards events at most 20 times a second
-
-
-class _Series:
-    """Growing arrays of one model's curve points (amortised appends, no copies on redraw)."""
-
-    def __init__(self):
-        self.x: list[float] = []
-        self.y: list[float] = []
-
-    def add(self, x, y) -> None:
-        self.x.append(float(x))
-        self.y.append(float(y))
 
 
 class TrainTab(QWidget):
@@ -64,8 +35,6 @@ class TrainTab(QWidget):
         self._stop: threading.Event | None = None
         self._job = None
         self._dirty: set[str] = set()
-        self._train: dict[str, _Series] = {}
-        self._valid: dict[str, _Series] = {}
         self._progress: dict[str, dict] = {}
         self._run_dir: Path | None = None
         self._failed = False
@@ -74,89 +43,14 @@ class TrainTab(QWidget):
         self._countdown = Countdown()
         self._shown_preset: str | None = None  # the preset of the run whose progress the rows show
 
-        from engine.models.registry import GROUPS, MODEL_KEYS, PRESETS, default_selection, spec
-        from engine.training.train_config import classroom_config
-
-        classroom = classroom_config()
-        # ---- settings column -------------------------------------------------------------------
-        # One row per model: tick it, its size in the preset, and (while it trains) its progress.
-        self.model_boxes: dict[str, QCheckBox] = {}
-        self.param_labels: dict[str, QLabel] = {}
-        self.bars: dict[str, QProgressBar] = {}
-        self.rates: dict[str, QLabel] = {}
-        models_group = QGroupBox("Models")
-        grid = QGridLayout(models_group)
-        grid.setVerticalSpacing(4)
-        grid.setColumnStretch(2, 1)
-        # The seed's five are ticked by default; the other groups (the modern parallel RNNs) sit one click
-        # away under their own heading.
-        chosen = settings.read("train/models", ",".join(default_selection())).split(",")
-        self.group_headings: dict[str, QLabel] = {}
-        i = -1
-        for key in MODEL_KEYS:
-            i += 1
-            group = spec(key).group
-            if group not in self.group_headings:
-                heading = QLabel(GROUPS.get(group, group).capitalize())
-                heading.setStyleSheet("color: #555555; font-size: 11px; font-weight: 600;")
-                grid.addWidget(heading, i, 0, 1, 4)
-                self.group_headings[group] = heading
-                i += 1
-            # the label without its parenthesis fits the form at 1024 px; the heading and tooltip say the rest
-            box = QCheckBox(style.model_label(key).split(" (")[0])
-            box.setToolTip(style.model_label(key))
-            box.setIcon(style.swatch_icon(style.model_colour(key)))
-            box.setChecked(key in chosen)
-            box.setStyleSheet(f"QCheckBox {{ color: {style.model_colour(key)}; font-weight: 600; }}")
-            params = QLabel("")
-            params.setStyleSheet("color: #555555; font-size: 11px;")
-            bar = QProgressBar()
-            bar.setTextVisible(True)
-            bar.setFormat("%p%")
-            bar.setMinimumWidth(60)
-            bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            bar.setStyleSheet(
-                f"QProgressBar {{ max-height: 14px; font-size: 10px; }} "
-                f"QProgressBar::chunk {{ background: {style.model_colour(key)}; }}"
-            )
-            rate = QLabel("")
-            rate.setStyleSheet("color: #555555; font-size: 11px;")
-            for column, widget in enumerate((box, params, bar, rate)):
-                grid.addWidget(widget, i, column)
-            self.model_boxes[key], self.param_labels[key], self.bars[key], self.rates[key] = box, params, bar, rate
-
-        self.preset = QComboBox()
-        self.preset.addItems(list(PRESETS))
-        self.preset.setCurrentText(settings.read("train/preset", classroom.preset))
-        self.preset.setToolTip("Model size; within a preset every model has about the same number of parameters")
-        self.steps = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100)
-        self.steps.setValue(settings.read("train/steps", classroom.steps))
-        self.steps.setToolTip("Optimizer steps per model (all models get the same budget and the same batches)")
-        self.learning_rate = ScientificSpinBox(1e-5, 1.0, settings.read("train/lr", classroom.lr), "Learning rate",
-                                               "Peak learning rate")
-        self.learning_rate.refused.connect(self._refused)
-        self.window_len = QSpinBox(minimum=16, maximum=4096, singleStep=16)
-        self.window_len.setToolTip("Training crop in 16th-note steps (16 per 4/4 bar); also the attention span")
-        self.seed = QSpinBox(minimum=0, maximum=999_999)
-        self.seed.setValue(settings.read("train/seed", classroom.seed))
-        # Not inside the installation (read-only once installed): the user's data folder, unless chosen.
-        self.out_dir = QLineEdit(settings.read("train/out", str(settings.data_dir() / "runs")))
-        self.out_dir.setToolTip("Each run is saved in a new folder here; reopen it with File > Open run")
-        browse = style.button("...", self._browse, "Choose the folder that new runs are saved in")
-        browse.setFixedWidth(browse.fontMetrics().horizontalAdvance("...") + 24)
-        out_line = QHBoxLayout()
-        out_line.addWidget(self.out_dir)
-        out_line.addWidget(browse)
-
-        form = QFormLayout()
-        form.addRow("Preset", self.preset)
-        form.addRow("Steps", self.steps)
-        form.addRow("Learning rate", self.learning_rate)
-        form.addRow("Window (steps)", self.window_len)
-        form.addRow("Seed", self.seed)
-        form.addRow("Save runs in", out_line)
-        self.workers = WorkersRow()
-        form.addRow("Processes", self.workers)
+        # ---- settings column: the models and the run's settings (gui/train/form.py) ------------------
+        self.form = TrainForm(state)
+        form = self.form
+        self.model_boxes, self.param_labels, self.bars, self.rates = form.model_boxes, form.param_labels, form.bars, form.rates
+        self.group_headings = form.group_headings
+        self.preset, self.steps, self.learning_rate = form.preset, form.steps, form.learning_rate
+        self.window_len, self.seed, self.out_dir, self.workers = form.window_len, form.seed, form.out_dir, form.workers
+        form.refused.connect(self._refused)
 
         self.start_button = style.button("Start training", self.start, "Train the ticked models into a new run folder",
                                          bold=True)
@@ -165,7 +59,7 @@ class TrainTab(QWidget):
         self.resume_button = style.button("Resume", self.resume, "Open a run to continue it")
         self.resume_button.setEnabled(False)
         self.classroom_button = style.button(
-            "Classroom settings", self.use_classroom_settings,
+            "Classroom settings", form.use_classroom_settings,
             "The defaults: the five small models, settings that show the answer fastest on this computer")
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
@@ -180,8 +74,7 @@ class TrainTab(QWidget):
 
         left = QVBoxLayout()
         left.setContentsMargins(0, 0, 0, 0)
-        left.addWidget(models_group)
-        left.addLayout(form)
+        left.addWidget(form)
         left.addLayout(buttons)
         left.addWidget(self.run_label)
         left.addStretch(1)
@@ -189,66 +82,21 @@ class TrainTab(QWidget):
         left_widget.setLayout(left)
         left_widget.setFixedWidth(470)
 
-        # ---- plot ------------------------------------------------------------------------------
-        self.plot = pg.PlotWidget()
-        self.plot.setLabel("left", "bits per token")
-        self.plot.setLabel("bottom", "training step")
-        # No grid: pyqtgraph's alpha-blended grid costs tens of ms a repaint while training runs, which
-        # the user feels as a sluggish window (gui_latency_ms in bench). Reference lines do the job.
-        for level in (1, 2, 3, 4, 5):
-            self.plot.addItem(pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen(0, 0, 0, 25)), ignoreBounds=True)
-        self.plot.addLegend(offset=(-10, 10), labelTextSize="9pt")
-        self.train_curves: dict[str, pg.PlotDataItem] = {}
-        self.valid_curves: dict[str, pg.PlotDataItem] = {}
-        for key in MODEL_KEYS:
-            colour = pg.mkColor(style.model_colour(key))
-            faint = pg.mkColor(colour)
-            faint.setAlpha(110)
-            self.train_curves[key] = self.plot.plot([], [], pen=pg.mkPen(faint, width=1), name=None, antialias=False)
-            self.valid_curves[key] = self.plot.plot(
-                [], [], pen=pg.mkPen(colour, width=2.5), symbol="o", symbolSize=5, symbolBrush=colour,
-                symbolPen=None, name=f"{style.model_label(key)}", antialias=False,
-            )
-        # the app's one hover readout: it opens away from the nearer edges and stays inside the plot
-        self.hover = HoverReadout(self.plot, self._hover_lines, z=50)
-
-        right = QVBoxLayout()
-        right.addWidget(self.plot, 1)
-        right.addWidget(style.caption(
-            "Thin lines: training loss; thick lines with dots: validation loss on tunes the models never see. "
-            "Lower is better; the gap between red and the others is what memory is worth."
-        ))
+        # ---- the curves (gui/train/curves.py) --------------------------------------------------------
+        self.curves = TrainCurves()
+        self.train_curves, self.valid_curves = self.curves.train_curves, self.curves.valid_curves
 
         layout = QHBoxLayout(self)
         layout.addWidget(left_widget)
-        layout.addLayout(right, 1)
+        layout.addWidget(self.curves, 1)
 
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
-        self.preset.currentTextChanged.connect(self._preset_changed)
-        self.workers.changed.connect(self._show_workers)
-        for box in self.model_boxes.values():
-            box.stateChanged.connect(lambda _state: self._show_workers())
+        self.preset.currentTextChanged.connect(self._show_progress_columns)
+        form.changed.connect(self._show_workers)
         self._show_workers()
-        self._show_preset(self.preset.currentText(), keep_window=True)
         state.modelsChanged.connect(self._show_loaded_run)
-        # The form is remembered as it is edited (not only when training starts): the next launch shows it.
-        for signal in (self.preset.currentTextChanged, self.steps.valueChanged, self.learning_rate.valueChanged,
-                       self.window_len.valueChanged, self.seed.valueChanged, self.out_dir.editingFinished,
-                       *(box.toggled for box in self.model_boxes.values())):
-            signal.connect(self._save_settings)
-
-    # ---- settings ------------------------------------------------------------------------------
-    def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Save training runs in", self.out_dir.text())
-        if folder:
-            self.out_dir.setText(folder)
-            self._save_settings()
-
-    def _preset_changed(self, preset: str) -> None:
-        self._show_preset(preset, keep_window=False)
-        self._show_progress_columns()
 
     def _show_progress_columns(self) -> None:
         """The rows' progress belongs to the run shown: hidden while the form's preset is another one, whose
@@ -262,46 +110,17 @@ class TrainTab(QWidget):
         self.workers.show_plan(self._config(), self.chosen_models(), getattr(self.state.device, "type", "cpu") or "cpu")
 
     def _config(self):
-        """The run's settings from the form; what it does not show (batch, precision, whole tunes) comes from
-        the classroom settings."""
-        from engine.training.train_config import classroom_config
-
-        device = getattr(self.state.device, "type", self.state.device) or "auto"
-        return replace(classroom_config(), preset=self.preset.currentText(), steps=self.steps.value(),
-                       lr=self.learning_rate.value(), window=self.window_len.value(), seed=self.seed.value(),
-                       device=str(device), **self.workers.values())
+        return self.form.config(str(getattr(self.state.device, "type", self.state.device) or "auto"))
 
     def _refused(self, text: str) -> None:
         self.run_label.setText(text)
         self.state.status.emit(text)
 
-    def _show_preset(self, preset: str, keep_window: bool) -> None:
-        """Each model's size in this preset; the window becomes the preset's (or the saved one)."""
-        from engine.models.registry import MODEL_KEYS, PRESET_WINDOWS, build_model
-        from engine.music.tokens import TokenConfig
-
-        vocab = (self.state.corpus.token_config if self.state.corpus is not None else TokenConfig()).vocab_size
-        for key in MODEL_KEYS:
-            n = build_model(key, preset, vocab).num_params()
-            self.param_labels[key].setText(f"{n / 1000:.1f}k parameters" if n < 1e6 else f"{n / 1e6:.2f}M parameters")
-        window = PRESET_WINDOWS[preset]
-        saved = settings.read("train/window", 0, int) if keep_window else 0
-        self.window_len.setValue(saved or window)
-
     def chosen_models(self) -> list[str]:
-        return [k for k, box in self.model_boxes.items() if box.isChecked()]
+        return self.form.chosen_models()
 
-    def _save_settings(self) -> None:
-        for key, value in (
-            ("train/models", ",".join(self.chosen_models())),
-            ("train/preset", self.preset.currentText()),
-            ("train/steps", self.steps.value()),
-            ("train/lr", self.learning_rate.value()),
-            ("train/window", self.window_len.value()),
-            ("train/seed", self.seed.value()),
-            ("train/out", self.out_dir.text()),
-        ):
-            settings.write(key, value)
+    def use_classroom_settings(self) -> None:
+        self.form.use_classroom_settings()
 
     # ---- running -------------------------------------------------------------------------------
     @property
@@ -327,15 +146,17 @@ class TrainTab(QWidget):
         if not confirmed and self.main_window is not None and compositions(self.main_window):
             ask_to_replace(self, lambda: self.start(run_dir, confirmed=True))
             return None
-        self._save_settings()
+        self.form.save()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(run_dir) if run_dir else Path(self.out_dir.text().strip()).expanduser() / f"run-{stamp}"
         from engine.training.run_plan import plan_new_run
+        from engine.training.train_config import TRAIN_SETTINGS
 
         # Checked before anything runs: the settings, the folder (writable, not a file, not holding a run)
         # and the corpus (big enough to validate on). The plan holds the run's lock until training ends.
         config = self._config()
-        names = {"steps": "Steps", "lr": "Learning rate", "window": "Window", "seed": "Seed", "preset": "Preset"}
+        # the settings as the person meets them: the form's labels (the memory check names batch x window too)
+        names = {s.name: s.label for s in TRAIN_SETTINGS}
         return self._run(lambda: plan_new_run(run_dir, keys, config, sources=self.state.corpus_sources,
                                               names=names), keys, f"training into {run_dir}", resumed=False)
 
@@ -350,7 +171,7 @@ class TrainTab(QWidget):
         try:
             peek = plan_resume(run_dir, lock=False)
         except UserError as exc:
-            self.main_window.show_error("Cannot resume", str(exc))
+            self.main_window.show_error("Cannot resume", exc)
             return None
         if peek.nothing_to_do:
             self.main_window.show_error("Nothing to resume", "\n".join([*peek.notes, "Nothing was changed."]))
@@ -369,7 +190,7 @@ class TrainTab(QWidget):
         except UserError as exc:
             if plan is not None:
                 plan.release()
-            self.main_window.show_error("Cannot resume training" if resumed else "Cannot start training", str(exc))
+            self.main_window.show_error("Cannot resume training" if resumed else "Cannot start training", exc)
             return None
         self._run_dir = Path(plan.out_dir)
         if not resumed:
@@ -402,19 +223,6 @@ class TrainTab(QWidget):
         self._timer.start()
         return self._job
 
-    def use_classroom_settings(self) -> None:
-        """Put the classroom defaults back in the form (all five models ticked)."""
-        from engine.training.train_config import classroom_config
-
-        classroom = classroom_config()
-        self.preset.setCurrentText(classroom.preset)
-        self._show_preset(classroom.preset, keep_window=False)
-        self.steps.setValue(classroom.steps)
-        self.learning_rate.setValue(classroom.lr)
-        self.seed.setValue(classroom.seed)
-        for box in self.model_boxes.values():
-            box.setChecked(True)
-
     def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
@@ -435,22 +243,14 @@ class TrainTab(QWidget):
             key = f["model"]
             if key is None:
                 continue
-            if f["train_bpt"] is not None:
-                self._train.setdefault(key, _Series()).add(f["step"], f["train_bpt"])
-            if f["valid_bpt"] is not None:
-                self._valid.setdefault(key, _Series()).add(f["step"], f["valid_bpt"])
+            self.curves.add(key, f["step"], f["train_bpt"], f["valid_bpt"])
             self._progress[key] = f
             self._countdown.note(f["eta_s"])
             self._dirty.add(key)
 
     def _redraw(self) -> None:
         for key in self._dirty:
-            if key in self._train:
-                s = self._train[key]
-                self.train_curves[key].setData(s.x, s.y)
-            if key in self._valid:
-                s = self._valid[key]
-                self.valid_curves[key].setData(s.x, s.y)
+            self.curves.draw(key)
             f = self._progress.get(key)
             if f:
                 total = max(1, f["total_steps"] or self.steps.value())
@@ -471,11 +271,10 @@ class TrainTab(QWidget):
         self.state.set_busy("train", busy_line(self._progress, self._countdown), done, total)
 
     def _reset_curves(self, keys) -> None:
-        self._train, self._valid, self._progress = {}, {}, {}
+        self._progress = {}
         self._dirty.clear()
+        self.curves.reset()
         for key in self.train_curves:
-            self.train_curves[key].setData([], [])
-            self.valid_curves[key].setData([], [])
             self.bars[key].setValue(0)
             self.rates[key].setText("" if key in keys else "not trained")
 
@@ -530,10 +329,7 @@ class TrainTab(QWidget):
             except Exception:  # a missing history only means no curve
                 rows = []
             for r in rows:
-                if r.get("train_bpt") is not None:
-                    self._train.setdefault(key, _Series()).add(r["step"], r["train_bpt"])
-                if r.get("valid_bpt") is not None:
-                    self._valid.setdefault(key, _Series()).add(r["step"], r["valid_bpt"])
+                self.curves.add(key, r["step"], r.get("train_bpt"), r.get("valid_bpt"))
             loaded = self.state.models[key]
             # "step" is where the checkpoint stands, training.steps what was asked for (a stopped run
             # stands short of it).
@@ -546,7 +342,8 @@ class TrainTab(QWidget):
         self._redraw()
         self._update_resume()
         if self.state.models_origin != "startup":  # at launch the form shows what the user saved
-            self._show_run_settings(keys)
+            first = self.state.models.get(keys[0]) if keys else None
+            self.form.show_run_settings((first.config.get("training") or {}) if first is not None else {}, keys)
         self._show_progress_columns()
         if self._finish_run is not None and Path(self.state.run_dir) == Path(self._finish_run):
             self.run_label.setText(self._finish_message)  # the run just trained: keep what happened
@@ -572,31 +369,6 @@ class TrainTab(QWidget):
                 why = (f"Continue {', '.join(peek.models)} from their last checkpoints, with the run's settings"
                        if can else "Nothing to resume: " + "; ".join(peek.notes))
             except UserError as exc:
-                why = f"Cannot resume: {exc}"
+                why = f"Cannot resume: {workers.error_text(exc)}"
         self.resume_button.setEnabled(can)
         self.resume_button.setToolTip(why)
-
-    def _show_run_settings(self, keys) -> None:
-        """Put the opened run's settings in the form, so that Start repeats (or extends) what it did."""
-        first = self.state.models.get(keys[0]) if keys else None
-        training = (first.config.get("training") or {}) if first is not None else {}
-        if training.get("preset") in [self.preset.itemText(i) for i in range(self.preset.count())]:
-            self.preset.setCurrentText(training["preset"])
-        for box, name in ((self.steps, "steps"), (self.window_len, "window"), (self.seed, "seed")):
-            if isinstance(training.get(name), int):
-                box.setValue(training[name])
-        if isinstance(training.get("lr"), (int, float)):
-            self.learning_rate.setValue(float(training["lr"]))
-        for key, box in self.model_boxes.items():
-            box.setChecked(key in keys)
-
-    # ---- hover ---------------------------------------------------------------------------------
-    def _hover_lines(self, x: float, _y: float) -> list[str]:
-        """Each model's validation loss at the point nearest the mouse's step."""
-        lines = []
-        for key, series in self._valid.items():
-            if series.x:
-                i = int(np.argmin(np.abs(np.asarray(series.x) - x)))
-                lines.append(f"{style.model_label(key)}: {series.y[i]:.3f} bits (step {series.x[i]:.0f})")
-        return lines
-

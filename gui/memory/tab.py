@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 from .. import loading, settings, style, workers
+from ..setting_fields import label, setting_field
 from . import report_data, saved_reports
 from .controls_section import ControlPlots
 from .influence_section import InfluenceSection
@@ -50,11 +51,12 @@ class MemoryTab(QWidget):
         self._job = None
 
         # ---- controls --------------------------------------------------------------------------
-        self.primers = style.spin_box(1, 500, settings.read("memory/primers", 16), "test tunes used as primers")
-        self.primer_bars = style.spin_box(1, 64, settings.read("memory/primer_bars", 8), "bars of each primer")
-        self.bars = style.spin_box(4, 256, settings.read("memory/bars", 32), "bars each model composes per primer")
-        for box, name in ((self.primers, "primers"), (self.primer_bars, "primer bars"), (self.bars, "bars")):
-            box.setAccessibleName(name)
+        from engine.evaluation.settings import EVAL_SETTINGS
+
+        # Always a number here (the table's "unset" means every eligible test tune: hundreds, minutes of work).
+        self.primers = setting_field(EVAL_SETTINGS["primers"], settings.read("memory/primers", 16))
+        self.primer_bars = setting_field(EVAL_SETTINGS["primer_bars"], settings.read("memory/primer_bars", 8))
+        self.bars = setting_field(EVAL_SETTINGS["bars"], settings.read("memory/bars", 32))
         self.evaluate_button = style.button("Evaluate models", self.evaluate,
                                             "Measure the loaded models (the report is kept in your data folder)", bold=True)
         self.cancel_button = style.button("Cancel", self.cancel, "Stop the evaluation or the probe")
@@ -70,8 +72,8 @@ class MemoryTab(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # a path to copy
         top = QHBoxLayout()
-        for text, box in (("Primers", self.primers), ("primer bars", self.primer_bars), ("bars", self.bars)):
-            top.addWidget(QLabel(text))
+        for name, box in (("primers", self.primers), ("primer_bars", self.primer_bars), ("bars", self.bars)):
+            top.addWidget(label(EVAL_SETTINGS[name], box))
             top.addWidget(box)
         top.addWidget(self.evaluate_button)
         top.addWidget(self.cancel_button)

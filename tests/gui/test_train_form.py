@@ -39,7 +39,7 @@ def test_the_learning_rate_takes_scientific_notation_and_refuses_visibly(window,
     assert box.value() == 0.001 and box.text() == "0.001"
     _type(qtbot, box, "5")  # out of range: not clamped to 1.0, refused with a message the person sees
     assert box.value() == 0.001 and box.text() == "0.001"
-    assert "'5' is outside 1e-05 to 1; kept 0.001" in window.train_tab.run_label.text()
+    assert "'5' is outside 1e-12 to 1; kept 0.001" in window.train_tab.run_label.text()  # the table's (0, 1]
     assert "'5' is outside" in window.message_area.text() and window.message_area.isVisible()
     _type(qtbot, box, "2E-4")
     assert box.value() == 0.0002
