@@ -55,7 +55,7 @@ on a log axis. The red curve falling steeply is the vanishing gradient itself.</
 flattens is the model's <i>effective memory</i>; beyond it, more context does not help.</li>
 <li><b>Memory &gt; Theme-recall probe</b>: a motif, a gap of random filler, the motif again. Can the
 model complete the repeat? Widen the gap and watch which models fall to chance.</li>
-<li><b>Listen</b>: play the five continuations of the same opening and listen for the theme coming back;
+<li><b>Listen</b>: play every model's continuation of the same opening and listen for the theme coming back;
 point at a note to see what it drew on (below).</li>
 </ul>
 

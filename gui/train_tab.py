@@ -60,7 +60,7 @@ class TrainTab(QWidget):
         self.resume_button.setEnabled(False)
         self.classroom_button = style.button(
             "Classroom settings", form.use_classroom_settings,
-            "The defaults: the five small models, settings that show the answer fastest on this computer")
+            "The defaults: the seed's five models at the small size, settings that show the answer fastest on this computer")
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)

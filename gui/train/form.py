@@ -171,7 +171,9 @@ class TrainForm(QWidget):
             settings.write(key, value)
 
     def use_classroom_settings(self) -> None:
-        """Put the classroom defaults back in the form (all the models ticked)."""
+        """Put the classroom defaults back in the form (the default selection of models ticked, as at first
+        launch: the seed's five; the modern models stay one click away)."""
+        from engine.models.registry import default_selection
         from engine.training.train_config import classroom_config
 
         classroom = classroom_config()
@@ -180,8 +182,9 @@ class TrainForm(QWidget):
         self.steps.setValue(classroom.steps)
         self.learning_rate.setValue(classroom.lr)
         self.seed.setValue(classroom.seed)
-        for box in self.model_boxes.values():
-            box.setChecked(True)
+        chosen = default_selection()
+        for key, box in self.model_boxes.items():
+            box.setChecked(key in chosen)
 
     def show_run_settings(self, training: dict, keys) -> None:
         """Put an opened run's settings in the form, so that Start repeats (or extends) what it did."""
