@@ -29,7 +29,7 @@ from torch.utils.flop_counter import register_flop_formula
 
 from engine.core.validation import Limit
 from engine.models.base import ModelConfig, StatefulSequenceModel
-from engine.models.scans import linear_scan_reverse, next_steps
+from engine.models.scans import linear_scan_reverse, next_steps, previous_states
 
 # Steps per chunk of the log-space scan: |A_t| grows with the chunk, and float32 resolves log h to
 # about 1e-7 of |A_t|.
@@ -72,10 +72,7 @@ def _log_scan_backward(ctx, grad_h):
     log_a, log_b, h0, h = ctx.saved_tensors
     a = torch.exp(log_a)
     g = linear_scan_reverse(next_steps(a), grad_h.contiguous())
-    h_prev = torch.empty_like(h)
-    h_prev[:, 0] = h0
-    h_prev[:, 1:] = h[:, :-1]
-    return g * a * h_prev, g * torch.exp(log_b), a[:, 0] * g[:, 0]
+    return g * a * previous_states(h, h0), g * torch.exp(log_b), a[:, 0] * g[:, 0]
 
 
 log_space_scan.register_autograd(_log_scan_backward, setup_context=_log_scan_context)

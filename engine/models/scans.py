@@ -88,6 +88,14 @@ def next_steps(a: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def previous_states(h: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """h_{t-1} at t (h0 at the first step): what a_t multiplied."""
+    out = torch.empty_like(h)
+    out[:, 0] = h0
+    out[:, 1:] = h[:, :-1]
+    return out
+
+
 @torch.library.custom_op("melody_memory::linear_scan", mutates_args=())
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """h [B, T, S] with h_t = a_t * h_{t-1} + b_t and h_{-1} = h0 [B, S], elementwise over S."""
@@ -119,10 +127,7 @@ def _linear_scan_backward(ctx, grad_h):
     """The gradient g_t = dL/dh_t + a_{t+1} g_{t+1}; then dL/da_t = g_t h_{t-1}, dL/db_t = g_t."""
     a, h0, h = ctx.saved_tensors
     g = linear_scan_reverse(next_steps(a), grad_h.contiguous())
-    h_prev = torch.empty_like(h)
-    h_prev[:, 0] = h0
-    h_prev[:, 1:] = h[:, :-1]
-    return g * h_prev, g, a[:, 0] * g[:, 0]
+    return g * previous_states(h, h0), g, a[:, 0] * g[:, 0]
 
 
 linear_scan.register_autograd(_linear_scan_backward, setup_context=_linear_scan_context)

@@ -16,17 +16,21 @@ class RowExports:
         tune = (self._primer.tune_id or "primer").replace("/", "_").replace("#", "-") if self._primer else "primer"
         return f"{tune}-{row.key}"
 
+    def _ask_file(self, row: ListenRow, kind: str) -> str:
+        """A file name for one row's MIDI or WAV, asked in the last export folder ("" when cancelled)."""
+        suffix = ".mid" if kind == "MIDI" else ".wav"
+        start = Path(settings.read("dirs/export", str(Path.home()))) / f"{self._stem(row)}{suffix}"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind}", str(start), f"{kind} files (*{suffix})")
+        if path:
+            settings.write("dirs/export", str(Path(path).parent))
+        return path
+
     def export_row_midi(self, row: ListenRow, path: str | None = None):
         if row.melody is None:
             return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export MIDI", str(Path(settings.read("dirs/export", str(Path.home()))) / f"{self._stem(row)}.mid"),
-                "MIDI files (*.mid)",
-            )
-            if not path:
-                return None
-            settings.write("dirs/export", str(Path(path).parent))
+        path = path or self._ask_file(row, "MIDI")
+        if not path:
+            return None
         written = self._write_midi(row, Path(path))
         if written:
             self._say(f"wrote {written}")
@@ -66,14 +70,9 @@ class RowExports:
     def export_row_wav(self, row: ListenRow, path: str | None = None):
         if row.melody is None:
             return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export WAV", str(Path(settings.read("dirs/export", str(Path.home()))) / f"{self._stem(row)}.wav"),
-                "WAV files (*.wav)",
-            )
-            if not path:
-                return None
-            settings.write("dirs/export", str(Path(path).parent))
+        path = path or self._ask_file(row, "WAV")
+        if not path:
+            return None
         return self._write_wavs([(row, Path(path))])
 
     def export_wav(self, folder: str | None = None):
