@@ -40,6 +40,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR: every unfinished model, with the run's settings; "
                              "finished and bundled models are never touched")
+    parser.add_argument("--recipe", choices=("classroom", "converged"), default="classroom",
+                        help="the settings a new run starts from (flags given override them): classroom = the Train "
+                             "tab's defaults, 1,500 steps; converged = up to 12,000 steps with early stopping on the "
+                             "validation split, the recipe of the memory measures (docs/training.md)")
     # The training settings, from their one definition (engine/training/train_config.TRAIN_SETTINGS); left out,
     # a setting keeps its default (or, with --resume, the run's value).
     TRAIN_SETTINGS.add_arguments(parser)
@@ -85,7 +89,12 @@ def _plan(args, out: Path):
         ranks = int(os.environ.get("WORLD_SIZE", "1")) if torchrun else 1
         return plan_resume(out, overrides=flags, models=args.models.split(",") if args.models else None,
                            sources=args.source, names=names, lock=lock, ranks=ranks)
-    config = TrainConfig(**{k: v for k, v in flags.items() if v is not None})
+    from dataclasses import replace
+
+    from engine.training.train_config import classroom_config, converged_config
+
+    base = converged_config() if args.recipe == "converged" else classroom_config()
+    config = replace(base, **{k: v for k, v in flags.items() if v is not None})
     return plan_new_run(out, args.models.split(",") if args.models else default_selection(), config,
                         sources=args.source, names=names, lock=lock)
 

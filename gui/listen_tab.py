@@ -23,7 +23,7 @@ from .listen.exports import RowExports
 from .listen.note_sources import NoteSources
 from .listen.originality_panel import OriginalityPanel
 from .listen.playing import RowPlaying
-from .listen.row import PRIMER_COLOUR, ListenRow  # noqa: F401 - PRIMER_COLOUR: the tab's colours in one import
+from .listen.row import ListenRow
 from .listen.row_stack import RowStack
 
 __all__ = ["WAITING_TEXT", "ListenTab"]

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from engine.core import memory_budget
 from engine.core.errors import UserError
+from engine.models.registry import MODEL_LABELS
 from main import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,6 +178,7 @@ def test_attention_over_huge_windows_is_refused_naming_the_settings_to_lower(tmp
     err = capsys.readouterr().err
     assert code == 2, err
     assert "128 x 8192^2 x 1 = 8,589,934,592 attention scores" in err and "lower --batch-size or --window" in err
+    assert MODEL_LABELS["attention"] in err  # the model as the person knows it, not its key
     assert not out.exists()
 
 

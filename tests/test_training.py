@@ -311,3 +311,17 @@ def test_a_model_whose_validation_stops_improving_stops_early_and_is_finished(tm
         assert [r["valid_bpt"] is not None for r in read_history(tmp_path / "run" / key)].count(True) == 3
     with plan_resume(tmp_path / "run") as plan:
         assert plan.nothing_to_do and any("stopped early at step 12" in note for note in plan.notes)
+
+
+def test_the_converged_recipe_is_one_flag_and_given_flags_override_it(tmp_path, midi_folder):
+    """`train --recipe converged` starts from the memory measures' recipe (early stopping on); --steps still wins."""
+    import json
+
+    from main import main
+
+    out = tmp_path / "run"
+    code = main(["train", "--recipe", "converged", "--preset", "tiny", "--steps", "6", "--eval-every", "3",
+                 "--models", "rnn", "--source", str(midi_folder), "--out", str(out)])
+    assert code == 0
+    training = json.loads((out / "run.json").read_text())["training"]
+    assert (training["patience"], training["min_delta"], training["steps"]) == (5, 0.002, 6)

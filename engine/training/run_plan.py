@@ -37,6 +37,7 @@ from engine.core.run_lock import LOCK_FILE, RunLock
 from engine.core.validation import Limit
 from engine.data.batches import token_dtype
 from engine.models import MODEL_KEYS
+from engine.models.registry import MODEL_LABELS
 from engine.training import checkpoint as ckpt
 from engine.training.train_config import TrainConfig
 
@@ -438,7 +439,7 @@ def check_training_memory(config: TrainConfig, models: list[str], names: dict[st
     for model in needs:
         scores = memory_budget.attention_scores(model, config.batch_size, window)
         if scores > MAX_ATTENTION_SCORES:
-            raise UserError(f"{model.key}: {flags.replace(' or ', ' x ')}^2 x its attention heads = "
+            raise UserError(f"{MODEL_LABELS.get(model.key, model.key)}: {flags.replace(' or ', ' x ')}^2 x its attention heads = "
                             f"{config.batch_size} x {window}^2 x {model.attention_heads} = {scores:,} attention "
                             f"scores per batch; at most {MAX_ATTENTION_SCORES:,} fit in memory: lower {flags}")
     processes = config.processes or min(cpu_cores(), len(models))

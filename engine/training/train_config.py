@@ -171,7 +171,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
 
 
-def converged_config(seed: int = 1) -> TrainConfig:
+def converged_config(seed: int = 0) -> TrainConfig:
     """The bundled models' recipe (docs/training.md): the classroom recipe's optimiser and batches, a step
     budget far beyond where validation flattens, and early stopping on the validation split (a model
     stops after `patience` validations without an improvement of more than `min_delta` bits per token).
