@@ -210,6 +210,7 @@ class MainWindow(QMainWindow):
             on_error=lambda exc: self.show_error(f"Could not load {label}", exc),
             on_finish=lambda: (self.state.set_loading(key, None), self._job_done()),
             owner=self,
+            lasting=True,
         )
 
     def _corpus_progress(self, key: str, label: str, done: int, total: int) -> None:
@@ -381,10 +382,12 @@ class MainWindow(QMainWindow):
         events = self.train_tab.stop_events() + self.listen_tab.stop_events() + self.memory_tab.stop_events()
         self._closing = True
         workers.stop_all(events, timeout_s=10.0)
-        # Deliver what the stopped jobs emitted last (their finished signals) while the widgets exist.
+        # Deliver what the stopped jobs emitted last (their finished signals) while the widgets exist, and let
+        # the short jobs end (an index, a baseline, a render: a result that arrives may start another): none
+        # then runs on into a window that is gone. A corpus load (lasting) is not waited for.
         from PySide6.QtCore import QCoreApplication
 
-        deadline = time.monotonic() + 2.0
-        while workers.running_jobs(cancellable_only=True) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 10.0
+        while workers.running_jobs(awaited_only=True) and time.monotonic() < deadline:
             QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
         QCoreApplication.processEvents()

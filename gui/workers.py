@@ -57,6 +57,7 @@ def start_job(
     generator: bool = False,
     cancel: threading.Event | None = None,
     owner: QObject | None = None,
+    lasting: bool = False,
     **kwargs,
 ):
     """Start fn(*args, **kwargs) in the Qt thread pool; callbacks run on the GUI thread.
@@ -65,13 +66,16 @@ def start_job(
     (its signals can be waited on in tests: worker.finished is always emitted last). `cancel` is the
     event that stops this job (it is not passed to fn): stop_all() waits only for jobs that have one.
     `owner` is the widget the callbacks belong to: once Qt has deleted it (its window was closed while the
-    job ran), the job's result is dropped instead of reaching a deleted object.
+    job ran), the job's result is dropped instead of reaching a deleted object. `lasting=True` for a job that
+    may run for long and cannot be interrupted (a corpus load): closing the window does not wait for it;
+    closing waits a few seconds for every other job, so none outlives the window it reports to.
     """
     done = threading.Event()  # set on the worker thread the moment fn has returned or raised
     guard = _guard_generator if generator else _guard_function
     worker = create_worker(guard, fn, args, kwargs, done, _start_thread=False, _ignore_errors=True)
     worker.done_event = done
     worker.cancel_event = cancel
+    worker.lasting = lasting
     if on_yield is not None and generator:
         worker.yielded.connect(_while_alive(owner, on_yield))
     if on_return is not None:
@@ -101,9 +105,9 @@ def unwrap(exc: BaseException) -> BaseException:
     return exc.original if isinstance(exc, JobFailed) else exc
 
 
-def running_jobs(cancellable_only: bool = False) -> int:
-    """Jobs whose finished signal has not been delivered yet."""
-    return sum(1 for w in _jobs if not cancellable_only or w.cancel_event is not None)
+def running_jobs(awaited_only: bool = False) -> int:
+    """Jobs whose finished signal has not been delivered yet (awaited_only: leaving out the lasting ones)."""
+    return sum(1 for w in _jobs if not (awaited_only and w.lasting))
 
 
 def stop_all(cancel_events=(), timeout_s: float = 10.0) -> bool:
