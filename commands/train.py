@@ -79,7 +79,7 @@ def _plan(args, out: Path):
     Under torchrun every rank plans, and rank 0 alone (the one that writes) holds the lock."""
     from engine.training import distributed
     from engine.training.run_plan import plan_new_run, plan_resume
-    from engine.training.train_config import TRAIN_SETTINGS, TrainConfig
+    from engine.training.train_config import TRAIN_SETTINGS
 
     flags = {s.name: getattr(args, s.name) for s in TRAIN_SETTINGS}
     names = TRAIN_SETTINGS.flags()

@@ -32,7 +32,7 @@ def tiny_run(midi_folder, corpus_cache, tmp_path_factory) -> Path:
         corpus_fingerprint=corpus.fingerprint,
         out_dir=out,
         config=TrainConfig(preset="tiny", steps=6, batch_size=8, eval_every=3, save_every=6, log_every=1,
-                           warmup_steps=1, device="cpu"),
+                           warmup_steps=1, device="cpu", processes=1, threads=1),  # in this process: no workers to start
     )
     for _event in train(job):
         pass
