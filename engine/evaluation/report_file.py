@@ -83,21 +83,55 @@ def _table(value, where: str, key: str) -> dict:
     return value
 
 
-def _finite_everywhere(value, where: str, key: str, depth: int = 0) -> None:
-    """Numbers are finite (NaN is written as null): 1e400 in a file reads as infinity."""
+def _finite_everywhere(value, where: str, key: str) -> None:
+    """Numbers are finite (NaN is written as null): 1e400 in a file reads as infinity. A quick scan first;
+    only a report that fails it is walked again to name the key (a report holds ~10^6 numbers)."""
+    if not _all_finite(value, 0):
+        _name_the_key(value, where, key, 0)
+
+
+def _all_finite(value, depth: int) -> bool:
+    if depth >= 64:
+        return False
+    items = value.values() if type(value) is dict else value if type(value) is list else None
+    if items is None:
+        return _finite_leaf(value)
+    for v in items:
+        kind = type(v)
+        if kind is float:
+            if not math.isfinite(v):
+                return False
+        elif kind is dict or kind is list:
+            if not _all_finite(v, depth + 1):
+                return False
+        elif kind is not int and kind is not str and v is not None and not _finite_leaf(v):
+            return False
+    return True
+
+
+def _finite_leaf(value) -> bool:
+    if isinstance(value, (dict, list)):  # a subclass: the slow walk judges it
+        return False
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _name_the_key(value, where: str, key: str, depth: int) -> None:
     _need(depth < 64, where, key, "nested less deeply")
     if isinstance(value, dict):
         for k, v in value.items():
-            _finite_everywhere(v, where, f"{key}.{k}" if depth else str(k), depth + 1)
+            _name_the_key(v, where, f"{key}.{k}" if depth else str(k), depth + 1)
     elif isinstance(value, list):
         for v in value:
-            _finite_everywhere(v, where, key, depth + 1)
+            _name_the_key(v, where, key, depth + 1)
     elif isinstance(value, float):
         _need(math.isfinite(value), where, key, "finite numbers")
 
 
 def _number_or_none(value) -> bool:
-    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+    kind = type(value)
+    if kind is float or kind is int or value is None:  # the common cases, without the ABC check
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _series(series, where: str, key: str) -> None:
