@@ -232,6 +232,10 @@ def test_evaluate_writes_recall_by_distance_per_seed(midi_folder, corpus_cache, 
                 assert key in part[name]
     assert report["settings"]["recall"]["seeds"] == [3, 4]
     assert (out / "recall_by_distance.png").is_file()
+    # the summary a reader opens leads with it: the mean over the two seeds, then each seed's horizon
+    summary = (out / "summary.md").read_text()
+    assert "Recall by distance" in summary and "the mean over training seeds 3, 4" in summary
+    assert "Per seed (3, 4): lstm " in summary and "| transformer | " in summary
 
 
 def test_the_memory_tab_says_when_too_few_tunes_run_past_the_crop():

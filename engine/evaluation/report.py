@@ -96,6 +96,9 @@ def summary_markdown(report: dict) -> str:
                   f"context within {tolerance} bits of the best NLL with only the last k steps (k = 1 .. 1024); "
                   "a positive gap means the model gets worse with more context.", ""]
         lines += _table(model_rows, MODEL_SIDE_COLUMNS, "model")
+    from engine.evaluation.recall_report import recall_lines
+
+    lines += recall_lines(report)  # the headline memory measure (issue 23), before the sampled readings
     by_t = report.get("summary_by_temperature") or ({"": rows} if rows else {})
     windows = _window_names(settings)
     # the influence column rests on fewer primers than the others: its header says how many
