@@ -19,17 +19,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-# Under pytest-xdist each worker runs on its own share of the cores (worker i on every n-th core from i), and
-# so does everything it starts: the app's and the CLI's defaults (one process per core, cores / processes
-# torch threads) then size themselves for that share, as on a machine shared by n jobs. Without it two
-# workers each start two-thread torch work on two cores, and OpenMP's spinning threads slow a step 10-30x.
-_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-_XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-if _XDIST_WORKER.startswith("gw") and _XDIST_WORKERS > 1 and hasattr(os, "sched_setaffinity"):
-    _cores = sorted(os.sched_getaffinity(0))
-    if len(_cores) >= _XDIST_WORKERS:
-        os.sched_setaffinity(0, _cores[int(_XDIST_WORKER[2:]) % _XDIST_WORKERS::_XDIST_WORKERS])
-
 # Hypothesis: few examples by default, so the suite keeps its time budget; HYPOTHESIS_PROFILE=deep for a long
 # hunt. A test's own @settings(max_examples=...) still wins.
 try:

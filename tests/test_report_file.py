@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from strategies import JSON_VALUES, examples, json_leaves, set_leaf
 
 from engine.core.errors import UserError
+from engine.evaluation.report import summary_markdown
 from engine.evaluation.report_file import check_report, read_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,5 +45,7 @@ def test_any_value_anywhere_is_read_or_refused_with_a_user_error(index, value):
         check_report(doc, "r.json")
     except UserError as exc:
         assert str(exc).startswith("r.json: ")
+    else:
+        summary_markdown(doc)  # a report the app accepts also exports: its summary renders
     finally:
         set_leaf(doc, LEAVES[index], old)

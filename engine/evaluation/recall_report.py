@@ -5,6 +5,19 @@ training seeds with its interval, then each seed's horizon so a reader sees whet
 from __future__ import annotations
 
 
+def _num(value) -> float | None:
+    """A number as read from a report, or None for anything else (a hand-edited report still renders)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _values(rec: dict, part: str, n: int) -> list:
+    values = rec.get(part)
+    values = values.get("mean") if isinstance(values, dict) else values
+    return [_num(v) for v in values] + [None] * (n - len(values)) if isinstance(values, list) else [None] * n
+
+
 def _cell(mean, lo, hi) -> str:
     if mean is None:
         return "-"
@@ -15,15 +28,19 @@ def _cell(mean, lo, hi) -> str:
 
 def recall_lines(report: dict) -> list[str]:
     recall = report.get("recall_by_distance")
-    if not recall:
+    if not isinstance(recall, dict) or not recall:
         return []
-    settings = report.get("settings", {}).get("recall", {})
-    seeds = settings.get("seeds") or [settings.get("main_seed", 0)]
-    first = next(iter(recall.values()))
-    buckets, tunes = first["buckets"], first.get("n_tunes") or []
+    settings = _get(report, "settings", "recall")
+    settings = settings if isinstance(settings, dict) else {}
+    seeds = settings.get("seeds") if isinstance(settings.get("seeds"), list) and settings.get("seeds") else [0]
+    first = next((r for r in recall.values() if isinstance(r, dict)), {})
+    buckets = first.get("buckets") if isinstance(first.get("buckets"), list) else []
+    tunes = first.get("n_tunes") if isinstance(first.get("n_tunes"), list) else []
+    tunes_n, targets = settings.get("tunes"), settings.get("targets")
+    material = (f" on the {tunes_n} test tunes played twice through ({targets:,} target bars)"
+                if isinstance(tunes_n, int) and isinstance(targets, int) else " on the test tunes played twice through")
     over = f"the mean over training seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"one training seed ({seeds[0]})"
-    lines = ["", (f"Recall by distance, teacher-forced on the {settings.get('tunes')} test tunes played twice through "
-                  f"({settings.get('targets'):,} target bars): bits per token a bar's prediction loses when the earlier "
+    lines = ["", (f"Recall by distance, teacher-forced{material}: bits per token a bar's prediction loses when the earlier "
                   "bars it restates are replaced by foreign bars of the same rhythm, minus the same replacement of "
                   f"unrelated bars (paired per target; 0 = no memory); {over}, with a 95% bootstrap interval over tunes of that mean. "
                   "Distance = bars back to the nearest replaced bar; n = tunes per bucket. Horizon: the farthest "
@@ -36,21 +53,33 @@ def recall_lines(report: dict) -> list[str]:
     horizon_steps = report.get("memory_horizon_steps", {})
     half = report.get("half_recall_steps", {})
     for key, rec in recall.items():
-        cells = [_cell(m, lo, hi) for m, lo, hi in zip(rec["mean"], rec["lo"], rec["hi"], strict=False)]
-        tail = [horizon_bars.get(key), horizon_steps.get(key), half.get(key)]
+        if not isinstance(rec, dict):
+            continue
+        n = len(rec.get("mean")) if isinstance(rec.get("mean"), list) else 0
+        cells = [_cell(*v) for v in zip(_values(rec, "mean", n), _values(rec, "lo", n), _values(rec, "hi", n))]
+        tail = [_num(part.get(key)) if isinstance(part, dict) else None for part in (horizon_bars, horizon_steps, half)]
         lines.append(f"| {key} | " + " | ".join(cells) + " | "
                      + " | ".join("-" if v is None else f"{v:g}" for v in tail) + " |")
-    controls = ", ".join(f"{k} {max(abs(c) for c in r['control'] if c is not None):.3f}"
-                         for k, r in recall.items() if any(c is not None for c in r.get("control", [])))
+    largest = {k: [abs(c) for c in _values(r, "control", 0) if c is not None]
+               for k, r in recall.items() if isinstance(r, dict)}
+    controls = ", ".join(f"{k} {max(c):.3f}" for k, c in largest.items() if c)
     if controls:
         lines += ["", f"Control (unrelated bars replaced), largest over the buckets: {controls}."]
-    per_seed = report.get("seeds") or {}
+    per_seed = report.get("seeds") if isinstance(report.get("seeds"), dict) else {}
     if len(per_seed) > 1:
         parts = []
         for key in recall:
-            bars = [per_seed[s].get("memory_horizon_bars", {}).get(key) for s in per_seed]
-            halves = [per_seed[s].get("half_recall_steps", {}).get(key) for s in per_seed]
-            parts.append(f"{key} {'/'.join('-' if b is None else str(b) for b in bars)} bars, half recall "
+            bars = [_num(_get(per_seed, s, "memory_horizon_bars", key)) for s in per_seed]
+            halves = [_num(_get(per_seed, s, "half_recall_steps", key)) for s in per_seed]
+            parts.append(f"{key} {'/'.join('-' if b is None else f'{b:g}' for b in bars)} bars, half recall "
                          f"{'/'.join('-' if h is None else f'{h:.0f}' for h in halves)} steps")
         lines += ["", f"Per seed ({', '.join(per_seed)}): " + "; ".join(parts) + "."]
     return lines
+
+
+def _get(doc, *keys):
+    for key in keys:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc

@@ -208,7 +208,10 @@ def _probe_lines(probe) -> list[str]:
         "| --- | " + " | ".join("---" for _ in probe["gaps"]) + " |",
     ]
     for key, rec in probe["models"].items():
-        lines.append(f"| {key} | " + " | ".join("" if a is None else f"{a:.2f}" for a in rec["accuracy"]) + " |")
+        accuracy = rec.get("accuracy") if isinstance(rec, dict) else None
+        cells = [f"{a:.2f}" if isinstance(a, (int, float)) and not isinstance(a, bool) else ""
+                 for a in (accuracy if isinstance(accuracy, list) else [])]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return lines
 
 
