@@ -265,6 +265,13 @@ def test_the_report_section_reads_copying_against_the_human_baseline(tmp_path):
 
     doc = {"per_bar": {}, "settings": {"bars": 16, "min_n": 3}, "models": ["copier"], "originality": section}
     check_report(doc, "r.json")
+    # summary.md (and the README's results) reads it: copy rate in % and the longest run per temperature, with n
+    from engine.evaluation.originality_report import originality_lines
+
+    rows = {line.split(" | ")[0][2:]: line for line in originality_lines(doc) if line.startswith("| ")}
+    assert rows["source"].startswith("| source | copy rate T 1.0 (%) | copy rate T 0.7 (%) | longest run T 1.0 |")
+    assert rows["copier"].startswith("| copier | 100.00 [100.00, 100.00] | ") and "; max 16 |" in rows["copier"]
+    assert rows["copier"].endswith(" | 12 |") and rows["human"].count("8.33 [") == 2
     doc["originality"]["copier"]["1.0"]["copy_rate"]["mean"] = 1.5
     with pytest.raises(UserError, match=r"r.json: originality.copier.1.0.copy_rate.mean"):
         check_report(doc, "r.json")

@@ -118,6 +118,9 @@ def summary_markdown(report: dict) -> str:
     from engine.evaluation.controls_report import controls_lines, influence_reference_lines, probe_seed_line
 
     lines += controls_lines(report)  # issue 24: paired differences, the temperature sweep, matched-length rates
+    from engine.evaluation.originality_report import originality_lines
+
+    lines += originality_lines(report)  # issue 27: copying from the training tunes, beside the tunes' own borrowing
     lines += _influence_lines(report.get("influence"))
     lines += influence_reference_lines(report.get("influence"))
     lines += _probe_lines(report.get("probe"))

@@ -1,0 +1,57 @@
+"""The originality lines of summary.md (and the README's results): per model and temperature, the copy rate
+and the longest copied run with their intervals and n, beside the human baseline (the section's shape is
+engine/evaluation/originality.py's; report_file checks it before anything renders it)."""
+
+from __future__ import annotations
+
+from engine.evaluation.originality import HUMAN
+
+
+def originality_lines(report: dict) -> list[str]:
+    section = report.get("originality")
+    if not isinstance(section, dict) or not section:
+        return []
+    temps = list(dict.fromkeys(t for by_t in section.values() if isinstance(by_t, dict) for t in by_t))
+    sources = [s for s in section if s != HUMAN] + [s for s in section if s == HUMAN]
+    index = (report.get("settings") or {}).get("originality") or {}
+    against = (f"the {index['training_tunes']:,} training tunes ({index['indexed_spans']:,} two-bar spans)"
+               if isinstance(index.get("training_tunes"), int) and isinstance(index.get("indexed_spans"), int)
+               else "the training tunes")
+    lines = ["", (f"Originality: the share of each continuation's two-bar spans found, in any key, in {against} "
+                  "and not in its primer (copy rate, %), and the longest stretch replayed bar for bar from one "
+                  "training tune (bars); each primer's mean over its samples, then the mean over primers with its "
+                  "95% bootstrap interval; n = primers. The human row is the tunes' real continuations against the "
+                  "same training tunes: what the tradition itself borrows (no temperature)."), ""]
+    heads = [f"copy rate T {t} (%)" for t in temps] + [f"longest run T {t}" for t in temps]
+    lines += ["| source | " + " | ".join(heads) + " | n |", "| --- |" + " --- |" * (len(heads) + 1)]
+    for source in sources:
+        by_t = section[source] if isinstance(section[source], dict) else {}
+        entries = [by_t.get(t) if isinstance(by_t.get(t), dict) else {} for t in temps]
+        rates = [_interval(e.get("copy_rate"), 100, "{:.2f}") for e in entries]
+        runs = [_run(e.get("longest_run_bars")) for e in entries]
+        ns = sorted({e["copy_rate"]["n"] for e in entries if isinstance(e.get("copy_rate"), dict)
+                     and isinstance(e["copy_rate"].get("n"), int)})
+        lines.append(f"| {source} | " + " | ".join(rates + runs) + f" | {'/'.join(map(str, ns)) or '-'} |")
+    lines += ["", "Longest run: mean over primers [95% interval], then the longest over every continuation "
+              "(max); a copied run covers at least 2 bars, 0 = nothing copied."]
+    return lines
+
+
+def _interval(stats, scale: float, fmt: str) -> str:
+    if not isinstance(stats, dict) or not _number(stats.get("mean")):
+        return "-"
+    text = fmt.format(scale * stats["mean"])
+    if _number(stats.get("lo")) and _number(stats.get("hi")):
+        text += f" [{fmt.format(scale * stats['lo'])}, {fmt.format(scale * stats['hi'])}]"
+    return text
+
+
+def _run(stats) -> str:
+    text = _interval(stats, 1, "{:.2f}")
+    if text != "-" and _number(stats.get("max")):
+        text += f"; max {stats['max']:g}"
+    return text
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
