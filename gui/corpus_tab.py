@@ -211,6 +211,16 @@ class CorpusTab(QWidget):
     def select_tune(self, row_in_proxy: int) -> None:
         self.table.selectRow(row_in_proxy)
 
+    def show_corpus_melody(self, position: int) -> None:
+        """Select the corpus's melody at `position` (its place in the corpus) and show it, clearing a search
+        that hides it (the Listen tab's "Show in the Corpus tab" on a copied bar)."""
+        index = self.proxy.mapFromSource(self.model.index(position, 0))
+        if not index.isValid():
+            self.search.clear()
+            index = self.proxy.mapFromSource(self.model.index(position, 0))
+        self.table.selectRow(index.row())
+        self.table.scrollTo(index)
+
     def _show_selected(self, current, _previous) -> None:
         if not current.isValid():
             return

@@ -44,6 +44,7 @@ def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event
 
 class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
     trainRequested = Signal()
+    corpusMelodyRequested = Signal(int)  # show the corpus's melody at this position in the Corpus tab
     generationFinished = Signal()
     rowReady = Signal(int)  # index of a row whose continuation just arrived
     influenceFinished = Signal()  # the influence job of the last Generate ended (done, failed or cancelled)

@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.memory_tab, "Memory")
         self.setCentralWidget(self.tabs)
         self.listen_tab.trainRequested.connect(lambda: self.show_tab("train"))
+        self.listen_tab.corpusMelodyRequested.connect(self.show_corpus_melody)
         self._build_menus()
         focus_keys.install(self)  # Space and Ctrl+E work whatever has focus, unless a text is being edited
         self._build_status_bar()
@@ -317,6 +318,10 @@ class MainWindow(QMainWindow):
 
     def show_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TAB_NAMES.index(name))
+
+    def show_corpus_melody(self, position: int) -> None:
+        self.corpus_tab.show_corpus_melody(position)
+        self.show_tab("corpus")
 
     def play_stop(self) -> None:
         current = self.tabs.currentWidget()

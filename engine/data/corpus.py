@@ -531,6 +531,11 @@ def load_corpus(
     return corpus
 
 
+def is_bundled(corpus) -> bool:
+    """Whether `corpus` is the bundled corpus (and not a folder or files of the person's own)."""
+    return list(corpus.sources) == [_source_name(BUNDLED_DIR)]
+
+
 def _source_name(raw) -> str:
     """A source as the reports show it: its absolute path when it exists, else as given (printable)."""
     path = Path(os.fsdecode(raw)).expanduser()

@@ -211,9 +211,15 @@ class RunTunes:
 
     index: SpanIndex
     corpus: object  # engine.data.corpus.Corpus
-    sources: list[str] | None  # the run's corpus sources (None: the bundled corpus)
     matches_run: bool  # the corpus loaded now is the one the run's models were trained on
     warning: str | None = None  # what to tell the user when it is not
+
+    @property
+    def bundled(self) -> bool:
+        """The tunes indexed are the bundled corpus's (a run trained on a folder of the person's own: False)."""
+        from engine.data.corpus import is_bundled
+
+        return is_bundled(self.corpus)
 
     def summary(self) -> dict:
         return {"sources": self.corpus.sources, "fingerprint": self.corpus.fingerprint,
@@ -250,4 +256,4 @@ def run_tunes(run_dir, corpus=None, cache: bool = True) -> RunTunes:
         warning = (f"{run_dir}: its models were trained on corpus {', '.join(sorted(trained_on)) or '(not recorded)'}, "
                    f"the run's sources now give corpus {corpus.fingerprint}: their files have changed since, so "
                    f"the training tunes indexed are not exactly the ones it learned")
-    return RunTunes(span_index_for(corpus, cache=cache), corpus, sources, matches, warning)
+    return RunTunes(span_index_for(corpus, cache=cache), corpus, matches, warning)

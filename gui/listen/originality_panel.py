@@ -79,7 +79,7 @@ class OriginalityPanel:
         if not here:
             return ""
         lines = [passage_text(p, self.tunes.tune_name(p.tune)) for p in here]
-        return "\n".join(lines) + "\n(right-click to hear it; click: what the notes drew on)"
+        return "\n".join(lines) + "\n(right-click to hear it or show it in the Corpus tab; click: what the notes drew on)"
 
     # ---- the plain statement ---------------------------------------------------------------------
     def _replaying(self) -> list[str]:
@@ -97,7 +97,7 @@ class OriginalityPanel:
         names = [style.model_label(k) for k in flagged]
         who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         verb = "replays" if len(names) == 1 else "replay"
-        own = self.tunes.tunes.sources is not None  # trained on the person's own folder, not the bundled corpus
+        own = not self.tunes.tunes.bundled  # trained on the person's own folder, not the bundled corpus
         where = "the tunes of your folder it learned from" if own else "the tunes it learned from"
         text = (f"<b>The {who} mostly {verb} its training tunes</b>: {where} come back bar for bar (at least "
                 f"{percent(REPLAY_SHARE)} of the two-bar spans copied, or runs of {REPLAY_RUN_BARS} bars or more; "
@@ -115,6 +115,7 @@ class OriginalityPanel:
         if not here:
             return None
         menu = QMenu(self.tab)
+        listed = self.tunes.tunes.corpus is self.tab.state.corpus  # the Corpus tab lists the training tunes
         for p in here:
             name = self.tunes.tune_name(p.tune)
             hear = menu.addAction(f"Hear {name}, bars {p.tune_bar + 1}-{p.tune_bar + p.bars} (what "
@@ -122,6 +123,10 @@ class OriginalityPanel:
             hear.triggered.connect(lambda _=False, p=p: self.play_passage(p, whole=False))
             whole = menu.addAction(f"Hear all of {name}")
             whole.triggered.connect(lambda _=False, p=p: self.play_passage(p, whole=True))
+            if listed:
+                show = menu.addAction(f"Show {name} in the Corpus tab")
+                position = int(self.tunes.tunes.index.corpus_index[p.tune])
+                show.triggered.connect(lambda _=False, i=position: self.tab.corpusMelodyRequested.emit(i))
         self.menu = menu
         menu.popup(global_pos)
         return menu

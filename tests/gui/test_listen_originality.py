@@ -59,6 +59,7 @@ def test_a_replayed_tune_shows_on_the_meter_and_in_marked_bars(replaying, window
     # the plain statement, naming the model
     assert tab.originality.note.isVisible()
     assert "mostly replays its training tunes" in tab.originality.note.text()
+    assert "your folder" in tab.originality.note.text()  # the tiny run was trained on the person's own folder
     # what a person sees: the grab of the row shows gold over the copied bars, not over the primer
     image = row.roll.grab().toImage()
     inside, before = row.roll.view_pos(8.0, None), row.roll.view_pos(2.0, None)
@@ -90,6 +91,17 @@ def test_pointing_at_a_marked_bar_names_the_tune_and_a_right_click_plays_it(repl
     menu.close()
     assert played and played[0].notes == source.bars(2, 10).notes
     assert source.title in tab.status.text()
+
+    # the same menu finds the tune in the Corpus tab, even behind a search that hid it
+    window.corpus_tab.search.setText("no tune is called this")
+    menu = tab.originality.open_menu(row, 6.5, viewport.mapToGlobal(row.roll.view_pos(6.5)))
+    show = [a for a in menu.actions() if a.text().startswith("Show") and source.title in a.text()]
+    assert show, [a.text() for a in menu.actions()]
+    show[0].trigger()
+    menu.close()
+    assert window.tabs.currentWidget() is window.corpus_tab
+    assert window.corpus_tab.current_melody.tune_id == source.tune_id
+    assert window.corpus_tab.search.text() == ""
 
 
 def test_a_model_that_composes_its_own_music_is_not_called_a_copier(replaying):
