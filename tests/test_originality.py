@@ -292,3 +292,40 @@ def test_the_report_section_reads_copying_against_the_human_baseline(tmp_path):
     _originality_plot(plt, doc, save)
     assert saved == ["originality_copy_rate.png"]
     assert (tmp_path / saved[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- the keys and the index ----------------------------------------------------------------------------
+
+
+def test_span_keys_ignore_the_key_and_keep_the_rhythm_and_the_meter():
+    from engine.music.span_keys import span_keys, span_keys_flat
+
+    tune = np.array(random_melody(6, 16, seed=7))
+    keys, counts = span_keys(tune, 16, 6)
+    assert len(keys) == 5 and counts.sum() > 0
+    moved = tune + np.array([0, 7, 0])
+    assert (span_keys(moved, 16, 6)[0] == keys).all()  # any key, any octave
+    late = tune + np.array([4, 0, 0])  # a beat later: other spans, none the same
+    assert not np.isin(span_keys(late, 16, 7)[0], keys).any()
+    assert not np.isin(span_keys(tune, 12, 8)[0], keys).any()  # the same notes on another bar grid
+    # many melodies at once give each melody's own keys
+    other = np.array(random_melody(4, 12, seed=8))
+    flat, _, offsets = span_keys_flat(np.concatenate([tune, other]), [0, len(tune), len(tune) + len(other)], [16, 12], [6, 4])
+    assert (flat[offsets[0]:offsets[1]] == keys).all() and (flat[offsets[1]:] == span_keys(other, 12, 4)[0]).all()
+
+
+def test_the_index_is_cached_with_the_corpus_and_never_read_stale(bundled, tmp_path):
+    from engine.data.span_index import span_index_for, training_indices
+
+    corpus, _, _ = bundled
+    built = span_index_for(corpus, cache_dir=tmp_path)
+    again = span_index_for(corpus, cache_dir=tmp_path)
+    assert (built.cache_status, again.cache_status) == ("built", "hit")
+    assert (again.keys == built.keys).all() and (again.tune == built.tune).all() and (again.bar == built.bar).all()
+    assert again.tunes == built.tunes and len(built.tunes) == len(training_indices(corpus))
+    fewer = training_indices(corpus)[:100]  # other tunes indexed: another entry, not the cached one
+    assert span_index_for(corpus, fewer, cache_dir=tmp_path).cache_status == "built"
+    for entry in tmp_path.glob("*.npz"):
+        entry.write_bytes(b"damaged")
+    damaged = span_index_for(corpus, cache_dir=tmp_path)
+    assert damaged.cache_status == "built" and (damaged.keys == built.keys).all()
