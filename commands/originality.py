@@ -89,8 +89,10 @@ def _print(entry: dict) -> None:
     for run in entry["runs"][:SHOWN_RUNS]:
         first = P + run["start_bar"] + 1  # bars of the file, counted from 1
         tune = run["tunes"][0]
-        more = f" (and {run['n_tunes'] - 1} other tunes)" if run["n_tunes"] > 1 else ""
+        others = run["n_tunes"] - 1
+        more = f" (and {others} other tune{'s' * (others != 1)})" if others else ""
         print(f"  bars {first}-{first + run['bars'] - 1}: {tune['title'] or tune['tune_id']} ({tune['tune_id']}, "
               f"{tune['collection']}), from its bar {tune['bar'] + 1}{more}")
     if len(entry["runs"]) > SHOWN_RUNS:
-        print(f"  ... and {len(entry['runs']) - SHOWN_RUNS} shorter runs (--json lists them all)")
+        left = len(entry["runs"]) - SHOWN_RUNS
+        print(f"  ... and {left} shorter run{'s' * (left != 1)} (--json lists them all)")
