@@ -4,7 +4,8 @@
 run's own corpus, checked against what its models recorded; the index is cached on disk by the engine)
 in a background job whenever the models or the corpus change, and the human baseline (the real
 continuations of the corpus's test tunes, measured the same way) for the primer and continuation
-lengths in use. A continuation is then measured on the GUI thread: under 10 ms for 64 bars.
+lengths in use. A continuation is then measured on the GUI thread (under 10 ms for 64 bars), once: its
+figures are kept until the index changes.
 
 When a model "mostly replays its training tunes" (docs/listen-originality.md says why these levels):
 over the melodies it composed in one Generate, at least REPLAY_SHARE of their scored two-bar spans are
@@ -23,6 +24,7 @@ from .. import workers
 REPLAY_SHARE = 0.5
 REPLAY_RUN_BARS = 8
 BASELINE_MIN_BARS_AFTER = 16  # as the evaluation's primers: a test tune with this many bars after its primer
+KEEP_MEASURED = 1024  # melodies whose figures are kept (a Generate makes at most models x variations)
 
 
 def _index_job(run_dir: Path, corpus):
@@ -52,6 +54,9 @@ class TrainingTunes(QObject):
         self._key = None  # (run folder, corpus fingerprint) the index is for
         self._baselines: dict[tuple[int, int], dict] = {}
         self._baseline_wanted: set[tuple[int, int]] = set()
+        # (id(primer), id(continuation)) -> (primer, continuation, figures): each melody is measured once, not
+        # once per row redrawn (the note above the rows reads every model's melodies whenever a row changes)
+        self._measured: dict[tuple[int, int], tuple] = {}
 
     def refresh(self) -> None:
         """Index the open run's training tunes in the background (nothing when it is already done)."""
@@ -72,6 +77,7 @@ class TrainingTunes(QObject):
     def _reset(self, status: str, reason: str) -> None:
         self.status, self.reason, self.tunes, self._key = status, reason, None, None
         self._baselines.clear()
+        self._measured.clear()
         self._baseline_wanted.clear()
         self.changed.emit()
 
@@ -92,9 +98,17 @@ class TrainingTunes(QObject):
         """engine.metrics.originality.Originality of one continuation (None until the index is in)."""
         if self.tunes is None or primer is None or continuation is None:
             return None
+        key = (id(primer), id(continuation))
+        kept = self._measured.get(key)
+        if kept is not None and kept[0] is primer and kept[1] is continuation:
+            return kept[2]
         from engine.metrics.originality import measure_continuation
 
-        return measure_continuation(self.tunes.index, primer, continuation)
+        if len(self._measured) >= KEEP_MEASURED:
+            self._measured.clear()
+        result = measure_continuation(self.tunes.index, primer, continuation)
+        self._measured[key] = (primer, continuation, result)  # the melodies held: their ids are not reused
+        return result
 
     def baseline(self, primer_bars: int, bars: int) -> dict | None:
         """The human baseline for these lengths ({"copy_rate": {mean, lo, hi, n}, "longest_run_bars": ...}),
