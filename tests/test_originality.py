@@ -156,8 +156,8 @@ def test_the_text_output_says_which_bars_come_from_which_tune(bundled, measured,
     assert f"bars {PRIMER + 1}-{PRIMER + CUT}: " in out and tune.tune_id in out and f"from its bar {PRIMER + 1}" in out
 
 
-def test_bad_input_is_one_error_line_naming_the_file(bundled, tmp_path, capsys):
-    _, _, folder = bundled
+def test_bad_input_is_one_error_line_naming_the_file(bundled, measured, tmp_path, capsys):
+    _, _, folder = bundled  # `measured` writes cut.mid there: a valid file, so each error names the bad part
     broken = tmp_path / "broken.mid"
     broken.write_bytes(b"not a MIDI file")
     assert cli("originality", "--run", tmp_path / "no-run", folder / "cut.mid") == 2
