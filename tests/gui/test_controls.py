@@ -123,11 +123,10 @@ def test_cancelling_the_folder_writes_nothing_and_before_generate_only_the_real_
     assert [p.name.endswith("-human.wav") for p in folder.iterdir()] == [True]
 
 
-def test_memory_export_report_button_and_menu_write_the_report(window, user, tiny_run, small_evaluations):
-    _open_run(user, window, tiny_run)
+def test_memory_export_report_button_and_menu_write_the_report(bundled, window, user, qtbot):
+    # the bundled models' shipped report is on show (an evaluation in the tab is tested in test_memory_tab.py)
+    qtbot.waitUntil(lambda: window.state.models_label == "bundled models", timeout=20000)
     user.show_tab("Memory")
-    set_small_evaluation(window)
-    user.click("Evaluate models")
     tab = window.memory_tab
     assert tab.report is not None and tab.export_button.isEnabled()
     folder = user.new_folder()

@@ -139,7 +139,7 @@ def _points(curve) -> int:
 
 def test_resume_continues_a_stopped_run_from_the_train_tab(window, user, qtbot, tmp_path):
     tab = window.train_tab
-    _tiny(tab, steps=160, models=["rnn", "gru"])
+    _tiny(tab, steps=80, models=["rnn", "gru"])
     user.show_tab("Train")
     user.answer(tmp_path / "runs")
     user.click("...")
@@ -149,7 +149,7 @@ def test_resume_continues_a_stopped_run_from_the_train_tab(window, user, qtbot, 
     user.click("Stop")
     (run,) = (tmp_path / "runs").iterdir()
     stopped = {k: window.state.models[k].config["step"] for k in ("rnn", "gru")}
-    assert all(0 < s < 160 for s in stopped.values())
+    assert all(0 < s < 80 for s in stopped.values())
     assert tab.resume_button.isEnabled() and "rnn, gru" in tab.resume_button.toolTip()
     drawn_before = _points(tab.train_curves["rnn"])
 
@@ -157,10 +157,10 @@ def test_resume_continues_a_stopped_run_from_the_train_tab(window, user, qtbot, 
     assert "resuming rnn, gru" in tab.run_label.text()
     qtbot.waitUntil(lambda: not tab.running, timeout=120000)
     # the finished run is opened again (in the background), so Listen uses the resumed models
-    qtbot.waitUntil(lambda: all(window.state.models[k].config["step"] == 160 for k in ("rnn", "gru")), timeout=20000)
+    qtbot.waitUntil(lambda: all(window.state.models[k].config["step"] == 80 for k in ("rnn", "gru")), timeout=20000)
     assert window.state.run_dir == run
     for key in ("rnn", "gru"):
-        assert tab.rates[key].text() == "160/160"
+        assert tab.rates[key].text() == "80/80"
         rows = read_history(run / key)
         assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})  # one history, no restart
     assert _points(tab.train_curves["rnn"]) > drawn_before  # the curves went on
