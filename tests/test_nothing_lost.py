@@ -389,6 +389,56 @@ def test_a_config_nested_200000_deep_is_not_a_readable_config(run_copy, tmp_path
     assert "Traceback" not in err
 
 
+def _sparse(path: Path, size: int = 64 << 20) -> None:
+    with open(path, "r+b") as fh:  # 64 MB on paper, nothing on disk: NUL bytes and no line end
+        fh.truncate(size)
+
+
+HISTORY_DAMAGES = {
+    "sparse": _sparse,
+    "a line of NULs": lambda p: p.write_bytes(p.read_bytes() + b"6," + b"\x00" * 200_000 + b"\n"),
+    "rows repeated": lambda p: p.write_text("step,train_bpt\n" + "1,1.0\n" * 50_000),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(HISTORY_DAMAGES))
+def test_a_damaged_history_is_refused_at_planning_without_reading_it_whole(stopped_run, tmp_path, capsys, cache,
+                                                                           damage):
+    run = _resume_copy(stopped_run, tmp_path)
+    HISTORY_DAMAGES[damage](run / "rnn" / "history.csv")
+    before = snapshot(run)
+    assert main(["train", "--resume", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {run / 'rnn' / 'history.csv'}: damaged training history" in err, err
+    assert "resuming" not in err and "Traceback" not in err and snapshot(run) == before
+
+
+def test_a_history_is_read_only_up_to_the_models_step(stopped_run, tmp_path, cache):
+    """A million rising rows (an edited or foreign file): reading ends at the first row past the step."""
+    from engine.training.checkpoint import read_history
+
+    run = _resume_copy(stopped_run, tmp_path)
+    path = run / "rnn" / "history.csv"
+    path.write_text("step,train_bpt\n" + "".join(f"{i},1.0\n" for i in range(1, 1_000_001)))
+    assert [r["step"] for r in read_history(run / "rnn")] == list(range(1, 7))  # the run stands at step 6
+
+
+def test_an_oversized_train_state_is_refused_at_planning(stopped_run, tmp_path, capsys, cache):
+    run = _resume_copy(stopped_run, tmp_path)
+    _sparse(run / "rnn" / "train_state.safetensors")
+    assert main(["train", "--resume", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "train_state.safetensors: 64.0 MB, but its config needs at most" in err and "resuming" not in err, err
+
+
+def test_evaluate_refuses_a_damaged_history_before_computing(run_copy, tmp_path, capsys):
+    _sparse(run_copy / "lstm" / "history.csv")
+    assert main(["evaluate", "--run", str(run_copy), "--no-probe", "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {run_copy / 'lstm' / 'history.csv'}: damaged training history" in err, err
+    assert "loading the corpus" not in err and not (tmp_path / "report").exists()
+
+
 DAMAGES = {
     "gone": lambda p: p.unlink(),
     "empty": lambda p: p.write_bytes(b""),
@@ -396,6 +446,7 @@ DAMAGES = {
     "garbage": lambda p: p.write_bytes(b"\x00\xff" * 64),
     "a folder": lambda p: (p.unlink(), p.mkdir()),
     "nested": lambda p: p.write_text("[" * 100_000),
+    "sparse": _sparse,
 }
 
 
@@ -481,6 +532,23 @@ def test_metrics_calls_a_fifo_or_a_device_not_a_regular_file(tmp_path, capsys, m
         path.symlink_to("/dev/zero")
     assert main(["metrics", str(path)]) == 2
     assert f"error: {path}: not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make", ["fifo", "zero", "folder"])
+@pytest.mark.parametrize("command", ["generate", "influence"])
+def test_a_primer_that_is_a_fifo_a_device_or_a_folder_is_called_what_it_is(saved_run, tmp_path, capsys, make,
+                                                                           command):
+    path = tmp_path / "primer.mid"
+    if make == "fifo":
+        os.mkfifo(path)
+    elif make == "zero":
+        path = Path("/dev/zero")  # no .mid suffix: still a path, not a tune id
+    else:
+        path.mkdir()
+    extra = ["--out", str(tmp_path / "x.mid")] if command == "generate" else []
+    assert main([command, "--run", str(saved_run), "--model", "lstm", "--primer", str(path), *extra]) == 2
+    what = "a folder, not a MIDI file" if make == "folder" else "not a regular file"
+    assert f"error: {path}: {what}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["file", "under a file"])

@@ -184,6 +184,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     device = resolve_device(settings.device)
     say("load", f"loading {len(keys)} models")
     loaded = {k: load_model(run_dir, k, device) for k in keys}
+    curves = {k: training_curve(run_dir / k) for k in keys}  # a damaged history is refused before any work
     if corpus is None:
         from engine.data.corpus import load_corpus
 
@@ -258,7 +259,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         "repeat_gain": {k: v["repeat_gain"] for k, v in model_side.items()},
         "gradient_memory": {k: v["gradient_memory"] for k, v in model_side.items()},
         "probe": probe,
-        "training_curves": {k: training_curve(run_dir / k) for k in keys},
+        "training_curves": curves,
     }
     if influence is not None:
         report["influence"] = influence

@@ -316,6 +316,9 @@ def _resume_plan(out_dir: Path, overrides, models, sources, names: dict, ranks: 
         if state.has_state:
             check_same_settings(out_dir / key / ckpt.STATE_FILE, state.training, state.ranks, config, ranks)
     to_train = [k for k in wanted if not states[k].exists or (states[k].has_state and not states[k].finished)]
+    for key in to_train:  # what the resume will read, looked at before the corpus is loaded
+        if states[key].has_state:
+            ckpt.check_resumable(out_dir / key, key)
     notes = [states[k].describe() for k in wanted]
     if to_train:
         notes.append(check_training_memory(config, to_train, names))
