@@ -37,7 +37,7 @@ from engine.core.validation import Limit
 from engine.models import MODEL_KEYS, MODEL_LABELS, ModelConfig, SequenceModel, config_from_dict, model_from_config
 from engine.music.tokens import TokenConfig
 from engine.training import footprint
-from engine.training.train_config import TrainConfig
+from engine.training.train_config import TRAIN_SETTINGS, TrainConfig
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "train_state.safetensors"
@@ -50,6 +50,7 @@ PARTIAL_SUM, PARTIAL_STEPS = "train.loss_sum", "train.loss_steps"
 MAX_JSON_BYTES = 16 * 2**20
 MAX_HISTORY_BYTES = 512 * 2**20
 MAX_HISTORY_LINE = 4096
+MAX_STEP = int(TRAIN_SETTINGS.limits["steps"].hi)  # the most steps a model can have trained
 # A safetensors header: the tensors' names and shapes and our metadata (the config), a few kB.
 MAX_HEADER_BYTES = 16 * 2**20
 FORMAT = "melody-memory/1"
@@ -128,7 +129,7 @@ class ModelRecord:
         training = TrainConfig.from_dict(training_doc, where)
         ranks = Limit("int", 1, 100_000).check(training_doc.get("ranks", 1) if isinstance(training_doc, dict) else 1,
                                                "training.ranks", where)
-        step = Limit("int", 0, 10_000_000).check(doc.get("step", 0), "step", where)
+        step = Limit("int", 0, MAX_STEP).check(doc.get("step", 0), "step", where)
         losses = {name: _optional_loss(doc.get(name), name, where) for name in ("train_bpt", "valid_bpt")}
         stopped_early = Limit("bool").check(doc.get("stopped_early", False), "stopped_early", where)
         known = {"format", "key", "label", "model", "params", "tokens", "corpus", "training", "step", "train_bpt",
@@ -523,8 +524,8 @@ def read_history(model_dir, up_to_step: int | None = None) -> list[dict]:
     if not path.exists():
         return []
     regular_size(path, "training history", MAX_HISTORY_BYTES)
-    if up_to_step is None:
-        up_to_step = read_record(model_dir).step
+    if up_to_step is None:  # where the model stands; a folder without its config (no front end reads one): any step
+        up_to_step = read_record(model_dir).step if (Path(model_dir) / CONFIG_FILE).exists() else MAX_STEP
     rows: list[dict] = []
     try:
         with open(path, newline="", encoding="utf-8") as f:
