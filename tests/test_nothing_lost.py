@@ -520,6 +520,20 @@ def test_written_files_respect_the_umask_and_keep_a_replaced_files_mode(saved_ru
         os.umask(old)
 
 
+def test_a_run_written_under_umask_077_is_private_to_its_owner(tmp_path, midi_folder, cache):
+    """Checkpoints, configs, histories and run.json go through the same atomic writes as the exports."""
+    out = tmp_path / "run"
+    old = os.umask(0o077)
+    try:
+        _train_until(out, midi_folder, stop_at=2, steps=4)
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(out).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()}
+    assert {"run.json", "rnn/train_state.safetensors", "rnn/model.safetensors", "rnn/history.csv",
+            "rnn/config.json"} <= set(modes)
+    assert set(modes.values()) == {0o600}, modes
+
+
 # ----------------------------------------------------------------------------- 6. messages say what happened
 
 
