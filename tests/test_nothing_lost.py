@@ -182,6 +182,18 @@ def test_attention_over_huge_windows_is_refused_naming_the_settings_to_lower(tmp
     assert not out.exists()
 
 
+def test_a_whole_tune_longer_than_the_batch_is_scored_in_full_and_counted(tmp_path, capsys):
+    """Whole tunes: a piece of up to --max-len steps comes alone, and below four windows sliding-window
+    attention scores all of it ([T, T] under a mask): 8001^2 x 20 heads passed as 1 x 2048^2 x 20."""
+    out = tmp_path / "run"
+    code = main(["train", "--models", "transformer", "--preset", "medium", "--window", "2048", "--batch-size", "1",
+                 "--max-len", "8000", "--out", str(out), "--source", str(tmp_path / "no-corpus-needed")])
+    err = capsys.readouterr().err
+    assert code == 2 and "1 piece(s) of 8001 steps (--max-len)" in err, err
+    assert "1,280,320,020 attention scores" in err and "lower --batch-size, --window or --max-len" in err
+    assert not out.exists()
+
+
 def test_the_training_estimate_is_shown_before_work_and_refused_above_the_budget(tmp_path, capsys, monkeypatch):
     missing = str(tmp_path / "no-corpus")  # an accepted plan stops at the missing corpus: nothing trains
     assert main(["train", "--out", str(tmp_path / "a"), "--source", missing, *TINY]) == 2
@@ -209,6 +221,22 @@ def test_generation_and_evaluation_refuse_above_the_budget_before_loading(saved_
     err = capsys.readouterr().err
     assert f"this machine allows 450.0 MB ({memory_budget.BUDGET_VARIABLE}=450): {lower}" in err, err
     assert "loading" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_validation_chunks_never_outnumber_a_training_batchs_rows():
+    """`train --models attention --sequences crops --window 8192 --batch-size 1` passed the estimate (1 row of
+    8192^2 scores) and then validated 32 rows at once: 8.6 GB of scores at the first validation (reproduced
+    at --window 4096 under a 3.5 GB ulimit: an allocator traceback). Checked on the batches themselves:
+    the real attack would allocate what it is about."""
+    import numpy as np
+
+    from engine.training.loop import validation_batches
+    from engine.training.train_config import TrainConfig
+
+    tunes = [np.arange(2, 2 + 40 * 64) % 50 + 2 for _ in range(3)]  # 3 x 40 windows of 64 steps
+    for batch_size, rows in ((1, 1), (5, 5), (64, 32)):
+        cfg = TrainConfig(preset="tiny", sequences="crops", window=64, batch_size=batch_size)
+        assert max(len(b) for b in validation_batches(tunes, cfg)) == rows
 
 
 @pytest.mark.parametrize("command", ["train", "generate", "evaluate"])
