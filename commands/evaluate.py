@@ -10,12 +10,10 @@ from pathlib import Path
 
 from .common import emit_json, say
 
-# The evaluation's memory estimate when --primers does not bound the primers (every eligible test tune).
-ASSUMED_PRIMERS = 200
-
 
 def add_arguments(parser) -> None:
     from engine.core.memory_budget import HELP
+    from engine.evaluation.memory_check import ASSUMED_PRIMERS
     from engine.evaluation.settings import EVAL_SETTINGS, EvalSettings
     from engine.memory.probe import ProbeSettings
 
@@ -71,6 +69,7 @@ def _temperatures(text: str) -> tuple[float, ...]:
 def run(args) -> int:
     from engine.evaluation.evaluate import EvalSettings, evaluate
     from engine.evaluation.report import summary_markdown, write_report
+    from engine.evaluation.settings import EVAL_SETTINGS
     from engine.memory.probe import ProbeSettings
     from engine.training.checkpoint import resolve_run_dir
 
@@ -100,9 +99,8 @@ def run(args) -> int:
     settings.validate()  # bad numbers fail before anything slow is loaded
     out = _check_out(args.out)  # and a report folder that cannot be written fails before the work, too
     run_dir = resolve_run_dir(args.run)
-    say(_memory_line(run_dir, models, settings))
     report = evaluate(run_dir, models, settings, progress=progress, sources=args.source, run_name=args.run,
-                      seed_runs=args.seeds)
+                      seed_runs=args.seeds, names=EVAL_SETTINGS.flags())
     paths = _write_whole(report, out, write_report)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report["timings"].items())
     say(f"timings: {timings}; total {time.monotonic() - started:.1f}s")
@@ -156,26 +154,3 @@ def _write_whole(report: dict, out: Path, write_report) -> list[Path]:
         raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _memory_line(run_dir: Path, models, settings) -> str:
-    """The evaluation's memory estimate from the models' configs and the settings (nothing built yet);
-    UserError above the machine's share (engine/core/memory_budget.py)."""
-    from engine.core import memory_budget
-    from engine.models import model_config
-    from engine.training import footprint
-    from engine.training.checkpoint import CONFIG_FILE, list_run_models, read_record
-
-    keys = models or list_run_models(run_dir)
-    needs = [footprint.needs(read_record(run_dir / k).model, str(run_dir / k / CONFIG_FILE))
-             for k in keys if (run_dir / k / CONFIG_FILE).is_file()]
-    steps_per_bar = 16  # 4/4 on the 16th grid, the common meter
-    probe = settings.probe
-    estimate = memory_budget.evaluation(
-        needs, decoding_rows=(settings.primers or ASSUMED_PRIMERS) * settings.samples,
-        steps=settings.bars * steps_per_bar, measure_rows=16,
-        measure_length=max(settings.gradient_max_k, settings.nll_bars * steps_per_bar,
-                           (settings.primer_bars + settings.bars) * steps_per_bar),
-        probe=[footprint.needs(model_config(k, probe.preset)) for k in keys] if probe else [],
-        probe_batch=probe.batch_size if probe else 0, probe_length=probe.length if probe else 0)
-    return memory_budget.check(estimate, "--primers, --samples or --bars")

@@ -55,21 +55,16 @@ def run(args) -> int:
         return _generate(args, settings, device, mid_paths, wav_paths)
 
 
-# The most steps a bar has in the melody pipeline's meters (12/8 on the 16th grid is 24): the estimate's bound.
-MAX_STEPS_PER_BAR = 64
-
-
 def _memory_line(args, settings) -> str:
     """The generation's memory estimate from the model's config (nothing built yet); UserError above the
-    machine's share (engine/core/memory_budget.py)."""
-    from engine.core import memory_budget
-    from engine.training import footprint
+    machine's share (engine/generation/memory_check.py)."""
+    from engine.generation.generate import SAMPLE_SETTINGS
+    from engine.generation.memory_check import check_generation_memory
     from engine.training.checkpoint import CONFIG_FILE, read_record, resolve_run_dir
 
     model_dir = resolve_run_dir(args.run) / args.model
-    needs = footprint.needs(read_record(model_dir).model, str(model_dir / CONFIG_FILE))
-    estimate = memory_budget.generation([needs], settings.variations, settings.bars * MAX_STEPS_PER_BAR)
-    return memory_budget.check(estimate, "--variations or --bars")
+    return check_generation_memory([read_record(model_dir).model], settings, SAMPLE_SETTINGS.flags(),
+                                   str(model_dir / CONFIG_FILE))
 
 
 def _generate(args, settings, device, mid_paths, wav_paths) -> int:

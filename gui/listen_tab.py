@@ -31,9 +31,13 @@ __all__ = ["WAITING_TEXT", "ListenTab"]
 
 def _generate_all(models: dict, primer, sample_settings, cancel: threading.Event, lock: threading.Lock):
     """Generator job: yields (key, [Melody, ...]) for each model in turn (holding `lock` while a model
-    composes: an attribution still finishing with the same model is waited for)."""
-    from engine.generation.generate import generate
+    composes: an attribution still finishing with the same model is waited for). The memory estimate comes
+    first: refused above the machine's share, naming the fields to lower by their labels."""
+    from engine.generation.generate import SAMPLE_SETTINGS, generate
+    from engine.generation.memory_check import check_generation_memory
 
+    check_generation_memory([m.record.model for m in models.values() if m.record is not None], sample_settings,
+                            {s.name: s.label for s in SAMPLE_SETTINGS})
     for key, loaded in models.items():
         if cancel.is_set():
             return

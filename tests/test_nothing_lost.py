@@ -182,6 +182,18 @@ def test_attention_over_huge_windows_is_refused_naming_the_settings_to_lower(tmp
     assert not out.exists()
 
 
+def test_a_whole_tune_longer_than_the_batch_is_scored_in_full_and_counted(tmp_path, capsys):
+    """Whole tunes: a piece of up to --max-len steps comes alone, and below four windows sliding-window
+    attention scores all of it ([T, T] under a mask): 8001^2 x 20 heads passed as 1 x 2048^2 x 20."""
+    out = tmp_path / "run"
+    code = main(["train", "--models", "transformer", "--preset", "medium", "--window", "2048", "--batch-size", "1",
+                 "--max-len", "8000", "--out", str(out), "--source", str(tmp_path / "no-corpus-needed")])
+    err = capsys.readouterr().err
+    assert code == 2 and "1 piece(s) of 8001 steps (--max-len)" in err, err
+    assert "1,280,320,020 attention scores" in err and "lower --batch-size, --window or --max-len" in err
+    assert not out.exists()
+
+
 def test_the_training_estimate_is_shown_before_work_and_refused_above_the_budget(tmp_path, capsys, monkeypatch):
     missing = str(tmp_path / "no-corpus")  # an accepted plan stops at the missing corpus: nothing trains
     assert main(["train", "--out", str(tmp_path / "a"), "--source", missing, *TINY]) == 2
@@ -209,6 +221,22 @@ def test_generation_and_evaluation_refuse_above_the_budget_before_loading(saved_
     err = capsys.readouterr().err
     assert f"this machine allows 450.0 MB ({memory_budget.BUDGET_VARIABLE}=450): {lower}" in err, err
     assert "loading" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_validation_chunks_never_outnumber_a_training_batchs_rows():
+    """`train --models attention --sequences crops --window 8192 --batch-size 1` passed the estimate (1 row of
+    8192^2 scores) and then validated 32 rows at once: 8.6 GB of scores at the first validation (reproduced
+    at --window 4096 under a 3.5 GB ulimit: an allocator traceback). Checked on the batches themselves:
+    the real attack would allocate what it is about."""
+    import numpy as np
+
+    from engine.training.loop import validation_batches
+    from engine.training.train_config import TrainConfig
+
+    tunes = [np.arange(2, 2 + 40 * 64) % 50 + 2 for _ in range(3)]  # 3 x 40 windows of 64 steps
+    for batch_size, rows in ((1, 1), (5, 5), (64, 32)):
+        cfg = TrainConfig(preset="tiny", sequences="crops", window=64, batch_size=batch_size)
+        assert max(len(b) for b in validation_batches(tunes, cfg)) == rows
 
 
 @pytest.mark.parametrize("command", ["train", "generate", "evaluate"])
@@ -389,6 +417,56 @@ def test_a_config_nested_200000_deep_is_not_a_readable_config(run_copy, tmp_path
     assert "Traceback" not in err
 
 
+def _sparse(path: Path, size: int = 64 << 20) -> None:
+    with open(path, "r+b") as fh:  # 64 MB on paper, nothing on disk: NUL bytes and no line end
+        fh.truncate(size)
+
+
+HISTORY_DAMAGES = {
+    "sparse": _sparse,
+    "a line of NULs": lambda p: p.write_bytes(p.read_bytes() + b"6," + b"\x00" * 200_000 + b"\n"),
+    "rows repeated": lambda p: p.write_text("step,train_bpt\n" + "1,1.0\n" * 50_000),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(HISTORY_DAMAGES))
+def test_a_damaged_history_is_refused_at_planning_without_reading_it_whole(stopped_run, tmp_path, capsys, cache,
+                                                                           damage):
+    run = _resume_copy(stopped_run, tmp_path)
+    HISTORY_DAMAGES[damage](run / "rnn" / "history.csv")
+    before = snapshot(run)
+    assert main(["train", "--resume", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {run / 'rnn' / 'history.csv'}: damaged training history" in err, err
+    assert "resuming" not in err and "Traceback" not in err and snapshot(run) == before
+
+
+def test_a_history_is_read_only_up_to_the_models_step(stopped_run, tmp_path, cache):
+    """A million rising rows (an edited or foreign file): reading ends at the first row past the step."""
+    from engine.training.checkpoint import read_history
+
+    run = _resume_copy(stopped_run, tmp_path)
+    path = run / "rnn" / "history.csv"
+    path.write_text("step,train_bpt\n" + "".join(f"{i},1.0\n" for i in range(1, 1_000_001)))
+    assert [r["step"] for r in read_history(run / "rnn")] == list(range(1, 7))  # the run stands at step 6
+
+
+def test_an_oversized_train_state_is_refused_at_planning(stopped_run, tmp_path, capsys, cache):
+    run = _resume_copy(stopped_run, tmp_path)
+    _sparse(run / "rnn" / "train_state.safetensors")
+    assert main(["train", "--resume", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "train_state.safetensors: 64.0 MB, but its config needs at most" in err and "resuming" not in err, err
+
+
+def test_evaluate_refuses_a_damaged_history_before_computing(run_copy, tmp_path, capsys):
+    _sparse(run_copy / "lstm" / "history.csv")
+    assert main(["evaluate", "--run", str(run_copy), "--no-probe", "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {run_copy / 'lstm' / 'history.csv'}: damaged training history" in err, err
+    assert "loading the corpus" not in err and not (tmp_path / "report").exists()
+
+
 DAMAGES = {
     "gone": lambda p: p.unlink(),
     "empty": lambda p: p.write_bytes(b""),
@@ -396,6 +474,7 @@ DAMAGES = {
     "garbage": lambda p: p.write_bytes(b"\x00\xff" * 64),
     "a folder": lambda p: (p.unlink(), p.mkdir()),
     "nested": lambda p: p.write_text("[" * 100_000),
+    "sparse": _sparse,
 }
 
 
@@ -469,6 +548,20 @@ def test_written_files_respect_the_umask_and_keep_a_replaced_files_mode(saved_ru
         os.umask(old)
 
 
+def test_a_run_written_under_umask_077_is_private_to_its_owner(tmp_path, midi_folder, cache):
+    """Checkpoints, configs, histories and run.json go through the same atomic writes as the exports."""
+    out = tmp_path / "run"
+    old = os.umask(0o077)
+    try:
+        _train_until(out, midi_folder, stop_at=2, steps=4)
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(out).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()}
+    assert {"run.json", "rnn/train_state.safetensors", "rnn/model.safetensors", "rnn/history.csv",
+            "rnn/config.json"} <= set(modes)
+    assert set(modes.values()) == {0o600}, modes
+
+
 # ----------------------------------------------------------------------------- 6. messages say what happened
 
 
@@ -481,6 +574,23 @@ def test_metrics_calls_a_fifo_or_a_device_not_a_regular_file(tmp_path, capsys, m
         path.symlink_to("/dev/zero")
     assert main(["metrics", str(path)]) == 2
     assert f"error: {path}: not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make", ["fifo", "zero", "folder"])
+@pytest.mark.parametrize("command", ["generate", "influence"])
+def test_a_primer_that_is_a_fifo_a_device_or_a_folder_is_called_what_it_is(saved_run, tmp_path, capsys, make,
+                                                                           command):
+    path = tmp_path / "primer.mid"
+    if make == "fifo":
+        os.mkfifo(path)
+    elif make == "zero":
+        path = Path("/dev/zero")  # no .mid suffix: still a path, not a tune id
+    else:
+        path.mkdir()
+    extra = ["--out", str(tmp_path / "x.mid")] if command == "generate" else []
+    assert main([command, "--run", str(saved_run), "--model", "lstm", "--primer", str(path), *extra]) == 2
+    what = "a folder, not a MIDI file" if make == "folder" else "not a regular file"
+    assert f"error: {path}: {what}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["file", "under a file"])

@@ -33,7 +33,8 @@ ATTENTION_BYTES_PER_SCORE = 3 * FLOAT
 
 HELP = (f"Memory: before any work the command estimates its peak memory from the settings (the models' "
         f"weights and optimizer state, the activations of one batch as each model reports them, attention's "
-        f"batch x window^2 x heads per layer, a process per worker) and prints it; it refuses to start when the "
+        f"batch x window^2 x heads per layer (whole tunes: also the longest piece, up to --max-len), a process "
+        f"per worker) and prints it; it refuses to start when the "
         f"estimate is above {SHARE:.0%} of the memory available (MemAvailable), naming the settings to lower. "
         f"{BUDGET_VARIABLE}=N sets another limit, in MB.")
 
@@ -126,11 +127,18 @@ def check(estimate: Estimate, lower: str) -> str:
 # --------------------------------------------------------------------------------------- the three jobs
 
 
+# engine/models/attention_rnn.sliding_window_attention: a sequence shorter than this many windows is scored in
+# full (a [T, T] mask), a longer one in blocks of two windows per query.
+FULL_MASK_WINDOWS = 4
+
+
 def attention_scores(needs: ModelNeeds, rows: int, length: int) -> int:
-    """Attention scores a forward of `rows` sequences of `length` holds: each query sees at most the model's
-    window of keys, in every head of every layer. For training crops that is batch x window^2 x heads per
-    layer; whole tunes come in batches of about as many tokens, and cost the same."""
-    return rows * length * min(length, needs.window) * needs.attention_heads
+    """Attention scores a forward of `rows` sequences of `length` holds, in every head of every layer: each
+    query scores every earlier position of a sequence shorter than FULL_MASK_WINDOWS windows (the sliding
+    window is a mask over the full [T, T] scores), two windows of keys in a longer one. For training crops
+    that is batch x window^2 x heads per layer."""
+    keys = length if length < FULL_MASK_WINDOWS * needs.window else 2 * needs.window
+    return rows * length * keys * needs.attention_heads
 
 
 def _forward_bytes(needs: ModelNeeds, rows: int, length: int) -> float:
@@ -140,10 +148,12 @@ def _forward_bytes(needs: ModelNeeds, rows: int, length: int) -> float:
             + ATTENTION_BYTES_PER_SCORE * attention_scores(needs, rows, length))
 
 
-def training(models: list[ModelNeeds], batch_size: int, window: int, processes: int) -> Estimate:
-    """Training `models` side by side, `processes` of them at a time, on batches of batch x window tokens."""
+def training(models: list[ModelNeeds], shapes: list[tuple[int, int]], processes: int) -> Estimate:
+    """Training `models` side by side, `processes` of them at a time, on batches of (rows, length) tokens:
+    the costliest of `shapes` (crops: batch x window; whole tunes: also the longest piece, max_len)."""
     busy = max(1, min(processes, len(models)))  # each process steps one model at a time
-    heaviest = sorted((_forward_bytes(m, batch_size, window) for m in models), reverse=True)[:busy]
+    heaviest = sorted((max(_forward_bytes(m, rows, length) for rows, length in shapes) for m in models),
+                      reverse=True)[:busy]
     return Estimate("training", {
         "processes": PROCESS_BYTES * busy,
         "weights and optimizer": TRAINING_BYTES_PER_PARAM * sum(m.params for m in models),

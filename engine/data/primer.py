@@ -26,7 +26,10 @@ def take_primer(melody: Melody, bars: int, name: str = "") -> Melody:
 
 
 def is_midi_path(text: str) -> bool:
-    return Path(text).suffix.lower() in (".mid", ".midi", ".kar") or Path(text).is_file()
+    """A MIDI file's name, or anything on disk that is not a folder (a FIFO or a device is read as a file,
+    and the reader says what it is), rather than a tune id or title."""
+    path = Path(text)
+    return path.suffix.lower() in (".mid", ".midi", ".kar") or (path.exists() and not path.is_dir())
 
 
 def primer_choices(corpus) -> list[Melody]:
@@ -50,11 +53,18 @@ def load_primer_melody(spec: str | None, corpus_loader=None, settings=None, prim
     what the Listen tab starts on).
     """
     if spec and is_midi_path(spec):
+        from engine.data.corpus import path_kind
         from engine.music.midi_io import load_midi_melodies
 
         path = Path(spec)
-        if not path.is_file():
+        try:
+            kind = path_kind(path)  # the corpus's own look: a FIFO or a device is a file the reader refuses by name
+        except UserError as exc:  # a name the OS refuses (too long, ...)
+            raise UserError(f"{spec}: {exc}") from None
+        if kind is None:
             raise UserError(f"{spec}: no such MIDI file")
+        if kind == "dir":
+            raise UserError(f"{spec}: a folder, not a MIDI file")
         if settings is None:
             from engine.music.midi_io import ExtractSettings
 

@@ -71,19 +71,21 @@ def _source_labels(sources) -> list[str]:
 
 def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), progress: Progress | None = None,
              cancel: threading.Event | None = None, corpus=None, sources=None, run_name: str | None = None,
-             seed_runs=()) -> dict:
+             seed_runs=(), names: dict[str, str] | None = None) -> dict:
     """Run the whole protocol on the models of a run directory; returns the report dict.
 
     `corpus` may be passed in (the GUI has one loaded); otherwise it is loaded from `sources` (None =
     the bundled corpus). `run_name` is how the user named the run (`--run`), kept in report["run"]["dir"].
     `seed_runs`: run folders of the same architectures trained with other seeds (recall by distance is
     measured on each, engine/evaluation/recall_section.py).
+    Its peak memory is estimated first and refused above the machine's share (memory_check.py), naming the
+    settings to lower as `names` words them.
     Timings go to report["timings"] and are the only entries that vary between two runs with the same
     settings.
     """
     settings.validate()
     with torch_threads(settings.threads):
-        return _evaluate(run_dir, models, settings, progress, cancel, corpus, sources, run_name, seed_runs)
+        return _evaluate(run_dir, models, settings, progress, cancel, corpus, sources, run_name, seed_runs, names)
 
 
 class _Stages:
@@ -168,11 +170,12 @@ def _add_recall(report: dict, recall: dict) -> None:
 
 
 def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None, cancel, corpus, sources,
-              run_name, seed_runs=()) -> dict:
+              run_name, seed_runs=(), names=None) -> dict:
     import torch
 
     from engine.core.device import resolve_device
     from engine.evaluation.continuations import make_cases, measure_continuations, temperature_key
+    from engine.evaluation.memory_check import check_evaluation_memory
     from engine.training.checkpoint import load_model
 
     settings.validate()
@@ -181,9 +184,11 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     stages = _Stages(progress, cancel)
     say, tick, timings = stages.say, stages.tick, stages.timings
 
+    say("load", check_evaluation_memory(run_dir, keys, settings, names))  # before anything is loaded
     device = resolve_device(settings.device)
     say("load", f"loading {len(keys)} models")
     loaded = {k: load_model(run_dir, k, device) for k in keys}
+    curves = {k: training_curve(run_dir / k) for k in keys}  # a damaged history is refused before any work
     if corpus is None:
         from engine.data.corpus import load_corpus
 
@@ -258,7 +263,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
         "repeat_gain": {k: v["repeat_gain"] for k, v in model_side.items()},
         "gradient_memory": {k: v["gradient_memory"] for k, v in model_side.items()},
         "probe": probe,
-        "training_curves": {k: training_curve(run_dir / k) for k in keys},
+        "training_curves": curves,
     }
     if influence is not None:
         report["influence"] = influence

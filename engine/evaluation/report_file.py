@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
+import stat
 from pathlib import Path
 
 from engine.core.errors import UserError
@@ -19,17 +21,34 @@ from engine.core.validation import Limit
 FORMAT = "melody-memory-report/2"  # what evaluate writes now
 FORMATS = ("melody-memory-report", FORMAT)  # and what it wrote before
 MAX_BARS = 4096
+# The shipped report (64 bars, four temperatures, seven models) is 8 MB; one of 1,024 bars about 130 MB.
+MAX_REPORT_BYTES = 256 * 2**20
 _COUNT = Limit("int", 0, 10**9)
 
 
 def read_report(path) -> dict:
     path = Path(path)
+    _check_file(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UserError(f"{path}: not a readable report ({exc})") from None
     check_report(doc, str(path))
     return doc
+
+
+def _check_file(path: Path) -> None:
+    """A regular file of at most MAX_REPORT_BYTES, looked at before it is read: a FIFO would block the read, a
+    link to /dev/zero or a sparse file would fill the memory."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise UserError(f"{path}: not a readable report ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{path}: not a regular file, so not a readable report")
+    if st.st_size > MAX_REPORT_BYTES:
+        raise UserError(f"{path}: {st.st_size / 2**20:,.0f} MB, far more than a report holds (at most "
+                        f"{MAX_REPORT_BYTES // 2**20} MB): not read")
 
 
 def check_report(doc, where: str) -> None:

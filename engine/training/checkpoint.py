@@ -37,7 +37,7 @@ from engine.core.validation import Limit
 from engine.models import MODEL_KEYS, MODEL_LABELS, ModelConfig, SequenceModel, config_from_dict, model_from_config
 from engine.music.tokens import TokenConfig
 from engine.training import footprint
-from engine.training.train_config import TrainConfig
+from engine.training.train_config import TRAIN_SETTINGS, TrainConfig
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "train_state.safetensors"
@@ -49,6 +49,8 @@ PARTIAL_SUM, PARTIAL_STEPS = "train.loss_sum", "train.loss_steps"
 # Files read whole are checked against these first: a config or run.json is a few kB, a history 100 bytes a row.
 MAX_JSON_BYTES = 16 * 2**20
 MAX_HISTORY_BYTES = 512 * 2**20
+MAX_HISTORY_LINE = 4096
+MAX_STEP = int(TRAIN_SETTINGS.limits["steps"].hi)  # the most steps a model can have trained
 # A safetensors header: the tensors' names and shapes and our metadata (the config), a few kB.
 MAX_HEADER_BYTES = 16 * 2**20
 FORMAT = "melody-memory/1"
@@ -127,7 +129,7 @@ class ModelRecord:
         training = TrainConfig.from_dict(training_doc, where)
         ranks = Limit("int", 1, 100_000).check(training_doc.get("ranks", 1) if isinstance(training_doc, dict) else 1,
                                                "training.ranks", where)
-        step = Limit("int", 0, 10_000_000).check(doc.get("step", 0), "step", where)
+        step = Limit("int", 0, MAX_STEP).check(doc.get("step", 0), "step", where)
         losses = {name: _optional_loss(doc.get(name), name, where) for name in ("train_bpt", "valid_bpt")}
         stopped_early = Limit("bool").check(doc.get("stopped_early", False), "stopped_early", where)
         known = {"format", "key", "label", "model", "params", "tokens", "corpus", "training", "step", "train_bpt",
@@ -314,10 +316,7 @@ def read_safetensors(path, expected: dict | None = None, budget: int | None = No
     config implies; with `prefix`, the names that start with it). The tensors are then read through
     safetensors' memory map."""
     path = Path(path)
-    size = regular_size(path, "checkpoint")
-    if budget is not None and size > budget + MAX_HEADER_BYTES:
-        raise UserError(f"{path}: {size_text(size)}, but its config needs at most {size_text(budget)}: a damaged "
-                        f"or foreign file; not read")
+    _checkpoint_size(path, budget)
     try:
         with safe_open(path, "pt") as f:
             meta = f.metadata() or {}
@@ -332,6 +331,15 @@ def read_safetensors(path, expected: dict | None = None, budget: int | None = No
     except Exception as exc:  # truncated, corrupted or not safetensors at all: all the same to the user
         raise UserError(f"{path}: corrupted or truncated checkpoint ({type(exc).__name__}: {exc})") from None
     return tensors, meta
+
+
+def _checkpoint_size(path: Path, budget: int | None) -> None:
+    """A checkpoint is a regular file no larger than its tensors (`budget` bytes, from its config) and a
+    header: UserError naming it otherwise (a sparse 6 GB file is refused before a byte is read)."""
+    size = regular_size(path, "checkpoint")
+    if budget is not None and size > budget + MAX_HEADER_BYTES:
+        raise UserError(f"{path}: {size_text(size)}, but its config needs at most {size_text(budget)}: a damaged "
+                        f"or foreign file; not read")
 
 
 _DTYPE_NAMES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
@@ -425,9 +433,7 @@ def load_train_state(model_dir, key: str):
     path = Path(model_dir) / STATE_FILE
     record = read_state_record(model_dir)
     weights = _weights_of(record, key, path)
-    # the weights, AdamW's two moments of each, a step count per parameter and the partial loss
-    budget = 3 * weights.needs.weight_bytes + 8 * (len(weights.shapes) + 2)
-    tensors, _ = read_safetensors(path, weights.shapes, budget, prefix="model.")
+    tensors, _ = read_safetensors(path, weights.shapes, _state_budget(weights), prefix="model.")
     model = model_from_config(record.model, str(path))
     _load_weights(model, {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}, path)
     opt = {k: v for k, v in tensors.items() if k.startswith("opt.")}
@@ -435,6 +441,23 @@ def load_train_state(model_dir, key: str):
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise UserError(f"{path}: {name} holds values that are not finite (a broken run): not resumed")
     return model, record, opt, _partial_loss(tensors, path)
+
+
+def _state_budget(weights: footprint.Weights) -> int:
+    """The most bytes a train_state's tensors take: the weights, AdamW's two moments of each, a step count
+    per parameter and the partial loss."""
+    return 3 * weights.needs.weight_bytes + 8 * (len(weights.shapes) + 2)
+
+
+def check_resumable(model_dir, key: str) -> ModelRecord:
+    """What a resume reads of a model, looked at before any work (no tensor read): train_state's record,
+    the parameters its config implies, the file's size against them, and the history up to its step.
+    UserError naming the damaged file; else the record."""
+    path = Path(model_dir) / STATE_FILE
+    record = read_state_record(model_dir)
+    _checkpoint_size(path, _state_budget(_weights_of(record, key, path)))
+    read_history(model_dir, up_to_step=record.step)
+    return record
 
 
 def _partial_loss(tensors: dict, path: Path) -> tuple[torch.Tensor, int] | None:
@@ -490,19 +513,42 @@ def _check_moments(entries: dict, param: torch.Tensor, where: str) -> None:
 
 
 def read_history(model_dir, up_to_step: int | None = None) -> list[dict]:
-    """history.csv rows as dicts of floats (None where blank), optionally only rows <= up_to_step."""
+    """history.csv rows as dicts of floats (None where blank), only rows <= up_to_step (default: the step of
+    the model's config.json, where its history ends).
+
+    Read line by line and bounded before anything is kept: a row is one short line (MAX_HISTORY_LINE), the
+    steps rise from row to row (a run logs a step once), and reading ends at the first row past the bound,
+    so what is held is at most one row per step the model has trained. Damage (a line of NUL bytes, a sparse file, a
+    row out of order) is a UserError naming the file."""
     path = Path(model_dir) / HISTORY_FILE
     if not path.exists():
         return []
     regular_size(path, "training history", MAX_HISTORY_BYTES)
-    rows = []
+    if up_to_step is None:  # where the model stands; a folder without its config (no front end reads one): any step
+        up_to_step = read_record(model_dir).step if (Path(model_dir) / CONFIG_FILE).exists() else MAX_STEP
+    rows: list[dict] = []
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            for raw in csv.DictReader(f):
+            for raw in csv.DictReader(_short_lines(f, path)):
                 row = {k: (float(v) if v not in ("", None) else None) for k, v in raw.items() if k in HISTORY_FIELDS}
                 row["step"] = int(row["step"])
-                if up_to_step is None or row["step"] <= up_to_step:
-                    rows.append(row)
-    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
+                if rows and row["step"] <= rows[-1]["step"]:
+                    raise UserError(f"{path}: damaged training history: step {row['step']} follows step "
+                                    f"{rows[-1]['step']} (a run logs each step once, in order)")
+                if row["step"] > up_to_step:
+                    break  # the steps rise: no later row is kept either
+                rows.append(row)
+    except UserError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, csv.Error) as exc:
         raise UserError(f"{path}: unreadable training history ({exc})") from None
     return rows
+
+
+def _short_lines(f, path: Path):
+    """The lines of `f`, each read with a bound (a history row is about 100 characters)."""
+    while line := f.readline(MAX_HISTORY_LINE + 1):
+        if len(line) > MAX_HISTORY_LINE:
+            raise UserError(f"{path}: damaged training history: a line of more than {MAX_HISTORY_LINE:,} "
+                            f"characters (a row is about 100)")
+        yield line

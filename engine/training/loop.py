@@ -103,13 +103,20 @@ def make_sampler(tokens, cfg: TrainConfig, token_config):
     return CropSampler(tokens, cfg.resolved_window(), token_config, cfg.transpose, cfg.seed)
 
 
+# Window-long validation chunks per forward: at most this many, and never more than a training batch has rows,
+# so that validation stays inside the memory estimate of training (attention's rows x window^2 scores: 32
+# rows of 8192 steps under --batch-size 1 asked for 8.6 GB of scores at the first validation).
+VALID_ROWS = 32
+
+
 def validation_batches(tokens, cfg: TrainConfig) -> list[np.ndarray]:
     """The fixed validation set, shaped like the training batches (whole tunes, or window-long chunks)."""
     if cfg.sequences == "tunes":
         return validation_sequences(tokens, cfg.max_len, cfg.max_valid_windows,
                                     batch_tokens=cfg.batch_size * cfg.resolved_window())
     windows = validation_windows(tokens, cfg.resolved_window(), cfg.max_valid_windows)
-    return [windows[i : i + 32] for i in range(0, len(windows), 32)]
+    rows = min(VALID_ROWS, cfg.batch_size)
+    return [windows[i : i + rows] for i in range(0, len(windows), rows)]
 
 
 def train_models(job: TrainJob, cfg: TrainConfig, models: list[str], stop: threading.Event,

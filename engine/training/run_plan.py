@@ -316,6 +316,9 @@ def _resume_plan(out_dir: Path, overrides, models, sources, names: dict, ranks: 
         if state.has_state:
             check_same_settings(out_dir / key / ckpt.STATE_FILE, state.training, state.ranks, config, ranks)
     to_train = [k for k in wanted if not states[k].exists or (states[k].has_state and not states[k].finished)]
+    for key in to_train:  # what the resume will read, looked at before the corpus is loaded
+        if states[key].has_state:
+            ckpt.check_resumable(out_dir / key, key)
     notes = [states[k].describe() for k in wanted]
     if to_train:
         notes.append(check_training_memory(config, to_train, names))
@@ -424,7 +427,8 @@ def check_training_memory(config: TrainConfig, models: list[str], names: dict[st
     """Refuse settings whose training cannot fit in memory before anything is allocated (UserError naming
     the settings to lower); else the line that tells the person the estimate. The models report their
     own costs (engine/training/footprint.py): attention's batch x window^2 x heads per layer for the
-    models that have attention, the activations they keep per token for the others."""
+    models that have attention (and, on whole tunes, the longest piece's own scores), the activations they
+    keep per token for the others."""
     from engine.core import memory_budget
     from engine.core.device import cpu_cores
     from engine.models import model_config
@@ -432,19 +436,46 @@ def check_training_memory(config: TrainConfig, models: list[str], names: dict[st
     from engine.training import footprint
 
     names = names or {}
-    flags = f"{names.get('batch_size', 'batch_size')} or {names.get('window', 'window')}"
+    word = {k: names.get(k, k) for k in ("batch_size", "window", "max_len")}
+    flags = f"{word['batch_size']} or {word['window']}"
     window = config.resolved_window()
     needs = [footprint.needs(model_config(key, config.preset, TokenConfig().vocab_size, window=window))
              for key in models]
+    shapes = batch_shapes(config)
+    if config.sequences == "tunes" and config.max_len + 1 > config.batch_size * window:  # a lone piece is the batch
+        flags = f"{word['batch_size']}, {word['window']} or {word['max_len']}"
     for model in needs:
-        scores = memory_budget.attention_scores(model, config.batch_size, window)
-        if scores > MAX_ATTENTION_SCORES:
-            raise UserError(f"{MODEL_LABELS.get(model.key, model.key)}: {flags.replace(' or ', ' x ')}^2 x its attention heads = "
-                            f"{config.batch_size} x {window}^2 x {model.attention_heads} = {scores:,} attention "
-                            f"scores per batch; at most {MAX_ATTENTION_SCORES:,} fit in memory: lower {flags}")
+        for rows, length in shapes:
+            scores = memory_budget.attention_scores(model, rows, length)
+            if scores > MAX_ATTENTION_SCORES:
+                raise UserError(_too_many_scores(model, rows, length, scores, config, word, flags))
     processes = config.processes or min(cpu_cores(), len(models))
-    estimate = memory_budget.training(needs, config.batch_size, window, processes)
+    estimate = memory_budget.training(needs, shapes, processes)
     return memory_budget.check(estimate, f"{flags} (or train fewer models at once, in fewer processes)")
+
+
+def batch_shapes(config: TrainConfig) -> list[tuple[int, int]]:
+    """The (rows, length) of the largest batches training makes: crops are batch x window; whole tunes hold
+    about batch x window tokens in rows of pieces up to max_len + 1 long, and a piece longer than that
+    comes alone (engine/data/batches.TuneSampler)."""
+    window = config.resolved_window()
+    shapes = [(config.batch_size, window)]
+    longest = config.max_len + 1
+    if config.sequences == "tunes" and longest > window:
+        shapes.append((max(1, config.batch_size * window // longest), longest))
+    return shapes
+
+
+def _too_many_scores(model, rows: int, length: int, scores: int, config: TrainConfig, word: dict, flags: str) -> str:
+    label = MODEL_LABELS.get(model.key, model.key)
+    if length == config.resolved_window():
+        how = (f"{word['batch_size']} x {word['window']}^2 x its attention heads = "
+               f"{rows} x {length}^2 x {model.attention_heads}")
+    else:
+        how = (f"{rows} piece(s) of {length} steps ({word['max_len']}) scored over a window of "
+               f"{config.resolved_window()} steps x its {model.attention_heads} attention heads")
+    return (f"{label}: {how} = {scores:,} attention scores per batch; at most {MAX_ATTENTION_SCORES:,} fit in "
+            f"memory: lower {flags}")
 
 
 def _locked(plan: RunPlan) -> RunPlan:

@@ -228,6 +228,7 @@ class MemoryTab(QWidget):
         if self._job is not None or self.state.run_dir is None:
             return None
         from engine.evaluation.evaluate import evaluate
+        from engine.evaluation.settings import EVAL_SETTINGS
 
         for key, box in (("memory/primers", self.primers), ("memory/primer_bars", self.primer_bars),
                          ("memory/bars", self.bars)):
@@ -254,9 +255,10 @@ class MemoryTab(QWidget):
         self.progress.show()
         self.status.setText("evaluating ...")
         self.state.set_busy("evaluate", f"Evaluating {len(self.state.models)} models ...")
+        labels = {s.name: s.label for s in EVAL_SETTINGS}  # a memory refusal names the fields to lower
         self._job = workers.start_job(
             evaluate, self.state.run_dir, self.state.ordered_model_keys(), eval_settings,
-            on_progress, self._cancel, corpus=self.state.corpus, cancel=self._cancel,
+            on_progress, self._cancel, corpus=self.state.corpus, names=labels, cancel=self._cancel,
             on_return=self._evaluated, on_error=self._error, on_finish=self._finished, owner=self,
         )
         self._job.finished.connect(lambda: messages.deleteLater())

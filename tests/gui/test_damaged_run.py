@@ -1,7 +1,9 @@
-"""Opening a run with one damaged model (issue 26): the healthy models open, the damaged one is named."""
+"""Damaged files in the app (issue 26): a run with one damaged model opens the healthy ones and names the bad
+one; a report that is a device, a FIFO or a huge file is refused before it is read."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 
@@ -18,3 +20,24 @@ def test_a_run_with_one_damaged_model_opens_the_healthy_ones_and_names_the_bad_o
     (message,) = user.warnings()
     assert message.title == f"Some models of {run} could not be opened"
     assert "Not opened: gru:" in message.text and "model.safetensors" in message.text
+
+
+def test_a_report_that_is_a_device_a_fifo_or_a_huge_file_is_refused_before_it_is_read(window, user, tmp_path):
+    """Open report on a link to /dev/zero (it read until the memory ran out), a FIFO (the read blocked the
+    window) or a sparse 1 GB file: refused by name, from what the file is and its size."""
+    user.show_tab("Memory")
+    for make in ("/dev/zero", "fifo", "sparse"):
+        path = tmp_path / make.strip("/").replace("/", "-") / "report.json"
+        path.parent.mkdir()
+        if make == "/dev/zero":
+            path.symlink_to("/dev/zero")
+        elif make == "fifo":
+            os.mkfifo(path)
+        else:
+            with open(path, "wb") as fh:
+                fh.truncate(1 << 30)
+        user.answer(path)
+        user.click("Open report ...")
+        message = window.statusBar().currentMessage()
+        assert message.startswith("Could not open the report") and str(path) in message, message
+        assert ("far more than a report holds" if make == "sparse" else "not a regular file") in message, message

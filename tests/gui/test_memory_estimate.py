@@ -1,0 +1,25 @@
+"""The app's composing and evaluating go through the same peak-memory estimate as the commands (issue 26
+item 1): above the machine's share they are refused before any work, naming the fields to lower by their
+labels."""
+
+from __future__ import annotations
+
+from engine.core import memory_budget
+
+
+def test_generate_and_evaluate_above_the_budget_are_refused_naming_the_fields(window, user, qtbot, tiny_run,
+                                                                            monkeypatch):
+    with qtbot.waitSignal(window.state.modelsChanged, timeout=20000):
+        window.open_run(tiny_run)
+    monkeypatch.setenv(memory_budget.BUDGET_VARIABLE, "1")  # a 1 MB machine: nothing fits
+    window.show_tab("listen")
+    with qtbot.waitSignal(window.listen_tab.generationFinished, timeout=20000):
+        user.click("Generate", wait=False)
+    window.show_tab("memory")
+    user.click("Evaluate models")
+    composing, evaluating = user.warnings()
+    assert composing.title == "Generation failed"
+    assert f"allows 1.0 MB ({memory_budget.BUDGET_VARIABLE}=1): lower Variations or Bars" in composing.text
+    assert evaluating.title == "Evaluation failed"
+    assert "lower Primers, Samples or Bars to continue" in evaluating.text, evaluating.text
+    assert all(row.melody is None for row in window.listen_tab.rows if row.key != "human")
