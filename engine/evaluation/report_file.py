@@ -61,6 +61,7 @@ def check_report(doc, where: str) -> None:
     _need(isinstance(settings, dict), where, "settings", "a table")
     Limit("int", 1, MAX_BARS).check(settings.get("bars"), "settings.bars", where)
     Limit("int", 1, 10**6, optional=True).check(settings.get("min_n"), "settings.min_n", where)
+    _summary_settings(settings, where)
     _metric_table(doc["per_bar"], where, "per_bar")
     for t, table in _table(doc.get("by_temperature"), where, "by_temperature").items():
         _metric_table(table, where, f"by_temperature.{t}")
@@ -87,6 +88,22 @@ def check_report(doc, where: str) -> None:
     models = doc.get("models", [])
     _need(isinstance(models, list) and all(isinstance(m, str) for m in models), where, "models", "a list of model keys")
     _originality(doc.get("originality"), where)
+
+
+def _summary_settings(settings: dict, where: str) -> None:
+    """The settings the summary's sentences read (summary_markdown): a report the app accepts also exports."""
+    Limit("int", 0, MAX_BARS).check(settings.get("primer_bars"), "settings.primer_bars", where)
+    _COUNT.check(settings.get("samples"), "settings.samples", where)
+    for key in ("primers_cap", "eligible_primers"):
+        Limit("int", 0, 10**9, optional=True).check(settings.get(key), f"settings.{key}", where)
+    Limit("float", 0, 100, optional=True).check(settings.get("per_bar_temperature"), "settings.per_bar_temperature",
+                                                where)
+    temperatures = settings.get("temperatures")
+    if temperatures is not None:
+        _need(isinstance(temperatures, list), where, "settings.temperatures", "a list of temperatures")
+        for i, t in enumerate(temperatures):
+            Limit("float", 0, 100).check(t, f"settings.temperatures.{i}", where)
+    _need(settings.get("floor") is None or isinstance(settings["floor"], str), where, "settings.floor", "a name")
 
 
 def _need(ok: bool, where: str, key: str, what: str) -> None:
