@@ -19,6 +19,7 @@ from .corpus_tab import CorpusTab
 from .listen_tab import ListenTab
 from .loading import bundled_run_dir, is_bundled, load_corpus_job, load_run_models
 from .memory import MemoryTab
+from .number_box import number_fields
 from .playback import Playback
 from .state import AppState
 from .status_area import BusyIndicator, MessageArea
@@ -69,6 +70,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         focus_keys.install(self)  # Space and Ctrl+E work whatever has focus, unless a text is being edited
         self._build_status_bar()
+        for field in number_fields(self):  # a typed number a field cannot take: why, where messages show
+            field.refused.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self._pending = 0
         self._load_numbers = itertools.count(1)  # tells overlapping loads apart in AppState.loading
         self._closing = False

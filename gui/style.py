@@ -90,9 +90,9 @@ def swatch_icon(colour: str, size: int = 12):
 
 def spin_box(lo: int, hi: int, value: int, tip: str):
     """An integer box with its range, starting value and a tooltip that says what it sets."""
-    from PySide6.QtWidgets import QSpinBox
+    from .number_box import IntField
 
-    box = QSpinBox(minimum=lo, maximum=hi)
+    box = IntField(lo, hi)
     box.setValue(int(value))
     box.setToolTip(tip)
     return box

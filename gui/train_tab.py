@@ -50,7 +50,6 @@ class TrainTab(QWidget):
         self.group_headings = form.group_headings
         self.preset, self.steps, self.learning_rate = form.preset, form.steps, form.learning_rate
         self.window_len, self.seed, self.out_dir, self.workers = form.window_len, form.seed, form.out_dir, form.workers
-        form.refused.connect(self._refused)
 
         self.start_button = style.button("Start training", self.start, "Train the ticked models into a new run folder",
                                          bold=True)
@@ -111,10 +110,6 @@ class TrainTab(QWidget):
 
     def _config(self):
         return self.form.config(str(getattr(self.state.device, "type", self.state.device) or "auto"))
-
-    def _refused(self, text: str) -> None:
-        self.run_label.setText(text)
-        self.state.status.emit(text)
 
     def chosen_models(self) -> list[str]:
         return self.form.chosen_models()
