@@ -55,12 +55,14 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
         self._job = None
         self._primer = None
         self._results: dict[str, list] = {}
+        self._composing = 0  # models composing (the status bar's busy line counts them done)
         self.rows: list[ListenRow] = []
         # What each note drew on: computed after Generate, looked up when a note is pointed at.
         self.influence = InfluenceView(self.rows)
         self._influence_job = None
         self._influence_cancel: threading.Event | None = None
         self._influence_text = ""
+        self._influence_progress = [0, 0]  # tables arrived, tables expected
         self._model_lock = threading.Lock()  # a model composes or is attributed, never both at once
 
         self._generate_pending = False  # Generate was pressed while something was still loading
@@ -277,6 +279,8 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
             self.rows_widget.setFocus(Qt.FocusReason.OtherFocusReason)
         self.generate_button.setEnabled(False)
         self.status.setText("composing ...")
+        self._composing = len(models)
+        self.state.set_busy("generate", f"Composing with {len(models)} models ...", 0, len(models))
         self._cancel = threading.Event()
         self._job = workers.start_job(
             _generate_all,
@@ -296,6 +300,8 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
     def _model_done(self, result) -> None:
         key, melodies = result
         self._results[key] = melodies
+        self.state.set_busy("generate", f"Composing: {len(self._results)} of {self._composing} models done",
+                            len(self._results), self._composing)
         self.variation.setMaximum(len(melodies))
         self._draw_row(key)
         row = self.row(key)
@@ -333,6 +339,7 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
     def _finished(self) -> None:
         cancelled = self._cancel is not None and self._cancel.is_set()
         self._job = None
+        self.state.set_busy("generate", None)
         self._cancel = None
         self._update_generate_button()
         self.status.setText(f"composed {self.bars.value()} bars with {len(self._results)} models" if self._results else "")

@@ -140,3 +140,31 @@ def test_the_default_data_folder_does_not_repeat_the_apps_name(qsettings_tmp, mo
     monkeypatch.setenv("HOME", str(tmp_path))
     folder = settings.data_dir()
     assert folder.name == "Melody Memory" and folder.parent.name != "Melody Memory"
+
+
+def test_composing_and_attributing_show_in_the_busy_indicator(window, user, qtbot, tiny_run):
+    """Generate and the attribution after it take seconds with real models: the busy line says what runs and
+    how far (models composed, rows attributed), drawn in the status bar, and goes when they are done."""
+    user.answer(tiny_run)
+    user.trigger("File > Open run ...")
+    user.show_tab("Listen")
+    tab = window.listen_tab
+    tab.primer_bars.setValue(2)
+    tab.bars.setValue(2)
+    busy = window.busy_indicator
+    seen = []
+    window.state.busyChanged.connect(lambda: seen.append((busy.label.text(), busy.bar.value(), busy.bar.maximum())))
+    bar = _status_rect(window, window.statusBar())
+    idle = _pixels(window, bar)
+    user.click("Generate", wait=False)
+    n = len(window.state.models)
+    assert busy.isVisible() and busy.label.text() == f"Composing with {n} models ..."
+    assert bar.contains(_status_rect(window, busy)) and _pixels(window, bar) != idle  # drawn where one looks
+    with qtbot.waitSignal(tab.influenceFinished, timeout=30000):
+        pass
+    user.wait_idle()
+    assert (f"Composing: {n} of {n} models done", n, n) in seen
+    attributed = [(text, done, total) for text, done, total in seen if text.startswith("Finding what each note")]
+    assert attributed and attributed[-1][1] == attributed[-1][2] > n  # every model, the human row, attention too
+    assert attributed[-1][0] == f"Finding what each note drew on: {attributed[-1][1]} of {attributed[-1][2]} rows"
+    assert not busy.isVisible()

@@ -71,8 +71,14 @@ def test_theme_recall_probe_runs_with_the_chosen_gaps(memory, qtbot):
 
     probe_settings = replace(probe.probe_settings(), eval_sequences=8, batch_size=8)
     assert probe_settings.gaps == (1, 3)
+    busy = tab.main_window.busy_indicator
+    seen = []
+    tab.state.busyChanged.connect(lambda: seen.append((busy.label.text(), busy.bar.maximum())))
     with qtbot.waitSignal(probe.finished, timeout=120000):
         probe.run(probe_settings)
+        assert busy.isVisible() and busy.label.text().startswith("Probe: training ")  # the status bar says so
+    assert any(text.startswith("Probe: training ") and text.endswith("/20") and total == 20 for text, total in seen), seen
+    qtbot.waitUntil(lambda: not busy.isVisible(), timeout=5000)
     plot = probe.plot
     assert "chance" in plot.series
     assert list(plot.series["vanilla RNN"].x) == [1, 3]
