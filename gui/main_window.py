@@ -200,11 +200,11 @@ class MainWindow(QMainWindow):
         label = "bundled corpus" if not sources else (
             sources[0] if len(sources) == 1 else f"{len(sources)} MIDI files"
         )
-        self.statusBar().showMessage(f"loading {label} ...")
-        key = f"corpus#{next(self._load_numbers)}"
-        self.state.set_loading(key, f"Loading the {label}" if not sources else f"Loading {label}")
+        key = f"corpus#{next(self._load_numbers)}"  # the busy line says what loads and how far
+        loading = f"Loading the {label}" if not sources else f"Loading {label}"
+        self.state.set_loading(key, loading)
         self._job_started()
-        progress = workers.progress_relay(lambda done, total: self._corpus_progress(key, label, done, total), self)
+        progress = workers.progress_relay(lambda done, total: self._corpus_progress(key, loading, done, total), self)
         workers.start_job(
             load_corpus_job,
             sources,
@@ -216,11 +216,9 @@ class MainWindow(QMainWindow):
             lasting=True,
         )
 
-    def _corpus_progress(self, key: str, label: str, done: int, total: int) -> None:
-        text = f"loading {label}: {done}/{total} files"
-        self.statusBar().showMessage(text)
+    def _corpus_progress(self, key: str, loading: str, done: int, total: int) -> None:
         if key in self.state.loading:  # a late progress report must not bring back a finished load
-            self.state.set_loading(key, text[0].upper() + text[1:], done, total)
+            self.state.set_loading(key, f"{loading}: {done}/{total} files", done, total)
 
     def _corpus_loaded(self, corpus, label, sources) -> None:
         if not len(corpus):

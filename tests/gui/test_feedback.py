@@ -55,6 +55,7 @@ def test_loading_a_folder_shows_what_loads_and_how_far_then_the_result(window, u
     user.trigger("File > Open MIDI folder ...", wait=False)
     assert busy.isVisible() and busy.label.text().startswith(f"Loading {fresh}")
     assert busy.geometry().width() > 100 and window.rect().contains(_status_rect(window, busy))
+    assert "oading" not in window.message_area.text()  # said once, in the busy line, not again beside it
     user.wait_idle()
     assert any("files" in text and total > 0 for text, total, _ in seen), seen  # "n/40 files" with a bar
     assert not busy.isVisible()
