@@ -273,10 +273,7 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
             if row.key != "human":
                 row.set_waiting("composing ...")
         self.originality.show_all()
-        if self.generate_button.hasFocus():
-            # Disabling a focused button hands the focus to the next field (the temperature, where Space
-            # then wiped the value): the rows take it instead, where Space and the arrows play them.
-            self.rows_widget.setFocus(Qt.FocusReason.OtherFocusReason)
+        style.pass_focus(self.generate_button, self.rows_widget)  # where Space and the arrows play the rows
         self.generate_button.setEnabled(False)
         self.status.setText("composing ...")
         self._composing = len(models)

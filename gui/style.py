@@ -123,6 +123,14 @@ def button(text: str, slot=None, tip: str = "", bold: bool = False):
     return widget
 
 
+def pass_focus(button, target) -> None:
+    """Call before a focused button disables itself: Qt would hand the focus to the next field in the tab
+    order (after Generate, the Temperature box, where the next key changed the value); `target` (what the
+    person acts on next: Stop, Cancel, the composed rows) takes it instead (issue 25 item 2)."""
+    if button.hasFocus():
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
+
+
 class ElidedLabel(QLabel):
     """A one-line plain-text label that gives way to its neighbours: it shortens its text with "..." in
     the middle (a path keeps its start and its end) and shows the whole text as its tooltip."""

@@ -194,9 +194,10 @@ class TrainTab(QWidget):
         self._failed = False
         from .training_job import training_job
 
-        self.start_button.setEnabled(False)
-        self.resume_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        for button in (self.start_button, self.resume_button):
+            style.pass_focus(button, self.stop_button)
+            button.setEnabled(False)
         self.run_label.setText(message + ("\n" + "\n".join(job.notes) if job.notes else ""))
         self._countdown = Countdown()
         self._show_progress_columns()

@@ -94,8 +94,9 @@ class ProbeSection(QObject):
                 messages.message.emit(f"training {event.get('model')} step {event.get('step')}/{event.get('steps')}",
                                       event.get("step", 0), event.get("steps", 0))
 
-        self.button.setEnabled(False)
         self.tab.cancel_button.setEnabled(True)
+        style.pass_focus(self.button, self.tab.cancel_button)
+        self.button.setEnabled(False)
         self.tab.state.set_busy("probe", f"Probe: training {len(keys)} models on the synthetic task ...")
         self._job = workers.start_job(
             run_probe, keys, probe_settings, progress, self._cancel,

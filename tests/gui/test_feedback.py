@@ -74,6 +74,9 @@ def test_training_start_and_stop_show_in_the_busy_indicator_and_the_message_area
     user.click("Start training", wait=False)
     busy = window.busy_indicator
     assert busy.isVisible() and busy.label.text() == "Starting training: 1 model ..."
+    from PySide6.QtWidgets import QApplication
+
+    assert QApplication.focusWidget() is tab.stop_button  # not the next field, where a key would change a value
     qtbot.waitUntil(lambda: busy.label.text().startswith("Training, about "), timeout=60000)
     assert " left: " in busy.label.text() and busy.label.text().endswith(" of 3,000 steps")
     assert busy.bar.maximum() == 3000 and 0 < busy.bar.value() < 3000
