@@ -333,8 +333,13 @@ class MainWindow(QMainWindow):
         self.listen_tab.generate()
 
     def export(self) -> None:
-        if self.tabs.currentWidget() is self.memory_tab:
+        """Ctrl+E: what the tab shows (the Memory tab's report, the Corpus tab's selected tunes, else the
+        Listen tab's compositions)."""
+        current = self.tabs.currentWidget()
+        if current is self.memory_tab:
             self.memory_tab.export_report()
+        elif current is self.corpus_tab:
+            self.corpus_tab.export_selected()
         else:
             self.listen_tab.export_midi()
 
