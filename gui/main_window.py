@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
         self.synth_label = QLabel("synth: FluidSynth" if ok else "synth: built-in")
         self.audio_label = QLabel()
         self._update_audio_label()
-        self.models_label = style.ElidedLabel("models: none")
+        self.models_label = style.ElidedLabel("no models")
         # A run's folder can be long: the label gives way (elided, full text in its tooltip) rather than
         # widening the window past a small screen; the message area keeps the free width.
         self.models_label.setMinimumWidth(100)
@@ -145,6 +145,16 @@ class MainWindow(QMainWindow):
             label.setStyleSheet("padding: 0 8px;")
             self.statusBar().addPermanentWidget(label)
         self.state.modelsChanged.connect(self._update_models_label)
+        self._jobs_shown: set[str] = set()
+        self.state.busyChanged.connect(self._new_job_replaces_the_message)
+
+    def _new_job_replaces_the_message(self) -> None:
+        """A job that starts makes the last message old news: it gives the busy line its room (at 1024 px the
+        two squeezed each other unreadable); a message the job itself then posts stays."""
+        jobs = set(self.state.busy)
+        if jobs - self._jobs_shown:
+            self.statusBar().clearMessage()
+        self._jobs_shown = jobs
 
     def _update_audio_label(self) -> None:
         text = self.playback.audio_text
@@ -153,8 +163,13 @@ class MainWindow(QMainWindow):
         self.audio_label.setStyleSheet("padding: 0 8px;" + ("" if self.playback.audio_ok else "color: #b00;"))
 
     def _update_models_label(self) -> None:
-        n = len(self.state.models)
-        self.models_label.setText(f"models: {n} from {self.state.models_label}" if n else "models: none")
+        """Short enough to read beside the busy line at 1024 px ("7 bundled models", "5 models of run-..."); the
+        run's whole folder in the tooltip."""
+        n, run_dir = len(self.state.models), self.state.run_dir
+        bundled = self.state.models_label == "bundled models"
+        self.models_label.setText("no models" if not n else f"{n} bundled models" if bundled or run_dir is None
+                                  else f"{n} models of {Path(run_dir).name}")
+        self.models_label.setToolTip(f"{n} models from {self.state.models_label}" if n else "no models open")
 
     def _playback_message(self, text: str) -> None:
         if text.startswith("synth: "):

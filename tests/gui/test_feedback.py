@@ -158,11 +158,18 @@ def test_composing_and_attributing_show_in_the_busy_indicator(window, user, qtbo
     busy = window.busy_indicator
     seen = []
     window.state.busyChanged.connect(lambda: seen.append((busy.label.text(), busy.bar.value(), busy.bar.maximum())))
+    window.resize(1024, 640)
+    window.statusBar().showMessage("Wrote 3 MIDI files to /home/someone/music/exports", 8000)
+    qtbot.wait(50)
     bar = _status_rect(window, window.statusBar())
     idle = _pixels(window, bar)
     user.click("Generate", wait=False)
     n = len(window.state.models)
     assert busy.isVisible() and busy.label.text() == f"Composing with {n} models ..."
+    qtbot.wait(50)
+    # the last message is old news: the busy line gets its room and reads whole, at 1024 px too
+    assert window.message_area.text() == "" and not busy.label.is_elided()
+    assert not window.models_label.is_elided()
     assert bar.contains(_status_rect(window, busy)) and _pixels(window, bar) != idle  # drawn where one looks
     with qtbot.waitSignal(tab.influenceFinished, timeout=30000):
         pass
