@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         # A run's folder can be long: the label gives way (elided, full text in its tooltip) rather than
         # widening the window past a small screen; the message area keeps the free width.
         self.models_label.setMinimumWidth(100)
-        self.models_label.setMaximumWidth(220)
+        self.models_label.setMaximumWidth(280)
         self.message_area = MessageArea(self.statusBar())
         self.busy_indicator = BusyIndicator(self.state)
         self.statusBar().addPermanentWidget(self.message_area, 1)
