@@ -97,7 +97,7 @@ class CorpusTab(QWidget):
         top_layout.addWidget(self.table)
         self.export_button = style.button("Export MIDI ...", self.export_selected,
                                           "Write the selected tunes (Shift/Ctrl+click to select several) as MIDI files "
-                                          "into a folder")
+                                          "into a folder (Ctrl+E)")
         self.export_button.setEnabled(False)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         export_action = QAction("Export selected as MIDI ...", self.table)

@@ -39,6 +39,9 @@ class ShortcutsOverNumberFields(QObject):
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and _number_field(obj) and passes_to_shortcut(event):
+            field = obj if isinstance(obj, QAbstractSpinBox) else obj.parent()
+            if hasattr(field, "take_typed"):  # what was typed counts (or is refused, visibly) before the key acts
+                field.take_typed()
             event.ignore()
             return True  # not offered to the field: the shortcut map runs the window's shortcut
         return False

@@ -60,12 +60,14 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
         self._job = None
         self._primer = None
         self._results: dict[str, list] = {}
+        self._composing = 0  # models composing (the status bar's busy line counts them done)
         self.rows: list[ListenRow] = []
         # What each note drew on: computed after Generate, looked up when a note is pointed at.
         self.influence = InfluenceView(self.rows)
         self._influence_job = None
         self._influence_cancel: threading.Event | None = None
         self._influence_text = ""
+        self._influence_progress = [0, 0]  # tables arrived, tables expected
         self._model_lock = threading.Lock()  # a model composes or is attributed, never both at once
 
         self._generate_pending = False  # Generate was pressed while something was still loading
@@ -276,12 +278,11 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
             if row.key != "human":
                 row.set_waiting("composing ...")
         self.originality.show_all()
-        if self.generate_button.hasFocus():
-            # Disabling a focused button hands the focus to the next field (the temperature, where Space
-            # then wiped the value): the rows take it instead, where Space and the arrows play them.
-            self.rows_widget.setFocus(Qt.FocusReason.OtherFocusReason)
+        style.pass_focus(self.generate_button, self.rows_widget)  # where Space and the arrows play the rows
         self.generate_button.setEnabled(False)
         self.status.setText("composing ...")
+        self._composing = len(models)
+        self.state.set_busy("generate", f"Composing with {len(models)} models ...", 0, len(models))
         self._cancel = threading.Event()
         self._job = workers.start_job(
             _generate_all,
@@ -301,6 +302,8 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
     def _model_done(self, result) -> None:
         key, melodies = result
         self._results[key] = melodies
+        self.state.set_busy("generate", f"Composing: {len(self._results)} of {self._composing} models done",
+                            len(self._results), self._composing)
         self.variation.setMaximum(len(melodies))
         self._draw_row(key)
         row = self.row(key)
@@ -338,6 +341,7 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
     def _finished(self) -> None:
         cancelled = self._cancel is not None and self._cancel.is_set()
         self._job = None
+        self.state.set_busy("generate", None)
         self._cancel = None
         self._update_generate_button()
         self.status.setText(f"composed {self.bars.value()} bars with {len(self._results)} models" if self._results else "")

@@ -19,6 +19,7 @@ from .corpus_tab import CorpusTab
 from .listen_tab import ListenTab
 from .loading import bundled_run_dir, is_bundled, load_corpus_job, load_run_models
 from .memory import MemoryTab
+from .number_box import number_fields
 from .playback import Playback
 from .state import AppState
 from .status_area import BusyIndicator, MessageArea
@@ -70,6 +71,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         focus_keys.install(self)  # Space and Ctrl+E work whatever has focus, unless a text is being edited
         self._build_status_bar()
+        for field in number_fields(self):  # a typed number a field cannot take: why, where messages show
+            field.refused.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self._pending = 0
         self._load_numbers = itertools.count(1)  # tells overlapping loads apart in AppState.loading
         self._closing = False
@@ -130,11 +133,11 @@ class MainWindow(QMainWindow):
         self.synth_label = QLabel("synth: FluidSynth" if ok else "synth: built-in")
         self.audio_label = QLabel()
         self._update_audio_label()
-        self.models_label = style.ElidedLabel("models: none")
+        self.models_label = style.ElidedLabel("no models")
         # A run's folder can be long: the label gives way (elided, full text in its tooltip) rather than
         # widening the window past a small screen; the message area keeps the free width.
         self.models_label.setMinimumWidth(100)
-        self.models_label.setMaximumWidth(220)
+        self.models_label.setMaximumWidth(280)
         self.message_area = MessageArea(self.statusBar())
         self.busy_indicator = BusyIndicator(self.state)
         self.statusBar().addPermanentWidget(self.message_area, 1)
@@ -143,6 +146,16 @@ class MainWindow(QMainWindow):
             label.setStyleSheet("padding: 0 8px;")
             self.statusBar().addPermanentWidget(label)
         self.state.modelsChanged.connect(self._update_models_label)
+        self._jobs_shown: set[str] = set()
+        self.state.busyChanged.connect(self._new_job_replaces_the_message)
+
+    def _new_job_replaces_the_message(self) -> None:
+        """A job that starts makes the last message old news: it gives the busy line its room (at 1024 px the
+        two squeezed each other unreadable); a message the job itself then posts stays."""
+        jobs = set(self.state.busy)
+        if jobs - self._jobs_shown:
+            self.statusBar().clearMessage()
+        self._jobs_shown = jobs
 
     def _update_audio_label(self) -> None:
         text = self.playback.audio_text
@@ -151,8 +164,13 @@ class MainWindow(QMainWindow):
         self.audio_label.setStyleSheet("padding: 0 8px;" + ("" if self.playback.audio_ok else "color: #b00;"))
 
     def _update_models_label(self) -> None:
-        n = len(self.state.models)
-        self.models_label.setText(f"models: {n} from {self.state.models_label}" if n else "models: none")
+        """Short enough to read beside the busy line at 1024 px ("7 bundled models", "5 models of run-..."); the
+        run's whole folder in the tooltip."""
+        n, run_dir = len(self.state.models), self.state.run_dir
+        bundled = self.state.models_label == "bundled models"
+        self.models_label.setText("no models" if not n else f"{n} bundled models" if bundled or run_dir is None
+                                  else f"{n} models of {Path(run_dir).name}")
+        self.models_label.setToolTip(f"{n} models from {self.state.models_label}" if n else "no models open")
 
     def _playback_message(self, text: str) -> None:
         if text.startswith("synth: "):
@@ -198,11 +216,11 @@ class MainWindow(QMainWindow):
         label = "bundled corpus" if not sources else (
             sources[0] if len(sources) == 1 else f"{len(sources)} MIDI files"
         )
-        self.statusBar().showMessage(f"loading {label} ...")
-        key = f"corpus#{next(self._load_numbers)}"
-        self.state.set_loading(key, f"Loading the {label}" if not sources else f"Loading {label}")
+        key = f"corpus#{next(self._load_numbers)}"  # the busy line says what loads and how far
+        loading = f"Loading the {label}" if not sources else f"Loading {label}"
+        self.state.set_loading(key, loading)
         self._job_started()
-        progress = workers.progress_relay(lambda done, total: self._corpus_progress(key, label, done, total), self)
+        progress = workers.progress_relay(lambda done, total: self._corpus_progress(key, loading, done, total), self)
         workers.start_job(
             load_corpus_job,
             sources,
@@ -214,11 +232,9 @@ class MainWindow(QMainWindow):
             lasting=True,
         )
 
-    def _corpus_progress(self, key: str, label: str, done: int, total: int) -> None:
-        text = f"loading {label}: {done}/{total} files"
-        self.statusBar().showMessage(text)
+    def _corpus_progress(self, key: str, loading: str, done: int, total: int) -> None:
         if key in self.state.loading:  # a late progress report must not bring back a finished load
-            self.state.set_loading(key, text[0].upper() + text[1:], done, total)
+            self.state.set_loading(key, f"{loading}: {done}/{total} files", done, total)
 
     def _corpus_loaded(self, corpus, label, sources) -> None:
         if not len(corpus):
@@ -337,8 +353,13 @@ class MainWindow(QMainWindow):
         self.listen_tab.generate()
 
     def export(self) -> None:
-        if self.tabs.currentWidget() is self.memory_tab:
+        """Ctrl+E: what the tab shows (the Memory tab's report, the Corpus tab's selected tunes, else the
+        Listen tab's compositions)."""
+        current = self.tabs.currentWidget()
+        if current is self.memory_tab:
             self.memory_tab.export_report()
+        elif current is self.corpus_tab:
+            self.corpus_tab.export_selected()
         else:
             self.listen_tab.export_midi()
 

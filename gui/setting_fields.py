@@ -6,9 +6,9 @@ engine takes says so with a named cap beside the field (`hi=`), never with a sec
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
-from .number_box import ScientificSpinBox
+from .number_box import FloatField, IntField, ScientificSpinBox
 
 # QSpinBox holds a C++ int: a table's larger maximum (a seed up to 2**32-1) is cut to what the field can hold.
 QT_INT_MAX = 2**31 - 1
@@ -58,11 +58,10 @@ def _top(limit, hi):
     return limit.hi if hi is None else hi
 
 
-def _int_field(setting, value, hi, step, unset) -> QSpinBox:
+def _int_field(setting, value, hi, step, unset) -> IntField:
     limit = setting.limit
     lo = int(limit.lo) - (1 if unset is not None else 0)
-    field = QSpinBox()
-    field.setRange(lo, int(min(_top(limit, hi), QT_INT_MAX)))
+    field = IntField(lo, int(min(_top(limit, hi), QT_INT_MAX)))
     if unset is not None:
         if not limit.optional:
             raise ValueError(f"{setting.name} cannot be unset")
@@ -75,7 +74,7 @@ def _int_field(setting, value, hi, step, unset) -> QSpinBox:
     return field
 
 
-def _float_field(setting, value, hi, step, decimals, scientific) -> QDoubleSpinBox:
+def _float_field(setting, value, hi, step, decimals, scientific) -> FloatField:
     limit = setting.limit
     if scientific:
         decimals = 12  # ScientificSpinBox keeps what was typed to 12 decimals
@@ -83,8 +82,7 @@ def _float_field(setting, value, hi, step, decimals, scientific) -> QDoubleSpinB
     lo = limit.lo + 10.0 ** -decimals if limit.lo_open else limit.lo
     if scientific:
         return ScientificSpinBox(lo, _top(limit, hi), value, setting.label, tooltip(setting))
-    field = QDoubleSpinBox(decimals=decimals)
-    field.setRange(lo, _top(limit, hi))
+    field = FloatField(lo, _top(limit, hi), decimals)
     if step:
         field.setSingleStep(step)
     if setting.unit:

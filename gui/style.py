@@ -90,9 +90,9 @@ def swatch_icon(colour: str, size: int = 12):
 
 def spin_box(lo: int, hi: int, value: int, tip: str):
     """An integer box with its range, starting value and a tooltip that says what it sets."""
-    from PySide6.QtWidgets import QSpinBox
+    from .number_box import IntField
 
-    box = QSpinBox(minimum=lo, maximum=hi)
+    box = IntField(lo, hi)
     box.setValue(int(value))
     box.setToolTip(tip)
     return box
@@ -121,6 +121,14 @@ def button(text: str, slot=None, tip: str = "", bold: bool = False):
     if slot is not None:
         on_click(widget, slot)
     return widget
+
+
+def pass_focus(button, target) -> None:
+    """Call before a focused button disables itself: Qt would hand the focus to the next field in the tab
+    order (after Generate, the Temperature box, where the next key changed the value); `target` (what the
+    person acts on next: Stop, Cancel, the composed rows) takes it instead (issue 25 item 2)."""
+    if button.hasFocus():
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
 
 
 class ElidedLabel(QLabel):

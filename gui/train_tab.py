@@ -50,7 +50,6 @@ class TrainTab(QWidget):
         self.group_headings = form.group_headings
         self.preset, self.steps, self.learning_rate = form.preset, form.steps, form.learning_rate
         self.window_len, self.seed, self.out_dir, self.workers = form.window_len, form.seed, form.out_dir, form.workers
-        form.refused.connect(self._refused)
 
         self.start_button = style.button("Start training", self.start, "Train the ticked models into a new run folder",
                                          bold=True)
@@ -111,10 +110,6 @@ class TrainTab(QWidget):
 
     def _config(self):
         return self.form.config(str(getattr(self.state.device, "type", self.state.device) or "auto"))
-
-    def _refused(self, text: str) -> None:
-        self.run_label.setText(text)
-        self.state.status.emit(text)
 
     def chosen_models(self) -> list[str]:
         return self.form.chosen_models()
@@ -199,9 +194,10 @@ class TrainTab(QWidget):
         self._failed = False
         from .training_job import training_job
 
-        self.start_button.setEnabled(False)
-        self.resume_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        for button in (self.start_button, self.resume_button):
+            style.pass_focus(button, self.stop_button)
+            button.setEnabled(False)
         self.run_label.setText(message + ("\n" + "\n".join(job.notes) if job.notes else ""))
         self._countdown = Countdown()
         self._show_progress_columns()

@@ -10,6 +10,8 @@ from PySide6.QtWidgets import QFileDialog
 from .. import settings, style, workers
 from .row import ListenRow
 
+CANCELLED = "Export cancelled: nothing was written."
+
 
 class RowExports:
     def _stem(self, row: ListenRow) -> str:
@@ -20,9 +22,13 @@ class RowExports:
         """A file name for one row's MIDI or WAV, asked in the last export folder ("" when cancelled)."""
         suffix = ".mid" if kind == "MIDI" else ".wav"
         start = Path(settings.read("dirs/export", str(Path.home()))) / f"{self._stem(row)}{suffix}"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind}", str(start), f"{kind} files (*{suffix})")
+        what = "the real continuation" if row.key == "human" else f"the {style.model_label(row.key)}'s continuation"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {what} (with its primer) as {kind}", str(start),
+                                              f"{kind} files (*{suffix})")
         if path:
             settings.write("dirs/export", str(Path(path).parent))
+        else:
+            self._say(CANCELLED)
         return path
 
     def export_row_midi(self, row: ListenRow, path: str | None = None):
@@ -54,8 +60,10 @@ class RowExports:
             self._say("nothing to export yet: press Generate first")
             return []
         if folder is None:
-            folder = settings.ask_folder(self, "Export all rows as MIDI into", "dirs/export")
+            folder = settings.ask_folder(self, f"Export all {len(rows)} rows (each with its primer) as MIDI into",
+                                         "dirs/export")
             if not folder:
+                self._say(CANCELLED)
                 return []
         written = []
         for row in rows:
@@ -81,8 +89,10 @@ class RowExports:
             self._say("nothing to export yet: press Generate first")
             return None
         if folder is None:
-            folder = settings.ask_folder(self, "Export all rows as WAV into", "dirs/export")
+            folder = settings.ask_folder(self, f"Export all {len(rows)} rows (each with its primer) as WAV into",
+                                         "dirs/export")
             if not folder:
+                self._say(CANCELLED)
                 return None
         return self._write_wavs([(r, Path(folder) / f"{self._stem(r)}.wav") for r in rows])
 
@@ -100,11 +110,14 @@ class RowExports:
                 written.append(write_wav(path, samples, rate))
             return written
 
-        self._say(f"rendering {len(jobs)} WAV file{'s' if len(jobs) > 1 else ''} ...")
+        what = f"{len(jobs)} WAV file{'s' if len(jobs) > 1 else ''}"
+        self._say(f"rendering {what} ...")
+        self.state.set_busy("wav", f"Rendering {what} into {targets[0][1].parent} ...")
         return workers.start_job(
             work,
             on_return=lambda paths: self._say(
                 f"wrote {paths[0]}" if len(paths) == 1 else f"wrote {len(paths)} WAV files to {paths[0].parent}"),
             on_error=lambda exc: self.window().show_error("WAV export failed", exc),
+            on_finish=lambda: self.state.set_busy("wav", None),
             owner=self,
         )

@@ -33,6 +33,12 @@ class NoteSources:
         self._influence_text = (f"composed {self.bars.value()} bars with {len(self._results)} models; what the notes "
                                 f"drew on: the first {bars} bars of each (the cost grows with the length squared)")
         self.status.setText(f"{self._influence_text}, finding it ...")
+        from engine.memory.influence import methods_for
+
+        # one table per model and method (gradient; attention where the model has it), and the human row's
+        total = sum(len({"gradient", "attention"} & set(methods_for(m.model))) for m in models.values())
+        self._influence_progress = [0, total + (human is not None and human.melody is not None)]
+        self._say_influence_progress()
         cancel = self._influence_cancel = threading.Event()
         # Callbacks check that their job is still the current one: a cancelled job may still deliver.
         self._influence_job = workers.start_job(
@@ -50,10 +56,17 @@ class NoteSources:
         self._influence_job = None
         self._influence_cancel = None
         self.influence.reset()
+        self.state.set_busy("influence", None)
+
+    def _say_influence_progress(self) -> None:
+        done, total = self._influence_progress
+        self.state.set_busy("influence", f"Finding what each note drew on: {done} of {total} rows", done, total)
 
     def _influence_ready(self, result) -> None:
         key, method, table = result
         self.influence.add(key, method, table)
+        self._influence_progress[0] += 1
+        self._say_influence_progress()
         self._show_summary(key)
 
     def _show_summary(self, key: str) -> None:
@@ -72,6 +85,7 @@ class NoteSources:
     def _influence_finished(self) -> None:
         self._influence_job = None
         self._influence_cancel = None
+        self.state.set_busy("influence", None)
         if self.influence.ready():
             self.status.setText(self._influence_text)
         self.influenceFinished.emit()

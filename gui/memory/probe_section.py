@@ -21,7 +21,7 @@ CAPTION = ("A motif, g bars of random filler, the motif again: accuracy on the r
 
 
 class _MessageRelay(QObject):
-    message = Signal(str)
+    message = Signal(str, int, int)  # what the probe does, the step, of how many
 
 
 class ProbeSection(QObject):
@@ -87,14 +87,17 @@ class ProbeSection(QObject):
         keys = self.tab.state.ordered_model_keys() or list(MODEL_KEYS)
         self._cancel = threading.Event()
         messages = _MessageRelay(self)
-        messages.message.connect(self.tab.status.setText)
+        messages.message.connect(self._progress)
 
         def progress(event: dict) -> None:
             if event.get("step", 0) % 20 == 0:
-                messages.message.emit(f"probe: training {event.get('model')} step {event.get('step')}/{event.get('steps')}")
+                messages.message.emit(f"training {event.get('model')} step {event.get('step')}/{event.get('steps')}",
+                                      event.get("step", 0), event.get("steps", 0))
 
-        self.button.setEnabled(False)
         self.tab.cancel_button.setEnabled(True)
+        style.pass_focus(self.button, self.tab.cancel_button)
+        self.button.setEnabled(False)
+        self.tab.state.set_busy("probe", f"Probe: training {len(keys)} models on the synthetic task ...")
         self._job = workers.start_job(
             run_probe, keys, probe_settings, progress, self._cancel,
             cancel=self._cancel, on_return=self._returned, on_error=self._error, on_finish=self._finished,
@@ -102,6 +105,10 @@ class ProbeSection(QObject):
         )
         self._job.finished.connect(lambda: messages.deleteLater())
         return self._job
+
+    def _progress(self, text: str, step: int, steps: int) -> None:
+        self.tab.status.setText(f"probe: {text}")
+        self.tab.state.set_busy("probe", f"Probe: {text}", step, steps)
 
     def _returned(self, probe: dict) -> None:
         self.show_probe(probe)
@@ -147,6 +154,7 @@ class ProbeSection(QObject):
     def _finished(self) -> None:
         self._job = None
         self._cancel = None
+        self.tab.state.set_busy("probe", None)
         self.button.setEnabled(True)
         self.tab.job_finished()
 

@@ -249,8 +249,9 @@ class MemoryTab(QWidget):
             messages.message.emit(info.get("message", ""))
             progress(info.get("done", 0), info.get("total", 0))
 
-        self.evaluate_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        style.pass_focus(self.evaluate_button, self.cancel_button)
+        self.evaluate_button.setEnabled(False)
         self.progress.setRange(0, 1)
         self.progress.show()
         self.status.setText("evaluating ...")

@@ -31,7 +31,6 @@ STEPS_STEP = 100
 
 class TrainForm(QWidget):
     changed = Signal()  # a field the run's plan depends on (the processes line is redrawn)
-    refused = Signal(str)  # a typed value the learning rate field did not take, in words
 
     def __init__(self, state, parent=None):
         super().__init__(parent)
@@ -44,7 +43,6 @@ class TrainForm(QWidget):
         self.preset = setting_field(table["preset"], settings.read("train/preset", classroom.preset))
         self.steps = setting_field(table["steps"], settings.read("train/steps", classroom.steps), step=STEPS_STEP)
         self.learning_rate = setting_field(table["lr"], settings.read("train/lr", classroom.lr), scientific=True)
-        self.learning_rate.refused.connect(self.refused)
         # Never unset here: a preset change fills in the preset's window, which the person sees and can change.
         self.window_len = setting_field(table["window"], classroom.window, step=WINDOW_STEP)
         self.seed = setting_field(table["seed"], settings.read("train/seed", classroom.seed))

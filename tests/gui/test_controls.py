@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDialog
 
+from gui import style
 from tests.gui.driving import set_small_evaluation, shown_text
 
 GUI = Path(__file__).resolve().parents[2] / "gui"
@@ -73,11 +74,22 @@ def test_export_all_midi_and_wav_buttons_write_a_file_per_row(window, user, tiny
     assert f"wrote {len(rows)} MIDI files" in window.listen_tab.status.text()
     wav = user.new_folder()
     user.answer(wav)
-    user.click("Export all WAV ...")  # renders in the background; click waits until it is done
+    user.click("Export all WAV ...", wait=False)  # renders in the background: the busy line says so meanwhile
+    busy = window.busy_indicator
+    assert busy.isVisible() and busy.label.text() == f"Rendering {len(rows)} WAV files into {wav} ..."
+    user.wait_idle()
+    assert not busy.isVisible()
     assert sorted(p.suffix for p in wav.iterdir()) == [".wav"] * len(rows)
     assert all(p.stat().st_size > 1000 for p in wav.iterdir())
     assert f"wrote {len(rows)} WAV files" in window.listen_tab.status.text()
-    assert user.asked == ["Open a training run", "Export all rows as MIDI into", "Export all rows as WAV into"]
+    # one row's export names the row it writes; a cancelled dialog says nothing was written
+    user.answer("")
+    user.click(rows[1].midi_button)
+    assert window.message_area.text() == "Export cancelled: nothing was written."
+    n = len(rows)
+    assert user.asked == ["Open a training run", f"Export all {n} rows (each with its primer) as MIDI into",
+                          f"Export all {n} rows (each with its primer) as WAV into",
+                          f"Export the {style.model_label(rows[1].key)}'s continuation (with its primer) as MIDI"]
     assert not user.warnings()
 
 

@@ -79,3 +79,10 @@ def test_selected_tunes_export_as_midi_files(window, user, qtbot):
     assert {p.stem for p in written} == names
     assert all(mido.MidiFile(p).length > 0 for p in written)
     assert window.message_area.text() == f"Wrote 3 MIDI files to {folder}"
+    # Ctrl+E on the Corpus tab exports the selected tunes too (not the Listen tab's compositions)
+    view.setFocus()
+    again = user.new_folder()
+    user.answer(again)
+    user.press_keys(Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert user.asked[-1] == "Export 3 selected tune(s) as MIDI into"
+    assert {p.name for p in again.glob("*.mid")} == {p.name for p in written}

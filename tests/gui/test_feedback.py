@@ -55,6 +55,7 @@ def test_loading_a_folder_shows_what_loads_and_how_far_then_the_result(window, u
     user.trigger("File > Open MIDI folder ...", wait=False)
     assert busy.isVisible() and busy.label.text().startswith(f"Loading {fresh}")
     assert busy.geometry().width() > 100 and window.rect().contains(_status_rect(window, busy))
+    assert "oading" not in window.message_area.text()  # said once, in the busy line, not again beside it
     user.wait_idle()
     assert any("files" in text and total > 0 for text, total, _ in seen), seen  # "n/40 files" with a bar
     assert not busy.isVisible()
@@ -73,6 +74,9 @@ def test_training_start_and_stop_show_in_the_busy_indicator_and_the_message_area
     user.click("Start training", wait=False)
     busy = window.busy_indicator
     assert busy.isVisible() and busy.label.text() == "Starting training: 1 model ..."
+    from PySide6.QtWidgets import QApplication
+
+    assert QApplication.focusWidget() is tab.stop_button  # not the next field, where a key would change a value
     qtbot.waitUntil(lambda: busy.label.text().startswith("Training, about "), timeout=60000)
     assert " left: " in busy.label.text() and busy.label.text().endswith(" of 3,000 steps")
     assert busy.bar.maximum() == 3000 and 0 < busy.bar.value() < 3000
@@ -140,3 +144,38 @@ def test_the_default_data_folder_does_not_repeat_the_apps_name(qsettings_tmp, mo
     monkeypatch.setenv("HOME", str(tmp_path))
     folder = settings.data_dir()
     assert folder.name == "Melody Memory" and folder.parent.name != "Melody Memory"
+
+
+def test_composing_and_attributing_show_in_the_busy_indicator(window, user, qtbot, tiny_run):
+    """Generate and the attribution after it take seconds with real models: the busy line says what runs and
+    how far (models composed, rows attributed), drawn in the status bar, and goes when they are done."""
+    user.answer(tiny_run)
+    user.trigger("File > Open run ...")
+    user.show_tab("Listen")
+    tab = window.listen_tab
+    tab.primer_bars.setValue(2)
+    tab.bars.setValue(2)
+    busy = window.busy_indicator
+    seen = []
+    window.state.busyChanged.connect(lambda: seen.append((busy.label.text(), busy.bar.value(), busy.bar.maximum())))
+    window.resize(1024, 640)
+    window.statusBar().showMessage("Wrote 3 MIDI files to /home/someone/music/exports", 8000)
+    qtbot.wait(50)
+    bar = _status_rect(window, window.statusBar())
+    idle = _pixels(window, bar)
+    user.click("Generate", wait=False)
+    n = len(window.state.models)
+    assert busy.isVisible() and busy.label.text() == f"Composing with {n} models ..."
+    qtbot.wait(50)
+    # the last message is old news: the busy line gets its room and reads whole, at 1024 px too
+    assert window.message_area.text() == "" and not busy.label.is_elided()
+    assert not window.models_label.is_elided()
+    assert bar.contains(_status_rect(window, busy)) and _pixels(window, bar) != idle  # drawn where one looks
+    with qtbot.waitSignal(tab.influenceFinished, timeout=30000):
+        pass
+    user.wait_idle()
+    assert (f"Composing: {n} of {n} models done", n, n) in seen
+    attributed = [(text, done, total) for text, done, total in seen if text.startswith("Finding what each note")]
+    assert attributed and attributed[-1][1] == attributed[-1][2] > n  # every model, the human row, attention too
+    assert attributed[-1][0] == f"Finding what each note drew on: {attributed[-1][1]} of {attributed[-1][2]} rows"
+    assert not busy.isVisible()

@@ -72,3 +72,15 @@ def test_shortcuts_act_whatever_has_focus(composed, window, qtbot, monkeypatch):
     tab.seed.setFocus(Qt.FocusReason.TabFocusReason)
     qtbot.keyClick(tab.seed, Qt.Key.Key_Up)
     assert tab.seed.value() == 1
+
+
+def test_a_number_typed_without_enter_counts_when_a_shortcut_acts(composed, window, qtbot):
+    """Typed 3 in Bars, then Ctrl+G without Enter: the composition has 3 bars, not the field's old value."""
+    tab, _played = composed
+    tab.bars.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(tab.bars.hasFocus, timeout=2000)
+    tab.bars.lineEdit().selectAll()
+    qtbot.keyClicks(tab.bars.lineEdit(), "3")
+    with qtbot.waitSignal(tab.generationFinished, timeout=30000):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert tab.bars.value() == 3 and tab.status.text().startswith("composed 3 bars")

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from gui.memory.per_bar_section import THEME
 from tests.gui import fake_report
-from tests.gui.driving import set_small_evaluation
+from tests.gui.driving import focus, set_small_evaluation
 from tests.gui.memory_driving import choose, hover, tick_labels, visible_names
 
 
@@ -71,8 +72,14 @@ def test_theme_recall_probe_runs_with_the_chosen_gaps(memory, qtbot):
 
     probe_settings = replace(probe.probe_settings(), eval_sequences=8, batch_size=8)
     assert probe_settings.gaps == (1, 3)
+    busy = tab.main_window.busy_indicator
+    seen = []
+    tab.state.busyChanged.connect(lambda: seen.append((busy.label.text(), busy.bar.maximum())))
     with qtbot.waitSignal(probe.finished, timeout=120000):
         probe.run(probe_settings)
+        assert busy.isVisible() and busy.label.text().startswith("Probe: training ")  # the status bar says so
+    assert any(text.startswith("Probe: training ") and text.endswith("/20") and total == 20 for text, total in seen), seen
+    qtbot.waitUntil(lambda: not busy.isVisible(), timeout=5000)
     plot = probe.plot
     assert "chance" in plot.series
     assert list(plot.series["vanilla RNN"].x) == [1, 3]
@@ -111,7 +118,10 @@ def test_evaluating_the_bundled_models_keeps_the_shipped_report_one_click_away(
     assert [box.itemText(i) for i in range(box.count())] == [box.itemText(0)]
     assert box.itemText(0).startswith("shipped with the models") and box.itemText(0).endswith(", 3 primers")
     set_small_evaluation(window, primers=2)  # smaller than the shipped report's 3: which one is shown tells them apart
-    user.click("Evaluate models")
+    focus(qtbot, window)
+    user.click("Evaluate models", wait=False)
+    assert QApplication.focusWidget() is tab.cancel_button  # the focus goes where the next key acts, not a field
+    user.wait_idle()
     assert len(tab.report["primers"]) == 2
     assert shipped.read_bytes() == before
     kept = list((app_env / "data" / "reports").rglob("report-*.json"))

@@ -39,10 +39,41 @@ def test_the_learning_rate_takes_scientific_notation_and_refuses_visibly(window,
     assert box.value() == 0.001 and box.text() == "0.001"
     _type(qtbot, box, "5")  # out of range: not clamped to 1.0, refused with a message the person sees
     assert box.value() == 0.001 and box.text() == "0.001"
-    assert "'5' is outside 1e-12 to 1; kept 0.001" in window.train_tab.run_label.text()  # the table's (0, 1]
-    assert "'5' is outside" in window.message_area.text() and window.message_area.isVisible()
+    assert window.message_area.text() == "Learning rate: '5' is outside 1e-12 to 1; kept 0.001"  # the table's (0, 1]
+    assert window.message_area.isVisible()
     _type(qtbot, box, "2E-4")
     assert box.value() == 0.0002
+
+
+def test_every_number_field_takes_what_is_typed_or_says_why_not(window, user, qtbot):
+    """No field reads 1e-3 as 13, 0.5 as 5 or clamps 10^9 to its maximum without a word: each number field of
+    every tab takes a typed number in range (1e3 in a whole-number field too), and otherwise keeps its value and
+    the message area says which field, what was typed and why."""
+    from PySide6.QtWidgets import QAbstractSpinBox, QSpinBox
+
+    seen = 0
+    for page in ("Corpus", "Train", "Listen", "Memory"):
+        user.show_tab(page)
+        for box in window.tabs.currentWidget().findChildren(QAbstractSpinBox):
+            if not box.isVisible() or not box.isEnabled() or box.maximum() - box.minimum() < 2:
+                continue
+            seen += 1
+            name = box.accessibleName()
+            for typed in ("1e-3", "0.5", "1000000000", "-1"):
+                before = box.value()
+                window.statusBar().clearMessage()
+                _type(qtbot, box, typed)
+                if box.value() == before:  # refused: kept as it was, and said where the person sees messages
+                    said = window.message_area.text()
+                    assert said.startswith(f"{name}: '{typed}' is ") and said.endswith(f"; kept {box.cleanText()}"), \
+                        (name, typed, said)
+                else:  # taken as typed, not as what Qt's validator once made of it (13, 5, a clamped maximum)
+                    assert box.value() == float(typed), (name, typed, box.value())
+            if isinstance(box, QSpinBox) and box.minimum() <= 1000 <= box.maximum():
+                _type(qtbot, box, "1e3")
+                assert box.value() == 1000, name
+    assert seen >= 10
+    assert window.message_area.isVisible()
 
 
 def test_the_eta_counts_down_and_a_model_that_finished_first_does_not_hold_it(window, qtbot):

@@ -111,7 +111,7 @@ def test_open_run_draws_its_history(window, qtbot, tiny_run):
         xs, _ys = curve.getData()
         assert xs is not None and len(xs) >= 1, key
     assert str(tiny_run) in tab.run_label.text()
-    assert f"models: {len(MODEL_KEYS)}" in window.models_label.text()
+    assert window.models_label.text() == f"{len(MODEL_KEYS)} models of {tiny_run.name}"
 
 
 def test_closing_the_window_during_training_stops_it_and_keeps_the_checkpoint(window, qtbot, tmp_path):
