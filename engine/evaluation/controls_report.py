@@ -50,6 +50,9 @@ def controls_lines(report: dict) -> list[str]:
         for src in sources:
             cells = [_figure(next((r for r in by_t[x] if r["source"] == src), {}).get("TR_excess_last")) for x in temps]
             lines.append(f"| {src} | " + " | ".join(cells) + " |")
+    lines += paired_sweep_lines(report)
+    lines += companion_lines(report)
+    lines += human_part_line(report)
     matched = report.get("distinct_bar_rate_matched") or {}
     if matched:
         against = report.get("distinct_bar_rate_matched_paired") or {}
@@ -59,6 +62,106 @@ def controls_lines(report: dict) -> list[str]:
         for src, st in matched.items():
             lines.append(f"| {src} | {_figure(st, '{:.3f}')} | {_figure(against.get(f'{src}-human'))} |")
     return lines
+
+
+COMPANIONS = (("TR_phase_excess", "TR_phase (phase-robust)"), ("PTR_excess", "PTR (pitch only)"),
+              ("TR_excess_random", "TR over the random floor"))
+
+
+def paired_sweep_lines(report: dict) -> list[str]:
+    """The paired differences of TR excess at every temperature of the sweep, one table per bar window: a
+    comparison that holds at one temperature only is seen to (issue 24 items 3 and 4)."""
+    by_t = report.get("paired_by_temperature") or {}
+    if len(by_t) < 2:
+        return []
+    temps = sorted(by_t, key=float)
+    pairs = list(dict.fromkeys(name for t in temps for name in by_t[t]))
+    windows = list(dict.fromkeys(w for t in temps for pair in by_t[t].values() for w in pair))
+    lines: list[str] = []
+    for window in windows:
+        rows = [(name, [(by_t[t].get(name) or {}).get(window) for t in temps]) for name in pairs]
+        rows = [(name, cells) for name, cells in rows if any(c and c.get("mean") is not None for c in cells)]
+        if not rows:
+            continue
+        lines += ["", f"Paired differences of TR excess, {window}, at each temperature of the sweep (first source minus "
+                  "second, mean [95% paired bootstrap interval] (n primers)):", "",
+                  "| first - second | " + " | ".join(f"T {t}" for t in temps) + " |", "| --- |" + " --- |" * len(temps)]
+        lines += [f"| {name} | " + " | ".join(_figure(c) for c in cells) + " |" for name, cells in rows]
+    return lines
+
+
+def _window_mean(st: dict, start: int, stop: int) -> tuple[float | None, list[int]]:
+    """The mean of a per-bar series' means over bars [start, stop) and the n of those bars (the primers that
+    reach them); None where no bar of the window has a mean."""
+    means = [m for m in (st.get("mean") or [])[start:stop] if m is not None]
+    counts = [n for n in (st.get("n") or [])[start:stop] if n]
+    return (sum(means) / len(means) if means else None), counts
+
+
+def _n_range(counts: list[int]) -> str:
+    return "" if not counts else f"n {max(counts)}" if min(counts) == max(counts) else f"n {max(counts)}-{min(counts)}"
+
+
+def companion_lines(report: dict) -> list[str]:
+    """Theme recall beside its companions (phase-robust, pitch-only, over the random floor) at the report's
+    temperature: each source's window means, then the paired differences of each companion (issue 24 items 1
+    and 2: which of pitch and rhythm is kept, and whether a drift by a beat was scored as forgetting)."""
+    block = report.get("per_bar") or {}
+    series = [(s, name) for s, name in (("TR_excess", "TR (bar grid)"), *COMPANIONS) if s in block]
+    paired = report.get("paired_by_series") or {}
+    if len(series) < 2:
+        return []
+    G = int(report["settings"]["bars"])
+    k = min(8, G)
+    spans = list(dict.fromkeys([(0, k), (G - k, G)]))
+    t = report["settings"].get("per_bar_temperature")
+    heads = [f"{name} bars {a + 1}-{b}" for _, name in series for a, b in spans]
+    lines = ["", f"Theme recall and its companions at temperature {t}, each over the source's own rhythm-matched floor "
+             "unless named (0 = chance): the mean over primers of each bar's mean in the window, with the primers "
+             "it rests on. The report keeps intervals of these window means only as paired differences (below) "
+             "and, for TR, in the summary table.", "",
+             "| source | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(heads)]
+    sources = list(dict.fromkeys(src for s, _ in series for src in block[s]))
+    for src in sources:
+        cells = []
+        for s, _ in series:
+            for a, b in spans:
+                mean, counts = _window_mean(block[s].get(src) or {}, a, b)
+                least = report["settings"].get("min_n") or 1
+                cells.append(MISSING if mean is None or not counts or min(counts) < least
+                             else f"{mean:+.3f} ({_n_range(counts)})")
+        lines.append(f"| {src} | " + " | ".join(cells) + " |")
+    shown = [(s, name) for s, name in COMPANIONS if paired.get(s)]
+    if shown:
+        windows = list(dict.fromkeys(w for s, _ in shown for pair in paired[s].values() for w in pair))
+        heads = [f"{name} {w}" for _, name in shown for w in windows]
+        lines += ["", f"Paired differences of the companions (temperature {t}): first source minus second, mean [95% "
+                  "paired bootstrap interval] (n primers).", "",
+                  "| first - second | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(heads)]
+        names = list(dict.fromkeys(n for s, _ in shown for n in paired[s]))
+        for pair in names:
+            lines.append(f"| {pair} | " + " | ".join(_figure((paired[s].get(pair) or {}).get(w))
+                                                     for s, _ in shown for w in windows) + " |")
+    return lines
+
+
+def human_part_line(report: dict) -> list[str]:
+    """The human reference's TR excess per 8-bar part of the continuation, with the primers that reach each: the
+    real tunes' "fade" read as their form (the A part restated, then the B part), not as forgetting."""
+    st = ((report.get("per_bar") or {}).get("TR_excess") or {}).get("human")
+    if not st or not st.get("mean"):
+        return []
+    least = report["settings"].get("min_n") or 1
+    parts = []
+    for a in range(0, len(st["mean"]), 8):
+        mean, counts = _window_mean(st, a, a + 8)
+        if mean is None or not counts or min(counts) < least:
+            break
+        parts.append(f"bars {a + 1}-{a + 8} {mean:+.3f} ({_n_range(counts)})")
+    if len(parts) < 2:
+        return []
+    return ["", "The human reference's TR excess per 8-bar part of the continuation (the mean of each bar's mean; n = "
+            "the tunes that reach those bars; parts with fewer than min_n left out): " + ", ".join(parts) + "."]
 
 
 def write_controls_plots(plt, report: dict, save) -> None:
@@ -119,7 +222,11 @@ def _sweep(plt, report: dict, save) -> None:
     ax.set_ylabel("TR excess, last 8 bars")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("Late-bar theme recall over the rhythm-matched floor against temperature", fontsize=10)
+    n = sorted({f["n"] for t in temps for r in by_t[t] if r["source"] != "floor"
+                for f in [r.get("TR_excess_last") or {}] if f.get("mean") is not None and f.get("n")})
+    ax.set_title("Late-bar theme recall over the rhythm-matched floor against temperature"
+                 + (f"\n(mean and 95% bootstrap interval over {n[0] if len(n) == 1 else f'{n[0]}-{n[-1]}'} primers)"
+                    if n else ""), fontsize=10)
     save(fig, "temperature_sweep.png")
 
 
@@ -153,6 +260,8 @@ def probe_seed_line(probe: dict | None) -> list[str]:
             spreads.append(f"{key} " + ", ".join(f"{lo:.2f}-{hi:.2f}" for lo, hi in zip(rec["accuracy_min"],
                                                                                      rec["accuracy_max"])))
     return ["", f"Probe bars are {settings.get('steps_per_bar')} steps (4/4 on the 16th grid); each figure is the mean "
-            f"over seeds {', '.join(map(str, settings['seeds']))}. Range over the seeds per gap: " + "; ".join(spreads)
+            f"over seeds {', '.join(map(str, settings['seeds']))}"
+            + (f" ({settings['eval_sequences']} test sequences per gap and seed)" if settings.get("eval_sequences") else "")
+            + ". Range over the seeds per gap: " + "; ".join(spreads)
             + ". The figures move with the seed and with the platform (thread count, CPU kernels): read the range, "
             "not one run."]
