@@ -313,6 +313,10 @@ def test_the_summary_shows_pitch_only_and_phase_robust_recall_beside_tr_with_the
     assert "TR_phase (phase-robust) bars 1-8" in text and "PTR (pitch only) bars 57-64" in text
     human = next(line for line in text.splitlines() if line.startswith("| human |"))
     assert "+0.568 (n 138)" in human and "+0.618 (n 138)" in human  # over the rhythm-matched / the random floor
+    from engine.evaluation.controls_report import _distinct_sweep_lines
+
+    sweep = "\n".join(_distinct_sweep_lines(shipped))  # the matched-length rate at every temperature, paired
+    assert "| transformer | 0.633; +0.089 [+0.049, +0.129] (n 138) |" in sweep
     pitch = shipped["paired_by_series"]["PTR_excess"]["rnn-gru"]["bars 1-8"]
     assert _figure(pitch) in next(line for line in text.splitlines() if line.startswith("| rnn-gru |"))
 

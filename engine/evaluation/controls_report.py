@@ -61,6 +61,29 @@ def controls_lines(report: dict) -> list[str]:
                   "", "| source | rate at matched length | minus human (paired) |", "| --- | --- | --- |"]
         for src, st in matched.items():
             lines.append(f"| {src} | {_figure(st, '{:.3f}')} | {_figure(against.get(f'{src}-human'))} |")
+    lines += _distinct_sweep_lines(report)
+    return lines
+
+
+def _distinct_sweep_lines(report: dict) -> list[str]:
+    """The matched-length distinct-bar rate and its paired difference from the human's at every temperature:
+    how much of what a lower temperature buys is repetition."""
+    rates = report.get("distinct_bar_rate_matched_by_temperature") or {}
+    against = report.get("distinct_bar_rate_matched_paired_by_temperature") or {}
+    if len(rates) < 2:
+        return []
+    temps = sorted(rates, key=float)
+    sources = list(dict.fromkeys(src for t in temps for src in rates[t]))
+    lines = ["", "Distinct-bar rate at matched length at each temperature: the rate, then minus the human "
+             "continuation's (paired per primer), mean [95% interval] (n primers).", "",
+             "| source | " + " | ".join(f"T {t}" for t in temps) + " |", "| --- |" + " --- |" * len(temps)]
+    for src in sources:
+        cells = []
+        for t in temps:
+            rate = (rates[t].get(src) or {}).get("mean")
+            diff = (against.get(t) or {}).get(f"{src}-human")
+            cells.append(MISSING if rate is None else f"{rate:.3f}" + (f"; {_figure(diff)}" if diff else ""))
+        lines.append(f"| {src} | " + " | ".join(cells) + " |")
     return lines
 
 
