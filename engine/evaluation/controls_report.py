@@ -14,12 +14,35 @@ THEME_PANELS = (("TR_excess", "TR over its floor (bar grid)"), ("TR_phase_excess
                 ("PTR_excess", "PTR (pitch only) over its floor"), ("RR", "RR (rhythm only), raw"))
 
 
+def _dicts(value) -> dict:
+    """A block of the report as {key: dict}, leaving out what is not a dict (a hand-edited report renders)."""
+    return {k: v for k, v in value.items() if isinstance(v, dict)} if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _float_or_none(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _number(value) -> float | None:
+    """A number as read from a report, or None for anything else: blocks that the strict reader does not check
+    (paired_by_series, paired_by_temperature, ...) still render when hand-edited."""
+    return None if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+
+
 def _figure(st: dict | None, fmt: str = "{:+.3f}") -> str:
-    if not st or st.get("mean") is None:
+    if not isinstance(st, dict) or _number(st.get("mean")) is None:
         return MISSING
     text = fmt.format(st["mean"])
-    if st.get("lo") is not None and st.get("hi") is not None:
-        text += f" [{fmt.format(st['lo'])}, {fmt.format(st['hi'])}]"
+    lo, hi = _number(st.get("lo")), _number(st.get("hi"))
+    if lo is not None and hi is not None:
+        text += f" [{fmt.format(lo)}, {fmt.format(hi)}]"
     return text + f" (n {st.get('n')})"
 
 
@@ -68,8 +91,9 @@ def controls_lines(report: dict) -> list[str]:
 def _distinct_sweep_lines(report: dict) -> list[str]:
     """The matched-length distinct-bar rate and its paired difference from the human's at every temperature:
     how much of what a lower temperature buys is repetition."""
-    rates = report.get("distinct_bar_rate_matched_by_temperature") or {}
-    against = report.get("distinct_bar_rate_matched_paired_by_temperature") or {}
+    rates = {t: _dicts(v) for t, v in _dicts(report.get("distinct_bar_rate_matched_by_temperature")).items()
+             if _float_or_none(t) is not None}
+    against = {t: _dicts(v) for t, v in _dicts(report.get("distinct_bar_rate_matched_paired_by_temperature")).items()}
     if len(rates) < 2:
         return []
     temps = sorted(rates, key=float)
@@ -80,7 +104,7 @@ def _distinct_sweep_lines(report: dict) -> list[str]:
     for src in sources:
         cells = []
         for t in temps:
-            rate = (rates[t].get(src) or {}).get("mean")
+            rate = _number((rates[t].get(src) or {}).get("mean"))
             diff = (against.get(t) or {}).get(f"{src}-human")
             cells.append(MISSING if rate is None else f"{rate:.3f}" + (f"; {_figure(diff)}" if diff else ""))
         lines.append(f"| {src} | " + " | ".join(cells) + " |")
@@ -94,7 +118,8 @@ COMPANIONS = (("TR_phase_excess", "TR_phase (phase-robust)"), ("PTR_excess", "PT
 def paired_sweep_lines(report: dict) -> list[str]:
     """The paired differences of TR excess at every temperature of the sweep, one table per bar window: a
     comparison that holds at one temperature only is seen to (issue 24 items 3 and 4)."""
-    by_t = report.get("paired_by_temperature") or {}
+    by_t = _dicts(report.get("paired_by_temperature"))
+    by_t = {t: _dicts(pairs) for t, pairs in by_t.items() if _float_or_none(t) is not None}
     if len(by_t) < 2:
         return []
     temps = sorted(by_t, key=float)
@@ -102,7 +127,7 @@ def paired_sweep_lines(report: dict) -> list[str]:
     windows = list(dict.fromkeys(w for t in temps for pair in by_t[t].values() for w in pair))
     lines: list[str] = []
     for window in windows:
-        rows = [(name, [(by_t[t].get(name) or {}).get(window) for t in temps]) for name in pairs]
+        rows = [(name, [_dicts(by_t[t].get(name)).get(window) for t in temps]) for name in pairs]
         rows = [(name, cells) for name, cells in rows if any(c and c.get("mean") is not None for c in cells)]
         if not rows:
             continue
@@ -116,8 +141,8 @@ def paired_sweep_lines(report: dict) -> list[str]:
 def _window_mean(st: dict, start: int, stop: int) -> tuple[float | None, list[int]]:
     """The mean of a per-bar series' means over bars [start, stop) and the n of those bars (the primers that
     reach them); None where no bar of the window has a mean."""
-    means = [m for m in (st.get("mean") or [])[start:stop] if m is not None]
-    counts = [n for n in (st.get("n") or [])[start:stop] if n]
+    means = [m for m in _list(st.get("mean"))[start:stop] if _number(m) is not None]
+    counts = [n for n in _list(st.get("n"))[start:stop] if _number(n)]
     return (sum(means) / len(means) if means else None), counts
 
 
@@ -129,9 +154,10 @@ def companion_lines(report: dict) -> list[str]:
     """Theme recall beside its companions (phase-robust, pitch-only, over the random floor) at the report's
     temperature: each source's window means, then the paired differences of each companion (issue 24 items 1
     and 2: which of pitch and rhythm is kept, and whether a drift by a beat was scored as forgetting)."""
-    block = report.get("per_bar") or {}
-    series = [(s, name) for s, name in (("TR_excess", "TR (bar grid)"), *COMPANIONS) if s in block]
-    paired = report.get("paired_by_series") or {}
+    block = {s: _dicts(v) for s, v in _dicts(report.get("per_bar")).items()}
+    series = [(s, name) for s, name in (("TR_excess", "TR (bar grid)"), *COMPANIONS) if block.get(s)]
+    paired = {name: {pair: _dicts(w) for pair, w in _dicts(by_pair).items()}
+              for name, by_pair in _dicts(report.get("paired_by_series")).items()}
     if len(series) < 2:
         return []
     G = int(report["settings"]["bars"])
@@ -171,8 +197,8 @@ def companion_lines(report: dict) -> list[str]:
 def human_part_line(report: dict) -> list[str]:
     """The human reference's TR excess per 8-bar part of the continuation, with the primers that reach each: the
     real tunes' "fade" read as their form (the A part restated, then the B part), not as forgetting."""
-    st = ((report.get("per_bar") or {}).get("TR_excess") or {}).get("human")
-    if not st or not st.get("mean"):
+    st = _dicts(_dicts(report.get("per_bar")).get("TR_excess")).get("human")
+    if not st or not isinstance(st.get("mean"), list):
         return []
     least = report["settings"].get("min_n") or 1
     parts = []
@@ -279,9 +305,10 @@ def probe_seed_line(probe: dict | None) -> list[str]:
     settings = probe["settings"]
     spreads = []
     for key, rec in probe["models"].items():
-        if rec.get("accuracy_min") is not None:
-            spreads.append(f"{key} " + ", ".join(f"{lo:.2f}-{hi:.2f}" for lo, hi in zip(rec["accuracy_min"],
-                                                                                     rec["accuracy_max"])))
+        if isinstance(rec, dict) and isinstance(rec.get("accuracy_min"), list) and isinstance(rec.get("accuracy_max"), list):
+            spreads.append(f"{key} " + ", ".join(
+                MISSING if _number(lo) is None or _number(hi) is None else f"{lo:.2f}-{hi:.2f}"
+                for lo, hi in zip(rec["accuracy_min"], rec["accuracy_max"])))
     return ["", f"Probe bars are {settings.get('steps_per_bar')} steps (4/4 on the 16th grid); each figure is the mean "
             f"over seeds {', '.join(map(str, settings['seeds']))}"
             + (f" ({settings['eval_sequences']} test sequences per gap and seed)" if settings.get("eval_sequences") else "")

@@ -190,7 +190,9 @@ def _influence_lines(influence) -> list[str]:
     rows = [(key, d, influence.get("repeats", {}).get(key)) for key, d in influence["models"].items()]
     for key, d, repeat in [*rows, ("human", None, human)]:
         basis = d or repeat
-        spread = MISSING if basis["median"] is None else f"{basis['median']:.2f} [{basis['q10']:.2f}, {basis['q90']:.2f}]"
+        quantiles = [basis.get(q) for q in ("median", "q10", "q90")]
+        spread = (MISSING if any(isinstance(q, bool) or not isinstance(q, (int, float)) for q in quantiles)
+                  else "{:.2f} [{:.2f}, {:.2f}]".format(*quantiles))
         lines.append(f"| {key} | {_cell(d, '{:.2f}') if d else MISSING} | {spread} | {basis['n']} / "
                      f"{basis['n_notes']} | {_cell(basis['chance'], '{:.2f}')} | {_repeat_cell(repeat)} |")
     return lines
@@ -198,15 +200,17 @@ def _influence_lines(influence) -> list[str]:
 
 def _repeat_cell(repeat: dict | None) -> str:
     """The nearest-repeat distance with what it rests on: the notes that have a repeat, and the share without one."""
-    if not repeat:
+    if not isinstance(repeat, dict):
         return MISSING
     text = _cell(repeat, "{:.2f}")
     left_out = repeat.get("no_repeat_share")
-    return text + (f" ({repeat.get('n_notes')} notes; {left_out:.0%} have none)" if left_out is not None else "")
+    if isinstance(left_out, bool) or not isinstance(left_out, (int, float)):
+        return text
+    return text + f" ({repeat.get('n_notes')} notes; {left_out:.0%} have none)"
 
 
 def _probe_lines(probe) -> list[str]:
-    if not probe:
+    if not isinstance(probe, dict) or not isinstance(probe.get("gaps"), list):
         return []
     settings = probe["settings"]
     lines = [
