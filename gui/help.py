@@ -46,9 +46,11 @@ influence view below).</p>
 
 <h3>Where to see it</h3>
 <ul>
-<li><b>Memory &gt; Theme recall over the matched floor</b>: how much more each bar of the continuation
-resembles some bar of the opening than the same model's output resembles another tune's opening (its own
-chance level, 0 on the plot). A model that forgets sinks to 0; the dashed line is the real tune.</li>
+<li><b>Memory &gt; Theme recall over the rhythm-matched floor</b>: how much more each bar of the continuation
+resembles some bar of the opening than the same model's output resembles the opening of the tune whose rhythm
+is closest (its own chance level, 0 on the plot: shared rhythm style does not count as memory). A model that
+forgets sinks to 0; the dashed line is the real tune. Compare two models by their paired difference (the
+table below the plots), and check a reading at every temperature of the sweep.</li>
 <li><b>Memory &gt; Gradient memory</b>: how strongly a prediction still depends on a note k steps back,
 on a log axis. The red curve falling steeply is the vanishing gradient itself.</li>
 <li><b>Memory &gt; Context curve</b>: the loss when a model may see only the last k steps. Where the curve
@@ -63,8 +65,9 @@ point at a note to see what it drew on (below).</li>
 <p>After Generate, point at a composed note (click to keep it, Esc to clear). Every row lights up the
 earlier notes, the opening's included, that its own note at that moment drew on: the darker the note and
 the thicker its arc, the more weight it got. Beside each row: how many bars back its notes reach on average,
-how many notes that rests on, and chance, where the average would lie if every note drew evenly on
-everything before it. The real tune's row shows something else: where each note was last played the same
+how many notes that rests on, and the uniform spread, where the average would lie if every note drew evenly on
+everything before it (the far extreme, not a chance level: a model that drew only on the previous note would
+sit a fraction of a bar back). The real tune's row shows something else: where each note was last played the same
 way (its nearest earlier repeat), which is what a good memory could copy.</p>
 <p>What the picture says, and what it does not:</p>
 <ul>
@@ -101,8 +104,10 @@ model can predict costs about 5.7 bits.</dd>
 from 0 (no notes in common) to 1 (the same notes and rhythm, in any key).</dd>
 <dt><b>RR, rhythm recall</b></dt><dd>The same for the rhythm alone: how many of the bar's sixteenth steps start a note
 (or not) exactly where the closest bar of the opening does.</dd>
-<dt><b>Floor</b></dt><dd>A model's chance level: the TR of its continuation scored against the opening of another
-tune of the same meter. What any bar of that model's music shares with any opening by chance.</dd>
+<dt><b>Floor</b></dt><dd>A model's chance level: the TR of its continuation scored against the opening of the
+test tune of the same meter whose opening rhythm is closest (the rhythm-matched floor; a random same-meter tune
+is the second floor). What any bar of that model's music shares with an opening of the same rhythm by
+chance.</dd>
 <dt><b>Excess</b></dt><dd>TR minus the floor, primer by primer: the resemblance that only memory of this
 opening explains. 0 means forgotten.</dd>
 <dt><b>n</b></dt><dd>How many primers a value rests on. Below the report's minimum nothing is drawn.</dd>

@@ -155,13 +155,14 @@ def summary_text(table: RowInfluence) -> tuple[str, str]:
     if mean is None:
         return "all weight on rests", "All the weight fell on rests: no distance to give."
     how = "attention weights" if table.method == "attention" else "gradient"
-    return (f"{mean:.1f} bars back ({s['n_notes']} notes; chance {chance:.1f})",
+    return (f"{mean:.1f} bars back ({s['n_notes']} notes; uniform {chance:.1f})",
             f"Its notes reach back {mean:.2f} bars on average ({how}: each note's weighted mean distance to the "
             f"notes it drew on, over {s['n_notes']} notes). Weight spread evenly over everything before a note "
-            f"would reach back {chance:.2f} bars: that is chance.")
+            f"would reach back {chance:.2f} bars: the uniform spread, the far extreme (all weight on the previous "
+            "note is the near one), not a chance level.")
 
 
-SUMMARY_TEMPLATE = "88.8 bars back (888 notes; chance 88.8)"  # the widest side label, for the panel's width
+SUMMARY_TEMPLATE = "88.8 bars back (888 notes; uniform 88.8)"  # the widest side label, for the panel's width
 
 
 class InfluenceView:

@@ -50,3 +50,20 @@ def test_the_bundled_models_are_what_start_trains():
         assert not differ, (model, {k: (trained[k], recipe[k]) for k in differ})
         assert curve == training_curve(ROOT / "pretrained" / model), model
         assert curve["step"][-1] == report["run"]["models"][model]["step"] == recipe["steps"]
+
+
+def test_every_interval_the_readme_reading_quotes_is_in_the_report_summary():
+    """The prose under the results ("What it shows", up to the originality paragraph, whose figures are the
+    report's `originality` block) quotes every interval as the summary prints it, sign included: a figure that
+    drifts from the report, or a comparison made from a number the report does not have, fails here."""
+    import re
+
+    script = _script()
+    block = " ".join(script.results_block().split())
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    prose = readme.split(script.END, 1)[1].split("- **Composing, not copying.**", 1)[0]
+    number = r"[-+]?\d+\.\d+"
+    quoted = [" ".join(m.group().split()) for m in re.finditer(rf"{number}\s+\[{number},\s+{number}\]", prose)]
+    assert len(quoted) > 30, quoted  # the reading rests on the report's intervals
+    missing = [q for q in quoted if not re.search(rf"(?<![\d.+-]){re.escape(q)}", block)]
+    assert not missing, missing

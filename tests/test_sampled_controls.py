@@ -280,3 +280,99 @@ def test_a_quick_evaluation_writes_every_key_the_memory_tab_reads(tmp_path, midi
     assert drawn == ["per_bar_theme_controls.png", "temperature_sweep.png"]
     assert "Paired differences" in summary_markdown(report)
     check_report(report, "report.json")  # the app reads it back strictly
+
+
+# --- the summary and the plots read from the shipped report (no evaluation) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from pathlib import Path
+
+    return json.loads((Path(__file__).resolve().parents[1] / "docs" / "report.json").read_text())
+
+
+def test_the_summary_gives_every_paired_difference_at_every_temperature_of_the_sweep(shipped):
+    from engine.evaluation.controls_report import _figure, paired_sweep_lines
+
+    text = "\n".join(paired_sweep_lines(shipped))
+    for window in ("bars 1-8", "bars 57-64"):
+        table = text.split(f"TR excess, {window}, at each temperature")[1].split("\n\n", 2)[1]
+        rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()[2:]}
+        for t, pairs in shipped["paired_by_temperature"].items():
+            for name, by_window in pairs.items():
+                if by_window[window]["mean"] is not None:
+                    assert _figure(by_window[window]) in rows[name], (t, name, window)
+        assert "lstm-human" not in rows or window == "bars 1-8"  # 5 tunes reach bars 57-64: no row of dashes
+
+
+def test_the_summary_shows_pitch_only_and_phase_robust_recall_beside_tr_with_their_n(shipped):
+    from engine.evaluation.controls_report import _figure, companion_lines
+
+    text = "\n".join(companion_lines(shipped))
+    assert "TR_phase (phase-robust) bars 1-8" in text and "PTR (pitch only) bars 57-64" in text
+    human = next(line for line in text.splitlines() if line.startswith("| human |"))
+    assert "+0.568 (n 138)" in human and "+0.618 (n 138)" in human  # over the rhythm-matched / the random floor
+    from engine.evaluation.controls_report import _distinct_sweep_lines
+
+    sweep = "\n".join(_distinct_sweep_lines(shipped))  # the matched-length rate at every temperature, paired
+    assert "| transformer | 0.633; +0.089 [+0.049, +0.129] (n 138) |" in sweep
+    pitch = shipped["paired_by_series"]["PTR_excess"]["rnn-gru"]["bars 1-8"]
+    assert _figure(pitch) in next(line for line in text.splitlines() if line.startswith("| rnn-gru |"))
+
+
+def test_the_human_fade_is_read_part_by_part_with_the_tunes_that_reach_each(shipped):
+    from engine.evaluation.controls_report import human_part_line
+
+    line = human_part_line(shipped)[-1]
+    assert "bars 1-8 +0.568 (n 138), bars 9-16 +0.167 (n 138), bars 17-24 +0.172 (n 134-119)" in line
+    assert "bars 41-48" not in line  # 18 to 1 tunes reach it: fewer than min_n at its end
+
+
+def test_the_nearest_repeat_says_how_many_notes_it_rests_on_and_the_uniform_spread_is_not_called_chance(shipped):
+    from engine.evaluation.report import _influence_lines
+
+    text = "\n".join(_influence_lines(shipped["influence"]))
+    rnn = next(line for line in text.splitlines() if line.startswith("| rnn |"))
+    repeat = shipped["influence"]["repeats"]["rnn"]
+    assert f"({repeat['n_notes']} notes; {repeat['no_repeat_share']:.0%} have none)" in rnn
+    assert "(141 notes; 94% have none)" in rnn  # the audit's figure: the measure leaves out 94% of the RNN's notes
+    assert "chance (bars)" not in text and "uniform spread (bars)" in text
+
+
+def test_the_influence_plot_draws_both_references_and_the_probe_plot_its_seed_range(shipped):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from engine.evaluation.report_plots import _influence_plot, _probe_plot
+
+    figures = {}
+
+    def keep(fig, name):
+        figures[name] = fig
+
+    influence = shipped["influence"]
+    one_model = {**shipped, "influence": {**influence, "models": {"rnn": influence["models"]["rnn"]},
+                                          "repeats": {"rnn": influence["repeats"]["rnn"]}}}  # two panels: quick
+    _influence_plot(plt, one_model, keep)
+    _probe_plot(plt, shipped["probe"], keep)
+    try:
+        rnn = figures["influence_distance.png"].axes[0]
+        labels = [line.get_label() for line in rnn.get_lines()]
+        previous = shipped["influence"]["models"]["rnn"]["reference_previous_note"]["mean"]
+        assert f"previous note {previous:.2f}" in labels and any(la.startswith("uniform spread") for la in labels)
+        probe = figures["probe.png"].axes[0]
+        assert len(probe.collections) >= len(shipped["probe"]["models"])  # one band (min-max over seeds) per model
+        assert "bars of 16 steps" in probe.get_title() and "seeds 0, 1, 2" in probe.get_title()
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
+
+
+def test_each_seeds_horizon_is_given_in_steps_too_where_the_seeds_disagree(shipped):
+    from engine.evaluation.recall_report import recall_lines
+
+    line = recall_lines(shipped)[-1]
+    assert "gru 16/16/16 bars (127/255/127 steps)" in line and "rnn 1/1/1 bars (0/31/31 steps)" in line

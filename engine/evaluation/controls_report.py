@@ -14,12 +14,35 @@ THEME_PANELS = (("TR_excess", "TR over its floor (bar grid)"), ("TR_phase_excess
                 ("PTR_excess", "PTR (pitch only) over its floor"), ("RR", "RR (rhythm only), raw"))
 
 
+def _dicts(value) -> dict:
+    """A block of the report as {key: dict}, leaving out what is not a dict (a hand-edited report renders)."""
+    return {k: v for k, v in value.items() if isinstance(v, dict)} if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _float_or_none(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _number(value) -> float | None:
+    """A number as read from a report, or None for anything else: blocks that the strict reader does not check
+    (paired_by_series, paired_by_temperature, ...) still render when hand-edited."""
+    return None if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+
+
 def _figure(st: dict | None, fmt: str = "{:+.3f}") -> str:
-    if not st or st.get("mean") is None:
+    if not isinstance(st, dict) or _number(st.get("mean")) is None:
         return MISSING
     text = fmt.format(st["mean"])
-    if st.get("lo") is not None and st.get("hi") is not None:
-        text += f" [{fmt.format(st['lo'])}, {fmt.format(st['hi'])}]"
+    lo, hi = _number(st.get("lo")), _number(st.get("hi"))
+    if lo is not None and hi is not None:
+        text += f" [{fmt.format(lo)}, {fmt.format(hi)}]"
     return text + f" (n {st.get('n')})"
 
 
@@ -50,6 +73,9 @@ def controls_lines(report: dict) -> list[str]:
         for src in sources:
             cells = [_figure(next((r for r in by_t[x] if r["source"] == src), {}).get("TR_excess_last")) for x in temps]
             lines.append(f"| {src} | " + " | ".join(cells) + " |")
+    lines += paired_sweep_lines(report)
+    lines += companion_lines(report)
+    lines += human_part_line(report)
     matched = report.get("distinct_bar_rate_matched") or {}
     if matched:
         against = report.get("distinct_bar_rate_matched_paired") or {}
@@ -58,7 +84,133 @@ def controls_lines(report: dict) -> list[str]:
                   "", "| source | rate at matched length | minus human (paired) |", "| --- | --- | --- |"]
         for src, st in matched.items():
             lines.append(f"| {src} | {_figure(st, '{:.3f}')} | {_figure(against.get(f'{src}-human'))} |")
+    lines += _distinct_sweep_lines(report)
     return lines
+
+
+def _distinct_sweep_lines(report: dict) -> list[str]:
+    """The matched-length distinct-bar rate and its paired difference from the human's at every temperature:
+    how much of what a lower temperature buys is repetition."""
+    rates = {t: _dicts(v) for t, v in _dicts(report.get("distinct_bar_rate_matched_by_temperature")).items()
+             if _float_or_none(t) is not None}
+    against = {t: _dicts(v) for t, v in _dicts(report.get("distinct_bar_rate_matched_paired_by_temperature")).items()}
+    if len(rates) < 2:
+        return []
+    temps = sorted(rates, key=float)
+    sources = list(dict.fromkeys(src for t in temps for src in rates[t]))
+    lines = ["", "Distinct-bar rate at matched length at each temperature: the rate, then minus the human "
+             "continuation's (paired per primer), mean [95% interval] (n primers).", "",
+             "| source | " + " | ".join(f"T {t}" for t in temps) + " |", "| --- |" + " --- |" * len(temps)]
+    for src in sources:
+        cells = []
+        for t in temps:
+            rate = _number((rates[t].get(src) or {}).get("mean"))
+            diff = (against.get(t) or {}).get(f"{src}-human")
+            cells.append(MISSING if rate is None else f"{rate:.3f}" + (f"; {_figure(diff)}" if diff else ""))
+        lines.append(f"| {src} | " + " | ".join(cells) + " |")
+    return lines
+
+
+COMPANIONS = (("TR_phase_excess", "TR_phase (phase-robust)"), ("PTR_excess", "PTR (pitch only)"),
+              ("TR_excess_random", "TR over the random floor"))
+
+
+def paired_sweep_lines(report: dict) -> list[str]:
+    """The paired differences of TR excess at every temperature of the sweep, one table per bar window: a
+    comparison that holds at one temperature only is seen to (issue 24 items 3 and 4)."""
+    by_t = _dicts(report.get("paired_by_temperature"))
+    by_t = {t: _dicts(pairs) for t, pairs in by_t.items() if _float_or_none(t) is not None}
+    if len(by_t) < 2:
+        return []
+    temps = sorted(by_t, key=float)
+    pairs = list(dict.fromkeys(name for t in temps for name in by_t[t]))
+    windows = list(dict.fromkeys(w for t in temps for pair in by_t[t].values() for w in pair))
+    lines: list[str] = []
+    for window in windows:
+        rows = [(name, [_dicts(by_t[t].get(name)).get(window) for t in temps]) for name in pairs]
+        rows = [(name, cells) for name, cells in rows if any(c and c.get("mean") is not None for c in cells)]
+        if not rows:
+            continue
+        lines += ["", f"Paired differences of TR excess, {window}, at each temperature of the sweep (first source minus "
+                  "second, mean [95% paired bootstrap interval] (n primers)):", "",
+                  "| first - second | " + " | ".join(f"T {t}" for t in temps) + " |", "| --- |" + " --- |" * len(temps)]
+        lines += [f"| {name} | " + " | ".join(_figure(c) for c in cells) + " |" for name, cells in rows]
+    return lines
+
+
+def _window_mean(st: dict, start: int, stop: int) -> tuple[float | None, list[int]]:
+    """The mean of a per-bar series' means over bars [start, stop) and the n of those bars (the primers that
+    reach them); None where no bar of the window has a mean."""
+    means = [m for m in _list(st.get("mean"))[start:stop] if _number(m) is not None]
+    counts = [n for n in _list(st.get("n"))[start:stop] if _number(n)]
+    return (sum(means) / len(means) if means else None), counts
+
+
+def _n_range(counts: list[int]) -> str:
+    return "" if not counts else f"n {max(counts)}" if min(counts) == max(counts) else f"n {max(counts)}-{min(counts)}"
+
+
+def companion_lines(report: dict) -> list[str]:
+    """Theme recall beside its companions (phase-robust, pitch-only, over the random floor) at the report's
+    temperature: each source's window means, then the paired differences of each companion (issue 24 items 1
+    and 2: which of pitch and rhythm is kept, and whether a drift by a beat was scored as forgetting)."""
+    block = {s: _dicts(v) for s, v in _dicts(report.get("per_bar")).items()}
+    series = [(s, name) for s, name in (("TR_excess", "TR (bar grid)"), *COMPANIONS) if block.get(s)]
+    paired = {name: {pair: _dicts(w) for pair, w in _dicts(by_pair).items()}
+              for name, by_pair in _dicts(report.get("paired_by_series")).items()}
+    if len(series) < 2:
+        return []
+    G = int(report["settings"]["bars"])
+    k = min(8, G)
+    spans = list(dict.fromkeys([(0, k), (G - k, G)]))
+    t = report["settings"].get("per_bar_temperature")
+    heads = [f"{name} bars {a + 1}-{b}" for _, name in series for a, b in spans]
+    lines = ["", f"Theme recall and its companions at temperature {t}, each over the source's own rhythm-matched floor "
+             "unless named (0 = chance): the mean over primers of each bar's mean in the window, with the primers "
+             "it rests on. The report keeps intervals of these window means only as paired differences (below) "
+             "and, for TR, in the summary table.", "",
+             "| source | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(heads)]
+    sources = list(dict.fromkeys(src for s, _ in series for src in block[s]))
+    for src in sources:
+        cells = []
+        for s, _ in series:
+            for a, b in spans:
+                mean, counts = _window_mean(block[s].get(src) or {}, a, b)
+                least = report["settings"].get("min_n") or 1
+                cells.append(MISSING if mean is None or not counts or min(counts) < least
+                             else f"{mean:+.3f} ({_n_range(counts)})")
+        lines.append(f"| {src} | " + " | ".join(cells) + " |")
+    shown = [(s, name) for s, name in COMPANIONS if paired.get(s)]
+    if shown:
+        windows = list(dict.fromkeys(w for s, _ in shown for pair in paired[s].values() for w in pair))
+        heads = [f"{name} {w}" for _, name in shown for w in windows]
+        lines += ["", f"Paired differences of the companions (temperature {t}): first source minus second, mean [95% "
+                  "paired bootstrap interval] (n primers).", "",
+                  "| first - second | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(heads)]
+        names = list(dict.fromkeys(n for s, _ in shown for n in paired[s]))
+        for pair in names:
+            lines.append(f"| {pair} | " + " | ".join(_figure((paired[s].get(pair) or {}).get(w))
+                                                     for s, _ in shown for w in windows) + " |")
+    return lines
+
+
+def human_part_line(report: dict) -> list[str]:
+    """The human reference's TR excess per 8-bar part of the continuation, with the primers that reach each: the
+    real tunes' "fade" read as their form (the A part restated, then the B part), not as forgetting."""
+    st = _dicts(_dicts(report.get("per_bar")).get("TR_excess")).get("human")
+    if not st or not isinstance(st.get("mean"), list):
+        return []
+    least = report["settings"].get("min_n") or 1
+    parts = []
+    for a in range(0, len(st["mean"]), 8):
+        mean, counts = _window_mean(st, a, a + 8)
+        if mean is None or not counts or min(counts) < least:
+            break
+        parts.append(f"bars {a + 1}-{a + 8} {mean:+.3f} ({_n_range(counts)})")
+    if len(parts) < 2:
+        return []
+    return ["", "The human reference's TR excess per 8-bar part of the continuation (the mean of each bar's mean; n = "
+            "the tunes that reach those bars; parts with fewer than min_n left out): " + ", ".join(parts) + "."]
 
 
 def write_controls_plots(plt, report: dict, save) -> None:
@@ -119,7 +271,11 @@ def _sweep(plt, report: dict, save) -> None:
     ax.set_ylabel("TR excess, last 8 bars")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("Late-bar theme recall over the rhythm-matched floor against temperature", fontsize=10)
+    n = sorted({f["n"] for t in temps for r in by_t[t] if r["source"] != "floor"
+                for f in [r.get("TR_excess_last") or {}] if f.get("mean") is not None and f.get("n")})
+    ax.set_title("Late-bar theme recall over the rhythm-matched floor against temperature"
+                 + (f"\n(mean and 95% bootstrap interval over {n[0] if len(n) == 1 else f'{n[0]}-{n[-1]}'} primers)"
+                    if n else ""), fontsize=10)
     save(fig, "temperature_sweep.png")
 
 
@@ -149,10 +305,13 @@ def probe_seed_line(probe: dict | None) -> list[str]:
     settings = probe["settings"]
     spreads = []
     for key, rec in probe["models"].items():
-        if rec.get("accuracy_min") is not None:
-            spreads.append(f"{key} " + ", ".join(f"{lo:.2f}-{hi:.2f}" for lo, hi in zip(rec["accuracy_min"],
-                                                                                     rec["accuracy_max"])))
+        if isinstance(rec, dict) and isinstance(rec.get("accuracy_min"), list) and isinstance(rec.get("accuracy_max"), list):
+            spreads.append(f"{key} " + ", ".join(
+                MISSING if _number(lo) is None or _number(hi) is None else f"{lo:.2f}-{hi:.2f}"
+                for lo, hi in zip(rec["accuracy_min"], rec["accuracy_max"])))
     return ["", f"Probe bars are {settings.get('steps_per_bar')} steps (4/4 on the 16th grid); each figure is the mean "
-            f"over seeds {', '.join(map(str, settings['seeds']))}. Range over the seeds per gap: " + "; ".join(spreads)
+            f"over seeds {', '.join(map(str, settings['seeds']))}"
+            + (f" ({settings['eval_sequences']} test sequences per gap and seed)" if settings.get("eval_sequences") else "")
+            + ". Range over the seeds per gap: " + "; ".join(spreads)
             + ". The figures move with the seed and with the platform (thread count, CPU kernels): read the range, "
             "not one run."]

@@ -70,10 +70,13 @@ def recall_lines(report: dict) -> list[str]:
         parts = []
         for key in recall:
             bars = [_num(_get(per_seed, s, "memory_horizon_bars", key)) for s in per_seed]
+            steps = [_num(_get(per_seed, s, "memory_horizon_steps", key)) for s in per_seed]
             halves = [_num(_get(per_seed, s, "half_recall_steps", key)) for s in per_seed]
-            parts.append(f"{key} {'/'.join('-' if b is None else f'{b:g}' for b in bars)} bars, half recall "
+            parts.append(f"{key} {'/'.join('-' if b is None else f'{b:g}' for b in bars)} bars ("
+                         f"{'/'.join('-' if b is None else f'{b:g}' for b in steps)} steps), half recall "
                          f"{'/'.join('-' if h is None else f'{h:.0f}' for h in halves)} steps")
-        lines += ["", f"Per seed ({', '.join(per_seed)}): " + "; ".join(parts) + "."]
+        lines += ["", f"Per seed ({', '.join(per_seed)}): " + "; ".join(parts) + " (horizon in bars, then in steps; "
+                  "0 steps = the nearest step bucket with a value already fails)."]
     return lines
 
 

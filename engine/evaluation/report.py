@@ -178,28 +178,42 @@ def _influence_lines(influence) -> list[str]:
         (f"Influence distance: how many bars back lie the notes each generated note drew on ({influence['method']}: "
          f"each note's weighted mean), over the first {influence['bars']} bars of the first sample of "
          f"{influence['primers']} primers at temperature {influence['temperature']}. Mean over continuations "
-         "[95% bootstrap interval], then the median [10%, 90%] over notes; chance = the distance if each note's "
-         "weight were spread evenly over everything before it. Nearest repeat: how far back a note's nearest "
+         "[95% bootstrap interval], then the median [10%, 90%] over notes; uniform spread = the distance if each "
+         "note's weight were spread evenly over everything before it (the long extreme, not a chance level: the "
+         "previous-note reference below is the short one). Nearest repeat: how far back a note's nearest "
          "earlier repeat lies (the same two-note figure a whole number of bars back), for the real tune "
          + (f"({share:.0%} of its notes have none) " if share is not None else "")
-         + "and for each model's own notes."),
+         + "and for each model's own notes; it rests only on the notes that have a repeat (their number, and the "
+         "share of notes left out, beside it)."),
         "",
-        "| source | influence distance (bars) | median [q10, q90] | continuations / notes | chance (bars) "
+        "| source | influence distance (bars) | median [q10, q90] | continuations / notes | uniform spread (bars) "
         "| nearest repeat (bars) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     rows = [(key, d, influence.get("repeats", {}).get(key)) for key, d in influence["models"].items()]
     for key, d, repeat in [*rows, ("human", None, human)]:
         basis = d or repeat
-        spread = MISSING if basis["median"] is None else f"{basis['median']:.2f} [{basis['q10']:.2f}, {basis['q90']:.2f}]"
+        quantiles = [basis.get(q) for q in ("median", "q10", "q90")]
+        spread = (MISSING if any(isinstance(q, bool) or not isinstance(q, (int, float)) for q in quantiles)
+                  else "{:.2f} [{:.2f}, {:.2f}]".format(*quantiles))
         lines.append(f"| {key} | {_cell(d, '{:.2f}') if d else MISSING} | {spread} | {basis['n']} / "
-                     f"{basis['n_notes']} | {_cell(basis['chance'], '{:.2f}')} | "
-                     f"{_cell(repeat, '{:.2f}') if repeat else MISSING} |")
+                     f"{basis['n_notes']} | {_cell(basis['chance'], '{:.2f}')} | {_repeat_cell(repeat)} |")
     return lines
 
 
+def _repeat_cell(repeat: dict | None) -> str:
+    """The nearest-repeat distance with what it rests on: the notes that have a repeat, and the share without one."""
+    if not isinstance(repeat, dict):
+        return MISSING
+    text = _cell(repeat, "{:.2f}")
+    left_out = repeat.get("no_repeat_share")
+    if isinstance(left_out, bool) or not isinstance(left_out, (int, float)):
+        return text
+    return text + f" ({repeat.get('n_notes')} notes; {left_out:.0%} have none)"
+
+
 def _probe_lines(probe) -> list[str]:
-    if not probe:
+    if not isinstance(probe, dict) or not isinstance(probe.get("gaps"), list):
         return []
     settings = probe["settings"]
     lines = [

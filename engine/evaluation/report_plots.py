@@ -310,7 +310,7 @@ def _metric_plot(plt, report, metric, save) -> None:
     ax.set_ylabel(info.axis_label, fontsize=9)
     _ylim(ax, list(series.values()), info.value_range)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=4, loc="lower left")
+    ax.legend(fontsize=7, ncol=3, loc="lower left")  # four columns ran the window mark's label off the figure
     _n_strip(strip, series, min_n, P)
     strip.legend(fontsize=7, loc="upper right")
     save(fig, f"per_bar_{metric}.png")
@@ -390,6 +390,9 @@ def _probe_plot(plt, probe, save) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for key, rec in probe["models"].items():
         ax.plot(probe["gaps"], _arr(rec["accuracy"]), marker="o", lw=1.6, **_style(key))
+        if rec.get("accuracy_min") is not None and rec.get("accuracy_max") is not None:  # the spread over the seeds
+            ax.fill_between(probe["gaps"], _arr(rec["accuracy_min"]), _arr(rec["accuracy_max"]),
+                            color=_style(key)["color"], alpha=0.12, lw=0)
     floor = source_style("floor")
     ax.axhline(probe["chance"], color=floor.colour, ls=floor.line_style, label=f"chance ({probe['chance']:.3f})")
     ax.set_xscale("log", base=2)  # gaps are >= 1 bar, doubling
@@ -399,7 +402,13 @@ def _probe_plot(plt, probe, save) -> None:
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("gap g (bars of filler between the motif and its return)")
     ax.set_ylabel("accuracy on the returning motif")
-    ax.set_title(f"Theme-recall probe (fresh {probe['settings']['preset']} models)")
+    settings = probe["settings"]
+    seeds = settings.get("seeds") or [settings.get("seed")]
+    spb = settings.get("steps_per_bar")
+    ax.set_title(f"Theme-recall probe (fresh {settings['preset']} models"
+                 + (f", bars of {spb} steps" if spb else "") + ")"
+                 + (f"\nmean over seeds {', '.join(map(str, seeds))}, band = their range; " if len(seeds) > 1 else "\n")
+                 + "it moves with the seed and the platform", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")  # short gaps sit near 1: the corner below them is free
     save(fig, "probe.png")
@@ -469,8 +478,12 @@ def _influence_plot(plt, report, save) -> None:
                    alpha=0.75, edgecolor="white", lw=0.5)
             if d["mean"] is not None:
                 ax.axvline(d["mean"], color="black", lw=1.2, label=f"mean {d['mean']:.2f}")
+        previous = (d.get("reference_previous_note") or {}).get("mean")
+        if previous is not None:
+            ax.axvline(previous, color=floor.colour, lw=1.2, ls="dashed", label=f"previous note {previous:.2f}")
         if d["chance"] is not None:
-            ax.axvline(d["chance"], color=floor.colour, lw=1.2, ls=floor.line_style, label=f"chance {d['chance']:.2f}")
+            ax.axvline(d["chance"], color=floor.colour, lw=1.2, ls=floor.line_style,
+                       label=f"uniform spread {d['chance']:.2f}")
         if measure == "repeat":
             for key, own in influence.get("repeats", {}).items():
                 own_counts = np.array(own["histogram"]["counts"], dtype=float)
@@ -479,8 +492,10 @@ def _influence_plot(plt, report, save) -> None:
                     ax.stairs(own_counts / own_counts.sum(), own_edges, color=source_style(key).colour, lw=1.0,
                               label=f"{source_style(key).label}'s own")
         what = "bars back to the notes drawn on" if measure == "influence" else "bars back to the nearest repeat"
+        share = (d.get("share_on_primer") or {}).get("mean")
         ax.set_title(f"{style['label'] if src != 'human' else 'human: nearest earlier repeat'}\n"
-                     f"({d['n']} continuations, {d['n_notes']} notes)", fontsize=9)
+                     f"({d['n']} continuations, {d['n_notes']} notes)"
+                     + (f"\n{share:.0%} of the weight on the primer" if share is not None else ""), fontsize=9)
         ax.set_xlabel(what, fontsize=8)
         ax.set_xlim(0, longest)
         ax.grid(alpha=0.3)
@@ -492,7 +507,8 @@ def _influence_plot(plt, report, save) -> None:
         ax.axis("off")
     fig.suptitle(f"Influence distance ({influence['method']}): how far back each generated note's sources lie, "
                  f"first {influence['bars']} bars of {influence['primers']} continuations, temperature "
-                 f"{influence['temperature']}\nchance: the weight spread evenly over everything before the note",
+                 f"{influence['temperature']}\nreferences: all weight on the previous note (dashed) and the weight "
+                 "spread evenly over everything before the note (dotted); each mean lies between them",
                  fontsize=10)
     save(fig, "influence_distance.png")
 

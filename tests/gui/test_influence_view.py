@@ -118,11 +118,11 @@ def test_clicking_a_note_draws_its_sources_in_every_row_with_the_engines_weights
     _click_note(user, tab, "rnn", step)
     for key in MODELS:
         summary = _assert_drawn_as_engine(window, tab, key, step)
-        # the row says how far back its notes reach, on how many notes, against chance
+        # the row says how far back its notes reach, on how many notes, against the uniform spread
         label = tab.row(key).info.text()
         assert label == (f"{summary['mean_distance_bars']:.1f} bars back ({summary['n_notes']} notes; "
-                         f"chance {summary['uniform_distance_bars']:.1f})"), (key, label)
-        assert "chance" in tab.row(key).info.toolTip()
+                         f"uniform {summary['uniform_distance_bars']:.1f})"), (key, label)
+        assert "not a chance level" in tab.row(key).info.toolTip()
     # the human row: the real note's nearest earlier repeat, a whole number of bars back, same pitch
     human = tab.row("human")
     spb = human.melody.steps_per_bar
@@ -234,7 +234,7 @@ def test_the_help_page_says_what_the_view_shows_and_what_it_does_not(qtbot):
     assert "What did it remember? (Listen)" in text
     for point in ("Attention weights are not explanations on their own", "It is local",
                   "they say where a model looked, not how strongly it remembers", "Rests take some of the weight",
-                  "the cost grows with the square of the length", "chance"):
+                  "the cost grows with the square of the length", "uniform spread", "not a chance level"):
         assert point in text, point
 
 
