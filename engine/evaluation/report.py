@@ -141,7 +141,8 @@ def _n_cell(row: dict):
 
 def _protocol_sentence(report: dict) -> str:
     settings = report["settings"]
-    G, P = settings["bars"], settings["primer_bars"]
+    G, P = settings["bars"], settings.get("primer_bars") or 0  # both in every report evaluate writes
+    samples = settings.get("samples")
     n = len(report.get("primers", []))
     windows = _window_names(settings)
     meters = report.get("meters") or {}
@@ -152,7 +153,7 @@ def _protocol_sentence(report: dict) -> str:
              else f"every test tune with at least {P + 16} bars")
     temps = settings.get("temperatures")
     text = (f"Continuation of {G} bars after {P} primer bars: {n} primers ({which}"
-            + (f"; {by_meter}" if by_meter else "") + f") x {settings['samples']} samples per model"
+            + (f"; {by_meter}" if by_meter else "") + ")" + (f" x {samples} samples per model" if samples else "")
             + (f" and temperature ({', '.join(str(float(t)) for t in temps)})" if temps else "") + ". ")
     if "min_n" in settings:
         text += (f"Bars {windows['first']} and {windows['last']}: each primer's mean over those bars, then the mean "

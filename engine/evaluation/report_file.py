@@ -92,8 +92,8 @@ def check_report(doc, where: str) -> None:
 
 def _summary_settings(settings: dict, where: str) -> None:
     """The settings the summary's sentences read (summary_markdown): a report the app accepts also exports."""
-    Limit("int", 0, MAX_BARS).check(settings.get("primer_bars"), "settings.primer_bars", where)
-    _COUNT.check(settings.get("samples"), "settings.samples", where)
+    Limit("int", 0, MAX_BARS, optional=True).check(settings.get("primer_bars"), "settings.primer_bars", where)
+    Limit("int", 0, 10**9, optional=True).check(settings.get("samples"), "settings.samples", where)
     for key in ("primers_cap", "eligible_primers"):
         Limit("int", 0, 10**9, optional=True).check(settings.get(key), f"settings.{key}", where)
     Limit("float", 0, 100, optional=True).check(settings.get("per_bar_temperature"), "settings.per_bar_temperature",

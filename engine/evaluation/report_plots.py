@@ -130,9 +130,9 @@ def _ylim(ax, blocks: list[dict], value_range) -> None:
 
 
 def _bars(report: dict) -> tuple[int, int, int | None]:
-    """(P, G, min_n) of a report (min_n None in a report of the first format)."""
+    """(P, G, min_n) of a report (min_n None in a report of the first format; P 0 where a report leaves it out)."""
     settings = report["settings"]
-    return settings["primer_bars"], settings["bars"], settings.get("min_n")
+    return settings.get("primer_bars") or 0, settings["bars"], settings.get("min_n")
 
 
 def _panels(plt, n: int, size: tuple[float, float], **kw):
@@ -427,7 +427,7 @@ def _training_curves_plot(plt, curves, save) -> None:
 
 
 def _ssm_plot(plt, report, save) -> None:
-    P = report["settings"]["primer_bars"]
+    P = report["settings"].get("primer_bars") or 0
     names = [k for k in [*report["models"], "human"] if k in report["ssm"]]
     fig, axes = _panels(plt, len(names), (4, 3.8), layout="constrained")
     im = None
