@@ -103,7 +103,8 @@ def kv_speedup(model, steps: int = KV_STEPS, recompute_samples: int | None = Non
             "kv_speedup": recompute / incremental}
 
 
-def measure(quick: bool = False, report: dict | None = None) -> dict:
+def measure(quick: bool = False, report: dict | None = None, preset: str = "small") -> dict:
+    """The figures of the `small` preset (the bench's); the tests run the same code on `tiny` models."""
     import torch
 
     from engine.models.registry import MODEL_KEYS, build_model
@@ -117,7 +118,7 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
     try:
         for key in MODEL_KEYS:
             torch.manual_seed(0)
-            model = build_model(key, "small", cfg.vocab_size)
+            model = build_model(key, preset, cfg.vocab_size)
             wall, cpu = _time_generate(model, primer, cfg, repeats=1 if quick else 3)
             models[key] = {"generate_s": wall, "generate_cpu_s": cpu}
             models[key].update(time_influence(model, key, primer, cfg, repeats=1 if quick else 3))
