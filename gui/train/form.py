@@ -98,7 +98,8 @@ class TrainForm(QWidget):
             i += 1
             group = spec(key).group
             if group not in self.group_headings:
-                heading = QLabel(GROUPS.get(group, group).capitalize())
+                name = GROUPS.get(group, group)
+                heading = QLabel(name[:1].upper() + name[1:])  # not str.capitalize: "RNNs" keeps its case
                 heading.setStyleSheet("color: #555555; font-size: 11px; font-weight: 600;")
                 grid.addWidget(heading, i, 0, 1, 4)
                 self.group_headings[group] = heading

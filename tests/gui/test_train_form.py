@@ -217,3 +217,11 @@ def test_resume_on_other_tunes_offers_to_load_the_runs_own(window, user, qtbot, 
     assert "resuming rnn" in tab.run_label.text()
     user.click("Stop")  # it resumed on its own tunes; no need to wait for the end
     assert not user.warnings()
+
+
+def test_model_group_headings_keep_their_capitals(window, user):
+    """The Train tab's group headings read as the registry writes them, first letter raised ('Modern parallel
+    RNNs', not 'Modern parallel rnns')."""
+    user.show_tab("Train")
+    shown = {label.text() for label in window.train_tab.group_headings.values() if label.isVisible()}
+    assert "Modern parallel RNNs" in shown and "The seed's five" in shown
