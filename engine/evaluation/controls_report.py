@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.evaluation.controls_section import bar_windows
 from engine.metrics.table import source_style
 
 MISSING = "-"
@@ -160,9 +161,7 @@ def companion_lines(report: dict) -> list[str]:
               for name, by_pair in _dicts(report.get("paired_by_series")).items()}
     if len(series) < 2:
         return []
-    G = int(report["settings"]["bars"])
-    k = min(8, G)
-    spans = list(dict.fromkeys([(0, k), (G - k, G)]))
+    spans = bar_windows(int(report["settings"]["bars"]))
     t = report["settings"].get("per_bar_temperature")
     heads = [f"{name} bars {a + 1}-{b}" for _, name in series for a, b in spans]
     lines = ["", f"Theme recall and its companions at temperature {t}, each over the source's own rhythm-matched floor "

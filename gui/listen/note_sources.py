@@ -36,7 +36,7 @@ class NoteSources:
         from engine.memory.influence import methods_for
 
         # one table per model and method (gradient; attention where the model has it), and the human row's
-        total = sum(len({"gradient", "attention"} & set(methods_for(m.model))) for m in models.values())
+        total = sum(len(methods_for(m.model)) for m in models.values())
         self._influence_progress = [0, total + (human is not None and human.melody is not None)]
         self._say_influence_progress()
         cancel = self._influence_cancel = threading.Event()
