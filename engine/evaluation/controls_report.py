@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.evaluation.controls_section import bar_windows
+from engine.evaluation.report_file import report_number as _number
 from engine.metrics.table import source_style
 
 MISSING = "-"
@@ -29,12 +30,6 @@ def _float_or_none(text) -> float | None:
         return float(text)
     except (TypeError, ValueError):
         return None
-
-
-def _number(value) -> float | None:
-    """A number as read from a report, or None for anything else: blocks that the strict reader does not check
-    (paired_by_series, paired_by_temperature, ...) still render when hand-edited."""
-    return None if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
 
 
 def _figure(st: dict | None, fmt: str = "{:+.3f}") -> str:

@@ -5,6 +5,7 @@ engine/evaluation/originality.py's; report_file checks it before anything render
 from __future__ import annotations
 
 from engine.evaluation.originality import HUMAN
+from engine.evaluation.report_file import report_number
 
 
 def originality_lines(report: dict) -> list[str]:
@@ -38,20 +39,16 @@ def originality_lines(report: dict) -> list[str]:
 
 
 def _interval(stats, scale: float, fmt: str) -> str:
-    if not isinstance(stats, dict) or not _number(stats.get("mean")):
+    if not isinstance(stats, dict) or report_number(stats.get("mean")) is None:
         return "-"
     text = fmt.format(scale * stats["mean"])
-    if _number(stats.get("lo")) and _number(stats.get("hi")):
+    if report_number(stats.get("lo")) is not None and report_number(stats.get("hi")) is not None:
         text += f" [{fmt.format(scale * stats['lo'])}, {fmt.format(scale * stats['hi'])}]"
     return text
 
 
 def _run(stats) -> str:
     text = _interval(stats, 1, "{:.2f}")
-    if text != "-" and _number(stats.get("max")):
+    if text != "-" and report_number(stats.get("max")) is not None:
         text += f"; max {stats['max']:g}"
     return text
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

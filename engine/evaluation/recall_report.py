@@ -4,12 +4,7 @@ training seeds with its interval, then each seed's horizon so a reader sees whet
 
 from __future__ import annotations
 
-
-def _num(value) -> float | None:
-    """A number as read from a report, or None for anything else (a hand-edited report still renders)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+from engine.evaluation.report_file import report_number as _num
 
 
 def _values(rec: dict, part: str, n: int) -> list:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from engine.core.atomic import atomic_write
 from engine.core.errors import UserError
+from engine.evaluation.report_file import report_number
 
 MODEL_SIDE_COLUMNS = (
     ("valid_bpt", "valid bits/token", "{:.3f}"),
@@ -195,7 +196,7 @@ def _influence_lines(influence) -> list[str]:
     for key, d, repeat in [*rows, ("human", None, human)]:
         basis = d or repeat
         quantiles = [basis.get(q) for q in ("median", "q10", "q90")]
-        spread = (MISSING if any(isinstance(q, bool) or not isinstance(q, (int, float)) for q in quantiles)
+        spread = (MISSING if any(report_number(q) is None for q in quantiles)
                   else "{:.2f} [{:.2f}, {:.2f}]".format(*quantiles))
         lines.append(f"| {key} | {_cell(d, '{:.2f}') if d else MISSING} | {spread} | {basis['n']} / "
                      f"{basis['n_notes']} | {_cell(basis['chance'], '{:.2f}')} | {_repeat_cell(repeat)} |")
@@ -207,8 +208,8 @@ def _repeat_cell(repeat: dict | None) -> str:
     if not isinstance(repeat, dict):
         return MISSING
     text = _cell(repeat, "{:.2f}")
-    left_out = repeat.get("no_repeat_share")
-    if isinstance(left_out, bool) or not isinstance(left_out, (int, float)):
+    left_out = report_number(repeat.get("no_repeat_share"))
+    if left_out is None:
         return text
     return text + f" ({repeat.get('n_notes')} notes; {left_out:.0%} have none)"
 

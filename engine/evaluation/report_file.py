@@ -106,6 +106,14 @@ def _summary_settings(settings: dict, where: str) -> None:
     _need(settings.get("floor") is None or isinstance(settings["floor"], str), where, "settings.floor", "a name")
 
 
+def report_number(value) -> float | None:
+    """A number as read from a report, or None for anything else (True, a string, a table): the summary's
+    renderers use it where the strict reader does not look, so that a hand-edited report still renders."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
 def _need(ok: bool, where: str, key: str, what: str) -> None:
     if not ok:
         raise UserError(f"{where}: {key} must be {what}")
