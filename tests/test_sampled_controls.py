@@ -247,7 +247,8 @@ def test_a_quick_evaluation_writes_every_key_the_memory_tab_reads(tmp_path, midi
         pass
     settings = EvalSettings(primer_bars=4, bars=8, samples=1, min_n=2, bootstrap=50, influence_primers=2,
                             memory_targets=16, gradient_positions=2, gradient_max_k=16, nll_bars=8,
-                            probe=ProbeSettings(gaps=(1,), train_steps=1, batch_size=2, eval_sequences=4))
+                            probe=ProbeSettings(gaps=(1,), train_steps=1, batch_size=2, eval_sequences=4),
+                            recall=False)  # recall by distance has its own tests (test_recall.py)
     report = json.loads(json_text(evaluate(tmp_path / "run", models, settings, corpus=corpus)))
     settings = report["settings"]
     assert settings["floor"] == "rhythm_matched" and settings["temperatures"] == [1.0, 0.9, 0.8, 0.7]  # the default
