@@ -16,8 +16,9 @@ run: $(STAMP)
 	$(PY) main.py
 
 test: $(STAMP)
-	# Two workers (pytest-xdist) on the two cores; the 15 slowest tests are listed at the end.
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra -n 2 --durations=15
+	# Two workers (pytest-xdist) on the two cores; tests marked with one xdist_group share a worker (and its
+	# fixtures). The 15 slowest tests are listed at the end.
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra -n 2 --dist loadgroup --durations=15
 
 # The property tests (Hypothesis) with at least 500 cases each instead of the suite's few (tests/conftest.py).
 fuzz: $(STAMP)

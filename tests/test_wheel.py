@@ -22,6 +22,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# One worker builds and installs the wheel for all of them (`make test` distributes by --dist loadgroup):
+# split over two workers, the module's fixture was built twice.
+pytestmark = pytest.mark.xdist_group("wheel")
 # Only what `git clone` gives: the build must not depend on (or see) a developer's local files.
 NOT_SHIPPED = (".git", ".venv", ".cache", "build", "runs", "reports", "*.egg-info", "__pycache__", ".pytest_cache")
 
