@@ -71,20 +71,18 @@ class MainWindow(QMainWindow):
         self._build_menus()
         focus_keys.install(self)  # Space and Ctrl+E work whatever has focus, unless a text is being edited
         self._build_status_bar()
-        for field in number_fields(self):  # a typed number a field cannot take: why, where messages show
-            field.refused.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self._pending = 0
         self._load_numbers = itertools.count(1)  # tells overlapping loads apart in AppState.loading
         self._closing = False
         self.state.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.playback.message.connect(self._playback_message)
+        self.adopt(self)  # before the last tab is chosen: a Memory tab built then adopts its own views
         self.tabs.setCurrentIndex(settings.read("ui/tab", 0, int))
         self.tabs.currentChanged.connect(lambda i: settings.write("ui/tab", i))
         geometry = settings.app_settings().value("ui/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(default_size(self))
         self._fit_on_screen()
-        style.name_for_screen_readers(self)
 
     # ---- construction --------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -331,6 +329,14 @@ class MainWindow(QMainWindow):
             self.show_error("No bundled models", "this installation has no bundled models: train some on the Train tab")
             return
         self.open_run(bundled)
+
+    def adopt(self, root) -> None:
+        """The window's ways for the controls under `root`: a typed number a field cannot take says why where
+        messages show, and every control has a name a screen reader announces. (The Memory tab calls it for
+        the views it builds when first shown.)"""
+        for field in number_fields(root):
+            field.refused.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        style.name_for_screen_readers(root)
 
     def show_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TAB_NAMES.index(name))

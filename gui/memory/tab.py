@@ -17,22 +17,13 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 from .. import loading, settings, style, workers
 from ..setting_fields import label, setting_field
 from . import report_data, saved_reports
-from .controls_section import ControlPlots
-from .influence_section import InfluenceSection
-from .model_side import ModelSidePlots
-from .paired_table import PairedTable
-from .per_bar_section import PerBarPlots
-from .probe_section import ProbeSection
-from .recall_section import RecallSection
 from .report_files import ReportFiles
-from .ssm_section import SelfSimilarity
-from .summary import SummaryGroup
-from .view_bar import ViewBar
+from .views import MemoryViews
 
 
 class _MessageRelay(QObject):
@@ -89,33 +80,9 @@ class MemoryTab(QWidget):
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)  # one line on a wide screen, two on a projector
 
-        # ---- what the tab shows, in the order it shows it ------------------------------------------
-        self.recall = RecallSection()
-        self.view_bar = ViewBar()
-        self.view_bar.changed.connect(self._draw_view)
-        self.sampled_title = QLabel("<b>What the models compose</b>: sampled continuations of the test tunes' "
-                                    "openings, scored bar by bar against the opening and against a floor")
-        self.sampled_title.setWordWrap(True)
-        self.sampled_header = QWidget()
-        header = QVBoxLayout(self.sampled_header)
-        header.setContentsMargins(4, 12, 4, 0)
-        header.addWidget(self.sampled_title)
-        header.addWidget(self.view_bar)
-        self.sampled_header.hide()  # until a report is shown
-        self.per_bar = PerBarPlots()
-        self.per_bar_plots = self.per_bar.plots
-        self.controls = ControlPlots()
-        self.paired = PairedTable()
-        self.influence = InfluenceSection()
-        self.model_side = ModelSidePlots()
-        self.probe = ProbeSection(self)
-        self.ssm = SelfSimilarity()
-        self.summary = SummaryGroup()
-        self.table, self.table_title, self.table_caption = self.summary.table, self.summary.title, self.summary.caption
-
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self._body())
+        self._views: MemoryViews | None = None  # built on first use (views.py says why)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(reports)
@@ -125,33 +92,45 @@ class MemoryTab(QWidget):
         state.modelsChanged.connect(self._models_changed)
         self._models_changed()
 
-    def _body(self) -> QWidget:
-        """Half-width panels two to a row; recall by distance, the tables, the influence pair and the
-        heatmaps span the width."""
-        halves = list(self.per_bar.plots.values())
-        grid = QGridLayout()
-        grid.addWidget(self.recall, 0, 0, 1, 2)
-        grid.addWidget(self.sampled_header, 1, 0, 1, 2)
-        grid.addWidget(halves[0], 2, 0)
-        grid.addWidget(halves[1], 2, 1)
-        grid.addWidget(self.summary, 3, 0, 1, 2)
-        rest = [*halves[2:], self.controls.sweep_plot, self.controls.matched_plot, self.controls.all_bars_plot]
-        row = 4
-        for i in range(0, len(rest), 2):
-            for j, widget in enumerate(rest[i:i + 2]):
-                grid.addWidget(widget, row, j)
-            row += 1
-        for widget in (self.paired, self.influence):
-            grid.addWidget(widget, row, 0, 1, 2)
-            row += 1
-        for left, right in [*self.model_side.pairs, (self.model_side.repeat_plot, self.probe.plot)]:
-            grid.addWidget(left, row, 0)
-            grid.addWidget(right, row, 1)
-            row += 1
-        grid.addWidget(self.ssm, row, 0, 1, 2)
-        body = QWidget()
-        body.setLayout(grid)
-        return body
+    # ---- the views, built on first use ------------------------------------------------------------
+    @property
+    def views(self) -> MemoryViews:
+        """Every view of the tab; built (and given the report shown) the first time anything needs them."""
+        if self._views is None:
+            self._views = MemoryViews(self)
+            self.scroll.setWidget(self._views)
+            if self.main_window is not None:
+                self.main_window.adopt(self._views)
+            if self.report is not None:
+                self._views.show_report(self.report)
+            else:
+                self._views.clear()
+        return self._views
+
+    def setVisible(self, visible: bool) -> None:
+        if visible:  # built before the page is shown (whichever way it is chosen), so that it is shown laid out
+            self.views  # noqa: B018
+        super().setVisible(visible)
+
+    def showEvent(self, event) -> None:
+        self.views  # noqa: B018 - shown with its window (the tab was current at launch): setVisible is not called
+        super().showEvent(event)
+
+    recall = property(lambda self: self.views.recall)
+    view_bar = property(lambda self: self.views.view_bar)
+    sampled_header = property(lambda self: self.views.sampled_header)
+    per_bar = property(lambda self: self.views.per_bar)
+    per_bar_plots = property(lambda self: self.views.per_bar.plots)
+    controls = property(lambda self: self.views.controls)
+    paired = property(lambda self: self.views.paired)
+    influence = property(lambda self: self.views.influence)
+    model_side = property(lambda self: self.views.model_side)
+    probe = property(lambda self: self.views.probe)
+    ssm = property(lambda self: self.views.ssm)
+    summary = property(lambda self: self.views.summary)
+    table = property(lambda self: self.views.summary.table)
+    table_title = property(lambda self: self.views.summary.title)
+    table_caption = property(lambda self: self.views.summary.caption)
 
     # ---- the loaded models and their reports ------------------------------------------------------
     def _models_changed(self) -> None:
@@ -298,10 +277,11 @@ class MemoryTab(QWidget):
 
     def job_finished(self) -> None:
         """The evaluation or the probe ended: Cancel stays for the other one."""
-        self.cancel_button.setEnabled(self._job is not None or self.probe.running)
+        self.cancel_button.setEnabled(self._job is not None or (self._views is not None and self._views.probe.running))
 
     def stop_events(self):
-        return [e for e in (self._cancel, self.probe.stop_event()) if e is not None]
+        probe = self._views.probe.stop_event() if self._views is not None else None  # no views, no probe ran
+        return [e for e in (self._cancel, probe) if e is not None]
 
     def _remember(self, report: dict) -> None:
         """Keep the report in the user's data folder, so that reopening the run shows it again. Never in
@@ -325,33 +305,11 @@ class MemoryTab(QWidget):
         self.report_origin = ""
         keys = report_data.models(report)
         self._draw_legend(keys)
-        self.recall.show_report(report)
-        self.view_bar.build(report)
-        self.sampled_header.show()
-        self._draw_view()
-        self.influence.show_report(report)
-        self.model_side.draw(report, keys)
-        self.ssm.show_report(report)
-        if report.get("probe"):
-            self.probe.show_probe(report["probe"], report)
-        else:
-            self.probe.plot.clear()
+        if self._views is not None:
+            self._views.show_report(report)
         self.status.setText(self._describe(report))
         self.export_button.setEnabled(not self.files.exporting)
         self.evaluated.emit()
-
-    def _draw_view(self, changed: str = "temperature") -> None:
-        """What depends on the view bar: the per-bar plots on every choice; the temperature's other views
-        (the sweep, the distinct-bar rates, the paired differences, the summary) when it changes."""
-        report, view = self.report, self.view_bar.view
-        if report is None:
-            return
-        self.per_bar.draw(report, view, self.view_bar.words(report))
-        if changed != "temperature":
-            return
-        self.controls.draw(report, view)
-        self.paired.show_report(report, view.temperature)
-        self.summary.show_report(report, view.temperature)
 
     def _describe(self, report: dict) -> str:
         """What the report covers, in words: the models by the name the app gives them (a report
@@ -366,16 +324,8 @@ class MemoryTab(QWidget):
         """No report for the loaded models: empty plots rather than another run's figures."""
         self.report = None
         self.report_origin = ""
-        self.recall.clear()
-        self.per_bar.clear()
-        self.controls.clear()
-        self.paired.clear()
-        self.influence.clear()
-        for plot in [*self.model_side.all(), self.probe.plot]:
-            plot.clear()
-        self.ssm.clear()
-        self.summary.clear()
-        self.sampled_header.hide()
+        if self._views is not None:
+            self._views.clear()
         self.export_button.setEnabled(False)
 
     # ---- files ---------------------------------------------------------------------------------
@@ -390,6 +340,7 @@ class MemoryTab(QWidget):
             return
         shown, status, origin = self.report, self.status.text(), self.report_origin
         try:
+            self.views  # noqa: B018 - drawn now, so that a part the checks do not cover fails here, not later
             self.show_report(report)
         except Exception as exc:  # a part the checks do not cover: keep what was shown
             self.main_window.show_error("Could not open the report", f"{path}: {workers.error_text(exc)}")
