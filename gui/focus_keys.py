@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QAbstractSpinBox, QApplication
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit
 
 # what a number field still does with Ctrl held: the clipboard, undo and select-all
 _EDITING = (QKeySequence.StandardKey.Copy, QKeySequence.StandardKey.Paste, QKeySequence.StandardKey.Cut,
@@ -34,8 +34,33 @@ def passes_to_shortcut(event) -> bool:
     return False
 
 
+def _inside(widget, owner) -> bool:
+    """Whether `widget` is `owner` or lies in it, dialogs included (parentWidget crosses into the window
+    that owns a dialog)."""
+    while widget is not None:
+        if widget is owner:
+            return True
+        widget = widget.parentWidget()
+    return False
+
+
 class ShortcutsOverNumberFields(QObject):
-    """An application-wide event filter: a number field never claims a shortcut's key (module docstring)."""
+    """An event filter on every number field that gets the focus: it never claims a shortcut's key (module
+    docstring). Put on each field as it first gets the focus rather than on the whole application, so that
+    the many events of plots and progress bars do not each pass through Python."""
+
+    def watch(self, _old, new) -> None:
+        """QApplication.focusChanged: filter the keys of a number field from the moment it has the focus."""
+        if new is None or not _number_field(new):
+            return
+        field = new if isinstance(new, QAbstractSpinBox) else new.parent()
+        if not _inside(field, self.parent()):  # another window's field: its own filter takes it
+            return
+        if field.property("shortcutsOverField") is not True:
+            field.setProperty("shortcutsOverField", True)
+            for target in (field, field.findChild(QLineEdit)):
+                if target is not None:
+                    target.installEventFilter(self)
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and _number_field(obj) and passes_to_shortcut(event):
@@ -48,7 +73,8 @@ class ShortcutsOverNumberFields(QObject):
 
 
 def install(owner: QObject) -> ShortcutsOverNumberFields:
-    """Filter every widget's keys from now on; the filter lives as long as `owner` (the main window)."""
+    """Filter the keys of every number field that gets the focus from now on; the filter (and its connection
+    to the application's focus changes) lives as long as `owner` (the main window)."""
     keys = ShortcutsOverNumberFields(owner)
-    QApplication.instance().installEventFilter(keys)
+    QApplication.instance().focusChanged.connect(keys.watch)
     return keys
