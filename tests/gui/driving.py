@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 # half of a quick evaluation's time.
 SMALL_EVALUATION = dict(primers=3, primer_bars=4, bars=8, probe=None, device="cpu", memory_targets=16,
                         gradient_positions=4, gradient_max_k=64, bootstrap=50, nll_bars=16, influence_primers=2,
-                        recall=False,
+                        recall=False, temperatures=(1.0, 0.7),  # a sweep of two: every view of it, half the sampling
                         min_n=2)  # three primers are below the default min_n of 10, where every mean is left out
 
 
