@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(["gui"]).parse_args(["gui"])
     from engine.core.errors import UserError
 
+    wants_json = bool(getattr(args, "json", False))
     try:
+        if wants_json and _stdout_closed():  # refused before any work: the document would have nowhere to go
+            raise UserError("--json writes one JSON document on stdout, and stdout is closed: send it to a file or "
+                            "a pipe (> out.json), or leave out --json. Nothing was done.")
         return importlib.import_module(COMMANDS[args.command][0]).run(args) or 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -57,11 +61,51 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader of stdout went away (`... | head`): stop quietly, as Unix tools do.
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader of stdout went away (`... | head`). Text output stops quietly, as Unix tools do; a JSON
+        # document cut short is of no use to anyone, so that is said in one line (and the exit is not 0).
+        _silence_stdout()
+        if wants_json:
+            _tell("error: the reader of stdout went away before the JSON document was written whole (broken pipe): "
+                  "what it received is incomplete")
         return 1
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is closed (`>&-`): Python then starts with sys.stdout None. A stream with no descriptor
+    of its own (a test's buffer) is open."""
+    import os
+
+    if sys.stdout is None:
+        return True
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return False
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so that Python's flush at exit cannot fail on the dead pipe."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # no descriptor of its own: nothing to point
+        pass
+
+
+def _tell(message: str) -> None:
+    """One line on stderr, unless stderr is gone as well (`2>&1 | head`)."""
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ def emit_json(document) -> None:
 
     json.dump(json_ready(document), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
+    sys.stdout.flush()  # a reader that went away is found here, inside the command (main.py says so), not at exit
 
 
 # Into a log or a pipe the bar is a line every this many seconds (a terminal redraws it 5 times a second).

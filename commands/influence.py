@@ -21,10 +21,12 @@ TOP_SOURCES = 3
 
 
 def add_arguments(parser) -> None:
+    from engine.core.memory_budget import INFLUENCE_HELP
     from engine.generation.generate import SAMPLE_SETTINGS
     from engine.memory.influence import METHODS
 
     parser.description = __doc__
+    parser.epilog = INFLUENCE_HELP
     add_composer_arguments(parser)
     parser.add_argument("--bars", type=int, default=16,
                         help=f"bars to generate and attribute, 1..{MAX_INFLUENCE_BARS} (default 16)")
@@ -52,19 +54,29 @@ def run(args) -> int:
     import torch
 
     from engine.data.primer import load_primer_melody, take_primer
-    from engine.generation.generate import generate
+    from engine.generation.generate import fold_into_range, generate
     from engine.memory.influence import influence_summary, melody_influence
+    from engine.memory.memory_check import check_influence_memory
     from engine.music.midi_io import ExtractSettings
-    from engine.training.checkpoint import load_model, resolve_run_dir
+    from engine.music.tokens import encode
+    from engine.training.checkpoint import CONFIG_FILE, load_model, read_record, resolve_run_dir
+
+    # The model's config (not its weights) and the primer first: the memory estimate needs the piece's length,
+    # and is checked before the model is loaded and anything is composed or attributed.
+    model_dir = resolve_run_dir(args.run) / args.model
+    record = read_record(model_dir)
+    extract = ExtractSettings(min_bars=1, token_config=record.tokens)
+    source = load_primer_melody(args.primer, settings=extract, primer_bars=args.primer_bars)
+    primer = take_primer(source, args.primer_bars, args.primer or source.title or source.tune_id)
+    say(f"primer: {primer.title or primer.tune_id} ({args.primer_bars} bars of {primer.meter})")
+    primer_steps = len(encode(fold_into_range(primer, record.tokens), record.tokens))
+    say(check_influence_memory(record.model, primer_steps, args.bars, primer.steps_per_bar, args.method,
+                               {"bars": "--bars", "primer_bars": "--primer-bars"}, str(model_dir / CONFIG_FILE)))
 
     # On the CPU, where the attribution is exact and quick; one thread, as `generate` (decoding is many
     # tiny ops, and extra threads only add synchronisation on a shared machine).
     torch.set_num_threads(1)
-    loaded = load_model(resolve_run_dir(args.run), args.model, "cpu")
-    extract = ExtractSettings(min_bars=1, token_config=loaded.token_config)
-    source = load_primer_melody(args.primer, settings=extract, primer_bars=args.primer_bars)
-    primer = take_primer(source, args.primer_bars, args.primer or source.title or source.tune_id)
-    say(f"primer: {primer.title or primer.tune_id} ({args.primer_bars} bars of {primer.meter})")
+    loaded = load_model(model_dir.parent, args.model, "cpu")
 
     started = time.perf_counter()
     continuation = generate(loaded.model, primer, settings, loaded.token_config)[0]

@@ -6,6 +6,10 @@ Qt's own validators drop a key they cannot place: the "e" of 1e-3 vanished and "
 QDoubleSpinBox clamped to its maximum (the learning rate became 1.0 without a word), a whole-number field kept
 13, and a number past the maximum lost its last digits. Here every keystroke is let through while the text
 can still become a number, and the text is judged once, when editing ends (Enter or leaving the field).
+
+The same holds for precision: a QDoubleSpinBox with 2 decimals made 0.123 into 0.12 without a word. A float
+field keeps what is typed to KEPT_DECIMALS places, as the learning-rate box keeps 1e-3, and shows it (0.123,
+not 0.12; 1.00 still shows its usual places); a number with more places than that is refused, visibly.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QAbstractSpinBox, QDoubleSpinBox, QSpinBox
 
+KEPT_DECIMALS = 12  # what a float field keeps of a typed number (the learning rate's 1e-12 included)
 _PARTIAL = re.compile(r"[+-]?(\d*\.?\d*)([eE][+-]?\d*)?")  # what typing a number passes through
 
 
@@ -65,6 +70,8 @@ class _TypedNumber:
             return "is not a number"
         if self.whole and value != int(value):
             return "is not a whole number"
+        if not self.whole and round(value, self.decimals()) != value:
+            return f"has more than {self.decimals()} decimals"
         if not self.minimum() <= value <= self.maximum():
             return f"is outside {self._range_text()}"
         return ""
@@ -136,26 +143,28 @@ class IntField(_TypedNumber, QSpinBox):
 
 
 class FloatField(_TypedNumber, QDoubleSpinBox):
-    """A number field with `decimals` places shown, written with a point whatever the locale (what float()
-    reads back)."""
+    """A number field showing at least `decimals` places and as many more as the value has (it keeps
+    KEPT_DECIMALS: 0.123 stays 0.123), written with a point whatever the locale (what float() reads back)."""
 
     refused = Signal(str)
 
     def __init__(self, lo: float, hi: float, decimals: int = 2, parent=None):
         super().__init__(parent)
         self._typed_setup()
-        self.setDecimals(decimals)
+        self._shown_decimals = decimals
+        self.setDecimals(KEPT_DECIMALS)  # Qt rounds every value to this: nothing typed within it is lost
         self.setRange(lo, hi)
 
     def textFromValue(self, value: float) -> str:
-        return f"{value:.{self.decimals()}f}"
+        text = f"{value:.{self._shown_decimals}f}"
+        return text if float(text) == value else _short(value)
 
 
 class ScientificSpinBox(FloatField):
     """A number spanning decades (the learning rate): kept to 12 decimals, shown short (0.006, 1e-05)."""
 
     def __init__(self, lo: float, hi: float, value: float, name: str, tip: str = "", parent=None):
-        super().__init__(lo, hi, decimals=12, parent=parent)
+        super().__init__(lo, hi, decimals=KEPT_DECIMALS, parent=parent)
         self.setValue(value)
         self.setSingleStep(10 ** math.floor(math.log10(max(value, lo, 1e-12))) if value > 0 else 1e-4)
         self.setToolTip(tip + (" " if tip else "") + f"({_short(lo)} to {_short(hi)}; 1e-3 means 0.001)")

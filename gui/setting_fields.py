@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
-from .number_box import FloatField, IntField, ScientificSpinBox
+from .number_box import KEPT_DECIMALS, FloatField, IntField, ScientificSpinBox
 
 # QSpinBox holds a C++ int: a table's larger maximum (a seed up to 2**32-1) is cut to what the field can hold.
 QT_INT_MAX = 2**31 - 1
@@ -32,9 +32,10 @@ def setting_field(setting, value, *, hi=None, step=None, decimals: int = 2, scie
     """A field for `setting` showing `value`.
 
     hi: a narrower maximum the tab offers on purpose (a named constant at the call, saying why).
-    step: the arrows' step. decimals: a float field's decimals (an open lower bound becomes its smallest
-    step). scientific: a float typed as 1e-3 (gui/number_box.py). unset: an optional setting's "not set"
-    shown as this text (the field's value is then one below the table's minimum)."""
+    step: the arrows' step. decimals: the places a float field shows at least (an open lower bound becomes its
+    smallest step; what is typed is kept to KEPT_DECIMALS, gui/number_box.py). scientific: a float typed as
+    1e-3, shown short (gui/number_box.py). unset: an optional setting's "not set" shown as this text (the
+    field's value is then one below the table's minimum)."""
     limit = setting.limit
     if limit.kind == "choice":
         field = QComboBox()
@@ -77,7 +78,7 @@ def _int_field(setting, value, hi, step, unset) -> IntField:
 def _float_field(setting, value, hi, step, decimals, scientific) -> FloatField:
     limit = setting.limit
     if scientific:
-        decimals = 12  # ScientificSpinBox keeps what was typed to 12 decimals
+        decimals = KEPT_DECIMALS  # ScientificSpinBox shows the shortest text: its arrows reach its smallest step
     # A spin box's range is closed: an open lower bound becomes the smallest step the field can show.
     lo = limit.lo + 10.0 ** -decimals if limit.lo_open else limit.lo
     if scientific:

@@ -12,7 +12,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.core.errors import UserError
@@ -80,6 +80,9 @@ class TrainTab(QWidget):
         left_widget = QWidget()
         left_widget.setLayout(left)
         left_widget.setFixedWidth(470)
+        # While Stop saves the last checkpoint no button of the tab can act: the column holds the keyboard
+        # focus (a key there changes nothing) until Start is enabled again (issue 25: not Classroom settings).
+        self._focus_holder = left_widget
 
         # ---- the curves (gui/train/curves.py) --------------------------------------------------------
         self.curves = TrainCurves()
@@ -222,6 +225,7 @@ class TrainTab(QWidget):
     def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
+            style.pass_focus(self.stop_button, self._focus_holder)
             self.stop_button.setEnabled(False)
             self.run_label.setText("stopping after this step; the last checkpoint is kept ...")
             self.state.set_busy("train", "Stopping training: saving the last checkpoint ...")
@@ -286,6 +290,9 @@ class TrainTab(QWidget):
         self._stop = None
         self.state.set_busy("train", None)
         self.start_button.setEnabled(True)
+        style.pass_focus(self.stop_button, self.start_button)  # a run that ends by itself, Stop focused
+        if self._focus_holder.hasFocus():  # stopped: the focus waited in the column
+            self.start_button.setFocus(Qt.FocusReason.OtherFocusReason)
         self.stop_button.setEnabled(False)
         self._update_resume()
         steps = [f["step"] for f in self._progress.values()]

@@ -140,6 +140,31 @@ def test_json_output_is_only_json_where_ci_makes_pyfluidsynth_print(tmp_path):
     assert json.loads(run.stdout)["melodies"][0]["path"].endswith("air.mid")
 
 
+def test_json_to_a_closed_stdout_or_a_gone_reader_says_so_in_one_line(tmp_path):
+    """`--json >&-` had nowhere to write and ended with exit 1 and a traceback, `--json | true` with exit 1 and
+    no word (issue 26): a closed stdout is refused before any work, naming --json; a reader that goes away
+    mid-document is one line on stderr (what it got is incomplete) and a non-zero exit."""
+    path = mf.simple_tune(tmp_path / "air.mid", bars=8)
+    for argv in (["corpus", "--json"], ["metrics", str(path), "--json"]):
+        closed = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "main.py", *argv],
+                                capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert closed.returncode == 2, closed.stderr
+        assert closed.stderr.strip().splitlines() == [
+            "error: --json writes one JSON document on stdout, and stdout is closed: send it to a file or a pipe "
+            "(> out.json), or leave out --json. Nothing was done."]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the document is written (`| true`)
+    try:
+        gone = subprocess.run([sys.executable, "main.py", "corpus", "--json"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120)
+    finally:
+        os.close(write_end)
+    assert gone.returncode == 1 and "Traceback" not in gone.stderr
+    assert gone.stderr.strip().splitlines()[-1] == (
+        "error: the reader of stdout went away before the JSON document was written whole (broken pipe): "
+        "what it received is incomplete")
+
+
 # --- property: any value for any option ---------------------------------------------------------------
 
 CORPUS_OPTIONS = ["--min-bars", "--split-rest-bars", "--workers"]

@@ -223,6 +223,28 @@ def test_generation_and_evaluation_refuse_above_the_budget_before_loading(saved_
     assert "loading" not in err and list(tmp_path.iterdir()) == []
 
 
+def test_influence_refuses_above_the_budget_before_loading_the_model(saved_run, tmp_path, capsys, monkeypatch):
+    """influence had no estimate, while its attribution grows with the square of primer plus continuation
+    (64 + 64 bars: a 16-copy forward and backward of 2,048 steps and float64 tables of 2,048^2): it is
+    estimated from the model's config and the settings once the primer is read, printed, and refused
+    above the budget naming the flags to lower, before the model is loaded (issue 26)."""
+    import midi_factory as mf
+
+    primer = mf.simple_tune(tmp_path / "long tune.mid", bars=66)
+    monkeypatch.setenv(memory_budget.BUDGET_VARIABLE, "700")
+    command = ["influence", "--run", str(saved_run), "--model", "transformer", "--primer", str(primer)]
+    assert main([*command, "--primer-bars", "64", "--bars", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "error: influence would need about 1.2 GB (process 400.0 MB, attribution " in err, err
+    assert f"this machine allows 700.0 MB ({memory_budget.BUDGET_VARIABLE}=700): lower --bars or --primer-bars" in err
+    assert "composed" not in err  # nothing was composed nor attributed
+    # the same budget takes a short piece, and says what it needs before the work
+    assert main([*command, "--primer-bars", "4", "--bars", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "memory: influence needs about " in err and "allowed 700.0 MB" in err
+    assert err.index("memory: influence needs") < err.index("composed")
+
+
 def test_validation_chunks_never_outnumber_a_training_batchs_rows():
     """`train --models attention --sequences crops --window 8192 --batch-size 1` passed the estimate (1 row of
     8192^2 scores) and then validated 32 rows at once: 8.6 GB of scores at the first validation (reproduced
@@ -239,7 +261,7 @@ def test_validation_chunks_never_outnumber_a_training_batchs_rows():
         assert max(len(b) for b in validation_batches(tunes, cfg)) == rows
 
 
-@pytest.mark.parametrize("command", ["train", "generate", "evaluate"])
+@pytest.mark.parametrize("command", ["train", "generate", "evaluate", "influence"])
 def test_the_estimate_is_explained_in_the_help(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])

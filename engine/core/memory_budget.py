@@ -1,4 +1,4 @@
-"""One estimate of a job's peak memory (training, generation, evaluation), made from its settings before
+"""One estimate of a job's peak memory (training, generation, evaluation, influence), made from its settings before
 anything is allocated, shown to the person, and refused above a share of the machine's memory.
 
 Every range check of a single setting can pass while their product asks for tens of gigabytes (a config
@@ -30,13 +30,23 @@ ACTIVATION_FACTOR = 3
 TRAINING_BYTES_PER_PARAM = 5 * FLOAT
 # Attention scores, their softmax and its gradient, per score.
 ATTENTION_BYTES_PER_SCORE = 3 * FLOAT
+DOUBLE = 8  # bytes; the influence attribution's tables are float64
+# The influence attribution's notes x steps tables: the step weights, their normalised copy, the steps'
+# ownership by notes and the notes' weights (engine/memory/influence.py).
+INFLUENCE_TABLES = 4
 
-HELP = (f"Memory: before any work the command estimates its peak memory from the settings (the models' "
-        f"weights and optimizer state, the activations of one batch as each model reports them, attention's "
-        f"batch x window^2 x heads per layer (whole tunes: also the longest piece, up to --max-len), a process "
-        f"per worker) and prints it; it refuses to start when the "
-        f"estimate is above {SHARE:.0%} of the memory available (MemAvailable), naming the settings to lower. "
-        f"{BUDGET_VARIABLE}=N sets another limit, in MB.")
+_LIMIT_HELP = (f"it refuses to start when the estimate is above {SHARE:.0%} of the memory available (MemAvailable), "
+               f"naming the settings to lower. {BUDGET_VARIABLE}=N sets another limit, in MB.")
+HELP = ("Memory: before any work the command estimates its peak memory from the settings (the models' "
+        "weights and optimizer state, the activations of one batch as each model reports them, attention's "
+        "batch x window^2 x heads per layer (whole tunes: also the longest piece, up to --max-len), a process "
+        "per worker) and prints it; " + _LIMIT_HELP)
+INFLUENCE_HELP = ("Memory: once the primer is read, and before the model is loaded, the command estimates its peak "
+                  "memory from the model's config and the settings (its weights, composing the continuation, the "
+                  "attribution's forward and backward of 16 copies of primer and continuation at a time, or with "
+                  "--method attention every head's weights over them, and float64 tables of notes x steps: the "
+                  "cost grows with the square of the primer's and the continuation's bars) and prints it; "
+                  + _LIMIT_HELP)
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,7 @@ def check(estimate: Estimate, lower: str) -> str:
     return f"memory: {estimate.job} needs {estimate.describe()}{allowed}"
 
 
-# --------------------------------------------------------------------------------------- the three jobs
+# ---------------------------------------------------------------------------------------- the four jobs
 
 
 # engine/models/attention_rnn.sliding_window_attention: a sequence shorter than this many windows is scored in
@@ -189,4 +199,23 @@ def evaluation(models: list[ModelNeeds], decoding_rows: int, steps: int, measure
         "teacher-forced measures": max((_forward_bytes(m, measure_rows, measure_length) for m in models), default=0),
         "probe": max((TRAINING_BYTES_PER_PARAM * m.params + _forward_bytes(m, probe_batch, probe_length)
                       for m in probe), default=0),
+    })
+
+
+def influence(model: ModelNeeds, length: int, new_steps: int, rows: int, attention: bool) -> Estimate:
+    """Composing `new_steps` tokens with one model, then attributing each new note over the `length` tokens of
+    primer and continuation: the gradient method runs forward and backward on `rows` copies of the piece at a
+    time; the attention method one forward that keeps every head's [length, length] weights in every layer
+    (and their float64 copy). Both fill float64 tables of notes x steps (notes <= steps): the cost grows with
+    the square of the length."""
+    if attention:
+        attribution = _forward_bytes(model, 1, length) + (FLOAT + DOUBLE) * model.attention_heads * length**2
+    else:
+        attribution = _forward_bytes(model, rows, length)
+    return Estimate("influence", {
+        "process": PROCESS_BYTES,
+        "weights": 2 * model.weight_bytes,
+        "decoding": _decoding_bytes(model, 1, new_steps),
+        "attribution": attribution,
+        "tables": INFLUENCE_TABLES * DOUBLE * length**2,
     })

@@ -33,6 +33,7 @@ from engine.evaluation.report_file import FORMAT as REPORT_FORMAT
 from engine.evaluation.settings import EvalSettings, EvaluationCancelled
 from engine.memory import gradient, nll
 from engine.memory.probe import ProbeCancelled, run_probe
+from engine.memory.probe import progress_line as probe_line
 from engine.metrics.stats import bootstrap_interval, per_bar_stats, scalar_stats
 from engine.music.melody import Melody
 
@@ -139,8 +140,7 @@ def _probe_section(keys: list[str], settings: EvalSettings, say, cancel) -> dict
     """The synthetic theme-recall probe with fresh models of each architecture."""
     def probe_progress(event):
         if event["step"] % 25 == 0 or event["step"] == event["steps"]:
-            say("probe", f"probe: training {event['model']} step {event['step']}/{event['steps']}",
-                event["step"], event["steps"], event["model"])
+            say("probe", f"probe: training {probe_line(event)}", event["step"], event["steps"], event["model"])
     try:
         return run_probe(keys, settings.probe, probe_progress, cancel)
     except ProbeCancelled:

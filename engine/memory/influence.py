@@ -44,6 +44,7 @@ from engine.core.errors import UserError
 from engine.memory.gradient import denormals_flushed, differentiable
 
 METHODS = ("gradient", "attention")
+ROWS_PER_BATCH = 16  # the gradient method's targets per forward and backward (copies of the piece at a time)
 HISTOGRAM_MAX_BARS = 32  # the distance histogram's last bin holds everything this far back or further
 
 
@@ -142,7 +143,7 @@ def _attention_step_weights(model, tokens, onsets: np.ndarray) -> np.ndarray:
 
 
 def influence(model, tokens, primer_steps: int, token_config, method: str = "gradient",
-              model_key: str | None = None, rows_per_batch: int = 16) -> dict:
+              model_key: str | None = None, rows_per_batch: int = ROWS_PER_BATCH) -> dict:
     """What each continuation note drew on, for `tokens` = primer + continuation (1-D int array) of
     which the first `primer_steps` are the primer.
 

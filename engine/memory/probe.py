@@ -282,19 +282,38 @@ def probe_accuracy(model, settings: ProbeSettings) -> list[float]:
     return out
 
 
+def progress_line(event: dict) -> str:
+    """A run_probe progress event in words: "gru (3 of 7), step 120/400" (", seed 2 of 3" with seeds)."""
+    seeds = f", seed {event['seed_position']} of {event['seeds']}" if event.get("seeds", 1) > 1 else ""
+    return (f"{event['model']} ({event['position']} of {event['models']}{seeds}), "
+            f"step {event['step']}/{event['steps']}")
+
+
+def progress_done(event: dict) -> tuple[int, int]:
+    """How far the whole probe is at a run_probe progress event: (steps done, steps in all), over every model
+    and seed."""
+    per_model = event["seeds"] * event["steps"]
+    done = (event["position"] - 1) * per_model + (event["seed_position"] - 1) * event["steps"] + event["step"]
+    return done, event["models"] * per_model
+
+
 def run_probe(keys, settings: ProbeSettings = ProbeSettings(), progress: Callable[[dict], None] | None = None,
               cancel: threading.Event | None = None) -> dict:
-    """Train and test each model on the probe with each seed: {"gaps", "chance", "settings", "models": {key:
+    """Train and test each model on the probe with each seed (each progress event of train_probe_model also
+    carries position and models, seed_position and seeds: progress_line): {"gaps", "chance", "settings", "models": {key:
     {"accuracy" (mean over seeds), "accuracy_min", "accuracy_max", "n_seeds", "by_seed": {seed: record},
     and the first seed's train_steps, final_loss, stopped_early}}}."""
     from dataclasses import replace
 
     result = {"gaps": list(settings.gaps), "chance": settings.chance, "settings": settings.to_dict(), "models": {}}
-    for key in keys:
+    for position, key in enumerate(keys, 1):
         by_seed = {}
-        for seed in settings.seed_list:
+        for seed_position, seed in enumerate(settings.seed_list, 1):
             one = replace(settings, seed=seed)
-            model, record = train_probe_model(key, one, progress, cancel)
+            # each event says which model of how many (and which seed): see progress_line
+            where = {"position": position, "models": len(keys), "seed_position": seed_position, "seeds": settings.seeds}
+            told = None if progress is None else (lambda event, where=where: progress({**event, **where}))
+            model, record = train_probe_model(key, one, told, cancel)
             record["accuracy"] = probe_accuracy(model, one)
             by_seed[str(seed)] = record
         table = np.array([r["accuracy"] for r in by_seed.values()], dtype=float)

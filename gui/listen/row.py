@@ -50,7 +50,8 @@ class ListenRow(QFrame):
         policy = self.attention_box.sizePolicy()
         policy.setRetainSizeWhenHidden(True)  # the human row is as tall as the others: the rows stay equal
         self.attention_box.setSizePolicy(policy)
-        self.attention_box.setVisible(key != "human")
+        if key == "human":  # hidden only: showing a box with no parent yet opens it as a window of its own,
+            self.attention_box.hide()  # which takes the activation (and the keyboard focus) from the app's window
         self.set_attention_available(False)
         self.play_button.setToolTip("Play this row: primer then continuation (Space plays the current row, "
                                     "Up/Down choose it)")

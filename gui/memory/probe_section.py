@@ -21,7 +21,7 @@ CAPTION = ("A motif, g bars of random filler, the motif again: accuracy on the r
 
 
 class _MessageRelay(QObject):
-    message = Signal(str, int, int)  # what the probe does, the step, of how many
+    message = Signal(str, int, int)  # what the probe does, the steps done over every model, of how many
 
 
 class ProbeSection(QObject):
@@ -73,7 +73,7 @@ class ProbeSection(QObject):
     def run(self, probe_settings=None):
         if self._job is not None:
             return None
-        from engine.memory.probe import run_probe
+        from engine.memory.probe import progress_done, progress_line, run_probe
 
         try:
             probe_settings = probe_settings or self.probe_settings()
@@ -89,10 +89,9 @@ class ProbeSection(QObject):
         messages = _MessageRelay(self)
         messages.message.connect(self._progress)
 
-        def progress(event: dict) -> None:
-            if event.get("step", 0) % 20 == 0:
-                messages.message.emit(f"training {event.get('model')} step {event.get('step')}/{event.get('steps')}",
-                                      event.get("step", 0), event.get("steps", 0))
+        def progress(event: dict) -> None:  # which model of how many and how far, the bar over the whole probe
+            if event["step"] % 20 == 0 or event["step"] == event["steps"]:
+                messages.message.emit(f"training {progress_line(event)}", *progress_done(event))
 
         self.tab.cancel_button.setEnabled(True)
         style.pass_focus(self.button, self.tab.cancel_button)

@@ -74,11 +74,16 @@ def test_theme_recall_probe_runs_with_the_chosen_gaps(memory, qtbot):
     assert probe_settings.gaps == (1, 3)
     busy = tab.main_window.busy_indicator
     seen = []
-    tab.state.busyChanged.connect(lambda: seen.append((busy.label.text(), busy.bar.maximum())))
+    tab.state.busyChanged.connect(lambda: seen.append((busy.label.text(), busy.bar.value(), busy.bar.maximum())))
     with qtbot.waitSignal(probe.finished, timeout=120000):
         probe.run(probe_settings)
         assert busy.isVisible() and busy.label.text().startswith("Probe: training ")  # the status bar says so
-    assert any(text.startswith("Probe: training ") and text.endswith("/20") and total == 20 for text, total in seen), seen
+    # which model of how many and how far it is, the bar over the whole probe (not one model's 20 steps)
+    keys = tab.state.ordered_model_keys()
+    n = len(keys)
+    for i, key in enumerate(keys, 1):
+        assert (f"Probe: training {key} ({i} of {n}), step 20/20", 20 * i, 20 * n) in seen, seen
+    assert tab.status.text() == "probe finished"
     qtbot.waitUntil(lambda: not busy.isVisible(), timeout=5000)
     plot = probe.plot
     assert "chance" in plot.series

@@ -120,3 +120,23 @@ def test_a_setting_the_engine_refuses_is_named_by_its_label(window, user, qtbot)
     messages = [m.text for m in user.warnings()]
     assert len(messages) == 1 and "Window" in messages[0] and "Batch size" in messages[0], messages
     assert "--" not in messages[0] and tab.start_button.isEnabled() and not tab.running
+
+
+def test_a_float_field_keeps_the_decimals_typed_or_says_why_not(window, user, qtbot):
+    """Temperature and top-p show 2 decimals; 0.123 typed there became 0.12 without a word (issue 25 item 6).
+    What is typed is kept and shown as typed, as the learning rate keeps 1e-3, and what the field cannot hold
+    is refused where the person reads messages."""
+    user.show_tab("Listen")
+    listen = window.listen_tab
+    for box, typed in ((listen.temperature, "0.123"), (listen.top_p, "0.955")):
+        _type(qtbot, box, typed)
+        QTest.keyClick(box, Qt.Key.Key_Tab)  # the person moves on: the field shows what it holds
+        assert box.lineEdit().text() == typed and box.value() == float(typed), box.accessibleName()
+    settings = listen.controls.sample_settings()  # what Generate composes with
+    assert (settings.temperature, settings.top_p) == (0.123, 0.955)
+    _type(qtbot, listen.temperature, "1")
+    assert listen.temperature.lineEdit().text() == "1.00"  # a round value keeps the field's usual places
+    _type(qtbot, listen.temperature, "0.1234567890123")  # past the 12 places kept: refused, not rounded
+    assert listen.temperature.value() == 1.0 and listen.temperature.lineEdit().text() == "1.00"
+    assert window.message_area.isVisible()
+    assert window.message_area.text() == "Temperature: '0.1234567890123' has more than 12 decimals; kept 1.00"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QLineEdit
+
 from engine.models.registry import MODEL_KEYS
 from engine.training.checkpoint import list_run_models, read_history
+from tests.gui.driving import focus
 
 
 def _tiny(tab, steps=400, models=None):
@@ -144,15 +149,26 @@ def test_resume_continues_a_stopped_run_from_the_train_tab(window, user, qtbot, 
     user.answer(tmp_path / "runs")
     user.click("...")
     assert not tab.resume_button.isEnabled()  # nothing opened that could continue
+    focus(qtbot, window)  # the active window, as the one a person types into: its keyboard focus is real
     user.click("Start training", wait=False)
     qtbot.waitUntil(lambda: all(tab.rates[k].text() for k in ("rnn", "gru")), timeout=60000)
-    user.click("Stop")
+    user.click("Stop", wait=False)
+    # While the checkpoint is saved, the focus waits where no key changes anything: not on the next control
+    # in the tab order, "Classroom settings" (issue 25), nor any other button or field
+    held = QApplication.focusWidget()
+    assert held is not None and not isinstance(held, (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit))
+    user.wait_idle()
     (run,) = (tmp_path / "runs").iterdir()
     stopped = {k: window.state.models[k].config["step"] for k in ("rnn", "gru")}
     assert all(0 < s < 80 for s in stopped.values())
     assert tab.resume_button.isEnabled() and "rnn, gru" in tab.resume_button.toolTip()
     drawn_before = _points(tab.train_curves["rnn"])
 
+    # then the focus is on Start again (the window still active once the run's models are loaded: a Listen
+    # row's box flashed up as a window of its own and took the activation), and Tab reaches Resume
+    assert window.isActiveWindow() and QApplication.focusWidget() is tab.start_button
+    QTest.keyClick(tab.start_button, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is tab.resume_button
     user.click("Resume", wait=False)
     assert "resuming rnn, gru" in tab.run_label.text()
     qtbot.waitUntil(lambda: not tab.running, timeout=120000)
