@@ -14,17 +14,14 @@ from .common import emit_json, say
 def add_arguments(parser) -> None:
     from engine.core.memory_budget import HELP
     from engine.evaluation.memory_check import ASSUMED_PRIMERS
-    from engine.evaluation.settings import EVAL_SETTINGS, EvalSettings
-    from engine.memory.probe import ProbeSettings
+    from engine.evaluation.settings import EVAL_SETTINGS
+    from engine.memory.probe import PROBE_SETTINGS
 
     parser.epilog = (f"{HELP} Without --primers the evaluation's estimate assumes at most {ASSUMED_PRIMERS} "
                      "primers (the bundled corpus has 138 long enough).")
     parser.add_argument("--run", required=True, help="run directory made by `main.py train`; 'pretrained' means the bundled models")
     parser.add_argument("--models", default="", help="comma-separated model keys (default: every model in the run)")
-    parser.add_argument("--temperatures", default=",".join(map(str, EvalSettings.temperatures)),
-                        help="sampling temperatures, comma-separated; the first is the report's headline "
-                             "(default %(default)s)")
-    # The numeric settings, from their one definition (engine/evaluation/settings.EVAL_SETTINGS).
+    # The settings, from their one definition (engine/evaluation/settings.EVAL_SETTINGS, engine/memory/probe.PROBE_SETTINGS).
     EVAL_SETTINGS.add_arguments(parser, defaults=True)
     parser.add_argument("--no-recall", action="store_true", help="skip recall by distance and the length check "
                         "in the generation regime")
@@ -32,38 +29,11 @@ def add_arguments(parser) -> None:
                         help="run folders of the same architectures trained with other seeds: recall by "
                              "distance is measured on each, per seed and as the mean over seeds")
     parser.add_argument("--no-probe", action="store_true", help="skip the synthetic theme-recall probe")
-    parser.add_argument("--probe-steps", type=int, default=ProbeSettings.train_steps,
-                        help=f"training steps of each fresh probe model (default {ProbeSettings.train_steps})")
-    parser.add_argument("--probe-gaps", default=",".join(map(str, ProbeSettings.gaps)),
-                        help="gaps in bars the probe measures, comma-separated (default %(default)s)")
+    PROBE_SETTINGS.add_arguments(parser, defaults=True)
     parser.add_argument("--source", action="extend", nargs="+", default=None,
                         help="MIDI file or folder of the corpus the run was trained on (default: the bundled corpus)")
     parser.add_argument("--out", required=True, help="report folder to write")
     parser.add_argument("--json", action="store_true", help="print report.json on stdout")
-
-
-def _gaps(text: str) -> tuple[int, ...]:
-    from engine.core.errors import UserError
-
-    try:
-        gaps = tuple(sorted({int(g) for g in text.split(",") if g.strip()}))
-    except ValueError:
-        raise UserError(f"--probe-gaps must be whole numbers of bars separated by commas, not {text!r}") from None
-    if not gaps or gaps[0] < 1 or gaps[-1] > 256:
-        raise UserError(f"--probe-gaps must list gaps from 1 to 256 bars, not {text!r}")
-    return gaps
-
-
-def _temperatures(text: str) -> tuple[float, ...]:
-    from engine.core.errors import UserError
-
-    try:
-        values = tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise UserError(f"--temperatures must be numbers separated by commas, like 1.0,0.7, not {text!r}") from None
-    if not values:
-        raise UserError("--temperatures needs at least one temperature, like 1.0")
-    return values
 
 
 def run(args) -> int:
@@ -78,11 +48,10 @@ def run(args) -> int:
         primer_bars=args.primer_bars,
         bars=args.bars,
         samples=args.samples,
-        temperatures=_temperatures(args.temperatures),
+        temperatures=args.temperatures,
         min_n=args.min_n,
         seed=args.seed,
-        probe=None if args.no_probe else ProbeSettings(seed=args.seed, train_steps=args.probe_steps,
-                                                       gaps=_gaps(args.probe_gaps)),
+        probe=None if args.no_probe else ProbeSettings(seed=args.seed, train_steps=args.train_steps, gaps=args.gaps),
         device=args.device,
         threads=args.threads,
         bootstrap=args.bootstrap,

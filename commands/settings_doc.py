@@ -11,6 +11,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 def render() -> str:
     from engine.evaluation.settings import EVAL_SETTINGS
     from engine.generation.generate import SAMPLE_SETTINGS
+    from engine.memory.probe import PROBE_SETTINGS
     from engine.training.train_config import TRAIN_SETTINGS
 
     parts = [
@@ -23,6 +24,7 @@ def render() -> str:
         TRAIN_SETTINGS.markdown("Training (`train`, the Train tab)"),
         SAMPLE_SETTINGS.markdown("Composing (`generate`, `influence`, the Listen tab)"),
         EVAL_SETTINGS.markdown("Evaluation (`evaluate`, the Memory tab)"),
+        PROBE_SETTINGS.markdown("The theme-recall probe (`evaluate`, the Memory tab's Run probe)"),
     ]
     return "\n".join(parts)
 

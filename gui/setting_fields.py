@@ -6,7 +6,7 @@ engine takes says so with a named cap beside the field (`hi=`), never with a sec
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QWidget
 
 from .number_box import KEPT_DECIMALS, FloatField, IntField, ScientificSpinBox
 
@@ -37,6 +37,11 @@ def setting_field(setting, value, *, hi=None, step=None, decimals: int = 2, scie
     1e-3, shown short (gui/number_box.py). unset: an optional setting's "not set" shown as this text (the
     field's value is then one below the table's minimum)."""
     limit = setting.limit
+    if limit.count is not None:  # a list of numbers, typed with commas; the table's check reads it on use
+        field = QLineEdit(value if isinstance(value, str) else ", ".join(f"{v:g}" for v in value))
+        field.setToolTip(f"{tooltip(setting)} ({limit.describe()})")
+        field.setAccessibleName(setting.label)
+        return field
     if limit.kind == "choice":
         field = QComboBox()
         field.addItems([str(c) for c in limit.choices])

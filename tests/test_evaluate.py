@@ -370,7 +370,8 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert main.main(["evaluate", "--run", str(tmp_path), "--primers", "0", "--out", str(tmp_path / "r")]) == 2
     assert "--primers must be a whole number from 1 to 10000" in capsys.readouterr().err
     assert main.main(["evaluate", "--run", str(tmp_path), "--probe-gaps", "1,x", "--out", str(tmp_path / "r")]) == 2
-    assert "--probe-gaps must be whole numbers" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--probe-gaps must be 1 to 16 different whole numbers from 1 to 256" in err and "('x' is not a number)" in err
     assert not (tmp_path / "r").exists()
 
 
@@ -593,9 +594,10 @@ def test_the_report_names_the_run_as_the_user_did(run_dir, corpus, tmp_path):
 def test_cli_checks_temperatures_and_min_n(tmp_path, capsys):
     import main
 
-    for args, message in ((["--temperatures", "1.0,hot"], "--temperatures must be numbers"),
-                          (["--temperatures", "1.0,0"], "every temperature must be a number from 0.01 to 10"),
-                          (["--temperatures", "0.7,0.7"], "a temperature twice"),
+    for args, message in ((["--temperatures", "1.0,hot"], "('hot' is not a number)"),
+                          (["--temperatures", "1.0,0"], "--temperatures must be 1 to 8 different numbers from 0.01 to 10"),
+                          (["--temperatures", "1.0,0"], "('0' is out of range)"),
+                          (["--temperatures", "0.7,0.7"], "(0.7 is listed twice)"),
                           (["--min-n", "0"], "--min-n must be a whole number from 1")):
         assert main.main(["evaluate", "--run", str(tmp_path), *args, "--out", str(tmp_path / "r")]) == 2, args
         assert message in capsys.readouterr().err

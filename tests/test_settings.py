@@ -11,10 +11,12 @@ from commands import settings_doc
 from engine.core.errors import SettingError, UserError
 from engine.evaluation.settings import EVAL_SETTINGS, EvalSettings
 from engine.generation.generate import SAMPLE_SETTINGS, SampleSettings
+from engine.memory.probe import PROBE_SETTINGS, ProbeSettings
 from engine.training.train_config import TRAIN_SETTINGS, TrainConfig
 from main import main
 
-TABLES = [(TRAIN_SETTINGS, TrainConfig), (SAMPLE_SETTINGS, SampleSettings), (EVAL_SETTINGS, EvalSettings)]
+TABLES = [(TRAIN_SETTINGS, TrainConfig), (SAMPLE_SETTINGS, SampleSettings), (EVAL_SETTINGS, EvalSettings),
+          (PROBE_SETTINGS, ProbeSettings)]
 
 
 def test_docs_settings_md_is_written_from_the_tables():

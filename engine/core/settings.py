@@ -82,10 +82,12 @@ class Settings:
             if only is not None and s.name not in only:
                 continue
             default = self.default(s.name)
-            kwargs = {"default": default if defaults else None,
+            kwargs = {"dest": s.name, "default": default if defaults else None,
                       # argparse formats help with %: a literal one ("95% interval") is doubled
                       "help": f"{s.help} ({s.limit.describe()}; default {_shown(default)})".replace("%", "%%")}
-            if s.limit.kind == "choice":
+            if s.limit.count is not None:  # a list, typed with commas: the table's check reads it
+                kwargs["metavar"] = "N,N" if s.limit.kind == "int" else "X,X"
+            elif s.limit.kind == "choice":
                 kwargs["choices"] = list(s.limit.choices)
             elif s.limit.kind in ("int", "float"):
                 kwargs["type"] = int if s.limit.kind == "int" else float
@@ -103,4 +105,6 @@ class Settings:
 def _shown(value) -> str:
     if value is None:
         return "automatic"
+    if isinstance(value, (list, tuple)):  # as it is typed: 1,0.9,0.8
+        return ",".join(map(_shown, value))
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -19,7 +19,8 @@ from engine.core.errors import UserError
 @dataclass(frozen=True)
 class Limit:
     """What one field may hold: an int or float in [lo, hi] (open at lo with lo_open), or one of `choices`.
-    `optional` lets None through (a default chosen later)."""
+    `optional` lets None through (a default chosen later). With `count` (fewest, most) the field holds a list
+    of such numbers, all different: given as a sequence or as text with commas ("1.0,0.7"), kept as a tuple."""
 
     kind: str  # "int" | "float" | "choice" | "bool"
     lo: float | None = None
@@ -27,8 +28,15 @@ class Limit:
     choices: tuple = ()
     optional: bool = False
     lo_open: bool = False
+    count: tuple[int, int] | None = None
 
     def describe(self) -> str:
+        if self.count is not None:
+            items = "whole numbers" if self.kind == "int" else "numbers"
+            span = Limit(self.kind, self.lo, self.hi, lo_open=self.lo_open).describe()  # "a number from 1 to 9"
+            span = span.removeprefix("a whole number " if self.kind == "int" else "a number ")
+            fewest, most = self.count
+            return f"{fewest} to {most} different {items} {span}, separated by commas"
         if self.kind == "choice":
             return "one of " + ", ".join(map(str, self.choices))
         if self.kind == "bool":
@@ -51,6 +59,8 @@ class Limit:
         """(whether the value is allowed, the value converted to its kind)."""
         if value is None and self.optional:
             return True, None
+        if self.count is not None:
+            return self._list_problem(value) is None, self._as_tuple(value)
         ok, converted = self._convert(value)
         if ok and self.kind in ("int", "float"):
             # compared with the finite bounds first: nan and inf fail, and a huge int never becomes a float
@@ -59,7 +69,50 @@ class Limit:
 
     def refusal(self, value) -> str:
         """What is wrong with a value this limit refuses, without the setting's name."""
-        return f"must be {self.describe()}, not {_shown(value)}"
+        why = f" ({self._list_problem(value)})" if self.count is not None else ""
+        return f"must be {self.describe()}, not {_shown(value)}{why}"
+
+    def _items(self, value) -> list | None:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        return None
+
+    def _item(self, item):
+        """(ok, the number) for one item of a list, text or number."""
+        if isinstance(item, str):
+            try:
+                item = int(item) if self.kind == "int" and item.lstrip("+-").isdigit() else float(item)
+            except ValueError:
+                return False, item
+        ok, number = Limit(self.kind, self.lo, self.hi, lo_open=self.lo_open).accepts(item)
+        return ok, number if ok else item  # refused: as given (1.5, not the whole number it was cut to)
+
+    def _as_tuple(self, value):
+        items = self._items(value)
+        return value if items is None else tuple(self._item(item)[1] for item in items)
+
+    def _list_problem(self, value) -> str | None:
+        """Why a list value is refused, in words; None when it is fine."""
+        items = self._items(value)
+        if items is None:
+            return "not a list"
+        fewest, most = self.count
+        if not fewest <= len(items) <= most:
+            return f"{len(items)} given"
+        seen = set()
+        for item in items:
+            ok, number = self._item(item)
+            if not ok:
+                if not isinstance(number, numbers.Real):
+                    return f"{_shown(item)} is not a number"
+                whole = self.kind != "int" or (math.isfinite(number) and float(number).is_integer())
+                return f"{_shown(item)} is {'out of range' if whole else 'not a whole number'}"
+            if number in seen:
+                return f"{number:g} is listed twice"
+            seen.add(number)
+        return None
 
     def _convert(self, value):
         if self.kind == "choice":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from engine.core.errors import UserError
 from engine.core.settings import Setting, Settings
 from engine.core.validation import Limit
 from engine.memory.probe import ProbeSettings
@@ -54,13 +53,7 @@ class EvalSettings:
     def validate(self) -> None:
         """Range-check every setting (engine/core/validation.py) before anything is loaded; the messages name
         the command line's flags."""
-        EVAL_SETTINGS.check(self)
-        temperatures = tuple(Limit("float", 0.01, 10).check(t, "every temperature") for t in self.temperatures)
-        if not 1 <= len(temperatures) <= MAX_TEMPERATURES:
-            raise UserError(f"--temperatures takes 1 to {MAX_TEMPERATURES} temperatures, not {len(temperatures)}")
-        if len(set(temperatures)) != len(temperatures):
-            raise UserError(f"--temperatures lists a temperature twice: {', '.join(map(str, temperatures))}")
-        object.__setattr__(self, "temperatures", temperatures)
+        EVAL_SETTINGS.check(self)  # the temperatures too: a tuple from a list or from text with commas
         if self.probe is not None:
             self.probe.validate()
 
@@ -80,6 +73,8 @@ EVAL_SETTINGS = Settings(
     Setting("primer_bars", "Primer bars", Limit("int", 1, 256), "bars P of each test tune the models hear", unit="bars"),
     Setting("bars", "Bars to continue", Limit("int", 1, 1024), "bars G each model continues", unit="bars"),
     Setting("samples", "Samples", Limit("int", 1, 64), "continuations per primer, model and temperature"),
+    Setting("temperatures", "Temperatures", Limit("float", 0.01, 10, count=(1, MAX_TEMPERATURES)),
+            "sampling temperatures; the first is the report's headline"),
     Setting("min_n", "Fewest primers", Limit("int", 1, 10000),
             "a per-bar mean (and every summary figure) needs at least this many primers"),
     Setting("seed", "Seed", Limit("int", 0, 2**32 - 1), "seed of every random choice"),

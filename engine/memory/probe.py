@@ -54,6 +54,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from engine.core.settings import Setting, Settings
 from engine.core.validation import Limit, check_fields
 from engine.music.tokens import HOLD, REST, TokenConfig
 
@@ -74,9 +75,10 @@ class ProbeCancelled(Exception):
     """Raised by run_probe when its cancel event is set."""
 
 
+# The recipe's own fields: set by code, never typed, so checked by limits alone (PROBE_SETTINGS, after
+# the dataclass, holds the two a person gives, with their flags and labels).
 PROBE_LIMITS = {
     "preset": Limit("choice", choices=("tiny", "small", "medium")),
-    "train_steps": Limit("int", 1, 100_000),
     "batch_size": Limit("int", 1, 4096),
     "learning_rate": Limit("float", 0, 1, lo_open=True),
     "eval_sequences": Limit("int", 1, 100_000),
@@ -127,9 +129,20 @@ class ProbeSettings:
 
     def validate(self) -> None:
         """Range-check the settings (the command line's flags named) before any probe model is built."""
-        check_fields(self, PROBE_LIMITS, names={"train_steps": "--probe-steps", "seed": "--seed"})
-        for gap in self.gaps:
-            Limit("int", 1, 256).check(gap, "every --probe-gaps value")
+        PROBE_SETTINGS.check(self)
+        check_fields(self, PROBE_LIMITS, names={"seed": "--seed"})
+        object.__setattr__(self, "gaps", tuple(sorted(self.gaps)))  # the plot's x axis runs from short to long
+
+
+# What a person gives the probe (evaluate's flags, the Memory tab's fields), from one table
+# (engine/core/settings.py); the seed is evaluate's own --seed.
+PROBE_SETTINGS = Settings(
+    ProbeSettings,
+    Setting("train_steps", "Probe training steps", Limit("int", 1, 100_000), "training steps of each fresh probe model",
+            flag="--probe-steps", unit="steps"),
+    Setting("gaps", "Probe gaps", Limit("int", 1, 256, count=(1, 16)),
+            "gaps in bars between the motif and its return", flag="--probe-gaps", unit="bars"),
+)
 
 
 def sequence_length(gap: int, returns: int = 1, steps_per_bar: int = STEPS_PER_BAR) -> int:

@@ -9,10 +9,11 @@ import threading
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit
+from PySide6.QtWidgets import QHBoxLayout, QLabel
 
 from .. import settings, style, workers
 from ..plots import CaptionedPlot, Series
+from ..setting_fields import setting_field
 from . import controls_data, report_data
 from .report_data import floats
 
@@ -34,13 +35,11 @@ class ProbeSection(QObject):
         self._cancel: threading.Event | None = None
         self.plot = CaptionedPlot("Theme-recall probe", CAPTION, "gap g (bars)", "accuracy", value_format="{:.2f}",
                                   log_x=True)  # gaps double (1, 2, 4 ... 32): on a linear axis the short ones pile up
-        self.gaps = QLineEdit(settings.read("memory/probe_gaps", "1, 2, 4, 8"))
-        self.gaps.setToolTip("Gaps in bars between the motif and its repeat, separated by commas")
-        self.gaps.setAccessibleName("probe gaps in bars")
+        from engine.memory.probe import PROBE_SETTINGS
+
+        self.gaps = setting_field(PROBE_SETTINGS["gaps"], settings.read("memory/probe_gaps", "1, 2, 4, 8"))
         self.gaps.setMaximumWidth(140)
-        self.steps = style.spin_box(20, 5000, settings.read("memory/probe_steps", _default_steps()),
-                                    "training steps per model")
-        self.steps.setAccessibleName("probe training steps")
+        self.steps = setting_field(PROBE_SETTINGS["train_steps"], settings.read("memory/probe_steps", _default_steps()))
         self.button = style.button("Run probe", self.run, "Train fresh models on the synthetic probe")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("gaps"))
@@ -59,16 +58,12 @@ class ProbeSection(QObject):
         return self._cancel
 
     def probe_settings(self):
-        from engine.core.errors import UserError
+        """The fields' settings, checked by their table (a refusal names the field by its label)."""
         from engine.memory.probe import ProbeSettings
 
-        try:
-            gaps = tuple(sorted({int(g) for g in self.gaps.text().replace(";", ",").split(",") if g.strip()}))
-        except ValueError:
-            raise UserError(f"gaps must be whole numbers of bars separated by commas, not {self.gaps.text()!r}") from None
-        if not gaps or min(gaps) < 1 or max(gaps) > 64:
-            raise UserError("give between one and a few gaps, each from 1 to 64 bars")
-        return ProbeSettings(gaps=gaps, train_steps=self.steps.value(), seeds=1)  # one seed: the quick look
+        probe = ProbeSettings(gaps=self.gaps.text(), train_steps=self.steps.value(), seeds=1)  # one seed: the quick look
+        probe.validate()
+        return probe
 
     def run(self, probe_settings=None):
         if self._job is not None:

@@ -100,7 +100,11 @@ def test_bad_probe_gaps_give_a_message_not_a_crash(memory, window, user):
     tab = memory
     tab.probe.gaps.setText("one, two")
     user.click("Run probe")
-    assert any("whole numbers" in m.text for m in [*user.messages, *user.warnings()])
+    said = [m.text for m in [*user.messages, *user.warnings()]]
+    # named by the field's label, with the range of its one table (engine/memory/probe.PROBE_SETTINGS) and why
+    assert any("Probe gaps must be 1 to 16 different whole numbers from 1 to 256" in t and "'one' is not a number" in t
+               for t in said), said
+    assert not tab.probe.running
 
 
 # ---- where reports live --------------------------------------------------------------------------
