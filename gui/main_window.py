@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from . import focus_keys, settings, style, workers
@@ -19,6 +18,7 @@ from .corpus_tab import CorpusTab
 from .listen_tab import ListenTab
 from .loading import bundled_run_dir, is_bundled, load_corpus_job, load_run_models
 from .memory import MemoryTab
+from .menus import build_menus
 from .number_box import number_fields
 from .playback import Playback
 from .state import AppState
@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.listen_tab.trainRequested.connect(lambda: self.show_tab("train"))
         self.listen_tab.corpusMelodyRequested.connect(self.show_corpus_melody)
-        self._build_menus()
+        build_menus(self)
         focus_keys.install(self)  # Space and Ctrl+E work whatever has focus, unless a text is being edited
         self._build_status_bar()
         self._pending = 0
@@ -85,41 +85,6 @@ class MainWindow(QMainWindow):
         self._fit_on_screen()
 
     # ---- construction --------------------------------------------------------------------------
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._action(file_menu, "Open MIDI &folder ...", self.open_midi_folder, "Ctrl+Shift+O")
-        self._action(file_menu, "Open MIDI &files ...", self.open_midi_files, "Ctrl+O")
-        self._action(file_menu, "Use the &bundled corpus", lambda: self.load_corpus(None))
-        file_menu.addSeparator()
-        self._action(file_menu, "Open &run ...", self.open_run_dialog, "Ctrl+R")
-        self._action(file_menu, "Use the bundled &models", self.open_bundled_models)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Export MIDI ...", self.export, "Ctrl+E")
-        self._action(file_menu, "Export &WAV ...", self.listen_tab.export_wav)
-        self._action(file_menu, "Export memory &report ...", self.memory_tab.export_report)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        listen_menu = bar.addMenu("&Listen")
-        self._action(listen_menu, "&Generate with all models", self.generate, "Ctrl+G")
-        self._action(listen_menu, "&Play / stop", self.play_stop)
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&Why RNNs forget", self.show_help, QKeySequence.StandardKey.HelpContents)
-        self._action(help_menu, "&Glossary", lambda: self.show_help("glossary"))
-        self._action(help_menu, "&About Melody Memory", self.show_about)
-        # Space is a window-wide shortcut; text fields still get their spaces (they claim the key first).
-        space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
-        space.setContext(Qt.ShortcutContext.WindowShortcut)
-        space.activated.connect(self.play_stop)
-
-    def _action(self, menu, text, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        style.on_click(action, slot)
-        menu.addAction(action)
-        return action
-
     def _build_status_bar(self) -> None:
         from engine.core.device import resolve_device
 
