@@ -36,6 +36,17 @@ from engine.models.scans import linear_scan_reverse, next_steps, previous_states
 CHUNK = 64
 
 
+def _logcumsumexp_steps(v: torch.Tensor) -> torch.Tensor:
+    """torch.logcumsumexp(v, dim=2) for v [B, chunks, CHUNK, S], as a loop of logaddexp over the positions of
+    a chunk (each op covering every chunk): torch's CPU logcumsumexp ran about ten times slower, and was
+    a third of minGRU's training step."""
+    out = torch.empty_like(v)
+    out[:, :, 0] = v[:, :, 0]
+    for i in range(1, v.shape[2]):
+        torch.logaddexp(out[:, :, i - 1], v[:, :, i], out=out[:, :, i])
+    return out
+
+
 @torch.library.custom_op("melody_memory::log_space_scan", mutates_args=())
 def log_space_scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """h [B, T, S] with h_t = exp(log_a_t) * h_{t-1} + exp(log_b_t) and h_{-1} = h0 [B, S] (>= 0)."""
@@ -47,7 +58,7 @@ def log_space_scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -
         log_a = F.pad(log_a, (0, 0, 0, pad))
         log_b = F.pad(log_b, (0, 0, 0, pad), value=-math.inf)
     big_a = log_a.reshape(batch, chunks, length, s).cumsum(dim=2)  # A_t inside each chunk
-    h = torch.exp(big_a + torch.logcumsumexp(log_b.reshape(batch, chunks, length, s) - big_a, dim=2))
+    h = torch.exp(big_a + _logcumsumexp_steps(log_b.reshape(batch, chunks, length, s) - big_a))
     decay = torch.exp(big_a)
     carry = h0
     for c in range(chunks):  # the state entering each chunk, decayed through it
