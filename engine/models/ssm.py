@@ -63,10 +63,17 @@ class MambaBlock(nn.Module):
         self.x_proj = nn.Linear(inner, c.dt_rank + 2 * c.d_state, bias=False)
         self.dt_proj = nn.Linear(c.dt_rank, inner)
         # A = -exp(A_log) = -(1..N) per channel (S4D-real): states that forget at different rates
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, c.d_state + 1, dtype=torch.float32)).repeat(inner, 1))
+        self.A_log = nn.Parameter(torch.empty(inner, c.d_state))
         self.D = nn.Parameter(torch.ones(inner))
         self.out_proj = nn.Linear(inner, c.d_model, bias=False)
-        with torch.no_grad():  # initial step sizes log-uniform in [0.001, 0.1] (Mamba's): softplus(bias) = dt
+        if self.A_log.is_meta:
+            # engine/training/footprint.py sizes every model on the meta device: there are no values to set,
+            # and arange or a scalar product there goes through torch's Python decompositions, whose first
+            # import (torch._dynamo) cost over a second of every load of an ssm
+            return
+        with torch.no_grad():
+            self.A_log.copy_(torch.log(torch.arange(1, c.d_state + 1, dtype=torch.float32)).repeat(inner, 1))
+            # initial step sizes log-uniform in [0.001, 0.1] (Mamba's): softplus(bias) = dt
             dt = torch.exp(torch.rand(inner) * (math.log(0.1) - math.log(0.001)) + math.log(0.001))
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
 
