@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import register_flop_formula
 
+from engine.models.torch_ops import define
+
 CHUNK_STEPS = 16
 
 
@@ -96,41 +98,33 @@ def previous_states(h: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@torch.library.custom_op("melody_memory::linear_scan", mutates_args=())
+# g [B, T, S] with g_t = b_t + m_t * g_{t+1}, g_T = 0 (an op so that the FLOP counter sees it)
+linear_scan_reverse = define(
+    "linear_scan_reverse(Tensor m, Tensor b) -> Tensor",
+    lambda m, b: scan_backward(m, b).contiguous(), lambda m, b: torch.empty_like(b))
+_linear_scan = define(
+    "linear_scan(Tensor a, Tensor b, Tensor h0) -> Tensor",
+    lambda a, b, h0: scan_forward(a, b, h0).contiguous(), lambda a, b, h0: torch.empty_like(b))
+
+
+class _LinearScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, b, h0):
+        h = _linear_scan(a, b, h0)
+        ctx.save_for_backward(a, h0, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        """The gradient g_t = dL/dh_t + a_{t+1} g_{t+1}; then dL/da_t = g_t h_{t-1}, dL/db_t = g_t."""
+        a, h0, h = ctx.saved_tensors
+        g = linear_scan_reverse(next_steps(a), grad_h.contiguous())
+        return g * previous_states(h, h0), g, a[:, 0] * g[:, 0]
+
+
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """h [B, T, S] with h_t = a_t * h_{t-1} + b_t and h_{-1} = h0 [B, S], elementwise over S."""
-    return scan_forward(a, b, h0).contiguous()
-
-
-@linear_scan.register_fake
-def _(a, b, h0):
-    return torch.empty_like(b)
-
-
-@torch.library.custom_op("melody_memory::linear_scan_reverse", mutates_args=())
-def linear_scan_reverse(m: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """g [B, T, S] with g_t = b_t + m_t * g_{t+1}, g_T = 0 (a custom op so that the FLOP counter sees it)."""
-    return scan_backward(m, b).contiguous()
-
-
-@linear_scan_reverse.register_fake
-def _(m, b):
-    return torch.empty_like(b)
-
-
-def _linear_scan_context(ctx, inputs, output):
-    a, _, h0 = inputs
-    ctx.save_for_backward(a, h0, output)
-
-
-def _linear_scan_backward(ctx, grad_h):
-    """The gradient g_t = dL/dh_t + a_{t+1} g_{t+1}; then dL/da_t = g_t h_{t-1}, dL/db_t = g_t."""
-    a, h0, h = ctx.saved_tensors
-    g = linear_scan_reverse(next_steps(a), grad_h.contiguous())
-    return g * previous_states(h, h0), g, a[:, 0] * g[:, 0]
-
-
-linear_scan.register_autograd(_linear_scan_backward, setup_context=_linear_scan_context)
+    return _LinearScan.apply(a, b, h0)
 
 
 @register_flop_formula(torch.ops.melody_memory.linear_scan)

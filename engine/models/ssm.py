@@ -63,10 +63,17 @@ class MambaBlock(nn.Module):
         self.x_proj = nn.Linear(inner, c.dt_rank + 2 * c.d_state, bias=False)
         self.dt_proj = nn.Linear(c.dt_rank, inner)
         # A = -exp(A_log) = -(1..N) per channel (S4D-real): states that forget at different rates
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, c.d_state + 1, dtype=torch.float32)).repeat(inner, 1))
+        self.A_log = nn.Parameter(torch.empty(inner, c.d_state))
         self.D = nn.Parameter(torch.ones(inner))
         self.out_proj = nn.Linear(inner, c.d_model, bias=False)
-        with torch.no_grad():  # initial step sizes log-uniform in [0.001, 0.1] (Mamba's): softplus(bias) = dt
+        if self.A_log.is_meta:
+            # engine/training/footprint.py sizes every model on the meta device: there are no values to set,
+            # and arange or a scalar product there goes through torch's Python decompositions, whose first
+            # import (torch._dynamo) cost over a second of every load of an ssm
+            return
+        with torch.no_grad():
+            self.A_log.copy_(torch.log(torch.arange(1, c.d_state + 1, dtype=torch.float32)).repeat(inner, 1))
+            # initial step sizes log-uniform in [0.001, 0.1] (Mamba's): softplus(bias) = dt
             dt = torch.exp(torch.rand(inner) * (math.log(0.1) - math.log(0.001)) + math.log(0.001))
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
 
@@ -78,7 +85,9 @@ class MambaBlock(nn.Module):
         xs, z = self.in_proj(self.norm(x)).chunk(2, dim=-1)  # [B, T, inner] each
         seq = torch.cat([conv_state, xs.transpose(1, 2)], dim=-1)  # the conv sees the steps before this call
         conv_state = seq[:, :, seq.shape[-1] - (c.d_conv - 1):]
-        xs = F.silu(F.conv1d(seq, self.conv.weight, self.conv.bias, groups=xs.shape[-1]).transpose(1, 2))
+        # contiguous [B, T, inner] again: silu's backward and the products after it on a transposed view
+        # ran an order of magnitude slower than on contiguous memory
+        xs = F.silu(F.conv1d(seq, self.conv.weight, self.conv.bias, groups=xs.shape[-1]).transpose(1, 2).contiguous())
         dt, b_sel, c_sel = self.x_proj(xs).split([c.dt_rank, c.d_state, c.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))  # [B, T, inner]: the selective step size
         a = -torch.exp(self.A_log)  # [inner, N]
@@ -86,8 +95,7 @@ class MambaBlock(nn.Module):
             h = torch.exp(delta[:, 0, :, None] * a) * h + (delta[:, 0] * xs[:, 0])[..., None] * b_sel[:, 0, None, :]
             y, last = (h @ c_sel[:, 0, :, None]).squeeze(-1)[:, None], h
         else:
-            y, hs = selective_scan(delta, a, b_sel, c_sel, xs, h)
-            last = hs[:, -1]
+            y, last = selective_scan(delta, a, b_sel, c_sel, xs, h)
         y = y + self.D * xs  # [B, T, inner]
         return x + self.out_proj(y * F.silu(z)), conv_state, last
 

@@ -1,0 +1,25 @@
+"""The models' own torch ops (the scans), defined with torch.library's low-level Library API.
+
+Why ops at all: torch's FLOP counter (bench's mfu) counts an op through a registered formula, and sees
+nothing of a plain Python function. Why not torch.library.custom_op: every op it makes is wrapped to keep
+torch._dynamo out, and the first call imports torch._dynamo to do so (about 2 s here), which every
+command paid at its first ssm or minGRU forward. An op defined here is a Python kernel behind the
+dispatcher, nothing more; its gradient is a torch.autograd.Function beside it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+NAMESPACE = "melody_memory"
+_LIBRARY = torch.library.Library(NAMESPACE, "DEF")
+
+
+def define(schema: str, kernel, fake):
+    """The op `melody_memory::<name>` of `schema` ("name(Tensor a, ...) -> Tensor"), run by `kernel` on
+    every device; `fake` gives its outputs' shapes for tracing."""
+    name = schema.split("(", 1)[0]
+    _LIBRARY.define(schema)
+    _LIBRARY.impl(name, kernel, "CompositeExplicitAutograd")
+    torch.library.register_fake(f"{NAMESPACE}::{name}", fake, lib=_LIBRARY)
+    return getattr(getattr(torch.ops, NAMESPACE), name).default
