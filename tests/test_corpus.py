@@ -352,6 +352,9 @@ def test_corpus_command_json_and_exit_codes(tmp_path, cache_dir, capsys):
 
 # --- the bundled corpus ----------------------------------------------------------------------------
 
+# The tests of the fresh parse share one worker (`make test` runs --dist loadgroup): its module fixture parses
+# 4,029 files, and split over two workers it was parsed twice.
+fresh_parse = pytest.mark.xdist_group("fresh-parse")
 needs_bundled = pytest.mark.skipif(not (BUNDLED_DIR / "manifest.csv").is_file(),
                                    reason="midi_data/ (the bundled corpus) is not built yet")
 
@@ -367,6 +370,7 @@ def bundled():
 
 
 @needs_bundled
+@fresh_parse
 def test_the_shipped_tokenized_corpus_is_exactly_a_fresh_parse(bundled):
     shipped = load_corpus(cache=False)
     assert bundled.cache_status in ("built", "hit")
@@ -396,6 +400,7 @@ def test_a_changed_bundled_file_is_parsed_not_taken_from_the_shipped_form(tmp_pa
 
 
 @needs_bundled
+@fresh_parse
 def test_bundled_corpus_size_splits_and_ids(bundled):
     summary = bundled.summary()
     assert summary["melodies"] >= 3500
@@ -410,6 +415,7 @@ def test_bundled_corpus_size_splits_and_ids(bundled):
 
 
 @needs_bundled
+@fresh_parse
 def test_every_bundled_melody_round_trips_through_tokens(bundled):
     cfg = bundled.token_config
     for melody, tokens in zip(bundled.melodies, bundled.tokens()):
@@ -418,6 +424,7 @@ def test_every_bundled_melody_round_trips_through_tokens(bundled):
 
 
 @needs_bundled
+@fresh_parse
 def test_pitch_range_needs_folding_for_at_most_half_a_percent_of_bundled_notes(bundled):
     summary = bundled.summary()
     assert summary["folded_notes"] <= 0.005 * summary["notes"]

@@ -361,7 +361,8 @@ def test_sigterm_stops_training_with_checkpoints_like_a_first_ctrl_c(tunes, tmp_
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
                             cwd=ROOT, start_new_session=True)
     err_parts: list[str] = []
-    reader = threading.Thread(target=lambda: err_parts.extend(iter(lambda: proc.stderr.read(64), "")), daemon=True)
+    # line by line: a fixed-size read waits for text that comes only with the next progress line, 5 s later
+    reader = threading.Thread(target=lambda: err_parts.extend(iter(proc.stderr.readline, "")), daemon=True)
     reader.start()
     # Training processes started and stepping: the progress line has counted 100 steps of the two models
     # (a fixed wait lost the race on a loaded machine, where starting the processes took over 6 s).
