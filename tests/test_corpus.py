@@ -359,7 +359,7 @@ needs_bundled = pytest.mark.skipif(not (BUNDLED_DIR / "manifest.csv").is_file(),
                                    reason="midi_data/ (the bundled corpus) is not built yet")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # per worker, and its tests share one worker: parsed once per run
 def bundled():
     """A fresh parse of every bundled file, never the shipped tokenized form. It is cached in a folder of
     its own that only parses fill, keyed (like every cache entry) by the pipeline's source and the
