@@ -135,3 +135,19 @@ def test_the_flop_counter_counts_the_scans(key):
         model(batch[:, :-1]).sum().backward()
     scans = sum(n for op, n in counter.get_flop_counts()["Global"].items() if "scan" in str(op))
     assert targets == 64 and scans > 0 and with_scan > scans
+
+
+@pytest.mark.parametrize("key", MODERN)
+def test_a_training_step_runs_under_bf16_autocast(key):
+    """The Train tab's bf16 option (docs/training.md): the projections run in bf16, the scans in float32 (their
+    inputs arrive mixed); the step ends with finite gradients for every parameter."""
+    from engine.training.loop import autocast
+
+    torch.manual_seed(0)
+    model = build_model(key, "tiny", VOCAB)  # float32, as training has it (autocast leaves float64 alone)
+    tokens = torch.randint(0, VOCAB, (2, 3 * CHUNK_STEPS + 5))  # several chunks
+    with autocast(torch.device("cpu"), "bf16"):
+        logits = model(tokens)
+    loss = torch.nn.functional.cross_entropy(logits.float()[:, :-1].reshape(-1, VOCAB), tokens[:, 1:].reshape(-1))
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -30,7 +30,7 @@ from torch.utils.flop_counter import register_flop_formula
 from engine.core.validation import Limit
 from engine.models.base import ModelConfig, StatefulSequenceModel
 from engine.models.scans import linear_scan_reverse, next_steps, previous_states
-from engine.models.torch_ops import define
+from engine.models.torch_ops import define, one_dtype
 
 # Steps per chunk of the log-space scan: |A_t| grows with the chunk, and float32 resolves log h to
 # about 1e-7 of |A_t|.
@@ -90,7 +90,7 @@ class _LogSpaceScan(torch.autograd.Function):
 
 def log_space_scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """h [B, T, S] with h_t = exp(log_a_t) * h_{t-1} + exp(log_b_t) and h_{-1} = h0 [B, S] (>= 0)."""
-    return _LogSpaceScan.apply(log_a, log_b, h0)
+    return _LogSpaceScan.apply(*one_dtype(log_a, log_b, h0))
 
 
 @register_flop_formula(torch.ops.melody_memory.log_space_scan)

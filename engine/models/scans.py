@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import register_flop_formula
 
-from engine.models.torch_ops import define
+from engine.models.torch_ops import define, one_dtype
 
 CHUNK_STEPS = 16
 
@@ -124,7 +124,7 @@ class _LinearScan(torch.autograd.Function):
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """h [B, T, S] with h_t = a_t * h_{t-1} + b_t and h_{-1} = h0 [B, S], elementwise over S."""
-    return _LinearScan.apply(a, b, h0)
+    return _LinearScan.apply(*one_dtype(a, b, h0))
 
 
 @register_flop_formula(torch.ops.melody_memory.linear_scan)

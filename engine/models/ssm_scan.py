@@ -15,7 +15,7 @@ from torch.utils.flop_counter import register_flop_formula
 
 from engine.models import ssm_passes
 from engine.models.ssm_passes import chunk_steps, last_state
-from engine.models.torch_ops import define
+from engine.models.torch_ops import define, one_dtype
 
 
 def _fake_forward(delta, a, b_sel, c_sel, xs, h0):
@@ -53,7 +53,7 @@ class _SelectiveScan(torch.autograd.Function):
 def selective_scan(delta: torch.Tensor, a: torch.Tensor, b_sel: torch.Tensor, c_sel: torch.Tensor, xs: torch.Tensor,
                    h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(y [B, T, D], h after the last step [B, D, N]) of the recurrence above, from h0."""
-    y, *hs = _SelectiveScan.apply(delta, a, b_sel, c_sel, xs, h0)
+    y, *hs = _SelectiveScan.apply(*one_dtype(delta, a, b_sel, c_sel, xs, h0))
     return y, last_state(hs, xs.shape[1])
 
 

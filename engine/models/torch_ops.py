@@ -23,3 +23,13 @@ def define(schema: str, kernel, fake):
     _LIBRARY.impl(name, kernel, "CompositeExplicitAutograd")
     torch.library.register_fake(f"{NAMESPACE}::{name}", fake, lib=_LIBRARY)
     return getattr(getattr(torch.ops, NAMESPACE), name).default
+
+
+def one_dtype(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """The tensors in the widest of their dtypes. Under bf16 autocast a scan's inputs arrive mixed (a projection's
+    output in bf16, a parameter such as A in float32); the scans then run in float32, as Mamba's own scan does,
+    while the projections around them keep bf16's speed."""
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return [t if t.dtype == dtype else t.to(dtype) for t in tensors]
