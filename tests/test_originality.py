@@ -250,12 +250,16 @@ def test_the_report_section_reads_copying_against_the_human_baseline(tmp_path):
     copier = section["copier"]["1.0"]
     assert copier["copy_rate"]["mean"] == 1.0 and copier["copy_rate"]["n"] == len(cases) == 12
     assert copier["longest_run_bars"]["max"] == 16 and copier["longest_run_bars"]["n_continuations"] == 24
+    # the distribution itself: every continuation of the copier replays 16 bars of one tune
+    assert copier["longest_run_bars"]["histogram"] == {"bars": [16], "continuations": [24]}
     assert copier["tunes"][0]["tune_id"].startswith("train")
     assert section["copier"]["0.7"]["copy_rate"]["mean"] < 0.05
     human = section["human"]["1.0"]  # one real continuation in 12 is a borrowed passage, the others borrow nothing
     assert human == section["human"]["0.7"] and human["copy_rate"]["n"] == 12
     assert human["copy_rate"]["mean"] == pytest.approx(1 / 12, abs=1e-6) and human["longest_run_bars"]["max"] == 16
     assert human["tunes"][0]["tune_id"] == "train00"
+    human_runs = human["longest_run_bars"]["histogram"]
+    assert dict(zip(human_runs["bars"], human_runs["continuations"])) == {0: 11, 16: 1}
     assert meter.settings_entry()["training_tunes"] == 12
     # the same baseline for the app, from the engine's one call
     from engine.metrics.originality import human_baseline
@@ -272,6 +276,13 @@ def test_the_report_section_reads_copying_against_the_human_baseline(tmp_path):
     assert rows["source"].startswith("| source | copy rate T 1.0 (%) | copy rate T 0.7 (%) | longest run T 1.0 |")
     assert rows["copier"].startswith("| copier | 100.00 [100.00, 100.00] | ") and "; max 16 |" in rows["copier"]
     assert rows["copier"].endswith(" | 12 |") and rows["human"].count("8.33 [") == 2
+    # the longest-run distribution: all 24 continuations at 16 bars at T 1.0; the 12 of random notes at 0.7 copy nothing
+    assert "- copier: T 1.0 16: 24; T 0.7 0: 12" in originality_lines(doc)
+    assert "- human: T 1.0 0: 11, 16: 1; T 0.7 0: 11, 16: 1" in originality_lines(doc)
+    doc["originality"]["copier"]["1.0"]["longest_run_bars"]["histogram"]["bars"].append(3)
+    with pytest.raises(UserError, match=r"longest_run_bars.histogram must be a table of bars and continuations"):
+        check_report(doc, "r.json")
+    doc["originality"]["copier"]["1.0"]["longest_run_bars"]["histogram"]["bars"].pop()
     doc["originality"]["copier"]["1.0"]["copy_rate"]["mean"] = 1.5
     with pytest.raises(UserError, match=r"r.json: originality.copier.1.0.copy_rate.mean"):
         check_report(doc, "r.json")
@@ -290,8 +301,13 @@ def test_the_report_section_reads_copying_against_the_human_baseline(tmp_path):
         saved.append(name)
 
     _originality_plot(plt, doc, save)
-    assert saved == ["originality_copy_rate.png"]
-    assert (tmp_path / saved[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from engine.evaluation.originality_plot import at_least, longest_run_plot
+
+    longest_run_plot(plt, doc, save)
+    assert saved == ["originality_copy_rate.png", "originality_longest_runs.png"]
+    assert all((tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in saved)
+    lengths, share, total = at_least(human_runs)  # what the plot draws: the tail of the distribution
+    assert total == 12 and share[0] == share[15] == pytest.approx(1 / 12) and len(lengths) == 16
 
 
 # --- the keys and the index ----------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
     originality.<model|human>.<T> = {
         "copy_rate": {mean, lo, hi, n},
-        "longest_run_bars": {mean, lo, hi, n, median, max, n_continuations},
+        "longest_run_bars": {mean, lo, hi, n, median, max, n_continuations,
+                             histogram: {bars: [0, 2, 3, ...], continuations: [count, ...]}},
         "tunes": [{tune_id, title, collection, copied_spans, continuations}, ...],
     }
 
@@ -10,7 +11,9 @@
   and 95% bootstrap interval over primers (the independent units), n = primers with a value, null below
   min_n (engine.metrics.stats, as every summary figure).
 - longest_run_bars: the same over the per-primer mean of each continuation's longest run; median and
-  max are over every continuation (n_continuations of them), null below min_n like the mean.
+  max are over every continuation (n_continuations of them), null below min_n like the mean. histogram:
+  the distribution itself, how many continuations have each longest run (0 = nothing copied; a run is
+  at least 2 bars), every count kept whatever min_n (counts need no interval).
 - tunes: the training tunes copied from most (copied spans summed over the continuations, and how many
   continuations copy from each), up to five: what a reader checks by ear.
 - human: the real continuation of each test tune (bars P .. P + G) against the same training tunes,
@@ -95,7 +98,7 @@ class OriginalityMeter:
         run = scalar_stats(longest, s.bootstrap, s.seed, s.min_n)
         enough = run["n"] >= s.min_n and len(pooled)
         run.update(median=float(np.median(pooled)) if enough else None, max=int(pooled.max()) if enough else None,
-                   n_continuations=len(pooled))
+                   n_continuations=len(pooled), histogram=_histogram(pooled))
         tunes = sorted(f.spans, key=lambda t: (-f.spans[t], t))[:SHOWN_TUNES]
         return {
             "copy_rate": scalar_stats(rates, s.bootstrap, s.seed, s.min_n),
@@ -103,6 +106,12 @@ class OriginalityMeter:
             "tunes": [{**_named(self.index.tunes[t]), "copied_spans": f.spans[t], "continuations": f.continuations[t]}
                       for t in tunes],
         }
+
+
+def _histogram(longest: np.ndarray) -> dict:
+    """How many continuations have each longest run, in bars (only the lengths that occur)."""
+    bars, counts = np.unique(longest.astype(int), return_counts=True)
+    return {"bars": bars.tolist(), "continuations": counts.tolist()}
 
 
 def _named(tune) -> dict:

@@ -35,7 +35,27 @@ def originality_lines(report: dict) -> list[str]:
         lines.append(f"| {source} | " + " | ".join(rates + runs) + f" | {'/'.join(map(str, ns)) or '-'} |")
     lines += ["", "Longest run: mean over primers [95% interval], then the longest over every continuation "
               "(max); a copied run covers at least 2 bars, 0 = nothing copied."]
-    return lines
+    return lines + _histogram_lines(section, sources, temps)
+
+
+def _histogram_lines(section: dict, sources: list[str], temps: list[str]) -> list[str]:
+    """The longest-run distribution: how many continuations have each longest copied run (reports made
+    before it have none: no table)."""
+    def cell(entry) -> str:
+        hist = (entry.get("longest_run_bars") or {}).get("histogram") if isinstance(entry, dict) else None
+        if not isinstance(hist, dict):
+            return "-"
+        return ", ".join(f"{b}: {c}" for b, c in zip(hist.get("bars", []), hist.get("continuations", [])))
+
+    rows = [[cell((section[source] if isinstance(section[source], dict) else {}).get(t)) for t in temps]
+            for source in sources]
+    if all(c == "-" for row in rows for c in row):
+        return []
+    # a list, not a second table: readers of the table above (the README's results) key its rows by source
+    lines = ["", "Longest copied run, the distribution: for each length in bars, how many continuations have it as "
+             "their longest (0 = nothing copied; every continuation counted, no interval needed).", ""]
+    return lines + [f"- {source}: " + "; ".join(f"T {t} {c}" for t, c in zip(temps, row))
+                    for source, row in zip(sources, rows)]
 
 
 def _interval(stats, scale: float, fmt: str) -> str:

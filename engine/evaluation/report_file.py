@@ -215,6 +215,20 @@ def _summary(rows, where: str, key: str) -> None:
 
 _SHARE = Limit("float", 0, 1, optional=True)
 _BARS = Limit("float", 0, MAX_BARS, optional=True)
+_WHOLE_BARS = Limit("int", 0, MAX_BARS)
+
+
+def _run_histogram(value, where: str, key: str) -> None:
+    """{bars: [...], continuations: [...]}, two lists of the same length; absent in reports before it."""
+    if value is None:
+        return
+    _need(isinstance(value, dict) and isinstance(value.get("bars"), list)
+          and isinstance(value.get("continuations"), list)
+          and len(value["bars"]) == len(value["continuations"]), where, key,
+          "a table of bars and continuations, two lists of the same length")
+    for i, (bars, count) in enumerate(zip(value["bars"], value["continuations"])):
+        _WHOLE_BARS.check(bars, f"{key}.bars[{i}]", where)
+        _COUNT.check(count, f"{key}.continuations[{i}]", where)
 
 
 def _originality(section, where: str) -> None:
@@ -234,6 +248,7 @@ def _originality(section, where: str) -> None:
                 _BARS.check(run.get(part), f"{key}.longest_run_bars.{part}", where)
             for part in ("n", "n_continuations"):
                 _COUNT.check(run.get(part, 0), f"{key}.longest_run_bars.{part}", where)
+            _run_histogram(run.get("histogram"), where, f"{key}.longest_run_bars.histogram")
             tunes = entry.get("tunes", [])
             _need(isinstance(tunes, list) and all(isinstance(x, dict) and isinstance(x.get("tune_id"), str)
                                                   for x in tunes), where, f"{key}.tunes", "a list of tunes, each with its tune_id")

@@ -185,6 +185,9 @@ def write_plots(report: dict, out: Path) -> list[Path]:
         _influence_plot(plt, report, save)
     if report.get("originality"):
         _originality_plot(plt, report, save)
+        from engine.evaluation.originality_plot import longest_run_plot
+
+        longest_run_plot(plt, report, save)  # the longest-run distribution, where the report keeps it
     return paths
 
 
