@@ -54,3 +54,8 @@ def test_bench_command_runs_a_section_and_prints_json():
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout)
     assert figures["originality_index_s"] > 0 and figures["originality_query_ms"] > 0
+    # the machine is named beside its figures (a time means nothing without the CPU it ran on)
+    from engine.core.device import cpu_cores, cpu_model
+
+    assert figures["machine"]["cpu"] == cpu_model() and figures["machine"]["cores"] == cpu_cores()
+    assert figures["machine"]["torch"] and figures["machine"]["device"] in ("cpu", "cuda", "mps")

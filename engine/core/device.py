@@ -87,3 +87,40 @@ def resolve_precision(precision: str, device) -> str:
         raise UserError(f"bf16 training was asked for, but this {device.type} has no native bfloat16 "
                         f"(a CPU needs AVX-512 BF16 or AMX): use fp32")
     return precision
+
+
+def cpu_model() -> str:
+    """The CPU's name as the OS gives it ("AMD EPYC"; /proc/cpuinfo on Linux), else platform's guess."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name") and ":" in line:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_description() -> dict:
+    """What a speed figure was measured on (bench writes it beside its figures): the CPU, the cores this
+    process may use, memory, the accelerator torch sees, and the versions that set the kernels."""
+    import platform
+
+    import torch
+
+    from engine.core.memory_budget import machine_memory
+
+    device = resolve_device("auto")
+    return {
+        "cpu": cpu_model(),
+        "cores": cpu_cores(),
+        "memory_gb": round((machine_memory()[1] or 0) / 2**30, 1) or None,
+        "device": device.type,
+        "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+        "bf16_native": bf16_supported(device),
+        "os": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
