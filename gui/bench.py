@@ -74,6 +74,10 @@ def _gui_run(corpus, settings: dict, out_dir: Path) -> dict:
     tab.seed.setValue(0)
     for box in tab.model_boxes.values():
         box.setChecked(True)
+    # "auto", as the headless job plans it: never what the person's settings last held (a 1 there once made
+    # the app's run single-process and gui_vs_headless 0.54)
+    for box in (tab.workers.processes, tab.workers.threads):
+        box.setValue(box.minimum())
 
     lateness: list[float] = []
     clock = QElapsedTimer()
@@ -145,7 +149,17 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
         _headless_seconds(corpus, settings, tmp / "warm-up", steps=3)  # first-use costs out of the way
         # Headless before and after the app's run: the machine is shared, so its load drifts.
         before = _headless_seconds(corpus, settings, tmp / "headless-1")
-        gui = _gui_run(corpus, settings, tmp / "gui" / "run")
+        # the app's run with settings of its own: the person's (their Train tab, their last run) are neither
+        # read nor changed by a bench
+        saved = os.environ.get("MELODY_MEMORY_SETTINGS")
+        os.environ["MELODY_MEMORY_SETTINGS"] = str(tmp / "bench-settings.ini")
+        try:
+            gui = _gui_run(corpus, settings, tmp / "gui" / "run")
+        finally:
+            if saved is None:
+                os.environ.pop("MELODY_MEMORY_SETTINGS", None)
+            else:
+                os.environ["MELODY_MEMORY_SETTINGS"] = saved
         after = _headless_seconds(corpus, settings, tmp / "headless-2")
         headless_s = (before + after) / 2
         late = np.asarray(gui["lateness"] or [0.0])
