@@ -6,7 +6,10 @@ Qt reads QT_QPA_PLATFORM once when the application object is created.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,6 +18,14 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Nothing a test does reaches the person's own settings or data folder: each app test points both at its own
+# temporary files (qsettings_tmp, app_env), and a write that outlives that (for instance a window closed by
+# qtbot after the test's monkeypatch is undone) lands in this session's throwaway folder, removed at exit.
+# Before this, a test's corpus folder turned up in the real settings.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="melody-memory-tests-"))
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
+os.environ.setdefault("MELODY_MEMORY_SETTINGS", str(_SESSION_HOME / "settings.ini"))
+os.environ.setdefault("MELODY_MEMORY_DATA", str(_SESSION_HOME / "data"))
 # The machine is shared; a test never needs more than one BLAS thread.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
