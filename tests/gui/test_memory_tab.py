@@ -283,17 +283,13 @@ def test_a_damaged_report_is_refused_with_a_message_naming_it(window, user, tmp_
 def test_the_memory_tab_chosen_last_time_opens_with_its_plots_drawn(bundled, midi_folder, qtbot):
     """The tab builds its plots when first shown (not at every launch): shown at launch, they are drawn."""
     from gui import settings
-    from gui.main_window import TAB_NAMES, MainWindow
+    from gui.main_window import TAB_NAMES
     from gui.plots import CaptionedPlot
+    from tests.gui.driving import open_window
 
     settings.write("corpus/sources", [str(midi_folder)])
     settings.write("ui/tab", TAB_NAMES.index("memory"))
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
-    with qtbot.waitSignal(win.state.corpusChanged, timeout=30000):
-        win.start()
+    win = open_window(qtbot)
     qtbot.waitUntil(lambda: win.memory_tab.report is not None, timeout=20000)
     assert win.tabs.currentWidget() is win.memory_tab
     shown = [p for p in win.findChildren(CaptionedPlot) if p.isVisible() and not p.visibleRegion().isEmpty()]
