@@ -33,7 +33,7 @@ class Limit:
     def describe(self) -> str:
         if self.count is not None:
             items = "whole numbers" if self.kind == "int" else "numbers"
-            span = Limit(self.kind, self.lo, self.hi, lo_open=self.lo_open).describe()  # "a number from 1 to 9"
+            span = self._scalar().describe()  # "a number from 1 to 9"
             span = span.removeprefix("a whole number " if self.kind == "int" else "a number ")
             fewest, most = self.count
             return f"{fewest} to {most} different {items} {span}, separated by commas"
@@ -60,7 +60,8 @@ class Limit:
         if value is None and self.optional:
             return True, None
         if self.count is not None:
-            return self._list_problem(value) is None, self._as_tuple(value)
+            problem, converted = self._read_list(value)
+            return problem is None, converted
         ok, converted = self._convert(value)
         if ok and self.kind in ("int", "float"):
             # compared with the finite bounds first: nan and inf fail, and a huge int never becomes a float
@@ -69,15 +70,12 @@ class Limit:
 
     def refusal(self, value) -> str:
         """What is wrong with a value this limit refuses, without the setting's name."""
-        why = f" ({self._list_problem(value)})" if self.count is not None else ""
+        why = f" ({self._read_list(value)[0]})" if self.count is not None else ""
         return f"must be {self.describe()}, not {_shown(value)}{why}"
 
-    def _items(self, value) -> list | None:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        if isinstance(value, (list, tuple)):
-            return list(value)
-        return None
+    def _scalar(self) -> Limit:
+        """What each item of a list may hold."""
+        return Limit(self.kind, self.lo, self.hi, lo_open=self.lo_open)
 
     def _item(self, item):
         """(ok, the number) for one item of a list, text or number."""
@@ -86,33 +84,33 @@ class Limit:
                 item = int(item) if self.kind == "int" and item.lstrip("+-").isdigit() else float(item)
             except ValueError:
                 return False, item
-        ok, number = Limit(self.kind, self.lo, self.hi, lo_open=self.lo_open).accepts(item)
+        ok, number = self._scalar().accepts(item)
         return ok, number if ok else item  # refused: as given (1.5, not the whole number it was cut to)
 
-    def _as_tuple(self, value):
-        items = self._items(value)
-        return value if items is None else tuple(self._item(item)[1] for item in items)
-
-    def _list_problem(self, value) -> str | None:
-        """Why a list value is refused, in words; None when it is fine."""
-        items = self._items(value)
-        if items is None:
-            return "not a list"
+    def _read_list(self, value) -> tuple[str | None, object]:
+        """(why a list value is refused, in words, or None; the value as a tuple of numbers)."""
+        if isinstance(value, str):
+            items = [item.strip() for item in value.split(",") if item.strip()]
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            return "not a list", value
+        read = [self._item(item) for item in items]
+        numbers_read = tuple(number for _ok, number in read)
         fewest, most = self.count
         if not fewest <= len(items) <= most:
-            return f"{len(items)} given"
+            return f"{len(items)} given", numbers_read
         seen = set()
-        for item in items:
-            ok, number = self._item(item)
+        for item, (ok, number) in zip(items, read):
             if not ok:
                 if not isinstance(number, numbers.Real):
-                    return f"{_shown(item)} is not a number"
+                    return f"{_shown(item)} is not a number", numbers_read
                 whole = self.kind != "int" or (math.isfinite(number) and float(number).is_integer())
-                return f"{_shown(item)} is {'out of range' if whole else 'not a whole number'}"
+                return f"{_shown(item)} is {'out of range' if whole else 'not a whole number'}", numbers_read
             if number in seen:
-                return f"{number:g} is listed twice"
+                return f"{number:g} is listed twice", numbers_read
             seen.add(number)
-        return None
+        return None, numbers_read
 
     def _convert(self, value):
         if self.kind == "choice":
