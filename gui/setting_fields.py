@@ -39,10 +39,7 @@ def setting_field(setting, value, *, hi=None, step=None, decimals: int = 2, scie
     limit = setting.limit
     if limit.count is not None:  # a list of numbers, typed with commas; the table's check reads it on use
         field = QLineEdit(value if isinstance(value, str) else ", ".join(f"{v:g}" for v in value))
-        field.setToolTip(f"{tooltip(setting)} ({limit.describe()})")
-        field.setAccessibleName(setting.label)
-        return field
-    if limit.kind == "choice":
+    elif limit.kind == "choice":
         field = QComboBox()
         field.addItems([str(c) for c in limit.choices])
         field.setCurrentText(str(value))
@@ -52,7 +49,9 @@ def setting_field(setting, value, *, hi=None, step=None, decimals: int = 2, scie
         field = _float_field(setting, value, hi, step, decimals, scientific)
     else:
         raise ValueError(f"no field for a {limit.kind} setting ({setting.name})")
-    if not scientific:  # ScientificSpinBox words its own tooltip (the help and its range)
+    if limit.count is not None:  # how to type the list, beside what it is
+        field.setToolTip(f"{tooltip(setting)} ({limit.describe()})")
+    elif not scientific:  # ScientificSpinBox words its own tooltip (the help and its range)
         field.setToolTip(tooltip(setting))
     field.setAccessibleName(setting.label)
     return field

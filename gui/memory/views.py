@@ -48,7 +48,7 @@ class MemoryViews(QWidget):
         self.probe = ProbeSection(tab)
         self.ssm = SelfSimilarity()
         self.summary = SummaryGroup()
-        self.report: dict | None = None
+        self._tab = tab  # its report is the one drawn (a view-bar choice redraws it)
         self.view_bar.changed.connect(self.draw_view)
         self.setLayout(self._grid())
 
@@ -79,7 +79,7 @@ class MemoryViews(QWidget):
         return grid
 
     def show_report(self, report: dict) -> None:
-        self.report = report
+        """Draw the tab's report (`report` is the tab's own, set before this is called)."""
         keys = report_data.models(report)
         self.recall.show_report(report)
         self.view_bar.build(report)
@@ -96,7 +96,7 @@ class MemoryViews(QWidget):
     def draw_view(self, changed: str = "temperature") -> None:
         """What depends on the view bar: the per-bar plots on every choice; the temperature's other views
         (the sweep, the distinct-bar rates, the paired differences, the summary) when it changes."""
-        report, view = self.report, self.view_bar.view
+        report, view = self._tab.report, self.view_bar.view
         if report is None:
             return
         self.per_bar.draw(report, view, self.view_bar.words(report))
@@ -108,7 +108,6 @@ class MemoryViews(QWidget):
 
     def clear(self) -> None:
         """No report: empty plots rather than another run's figures."""
-        self.report = None
         self.recall.clear()
         self.per_bar.clear()
         self.controls.clear()
