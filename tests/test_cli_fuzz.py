@@ -7,17 +7,14 @@ value is also run (a tiny model, a few bars) rather than only parsed."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from in_process import run_main
 from strategies import examples
-
-from main import main
 
 ANY_NUMBER = st.one_of(
     st.integers(min_value=-(10**12), max_value=10**12),
@@ -33,18 +30,8 @@ def as_arg(value) -> str:
     return str(value)
 
 
-def run(argv: list[str]) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse: bad syntax
-            code = exc.code
-    return code, err.getvalue()
-
-
 def check(argv: list[str], outputs: list[Path]) -> None:
-    code, err = run(argv)
+    code, err = run_main(*argv)
     assert code in (0, 2), f"{argv}: exit {code}\n{err}"
     if code == 2:
         lines = [line for line in err.splitlines() if line.startswith("error: ")]

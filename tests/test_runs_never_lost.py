@@ -20,6 +20,7 @@ from pathlib import Path
 import midi_factory as mf
 import pytest
 import torch
+from in_process import run_main
 from torch import nn
 
 from engine.core.errors import UserError
@@ -47,16 +48,6 @@ def snapshot(folder: Path) -> dict:
     return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != ".lock"}
 
 
-def in_process(capsys, *args) -> tuple[int, str]:
-    """(exit code, stderr) of `main.py ARGS` run in this process: what a refusal says needs no new
-    interpreter (the killed-run tests below start real ones)."""
-    try:
-        code = main(list(map(str, args)))
-    except SystemExit as exit_:  # argparse's refusals
-        code = exit_.code
-    return code, capsys.readouterr().err
-
-
 def cli(*args, env=None, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=kw.pop("cwd", ROOT), timeout=kw.pop("timeout", 300),
@@ -66,18 +57,18 @@ def cli(*args, env=None, **kw) -> subprocess.CompletedProcess:
 # ------------------------------------------------------------------------------------- resume semantics
 
 
-def test_resume_of_the_bundled_models_changes_nothing(tmp_path, capsys):
+def test_resume_of_the_bundled_models_changes_nothing(tmp_path):
     copy = tmp_path / "pretrained-copy"
     shutil.copytree(PRETRAINED_DIR, copy)
     before = snapshot(copy)
-    code, err = in_process(capsys, "train", "--resume", "--out", copy)
+    code, err = run_main("train", "--resume", "--out", copy)
     assert code == 0, err
     step = json.loads((PRETRAINED_DIR / "rnn" / "config.json").read_text())["step"]
     assert f"rnn: no training state (a bundled or exported model, step {step}): never overwritten" in err
     assert "nothing was changed" in err
     assert snapshot(copy) == before
     # Without --resume it is refused, and the command names the way out.
-    code, err = in_process(capsys, "train", "--out", copy, "--models", "rnn")
+    code, err = run_main("train", "--out", copy, "--models", "rnn")
     assert code == 2 and "already holds a trained model" in err
     assert snapshot(copy) == before
 
@@ -134,7 +125,7 @@ def test_a_killed_run_resumes_every_model_bit_for_bit(tunes, tmp_path):
             assert torch.equal(a[name], b[name]), f"{key} {name}"
 
 
-def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_lock(tunes, tmp_path, capsys, monkeypatch):
+def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_lock(tunes, tmp_path, monkeypatch):
     out = tmp_path / "run"
     env = {"MELODY_MEMORY_CACHE": str(tmp_path / "cache")}
     long_run = ["train", "--out", str(out), "--source", str(tunes), "--models", "rnn", "--preset", "tiny",
@@ -147,10 +138,10 @@ def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_lock(tunes, tm
             time.sleep(0.05)
         # the second writer is this process (a lock held by another process refuses it as it would any)
         monkeypatch.setenv("MELODY_MEMORY_CACHE", env["MELODY_MEMORY_CACHE"])
-        code, err = in_process(capsys, *long_run)
+        code, err = run_main(*long_run)
         assert code == 2
         assert "is being written by another process" in err and f"pid {first.pid}" in err
-        code, err = in_process(capsys, "train", "--resume", "--out", out)
+        code, err = run_main("train", "--resume", "--out", out)
         assert code == 2 and "is being written by another process" in err
     finally:
         first.kill()
@@ -172,13 +163,13 @@ def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_lock(tunes, tm
     (lambda p: (p.mkdir(), (p / "lstm").write_text("x")), "is a file where the lstm model's folder goes"),
     (lambda p: None, None),
 ])
-def test_output_folders_are_checked_before_anything_is_loaded(tmp_path, capsys, make, message):
+def test_output_folders_are_checked_before_anything_is_loaded(tmp_path, make, message):
     out = tmp_path / "out"
     make(out)
     before = snapshot(tmp_path)
     # A source that does not exist: had the folder been accepted, loading would fail next.
-    code, err = in_process(capsys, "train", "--out", out, "--models", "lstm", "--preset", "tiny", "--source",
-                           tmp_path / "nowhere")
+    code, err = run_main("train", "--out", out, "--models", "lstm", "--preset", "tiny", "--source",
+                         tmp_path / "nowhere")
     assert code == 2
     if message:
         assert message in err
@@ -188,9 +179,9 @@ def test_output_folders_are_checked_before_anything_is_loaded(tmp_path, capsys, 
     assert out.exists() == (message is not None)  # a folder made for a refused run is removed again
 
 
-def test_a_folder_that_cannot_be_created_is_refused_with_the_reason(tmp_path, capsys):
+def test_a_folder_that_cannot_be_created_is_refused_with_the_reason(tmp_path):
     (tmp_path / "file").write_text("x")
-    code, err = in_process(capsys, "train", "--out", tmp_path / "file" / "run", "--preset", "tiny")
+    code, err = run_main("train", "--out", tmp_path / "file" / "run", "--preset", "tiny")
     assert code == 2 and "is a file" in err
 
 
@@ -252,9 +243,9 @@ def test_a_step_whose_loss_is_not_finite_is_never_saved(tmp_path, poison_model, 
     assert all(bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point())
 
 
-def test_out_of_range_learning_rates_are_refused_before_training(tmp_path, capsys):
+def test_out_of_range_learning_rates_are_refused_before_training(tmp_path):
     for value in ("inf", "nan", "-1", "0", "2"):
-        code, err = in_process(capsys, "train", "--out", tmp_path / "run", "--lr", value, "--preset", "tiny")
+        code, err = run_main("train", "--out", tmp_path / "run", "--lr", value, "--preset", "tiny")
         assert code == 2 and "--lr must be a number above 0 and at most 1" in err, err
     assert not (tmp_path / "run").exists()
 
@@ -290,12 +281,12 @@ def test_a_tampered_config_is_refused_with_the_file_and_the_field(tmp_path, caps
     assert not (tmp_path / "x.mid").exists()
 
 
-def test_a_tampered_run_file_is_refused(tmp_path, capsys):
+def test_a_tampered_run_file_is_refused(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / RUN_FILE).write_text(json.dumps({"format": "melody-memory-run/1", "models": ["rnn", "cnn"],
                                                 "training": {}}))
-    code, err = in_process(capsys, "train", "--resume", "--out", run_dir)
+    code, err = run_main("train", "--resume", "--out", run_dir)
     assert code == 2 and "models must be a list of distinct model keys" in err
 
 
