@@ -232,6 +232,25 @@ def test_two_temperatures_are_sampled_apart(run_dir, corpus):
     assert report["summary_by_temperature"]["1.0"] == report["summary"]
 
 
+def test_a_window_mean_is_a_paired_difference_with_a_constant_zero_partner():
+    """One function makes every window figure: a source's window mean and its paired difference from a source
+    that is 0 everywhere are the same figure; the mean is each primer's mean over the window's bars (a primer
+    missing some bars counts with the bars it has), then the mean over primers."""
+    from engine.metrics.paired import paired_windows, window_means
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(0.3, 0.2, size=(30, 16))
+    a[:4, 10:] = np.nan  # four primers stop at bar 10
+    a[4, :] = np.nan  # one has no bar at all
+    windows = [(0, 8), (8, 16)]
+    alone = window_means(a, windows, n_boot=300, seed=5, min_n=2)
+    assert alone == paired_windows(a, np.zeros_like(a), windows, n_boot=300, seed=5, min_n=2)
+    by_hand = np.nanmean(a[5:, 8:], axis=1).tolist() + np.nanmean(a[:4, 8:10], axis=1).tolist()
+    assert alone["bars 9-16"]["n"] == 29 and alone["bars 9-16"]["mean"] == pytest.approx(np.mean(by_hand), abs=1e-6)
+    assert alone["bars 1-8"]["lo"] < alone["bars 1-8"]["mean"] < alone["bars 1-8"]["hi"]
+    assert alone != paired_windows(a, np.full_like(a, 0.1), windows, n_boot=300, seed=5, min_n=2)
+
+
 def test_training_curve_says_how_much_the_last_quarter_still_gained(tmp_path):
     from engine.evaluation.evaluate import training_curve
     from engine.evaluation.report import summary_markdown

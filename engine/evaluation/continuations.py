@@ -37,7 +37,7 @@ from engine.evaluation.controls_section import SUMMARY_BARS, controls_block  # S
 from engine.evaluation.settings import EvalSettings, EvaluationCancelled
 from engine.metrics import PER_BAR
 from engine.metrics.scoring import MATCHED, score_continuation
-from engine.metrics.stats import per_bar_stats, scalar_stats, window_values
+from engine.metrics.stats import per_bar_stats, scalar_stats, window_stats
 from engine.music.melody import Melody
 
 MIN_EXTRA_BARS = 16
@@ -271,8 +271,8 @@ def window_block(scores: dict[str, Scores], settings: EvalSettings) -> dict:
             if series not in sc.series:
                 continue
             key = name if window == "all" else f"{name}_{window}"
-            values = window_values(sc.series[series], *spans[window])
-            entry[key] = scalar_stats(values, settings.bootstrap, settings.seed, settings.min_n)
+            entry[key] = window_stats(sc.series[series], *spans[window], settings.bootstrap, settings.seed,
+                                      settings.min_n)
         if src != "floor":
             entry["distinct_bar_rate"] = scalar_stats(sc.distinct, settings.bootstrap, settings.seed, settings.min_n)
         out[src] = entry

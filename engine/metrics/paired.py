@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from engine.metrics.stats import scalar_stats, window_values
+from engine.metrics.stats import scalar_stats, window_stats
 
 
 def window_label(start: int, stop: int) -> str:
@@ -27,12 +27,18 @@ def paired_difference(a, b, n_boot: int = 1000, seed: int = 0, min_n: int = 1) -
     return scalar_stats(diff, n_boot, seed, min_n)
 
 
+def window_means(a: np.ndarray, windows: list[tuple[int, int]], n_boot: int = 1000, seed: int = 0, min_n: int = 1,
+                 minus: np.ndarray | None = None) -> dict:
+    """{"bars 1-8": stats, ...}: per primer, the mean of a's bars in each window (minus b's, when given), then
+    the mean and 95% bootstrap interval over primers (engine.metrics.stats.window_stats)."""
+    return {window_label(start, stop): window_stats(a, start, stop, n_boot, seed, min_n, minus)
+            for start, stop in windows}
+
+
 def paired_windows(a: np.ndarray, b: np.ndarray, windows: list[tuple[int, int]], n_boot: int = 1000, seed: int = 0,
                    min_n: int = 1) -> dict:
     """{"bars 1-8": stats, ...}: per primer, the mean of a's and of b's bars in each window, differenced."""
-    return {window_label(start, stop): paired_difference(window_values(a, start, stop), window_values(b, start, stop),
-                                                          n_boot, seed, min_n)
-            for start, stop in windows}
+    return window_means(a, windows, n_boot, seed, min_n, minus=b)
 
 
 def source_pairs(models: list[str], reference: str = "human") -> list[tuple[str, str]]:

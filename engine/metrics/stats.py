@@ -103,3 +103,19 @@ def window_values(matrix, start: int, stop: int) -> np.ndarray:
     count = present.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, np.where(present, m, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
+
+
+def window_stats(matrix, start: int, stop: int, n_boot: int = 1000, seed: int = 0, min_n: int = 1,
+                 minus=None) -> dict:
+    """{"mean", "lo", "hi", "n"} of a bar window: per unit the mean of its values in bars [start, stop), then
+    the mean and 95% bootstrap interval over units (the primers), n = the units with a value there.
+
+    With `minus` (a second [units, bars] matrix over the same units), the per-unit difference of the two
+    window means: a paired difference, the bootstrap resampling units and keeping each pair (a unit missing
+    from either side is left out). The one way the report makes a window figure: the summary table's
+    (TR_excess_first ...), the window means (`window_means`) and the paired differences (`paired...`).
+    """
+    values = window_values(matrix, start, stop)
+    if minus is not None:
+        values = values - window_values(minus, start, stop)
+    return scalar_stats(values, n_boot, seed, min_n)
