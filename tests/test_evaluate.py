@@ -232,6 +232,37 @@ def test_two_temperatures_are_sampled_apart(run_dir, corpus):
     assert report["summary_by_temperature"]["1.0"] == report["summary"]
 
 
+def test_every_window_mean_carries_its_interval_and_n_from_the_function_the_pairs_use(run_dir, corpus):
+    """`window_means(_by_temperature)`: each theme series' bar-window mean for every model and the human, with
+    its interval and n = the primers (every primer reaches all 8 bars here); the same figure as the summary
+    table's, and a paired difference is the difference of the two window means when both rest on every primer."""
+    from engine.evaluation.controls_section import WINDOW_SERIES
+
+    report = evaluate(run_dir, settings=small_settings(probe=False), corpus=corpus)
+    primers = len(report["primers"])
+    assert primers == 4
+    assert set(report["window_means_by_temperature"]) == {"1.0", "0.7"}
+    assert report["window_means"] == report["window_means_by_temperature"]["1.0"]
+    for t, block in report["window_means_by_temperature"].items():
+        assert set(block) == set(WINDOW_SERIES) >= {"TR_excess", "PTR_excess", "TR_phase_excess", "TR_excess_random",
+                                                    "TR", "PTR", "TR_phase"}
+        for series, by_source in block.items():
+            assert list(by_source) == ["rnn", "transformer", "human"], (t, series)
+            for src, by_window in by_source.items():
+                assert list(by_window) == ["bars 1-8"]  # G = 8: the first and the last 8 bars are one window
+                figure = by_window["bars 1-8"]
+                assert figure["n"] == primers, (t, series, src)
+                assert figure["lo"] <= figure["mean"] <= figure["hi"], (t, series, src)
+        rows = {r["source"]: r for r in report["summary_by_temperature"][t]}
+        for src in ("rnn", "transformer", "human"):
+            assert block["TR_excess"][src]["bars 1-8"] == rows[src]["TR_excess_first"]
+        for pair in ("rnn-transformer", "rnn-human"):
+            a, b = pair.split("-")
+            diff = report["paired_by_temperature"][t][pair]["bars 1-8"]["mean"]
+            assert diff == pytest.approx(block["TR_excess"][a]["bars 1-8"]["mean"]
+                                         - block["TR_excess"][b]["bars 1-8"]["mean"], abs=3e-6)
+
+
 def test_a_window_mean_is_a_paired_difference_with_a_constant_zero_partner():
     """One function makes every window figure: a source's window mean and its paired difference from a source
     that is 0 everywhere are the same figure; the mean is each primer's mean over the window's bars (a primer

@@ -7,6 +7,11 @@ section 5, "Controls of the sampled per-bar measures").
   temperature's; `paired_by_series.<series>` gives the same at the first temperature for every excess series
   of PAIRED_SERIES (pitch-only, phase-robust, over the random floor); `settings.paired_series` names the
   headline one.
+- `window_means_by_temperature.<T>.<series>.<source>.<window>` = {mean, lo, hi, n}: each source's own window
+  figure of the same series (WINDOW_SERIES: the excess series above and the raw TR, PTR and TR_phase), for
+  every model and the human continuation: per primer the mean over the window, then the mean and 95%
+  bootstrap interval over primers. `window_means` is the first temperature's. It is made by the function that
+  makes the paired differences and the summary table's window figures (engine.metrics.stats.window_stats).
 - `distinct_bar_rate_matched(_by_temperature)`: distinct-bar rate with model and human scored over the same
   bars of each primer (the human continuation's length: the models always compose all G bars), and
   `distinct_bar_rate_matched_paired(_by_temperature).<model>-human`, the paired difference.
@@ -15,10 +20,11 @@ section 5, "Controls of the sampled per-bar measures").
 from __future__ import annotations
 
 from engine.evaluation.settings import EvalSettings
-from engine.metrics.paired import paired_difference, paired_windows, source_pairs
+from engine.metrics.paired import paired_difference, paired_windows, source_pairs, window_means
 
 HEADLINE_SERIES = "TR_excess"
 PAIRED_SERIES = ("TR_excess", "PTR_excess", "TR_phase_excess", "TR_excess_random")
+WINDOW_SERIES = (*PAIRED_SERIES, "TR", "PTR", "TR_phase")
 SUMMARY_BARS = 8
 HUMAN = "human"
 
@@ -46,6 +52,20 @@ def paired_block(scores: dict, models: list[str], series: str, settings: EvalSet
     return out
 
 
+def window_means_block(scores: dict, models: list[str], settings: EvalSettings) -> dict:
+    """{series: {source: {window: stats}}} of WINDOW_SERIES for one temperature's Scores {source: Scores}, the
+    models in the given order, then the human continuation."""
+    windows = bar_windows(settings.bars)
+    out = {}
+    for series in WINDOW_SERIES:
+        by_source = {src: window_means(scores[src].series[series], windows, settings.bootstrap, settings.seed,
+                                       settings.min_n)
+                     for src in [*models, HUMAN] if src in scores and series in scores[src].series}
+        if by_source:
+            out[series] = by_source
+    return out
+
+
 def distinct_matched_block(scores: dict, models: list[str], settings: EvalSettings) -> tuple[dict, dict]:
     """({source: stats} of the matched-length rate, {"<model>-human": stats} of its paired difference)."""
     from engine.metrics.stats import scalar_stats
@@ -67,10 +87,13 @@ def controls_block(by_t: dict, models: list[str], first: str, settings: EvalSett
     """The report keys of this module from {temperature: {source: Scores}}; `first` = the per_bar temperature."""
     paired_by_t = {t: paired_block(sc, models, HEADLINE_SERIES, settings) for t, sc in by_t.items()}
     distinct = {t: distinct_matched_block(sc, models, settings) for t, sc in by_t.items()}
+    means_by_t = {t: window_means_block(sc, models, settings) for t, sc in by_t.items()}
     return {
         "paired": paired_by_t[first],
         "paired_by_temperature": paired_by_t,
         "paired_by_series": {s: paired_block(by_t[first], models, s, settings) for s in PAIRED_SERIES},
+        "window_means": means_by_t[first],
+        "window_means_by_temperature": means_by_t,
         "distinct_bar_rate_matched": distinct[first][0],
         "distinct_bar_rate_matched_by_temperature": {t: d[0] for t, d in distinct.items()},
         "distinct_bar_rate_matched_paired": distinct[first][1],
