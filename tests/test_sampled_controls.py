@@ -279,7 +279,15 @@ def test_a_quick_evaluation_writes_every_key_the_memory_tab_reads(tmp_path, midi
     drawn = []
     write_controls_plots(plt, report, lambda fig, name: (drawn.append(name), plt.close(fig)))
     assert drawn == ["per_bar_theme_controls.png", "temperature_sweep.png"]
-    assert "Paired differences" in summary_markdown(report)
+    text = summary_markdown(report)
+    assert "Paired differences" in text
+    assert set(report["window_means_by_temperature"]) == set(report["by_temperature"])
+    for block in report["window_means_by_temperature"].values():  # test_evaluate.py checks their figures
+        assert set(block["PTR_excess"]) == set(sources) and set(block["TR_phase"]["human"]) == {"bars 1-8"}
+    human = report["window_means"]["TR_phase_excess"]["human"]["bars 1-8"]
+    companions = text.split("Theme recall and its companions")[1].split("\n\n", 2)[2]
+    assert next(line for line in companions.splitlines() if line.startswith("| human |")).count(" [") == 4
+    assert f"(n {human['n']})" in companions
     check_report(report, "report.json")  # the app reads it back strictly
 
 
@@ -314,12 +322,43 @@ def test_the_summary_shows_pitch_only_and_phase_robust_recall_beside_tr_with_the
     assert "TR_phase (phase-robust) bars 1-8" in text and "PTR (pitch only) bars 57-64" in text
     human = next(line for line in text.splitlines() if line.startswith("| human |"))
     assert "+0.568 (n 138)" in human and "+0.618 (n 138)" in human  # over the rhythm-matched / the random floor
+    assert "window_means" not in shipped and "the next evaluate gives each with its 95% interval" in text
     from engine.evaluation.controls_report import _distinct_sweep_lines
 
     sweep = "\n".join(_distinct_sweep_lines(shipped))  # the matched-length rate at every temperature, paired
     assert "| transformer | 0.633; +0.089 [+0.049, +0.129] (n 138) |" in sweep
     pitch = shipped["paired_by_series"]["PTR_excess"]["rnn-gru"]["bars 1-8"]
     assert _figure(pitch) in next(line for line in text.splitlines() if line.startswith("| rnn-gru |"))
+
+
+def test_a_report_with_window_means_shows_each_companion_with_its_interval_and_n(shipped):
+    """Where the report keeps `window_means` (every evaluate since they were added), the companion table
+    prints each cell as mean [95% interval] (n primers) from it, not from the per-bar series."""
+    from engine.evaluation.controls_report import companion_lines
+
+    series = ("TR_excess", "TR_phase_excess", "PTR_excess", "TR_excess_random", "TR", "PTR", "TR_phase")
+    sources = [*shipped["models"], "human"]
+
+    def figure(i, j, w):
+        mean = round(0.01 * (i + 1) + 0.1 * j + 0.001 * w, 6)
+        return {"mean": mean, "lo": round(mean - 0.05, 6), "hi": round(mean + 0.05, 6), "n": 130 + w}
+
+    means = {s: {src: {w: figure(i, j, k) for k, w in enumerate(("bars 1-8", "bars 57-64"))}
+                 for j, src in enumerate(sources)} for i, s in enumerate(series)}
+    means["TR_excess"]["human"]["bars 57-64"] = {"mean": None, "lo": None, "hi": None, "n": 5}  # below min_n
+    text = "\n".join(companion_lines({**shipped, "window_means": means}))
+    assert "the next evaluate" not in text and "mean [95% bootstrap interval] over primers (n primers)" in text
+    table = text.split("\n\n")[1].splitlines()[2:]
+    rows = {cells[0]: cells[1:] for cells in (line.strip("| ").split(" | ") for line in table)}
+    assert list(rows) == sources
+    human = len(sources) - 1
+    assert rows["human"][:4] == [f"+{0.01 + 0.1 * human:.3f} [+{0.01 + 0.1 * human - 0.05:.3f}, "
+                                 f"+{0.01 + 0.1 * human + 0.05:.3f}] (n 130)", "-",
+                                 f"+{0.02 + 0.1 * human:.3f} [+{0.02 + 0.1 * human - 0.05:.3f}, "
+                                 f"+{0.02 + 0.1 * human + 0.05:.3f}] (n 130)",
+                                 f"+{0.021 + 0.1 * human:.3f} [+{0.021 + 0.1 * human - 0.05:.3f}, "
+                                 f"+{0.021 + 0.1 * human + 0.05:.3f}] (n 131)"]
+    assert rows["rnn"][0] == "+0.010 [-0.040, +0.060] (n 130)"
 
 
 def test_the_human_fade_is_read_part_by_part_with_the_tunes_that_reach_each(shipped):

@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.evaluation.controls_section import bar_windows
 from engine.evaluation.report_file import report_number as _number
+from engine.metrics.paired import window_label
 from engine.metrics.table import source_style
 
 MISSING = "-"
@@ -149,9 +150,16 @@ def _n_range(counts: list[int]) -> str:
 def companion_lines(report: dict) -> list[str]:
     """Theme recall beside its companions (phase-robust, pitch-only, over the random floor) at the report's
     temperature: each source's window means, then the paired differences of each companion (issue 24 items 1
-    and 2: which of pitch and rhythm is kept, and whether a drift by a beat was scored as forgetting)."""
+    and 2: which of pitch and rhythm is kept, and whether a drift by a beat was scored as forgetting).
+
+    The window means are the report's `window_means.<series>.<source>.<window>`, each with its interval and n;
+    a report made before that key (docs/report.json as shipped) has only the per-bar series, from which the
+    table gives the mean of each bar's mean over the window with the primers those bars rest on, and says so."""
     block = {s: _dicts(v) for s, v in _dicts(report.get("per_bar")).items()}
-    series = [(s, name) for s, name in (("TR_excess", "TR (bar grid)"), *COMPANIONS) if block.get(s)]
+    means = {s: {src: _dicts(w) for src, w in _dicts(v).items()} for s, v in _dicts(report.get("window_means")).items()}
+    given = bool(means)
+    have = means if given else block
+    series = [(s, name) for s, name in (("TR_excess", "TR (bar grid)"), *COMPANIONS) if have.get(s)]
     paired = {name: {pair: _dicts(w) for pair, w in _dicts(by_pair).items()}
               for name, by_pair in _dicts(report.get("paired_by_series")).items()}
     if len(series) < 2:
@@ -159,18 +167,27 @@ def companion_lines(report: dict) -> list[str]:
     spans = bar_windows(int(report["settings"]["bars"]))
     t = report["settings"].get("per_bar_temperature")
     heads = [f"{name} bars {a + 1}-{b}" for _, name in series for a, b in spans]
-    lines = ["", f"Theme recall and its companions at temperature {t}, each over the source's own rhythm-matched floor "
-             "unless named (0 = chance): the mean over primers of each bar's mean in the window, with the primers "
-             "it rests on. The report keeps intervals of these window means only as paired differences (below) "
-             "and, for TR, in the summary table.", "",
-             "| source | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(heads)]
-    sources = list(dict.fromkeys(src for s, _ in series for src in block[s]))
+    head = (f"Theme recall and its companions at temperature {t}, each over the source's own rhythm-matched floor "
+            "unless named (0 = chance): ")
+    if given:
+        head += ("per primer the mean over the window's bars, then the mean [95% bootstrap interval] over primers "
+                 f"(n primers); {MISSING} = fewer than {report['settings'].get('min_n') or 1} primers (min_n).")
+    else:
+        head += ("the mean over primers of each bar's mean in the window, with the primers it rests on. This report "
+                 "was made before the window means were kept with their intervals (`window_means`): the next "
+                 "evaluate gives each with its 95% interval; until then they are read from the paired differences "
+                 "(below) and, for TR, from the summary table.")
+    lines = ["", head, "", "| source | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(heads)]
+    sources = list(dict.fromkeys(src for s, _ in series for src in have[s]))
+    least = report["settings"].get("min_n") or 1
     for src in sources:
         cells = []
         for s, _ in series:
             for a, b in spans:
+                if given:
+                    cells.append(_figure(means[s].get(src, {}).get(window_label(a, b))))
+                    continue
                 mean, counts = _window_mean(block[s].get(src) or {}, a, b)
-                least = report["settings"].get("min_n") or 1
                 cells.append(MISSING if mean is None or not counts or min(counts) < least
                              else f"{mean:+.3f} ({_n_range(counts)})")
         lines.append(f"| {src} | " + " | ".join(cells) + " |")
