@@ -322,9 +322,12 @@ def test_the_influence_distance_of_the_evaluations_own_continuations(run_dir, co
     influence = report["influence"]
     assert influence["method"] == "gradient" and influence["temperature"] == 1.0
     assert influence["bars"] == 8 and influence["primers"] == 1  # min(16, the 8 bars composed); N as asked
-    assert set(influence["models"]) == set(influence["repeats"]) == {"rnn", "transformer"}
+    # each model's entry at influence.<model>, beside the block's own keys (design.md s.5, influence references)
+    assert list(influence) == ["method", "bars", "primers", "temperature", "rnn", "transformer", "human", "repeats"]
+    models = {k: influence[k] for k in ("rnn", "transformer")}
+    assert set(influence["repeats"]) == {"rnn", "transformer"}
     P, G, S = SECTION_BARS, 8, 16
-    for key, d in [*influence["models"].items(), ("human", influence["human"])]:
+    for key, d in [*models.items(), ("human", influence["human"])]:
         assert set(d) >= INFLUENCE_KEYS, key
         edges, counts = d["histogram"]["edges"], d["histogram"]["counts"]
         assert edges == list(range(P + G + 1)) and len(counts) == len(edges) - 1, key  # 1-bar bins up to P + G
@@ -335,12 +338,12 @@ def test_the_influence_distance_of_the_evaluations_own_continuations(run_dir, co
     for key in ("rnn", "transformer"):
         example = report["examples"][key]
         assert example["primer"] == report["primers"][0]["tune_id"] and example["temperature"] == 1.0
-        assert influence["models"][key]["n_notes"] == sum(1 for onset, _p, _d in example["notes"] if onset < G * S)
+        assert influence[key]["n_notes"] == sum(1 for onset, _p, _d in example["notes"] if onset < G * S)
     # AABB, primer = one A: the real continuation plays A again, 4 bars after the primer's A
     assert influence["human"]["median"] == SECTION_BARS
     assert 0 < influence["human"]["no_repeat_share"] < 1  # then B, heard for the first time
     rows = {r["source"]: r for r in report["summary"]}
-    for key, d in [*influence["models"].items(), ("human", influence["human"])]:
+    for key, d in [*models.items(), ("human", influence["human"])]:
         assert rows[key]["influence_distance_bars"] == {k: d[k] for k in ("mean", "lo", "hi", "n")}
     assert "influence_distance_bars" not in rows["floor"]
     assert all("influence_distance_bars" not in r for r in report["summary_by_temperature"]["0.7"])
@@ -352,7 +355,7 @@ def test_the_influence_distance_of_the_evaluations_own_continuations(run_dir, co
     assert len(lines) == 1 + 5 * (P + G)  # influence and own repeats of two models, and the human
     summary = (tmp_path / "r" / "summary.md").read_text()
     assert "influence distance, 1 primer (bars; human: nearest repeat)" in summary
-    mean = influence["models"]["rnn"]["mean"]
+    mean = influence["rnn"]["mean"]
     assert f"| rnn | {mean:.2f} | " in summary  # the influence table: one value, so no interval
 
 
@@ -361,7 +364,7 @@ def test_influence_follows_min_n_and_can_be_left_out(run_dir, corpus, tmp_path):
 
     report = evaluate(run_dir, settings=replace(small_settings(probe=False, min_n=10, temperatures=(1.0,)),
                                                 influence_primers=3), corpus=corpus)
-    for d in [*report["influence"]["models"].values(), report["influence"]["human"]]:
+    for d in [report["influence"][k] for k in ("rnn", "transformer", "human")]:
         assert d["n"] == 3 and d["mean"] is d["lo"] is d["hi"] is d["median"] is d["q90"] is None
         assert sum(d["histogram"]["counts"]) == d["n_notes"] > 0  # the counts are still there
     from engine.evaluation.report import summary_markdown  # what write_report writes as summary.md

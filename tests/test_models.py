@@ -44,6 +44,22 @@ def test_registry_invariants_keys_colours_labels_groups():
     assert {k: MODEL_COLOURS[k] for k in seed_five} == seed_five
 
 
+def test_no_model_key_is_a_name_the_report_gives_beside_the_models():
+    """A report keys each model's influence entry as influence.<model> beside the block's own keys, and sets the
+    models beside "human" and "floor": register() refuses those names, so a model can never overwrite them."""
+    from dataclasses import replace
+
+    from engine.evaluation.report_file import INFLUENCE_KEYS
+    from engine.models.registry import RESERVED_KEYS, register
+
+    assert set(INFLUENCE_KEYS) | {"human", "floor"} <= RESERVED_KEYS
+    assert not RESERVED_KEYS & set(MODEL_KEYS)
+    for key in ("repeats", "human", "temperature"):
+        with pytest.raises(ValueError, match="a name the report gives"):
+            register(replace(spec("rnn"), key=key))
+    assert key not in MODEL_KEYS
+
+
 @pytest.mark.parametrize("key", MODEL_KEYS)
 def test_every_model_declares_its_interface(key):
     """What the engine asks of a model is declared (engine/models/base.py), never guessed: a per-step input

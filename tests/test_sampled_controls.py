@@ -270,7 +270,7 @@ def test_a_quick_evaluation_writes_every_key_the_memory_tab_reads(tmp_path, midi
     assert set(report["paired"]["rnn-human"]["bars 1-8"]) == {"mean", "lo", "hi", "n"}
     assert set(report["distinct_bar_rate_matched_paired"]) == {"rnn-human", "lstm-human"}
     for key in models:
-        figures = report["influence"]["models"][key]
+        figures = report["influence"][key]  # influence.<model>, the path of issue 24's done-when
         for reference in ("reference_previous_note", "reference_uniform", "share_on_primer"):
             assert set(figures[reference]) == {"mean", "lo", "hi", "n"}
         assert report["probe"]["models"][key]["n_seeds"] == 3
@@ -285,7 +285,7 @@ def test_a_quick_evaluation_writes_every_key_the_memory_tab_reads(tmp_path, midi
     for block in report["window_means_by_temperature"].values():  # test_evaluate.py checks their figures
         assert set(block["PTR_excess"]) == set(sources) and set(block["TR_phase"]["human"]) == {"bars 1-8"}
     human = report["window_means"]["TR_phase_excess"]["human"]["bars 1-8"]
-    companions = text.split("Theme recall and its companions")[1].split("\n\n", 2)[2]
+    companions = text.split("Theme recall and its companions")[1].split("\n\n", 2)[1]
     assert next(line for line in companions.splitlines() if line.startswith("| human |")).count(" [") == 4
     assert f"(n {human['n']})" in companions
     check_report(report, "report.json")  # the app reads it back strictly
@@ -380,6 +380,34 @@ def test_the_nearest_repeat_says_how_many_notes_it_rests_on_and_the_uniform_spre
     assert "chance (bars)" not in text and "uniform spread (bars)" in text
 
 
+def test_an_influence_entry_left_null_is_skipped_with_its_name_and_the_old_layout_reads_the_same(shipped):
+    """A hand-edited report whose model entry is null: the summary's influence tables leave the model out and
+    name it, the CSV skips it, the app's reader accepts it. A report written before the entries moved to
+    influence.<model> (influence.models.<model>) renders the very same summary."""
+    from engine.evaluation.controls_report import influence_reference_lines
+    from engine.evaluation.report import _influence_and_repeat_series, _influence_lines, summary_markdown
+    from engine.evaluation.report_file import INFLUENCE_KEYS, check_report, influence_models
+
+    influence = shipped["influence"]
+    models = [k for k in influence if k not in INFLUENCE_KEYS]
+    assert models == shipped["models"] and "models" not in influence  # the shipped report, migrated in place
+    nulled = {**shipped, "influence": {**influence, "rnn": None}}
+    check_report(nulled, "report.json")
+    text = "\n".join([*_influence_lines(nulled["influence"]), *influence_reference_lines(nulled["influence"])])
+    assert "| rnn |" not in text and text.count("| lstm |") == 2 and text.count("| human") == 2
+    assert "Left out of the influence tables, with no figures in the report: rnn." in text
+    summary_markdown(nulled)
+    rows = next(rows for plot, *_, rows in _influence_and_repeat_series(nulled) if plot == "influence_distance")
+    assert {(m, src) for m, src, *_ in rows} == {*(("influence", k) for k in models[1:]),
+                                                  *(("repeat", k) for k in [*models, "human"])}
+
+    old = {**shipped, "influence": {**{k: v for k, v in influence.items() if k not in models},
+                                    "models": {k: influence[k] for k in models}}}
+    assert influence_models(old["influence"]) == {k: influence[k] for k in models}
+    check_report(old, "report.json")
+    assert summary_markdown(old) == summary_markdown(shipped)
+
+
 def test_the_influence_plot_draws_both_references_and_the_probe_plot_its_seed_range(shipped):
     import matplotlib
 
@@ -394,14 +422,15 @@ def test_the_influence_plot_draws_both_references_and_the_probe_plot_its_seed_ra
         figures[name] = fig
 
     influence = shipped["influence"]
-    one_model = {**shipped, "influence": {**influence, "models": {"rnn": influence["models"]["rnn"]},
+    others = [k for k in influence if k not in ("method", "bars", "primers", "temperature", "human", "repeats", "rnn")]
+    one_model = {**shipped, "influence": {**{k: v for k, v in influence.items() if k not in others},
                                           "repeats": {"rnn": influence["repeats"]["rnn"]}}}  # two panels: quick
     _influence_plot(plt, one_model, keep)
     _probe_plot(plt, shipped["probe"], keep)
     try:
         rnn = figures["influence_distance.png"].axes[0]
         labels = [line.get_label() for line in rnn.get_lines()]
-        previous = shipped["influence"]["models"]["rnn"]["reference_previous_note"]["mean"]
+        previous = shipped["influence"]["rnn"]["reference_previous_note"]["mean"]
         assert f"previous note {previous:.2f}" in labels and any(la.startswith("uniform spread") for la in labels)
         probe = figures["probe.png"].axes[0]
         assert len(probe.collections) >= len(shipped["probe"]["models"])  # one band (min-max over seeds) per model

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.evaluation.controls_section import bar_windows
+from engine.evaluation.report_file import influence_models
 from engine.evaluation.report_file import report_number as _number
 from engine.metrics.paired import window_label
 from engine.metrics.table import source_style
@@ -292,12 +293,13 @@ def _sweep(plt, report: dict, save) -> None:
 
 def influence_reference_lines(influence: dict | None) -> list[str]:
     """Each source's influence distance between its two references, and its share on the primer."""
-    if not influence:
+    if not isinstance(influence, dict) or not influence:
         return []
-    rows = [(k, d) for k, d in (influence.get("models") or {}).items() if "reference_previous_note" in d]
+    rows = [(k, d) for k, d in influence_models(influence).items()
+            if isinstance(d, dict) and "reference_previous_note" in d]  # a null entry: named under the first table
     if not rows:
         return []
-    human = influence.get("human") or {}
+    human = influence.get("human") if isinstance(influence.get("human"), dict) else {}
     lines = ["", "Influence distance between its references: all weight on the previous note (the short extreme) and "
              "every earlier note weighed the same (the uniform spread, the long extreme); share on the primer = the "
              "share of each note's weight on primer notes. Mean [95% interval] over continuations.", "",

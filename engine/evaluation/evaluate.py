@@ -322,8 +322,9 @@ INFLUENCE_STATS = ("mean", "lo", "hi", "n")  # what the summary table's influenc
 
 
 def influence_report(models: dict, cases, first_samples: dict, settings: EvalSettings, say) -> dict:
-    """report["influence"] = {"method": "gradient", "bars", "primers", "temperature", "models": {key: D},
-    "human": D, "repeats": {key: D}} over the first `settings.influence_primers` primers.
+    """report["influence"] = {"method": "gradient", "bars", "primers", "temperature", <key>: D for each model,
+    "human": D, "repeats": {key: D}} over the first `settings.influence_primers` primers (each model's D
+    beside the block's own keys, engine.evaluation.report_file.INFLUENCE_KEYS, which no model key can be).
 
     models: {key: (model, token_config)}; first_samples: {key: each primer's first continuation at the
     first temperature} (what measure_continuations keeps). Per source, D = {"mean", "lo", "hi", "n",
@@ -334,7 +335,7 @@ def influence_report(models: dict, cases, first_samples: dict, settings: EvalSet
     - histogram: 1-bar bins from 0 to P + bars, the longest distance possible (with a long primer the
       last bin starts at 32 bars and holds everything further back);
     - chance: the mean distance if each note's weight were spread evenly over all earlier steps.
-    `models`: the gradient influence distance of each model's notes. `human`: how far back each note of
+    Each model's D: the gradient influence distance of its notes. `human`: how far back each note of
     the real continuation finds its nearest earlier repeat (repeat_distances: a repeated two-note
     figure a whole number of bars back); notes without one are left out, their share is
     "no_repeat_share". `repeats`: the same repeat measure on each model's own notes, to set beside it.
@@ -343,8 +344,10 @@ def influence_report(models: dict, cases, first_samples: dict, settings: EvalSet
     """
     from engine.evaluation.continuations import temperature_key
     from engine.evaluation.controls_section import human_influence_references, influence_references
+    from engine.evaluation.report_file import INFLUENCE_KEYS
     from engine.memory.influence import continuation_tokens, influence_distribution, repeat_distribution
 
+    assert not set(models) & set(INFLUENCE_KEYS), f"a model key is one of the influence block's own {INFLUENCE_KEYS}"
     use = cases[: settings.influence_primers]
     bars = min(INFLUENCE_BARS, settings.bars)
     longest = settings.primer_bars + bars
@@ -365,7 +368,7 @@ def influence_report(models: dict, cases, first_samples: dict, settings: EvalSet
              **human_influence_references(real, bars, settings)}
     return {"method": "gradient", "bars": bars, "primers": len(use),
             "temperature": float(temperature_key(settings.temperatures[0])),
-            "models": found, "human": human, "repeats": repeats}
+            **found, "human": human, "repeats": repeats}
 
 
 def _chance_of_real_notes(cases, bars: int):
@@ -407,9 +410,12 @@ def _distance_entry(dist: dict, chance, settings: EvalSettings, longest: int) ->
 def add_influence_column(rows: list[dict], influence: dict) -> None:
     """The summary's influence_distance_bars {"mean", "lo", "hi", "n"} on each model's row (influence
     distance) and the human row (distance to the nearest earlier repeat)."""
+    from engine.evaluation.report_file import influence_models
+
+    models = influence_models(influence)
     for row in rows:
-        d = influence["human"] if row["source"] == "human" else influence["models"].get(row["source"])
-        if d is not None:
+        d = influence.get("human") if row["source"] == "human" else models.get(row["source"])
+        if isinstance(d, dict):
             row["influence_distance_bars"] = {k: d[k] for k in INFLUENCE_STATS}
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from engine.core.atomic import atomic_write
 from engine.core.errors import UserError
-from engine.evaluation.report_file import report_number
+from engine.evaluation.report_file import influence_models, report_number
 
 MODEL_SIDE_COLUMNS = (
     ("valid_bpt", "valid bits/token", "{:.3f}"),
@@ -170,11 +170,15 @@ def _protocol_sentence(report: dict) -> str:
 
 
 def _influence_lines(influence) -> list[str]:
-    """The influence distance beside its chance level and the nearest-repeat distances (engine.evaluation.evaluate.influence_report)."""
-    if not influence:
+    """The influence distance beside its chance level and the nearest-repeat distances (engine.evaluation.evaluate.influence_report).
+    A source whose entry is not a table (a hand edit left it null) is left out of the table, and named under it."""
+    if not isinstance(influence, dict) or not influence:
         return []
-    human = influence["human"]
-    share = human.get("no_repeat_share")
+    models = influence_models(influence)
+    human = influence.get("human") if isinstance(influence.get("human"), dict) else None
+    skipped = [key for key, d in [*models.items(), ("human", human)] if not isinstance(d, dict)]
+    repeats = influence.get("repeats") if isinstance(influence.get("repeats"), dict) else {}
+    share = (human or {}).get("no_repeat_share")
     lines = [
         "",
         (f"Influence distance: how many bars back lie the notes each generated note drew on ({influence['method']}: "
@@ -192,14 +196,16 @@ def _influence_lines(influence) -> list[str]:
         "| nearest repeat (bars) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    rows = [(key, d, influence.get("repeats", {}).get(key)) for key, d in influence["models"].items()]
-    for key, d, repeat in [*rows, ("human", None, human)]:
+    rows = [(key, d, repeats.get(key)) for key, d in models.items() if isinstance(d, dict)]
+    for key, d, repeat in [*rows, *((("human", None, human),) if human else ())]:
         basis = d or repeat
         quantiles = [basis.get(q) for q in ("median", "q10", "q90")]
         spread = (MISSING if any(report_number(q) is None for q in quantiles)
                   else "{:.2f} [{:.2f}, {:.2f}]".format(*quantiles))
-        lines.append(f"| {key} | {_cell(d, '{:.2f}') if d else MISSING} | {spread} | {basis['n']} / "
-                     f"{basis['n_notes']} | {_cell(basis['chance'], '{:.2f}')} | {_repeat_cell(repeat)} |")
+        lines.append(f"| {key} | {_cell(d, '{:.2f}') if d else MISSING} | {spread} | {basis.get('n')} / "
+                     f"{basis.get('n_notes')} | {_cell(basis.get('chance'), '{:.2f}')} | {_repeat_cell(repeat)} |")
+    if skipped:
+        lines += ["", f"Left out of the influence tables, with no figures in the report: {', '.join(skipped)}."]
     return lines
 
 
@@ -346,9 +352,11 @@ def _influence_and_repeat_series(report: dict):
     if influence:
         yield ("influence_distance", "histograms", ["measure", "source", "from_bars", "to_bars", "notes"],
                ((measure, src, d["histogram"]["edges"][b], d["histogram"]["edges"][b + 1], count)
-                for measure, by_source in (("influence", influence["models"]), ("repeat", influence["repeats"]),
-                                           ("repeat", {"human": influence["human"]}))
-                for src, d in by_source.items() for b, count in enumerate(d["histogram"]["counts"])))
+                for measure, by_source in (("influence", influence_models(influence)),
+                                           ("repeat", influence.get("repeats") or {}),
+                                           ("repeat", {"human": influence.get("human")}))
+                for src, d in by_source.items() if isinstance(d, dict)
+                for b, count in enumerate(d["histogram"]["counts"])))
     rg = report.get("repeat_gain", {})
     if rg:
         yield ("repeat_gain", "all", ["model", "gain_bits", "copyable_bits", "other_bits", "n_copyable", "n_other"],

@@ -4,6 +4,13 @@ the one shipped with the bundled models, so every part it draws from is checked 
 `read_report` returns the document (a plain dict: the keys are the contract of docs/design.md section 5,
 "Protocol (revised ...)") or raises a UserError naming the file and the first thing wrong with it. A report
 of the first format (no `format` key, one temperature, no matched floor) is still read.
+
+Older layouts are read as they are, and every reader falls back (the app's rule for older reports: a part
+a report lacks is left out, it is never refused for its age). The influence block is the one key that
+moved: each model's entry is `influence.<model>` beside the block's own keys (INFLUENCE_KEYS); a report
+written before that (December 2026, format melody-memory-report/2 like today's) has it under
+`influence.models.<model>`, and `influence_models` reads both, so such a report still opens, renders and
+exports without being evaluated again.
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ MAX_BARS = 4096
 # The shipped report (64 bars, four temperatures, seven models) is 8 MB; one of 1,024 bars about 130 MB.
 MAX_REPORT_BYTES = 256 * 2**20
 _COUNT = Limit("int", 0, 10**9)
+# The influence block's own keys: every other key of it is a model (influence.<model>). No model key can be
+# one of these (engine.models.registry refuses them at registration; evaluate asserts it when writing).
+# "models" held every model's entry in the layout before (influence.models.<model>).
+INFLUENCE_KEYS = ("method", "bars", "primers", "temperature", "human", "repeats", "models")
 
 
 def read_report(path) -> dict:
@@ -88,6 +99,35 @@ def check_report(doc, where: str) -> None:
     models = doc.get("models", [])
     _need(isinstance(models, list) and all(isinstance(m, str) for m in models), where, "models", "a list of model keys")
     _originality(doc.get("originality"), where)
+    _influence(doc.get("influence"), where)
+
+
+def influence_models(block) -> dict:
+    """model -> its influence entry, in the report's order: `influence.<model>`, or `influence.models.<model>`
+    in a report written before the entries moved. Entries are as the report gives them: a hand edit may leave
+    one null, and readers skip (and name) what is not a table."""
+    if not isinstance(block, dict):
+        return {}
+    if isinstance(block.get("models"), dict):  # the layout before: influence.models.<model>
+        return dict(block["models"])
+    return {k: v for k, v in block.items() if k not in INFLUENCE_KEYS}
+
+
+def _influence(block, where: str) -> None:
+    """influence = {method, bars, primers, temperature, <model>: D, human: D, repeats: {<model>: D}} (or the
+    layout before, influence.models.<model>); an entry may be null (left out where it would be drawn)."""
+    if block is None:
+        return
+    _need(isinstance(block, dict), where, "influence", "a table")
+    if "models" in block:
+        _need(isinstance(block["models"], dict), where, "influence.models", "a table of models")
+        prefix = "influence.models"
+    else:
+        prefix = "influence"
+    for key, entry in influence_models(block).items():
+        _need(entry is None or isinstance(entry, dict), where, f"{prefix}.{key}", "a table (or null)")
+    for key in ("human", "repeats"):
+        _need(block.get(key) is None or isinstance(block[key], dict), where, f"influence.{key}", "a table (or null)")
 
 
 def _summary_settings(settings: dict, where: str) -> None:

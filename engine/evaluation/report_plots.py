@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.core.atomic import atomic_write
+from engine.evaluation.report_file import influence_models
 from engine.metrics.table import PER_BAR, REFERENCES, series_info, source_style
 
 CROP_COLOUR = "#777777"
@@ -467,7 +468,10 @@ def _influence_plot(plt, report, save) -> None:
     repeats (the human panel, with each model's own repeats as lines); chance and means marked."""
     influence = report["influence"]
     min_n = report["settings"].get("min_n") or 1
-    panels = [(key, d, "influence") for key, d in influence["models"].items()] + [("human", influence["human"], "repeat")]
+    panels = [(key, d, "influence") for key, d in influence_models(influence).items() if isinstance(d, dict)]
+    panels += [("human", influence["human"], "repeat")] if isinstance(influence.get("human"), dict) else []
+    if not panels:
+        return
     fig, axes = _panels(plt, len(panels), (4.4, 3.0), sharex=True)
     longest = max(d["histogram"]["edges"][-1] for _, d, _ in panels)
     floor = source_style("floor")
@@ -488,12 +492,7 @@ def _influence_plot(plt, report, save) -> None:
             ax.axvline(d["chance"], color=floor.colour, lw=1.2, ls=floor.line_style,
                        label=f"uniform spread {d['chance']:.2f}")
         if measure == "repeat":
-            for key, own in influence.get("repeats", {}).items():
-                own_counts = np.array(own["histogram"]["counts"], dtype=float)
-                if own_counts.sum() and own["n"] >= min_n:
-                    own_edges = np.array(own["histogram"]["edges"], dtype=float)
-                    ax.stairs(own_counts / own_counts.sum(), own_edges, color=source_style(key).colour, lw=1.0,
-                              label=f"{source_style(key).label}'s own")
+            _own_repeats(ax, influence.get("repeats") or {}, min_n)
         what = "bars back to the notes drawn on" if measure == "influence" else "bars back to the nearest repeat"
         share = (d.get("share_on_primer") or {}).get("mean")
         ax.set_title(f"{style['label'] if src != 'human' else 'human: nearest earlier repeat'}\n"
@@ -514,6 +513,18 @@ def _influence_plot(plt, report, save) -> None:
                  "spread evenly over everything before the note (dotted); each mean lies between them",
                  fontsize=10)
     save(fig, "influence_distance.png")
+
+
+def _own_repeats(ax, repeats: dict, min_n: int) -> None:
+    """Each model's own nearest-repeat distances, as lines over the human panel's histogram."""
+    for key, own in repeats.items():
+        if not isinstance(own, dict):
+            continue
+        own_counts = np.array(own["histogram"]["counts"], dtype=float)
+        if own_counts.sum() and own["n"] >= min_n:
+            own_edges = np.array(own["histogram"]["edges"], dtype=float)
+            ax.stairs(own_counts / own_counts.sum(), own_edges, color=source_style(key).colour, lw=1.0,
+                      label=f"{source_style(key).label}'s own")
 
 
 def _originality_plot(plt, report, save) -> None:

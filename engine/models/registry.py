@@ -64,6 +64,11 @@ DEFAULT_GROUP = "seed"
 BASELINE = "rnn"
 
 
+# Names a report gives beside model keys: the reference sources "human" and "floor", and the influence block's
+# own keys (engine.evaluation.report_file.INFLUENCE_KEYS: each model's entry sits at influence.<model>).
+RESERVED_KEYS = frozenset({"human", "floor", "method", "bars", "primers", "temperature", "repeats", "models"})
+
+
 # Views of the registry, kept in step by register() (modules import them once, so they change in place).
 MODEL_KEYS: list[str] = []
 MODEL_COLOURS: dict[str, str] = {}
@@ -76,6 +81,8 @@ def register(spec: ModelSpec) -> None:
     """Add a model to every list, menu, plot and command (its key must be new)."""
     if spec.key in _SPECS:
         raise ValueError(f"model {spec.key!r} is registered already")
+    if spec.key in RESERVED_KEYS:
+        raise ValueError(f"model key {spec.key!r} is a name the report gives beside the models; choose another")
     if spec.group not in GROUPS:
         raise ValueError(f"model {spec.key!r}: group {spec.group!r} is not one of {sorted(GROUPS)}")
     for method in ("embed_tokens", "forward_embedded", "init_state", "step"):

@@ -4,8 +4,9 @@ Keys (docs/design.md section 5, "Controls of the sampled per-bar measures"): `su
 (the late-bar TR excess of every model at each temperature of the sweep), `paired.<a>-<b>.<window>.{mean,
 lo, hi, n}` (per-primer differences with a paired bootstrap; `paired_by_temperature.<T>` when the report
 gives them per temperature), `distinct_bar_rate_matched.<source>` (`..._by_temperature.<T>` likewise),
-`influence.models.<model>.{reference_previous_note, reference_uniform, share_on_primer}` (each {mean, lo,
-hi, n}; a report before them has the uniform spread as the number `chance`), and the probe's
+`influence.<model>.{reference_previous_note, reference_uniform, share_on_primer}` (each {mean, lo, hi, n};
+`influence.models.<model>` in a report written before the entries moved; a report before the references
+has the uniform spread as the number `chance`), and the probe's
 `settings.{seeds, steps_per_bar}` with `probe.models.<model>.{accuracy, accuracy_min, accuracy_max,
 n_seeds, by_seed}`. `paired_by_series.<series>` gives the paired differences of the other excess series
 (pitch-only, phase-robust, over the random floor) at the report's own temperature.

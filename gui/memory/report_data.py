@@ -171,14 +171,18 @@ def window_marks(report: dict, meter: str = ALL_METERS) -> list[Mark]:
 def influence(report: dict) -> dict | None:
     """report["influence"] when it has the distance of at least one source, else None."""
     block = report.get("influence")
-    if not block or not (block.get("models") or block.get("human")):
+    if not isinstance(block, dict) or not influence_sources(block):
         return None
     return block
 
 
 def influence_sources(block: dict) -> dict[str, dict]:
-    """source -> its influence distance figures, the models first and the human reference last."""
-    out = dict(block.get("models") or {})
-    if block.get("human"):
+    """source -> its influence distance figures, the models first and the human reference last: each model's
+    `influence.<model>` (`influence.models.<model>` in a report written before the entries moved; both are
+    read), leaving out an entry that is not a table (a hand edit may leave one null)."""
+    from engine.evaluation.report_file import influence_models
+
+    out = {k: d for k, d in influence_models(block).items() if isinstance(d, dict) and d}
+    if isinstance(block.get("human"), dict) and block["human"]:
         out["human"] = block["human"]
     return out

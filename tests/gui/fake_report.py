@@ -113,9 +113,9 @@ def _influence_figures(mean: float, chance: float, counts: list[int]) -> dict:
 
 INFLUENCE = {
     "method": "gradient", "bars": 16, "primers": 30, "temperature": 1.0,
-    "models": {k: _influence_figures(round(0.8 + 0.45 * i, 2), round(5.0 + 0.1 * i, 2),
-                                     [700 - 80 * i, 150 + 10 * i, 40 + 20 * i, 10 + 20 * i, 5 * i])
-               for i, k in enumerate(MODELS)},
+    **{k: _influence_figures(round(0.8 + 0.45 * i, 2), round(5.0 + 0.1 * i, 2),
+                             [700 - 80 * i, 150 + 10 * i, 40 + 20 * i, 10 + 20 * i, 5 * i])
+       for i, k in enumerate(MODELS)},  # each model at influence.<model>
     "human": _influence_figures(2.9, 6.0, [350, 250, 150, 150, 100]),
     # how far back each source's bars repeat earlier ones (the report's reference for the histogram)
     "repeats": {k: _influence_figures(4.0, 6.0, [0, 20, 30, 30, 20]) for k in MODELS},
@@ -209,7 +209,7 @@ def _summary_rows(i: int, t: str, rates: dict, influence: bool) -> list[dict]:
                                      else {"mean": None, "lo": None, "hi": None, "n": MIN_N - 2})
             row["distinct_bar_rate"] = rates[t][src]
             if influence:
-                figures = INFLUENCE["models"].get(src) or INFLUENCE["human"]
+                figures = INFLUENCE[src] if src in MODELS else INFLUENCE["human"]
                 row["influence_distance_bars"] = {k: figures[k] for k in ("mean", "lo", "hi", "n")}
         out.append(row)
     return out
@@ -313,8 +313,10 @@ def before_recall(report: dict) -> dict:
     old["probe"] = {k: v for k, v in report["probe"].items() if k != "settings"}
     old["probe"]["models"] = {k: {"accuracy": r["accuracy"]} for k, r in report["probe"]["models"].items()}
     old["probe"]["settings"] = {"gaps": report["probe"]["gaps"], "preset": "tiny", "train_steps": 600, "seed": 0}
-    if "influence" in old:
-        old["influence"] = json.loads(json.dumps(old["influence"]))
+    if "influence" in old:  # and the layout of then: every model's entry under influence.models
+        block = json.loads(json.dumps(old["influence"]))
+        old["influence"] = {**{k: block.pop(k) for k in ("method", "bars", "primers", "temperature")},
+                            "models": {k: block.pop(k) for k in MODELS}, **block}
         for figures in [*old["influence"]["models"].values(), old["influence"]["human"]]:
             for reference in ("reference_previous_note", "reference_uniform", "share_on_primer"):
                 figures.pop(reference)

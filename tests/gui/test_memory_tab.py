@@ -261,7 +261,8 @@ def test_plots_use_their_height_show_a_colour_scale_and_clear_readouts_on_leave(
     lambda r: r.update(format="melody-memory-report/99"),
     lambda r: r.update(by_temperature={"1.0": {"TR": {"rnn": {"mean": [1e400]}}}}),
     lambda r: r.update(effective_memory={"rnn": "x"}),  # past the checks: drawing fails, the last report stays
-    lambda r: r.update(influence={"models": 3}),
+    lambda r: r.update(influence={"models": 3}),  # the layout before influence.<model>, damaged
+    lambda r: r["influence"].update(rnn=[0.5]),  # a model's entry must be a table (or null: left out)
 ])
 def test_a_damaged_report_is_refused_with_a_message_naming_it(window, user, tmp_path, damage):
     """Open report on a report.json that is JSON but not a report the app can draw: a message naming the

@@ -200,10 +200,10 @@ def test_influence_is_drawn_between_its_two_references(window, user, qtbot, fake
     block = fake_report.INFLUENCE
     assert tab.influence.isVisible()
     assert "gradient, 16-bar continuations of 30 primers, temperature 1.0" in tab.influence.histogram_plot.title.text()
-    counts = np.array(block["models"]["rnn"]["histogram"]["counts"], dtype=float)
+    counts = np.array(block["rnn"]["histogram"]["counts"], dtype=float)
     np.testing.assert_allclose(tab.influence.histogram_plot.series["vanilla RNN"].y, counts / counts.sum())
     text = hover(qtbot, tab, tab.influence.mean_plot, 1.0, 1.0)
-    attention = block["models"]["attention"]
+    attention = block["attention"]
     assert (f"RNN + attention: {attention['mean']:.2f} [{attention['lo']:.2f}, {attention['hi']:.2f}], n 30 "
             f"(previous note 0.30, uniform {attention['chance']:.2f}, median") in text
     share = attention["share_on_primer"]
@@ -294,6 +294,11 @@ def test_an_older_report_opens_and_each_view_says_what_it_lacks(window, user, tm
     assert "no paired differences" in tab.paired.caption.text() and not tab.paired.table.isVisible()
     assert "made before" in tab.controls.matched_plot.notice_text
     assert "no previous-note reference" in tab.influence.mean_plot.caption.text()
+    # its influence entries sit under influence.models (the layout before influence.<model>): still drawn
+    counts = np.array(old["influence"]["models"]["rnn"]["histogram"]["counts"], dtype=float)
+    np.testing.assert_allclose(tab.influence.histogram_plot.series["vanilla RNN"].y, counts / counts.sum())
+    labels = [style.model_label(k) for k in seven]
+    assert [n for n in tab.influence.mean_plot.series if n in labels] == labels
     assert "one seed" in tab.probe.plot.title.text()
 
 
