@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.flop_counter import register_flop_formula
 
 from engine.core.validation import Limit
+from engine.models import mingru_step
 from engine.models.base import ModelConfig, StatefulSequenceModel
 from engine.models.scans import linear_scan_reverse, next_steps, previous_states
 from engine.models.torch_ops import define, one_dtype
@@ -130,10 +131,7 @@ class MinGRULayer(nn.Module):
         k, v = self.gates(self.norm(x)).chunk(2, dim=-1)
         log_keep = -F.softplus(k)  # log(1 - z)
         log_write = -F.softplus(-k) + log_g(v)  # log(z * h~)
-        if x.shape[1] == 1:  # one generation step: the recurrence itself
-            hs = (torch.exp(log_keep[:, 0]) * h + torch.exp(log_write[:, 0]))[:, None]
-        else:
-            hs = log_space_scan(log_keep, log_write, h)
+        hs = log_space_scan(log_keep, log_write, h)
         return x + self.out(hs), hs[:, -1]
 
 
@@ -146,6 +144,7 @@ class MinGRULM(StatefulSequenceModel):
         self.layers = nn.ModuleList(MinGRULayer(c) for _ in range(c.n_layers))
         self.norm_f = nn.RMSNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        self._step_weights = None  # mingru_step's prepared weights, made at the first step after init_state
 
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.embed(tokens)  # [B, T, D]
@@ -157,11 +156,24 @@ class MinGRULM(StatefulSequenceModel):
             new.append(h)
         return self.head(self.norm_f(x)), torch.stack(new)
 
+    def step(self, tokens: torch.Tensor, hs: torch.Tensor):
+        """The fast step (engine/models/mingru_step.py); with gradients on, the general path, which
+        differentiates through the parameters themselves."""
+        if torch.is_grad_enabled():
+            return super().step(tokens, hs)
+        if self._step_weights is None:
+            self._step_weights = mingru_step.prepare(self)
+        return mingru_step.step(self._step_weights, tokens, hs)
+
     def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
-        return self._run(e, self.init_state(e.shape[0], e.device, e.dtype))[0]
+        return self._run(e, self._zero_state(e.shape[0], e.device, e.dtype))[0]
 
     def init_state(self, batch: int, device=None, dtype=None):
-        """h [layers, B, hidden]: a fixed size, whatever the length (zero: nothing heard yet)."""
+        """h [layers, B, hidden]: a fixed size, whatever the length (zero: nothing heard yet). A new generation
+        reads the weights anew."""
+        self._step_weights = None
+        return self._zero_state(batch, device, dtype)
+
+    def _zero_state(self, batch: int, device, dtype):
         c = self.config
         return torch.zeros(c.n_layers, batch, c.expand * c.d_model, device=device, dtype=dtype or self.embed.weight.dtype)
-
