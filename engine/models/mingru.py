@@ -161,9 +161,10 @@ class MinGRULM(StatefulSequenceModel):
         differentiates through the parameters themselves."""
         if torch.is_grad_enabled():
             return super().step(tokens, hs)
-        if self._step_weights is None:
-            self._step_weights = mingru_step.prepare(self)
-        return mingru_step.step(self._step_weights, tokens, hs)
+        weights = self._step_weights  # read once: another thread's init_state may drop it meanwhile
+        if weights is None:
+            weights = self._step_weights = mingru_step.prepare(self)
+        return mingru_step.step(weights, tokens, hs)
 
     def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
         return self._run(e, self._zero_state(e.shape[0], e.device, e.dtype))[0]
