@@ -9,8 +9,9 @@ with g(v) = v + 0.5 for v >= 0 and sigmoid(v) below (positive, so that h stays p
 is then linear in h, h_t = a_t h_{t-1} + b_t, and all steps can be computed at once. Training runs it in
 log space (Heinsen 2023): log h_t = A_t + logcumsumexp_s(log b_s - A_s) with A_t = sum of log a up to t,
 inside chunks of CHUNK steps (so that A stays small enough for float32), carrying the state from chunk
-to chunk. Generation steps one token with a fixed-size state, h per layer. It is the ablation partner
-of `gru`: the same family, without the gates' dependence on the hidden state.
+to chunk. Generation steps one token with a fixed-size state, h per layer, through its own short path
+(engine/models/mingru_step.py). It is the ablation partner of `gru`: the same family, without the gates'
+dependence on the hidden state.
 
 Each layer: norm -> minGRU (width expand * d_model) -> linear back to d_model, added to the residual
 stream; a final norm and the head.

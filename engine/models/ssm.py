@@ -13,9 +13,10 @@ and how fast to forget (a small delta keeps the state, a large one overwrites it
 
 The recurrence is linear in h, so training runs it over the whole sequence at once (`selective_scan`,
 engine/models/ssm_scan.py: a torch op fusing the chunked parallel scan with the step's arithmetic, no
-loop over the time steps, with a hand-written backward that keeps only h); generation
-steps one token with a fixed-size state (the conv's last inputs and h). Both ops' FLOP formulas are
-registered with torch's FLOP counter so that `bench` counts the scan's work (engine/training/flops.py).
+loop over the time steps, with a hand-written backward that keeps only h; the FLOP formulas of both
+its ops are registered with torch's FLOP counter so that `bench` counts the scan's work,
+engine/training/flops.py). Generation steps one token with a fixed-size state (the conv's last inputs
+and h) through its own short path (engine/models/ssm_step.py).
 """
 
 from __future__ import annotations
