@@ -46,8 +46,9 @@ class StepWeights:
     dt_rank: int
     d_state: int
     zero: torch.Tensor  # 0-d: softplus(v) = logaddexp(v, 0), which writes to out=
-    # each thread's _Buffers: two generations on one model in two threads must not share intermediates
-    local: threading.local = field(default_factory=threading.local)
+    # _Buffers per thread (by threading.get_ident()): two generations on one model in two threads must not share
+    # intermediates (a dict rather than threading.local, which a deepcopy of the model could not copy)
+    buffers: dict[int, _Buffers] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -94,9 +95,10 @@ class _Buffers:
 def step(w: StepWeights, tokens: torch.Tensor, state):
     """tokens [B] -> (logits [B, V], the state after them)."""
     conv, h = state
-    b = getattr(w.local, "buffers", None)
+    thread = threading.get_ident()
+    b = w.buffers.get(thread)
     if b is None or b.row.shape[0] != tokens.shape[0]:
-        b = w.local.buffers = _Buffers(w, tokens.shape[0])
+        b = w.buffers[thread] = _Buffers(w, tokens.shape[0])
     torch.index_select(w.first, 0, tokens, out=b.row)
     x = b.x
     windows = conv.new_empty(conv.shape[0], conv.shape[1], conv.shape[2] + 1, conv.shape[3])
