@@ -151,3 +151,65 @@ def test_a_training_step_runs_under_bf16_autocast(key):
     loss = torch.nn.functional.cross_entropy(logits.float()[:, :-1].reshape(-1, VOCAB), tokens[:, 1:].reshape(-1))
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("key", MODERN)
+def test_the_fast_step_reads_the_weights_anew_at_each_init_state_and_leaves_its_inputs_alone(key):
+    """The generation step works on weights prepared once per init_state (engine/models/step_weights.py): weights
+    changed before the next init_state are the ones it steps with; a batch of another size gets its own
+    intermediates; the state it was given is not changed, so stepping from it again gives the same logits."""
+    model = _model(key)
+    tokens = torch.randint(1, VOCAB, (3, 20), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        _stepped_log_probs(model, tokens[:2])  # prepared at batch 2
+        for p in model.parameters():
+            p.mul_(1.1)
+        parallel = torch.log_softmax(model(tokens), dim=-1)
+        stepped, state = _stepped_log_probs(model, tokens)  # init_state again, batch 3
+        torch.testing.assert_close(stepped, parallel, atol=1e-5, rtol=0)
+        first, _ = model.step(tokens[:, 0], state)
+        again, _ = model.step(tokens[:, 0], state)
+    assert torch.equal(first, again)
+
+
+@pytest.mark.parametrize("key", MODERN)
+def test_stepping_with_gradients_on_differentiates_through_the_parameters(key):
+    """With autograd recording, step takes the general path (the training code for one step): the logits match
+    the fast step's and carry gradients back to the parameters."""
+    model = _model(key)
+    tokens = torch.randint(1, VOCAB, (2, 3), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        fast, _ = _stepped_log_probs(model, tokens)
+    slow, _ = _stepped_log_probs(model, tokens)
+    torch.testing.assert_close(slow, fast, atol=1e-10, rtol=0)
+    slow.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("key", MODERN)
+def test_two_threads_stepping_one_model_each_get_their_own_result(key):
+    """The fast step's intermediates are per thread: two generations at once on one model do not mix."""
+    import threading
+
+    model = _model(key)
+    batches = [torch.randint(1, VOCAB, (b, 40), generator=torch.Generator().manual_seed(b)) for b in (2, 3)]
+    with torch.no_grad():
+        alone = [_stepped_log_probs(model, x)[0] for x in batches]
+    together = [None, None]
+
+    def run(i):
+        with torch.no_grad():
+            state = model.init_state(batches[i].shape[0])
+            out = []
+            for t in range(batches[i].shape[1]):
+                logits, state = model.step(batches[i][:, t], state)
+                out.append(torch.log_softmax(logits, dim=-1))
+            together[i] = torch.stack(out, dim=1)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(alone, together):
+        torch.testing.assert_close(b, a, atol=1e-10, rtol=0)

@@ -9,8 +9,9 @@ with g(v) = v + 0.5 for v >= 0 and sigmoid(v) below (positive, so that h stays p
 is then linear in h, h_t = a_t h_{t-1} + b_t, and all steps can be computed at once. Training runs it in
 log space (Heinsen 2023): log h_t = A_t + logcumsumexp_s(log b_s - A_s) with A_t = sum of log a up to t,
 inside chunks of CHUNK steps (so that A stays small enough for float32), carrying the state from chunk
-to chunk. Generation steps one token with a fixed-size state, h per layer. It is the ablation partner
-of `gru`: the same family, without the gates' dependence on the hidden state.
+to chunk. Generation steps one token with a fixed-size state, h per layer, through its own short path
+(engine/models/mingru_step.py). It is the ablation partner of `gru`: the same family, without the gates'
+dependence on the hidden state.
 
 Each layer: norm -> minGRU (width expand * d_model) -> linear back to d_model, added to the residual
 stream; a final norm and the head.
@@ -28,6 +29,7 @@ from torch import nn
 from torch.utils.flop_counter import register_flop_formula
 
 from engine.core.validation import Limit
+from engine.models import mingru_step
 from engine.models.base import ModelConfig, StatefulSequenceModel
 from engine.models.scans import linear_scan_reverse, next_steps, previous_states
 from engine.models.torch_ops import define, one_dtype
@@ -130,10 +132,7 @@ class MinGRULayer(nn.Module):
         k, v = self.gates(self.norm(x)).chunk(2, dim=-1)
         log_keep = -F.softplus(k)  # log(1 - z)
         log_write = -F.softplus(-k) + log_g(v)  # log(z * h~)
-        if x.shape[1] == 1:  # one generation step: the recurrence itself
-            hs = (torch.exp(log_keep[:, 0]) * h + torch.exp(log_write[:, 0]))[:, None]
-        else:
-            hs = log_space_scan(log_keep, log_write, h)
+        hs = log_space_scan(log_keep, log_write, h)
         return x + self.out(hs), hs[:, -1]
 
 
@@ -146,6 +145,7 @@ class MinGRULM(StatefulSequenceModel):
         self.layers = nn.ModuleList(MinGRULayer(c) for _ in range(c.n_layers))
         self.norm_f = nn.RMSNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        self._step_weights = None  # mingru_step's prepared weights, made at the first step after init_state
 
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.embed(tokens)  # [B, T, D]
@@ -157,11 +157,25 @@ class MinGRULM(StatefulSequenceModel):
             new.append(h)
         return self.head(self.norm_f(x)), torch.stack(new)
 
+    def step(self, tokens: torch.Tensor, hs: torch.Tensor):
+        """The fast step (engine/models/mingru_step.py); with gradients on, the general path, which
+        differentiates through the parameters themselves."""
+        if torch.is_grad_enabled():
+            return super().step(tokens, hs)
+        weights = self._step_weights  # read once: another thread's init_state may drop it meanwhile
+        if weights is None:
+            weights = self._step_weights = mingru_step.prepare(self)
+        return mingru_step.step(weights, tokens, hs)
+
     def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
-        return self._run(e, self.init_state(e.shape[0], e.device, e.dtype))[0]
+        return self._run(e, self._zero_state(e.shape[0], e.device, e.dtype))[0]
 
     def init_state(self, batch: int, device=None, dtype=None):
-        """h [layers, B, hidden]: a fixed size, whatever the length (zero: nothing heard yet)."""
+        """h [layers, B, hidden]: a fixed size, whatever the length (zero: nothing heard yet). A new generation
+        reads the weights anew."""
+        self._step_weights = None
+        return self._zero_state(batch, device, dtype)
+
+    def _zero_state(self, batch: int, device, dtype):
         c = self.config
         return torch.zeros(c.n_layers, batch, c.expand * c.d_model, device=device, dtype=dtype or self.embed.weight.dtype)
-

@@ -13,9 +13,10 @@ and how fast to forget (a small delta keeps the state, a large one overwrites it
 
 The recurrence is linear in h, so training runs it over the whole sequence at once (`selective_scan`,
 engine/models/ssm_scan.py: a torch op fusing the chunked parallel scan with the step's arithmetic, no
-loop over the time steps, with a hand-written backward that keeps only h); generation
-steps one token with a fixed-size state (the conv's last inputs and h). Both ops' FLOP formulas are
-registered with torch's FLOP counter so that `bench` counts the scan's work (engine/training/flops.py).
+loop over the time steps, with a hand-written backward that keeps only h; the FLOP formulas of both
+its ops are registered with torch's FLOP counter so that `bench` counts the scan's work,
+engine/training/flops.py). Generation steps one token with a fixed-size state (the conv's last inputs
+and h) through its own short path (engine/models/ssm_step.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.core.validation import Limit
+from engine.models import ssm_step
 from engine.models.base import ModelConfig, StatefulSequenceModel
 from engine.models.ssm_scan import selective_scan
 
@@ -78,26 +80,21 @@ class MambaBlock(nn.Module):
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
 
     def forward(self, x: torch.Tensor, conv_state: torch.Tensor, h: torch.Tensor):
-        """x [B, T, D] after steps whose state is (conv_state [B, inner, d_conv - 1], h [B, inner, N]);
+        """x [B, T, D] after steps whose state is (conv_state [B, d_conv - 1, inner], h [B, N, inner]);
         returns (x + the block's output, the state after the last step)."""
         c = self.c
-        _, t, _ = x.shape
         xs, z = self.in_proj(self.norm(x)).chunk(2, dim=-1)  # [B, T, inner] each
-        seq = torch.cat([conv_state, xs.transpose(1, 2)], dim=-1)  # the conv sees the steps before this call
-        conv_state = seq[:, :, seq.shape[-1] - (c.d_conv - 1):]
+        seq = torch.cat([conv_state.transpose(1, 2), xs.transpose(1, 2)], dim=-1)  # [B, inner, d_conv - 1 + T]
+        conv_state = seq[:, :, seq.shape[-1] - (c.d_conv - 1):].transpose(1, 2)
         # contiguous [B, T, inner] again: silu's backward and the products after it on a transposed view
         # ran an order of magnitude slower than on contiguous memory
         xs = F.silu(F.conv1d(seq, self.conv.weight, self.conv.bias, groups=xs.shape[-1]).transpose(1, 2).contiguous())
         dt, b_sel, c_sel = self.x_proj(xs).split([c.dt_rank, c.d_state, c.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))  # [B, T, inner]: the selective step size
-        a = -torch.exp(self.A_log)  # [inner, N]
-        if t == 1:  # one generation step: the recurrence itself
-            h = torch.exp(delta[:, 0, :, None] * a) * h + (delta[:, 0] * xs[:, 0])[..., None] * b_sel[:, 0, None, :]
-            y, last = (h @ c_sel[:, 0, :, None]).squeeze(-1)[:, None], h
-        else:
-            y, last = selective_scan(delta, a, b_sel, c_sel, xs, h)
+        # the scan takes and returns h as [B, inner, N]; the state keeps it channels last
+        y, last = selective_scan(delta, -torch.exp(self.A_log), b_sel, c_sel, xs, h.transpose(1, 2))
         y = y + self.D * xs  # [B, T, inner]
-        return x + self.out_proj(y * F.silu(z)), conv_state, last
+        return x + self.out_proj(y * F.silu(z)), conv_state, last.transpose(1, 2)
 
 
 class SelectiveSSM(StatefulSequenceModel):
@@ -109,6 +106,7 @@ class SelectiveSSM(StatefulSequenceModel):
         self.blocks = nn.ModuleList(MambaBlock(c) for _ in range(c.n_layers))
         self.norm_f = nn.RMSNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        self._step_weights = None  # ssm_step's prepared weights, made at the first step after init_state
 
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.embed(tokens)  # [B, T, D]
@@ -122,17 +120,31 @@ class SelectiveSSM(StatefulSequenceModel):
             new_h.append(h)
         return self.head(self.norm_f(x)), (torch.stack(new_conv), torch.stack(new_h))
 
+    def step(self, tokens: torch.Tensor, state):
+        """The fast step (engine/models/ssm_step.py); with gradients on, the general path, which differentiates
+        through the parameters themselves."""
+        if torch.is_grad_enabled():
+            return super().step(tokens, state)
+        weights = self._step_weights  # read once: another thread's init_state may drop it meanwhile
+        if weights is None:
+            weights = self._step_weights = ssm_step.prepare(self)
+        return ssm_step.step(weights, tokens, state)
+
     def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
-        return self._run(e, self.init_state(e.shape[0], e.device, e.dtype))[0]
+        return self._run(e, self._zero_state(e.shape[0], e.device, e.dtype))[0]
 
     def init_state(self, batch: int, device=None, dtype=None):
-        """(conv inputs [layers, B, inner, d_conv - 1], h [layers, B, inner, N]): a fixed size, whatever the length."""
+        """(conv inputs [layers, B, d_conv - 1, inner], h [layers, B, N, inner]): a fixed size, whatever the length;
+        channels last, as the scan and the step work on them. A new generation reads the weights anew."""
+        self._step_weights = None
+        return self._zero_state(batch, device, dtype)
+
+    def _zero_state(self, batch: int, device, dtype):
         c = self.config
         inner = c.expand * c.d_model
         dtype = dtype or self.embed.weight.dtype
-        conv = torch.zeros(c.n_layers, batch, inner, c.d_conv - 1, device=device, dtype=dtype)
-        return conv, torch.zeros(c.n_layers, batch, inner, c.d_state, device=device, dtype=dtype)
-
+        conv = torch.zeros(c.n_layers, batch, c.d_conv - 1, inner, device=device, dtype=dtype)
+        return conv, torch.zeros(c.n_layers, batch, c.d_state, inner, device=device, dtype=dtype)
 
     def parameter_groups(self):
         """Weight decay on the projections, not on A (its decay rates) nor on embeddings, biases, gains."""
