@@ -13,6 +13,7 @@ has them: `stand_ins_registered()` registers them for a test, with their labels 
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import json
 from pathlib import Path
@@ -289,7 +290,9 @@ def build_report(influence: bool = True) -> dict:
     report["summary"] = report["summary_by_temperature"][SHOWN_T]
     if influence:
         report["influence"] = INFLUENCE
-    return report
+    # a copy: tests edit the report they get (a damaged entry, an older layout), and an edit must not reach the
+    # module's tables and with them every later report built in the same worker
+    return copy.deepcopy(report)
 
 
 NEW_KEYS = ("recall_by_distance", "recall_by_distance_steps", "memory_horizon_bars", "memory_horizon_steps",
