@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.core.atomic import atomic_write
@@ -260,8 +261,10 @@ def json_text(obj, indent: int = 0) -> str:
     return json.dumps(obj)
 
 
-def write_report(report: dict, out_dir) -> list[Path]:
-    """Write every file of the report into out_dir (created); returns the paths written."""
+def write_report(report: dict, out_dir, on_file: Callable[[Path], None] | None = None) -> list[Path]:
+    """Write every file of the report into out_dir (created); returns the paths written. `on_file` hears of each
+    file as it is written (the app counts them for its progress line: it never scans the folder, which may be
+    the person's home with thousands of files of their own)."""
     from engine.evaluation.report_plots import write_plots
 
     out = Path(out_dir)
@@ -269,17 +272,23 @@ def write_report(report: dict, out_dir) -> list[Path]:
         (out / "csv").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from None
-    written = []
+    written: list[Path] = []
+
+    def done(path: Path) -> None:
+        written.append(path)
+        if on_file is not None:
+            on_file(path)
+
     doc = {k: v for k, v in report.items() if k != "timings"}
     atomic_write(out / "report.json", (json_text(doc) + "\n").encode("utf-8"))
-    written.append(out / "report.json")
+    done(out / "report.json")
     if "timings" in report:
         atomic_write(out / "timings.json", (json.dumps(report["timings"], indent=1) + "\n").encode("utf-8"))
-        written.append(out / "timings.json")
+        done(out / "timings.json")
     atomic_write(out / "summary.md", summary_markdown(report).encode("utf-8"))
-    written.append(out / "summary.md")
-    written += _write_csvs(report, out / "csv")
-    written += write_plots(report, out)
+    done(out / "summary.md")
+    _write_csvs(report, out / "csv", done)
+    write_plots(report, out, done)
     return written
 
 
@@ -367,11 +376,9 @@ def _influence_and_repeat_series(report: dict):
 _CSV_SECTIONS = (_per_bar_series, _model_side_series, _probe_and_training_series, _influence_and_repeat_series)
 
 
-def _write_csvs(report: dict, folder: Path) -> list[Path]:
-    paths = []
+def _write_csvs(report: dict, folder: Path, done: Callable[[Path], None]) -> None:
     for section in _CSV_SECTIONS:
         for plot, name, header, rows in section(report):
             path = folder / f"{plot}__{name}.csv"
             _write_csv(path, header, rows)
-            paths.append(path)
-    return paths
+            done(path)

@@ -16,6 +16,7 @@ the model registry (models).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,7 @@ def _too_little(ax, n_max: int, min_n: int) -> None:
             bbox={"facecolor": "white", "edgecolor": "#cccccc"})
 
 
-def write_plots(report: dict, out: Path) -> list[Path]:
+def write_plots(report: dict, out: Path, on_file: Callable[[Path], None] | None = None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -166,6 +167,8 @@ def write_plots(report: dict, out: Path) -> list[Path]:
         plt.close(fig)
         atomic_write(path, buf.getvalue())
         paths.append(path)
+        if on_file is not None:
+            on_file(path)
 
     revised = "TR_excess" in report["per_bar"]
     if revised:

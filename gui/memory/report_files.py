@@ -41,6 +41,7 @@ class ReportFiles(QObject):
         self._timer.timeout.connect(self._progress)
         self._export_started = 0.0
         self._export_folder: Path | None = None
+        self._files_written: list = []
 
     # ---- the list of reports --------------------------------------------------------------------
     def refresh(self, shown: Path | None = None) -> list:
@@ -117,28 +118,20 @@ class ReportFiles(QObject):
 
         self._export_folder = Path(folder)
         self._export_started = time.monotonic()
+        self._files_written = []  # appended by write_report in the worker thread, as each file is written
         self.export_button.setEnabled(False)
         self.tab.busy(True)
         self.tab.say(f"Exporting the memory report ({what}) into {folder} ...", status_bar=True)
         self.tab.state.set_busy("export", f"Exporting the memory report into {folder} ...")
         self._timer.start()
-        self._job = workers.start_job(write_report, report, Path(folder), on_return=self._written,
+        self._job = workers.start_job(write_report, report, Path(folder), self._files_written.append,
+                                      on_return=self._written,
                                       on_error=self._failed, on_finish=self._done, owner=self.tab)
         return self._job
 
-    def _files_so_far(self) -> int:
-        folder = self._export_folder
-        if folder is None or not folder.is_dir():
-            return 0
-        return sum(1 for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
-                   and p.stat().st_mtime >= self._wall_start())
-
-    def _wall_start(self) -> float:
-        return time.time() - (time.monotonic() - self._export_started) - 1.0
-
     def _progress(self) -> None:
         seconds = time.monotonic() - self._export_started
-        files = self._files_so_far()
+        files = len(self._files_written)  # the report's own files: the folder may hold thousands of others
         self.tab.say(f"Exporting the memory report into {self._export_folder}: {files} files written "
                      f"({seconds:.0f} s) ...")
         self.tab.state.set_busy("export", f"Exporting the memory report: {files} files written ({seconds:.0f} s)")

@@ -205,6 +205,36 @@ def test_ctrl_e_asks_where_exports_in_the_background_and_says_where_it_went(wind
     assert tab.status.text() == "Export cancelled: nothing was written."
 
 
+def test_export_progress_counts_the_reports_files_not_the_folders_others(window, user, qtbot, tmp_path):
+    """Exporting into a folder that already holds a person's files (a home folder, a crowded Documents): the
+    progress line counts what the report has written so far, never the folder's other files."""
+    import re
+
+    path = fake_report.write_report(tmp_path / "in")
+    user.show_tab("Memory")
+    user.answer(path)
+    user.click("Open report ...")
+    tab = window.memory_tab
+    crowded = user.new_folder()
+    for i in range(60):  # written a moment ago, as a download or a save might be
+        (crowded / f"project-{i % 6}").mkdir(exist_ok=True)
+        (crowded / f"project-{i % 6}" / f"note-{i}.txt").write_text("mine")
+    user.answer(crowded)
+    user.click("Export report ...", wait=False)
+    seen = []
+
+    def finished() -> bool:
+        seen.append(tab.status.text())
+        return tab.status.text().startswith("Report written")
+
+    qtbot.waitUntil(finished, timeout=60000)
+    total = int(re.search(r": (\d+) files", seen[-1]).group(1))
+    counts = [int(m.group(1)) for t in seen if (m := re.search(r"(\d+) files written", t))]
+    assert counts, "no progress line was shown while the report was written"
+    assert max(counts) <= total, (max(counts), total)
+    assert len(list(crowded.rglob("note-*.txt"))) == 60  # and the person's files are untouched
+
+
 def test_a_report_on_other_models_is_not_shown(bundled, window, qtbot, tiny_run):
     """Another run has no report: the Memory tab is empty rather than showing the bundled figures."""
     qtbot.waitUntil(lambda: window.memory_tab.report is not None, timeout=20000)
