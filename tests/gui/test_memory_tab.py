@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -184,43 +185,15 @@ def test_ctrl_e_asks_where_exports_in_the_background_and_says_where_it_went(wind
     user.answer(path)
     user.click("Open report ...")
     tab = window.memory_tab
-    folder = user.new_folder()
+    folder = user.new_folder()  # a folder that already holds the person's files (a crowded Documents)
+    for i in range(60):
+        (folder / f"project-{i % 6}").mkdir(exist_ok=True)
+        (folder / f"project-{i % 6}" / f"note-{i}.txt").write_text("mine")
     user.answer(folder)
     user.press_keys(Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier, wait=False)
     assert user.asked[-1] == f"Export the memory report (7 models, 36 primers, opened from {path}) into a folder"
     # the job runs off the GUI thread: the event loop turns (the tab's message updates) while it writes
     assert workers.running_jobs() > 0 and tab.progress.isVisible() and not tab.export_button.isEnabled()
-    qtbot.waitUntil(lambda: "files written" in tab.status.text() or "Report written" in tab.status.text(),
-                    timeout=20000)
-    assert str(folder) in tab.status.text()
-    user.wait_idle()
-    written = tab.status.text()
-    assert written.startswith(f"Report written to {folder}: ") and "plots" in written, written
-    assert window.statusBar().currentMessage() == written
-    assert (folder / "report.json").is_file() and (folder / "summary.md").is_file() and list(folder.glob("*.png"))
-    assert not tab.progress.isVisible() and tab.export_button.isEnabled()
-    # and cancelling the dialog writes nothing, and says so
-    user.answer("")
-    user.press_keys(Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
-    assert tab.status.text() == "Export cancelled: nothing was written."
-
-
-def test_export_progress_counts_the_reports_files_not_the_folders_others(window, user, qtbot, tmp_path):
-    """Exporting into a folder that already holds a person's files (a home folder, a crowded Documents): the
-    progress line counts what the report has written so far, never the folder's other files."""
-    import re
-
-    path = fake_report.write_report(tmp_path / "in")
-    user.show_tab("Memory")
-    user.answer(path)
-    user.click("Open report ...")
-    tab = window.memory_tab
-    crowded = user.new_folder()
-    for i in range(60):  # written a moment ago, as a download or a save might be
-        (crowded / f"project-{i % 6}").mkdir(exist_ok=True)
-        (crowded / f"project-{i % 6}" / f"note-{i}.txt").write_text("mine")
-    user.answer(crowded)
-    user.click("Export report ...", wait=False)
     seen = []
 
     def finished() -> bool:
@@ -228,11 +201,22 @@ def test_export_progress_counts_the_reports_files_not_the_folders_others(window,
         return tab.status.text().startswith("Report written")
 
     qtbot.waitUntil(finished, timeout=60000)
-    total = int(re.search(r": (\d+) files", seen[-1]).group(1))
+    user.wait_idle()
+    written = tab.status.text()
+    assert written.startswith(f"Report written to {folder}: ") and "plots" in written, written
+    # the progress line said how far it was, counting the report's files only, never the folder's others
+    total = int(re.search(r": (\d+) files", written).group(1))
     counts = [int(m.group(1)) for t in seen if (m := re.search(r"(\d+) files written", t))]
-    assert counts, "no progress line was shown while the report was written"
+    assert counts and all(str(folder) in t for t in seen if "files written" in t)
     assert max(counts) <= total, (max(counts), total)
-    assert len(list(crowded.rglob("note-*.txt"))) == 60  # and the person's files are untouched
+    assert len(list(folder.rglob("note-*.txt"))) == 60  # and the person's files are untouched
+    assert window.statusBar().currentMessage() == written
+    assert (folder / "report.json").is_file() and (folder / "summary.md").is_file() and list(folder.glob("*.png"))
+    assert not tab.progress.isVisible() and tab.export_button.isEnabled()
+    # and cancelling the dialog writes nothing, and says so
+    user.answer("")
+    user.press_keys(Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert tab.status.text() == "Export cancelled: nothing was written."
 
 
 def test_a_report_on_other_models_is_not_shown(bundled, window, qtbot, tiny_run):
