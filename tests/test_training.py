@@ -297,6 +297,33 @@ def test_early_stopping_replays_from_the_validation_history():
     assert EarlyStop.replay(None, 0.01, history).update(9.9) is False  # off: never stops
 
 
+def test_a_plateau_lowers_the_learning_rate_before_a_later_one_stops_the_model():
+    from engine.training.early_stop import EarlyStop
+
+    state = EarlyStop(2, 0.01, lr_drop=0.3, lr_drops=2)
+    seen = [(state.update(v), state.drops) for v in (3.0, 3.0, 3.0, 2.9, 2.95, 2.95, 2.95, 2.95)]
+    # flat twice: a drop (not a stop); an improvement; flat twice: the second drop; flat twice: stop
+    assert seen == [(False, 0), (False, 0), (False, 1), (False, 1), (False, 1), (False, 2), (False, 2), (True, 2)]
+    assert state.lr_scale == pytest.approx(0.09)
+    replayed = EarlyStop.replay(2, 0.01, [{"valid_bpt": v} for v in (3.0, 3.0, 3.0, 2.9, 2.95, 2.95)], 0.3, 2)
+    assert (replayed.drops, replayed.since_best, replayed.best) == (2, 0, 2.9)  # a resume continues from here
+
+
+def test_a_model_on_a_plateau_trains_on_at_the_lower_rate_and_then_stops(tmp_path):
+    """patience 2, min_delta 1 bit (nothing after the first validation counts as better), one drop to half:
+    validations at 3, 6, 9 ... ; the plateau at step 9 halves the rate, the one at step 15 stops the model."""
+    from engine.training.checkpoint import read_history, read_record
+    from engine.training.train_config import TrainConfig, lr_at
+
+    list(train(tiny_job(tmp_path / "run", steps=40, patience=2, min_delta=1.0, lr_drop=0.5, lr_drops=1,
+                        min_lr_ratio=1.0, eval_every=3, save_every=3, log_every=3)))
+    record = read_record(tmp_path / "run" / "rnn")
+    assert record.stopped_early and record.step == 15
+    rows = {r["step"]: r["lr"] for r in read_history(tmp_path / "run" / "rnn")}
+    peak = lr_at(20, TrainConfig(steps=40, min_lr_ratio=1.0))  # past the warm-up: the held peak
+    assert rows[9] == pytest.approx(peak) and rows[12] == pytest.approx(peak / 2) and rows[15] == pytest.approx(peak / 2)
+
+
 def test_a_model_whose_validation_stops_improving_stops_early_and_is_finished(tmp_path):
     """min_delta 1 bit: no validation after the first is an improvement, so with patience 2 the models
     stop at their third validation (step 12 of 40), are recorded as finished, and a resume leaves them."""
@@ -324,4 +351,5 @@ def test_the_converged_recipe_is_one_flag_and_given_flags_override_it(tmp_path, 
                  "--models", "rnn", "--source", str(midi_folder), "--out", str(out)])
     assert code == 0
     training = json.loads((out / "run.json").read_text())["training"]
-    assert (training["patience"], training["min_delta"], training["steps"]) == (5, 0.002, 6)
+    assert (training["patience"], training["min_delta"], training["steps"]) == (4, 0.002, 6)
+    assert (training["min_lr_ratio"], training["lr_drop"], training["lr_drops"]) == (1.0, 0.3, 3)

@@ -216,6 +216,7 @@ class _Session:
         """One optimizer step of one model, and the events, validation and checkpoint that follow it."""
         cfg = self.cfg
         t0 = time.perf_counter()
+        lr = lr * slot.early_stop.lr_scale  # this model's plateaus so far (the converged recipe); 1 otherwise
         for group in slot.optimizer.param_groups:
             group["lr"] = lr
         total, targets = next_token_nats(slot.forward, batch, self.precision)
@@ -320,7 +321,7 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
         optimizer = make_optimizer(model, cfg)
         ckpt.restore_optimizer(optimizer, opt_tensors, model_dir / ckpt.STATE_FILE, step=record.step)
         slot = _Slot(key, model, optimizer, record.step, ckpt.read_history(model_dir, up_to_step=record.step))
-        slot.early_stop = EarlyStop.replay(cfg.patience, cfg.min_delta, slot.history)
+        slot.early_stop = EarlyStop.replay(cfg.patience, cfg.min_delta, slot.history, cfg.lr_drop, cfg.lr_drops)
         if partial is not None and distributed.current() is None:
             # the loss summed since the last history row: the next row is the one an unstopped run logs
             # (data-parallel, each rank summed its own share, and rank 0 saved only its own: not restored)
@@ -332,7 +333,7 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
     torch.manual_seed(cfg.seed)  # same seed for every model's initial weights
     model = build_model(key, cfg.preset, vocab, window=cfg.resolved_window()).to(device).train()
     slot = _Slot(key, model, make_optimizer(model, cfg), 0, [])
-    slot.early_stop = EarlyStop(cfg.patience, cfg.min_delta)
+    slot.early_stop = EarlyStop(cfg.patience, cfg.min_delta, cfg.lr_drop, cfg.lr_drops)
     return slot
 
 
