@@ -383,13 +383,7 @@ def test_same_seed_gives_an_identical_report(run_dir, corpus, tmp_path):
     settings = small_settings(seed=3)
     first = evaluate(run_dir, settings=settings, corpus=corpus)
     second = evaluate(run_dir, settings=settings, corpus=corpus)
-    # what report.json holds (write_report writes this text; the plots drawn from it are not compared)
-    from engine.evaluation.report import json_text
-
-    def text(report):
-        return json_text({k: v for k, v in report.items() if k != "timings"})
-
-    assert text(first) == text(second)
+    assert _report_text(first) == _report_text(second)
     other = evaluate(run_dir, settings=small_settings(seed=4, probe=False), corpus=corpus)
     assert other["examples"] != first["examples"]
 
@@ -406,6 +400,66 @@ def test_cancel_stops_the_evaluation(run_dir, corpus):
     with pytest.raises(EvaluationCancelled):
         evaluate(run_dir, settings=small_settings(), corpus=corpus, progress=progress, cancel=cancel)
     assert "memory" not in seen
+
+
+def _report_text(report) -> str:
+    """What report.json holds (write_report writes this text; the plots drawn from it are not compared), less
+    the timings and how many worker processes made it."""
+    from engine.evaluation.report import json_text
+
+    doc = {k: v for k, v in report.items() if k != "timings"}
+    doc["settings"] = {k: v for k, v in doc["settings"].items() if k != "processes"}
+    return json_text(doc)
+
+
+def test_worker_processes_give_the_same_report(run_dir, corpus):
+    """Sampling, the model side, recall by distance and the probe in two worker processes, each loading its
+    model from the run folder: the report is the serial one to the last digit (every job seeds itself), and
+    the workers' progress comes as each job ends."""
+    import multiprocessing
+    from dataclasses import replace
+
+    settings = small_settings(seed=3, recall=True)
+    serial = evaluate(run_dir, settings=settings, corpus=corpus)
+    seen = []
+    parallel = evaluate(run_dir, settings=replace(settings, processes=2), corpus=corpus, progress=seen.append)
+    assert _report_text(parallel) == _report_text(serial)
+    assert parallel["settings"]["processes"] == 2 and "recall_by_distance" in parallel
+    said = {(e["stage"], e["message"].split(":")[0]) for e in seen}
+    for stage, words in (("generate", "rnn"), ("memory", "transformer"), ("recall", "recall by distance"),
+                         ("probe", "probe")):
+        assert (stage, words) in said
+    assert any(e["message"].startswith("probe: trained transformer (2 of 2, seed 3 of 3)") for e in seen)
+    assert not multiprocessing.active_children()  # every worker has left
+
+
+def test_cancel_stops_the_worker_processes_promptly(run_dir, corpus):
+    """The app's Cancel while probe models train in worker processes: EvaluationCancelled within seconds, the
+    jobs not started dropped, no worker left running."""
+    import multiprocessing
+    import time
+    from dataclasses import replace
+
+    cancel = threading.Event()
+    cancelled_at = []
+
+    def fire():
+        cancelled_at.append(time.monotonic())
+        cancel.set()
+
+    timer = threading.Timer(2.0, fire)
+
+    def progress(event):
+        if event["stage"] == "probe" and not timer.is_alive() and not cancelled_at:
+            timer.start()
+
+    endless = ProbeSettings(gaps=(1, 2), train_steps=100_000, batch_size=4, eval_sequences=8)
+    settings = replace(small_settings(), probe=endless, influence_primers=0, processes=2)
+    with pytest.raises(EvaluationCancelled):
+        evaluate(run_dir, settings=settings, corpus=corpus, progress=progress, cancel=cancel)
+    timer.join()
+    assert time.monotonic() - cancelled_at[0] < 10
+    assert not multiprocessing.active_children()
 
 
 def test_bad_run_directory_and_unknown_model_are_user_errors(run_dir, corpus, tmp_path):

@@ -4,6 +4,10 @@ A spawned helper (a corpus parser of the process pool) keeps running when its pa
 kill -9: nothing tells it. A daemon thread that looks at the parent's pid once a second ends it instead.
 Signals meant to stop the whole job reach every process of the group: `stop_signals_held` and
 `ignore_stop_signals` leave them to the parent.
+
+`run_jobs` runs independent jobs in a pool of such workers (or in this process, one after another): the
+evaluation's stages made of one job per model use it, so that the pool, the stop event and the killing of a
+worker that does not stop are written once.
 """
 
 from __future__ import annotations
@@ -69,3 +73,103 @@ def ignore_stop_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+# --- independent jobs in worker processes, or here -----------------------------------------------------
+
+POLL_S = 0.2  # how often run_jobs looks at its cancel event while workers run
+GRACE_S = 2.0  # how long a worker may take to stop before it is killed (a job that never looks at `stop`)
+
+
+class JobsCancelled(Exception):
+    """run_jobs' default exception when its cancel event is set."""
+
+
+_STOP = None  # in a worker of run_jobs: the pool's stop event
+
+
+def _start_worker(stop, parent_pid: int, threads: int) -> None:
+    """A run_jobs worker: the parent relays stops (its own pool's event), ends with it, one torch thread."""
+    global _STOP
+    ignore_stop_signals()
+    exit_when_parent_dies(parent_pid)
+    _STOP = stop
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _call(work, job):
+    return work(*job, stop=_STOP)
+
+
+def run_jobs(work, jobs, processes: int, *, inline=None, cancel=None, cancelled: type[Exception] = JobsCancelled,
+             on_result=None) -> list:
+    """[work(*job, stop=event) for job in jobs]: the results in the jobs' order, whatever order they finish in.
+
+    With `processes` > 1 and more than one job they run in min(processes, jobs) spawned worker processes
+    (spawned, not forked: the app calls this from a thread of a Qt process), each with one torch thread,
+    started with the stop signals held (a Ctrl-C is the parent's to handle) and ending with the parent;
+    `work` and the jobs must pickle (a module-level function, a functools.partial of one). Otherwise they
+    run here, in order, through `inline` when given (the same measure on what this process already holds),
+    with this process's torch threads.
+    `stop` is what a job may look at to end early: `cancel` here, the pool's event in a worker (set when
+    the jobs are cancelled or one of them failed). `on_result(index, result)` runs in this process as each
+    job finishes. Setting `cancel` raises `cancelled` (here: between jobs; in workers: within POLL_S, the
+    jobs not started are dropped and a worker still busy after GRACE_S is killed). A job's exception is
+    raised here, after the other workers are stopped.
+    """
+    jobs = list(jobs)
+    if processes > 1 and len(jobs) > 1:
+        return _in_workers(work, jobs, min(processes, len(jobs)), cancel, cancelled, on_result)
+    here = inline or work
+    results = []
+    for index, job in enumerate(jobs):
+        if cancel is not None and cancel.is_set():
+            raise cancelled("cancelled")
+        results.append(here(*job, stop=cancel))
+        if on_result is not None:
+            on_result(index, results[-1])
+    return results
+
+
+def _in_workers(work, jobs: list, processes: int, cancel, cancelled, on_result) -> list:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")
+    start_resource_tracker()  # the stop event's semaphore is tracked by one that a closed terminal does not kill
+    results: list = [None] * len(jobs)
+    with stop_signals_held():  # the workers start at submit: they are born with the stop signals held
+        stop = context.Event()
+        pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
+                                   initargs=(stop, os.getpid(), 1))
+        futures = {pool.submit(_call, work, job): index for index, job in enumerate(jobs)}
+    workers = list(pool._processes.values())  # private, but the only handle on them to kill (3.14: kill_workers)
+    try:
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=futures.get):
+                index = futures[future]
+                results[index] = future.result()
+                if on_result is not None:
+                    on_result(index, results[index])
+            if cancel is not None and cancel.is_set():
+                raise cancelled("cancelled")
+    finally:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        _end_workers(workers)
+    return results
+
+
+def _end_workers(workers: list) -> None:
+    """Each worker gone: they leave by themselves once idle; one still in a job after GRACE_S is killed."""
+    deadline = time.monotonic() + GRACE_S
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    for worker in workers:
+        if worker.is_alive():
+            worker.kill()
+            worker.join(5)

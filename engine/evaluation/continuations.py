@@ -29,6 +29,7 @@ import threading
 import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
+from itertools import count
 
 import numpy as np
 
@@ -117,32 +118,101 @@ def make_cases(test: list[Melody], settings: EvalSettings) -> list[PrimerCase]:
 # --- sampling -------------------------------------------------------------------------------------
 
 
-def sample_continuations(model, primers: list[Melody], token_config, settings: EvalSettings, temperature: float,
-                         cancel: threading.Event | None = None) -> list[list[Melody]]:
-    """settings.samples continuations per primer at `temperature`; one decoding batch per steps-per-bar."""
-    from engine.generation.generate import GenerationCancelled, SampleSettings, fold_into_range, sample_tokens
-    from engine.music.tokens import decode, encode
-
-    out: list[list[Melody]] = [[] for _ in primers]
+def _meter_groups(primers: list[Melody]) -> list[tuple[int, list[int]]]:
+    """The primers' indices by steps per bar, in that order: one decoding batch each."""
     groups: dict[int, list[int]] = {}
     for i, p in enumerate(primers):
         groups.setdefault(p.steps_per_bar, []).append(i)
-    for spb, idx in sorted(groups.items()):
-        folded = [fold_into_range(primers[i], token_config) for i in idx]
-        prime = np.stack([encode(m, token_config)[: settings.primer_bars * spb] for m in folded])
+    return sorted(groups.items())
+
+
+def sample_rows(model, primers: list[Melody], token_config, settings: EvalSettings, temperature: float,
+                cancel: threading.Event | None = None) -> dict[int, np.ndarray]:
+    """The sampled tokens at `temperature`, {steps per bar: [that meter's primers x settings.samples, bars x steps
+    per bar]}; what sample_continuations decodes (and all that a worker process sends back)."""
+    from engine.generation.generate import GenerationCancelled, SampleSettings, fold_into_range, sample_tokens
+    from engine.music.tokens import encode
+
+    out = {}
+    for spb, idx in _meter_groups(primers):
+        prime = np.stack([encode(fold_into_range(primers[i], token_config), token_config)[: settings.primer_bars * spb]
+                          for i in idx])
         sample_settings = SampleSettings(bars=settings.bars, temperature=temperature,
                                          variations=settings.samples, seed=settings.seed * 1000 + spb)
         try:
-            rows = sample_tokens(model, prime, settings.bars * spb, sample_settings, cancel).cpu().numpy()
+            out[spb] = sample_tokens(model, prime, settings.bars * spb, sample_settings, cancel).cpu().numpy()
         except GenerationCancelled:
             raise EvaluationCancelled("evaluation cancelled") from None
+    return out
+
+
+def decode_rows(primers: list[Melody], rows: dict[int, np.ndarray], token_config,
+                settings: EvalSettings) -> list[list[Melody]]:
+    """settings.samples continuations per primer from sample_rows' tokens, each keeping its tokens in meta."""
+    from engine.generation.generate import fold_into_range
+    from engine.music.tokens import decode
+
+    out: list[list[Melody]] = [[] for _ in primers]
+    for spb, idx in _meter_groups(primers):
         for j, i in enumerate(idx):
+            folded = fold_into_range(primers[i], token_config)
             for s in range(settings.samples):
-                row = rows[j * settings.samples + s]
-                melody = decode(row, folded[j], token_config)
+                row = rows[spb][j * settings.samples + s]
+                melody = decode(row, folded, token_config)
                 # the sampled tokens, as generate() keeps them: influence attributes what the model saw
                 out[i].append(replace(melody, meta={**melody.meta, "tokens": row}))
     return out
+
+
+def sample_continuations(model, primers: list[Melody], token_config, settings: EvalSettings, temperature: float,
+                         cancel: threading.Event | None = None) -> list[list[Melody]]:
+    """settings.samples continuations per primer at `temperature`; one decoding batch per steps-per-bar."""
+    return decode_rows(primers, sample_rows(model, primers, token_config, settings, temperature, cancel), token_config,
+                       settings)
+
+
+def _sample_in_worker(run_dir: str, key: str, temperature: float, primers: list[Melody], settings: EvalSettings,
+                      stop=None) -> dict[int, np.ndarray]:
+    """One model at one temperature in a worker process (engine/core/processes.run_jobs), loaded from its run."""
+    from engine.training.checkpoint import load_model
+
+    loaded = load_model(run_dir, key, "cpu")
+    return sample_rows(loaded.model, primers, loaded.token_config, settings, temperature, stop)
+
+
+def sample_all(run_dir, models: dict, cases: list[PrimerCase], settings: EvalSettings, say=None,
+               cancel: threading.Event | None = None) -> dict[tuple[str, str], dict[int, np.ndarray]]:
+    """{(temperature key, model key): sample_rows' tokens} for every temperature and model of `models`
+    {key: (model, token_config)}: in worker processes that load each model from `run_dir` when
+    settings.processes > 1, else here on `models` in turn. measure_continuations(sampled=...) scores them."""
+    from functools import partial
+
+    from engine.core.processes import run_jobs
+
+    primers = [c.primer for c in cases]
+    jobs = [(key, temperature) for temperature in settings.temperatures for key in models]
+    what = f"{len(cases)} x {settings.samples} continuations"
+
+    def here(key, temperature, stop=None):
+        if say is not None:
+            say("generate", f"{key}: sampling {what} at temperature {temperature:g}", jobs.index((key, temperature)),
+                len(jobs), key)
+        model, token_config = models[key]
+        return sample_rows(model, primers, token_config, settings, temperature, stop)
+
+    finished = count(1)
+
+    def ended(n: int, _rows) -> None:
+        if say is not None and settings.processes > 1:
+            key, temperature = jobs[n]
+            say("generate", f"{key}: sampled {what} at temperature {temperature:g}", next(finished), len(jobs), key)
+
+    if say is not None and settings.processes > 1:
+        say("generate", f"sampling {what} for {len(models)} models at {len(settings.temperatures)} temperatures in "
+                        f"{min(settings.processes, len(jobs))} worker processes", 0, len(jobs))
+    rows = run_jobs(partial(_sample_in_worker, str(run_dir), primers=primers, settings=settings), jobs,
+                    settings.processes, inline=here, cancel=cancel, cancelled=EvaluationCancelled, on_result=ended)
+    return {(temperature_key(t), key): r for (key, t), r in zip(jobs, rows)}
 
 
 # --- scoring --------------------------------------------------------------------------------------
@@ -283,8 +353,11 @@ def window_block(scores: dict[str, Scores], settings: EvalSettings) -> dict:
 
 
 def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalSettings, say=None,
-                          cancel: threading.Event | None = None, observe=None) -> dict:
+                          cancel: threading.Event | None = None, observe=None, sampled: dict | None = None) -> dict:
     """The report's continuation parts for `models` {key: (model, token_config)} on `cases`.
+
+    `sampled`: sample_all's tokens of every model and temperature (taken from it as they are scored); None
+    samples each model here in turn.
 
     `observe(temperature_key, model_key, continuations)`, when given, sees every primer's samples as they
     are made (the originality meter measures them there, so that they need not all be kept).
@@ -319,9 +392,13 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
     for t_index, temperature in enumerate(settings.temperatures):
         scores: dict[str, Scores] = {}
         for key, (model, token_config) in models.items():
-            report_progress(f"{key}: sampling {len(cases)} x {settings.samples} continuations at temperature "
-                            f"{temperature:g}", done, total, key)
-            conts = sample_continuations(model, primers, token_config, settings, temperature, cancel)
+            if sampled is None:
+                report_progress(f"{key}: sampling {len(cases)} x {settings.samples} continuations at temperature "
+                                f"{temperature:g}", done, total, key)
+                conts = sample_continuations(model, primers, token_config, settings, temperature, cancel)
+            else:
+                report_progress(f"{key}: scoring the continuations at temperature {temperature:g}", done, total, key)
+                conts = decode_rows(primers, sampled.pop((temperature_key(temperature), key)), token_config, settings)
             if observe is not None:
                 observe(temperature_key(temperature), key, conts)
             scores[key] = score_source(cases, conts, settings, matched=True, matched_lengths=human_lengths)

@@ -82,7 +82,11 @@ def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), prog
     Its peak memory is estimated first and refused above the machine's share (memory_check.py), naming the
     settings to lower as `names` words them.
     Timings go to report["timings"] and are the only entries that vary between two runs with the same
-    settings.
+    settings: each stage's wall time, and the model side's parts (nll_per_bar, effective_memory,
+    gradient_memory) summed over the models, which in worker processes can add up to more than the stage.
+    With settings.processes > 1 sampling, the model side, recall by distance and the probe run their
+    independent jobs (a model, a model at one temperature, a probe model with one seed) in that many worker
+    processes (engine/core/processes.run_jobs), each job seeded by itself: the report is the same as with 1.
     """
     settings.validate()
     with torch_threads(settings.threads):
@@ -102,9 +106,6 @@ class _Stages:
         now = time.monotonic()
         self.timings[name] = round(self.timings.get(name, 0.0) + now - self.clock, 3)
         self.clock = now
-
-    def restart_clock(self) -> None:
-        self.clock = time.monotonic()
 
     def say(self, stage, message, done=0, total=0, model=None) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -139,10 +140,16 @@ def _warn_if_trained_on_another_corpus(loaded: dict, keys: list[str], corpus, sa
 def _probe_section(keys: list[str], settings: EvalSettings, say, cancel) -> dict:
     """The synthetic theme-recall probe with fresh models of each architecture."""
     def probe_progress(event):
-        if event["step"] % 25 == 0 or event["step"] == event["steps"]:
+        if "jobs" in event:  # from a worker process, as each model and seed ends
+            say("probe", f"probe: trained {probe_line(event)}", event["jobs_done"], event["jobs"], event["model"])
+        elif event["step"] % 25 == 0 or event["step"] == event["steps"]:
             say("probe", f"probe: training {probe_line(event)}", event["step"], event["steps"], event["model"])
+    if settings.processes > 1:
+        jobs = len(keys) * settings.probe.seeds
+        say("probe", f"probe: training {len(keys)} models x {settings.probe.seeds} seeds in "
+                     f"{min(settings.processes, jobs)} worker processes", 0, jobs)
     try:
-        return run_probe(keys, settings.probe, probe_progress, cancel)
+        return run_probe(keys, settings.probe, probe_progress, cancel, settings.processes)
     except ProbeCancelled:
         raise EvaluationCancelled("evaluation cancelled") from None
 
@@ -174,7 +181,7 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     import torch
 
     from engine.core.device import resolve_device
-    from engine.evaluation.continuations import make_cases, measure_continuations, temperature_key
+    from engine.evaluation.continuations import make_cases, measure_continuations, sample_all, temperature_key
     from engine.evaluation.memory_check import check_evaluation_memory
     from engine.training.checkpoint import load_model
 
@@ -205,8 +212,10 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
 
     originality = OriginalityMeter(corpus, cases, settings)  # the training tunes' spans (issue 27)
     with torch.no_grad():
-        continuations = measure_continuations({k: (loaded[k].model, loaded[k].token_config) for k in keys}, cases,
-                                              settings, say, cancel, observe=originality.observe)
+        models = {k: (loaded[k].model, loaded[k].token_config) for k in keys}
+        sampled = sample_all(run_dir, models, cases, settings, say, cancel)  # in worker processes with processes > 1
+        continuations = measure_continuations(models, cases, settings, say, cancel, observe=originality.observe,
+                                              sampled=sampled)
     tick("generate")
     first_samples = continuations.pop("first_samples")
     influence = None
@@ -215,18 +224,15 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
                                      first_samples, settings, say)
         tick("influence")
 
-    model_side: dict[str, dict] = {}
-    for n, key in enumerate(keys):
-        say("memory", f"{key}: NLL per bar, effective memory, repeat gain, gradient memory", n, len(keys), key)
-        model_side[key] = _model_side(loaded[key].model, test, test_tokens, settings, timings)
-    stages.restart_clock()
+    model_side = _model_side_section(run_dir, keys, loaded, test, test_tokens, settings, say, cancel, timings)
+    tick("model_side")
 
     recall = None
     if settings.recall:
         from engine.evaluation.recall_section import recall_section
 
         recall = recall_section(run_dir, keys, loaded, test, test_tokens, corpus.token_config.vocab_size, settings,
-                                seed_runs, say)
+                                seed_runs, say, cancel)
         tick("recall_by_distance")
 
     probe = None
@@ -443,6 +449,50 @@ def _model_side(model, test: list[Melody], test_tokens, settings: EvalSettings, 
     for name, dt in (("nll_per_bar", t1 - started), ("effective_memory", t2 - t1), ("gradient_memory", t3 - t2)):
         timings[name] = round(timings.get(name, 0.0) + dt, 3)
     return result
+
+
+def _model_side_in_worker(run_dir: str, key: str, test: list[Melody], test_tokens, settings: EvalSettings,
+                          stop=None) -> tuple[dict, dict]:
+    """_model_side of one model in a worker process (engine/core/processes.run_jobs), loaded from its run:
+    (its result, its timings)."""
+    from engine.training.checkpoint import load_model
+
+    timings: dict[str, float] = {}
+    return _model_side(load_model(run_dir, key, "cpu").model, test, test_tokens, settings, timings), timings
+
+
+def _model_side_section(run_dir, keys: list[str], loaded: dict, test: list[Melody], test_tokens,
+                        settings: EvalSettings, say, cancel, timings: dict) -> dict[str, dict]:
+    """_model_side of every model: in worker processes when settings.processes > 1, else here in turn. The
+    parts' timings are summed over the models (over the workers: their sum can exceed the stage's wall time)."""
+    from functools import partial
+    from itertools import count
+
+    from engine.core.processes import run_jobs
+
+    def here(key, stop=None):
+        say("memory", f"{key}: NLL per bar, effective memory, repeat gain, gradient memory", keys.index(key),
+            len(keys), key)
+        own: dict[str, float] = {}
+        return _model_side(loaded[key].model, test, test_tokens, settings, own), own
+
+    finished = count(1)
+
+    def ended(n: int, _result) -> None:
+        if settings.processes > 1:
+            say("memory", f"{keys[n]}: NLL per bar, effective memory, repeat gain, gradient memory done",
+                next(finished), len(keys), keys[n])
+
+    if settings.processes > 1:
+        say("memory", f"NLL per bar, effective memory, repeat gain, gradient memory of {len(keys)} models in "
+                      f"{min(settings.processes, len(keys))} worker processes", 0, len(keys))
+    results = run_jobs(partial(_model_side_in_worker, str(run_dir), test=test, test_tokens=test_tokens,
+                               settings=settings), [(k,) for k in keys], settings.processes, inline=here,
+                       cancel=cancel, cancelled=EvaluationCancelled, on_result=ended)
+    for _result, own in results:
+        for name, dt in own.items():
+            timings[name] = round(timings.get(name, 0.0) + dt, 3)
+    return {k: result for k, (result, _own) in zip(keys, results)}
 
 
 def _run_entry(doc: dict) -> dict:

@@ -12,12 +12,15 @@ The top level is the mean over seeds: per tune, its value in a bucket averaged o
 bootstrap over tunes as for one seed; the length check's top level is the main run's.
 
 One plan (engine/memory/recall_plan.py) serves every model and seed. With `processes` > 1 the (run, model)
-pairs are measured in worker processes, each loading its model from the run folder.
+pairs are measured in worker processes (engine/core/processes.run_jobs), each loading its model from the run
+folder.
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import partial
+from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -64,68 +67,61 @@ def _measure(model, plan, crop, settings, progress=None) -> dict:
     return {"bits": bits, "length": length}
 
 
-def _worker(run_dir: str, key: str, plan, settings) -> dict:
-    """One (run, model) in a worker process: one torch thread, the model loaded from its folder."""
-    from engine.core.device import torch_threads
-    from engine.memory.recall_length import training_crop
+def _worker(run_dir: str, key: str, plan, settings, stop=None) -> dict:
+    """One (run, model) in a worker process (engine/core/processes.run_jobs): the model loaded from its folder."""
     from engine.training.checkpoint import load_model
 
-    with torch_threads(1):
-        loaded = load_model(run_dir, key, "cpu")
-        return _measure(loaded.model, plan, training_crop(loaded.model, loaded.config), settings)
+    return _measure_model(load_model(run_dir, key, "cpu"), plan, settings)
+
+
+def _measure_model(loaded, plan, settings, progress=None) -> dict:
+    from engine.memory.recall_length import training_crop
+
+    return _measure(loaded.model, plan, training_crop(loaded.model, loaded.config), settings, progress)
 
 
 def recall_section(run_dir, keys: list[str], loaded: dict, test, test_tokens, vocab_size: int, settings,
-                   extra_runs=(), say=None) -> dict:
-    """The report entries of this module's docstring; `loaded` holds the main run's models (LoadedModel)."""
-    from engine.memory.recall_length import training_crop
+                   extra_runs=(), say=None, cancel=None) -> dict:
+    """The report entries of this module's docstring; `loaded` holds the main run's models (LoadedModel).
+    With settings.processes > 1 each (run, model) is measured in a worker process; setting `cancel` raises
+    EvaluationCancelled."""
+    from engine.core.processes import run_jobs
+    from engine.evaluation.settings import EvaluationCancelled
     from engine.memory.recall_plan import make_plan
+    from engine.training.checkpoint import load_model
 
     main_seed = run_seed(loaded[keys[0]].config)
     runs = seed_runs(Path(run_dir), main_seed, list(extra_runs), keys)
     if say:
         say("recall", "recall by distance: choosing target bars and foreign bars")
     plan = make_plan(test, test_tokens, vocab_size, settings.seed)
-    jobs = [(seed, folder, key) for seed, folder in runs.items() for key in keys
-            if seed == main_seed or (folder / key).is_dir()]
-    results: dict[tuple[int, str], dict] = {}
-    if settings.processes > 1 and len(jobs) > 1:
-        results = _in_workers(jobs, plan, settings, say)
-    else:
-        for n, (seed, folder, key) in enumerate(jobs):
-            def progress(done, total, key=key, seed=seed, n=n):
-                if say:
-                    say("recall", f"recall by distance: {key} (seed {seed}), {done}/{total} sequences", n,
-                        len(jobs), key)
-            if seed == main_seed:
-                model, config = loaded[key].model, loaded[key].config
-            else:
-                from engine.training.checkpoint import load_model
+    pairs = [(seed, key) for seed, folder in runs.items() for key in keys
+             if seed == main_seed or (folder / key).is_dir()]
 
-                other = load_model(folder, key, "cpu")
-                model, config = other.model, other.config
-            results[(seed, key)] = _measure(model, plan, training_crop(model, config), settings, progress)
-    return assemble(plan, results, keys, main_seed, settings, runs)
+    seed_of = {str(folder): seed for seed, folder in runs.items()}
 
+    def here(folder: str, key: str, stop=None) -> dict:
+        """The same measure in this process, on the main run's models as loaded."""
+        seed = seed_of[folder]
+        n = pairs.index((seed, key))
 
-def _in_workers(jobs, plan, settings, say) -> dict:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from engine.core.processes import stop_signals_held
-
-    results = {}
-    with stop_signals_held():
-        pool = ProcessPoolExecutor(min(settings.processes, len(jobs)),
-                                   mp_context=multiprocessing.get_context("spawn"))
-    with pool:
-        futures = {pool.submit(_worker, str(folder), key, plan, settings): (seed, key) for seed, folder, key in jobs}
-        for n, future in enumerate(as_completed(futures)):
-            seed, key = futures[future]
-            results[(seed, key)] = future.result()
+        def progress(step, total):
             if say:
-                say("recall", f"recall by distance: {key} (seed {seed}) done", n + 1, len(jobs), key)
-    return results
+                say("recall", f"recall by distance: {key} (seed {seed}), {step}/{total} sequences", n, len(pairs), key)
+        return _measure_model(loaded[key] if seed == main_seed else load_model(folder, key, "cpu"), plan, settings,
+                              progress)
+
+    finished_jobs = count(1)
+
+    def finished(n: int, _result) -> None:
+        if say and settings.processes > 1:
+            seed, key = pairs[n]
+            say("recall", f"recall by distance: {key} (seed {seed}) done", next(finished_jobs), len(pairs), key)
+
+    measured = run_jobs(partial(_worker, plan=plan, settings=settings), [(str(runs[s]), k) for s, k in pairs],
+                        settings.processes, inline=here, cancel=cancel, cancelled=EvaluationCancelled,
+                        on_result=finished)
+    return assemble(plan, dict(zip(pairs, measured)), keys, main_seed, settings, runs)
 
 
 def assemble(plan, results: dict, keys: list[str], main_seed: int, settings, runs: dict) -> dict:

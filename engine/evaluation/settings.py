@@ -45,9 +45,11 @@ class EvalSettings:
     # models, about 0.5 s per continuation per model; 24 keep the whole near 215 s, inside the 5-minute
     # budget with room for a busy machine, and still give a bootstrap interval over 24 continuations.
     influence_primers: int = 24
-    # Recall by distance (issue 23): teacher-forced, every test tune; False skips it (--no-recall). Worker
-    # processes measure one (run, model) each: 2 halve its time on a 2-core machine.
+    # Recall by distance (issue 23): teacher-forced, every test tune; False skips it (--no-recall).
     recall: bool = True
+    # Worker processes (one torch thread each) for the stages made of independent jobs: sampling (a model at a
+    # temperature), the model side (a model), recall by distance (a model of a seed run), the probe (a model
+    # with a seed). The report is the same with any number: every job seeds itself. 1: all in this process.
     processes: int = 1
 
     def validate(self) -> None:
@@ -85,5 +87,6 @@ EVAL_SETTINGS = Settings(
     Setting("influence_primers", "Influence primers", Limit("int", 0, 10000),
             "continuations of the first N primers attributed note by note (0 skips the influence distance)"),
     Setting("processes", "Worker processes", Limit("int", 1, 64),
-            "worker processes for recall by distance, one model of one seed run each (1: in this process)"),
+            "worker processes for sampling, the model side, recall by distance and the probe, one model (and "
+            "temperature, seed run or probe seed) each; the report is the same (1: all in this process)"),
 )

@@ -310,25 +310,53 @@ def progress_done(event: dict) -> tuple[int, int]:
     return done, event["models"] * per_model
 
 
+def probe_seed(key: str, settings: ProbeSettings, progress: Callable[[dict], None] | None = None, stop=None) -> dict:
+    """One model trained and tested with one seed (settings.seed): its training record with "accuracy".
+    A job of its own (run_probe's workers): it seeds everything it draws."""
+    model, record = train_probe_model(key, settings, progress, stop)
+    record["accuracy"] = probe_accuracy(model, settings)
+    return record
+
+
 def run_probe(keys, settings: ProbeSettings = ProbeSettings(), progress: Callable[[dict], None] | None = None,
-              cancel: threading.Event | None = None) -> dict:
+              cancel: threading.Event | None = None, processes: int = 1) -> dict:
     """Train and test each model on the probe with each seed (each progress event of train_probe_model also
     carries position and models, seed_position and seeds: progress_line): {"gaps", "chance", "settings", "models": {key:
     {"accuracy" (mean over seeds), "accuracy_min", "accuracy_max", "n_seeds", "by_seed": {seed: record},
-    and the first seed's train_steps, final_loss, stopped_early}}}."""
-    from dataclasses import replace
+    and the first seed's train_steps, final_loss, stopped_early}}}.
 
+    With `processes` > 1 the (model, seed) jobs run in worker processes (engine/core/processes.run_jobs), with
+    the same results: progress then comes once per job, as it ends (its last step's event, with "jobs_done"
+    and "jobs"). Setting `cancel` raises ProbeCancelled."""
+    from dataclasses import replace
+    from itertools import count
+
+    from engine.core.processes import run_jobs
+
+    jobs = [(key, replace(settings, seed=seed)) for key in keys for seed in settings.seed_list]
+
+    def where(n: int) -> dict:  # each event says which model of how many (and which seed): see progress_line
+        return {"position": n // settings.seeds + 1, "models": len(keys), "seed_position": n % settings.seeds + 1,
+                "seeds": settings.seeds}
+
+    def here(key, one, stop=None):
+        n = jobs.index((key, one))
+        told = None if progress is None else (lambda event: progress({**event, **where(n)}))
+        return probe_seed(key, one, told, stop)
+
+    finished = count(1)
+
+    def ended(n: int, record: dict) -> None:
+        if progress is not None and processes > 1:
+            progress({"stage": "probe", "model": jobs[n][0], "step": record["train_steps"],
+                      "steps": settings.train_steps, "loss": record["final_loss"], **where(n),
+                      "jobs_done": next(finished), "jobs": len(jobs)})
+
+    records = run_jobs(probe_seed, jobs, processes, inline=here, cancel=cancel, cancelled=ProbeCancelled,
+                       on_result=ended)
     result = {"gaps": list(settings.gaps), "chance": settings.chance, "settings": settings.to_dict(), "models": {}}
-    for position, key in enumerate(keys, 1):
-        by_seed = {}
-        for seed_position, seed in enumerate(settings.seed_list, 1):
-            one = replace(settings, seed=seed)
-            # each event says which model of how many (and which seed): see progress_line
-            where = {"position": position, "models": len(keys), "seed_position": seed_position, "seeds": settings.seeds}
-            told = None if progress is None else (lambda event, where=where: progress({**event, **where}))
-            model, record = train_probe_model(key, one, told, cancel)
-            record["accuracy"] = probe_accuracy(model, one)
-            by_seed[str(seed)] = record
+    for key in keys:
+        by_seed = {str(one.seed): record for (k, one), record in zip(jobs, records) if k == key}
         table = np.array([r["accuracy"] for r in by_seed.values()], dtype=float)
         first = next(iter(by_seed.values()))
         result["models"][key] = {
