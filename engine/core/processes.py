@@ -159,17 +159,21 @@ def _in_workers(work, jobs: list, processes: int, cancel, cancelled, on_result) 
                 raise cancelled("cancelled")
     finally:
         stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        _end_workers(workers)
+        # Only the pool's own thread waits for the workers: joining them here too raced it for their exit
+        # status, and a worker that had left could look alive to multiprocessing ever after (seen on 3.11).
+        # Here they are only killed, all of them, if the pool has not shut down after GRACE_S (a job that does
+        # not look at `stop`; they ignore SIGTERM, which is what the pool's own clean-up sends).
+        killer = threading.Timer(GRACE_S, _kill, (workers,))
+        killer.name = "run_jobs-kill-after-grace"
+        killer.start()
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            killer.cancel()
+            killer.join()
     return results
 
 
-def _end_workers(workers: list) -> None:
-    """Each worker gone: they leave by themselves once idle; one still in a job after GRACE_S is killed."""
-    deadline = time.monotonic() + GRACE_S
+def _kill(workers: list) -> None:
     for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
-    for worker in workers:
-        if worker.is_alive():
-            worker.kill()
-            worker.join(5)
+        worker.kill()  # no wait here (see above); a worker already gone is left alone

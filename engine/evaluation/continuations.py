@@ -171,48 +171,69 @@ def sample_continuations(model, primers: list[Melody], token_config, settings: E
                        settings)
 
 
-def _sample_in_worker(run_dir: str, key: str, temperature: float, primers: list[Melody], settings: EvalSettings,
-                      stop=None) -> dict[int, np.ndarray]:
-    """One model at one temperature in a worker process (engine/core/processes.run_jobs), loaded from its run."""
+def matched_lengths(cases: list[PrimerCase], settings: EvalSettings) -> list[int]:
+    """Bars of each primer's real continuation (at most G): the length the distinct-bar rate is matched over."""
+    P, G = settings.primer_bars, settings.bars
+    return [min(G, c.tune.bars(P, P + G).n_bars) for c in cases]
+
+
+def _sample_and_score(model, token_config, cases: list[PrimerCase], settings: EvalSettings, temperature: float,
+                      cancel=None) -> dict:
+    """One model at one temperature: {"rows": sample_rows' tokens, "continuations": them decoded, "scores"}."""
+    primers = [c.primer for c in cases]
+    rows = sample_rows(model, primers, token_config, settings, temperature, cancel)
+    conts = decode_rows(primers, rows, token_config, settings)
+    return {"rows": rows, "continuations": conts,
+            "scores": score_source(cases, conts, settings, matched=True, matched_lengths=matched_lengths(cases, settings))}
+
+
+def _sample_in_worker(run_dir: str, key: str, temperature: float, cases: list[PrimerCase], settings: EvalSettings,
+                      stop=None) -> dict:
+    """_sample_and_score in a worker process (engine/core/processes.run_jobs), the model loaded from its run. The
+    tokens travel back rather than the continuations (a quarter of the size): they are decoded again there."""
     from engine.training.checkpoint import load_model
 
     loaded = load_model(run_dir, key, "cpu")
-    return sample_rows(loaded.model, primers, loaded.token_config, settings, temperature, stop)
+    got = _sample_and_score(loaded.model, loaded.token_config, cases, settings, temperature, stop)
+    del got["continuations"]
+    return got
 
 
 def sample_all(run_dir, models: dict, cases: list[PrimerCase], settings: EvalSettings, say=None,
-               cancel: threading.Event | None = None) -> dict[tuple[str, str], dict[int, np.ndarray]]:
-    """{(temperature key, model key): sample_rows' tokens} for every temperature and model of `models`
-    {key: (model, token_config)}: in worker processes that load each model from `run_dir` when
-    settings.processes > 1, else here on `models` in turn. measure_continuations(sampled=...) scores them."""
+               cancel: threading.Event | None = None) -> dict[tuple[str, str], dict]:
+    """{(temperature key, model key): {"rows": sample_rows' tokens, "scores": score_source's Scores,
+    "continuations" (when sampled here)}} for every temperature and model of `models` {key: (model, token_config)}:
+    in worker processes that load each model from `run_dir` when settings.processes > 1, else here on `models`
+    in turn. measure_continuations(sampled=...) takes them from there. (With one process, evaluate() lets
+    measure_continuations sample instead: one model and temperature's continuations in memory at a time.)"""
     from functools import partial
 
     from engine.core.processes import run_jobs
 
-    primers = [c.primer for c in cases]
     jobs = [(key, temperature) for temperature in settings.temperatures for key in models]
     what = f"{len(cases)} x {settings.samples} continuations"
 
     def here(key, temperature, stop=None):
         if say is not None:
-            say("generate", f"{key}: sampling {what} at temperature {temperature:g}", jobs.index((key, temperature)),
-                len(jobs), key)
+            say("generate", f"{key}: sampling and scoring {what} at temperature {temperature:g}",
+                jobs.index((key, temperature)), len(jobs), key)
         model, token_config = models[key]
-        return sample_rows(model, primers, token_config, settings, temperature, stop)
+        return _sample_and_score(model, token_config, cases, settings, temperature, stop)
 
     finished = count(1)
 
-    def ended(n: int, _rows) -> None:
+    def ended(n: int, _got) -> None:
         if say is not None and settings.processes > 1:
             key, temperature = jobs[n]
-            say("generate", f"{key}: sampled {what} at temperature {temperature:g}", next(finished), len(jobs), key)
+            say("generate", f"{key}: sampled and scored {what} at temperature {temperature:g}", next(finished),
+                len(jobs), key)
 
     if say is not None and settings.processes > 1:
-        say("generate", f"sampling {what} for {len(models)} models at {len(settings.temperatures)} temperatures in "
-                        f"{min(settings.processes, len(jobs))} worker processes", 0, len(jobs))
-    rows = run_jobs(partial(_sample_in_worker, str(run_dir), primers=primers, settings=settings), jobs,
-                    settings.processes, inline=here, cancel=cancel, cancelled=EvaluationCancelled, on_result=ended)
-    return {(temperature_key(t), key): r for (key, t), r in zip(jobs, rows)}
+        say("generate", f"sampling and scoring {what} for {len(models)} models at {len(settings.temperatures)} "
+                        f"temperatures in {min(settings.processes, len(jobs))} worker processes", 0, len(jobs))
+    got = run_jobs(partial(_sample_in_worker, str(run_dir), cases=cases, settings=settings), jobs, settings.processes,
+                   inline=here, cancel=cancel, cancelled=EvaluationCancelled, on_result=ended)
+    return {(temperature_key(t), key): g for (key, t), g in zip(jobs, got)}
 
 
 # --- scoring --------------------------------------------------------------------------------------
@@ -356,8 +377,8 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
                           cancel: threading.Event | None = None, observe=None, sampled: dict | None = None) -> dict:
     """The report's continuation parts for `models` {key: (model, token_config)} on `cases`.
 
-    `sampled`: sample_all's tokens of every model and temperature (taken from it as they are scored); None
-    samples each model here in turn.
+    `sampled`: sample_all's tokens and scores of every model and temperature (taken from it in turn); None
+    samples and scores each model here in turn.
 
     `observe(temperature_key, model_key, continuations)`, when given, sees every primer's samples as they
     are made (the originality meter measures them there, so that they need not all be kept).
@@ -375,7 +396,7 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
         if say is not None:
             say("generate", message, done, total, model)
 
-    human_lengths = [min(G, c.tune.bars(P, P + G).n_bars) for c in cases]  # the matched length of each primer
+    human_lengths = matched_lengths(cases, settings)  # the matched length of each primer
     references = {
         "human": score_source(cases, [[c.tune.bars(P, P + G)] for c in cases], settings, matched=True,
                               matched_lengths=human_lengths),
@@ -396,12 +417,15 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
                 report_progress(f"{key}: sampling {len(cases)} x {settings.samples} continuations at temperature "
                                 f"{temperature:g}", done, total, key)
                 conts = sample_continuations(model, primers, token_config, settings, temperature, cancel)
+                scores[key] = score_source(cases, conts, settings, matched=True, matched_lengths=human_lengths)
             else:
-                report_progress(f"{key}: scoring the continuations at temperature {temperature:g}", done, total, key)
-                conts = decode_rows(primers, sampled.pop((temperature_key(temperature), key)), token_config, settings)
+                report_progress(f"{key}: originality at temperature {temperature:g}", done, total, key)
+                got = sampled.pop((temperature_key(temperature), key))
+                conts = got["continuations"] if "continuations" in got else decode_rows(primers, got["rows"],
+                                                                                         token_config, settings)
+                scores[key] = got["scores"]
             if observe is not None:
                 observe(temperature_key(temperature), key, conts)
-            scores[key] = score_source(cases, conts, settings, matched=True, matched_lengths=human_lengths)
             if t_index == 0:
                 first_samples[key] = [c[0] for c in conts]
                 ssm[key] = mean_ssm(cases, [c[0] for c in conts], settings)

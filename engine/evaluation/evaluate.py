@@ -86,7 +86,8 @@ def evaluate(run_dir, models=None, settings: EvalSettings = EvalSettings(), prog
     gradient_memory) summed over the models, which in worker processes can add up to more than the stage.
     With settings.processes > 1 sampling, the model side, recall by distance and the probe run their
     independent jobs (a model, a model at one temperature, a probe model with one seed) in that many worker
-    processes (engine/core/processes.run_jobs), each job seeded by itself: the report is the same as with 1.
+    processes (engine/core/processes.run_jobs) on the CPU, one thread each; every job seeds itself, so the
+    report is the one of processes=1 with threads=1 (the default) on the CPU.
     """
     settings.validate()
     with torch_threads(settings.threads):
@@ -213,7 +214,8 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     originality = OriginalityMeter(corpus, cases, settings)  # the training tunes' spans (issue 27)
     with torch.no_grad():
         models = {k: (loaded[k].model, loaded[k].token_config) for k in keys}
-        sampled = sample_all(run_dir, models, cases, settings, say, cancel)  # in worker processes with processes > 1
+        # in worker processes (else sampled, scored and let go one model and temperature at a time)
+        sampled = sample_all(run_dir, models, cases, settings, say, cancel) if settings.processes > 1 else None
         continuations = measure_continuations(models, cases, settings, say, cancel, observe=originality.observe,
                                               sampled=sampled)
     tick("generate")
