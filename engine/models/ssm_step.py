@@ -6,13 +6,20 @@ number of ops (each 2-5 us of dispatch and setup) and not arithmetic. What keeps
 - The first block's input projection and the SiLU of its gate are functions of the token alone: one lookup
   gives them and the embedding.
 - Every intermediate and the new state are written with out= into memory laid out so that one op covers
-  what took two or three: the conv window has a row of ones in front (its bias is one more tap); the gate z
+  what took two or three: the causal conv runs in its transposed form (below), one multiply-add; the gate z
   sits next to the conv output (one SiLU for both); D x and delta x are one product, written under h, so
   that the read-out C h + D x is one batched product (C gets a trailing 1).
 - RMSNorm is two ops: the residual stream keeps one more column holding sqrt(d eps), so that its vector
   norm is sqrt(sum x^2 + d eps) = sqrt(d) rms(x); the sqrt(d) is folded into the next weight matrix.
 - The new state lives in preallocated slots whose views are made once (a view costs about a microsecond a
   call, a step took two dozen). See _Slot for when a slot is reused.
+
+The conv, y_t = b + sum_k w_k x_{t - K + 1 + k} (K = d_conv), in its transposed form: a slot keeps, beside the
+state's conv inputs, the partial sums S_j = b + sum_{i >= j} w_{K-1-i} x_{t+j-i} (S_K = b), and a step is
+S_j <- w_{K-1-j} x_t + S_{j+1} for every j at once, S_0 being y_t: one addcmul where the window's weighted sum
+was a multiply and a reduction. The sums are added in the same order as the window's, oldest input first, b
+before them. From a state that is not a slot's (prime's, init_state's), the sums are made by feeding its
+K - 1 conv inputs through the same update.
 
 The state (see SelectiveSSM.init_state) is channels last, as the scan's: conv inputs [layers, B, d_conv - 1,
 inner] and h [layers, B, N, inner]; a step's state is two views of one slot.
@@ -39,7 +46,8 @@ _use_count = getattr(torch._C, "_storage_Use_Count", None)
 @dataclass
 class _Layer:
     in_w: torch.Tensor  # [d_model, 2 inner]: the norm's gain and sqrt(d_model) folded in (unused for block 0)
-    conv_w: torch.Tensor  # [1 + d_conv, inner]: the conv's bias (times the window's row of ones), then its taps
+    conv_h: torch.Tensor  # [d_conv, inner]: the conv's taps, newest input's first (w_{K-1}, ..., w_0)
+    conv_b: torch.Tensor  # [inner]
     x_w: torch.Tensor  # [inner, dt_rank + 2 N]
     dt_w: torch.Tensor  # [dt_rank, inner]
     dt_b: torch.Tensor  # [inner]
@@ -76,7 +84,7 @@ def prepare(model) -> StepWeights:
     for block, next_norm in zip(model.blocks, norms):
         layers.append(_Layer(
             in_w=folded(block.in_proj.weight, block.norm) * root_d,
-            conv_w=torch.cat([block.conv.bias[None], block.conv.weight[:, 0, :].t()]).contiguous(),
+            conv_h=block.conv.weight[:, 0, :].flip(1).t().contiguous(), conv_b=block.conv.bias.clone(),
             x_w=block.x_proj.weight.t().contiguous(),
             dt_w=block.dt_proj.weight.t().contiguous(), dt_b=block.dt_proj.bias.clone(),
             a2=(-torch.exp(block.A_log) * LOG2E).t().contiguous(),
@@ -92,10 +100,11 @@ def prepare(model) -> StepWeights:
 class _Slot:
     """The memory of one new state, and every view a step takes of it, made once.
 
-    conv part [layers, B, d_conv + 4, inner], per layer and row of the batch: a row of ones, the d_conv inputs
-    of the conv window (the state's d_conv - 1, then x of this step), the gate (z; for block 0 SiLU(z)), then
-    for block 0 the embedding and the conv output, for the others the conv output. h part [layers, B, N + 2,
-    inner]: h, then D x and delta x. The state a step returns is (the window's last d_conv - 1 rows, h).
+    conv part [layers, B, 2 d_conv + 3, inner], per layer and row of the batch: a row unused, the state's conv
+    inputs (the last d_conv - 2 of the input state's, then x of this step), the gate (z; for block 0 SiLU(z)),
+    for block 0 the embedding, then the conv's partial sums S_0 (the conv output) .. S_{K-1} and its bias b.
+    h part [layers, B, N + 2, inner]: h, then D x and delta x. The state a step returns is (rows 1 .. d_conv - 1,
+    h).
 
     A slot is written only when nothing outside this module holds it: its two state tensors are referenced
     only by the slot (Python reference counts) and its memory only by the slot's own views (the storage's use
@@ -110,27 +119,29 @@ class _Slot:
 
     def _views(self, w: StepWeights, batch: int) -> None:
         n_layers, inner, k, n = len(w.layers), w.layers[0].d.shape[0], w.d_conv, w.d_state
-        rows = k + 4
+        rows = 2 * k + 3
         size = n_layers * batch * rows * inner
         self.memory = w.first.new_empty(size + n_layers * batch * (n + 2) * inner)
         conv = self.memory[:size].view(n_layers, batch, rows, inner)
         h = self.memory[size:].view(n_layers, batch, n + 2, inner)
-        conv[:, :, 0].fill_(1)
-        self.taps = conv[:, :, 1:k]  # the input state's conv inputs are copied here
-        self.conv_state, self.h_state = conv[:, :, 2:k + 1], h[:, :, :n]
+        self.taps = conv[:, :, 1:k - 1]  # the input state's newest d_conv - 2 conv inputs are copied here
+        self.conv_state, self.h_state = conv[:, :, 1:k], h[:, :, :n]
         self.h_layers = self.h_state.unbind(0)
-        self.layers = []
+        self.layers, shifted = [], []
         for i in range(n_layers):
-            window = conv[i, :, :k + 1]
             if i == 0:
                 # the lookup writes [x, SiLU(z), embedding]; the SiLU runs on the conv output alone
-                into, gate, embedded = conv[0, :, k:k + 3].reshape(batch, 3 * inner), conv[0, :, k + 1], conv[0, :, k + 2, :w.d_model]
-                xs, silu = conv[0, :, k + 3], conv[0, :, k + 3]
+                into, embedded, sums = conv[0, :, k - 1:k + 2].reshape(batch, 3 * inner), conv[0, :, k + 1, :w.d_model], k + 2
+                silu = conv[0, :, sums]
             else:
-                into, gate, embedded = conv[i, :, k:k + 2].reshape(batch, 2 * inner), conv[i, :, k + 1], None
-                xs, silu = conv[i, :, k + 2], conv[i, :, k + 1:k + 3].reshape(batch, 2 * inner)
-            self.layers.append((into, window, xs, xs[:, None], silu, gate, embedded,
-                                h[i, :, :n], h[i, :, n:], h[i, :, n + 1:], h[i, :, :n + 1]))
+                into, embedded, sums = conv[i, :, k - 1:k + 1].reshape(batch, 2 * inner), None, k + 1
+                silu = conv[i, :, k:k + 2].reshape(batch, 2 * inner)
+            conv[i, :, sums + k] = w.layers[i].conv_b
+            xs = conv[i, :, sums]
+            self.layers.append((into, conv[i, :, k - 1:k], conv[i, :, sums:sums + k], xs, xs[:, None], silu, conv[i, :, k],
+                                embedded, h[i, :, :n], h[i, :, n:], h[i, :, n + 1:], h[i, :, :n + 1]))
+            shifted.append(conv[i, :, sums + 1:sums + k + 1])  # [S_1 .. S_{K-1}, b]: what the next step adds to
+        self.shifted = tuple(shifted)
 
     def _counts(self):
         storage = self.memory.untyped_storage()
@@ -161,8 +172,8 @@ class _Buffers:
                                 w.first.new_empty(batch, inner), pair, pair[:, 1], pair[:, 1:], y, y[:, 0],
                                 x, x[:, :-1]))
 
-    def slot_for(self, w: StepWeights, h: torch.Tensor) -> tuple[_Slot, tuple | None]:
-        """(a free slot that is not the input's, the input slot's per-layer h views or None)."""
+    def slot_for(self, w: StepWeights, h: torch.Tensor) -> tuple[_Slot, _Slot | None]:
+        """(a free slot that is not the input's, the input's slot or None)."""
         source = next((s for s in self.slots if s.h_state is h), None)
         for slot in self.slots:
             if slot is not source and slot.free():
@@ -172,7 +183,19 @@ class _Buffers:
             if len(self.slots) >= MAX_SLOTS:  # held elsewhere: leave them to their holders
                 self.slots = [s for s in self.slots if s is source]
             self.slots.append(slot)
-        return slot, None if source is None else source.h_layers
+        return slot, source
+
+
+def _partial_sums(w: StepWeights, conv: torch.Tensor) -> list[torch.Tensor]:
+    """Per layer, [S_1 .. S_{K-1}, b] [B, K, inner] after the conv inputs of a state that is not a slot's: b, then
+    each input fed through the step's update, oldest first."""
+    out = []
+    for lw, inputs in zip(w.layers, conv):
+        sums = lw.conv_b.expand(inputs.shape[0], lw.conv_h.shape[0] + 1, -1).clone()
+        for m in range(inputs.shape[1]):
+            sums = torch.cat([torch.addcmul(sums[:, 1:], lw.conv_h, inputs[:, m:m + 1]), sums[:, -1:]], dim=1)
+        out.append(sums[:, 1:])
+    return out
 
 
 def step(w: StepWeights, tokens: torch.Tensor, state):
@@ -182,18 +205,19 @@ def step(w: StepWeights, tokens: torch.Tensor, state):
     b = w.buffers.get(thread)
     if b is None or b.batch != tokens.shape[0]:
         b = w.buffers[thread] = _Buffers(w, tokens.shape[0])
-    slot, h_in = b.slot_for(w, h)
-    slot.taps.copy_(conv)
+    slot, source = b.slot_for(w, h)
+    slot.taps.copy_(conv[:, :, 1:])
+    h_in, shifted = (source.h_layers, source.shifted) if source is not None else (h.unbind(0), _partial_sums(w, conv))
     x = x_ext = None
-    for lw, views, buffers, h_i in zip(w.layers, slot.layers, b.layers, h_in or h.unbind(0)):
-        into, window, xs, xs3, silu, gate, embedded, h_new, dx_pair, dx3, h_read = views
+    for lw, views, buffers, h_i, s_in in zip(w.layers, slot.layers, b.layers, h_in, shifted):
+        into, x3, sums, xs, xs3, silu, gate, embedded, h_new, dx_pair, dx3, h_read = views
         sel, dt, b_col, c_row, pre, pair, delta, delta3, y3, y, out_ext, out = buffers
         if x is None:
             torch.index_select(w.first, 0, tokens, out=into)
             x = embedded
         else:  # RMSNorm: x / sqrt(sum x^2 + d eps), its gain and sqrt(d) in in_w
             torch.mm(torch.div(x, torch.linalg.vector_norm(x_ext, dim=-1, keepdim=True)), lw.in_w, out=into)
-        torch.linalg.vecdot(window, lw.conv_w, dim=1, out=xs)  # the causal conv, its bias included
+        torch.addcmul(s_in, lw.conv_h, x3, out=sums)  # the causal conv (transposed form): S_0 is its output
         F.silu(silu, inplace=True)
         torch.mm(xs, lw.x_w, out=sel)  # [B, dt_rank + 2N]: the step's dt (low rank), B and C
         torch.logaddexp(torch.addmm(lw.dt_b, dt, lw.dt_w, out=pre), w.zero, out=delta)  # softplus: the step size
