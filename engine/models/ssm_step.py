@@ -126,6 +126,7 @@ class _Slot:
         h = self.memory[size:].view(n_layers, batch, n + 2, inner)
         self.taps = conv[:, :, 1:k - 1]  # the input state's newest d_conv - 2 conv inputs are copied here
         self.conv_state, self.h_state = conv[:, :, 1:k], h[:, :, :n]
+        self.newest = conv[:, :, 2:k]  # the conv inputs the next step keeps
         self.h_layers = self.h_state.unbind(0)
         self.layers, shifted = [], []
         for i in range(n_layers):
@@ -172,9 +173,9 @@ class _Buffers:
                                 w.first.new_empty(batch, inner), pair, pair[:, 1], pair[:, 1:], y, y[:, 0],
                                 x, x[:, :-1]))
 
-    def slot_for(self, w: StepWeights, h: torch.Tensor) -> tuple[_Slot, _Slot | None]:
+    def slot_for(self, w: StepWeights, conv: torch.Tensor, h: torch.Tensor) -> tuple[_Slot, _Slot | None]:
         """(a free slot that is not the input's, the input's slot or None)."""
-        source = next((s for s in self.slots if s.h_state is h), None)
+        source = next((s for s in self.slots if s.h_state is h and s.conv_state is conv), None)
         for slot in self.slots:
             if slot is not source and slot.free():
                 break
@@ -205,9 +206,13 @@ def step(w: StepWeights, tokens: torch.Tensor, state):
     b = w.buffers.get(thread)
     if b is None or b.batch != tokens.shape[0]:
         b = w.buffers[thread] = _Buffers(w, tokens.shape[0])
-    slot, source = b.slot_for(w, h)
-    slot.taps.copy_(conv[:, :, 1:])
-    h_in, shifted = (source.h_layers, source.shifted) if source is not None else (h.unbind(0), _partial_sums(w, conv))
+    slot, source = b.slot_for(w, conv, h)
+    if source is not None:
+        slot.taps.copy_(source.newest)
+        h_in, shifted = source.h_layers, source.shifted
+    else:
+        slot.taps.copy_(conv[:, :, 1:])
+        h_in, shifted = h.unbind(0), _partial_sums(w, conv)
     x = x_ext = None
     for lw, views, buffers, h_i, s_in in zip(w.layers, slot.layers, b.layers, h_in, shifted):
         into, x3, sums, xs, xs3, silu, gate, embedded, h_new, dx_pair, dx3, h_read = views
