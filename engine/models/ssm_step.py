@@ -17,9 +17,10 @@ number of ops (each 2-5 us of dispatch and setup) and not arithmetic. What keeps
 The conv, y_t = b + sum_k w_k x_{t - K + 1 + k} (K = d_conv), in its transposed form: a slot keeps, beside the
 state's conv inputs, the partial sums S_j = b + sum_{i >= j} w_{K-1-i} x_{t+j-i} (S_K = b), and a step is
 S_j <- w_{K-1-j} x_t + S_{j+1} for every j at once, S_0 being y_t: one addcmul where the window's weighted sum
-was a multiply and a reduction. The sums are added in the same order as the window's, oldest input first, b
-before them. From a state that is not a slot's (prime's, init_state's), the sums are made by feeding its
-K - 1 conv inputs through the same update.
+was a multiply and a reduction (the terms are added oldest input first, b before them; the parallel form's
+conv adds in its own order, so the two agree to float rounding).
+From a state that is not a slot's (prime's, init_state's), the sums are made by feeding its K - 1 conv
+inputs through the same update.
 
 The state (see SelectiveSSM.init_state) is channels last, as the scan's: conv inputs [layers, B, d_conv - 1,
 inner] and h [layers, B, N, inner]; a step's state is two views of one slot.
