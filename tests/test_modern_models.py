@@ -217,8 +217,8 @@ def test_two_threads_stepping_one_model_each_get_their_own_result(key):
 
 @pytest.mark.parametrize("key", MODERN)
 def test_states_the_caller_keeps_stay_as_they_were_while_it_steps_on(key):
-    """The fast step may write a new state into memory it wrote before (ssm_step's slots), but only memory nobody
-    else holds: a state kept whole, or only a view of one, keeps its values however many steps follow."""
+    """The fast steps reuse buffers for their intermediates, never for the state they return: a state kept whole,
+    or only a view of one, keeps its values however many steps follow."""
     model = _model(key)
     tokens = torch.randint(1, VOCAB, (2, 12), generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
