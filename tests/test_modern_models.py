@@ -238,18 +238,3 @@ def test_states_the_caller_keeps_stay_as_they_were_while_it_steps_on(key):
 def _tensors(state):
     return state if isinstance(state, tuple) else (state,)
 
-
-def test_the_ssm_primes_one_primer_repeated_once_and_gives_every_row_its_result():
-    """generate primes its variations with the same primer repeated: the ssm runs it once and copies the result,
-    which matches priming every row (and rows that differ still run one by one)."""
-    from engine.models.base import StatefulSequenceModel
-
-    model = _model("ssm")
-    primer = torch.randint(1, VOCAB, (1, 70), generator=torch.Generator().manual_seed(6))
-    for tokens in (primer.expand(4, -1), torch.cat([primer, primer.flip(1)])):
-        with torch.no_grad():
-            logits, (conv, h) = model.prime(tokens)
-            each_logits, (each_conv, each_h) = StatefulSequenceModel.prime(model, tokens)
-        torch.testing.assert_close(logits, each_logits, atol=1e-12, rtol=0)
-        torch.testing.assert_close(conv, each_conv, atol=1e-12, rtol=0)
-        torch.testing.assert_close(h, each_h, atol=1e-12, rtol=0)

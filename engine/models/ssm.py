@@ -133,20 +133,6 @@ class SelectiveSSM(StatefulSequenceModel):
     def forward_embedded(self, e: torch.Tensor) -> torch.Tensor:
         return self._run(e, self._zero_state(e.shape[0], e.device, e.dtype))[0]
 
-    @torch.no_grad()
-    def prime(self, tokens: torch.Tensor, state=None):
-        """As StatefulSequenceModel.prime; rows that are one primer from one state (generate's variations, the same
-        primer repeated) run once, and their logits and state are copied to every row."""
-        if state is None:
-            state = self.init_state(tokens.shape[0], tokens.device)
-        batch, (conv, h) = tokens.shape[0], state
-        if batch == 1 or not (torch.equal(tokens, tokens[:1].expand_as(tokens)) and torch.equal(conv, conv[:, :1].expand_as(conv))
-                              and torch.equal(h, h[:, :1].expand_as(h))):
-            return super().prime(tokens, state)
-        logits, (conv, h) = super().prime(tokens[:1], (conv[:, :1], h[:, :1]))
-        return logits.expand(batch, -1).contiguous(), (conv.expand(-1, batch, -1, -1).contiguous(),
-                                                       h.expand(-1, batch, -1, -1).contiguous())
-
     def init_state(self, batch: int, device=None, dtype=None):
         """(conv inputs [layers, B, d_conv - 1, inner], h [layers, B, N, inner]): a fixed size, whatever the length;
         channels last, as the scan and the step work on them. A new generation reads the weights anew."""
