@@ -188,9 +188,10 @@ def converged_config(seed: int = 0) -> TrainConfig:
     model's rate is multiplied by lr_drop; the plateau after the third drop (6e-3 -> 1.8e-3 -> 5.4e-4 ->
     1.6e-4) stops it. The stop is set by each model's own validation curve, flat at a low rate; the 12,000
     steps are a budget. Validation every 100 steps makes a plateau 400 steps long: validation is cheap (a fixed
-    subset), and a plateau held at the peak rate only costs time (and lets the attention RNN overfit). (A first version ran one cosine over the 12,000 steps with early stopping alone: at
-    the near-peak rate the attention RNN's validation rose from 1.11 to 1.35 bits between steps 800 and
-    1,200, and it would have stopped there, worse than the 1,500-step classroom model.)"""
+    subset), and a plateau held at the peak rate only costs time (and lets the attention RNN overfit). (A first
+    version ran one cosine over the 12,000 steps with early stopping alone: at the near-peak rate the attention
+    RNN's validation rose from 1.11 to 1.35 bits between steps 800 and 1,200, and it would have stopped there,
+    worse than the 1,500-step classroom model.)"""
     return replace(TrainConfig(), steps=12_000, eval_every=100, min_lr_ratio=1.0, patience=4, min_delta=0.002,
                    lr_drop=0.3, lr_drops=3, seed=seed)
 
