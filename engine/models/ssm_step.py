@@ -157,4 +157,4 @@ def step(w: StepWeights, tokens: torch.Tensor, state):
         x = torch.addmm(x, y, lw.out_w, out=out)  # the residual stream plus the block's output
         x_ext = out_ext
     logits = torch.mm(torch.div(x, torch.linalg.vector_norm(x_ext, dim=-1, keepdim=True)), w.head_w)
-    return logits, (b.conv_out.clone(memory_format=torch.contiguous_format), b.h_out.clone(memory_format=torch.contiguous_format))
+    return logits, (b.conv_out.clone(), b.h_out.clone())  # slices of the buffers: the clones are contiguous
