@@ -213,3 +213,28 @@ def test_two_threads_stepping_one_model_each_get_their_own_result(key):
         t.join()
     for a, b in zip(alone, together):
         torch.testing.assert_close(b, a, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("key", MODERN)
+def test_states_the_caller_keeps_stay_as_they_were_while_it_steps_on(key):
+    """The fast steps reuse buffers for their intermediates, never for the state they return: a state kept whole,
+    or only a view of one, keeps its values however many steps follow."""
+    model = _model(key)
+    tokens = torch.randint(1, VOCAB, (2, 12), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        state = model.init_state(2)
+        for t in range(tokens.shape[1]):
+            _, state = model.step(tokens[:, t], state)
+            if t == 3:
+                kept = state
+                kept_values = [x.clone() for x in _tensors(state)]
+            if t == 5:
+                view = _tensors(state)[-1][0]
+                view_values = view.clone()
+    assert all(torch.equal(x, y) for x, y in zip(_tensors(kept), kept_values))
+    assert torch.equal(view, view_values)
+
+
+def _tensors(state):
+    return state if isinstance(state, tuple) else (state,)
+
