@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.built_once import built_once
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Nothing a test does reaches the person's own settings or data folder: each app test points both at its own
 # temporary files (qsettings_tmp, app_env), and a write that outlives that (for instance a window closed by
@@ -26,6 +28,9 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="melody-memory-tests-"))
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ.setdefault("MELODY_MEMORY_SETTINGS", str(_SESSION_HOME / "settings.ini"))
 os.environ.setdefault("MELODY_MEMORY_DATA", str(_SESSION_HOME / "data"))
+# Atomic writes, without their flushes to disk (engine/core/atomic.py): a power cut is not under test, and an
+# fsync can take seconds on a busy disk. The spawned workers and the commands the tests start inherit it.
+os.environ.setdefault("MELODY_MEMORY_FSYNC", "0")
 # The machine is shared; a test never needs more than one BLAS thread.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -142,7 +147,10 @@ def _write_tune(path: Path, rng: np.random.Generator, numerator: int = 4) -> Non
 
 @pytest.fixture(scope="session")
 def midi_folder(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tunes")
+    return built_once(tmp_path_factory, "tunes", _write_midi_folder)
+
+
+def _write_midi_folder(folder: Path) -> None:
     from engine.data.corpus import split_of_melody
     from engine.music.midi_io import load_midi_melodies
 
@@ -159,7 +167,6 @@ def midi_folder(tmp_path_factory) -> Path:
         else:
             path.unlink()  # that split is full: draw another tune under the same name
     (folder / "broken.mid").write_bytes(b"this is not a MIDI file")
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -136,3 +136,18 @@ def test_bad_program_is_refused(tmp_path):
 def test_variation_paths_number_the_files():
     assert variation_paths("song.mid", 1)[0].name == "song.mid"
     assert [p.name for p in variation_paths("out/song.mid", 3)] == ["song-1.mid", "song-2.mid", "song-3.mid"]
+
+
+def test_a_durable_write_flushes_the_file_and_its_folder_unless_the_environment_says_not_to(tmp_path, monkeypatch):
+    """Checkpoints are written durable (fsync of the file, then of its folder); MELODY_MEMORY_FSYNC=0, which the
+    test suite sets, drops only the flushes."""
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    monkeypatch.delenv("MELODY_MEMORY_FSYNC", raising=False)
+    atomic_write(tmp_path / "a.bin", b"x", durable=True)
+    assert len(synced) == 2 and (tmp_path / "a.bin").read_bytes() == b"x"
+    atomic_write(tmp_path / "b.bin", b"y")
+    assert len(synced) == 2  # not durable: no flush
+    monkeypatch.setenv("MELODY_MEMORY_FSYNC", "0")
+    atomic_write(tmp_path / "c.bin", b"z", durable=True)
+    assert len(synced) == 2 and (tmp_path / "c.bin").read_bytes() == b"z"

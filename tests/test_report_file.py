@@ -4,6 +4,7 @@ damage anywhere ends in a UserError naming the file, never another exception."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 
@@ -17,13 +18,27 @@ from engine.evaluation.report import summary_markdown
 from engine.evaluation.report_file import check_report, read_report
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = json.loads((ROOT / "docs" / "report.json").read_text())
-LEAVES = list(json_leaves(SHIPPED))
-DAMAGED = copy.deepcopy(SHIPPED)
+
+
+# The 8 MB report, its 1.2 million leaves and a copy to damage: made when a test first needs them, not when the
+# module is collected (every xdist worker collects every module; this took 1.6 CPU-s in each).
+@functools.cache
+def shipped() -> dict:
+    return json.loads((ROOT / "docs" / "report.json").read_text())
+
+
+@functools.cache
+def leaves() -> list:
+    return list(json_leaves(shipped()))
+
+
+@functools.cache
+def damaged() -> dict:
+    return copy.deepcopy(shipped())
 
 
 def test_the_shipped_reports_are_read():
-    assert read_report(ROOT / "docs" / "report.json") == SHIPPED
+    assert read_report(ROOT / "docs" / "report.json") == shipped()
     read_report(ROOT / "pretrained" / "memory-report.json")
 
 
@@ -37,10 +52,11 @@ def test_what_is_not_a_report_is_refused_naming_the_file(tmp_path):
 
 
 @settings(max_examples=examples(50), deadline=None, suppress_health_check=list(HealthCheck))
-@given(index=st.integers(0, len(LEAVES) - 1), value=JSON_VALUES)
-def test_any_value_anywhere_is_read_or_refused_with_a_user_error(index, value):
-    doc = DAMAGED  # damaged at one leaf and put back after: copying 6 MB per example took most of the time
-    old = set_leaf(doc, LEAVES[index], value)
+@given(data=st.data(), value=JSON_VALUES)
+def test_any_value_anywhere_is_read_or_refused_with_a_user_error(data, value):
+    index = data.draw(st.integers(0, len(leaves()) - 1), label="index")
+    doc = damaged()  # damaged at one leaf and put back after: copying 6 MB per example took most of the time
+    old = set_leaf(doc, leaves()[index], value)
     try:
         check_report(doc, "r.json")
     except UserError as exc:
@@ -48,4 +64,4 @@ def test_any_value_anywhere_is_read_or_refused_with_a_user_error(index, value):
     else:
         summary_markdown(doc)  # a report the app accepts also exports: its summary renders
     finally:
-        set_leaf(doc, LEAVES[index], old)
+        set_leaf(doc, leaves()[index], old)

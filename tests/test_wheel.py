@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.built_once import built_once
+
 ROOT = Path(__file__).resolve().parent.parent
-# One worker builds and installs the wheel for all of them (`make test` distributes by --dist loadgroup):
-# split over two workers, the module's fixture was built twice.
+# One worker builds and installs the wheel for all of them: the module's fixture is built once per run and
+# shared (tests/built_once.py); the xdist_group mark alone no longer holds (pytest-xdist issue 1386).
 pytestmark = pytest.mark.xdist_group("wheel")
 # Only what `git clone` gives: the build must not depend on (or see) a developer's local files.
 NOT_SHIPPED = (".git", ".venv", ".cache", "build", "runs", "reports", "*.egg-info", "__pycache__", ".pytest_cache")
@@ -37,7 +39,21 @@ def run(cmd, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("wheel")
+    tmp = built_once(tmp_path_factory, "wheel", build_and_install)
+    env_dir = tmp / "venv"
+    python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    script = env_dir / ("Scripts/melody-memory.exe" if os.name == "nt" else "bin/melody-memory")
+    (wheel,) = (tmp / "dist").glob("melody_memory-*.whl")
+    made = json.loads((tmp / "installed.json").read_text())
+    env = {k: v for k, v in os.environ.items() if k not in ("MELODY_MEMORY_CACHE", "PYTHONPATH")}
+    env["XDG_CACHE_HOME"] = str(tmp / "xdg-cache")
+    return {"wheel": wheel, "python": python, "site": Path(made["site"]), "script": script, "cwd": tmp / "elsewhere",
+            "env": env, "tmp": tmp, "files": {Path(p) for p in made["files"]}}
+
+
+def build_and_install(tmp: Path) -> None:
+    """The wheel built from a copy of the checkout and installed into a fresh virtual environment; where it went
+    and the installation's files as installed (installed.json)."""
     source = tmp / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SHIPPED))
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
@@ -50,15 +66,9 @@ def installed(tmp_path_factory) -> dict:
     site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
     (site / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel])
-    script = env_dir / ("Scripts/melody-memory.exe" if os.name == "nt" else "bin/melody-memory")
-
-    files = installed_files(site)
-    work = tmp / "elsewhere"
-    work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("MELODY_MEMORY_CACHE", "PYTHONPATH")}
-    env["XDG_CACHE_HOME"] = str(tmp / "xdg-cache")
-    return {"wheel": wheel, "python": python, "site": site, "script": script, "cwd": work, "env": env, "tmp": tmp,
-            "files": files}
+    (tmp / "installed.json").write_text(json.dumps({"site": str(site),
+                                                      "files": sorted(str(p) for p in installed_files(site))}))
+    (tmp / "elsewhere").mkdir()
 
 
 def installed_files(site: Path) -> set[Path]:

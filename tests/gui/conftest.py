@@ -7,23 +7,28 @@ from pathlib import Path
 
 import pytest
 
+from tests.built_once import built_once
 from tests.gui.driving import SMALL_EVALUATION
 
 
 @pytest.fixture(scope="session")
 def tiny_run(midi_folder, corpus_cache, tmp_path_factory) -> Path:
-    """Five tiny models trained for a few steps, headless (the engine, no Qt), saved as a run."""
+    """Five tiny models trained for a few steps, headless (the engine, no Qt), saved as a run (built once per
+    test run and shared by the xdist workers: tests only read it)."""
     import os
 
+    os.environ["MELODY_MEMORY_CACHE"] = str(corpus_cache)
+    return built_once(tmp_path_factory, "run", lambda out: _train_tiny_run(out, midi_folder))
+
+
+def _train_tiny_run(out: Path, midi_folder: Path) -> None:
     from engine.data.corpus import load_corpus
     from engine.models.registry import MODEL_KEYS
     from engine.training.run_plan import TrainJob
     from engine.training.train import train
     from engine.training.train_config import TrainConfig
 
-    os.environ["MELODY_MEMORY_CACHE"] = str(corpus_cache)
     corpus = load_corpus([midi_folder])
-    out = tmp_path_factory.mktemp("run")
     job = TrainJob(
         models=list(MODEL_KEYS),
         train_tokens=corpus.tokens("train"),
@@ -36,7 +41,6 @@ def tiny_run(midi_folder, corpus_cache, tmp_path_factory) -> Path:
     )
     for _event in train(job):
         pass
-    return out
 
 
 @pytest.fixture
@@ -73,22 +77,27 @@ def window(qtbot, app_env, midi_folder):
 @pytest.fixture(scope="session")
 def shipped_models(tiny_run, midi_folder, corpus_cache, tmp_path_factory) -> Path:
     """A copy of the tiny run standing in for pretrained/: its models and the memory report shipped
-    with them (made headless with small settings), read-only to the app as the real ones are."""
-    import json
+    with them (made headless with small settings), read-only to the app as the real ones are. Built once
+    per test run and shared by the xdist workers."""
     import os
+
+    os.environ["MELODY_MEMORY_CACHE"] = str(corpus_cache)
+    return built_once(tmp_path_factory, "shipped", lambda out: _ship(tiny_run, midi_folder, out)) / "pretrained"
+
+
+def _ship(tiny_run: Path, midi_folder: Path, out: Path) -> None:
+    import json
     import shutil
 
     from engine.data.corpus import load_corpus
     from engine.evaluation.evaluate import EvalSettings, evaluate
 
-    os.environ["MELODY_MEMORY_CACHE"] = str(corpus_cache)
-    folder = tmp_path_factory.mktemp("shipped") / "pretrained"
+    folder = out / "pretrained"
     shutil.copytree(tiny_run, folder)
     report = evaluate(folder, None, EvalSettings(**{**SMALL_EVALUATION, "recall": True}),
                       corpus=load_corpus([midi_folder]))
     report.pop("timings", None)
     (folder / "memory-report.json").write_text(json.dumps(report), encoding="utf-8")
-    return folder
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ exactly these steps.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from dataclasses import dataclass
 from typing import ClassVar
@@ -104,7 +106,7 @@ class TwoEmbeddingGRU(SequenceModel):
 NEW = {"mlp": "#bcbd22", "twoemb": "#e377c2"}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def new_models():
     register(ModelSpec("mlp", "windowed MLP", NEW["mlp"], WindowMLPConfig, WindowMLP,
                        {"tiny": {}, "small": {"hidden_size": 256}, "medium": {"hidden_size": 1024}}))
@@ -115,17 +117,44 @@ def new_models():
     unregister("twoemb")
 
 
+@pytest.fixture(scope="module")
+def trained_and_evaluated(new_models, midi_folder, corpus_cache, tmp_path_factory):
+    """The two models trained (`train`) and evaluated (`evaluate --json`) through the commands, once per test run
+    for both tests (training and evaluating are their expensive part): the folder with run/, report/ and
+    report-stdout.json (what --json printed)."""
+    from tests.built_once import built_once
+
+    def build(folder):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MELODY_MEMORY_CACHE", str(corpus_cache))
+            assert main(["train", "--models", "mlp,twoemb", "--preset", "tiny", "--steps", "6", "--batch-size", "4",
+                         "--source", str(midi_folder), "--out", str(folder / "run"), "--device", "cpu",
+                         "--processes", "1"]) == 0
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                code = main(["evaluate", "--run", str(folder / "run"), "--source", str(midi_folder), "--primer-bars",
+                             "4", "--bars", "8", "--samples", "1", "--min-n", "2", "--no-probe", "--influence-primers",
+                             "2", "--out", str(folder / "report"), "--json"])
+            assert code == 0
+            (folder / "report-stdout.json").write_text(out.getvalue(), encoding="utf-8")
+
+    return built_once(tmp_path_factory, "add-a-model", build)
+
+
 @pytest.fixture
-def new_run(new_models, midi_folder, corpus_cache, tmp_path, monkeypatch):
-    monkeypatch.setenv("MELODY_MEMORY_CACHE", str(corpus_cache))
-    run = tmp_path / "run"
-    assert main(["train", "--models", "mlp,twoemb", "--preset", "tiny", "--steps", "6", "--batch-size", "4",
-                 "--source", str(midi_folder), "--out", str(run), "--device", "cpu", "--processes", "1"]) == 0
-    return run
+def new_run(trained_and_evaluated):
+    return trained_and_evaluated / "run"
 
 
-def test_new_models_train_generate_are_evaluated_and_attributed_through_the_commands(new_run, midi_folder, tmp_path,
-                                                                                      capsys):
+@pytest.fixture
+def evaluated(trained_and_evaluated) -> tuple[dict, object]:
+    """(the report `evaluate --json` printed, the report folder it wrote)."""
+    printed = (trained_and_evaluated / "report-stdout.json").read_text(encoding="utf-8")
+    return json.loads(printed), trained_and_evaluated / "report"
+
+
+def test_new_models_train_generate_are_evaluated_and_attributed_through_the_commands(new_run, evaluated, midi_folder,
+                                                                                      tmp_path, capsys):
     assert json.loads((new_run / "mlp" / "config.json").read_text())["label"] == "windowed MLP"
     primer = str(midi_folder / "tune_000.mid")
     for key in NEW:
@@ -149,11 +178,7 @@ def test_new_models_train_generate_are_evaluated_and_attributed_through_the_comm
         for j, _ in entry["sources"]:
             assert notes[j][0] + notes[j][2] - 1 >= onset - 4, (entry, notes[j])
 
-    report_dir = tmp_path / "report"
-    assert main(["evaluate", "--run", str(new_run), "--source", str(midi_folder), "--primer-bars", "4", "--bars", "8",
-                 "--samples", "1", "--min-n", "2", "--no-probe", "--influence-primers", "2", "--out", str(report_dir),
-                 "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report, report_dir = evaluated
     assert report["models"] == ["mlp", "twoemb"]
     for key in NEW:
         assert report["per_bar"]["TR_excess"][key]["n"][0] >= 2
@@ -162,8 +187,8 @@ def test_new_models_train_generate_are_evaluated_and_attributed_through_the_comm
     assert (report_dir / "report.json").is_file()
 
 
-def test_new_models_show_with_their_names_and_colours_in_the_listen_and_memory_tabs(new_run, window, qtbot,
-                                                                                     midi_folder, tmp_path):
+def test_new_models_show_with_their_names_and_colours_in_the_listen_and_memory_tabs(new_run, evaluated, window,
+                                                                                     qtbot):
     with qtbot.waitSignal(window.state.modelsChanged, timeout=20000):
         window.open_run(new_run)
     window.show_tab("listen")
@@ -177,10 +202,7 @@ def test_new_models_show_with_their_names_and_colours_in_the_listen_and_memory_t
         assert rows[key].isVisible() and rows[key].melody is not None and rows[key].melody.notes
         assert colour in rows[key].name.text() and rows[key].name.toolTip() in ("windowed MLP", "two-embedding GRU")
 
-    report_dir = tmp_path / "report"
-    assert main(["evaluate", "--run", str(new_run), "--source", str(midi_folder), "--primer-bars", "4", "--bars", "8",
-                 "--samples", "1", "--min-n", "2", "--no-probe", "--influence-primers", "0", "--out",
-                 str(report_dir)]) == 0
+    _report, report_dir = evaluated
     window.show_tab("memory")
     window.memory_tab.open_report(report_dir / "report.json")
     legend = window.memory_tab.legend.text()
