@@ -16,8 +16,10 @@ run: $(STAMP)
 	$(PY) main.py
 
 test: $(STAMP)
-	# Two workers (pytest-xdist) on the two cores; tests marked with one xdist_group share a worker (and its
-	# fixtures). The 15 slowest tests are listed at the end.
+	# Two workers (pytest-xdist) on the two cores. What several tests only read (the test tunes, the tiny run,
+	# the fresh parse, the wheel) is built once per run and shared through a lock (tests/built_once.py): with
+	# pytest 9.2, xdist 3.8's loadgroup no longer keeps an xdist_group on one worker (pytest-xdist #1386).
+	# The 15 slowest tests are listed at the end.
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra -n 2 --dist loadgroup --durations=15
 
 # The property tests (Hypothesis) with at least 500 cases each instead of the suite's few (tests/conftest.py).
