@@ -192,6 +192,27 @@ def test_probe_sequences_bring_the_motif_back_after_a_cue():
         assert in_motif.sum() == probe.MOTIF_NOTES * (1 + returns[row].sum() // probe.MOTIF_NOTES)
 
 
+def test_probe_filler_draws_what_rng_choice_drew():
+    """The filler's pitches and lengths are drawn by rng.integers for speed: the same draws as the rng.choice of the
+    tuples it replaced, so every probe batch (and the generator's state after it) is the one it always was."""
+    cfg = probe.ProbeSettings().token_config
+
+    def by_choice(rng, row, start, stop):
+        step = start
+        while step < stop:
+            row[step] = cfg.pitch_token(int(rng.choice(probe.FILLER_PITCHES)))
+            step += int(rng.choice(probe.FILLER_LENGTHS))
+
+    for seed in range(3):
+        fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
+        a, b = np.zeros(3000, dtype=np.int64), np.zeros(3000, dtype=np.int64)
+        for start in (0, 5, 17):
+            probe._fill(fast, a, start, 1000 + start, cfg)
+            by_choice(slow, b, start, 1000 + start)
+            assert np.array_equal(a, b)
+            assert fast.bit_generator.state == slow.bit_generator.state
+
+
 def test_probe_accuracy_is_perfect_only_at_the_gap_a_model_can_reach():
     settings = probe.ProbeSettings(gaps=(1, 2, 4), eval_sequences=32)
     reach = 3 * probe.STEPS_PER_BAR  # copies from exactly 3 bars back: the motif returns at gap 2

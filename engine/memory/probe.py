@@ -207,10 +207,17 @@ def make_batch(rng: np.random.Generator, gaps: np.ndarray, length: int, cfg: Tok
 
 
 def _fill(rng: np.random.Generator, row: np.ndarray, start: int, stop: int, cfg: TokenConfig) -> None:
+    """Random filler notes from `start` to `stop`: each a pitch of FILLER_PITCHES, then a length of FILLER_LENGTHS.
+
+    `rng.integers(n)` picks the index: the very draws of `rng.choice` on the tuple (which, without weights, is
+    integers(0, n) and an index), a seventh of its cost; it was half of the probe's time."""
+    draw = rng.integers
+    pitches = [cfg.pitch_token(p) for p in FILLER_PITCHES]
+    n_pitches, n_lengths = len(FILLER_PITCHES), len(FILLER_LENGTHS)
     step = start
     while step < stop:
-        row[step] = cfg.pitch_token(int(rng.choice(FILLER_PITCHES)))
-        step += int(rng.choice(FILLER_LENGTHS))
+        row[step] = pitches[draw(n_pitches)]
+        step += FILLER_LENGTHS[draw(n_lengths)]
 
 
 def _logits(model, tokens):

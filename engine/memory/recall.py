@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.core.device import model_device
-from engine.memory.nll import _bits_from_logits, _pad_batch, token_bits
+from engine.memory.recall_forward import sequence_bits
 from engine.memory.recall_plan import RecallPlan
 
 # Distance buckets: in bars, and in 16th-note steps (the window's unit; steps per bar vary by meter).
@@ -29,7 +28,6 @@ STEP_BUCKETS = ((1, 15), (16, 31), (32, 63), (64, 127), (128, 255), (256, 511), 
 SHORT_RANGE_BARS = 4  # the model's own short-range value: the excess over targets at d <= 4 bars
 HORIZON_FLOOR_BITS = 0.05  # a bucket counts towards the horizon only with at least this much excess ...
 HORIZON_SHARE = 0.10  # ... and at least this share of the short-range value
-BATCH_TOKENS = 1 << 16  # tokens per forward batch
 
 
 def bucket_label(low: int, high: int, unit: str) -> str:
@@ -45,39 +43,17 @@ def bucket_index(distance: int, buckets) -> int:
 
 def target_bits(model, plan: RecallPlan, progress=None) -> dict[str, np.ndarray]:
     """Per target: recall_bits, control_bits (both against the true past) and excess, in plan order."""
-    import torch
+    return target_figures(plan, sequence_bits(model, plan, progress))
 
-    true = token_bits(model, [m.tokens for m in plan.materials])
-    reach = model.reach
-    jobs = []  # (target index, which, start, tokens)
-    for i, t in enumerate(plan.targets):
-        material = plan.materials[t.material]
-        start = 0 if reach is None else max(0, t.bar * material.steps_per_bar - 1 - reach)
-        for which in ("ablated", "control"):
-            jobs.append((i, which, start, t.tokens(material, which)[start:]))
-    jobs.sort(key=lambda j: len(j[3]))
+
+def target_figures(plan: RecallPlan, bits: np.ndarray) -> dict[str, np.ndarray]:
+    """target_bits from the bits of every scored token, [targets, (true, ablated, control), S]."""
     found = {"ablated": np.full(len(plan.targets), np.nan), "control": np.full(len(plan.targets), np.nan)}
-    device = model_device(model)
-    model.eval()
-    done = 0
-    with torch.inference_mode():
-        while done < len(jobs):
-            rows = max(1, BATCH_TOKENS // len(jobs[min(len(jobs) - 1, done)][3]))
-            chunk = jobs[done : done + rows]
-            rows = max(1, BATCH_TOKENS // max(len(j[3]) for j in chunk))
-            chunk = jobs[done : done + rows]
-            batch = torch.from_numpy(_pad_batch([j[3] for j in chunk])).to(device)
-            bits = _bits_from_logits(model(batch[:, :-1]), batch[:, 1:])  # bits[r, p - 1] is token p's
-            for r, (i, which, start, _tokens) in enumerate(chunk):
-                t = plan.targets[i]
-                S = plan.materials[t.material].steps_per_bar
-                lo, hi = t.bar * S - start, (t.bar + 1) * S - start
-                ablated = bits[r, lo - 1 : hi - 1]
-                base = true[t.material][t.bar * S : (t.bar + 1) * S]
-                found[which][i] = float(np.mean(ablated - base))
-            done += len(chunk)
-            if progress is not None:
-                progress(done, len(jobs))
+    for i, t in enumerate(plan.targets):
+        S = plan.materials[t.material].steps_per_bar
+        base = bits[i, 0, :S].astype(np.float64)
+        for w, which in ((1, "ablated"), (2, "control")):
+            found[which][i] = float(np.mean(bits[i, w, :S] - base))
     return {"recall_bits": found["ablated"], "control_bits": found["control"],
             "excess": found["ablated"] - found["control"]}
 

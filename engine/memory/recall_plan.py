@@ -123,6 +123,7 @@ class ForeignBars:
         self.onsets = self.bars.onsets
         self.mean = _mean_pitch(self.bars)
         self.cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.picked: dict[tuple, tuple[np.ndarray, tuple[int, int, int]] | None] = {}
 
     def ranked(self, material: Material, bar: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(pool indices, semitone shifts) for replacing `bar`: nearest onset vector first, then in the tune's
@@ -155,7 +156,16 @@ class ForeignBars:
 
     def pick(self, material: Material, bar: int, target: BarSets, seed: int):
         """(tokens, (tune, bar, shift)) of the foreign bar that replaces `bar` for the target bar `target`,
-        or None."""
+        or None. The answer depends on the replaced bar and the target's note set alone: a target of the second
+        pass asks what its first-pass twin asked, and is answered from `picked`."""
+        key = (material.tune, bar % material.tune_bars, seed, target.pitch.tobytes(), target.duration.tobytes(),
+               target.valid.tobytes())
+        if key not in self.picked:
+            self.picked[key] = self._pick(material, bar, target, seed)
+        found = self.picked[key]
+        return None if found is None else (found[0].copy(), found[1])
+
+    def _pick(self, material: Material, bar: int, target: BarSets, seed: int):
         index, shift = self.ranked(material, bar, seed)
         if not len(index):
             return None
