@@ -19,7 +19,7 @@ from engine.memory.recall import target_bits
 from engine.memory.recall_plan import make_plan
 from engine.metrics.bars import bar_sets, transposed_similarity
 from engine.models.base import ModelConfig, SequenceModel
-from engine.music.melody import Melody, Note
+from engine.music.melody import Melody, Note, steps_per_bar_for
 from engine.music.tokens import TokenConfig, encode
 
 S = 16  # 4/4 on the 16th grid
@@ -30,19 +30,22 @@ FORM = "XABBCBDAEFGHBIJC"
 SETTINGS = SimpleNamespace(bootstrap=200, seed=0, min_n=3)
 
 
-def _bar(rng):
+def _bar(rng, steps: int):
     notes, step = [], 0
-    while step < S:
-        length = min(int(rng.choice([2, 4])), S - step)
+    while step < steps:
+        length = min(int(rng.choice([2, 4])), steps - step)
         notes.append((step, int(rng.choice([60, 62, 64, 65, 67, 69, 71, 72, 74, 76])), length))
         step += length
     return notes
 
 
-def tune(rng, i, form=FORM):
-    letters = {c: _bar(rng) for c in dict.fromkeys(form)}
-    notes = tuple(Note(b * S + on, p, d) for b, c in enumerate(form) for on, p, d in letters[c])
-    return Melody(notes=notes, n_steps=len(form) * S, tune_id=f"t{i}", title=f"t{i}")
+def tune(rng, i, form=FORM, meter: tuple[int, int] = (4, 4)) -> Melody:
+    """A random tune whose bars follow `form` (one letter, one bar; a repeated letter restates its bar)."""
+    bar_steps = steps_per_bar_for(*meter)
+    letters = {c: _bar(rng, bar_steps) for c in dict.fromkeys(form)}
+    notes = tuple(Note(b * bar_steps + on, p, d) for b, c in enumerate(form) for on, p, d in letters[c])
+    return Melody(notes=notes, n_steps=len(form) * bar_steps, numerator=meter[0], denominator=meter[1],
+                  tune_id=f"t{i}", title=f"t{i}")
 
 
 @pytest.fixture(scope="module")

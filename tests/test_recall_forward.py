@@ -21,39 +21,18 @@ from engine.memory.recall_forward import plain_bits, sequence_bits
 from engine.memory.recall_plan import make_plan
 from engine.memory.recall_tree import WHICH, build_tree, groups, sequence_tokens
 from engine.models.registry import MODEL_KEYS, build_model
-from engine.music.melody import Melody, Note
 from engine.music.tokens import TokenConfig, encode
+from tests.test_recall import FORM, tune
 
 V = TokenConfig().vocab_size
 TOLERANCE_BITS = 1e-6
-# restatements at 1, 2, 6, 7 and 11 bars with unrelated bars further back for the control; 16 and more the
-# second time through (tests/test_recall.py's form)
-FORM = "XABBCBDAEFGHBIJC"
 METERS = ((4, 4), (6, 8), (2, 4))  # 16, 12 and 8 steps a bar
-
-
-def _tune(rng, i: int, meter: tuple[int, int], form: str = FORM) -> Melody:
-    probe = Melody(notes=(), n_steps=0, numerator=meter[0], denominator=meter[1])
-    S = probe.steps_per_bar
-
-    def bar():
-        notes, step = [], 0
-        while step < S:
-            length = min(int(rng.choice([2, 4])), S - step)
-            notes.append((step, int(rng.choice([60, 62, 64, 65, 67, 69, 71, 72, 74, 76])), length))
-            step += length
-        return notes
-
-    letters = {c: bar() for c in dict.fromkeys(form)}
-    notes = tuple(Note(b * S + on, p, d) for b, c in enumerate(form) for on, p, d in letters[c])
-    return Melody(notes=notes, n_steps=len(form) * S, numerator=meter[0], denominator=meter[1], tune_id=f"t{i}",
-                  title=f"t{i}")
 
 
 @pytest.fixture(scope="module")
 def plan():
     rng = np.random.default_rng(3)
-    tunes = [_tune(rng, i, METERS[i % len(METERS)]) for i in range(9)]
+    tunes = [tune(rng, i, FORM, METERS[i % len(METERS)]) for i in range(9)]
     found = make_plan(tunes, [encode(t) for t in tunes], V)
     assert {m.steps_per_bar for m in found.materials} == {16, 12, 8}
     return found
