@@ -1,7 +1,7 @@
 """The forwards of recall by distance (engine/memory/recall.py), each model family run so that no step is computed
 twice where the sequences agree. What is scored is unchanged: the bits of each token of the target bar given the
 true, the ablated and the control past; only the order of the float sums can differ from one forward per
-sequence (a batch of another size or shape), by a few 1e-7 bits (tests/test_recall_speed.py pins them to the
+sequence (a batch of another size or shape), by a few 1e-7 bits (tests/test_recall_forward.py pins them to the
 plain forward).
 
 - A model with a state (engine/models/base.py's StatefulSequenceModel: rnn, lstm, gru, ssm, mingru): the
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.core.device import model_device
-from engine.memory.recall_tree import WHICH, BlockTree, build_tree, first_change, groups, sequence_tokens
+from engine.memory.recall_tree import WHICH, BlockTree, build_tree, groups, sequence_tokens
 
 TOKENS_PER_CALL = 1 << 15  # tokens of one forward of the tree's nodes
 STATE_BLOCK = 16  # steps of a tree's block (a bar of 4/4): the shorter, the more blocks are shared
@@ -119,18 +119,10 @@ def run_tree(tree: BlockTree, step, join, rows_per_call: int, on_call=None) -> N
 
 
 def state_block(model) -> int:
-    """The tree's block for a model with a state: a chunk of its scan where it has one (minGRU's log-space scan,
+    """The tree's block for a model with a state: its scan's chunk where it has one (minGRU's log-space scan,
     the SSM's chunked scan), so that each block is summed as the whole sequence's forward sums it; else
     STATE_BLOCK."""
-    from engine.models import mingru, ssm_passes
-    from engine.models.mingru import MinGRULM
-    from engine.models.ssm import SelectiveSSM
-
-    if isinstance(model, MinGRULM):
-        return mingru.CHUNK
-    if isinstance(model, SelectiveSSM):
-        return ssm_passes.CHUNK_STEPS
-    return STATE_BLOCK
+    return model.scan_chunk or STATE_BLOCK
 
 
 def _stateful_tree_bits(model, tree: BlockTree, dim: int, device, rows: int) -> np.ndarray:
@@ -366,5 +358,3 @@ def transformer_bits(model, plan, progress=None) -> np.ndarray:
         out[i, 0, :S] = true[t.material][t.bar * S : (t.bar + 1) * S]
     return out
 
-
-__all__ = ["first_change", "plain_bits", "sequence_bits"]

@@ -157,6 +157,10 @@ class StatefulSequenceModel(SequenceModel):
     """A model whose whole past is a state of fixed size, carried by `_run`: generation steps and primes
     through the same code that trains (the RNNs, minGRU, the selective SSM)."""
 
+    # Steps of the chunks a parallel scan sums at once (None: no chunked scan). `_run` over a sequence cut at
+    # multiples of it sums exactly as over the whole sequence; recall by distance cuts its shared blocks there.
+    scan_chunk: int | None = None
+
     def _run(self, x: torch.Tensor, state):
         """x [B, T, D] embedded inputs, continuing `state` -> (logits [B, T, V], state after the last step)."""
         raise NotImplementedError

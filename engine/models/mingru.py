@@ -137,6 +137,8 @@ class MinGRULayer(nn.Module):
 
 
 class MinGRULM(StatefulSequenceModel):
+    scan_chunk = CHUNK
+
     def __init__(self, config: MinGRUConfig):
         super().__init__()
         self.config = config

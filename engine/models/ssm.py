@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.core.validation import Limit
-from engine.models import ssm_step
+from engine.models import ssm_passes, ssm_step
 from engine.models.base import ModelConfig, StatefulSequenceModel
 from engine.models.ssm_scan import selective_scan
 
@@ -98,6 +98,8 @@ class MambaBlock(nn.Module):
 
 
 class SelectiveSSM(StatefulSequenceModel):
+    scan_chunk = ssm_passes.CHUNK_STEPS
+
     def __init__(self, config: SSMConfig):
         super().__init__()
         self.config = config
