@@ -180,9 +180,8 @@ def test_the_run_interrupted_by_closing_is_offered_for_resume_at_the_next_launch
     window.open_run(tiny_run)  # the previous run: what a launch reopened before
     qtbot.waitUntil(lambda: window.state.run_dir == tiny_run, timeout=20000)
     _tiny(tab, steps=5000, models=["rnn"])
-    worker = tab.start(tmp_path / "run")
-    with qtbot.waitSignal(worker.yielded, timeout=60000, check_params_cb=lambda b: any(e.kind == "step" for e in b)):
-        pass
+    tab.start(tmp_path / "run")
+    qtbot.waitUntil(lambda: bool(tab.rates["rnn"].text()), timeout=60000)  # its first step is shown
     window.close()
     again = open_window(qtbot)
     try:
