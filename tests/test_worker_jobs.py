@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from engine.core.processes import GRACE_S, JobsCancelled, run_jobs
+from engine.core.processes import GRACE_S, JobsCancelled, run_jobs, worker_context
 
 
 def _sleep(seconds: float, stop=None) -> float:
@@ -32,6 +32,9 @@ def _fail_or_wait(n: int, stop=None) -> int:
 
 
 def test_cancel_kills_a_worker_whose_job_ignores_the_stop_event():
+    ready = worker_context().Process(target=time.sleep, args=(0,))  # the fork server up and loaded, as after
+    ready.start()  # the app's first job (it imports torch once: not what is timed here)
+    ready.join()
     cancel = threading.Event()
     timer = threading.Timer(1.0, cancel.set)
     started = time.monotonic()

@@ -1,9 +1,12 @@
 """Helper processes that end with the process that started them, and are not stopped behind its back.
 
-A spawned helper (a corpus parser of the process pool) keeps running when its parent is killed with
-kill -9: nothing tells it. A daemon thread that looks at the parent's pid once a second ends it instead.
-Signals meant to stop the whole job reach every process of the group: `stop_signals_held` and
-`ignore_stop_signals` leave them to the parent.
+How they start (`worker_context`): from a fork server where the platform has one, a clean process started
+once that has imported torch, so that each worker is forked from it in a tenth of a second instead of paying
+three seconds of imports; never a fork of this process, whose Qt or torch threads could leave a copied lock
+held. What a worker takes from its parent (`ParentLink`): the parent's environment as it is now, and the
+read end of a pipe that only the parent holds open, which reads as ended the moment the parent is gone,
+however it died (kill -9 included). Signals meant to stop the whole job reach every process of the group:
+`stop_signals_held` and `ignore_stop_signals` leave them to the parent.
 
 `run_jobs` runs independent jobs in a pool of such workers (or in this process, one after another): the
 evaluation's stages made of one job per model use it, so that the pool, the stop event and the killing of a
@@ -13,23 +16,96 @@ worker that does not stop are written once.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
-import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+# What every worker imports first, loaded once into the fork server: torch (1.5 CPU-s) and torch._dynamo
+# (1.2 CPU-s more, imported by AdamW's first use). The engine's own modules take 0.1 s more once torch is in.
+PRELOAD = ("torch", "torch._dynamo")
 
 
-def exit_when_parent_dies(parent_pid: int, poll_s: float = 1.0) -> None:
-    """Start watching: when this process's parent is no longer `parent_pid`, leave at once (os._exit:
-    a parser holds nothing that needs saving)."""
+def worker_context():
+    """The multiprocessing context worker processes start from: a fork server (Linux, macOS; Python 3.14's
+    default on Linux), else spawn. The server is started here, with the stop signals blocked for its whole
+    life: a Ctrl-C or SIGHUP to the process group does not end it (the workers it forks are born with the
+    same block, then ignore the signals: the parent relays them). A server that died is started again."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver, resource_tracker
 
-    def watch() -> None:
-        while True:
-            time.sleep(poll_s)
-            if os.getppid() != parent_pid:
-                os._exit(1)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))  # used when the server starts; later calls change nothing
+    with _blocked_in_this_thread():
+        # The server's start starts the resource tracker first if it is not running, and that start unblocks
+        # SIGINT and SIGTERM in this thread when it is done: so the tracker first, then the server.
+        resource_tracker.ensure_running()
+    with _blocked_in_this_thread():
+        forkserver.ensure_running()
+    return context
 
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+@dataclass
+class ParentLink:
+    """What a worker takes from the parent that starts it (pass it in the worker's arguments; make it with
+    `parent_link()`): the parent's environment (a fork server's worker would otherwise have the server's,
+    from when it started) and the read end of the parent's liveness pipe."""
+
+    env: dict
+    reader: Connection
+
+    def adopt(self) -> None:
+        """In the worker, first: take the parent's environment."""
+        os.environ.clear()
+        os.environ.update(self.env)
+
+    def parent_alive(self) -> bool:
+        """The parent never writes to the pipe: anything to read is its end closing, when it exits or dies."""
+        try:
+            return not self.reader.poll()
+        except (EOFError, OSError):
+            return False
+
+    def exit_when_parent_dies(self) -> None:
+        """Start watching: when the parent is gone, leave at once (os._exit: for workers that hold nothing
+        that needs saving)."""
+
+        def watch() -> None:
+            with contextlib.suppress(EOFError, OSError):
+                multiprocessing.connection.wait([self.reader])
+            os._exit(1)
+
+        threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@contextlib.contextmanager
+def parent_link():
+    """A ParentLink for the workers started inside the block: its pipe's write end stays open here until the
+    block ends, so end the block only after the workers have ended."""
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    try:
+        yield ParentLink(dict(os.environ), reader)
+    finally:
+        writer.close()
+        reader.close()
+
+
+@contextlib.contextmanager
+def _blocked_in_this_thread():
+    """Block the stop signals in the calling thread only (any thread: a child process started from it inherits
+    its mask); a signal meant for the process goes to another thread meanwhile, or waits here: none is lost."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 # What stops a run from outside: Ctrl-C, a closed terminal or ssh session, `kill`. The parent of a pool of
@@ -75,6 +151,14 @@ def ignore_stop_signals() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
+def default_stop_signals() -> None:
+    """In a worker that may die of the stop signals with the rest of its group (a parser holds nothing to
+    save): unblock them, as a spawned process from an unblocked thread had them (a fork server's workers are
+    born with them blocked)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 # --- independent jobs in worker processes, or here -----------------------------------------------------
 
 POLL_S = 0.2  # how often run_jobs looks at its cancel event while workers run
@@ -88,11 +172,12 @@ class JobsCancelled(Exception):
 _STOP = None  # in a worker of run_jobs: the pool's stop event
 
 
-def _start_worker(stop, parent_pid: int, threads: int) -> None:
+def _start_worker(stop, parent: ParentLink, threads: int) -> None:
     """A run_jobs worker: the parent relays stops (its own pool's event), ends with it, one torch thread."""
     global _STOP
+    parent.adopt()
     ignore_stop_signals()
-    exit_when_parent_dies(parent_pid)
+    parent.exit_when_parent_dies()
     _STOP = stop
     import torch
 
@@ -107,8 +192,8 @@ def run_jobs(work, jobs, processes: int, *, inline=None, cancel=None, cancelled:
              on_result=None) -> list:
     """[work(*job, stop=event) for job in jobs]: the results in the jobs' order, whatever order they finish in.
 
-    With `processes` > 1 and more than one job they run in min(processes, jobs) spawned worker processes
-    (spawned, not forked: the app calls this from a thread of a Qt process), each with one torch thread,
+    With `processes` > 1 and more than one job they run in min(processes, jobs) worker processes
+    (`worker_context`: never a fork of this process, which may be the app's), each with one torch thread,
     started with the stop signals held (a Ctrl-C is the parent's to handle) and ending with the parent;
     `work` and the jobs must pickle (a module-level function, a functools.partial of one). Otherwise they
     run here, in order, through `inline` when given (the same measure on what this process already holds),
@@ -134,16 +219,20 @@ def run_jobs(work, jobs, processes: int, *, inline=None, cancel=None, cancelled:
 
 
 def _in_workers(work, jobs: list, processes: int, cancel, cancelled, on_result) -> list:
-    import multiprocessing
+    with parent_link() as parent:  # open until the pool has shut down: its workers end with this process
+        return _in_pool(work, jobs, processes, cancel, cancelled, on_result, parent)
+
+
+def _in_pool(work, jobs: list, processes: int, cancel, cancelled, on_result, parent: ParentLink) -> list:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    context = multiprocessing.get_context("spawn")
+    context = worker_context()
     start_resource_tracker()  # the stop event's semaphore is tracked by one that a closed terminal does not kill
     results: list = [None] * len(jobs)
     with stop_signals_held():  # the workers start at submit: they are born with the stop signals held
         stop = context.Event()
         pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
-                                   initargs=(stop, os.getpid(), 1))
+                                   initargs=(stop, parent, 1))
         futures = {pool.submit(_call, work, job): index for index, job in enumerate(jobs)}
     workers = list(pool._processes.values())  # private, but the only handle on them to kill (3.14: kill_workers)
     try:

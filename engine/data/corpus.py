@@ -34,7 +34,13 @@ import numpy as np
 
 from engine.core import resources
 from engine.core.errors import UserError
-from engine.core.processes import exit_when_parent_dies, start_resource_tracker
+from engine.core.processes import (
+    ParentLink,
+    default_stop_signals,
+    parent_link,
+    start_resource_tracker,
+    worker_context,
+)
 from engine.data.cache import SHIPPED_FORMAT, CorpusCache, PackedMelodies, ShippedCache, cache_key, cache_root
 from engine.data.near_copies import first_copies
 from engine.data.skipped import Skipped
@@ -432,18 +438,24 @@ def _parse_all(files: list[_Source], settings: ExtractSettings, progress, worker
         return _parse_all(files, settings, progress, 1)
 
 
+def _start_parser(parent: ParentLink) -> None:
+    """A parser process: the parent's environment; it ends with the parent (it holds nothing to save)."""
+    parent.adopt()
+    default_stop_signals()
+    parent.exit_when_parent_dies()
+
+
 def _parse_in_processes(files: list[_Source], settings: ExtractSettings, progress, workers: int):
-    import multiprocessing
 
     total = len(files)
-    # Spawned, not forked: the GUI calls this from a worker thread of a Qt process, which must not fork.
+    # Never a fork of this process (the GUI calls this from a worker thread of a Qt process): worker_context.
     n_chunks = min(total, workers * 8)
     chunks = [files[i::n_chunks] for i in range(n_chunks)]  # interleaved, so big folders spread evenly
     by_chunk: dict[int, list] = {}
     done = 0
     start_resource_tracker()  # one that a closed terminal does not kill (engine/core/processes.py)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=exit_when_parent_dies, initargs=(os.getpid(),)) as pool:
+    with parent_link() as parent, ProcessPoolExecutor(workers, mp_context=worker_context(),
+                                                      initializer=_start_parser, initargs=(parent,)) as pool:
         futures = {pool.submit(_parse_chunk, chunk, settings.to_dict()): i for i, chunk in enumerate(chunks)}
         for fut in as_completed(futures):
             i = futures[fut]

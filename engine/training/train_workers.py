@@ -15,14 +15,14 @@ torch threads), and this module merges their events into one stream for the CLI 
   wait for the relayed stop.
 - Failure: a worker's UserError stops the others (they checkpoint) and is raised here; a worker that dies
   (killed, out of memory) is reported by name; a worker whose parent dies stops at its next step.
-- Spawned, not forked: a forked copy of a process with Qt or torch threads running can deadlock.
+- Started from a fork server (engine/core/processes.worker_context), never forked from this process: a
+  forked copy of a process with Qt or torch threads running can deadlock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import multiprocessing
 import os
 import queue as queue_module
 import threading
@@ -35,7 +35,14 @@ import torch
 
 from engine.core.device import resolve_device, torch_threads
 from engine.core.errors import UserError
-from engine.core.processes import ignore_stop_signals, start_resource_tracker, stop_signals_held
+from engine.core.processes import (
+    ParentLink,
+    ignore_stop_signals,
+    parent_link,
+    start_resource_tracker,
+    stop_signals_held,
+    worker_context,
+)
 from engine.training.run_plan import TrainJob
 from engine.training.train_config import TrainConfig
 
@@ -92,16 +99,17 @@ def train_in_processes(job: TrainJob, cfg: TrainConfig, models: list[str], proce
                        stop: threading.Event) -> Iterator:
     """Yield the merged TrainEvents of `models` trained in `processes` worker processes."""
     costs = step_costs(job, cfg, models, threads) if len(models) > processes else dict.fromkeys(models, 1.0)
-    pool = _Pool(job, cfg, assign(models, costs, processes), threads)
-    try:
-        while not pool.all_ended():
-            if stop.is_set():
-                pool.stop_all.set()
-            yield from pool.receive()
-        pool.raise_failure()
-    finally:
-        pool.stop_all.set()
-        _finish(pool.workers, pool.events)
+    with parent_link() as parent:  # open until the workers have ended: they end with this process
+        pool = _Pool(job, cfg, assign(models, costs, processes), threads, parent)
+        try:
+            while not pool.all_ended():
+                if stop.is_set():
+                    pool.stop_all.set()
+                yield from pool.receive()
+            pool.raise_failure()
+        finally:
+            pool.stop_all.set()
+            _finish(pool.workers, pool.events)
     yield pool.final_event()
 
 
@@ -109,9 +117,9 @@ class _Pool:
     """The worker processes of one job and what they have reported: their events merged, each one's final
     event (None for a worker that failed or died), the first failure."""
 
-    def __init__(self, job: TrainJob, cfg: TrainConfig, groups: list[list[str]], threads: int):
+    def __init__(self, job: TrainJob, cfg: TrainConfig, groups: list[list[str]], threads: int, parent: ParentLink):
         self.job, self.cfg, self.groups = job, cfg, groups
-        context = multiprocessing.get_context("spawn")
+        context = worker_context()
         portable = replace(job, lock=None)  # the parent keeps the run's lock; workers write only their models
         # A signal to the process group while a worker imports torch must not kill it: the parent decides
         # (engine/core/processes.py). The queue's resource tracker starts under the same hold.
@@ -121,7 +129,7 @@ class _Pool:
             self.stop_all = context.Event()
             self.workers = [context.Process(target=_worker_main, name=f"melody-memory-train-{i}", daemon=True,
                                             args=(i, portable, cfg, group, threads, self.events, self.stop_all,
-                                                  os.getpid()))
+                                                  parent))
                             for i, group in enumerate(groups)]
             for worker in self.workers:
                 worker.start()
@@ -201,8 +209,9 @@ def _finish(workers, events) -> None:
 
 
 def _worker_main(index: int, job: TrainJob, cfg: TrainConfig, models: list[str], threads: int, events, stop,
-                 parent_pid: int) -> None:
+                 parent: ParentLink) -> None:
     """A worker process: train `models`, send events in small batches, report errors by kind."""
+    parent.adopt()
     # The parent decides when to stop: Ctrl-C, a closed terminal (SIGHUP) and `kill` reach the whole group,
     # and the parent relays them as a stop so that every model is checkpointed.
     ignore_stop_signals()
@@ -213,8 +222,7 @@ def _worker_main(index: int, job: TrainJob, cfg: TrainConfig, models: list[str],
         os.nice(NICE)
     torch.set_num_threads(threads)
 
-    def alive() -> bool:
-        return os.getppid() == parent_pid
+    alive = parent.parent_alive
 
     from engine.training.loop import train_models
 
