@@ -20,21 +20,24 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-# What every worker imports first, loaded once into the fork server: torch (1.5 CPU-s) and torch._dynamo
-# (1.2 CPU-s more, imported by AdamW's first use). The engine's own modules take 0.1 s more once torch is in.
-PRELOAD = ("torch", "torch._dynamo")
+# What the fork server imports before it forks any worker: engine/core/fork_server.py (the stop signals blocked
+# for its life), then what every worker imports first: torch (1.5 CPU-s) and torch._dynamo (1.2 CPU-s more,
+# imported by AdamW's first use). The engine's own modules take 0.1 s more once torch is in.
+PRELOAD = ("engine.core.fork_server", "torch", "torch._dynamo")
 
 
 def worker_context():
-    """The multiprocessing context worker processes start from: a fork server (Linux, macOS; Python 3.14's
-    default on Linux), else spawn. The server is started here, with the stop signals blocked for its whole
+    """The multiprocessing context worker processes start from: a fork server on Linux (Python 3.14's
+    default there), else spawn (macOS keeps spawn: forking without exec after torch is loaded is not safe
+    there). The server is started here, with the stop signals blocked for its whole
     life: a Ctrl-C or SIGHUP to the process group does not end it (the workers it forks are born with the
     same block, then ignore the signals: the parent relays them). A server that died is started again."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    if not sys.platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
     from multiprocessing import forkserver, resource_tracker
 
@@ -265,4 +268,7 @@ def _in_pool(work, jobs: list, processes: int, cancel, cancelled, on_result, par
 
 def _kill(workers: list) -> None:
     for worker in workers:
-        worker.kill()  # no wait here (see above); a worker already gone is left alone
+        # No wait here (see above). A worker that has exited is left alone: a fork server reaps its workers at
+        # once, so its pid may already belong to another process.
+        if worker.exitcode is None:
+            worker.kill()
