@@ -446,7 +446,6 @@ def _start_parser(parent: ParentLink) -> None:
 
 
 def _parse_in_processes(files: list[_Source], settings: ExtractSettings, progress, workers: int):
-
     total = len(files)
     # Never a fork of this process (the GUI calls this from a worker thread of a Qt process): worker_context.
     n_chunks = min(total, workers * 8)
