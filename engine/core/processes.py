@@ -36,8 +36,10 @@ def worker_context():
     default there), else spawn (macOS keeps spawn: forking without exec after torch is loaded is not safe
     there). The server is started here, with the stop signals blocked for its whole
     life: a Ctrl-C or SIGHUP to the process group does not end it (the workers it forks are born with the
-    same block, then ignore the signals: the parent relays them). A server that died is started again."""
+    same block, then ignore the signals: the parent relays them). A server that died is started again.
+    Multiprocessing's resource tracker is started first, one that a closed terminal does not kill."""
     if not sys.platform.startswith("linux"):
+        start_resource_tracker()
         return multiprocessing.get_context("spawn")
     from multiprocessing import forkserver, resource_tracker
 
@@ -229,8 +231,7 @@ def _in_workers(work, jobs: list, processes: int, cancel, cancelled, on_result) 
 def _in_pool(work, jobs: list, processes: int, cancel, cancelled, on_result, parent: ParentLink) -> list:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    context = worker_context()
-    start_resource_tracker()  # the stop event's semaphore is tracked by one that a closed terminal does not kill
+    context = worker_context()  # and the resource tracker that the stop event's semaphore is tracked by
     results: list = [None] * len(jobs)
     with stop_signals_held():  # the workers start at submit: they are born with the stop signals held
         stop = context.Event()

@@ -38,7 +38,6 @@ from engine.core.processes import (
     ParentLink,
     default_stop_signals,
     parent_link,
-    start_resource_tracker,
     worker_context,
 )
 from engine.data.cache import SHIPPED_FORMAT, CorpusCache, PackedMelodies, ShippedCache, cache_key, cache_root
@@ -452,7 +451,6 @@ def _parse_in_processes(files: list[_Source], settings: ExtractSettings, progres
     chunks = [files[i::n_chunks] for i in range(n_chunks)]  # interleaved, so big folders spread evenly
     by_chunk: dict[int, list] = {}
     done = 0
-    start_resource_tracker()  # one that a closed terminal does not kill (engine/core/processes.py)
     with parent_link() as parent, ProcessPoolExecutor(workers, mp_context=worker_context(),
                                                       initializer=_start_parser, initargs=(parent,)) as pool:
         futures = {pool.submit(_parse_chunk, chunk, settings.to_dict()): i for i, chunk in enumerate(chunks)}

@@ -39,7 +39,6 @@ from engine.core.processes import (
     ParentLink,
     ignore_stop_signals,
     parent_link,
-    start_resource_tracker,
     stop_signals_held,
     worker_context,
 )
@@ -119,11 +118,10 @@ class _Pool:
 
     def __init__(self, job: TrainJob, cfg: TrainConfig, groups: list[list[str]], threads: int, parent: ParentLink):
         self.job, self.cfg, self.groups = job, cfg, groups
-        context = worker_context()
+        context = worker_context()  # and the resource tracker the queue is tracked by
         portable = replace(job, lock=None)  # the parent keeps the run's lock; workers write only their models
-        # A signal to the process group while a worker imports torch must not kill it: the parent decides
-        # (engine/core/processes.py). The queue's resource tracker starts under the same hold.
-        start_resource_tracker()
+        # A signal to the process group while a worker starts must not kill it: the parent decides
+        # (engine/core/processes.py).
         with stop_signals_held():
             self.events = context.Queue()
             self.stop_all = context.Event()
