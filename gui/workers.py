@@ -29,8 +29,10 @@ class JobFailed(Exception):
         self.original = original
 
 
-def _guard_generator(fn, args, kwargs, done: threading.Event):
+def _guard_generator(fn, args, kwargs, done: threading.Event, cancel: threading.Event | None):
     try:
+        if cancel is not None and cancel.is_set():
+            return None  # stopped before it started (see stop_all): nothing to run
         return (yield from fn(*args, **kwargs))
     except Exception as exc:  # every failure is reported to the user by the caller
         raise JobFailed(exc) from exc
@@ -38,8 +40,10 @@ def _guard_generator(fn, args, kwargs, done: threading.Event):
         done.set()
 
 
-def _guard_function(fn, args, kwargs, done: threading.Event):
+def _guard_function(fn, args, kwargs, done: threading.Event, cancel: threading.Event | None):
     try:
+        if cancel is not None and cancel.is_set():
+            return None
         return fn(*args, **kwargs)
     except Exception as exc:
         raise JobFailed(exc) from exc
@@ -72,7 +76,7 @@ def start_job(
     """
     done = threading.Event()  # set on the worker thread the moment fn has returned or raised
     guard = _guard_generator if generator else _guard_function
-    worker = create_worker(guard, fn, args, kwargs, done, _start_thread=False, _ignore_errors=True)
+    worker = create_worker(guard, fn, args, kwargs, done, cancel, _start_thread=False, _ignore_errors=True)
     worker.done_event = done
     worker.cancel_event = cancel
     worker.lasting = lasting
@@ -116,14 +120,26 @@ def stop_all(cancel_events=(), timeout_s: float = 10.0) -> bool:
     Jobs without a cancel event (a corpus load, a sound render) cannot be interrupted and are not waited
     for. superqt's worker.quit() is deliberately not used: it stops pulling from a generator at its next
     yield, so the code after a stop (training's last checkpoint) would never run.
+
+    Waits with the GUI thread's timers running (user input held back): superqt hands a job to the thread pool
+    from a timer a millisecond after start_job, so a job started just before the window closed (the
+    attribution that follows every Generate) would otherwise never start, and closing stalled for the whole
+    timeout. Started now with its cancel event set, it returns at once without running.
     """
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
     for event in cancel_events:
         event.set()
     stoppable = [w for w in list(_jobs) if w.cancel_event is not None]
     for worker in stoppable:
         worker.cancel_event.set()
     deadline = time.monotonic() + timeout_s
-    return all(w.done_event.wait(max(0.0, deadline - time.monotonic())) for w in stoppable)
+    while not all(w.done_event.is_set() for w in stoppable):
+        if time.monotonic() >= deadline:
+            return False
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents, 20)
+        next((w for w in stoppable if not w.done_event.is_set()), stoppable[0]).done_event.wait(0.01)
+    return True
 
 
 def error_text(exc: BaseException) -> str:

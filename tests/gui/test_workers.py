@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import shiboken6
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from gui import workers
 
@@ -38,3 +38,22 @@ def test_a_job_whose_owner_lives_delivers_its_result(qtbot):
     meter = _Meter()
     workers.start_job(lambda: 42, owner=meter, on_return=lambda value: meter.arrived(value))
     qtbot.waitUntil(lambda: meter.received == [42], timeout=10000)
+
+
+def test_closing_right_after_a_job_was_started_neither_stalls_nor_runs_it(qtbot):
+    """Inside the event loop (where the app's slots run) superqt hands a job to the thread pool from a timer;
+    closing the window before that timer fired (a Generate's attribution job starts as the composition
+    arrives) used to block the GUI thread for the whole timeout, waiting for a job that could not start while
+    it waited. Cancelled before it started, it now runs not at all and the close goes on."""
+    ran, outcome = [], []
+
+    def close_right_after_a_start():  # a slot: runs in the event loop, as closeEvent does
+        job = workers.start_job(lambda: ran.append("ran"), cancel=threading.Event())
+        outcome.append((workers.stop_all(timeout_s=5.0), job))
+
+    QTimer.singleShot(0, close_right_after_a_start)
+    qtbot.waitUntil(lambda: bool(outcome), timeout=10000)
+    stopped, job = outcome[0]
+    assert stopped, "stop_all gave up waiting for a job that had not started"
+    assert job.done_event.is_set() and ran == []
+    qtbot.waitUntil(lambda: workers.running_jobs() == 0, timeout=5000)
