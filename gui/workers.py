@@ -29,10 +29,8 @@ class JobFailed(Exception):
         self.original = original
 
 
-def _guard_generator(fn, args, kwargs, done: threading.Event, cancel: threading.Event | None):
+def _guard_generator(fn, args, kwargs, done: threading.Event):
     try:
-        if cancel is not None and cancel.is_set():
-            return None  # stopped before it started (see stop_all): nothing to run
         return (yield from fn(*args, **kwargs))
     except Exception as exc:  # every failure is reported to the user by the caller
         raise JobFailed(exc) from exc
@@ -40,10 +38,8 @@ def _guard_generator(fn, args, kwargs, done: threading.Event, cancel: threading.
         done.set()
 
 
-def _guard_function(fn, args, kwargs, done: threading.Event, cancel: threading.Event | None):
+def _guard_function(fn, args, kwargs, done: threading.Event):
     try:
-        if cancel is not None and cancel.is_set():
-            return None
         return fn(*args, **kwargs)
     except Exception as exc:
         raise JobFailed(exc) from exc
@@ -76,7 +72,7 @@ def start_job(
     """
     done = threading.Event()  # set on the worker thread the moment fn has returned or raised
     guard = _guard_generator if generator else _guard_function
-    worker = create_worker(guard, fn, args, kwargs, done, cancel, _start_thread=False, _ignore_errors=True)
+    worker = create_worker(guard, fn, args, kwargs, done, _start_thread=False, _ignore_errors=True)
     worker.done_event = done
     worker.cancel_event = cancel
     worker.lasting = lasting
@@ -124,7 +120,8 @@ def stop_all(cancel_events=(), timeout_s: float = 10.0) -> bool:
     Waits with the GUI thread's timers running (user input held back): superqt hands a job to the thread pool
     from a timer a millisecond after start_job, so a job started just before the window closed (the
     attribution that follows every Generate) would otherwise never start, and closing stalled for the whole
-    timeout. Started now with its cancel event set, it returns at once without running.
+    timeout. Started now, it finds its cancel event set and stops as every job does (what a cancelled job
+    delivers is the job's own affair: an evaluation reports "cancelled").
     """
     from PySide6.QtCore import QCoreApplication, QEventLoop
 
