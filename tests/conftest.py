@@ -48,6 +48,17 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "late: run after the other tests (see pytest_collection_modifyitems)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `late` run last. For a test that reads what another test's fixture builds once per run
+    (tests/built_once.py) and would otherwise start beside it: pytest-xdist hands the first tests out one per
+    worker, and the second worker sat idle until the first had built (6-7 s of one core)."""
+    items.sort(key=lambda item: item.get_closest_marker("late") is not None)  # stable: the order is kept
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     """Freeze what is alive when pytest is done: the interpreter's last full garbage collections, over every

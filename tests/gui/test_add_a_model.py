@@ -187,6 +187,7 @@ def test_new_models_train_generate_are_evaluated_and_attributed_through_the_comm
     assert (report_dir / "report.json").is_file()
 
 
+@pytest.mark.late  # it reads the run and report the test above builds (trained_and_evaluated)
 def test_new_models_show_with_their_names_and_colours_in_the_listen_and_memory_tabs(new_run, evaluated, window,
                                                                                      qtbot):
     with qtbot.waitSignal(window.state.modelsChanged, timeout=20000):
