@@ -221,15 +221,13 @@ class User:
         _fail_on(errors, f"pressing {key} with {modifier}")
 
     def wait_idle(self, timeout: int = 120000) -> None:
-        """Until no background job runs, nothing loads and the busy indicator is gone (what the user waits for:
-        a job's end and the callback that clears its line are two queued events, which the test could see
-        between)."""
+        """Until no background job runs and nothing loads (what the user waits for)."""
         from gui import workers
 
         state = self.window.state
 
         def idle():
-            return workers.running_jobs() == 0 and not state.loading and not state.busy
+            return workers.running_jobs() == 0 and not state.loading
 
         self.qtbot.waitUntil(idle, timeout=timeout)
         QApplication.processEvents()
