@@ -15,6 +15,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDialog
 
 from gui import style
+from tests.gui import fake_report
 from tests.gui.driving import set_small_evaluation, shown_text
 
 GUI = Path(__file__).resolve().parents[2] / "gui"
@@ -233,8 +234,12 @@ def test_every_control_of_every_tab_and_menu_works_after_a_generate(
     _open_run(user, window, tiny_run)
     _generate(user, window)
     user.show_tab("Memory")
-    set_small_evaluation(window)
-    user.click("Evaluate models")  # so that the report's controls are enabled too
+    set_small_evaluation(window)  # the walk starts an evaluation (and cancels it)
+    # a report of these seven models with two temperatures and two meters, so that the report's controls are
+    # enabled too (an evaluation in the tab is tested in test_memory_tab.py)
+    user.answer(fake_report.write_report(user.new_folder()))
+    user.click("Open report ...")
+    assert window.memory_tab.report is not None
     user.show_tab("Train")
     window.train_tab.preset.setCurrentText("tiny")  # a short run, as for a quick look
     window.train_tab.steps.setValue(300)
