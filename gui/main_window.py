@@ -7,10 +7,9 @@ close stops training (which keeps its last checkpoint) and waits for every backg
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from . import focus_keys, settings, style, workers
@@ -378,13 +377,7 @@ class MainWindow(QMainWindow):
         self.playback.stop()
         events = self.train_tab.stop_events() + self.listen_tab.stop_events() + self.memory_tab.stop_events()
         self._closing = True
-        workers.stop_all(events, timeout_s=10.0)
-        # Deliver what the stopped jobs emitted last (their finished signals) while the widgets exist, and let
-        # the short jobs end (an index, a baseline, a render: a result that arrives may start another): none
-        # then runs on into a window that is gone. A corpus load (lasting) is not waited for.
-        from PySide6.QtCore import QCoreApplication
-
-        deadline = time.monotonic() + 10.0
-        while workers.running_jobs(awaited_only=True) and time.monotonic() < deadline:
-            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        # Every job stopped and its last signals delivered while the widgets exist: none runs on into a window
+        # that is gone (a corpus load, lasting, is not waited for).
+        workers.stop_all(events, timeout_s=20.0)
         QCoreApplication.processEvents()

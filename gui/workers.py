@@ -110,32 +110,35 @@ def running_jobs(awaited_only: bool = False) -> int:
     return sum(1 for w in _jobs if not (awaited_only and w.lasting))
 
 
-def stop_all(cancel_events=(), timeout_s: float = 10.0) -> bool:
-    """Set every job's cancel event and wait until those jobs have returned. True when all did in time.
+def stop_all(cancel_events=(), timeout_s: float = 20.0) -> bool:
+    """Set every job's cancel event, then turn the GUI thread's event loop (user input held back) until every
+    job but the lasting ones has ended and its finished signal has been delivered, while the widgets it reports
+    to exist. True when all did in time.
 
-    Jobs without a cancel event (a corpus load, a sound render) cannot be interrupted and are not waited
-    for. superqt's worker.quit() is deliberately not used: it stops pulling from a generator at its next
-    yield, so the code after a stop (training's last checkpoint) would never run.
+    Jobs without a cancel event (an index, a baseline, a sound render) cannot be interrupted: they are short,
+    and waited for (a result that arrives may start another); a lasting job (a corpus load) is not. superqt's
+    worker.quit() is deliberately not used: it stops pulling from a generator at its next yield, so the code
+    after a stop (training's last checkpoint) would never run.
 
-    Waits with the GUI thread's timers running (user input held back): superqt hands a job to the thread pool
-    from a timer a millisecond after start_job, so a job started just before the window closed (the
-    attribution that follows every Generate) would otherwise never start, and closing stalled for the whole
-    timeout. Started now, it finds its cancel event set and stops as every job does (what a cancelled job
-    delivers is the job's own affair: an evaluation reports "cancelled").
+    The loop must turn while it waits: superqt hands a job to the thread pool from a timer a millisecond after
+    start_job, so a job started just before the window closed (the attribution that follows every Generate)
+    would otherwise never start, and closing stalled for the whole timeout. Started now, it finds its cancel
+    event set and stops as every job does (what a cancelled job delivers is the job's own affair: an evaluation
+    reports "cancelled").
     """
     from PySide6.QtCore import QCoreApplication, QEventLoop
 
     for event in cancel_events:
         event.set()
-    stoppable = [w for w in list(_jobs) if w.cancel_event is not None]
-    for worker in stoppable:
-        worker.cancel_event.set()
+    for worker in list(_jobs):
+        if worker.cancel_event is not None:
+            worker.cancel_event.set()
     deadline = time.monotonic() + timeout_s
-    while not all(w.done_event.is_set() for w in stoppable):
+    while running_jobs(awaited_only=True):
         if time.monotonic() >= deadline:
             return False
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents, 20)
-        next((w for w in stoppable if not w.done_event.is_set()), stoppable[0]).done_event.wait(0.01)
+        time.sleep(0.005)  # processEvents returns at once when nothing is pending
     return True
 
 

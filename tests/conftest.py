@@ -48,6 +48,7 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "late: run after the other tests (see pytest_collection_modifyitems)")
 
