@@ -362,3 +362,25 @@ def test_one_pass_prime_leaves_the_state_stepping_would(key, primer_len):
             logits, state = model.step(x[:, t], state)
             after.append(logits)
     torch.testing.assert_close(torch.stack(after, 1), full[:, primer_len:], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("key", ["gru", "lstm", "ssm", "mingru"])
+def test_variations_continue_from_copies_of_one_primed_state(key):
+    """A stateful model primes each distinct primer once and its variations start from copies of that state
+    (generate's prefill): the copies are the state that priming every variation's row would have given,
+    row by row, and the next step from them gives the same logits."""
+    from engine.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(key, "tiny", V).eval()
+    primers = torch.randint(1, V, (2, 37))
+    step_tokens = torch.randint(1, V, (6,))
+    with torch.inference_mode():
+        once_logits, once = model.prime(primers, model.init_state(2))
+        each_logits, each = model.prime(primers.repeat_interleave(3, dim=0), model.init_state(6))
+        copied = model.repeat_state(once, 3)
+        torch.testing.assert_close(once_logits.repeat_interleave(3, dim=0), each_logits, atol=1e-5, rtol=0)
+        for a, b in zip(copied if isinstance(copied, tuple) else (copied,), each if isinstance(each, tuple) else (each,)):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+        torch.testing.assert_close(model.step(step_tokens, copied)[0], model.step(step_tokens, each)[0], atol=1e-5,
+                                   rtol=0)

@@ -34,22 +34,26 @@ def test_docs_report_is_an_evaluation_of_the_bundled_models():
     assert json.loads((ROOT / "pretrained" / "memory-report.json").read_text())["summary"] == report["summary"]
 
 
-def test_the_bundled_models_are_what_start_trains():
-    """README: the bundled models are the app's default training (the classroom recipe), and the curves the
-    report shows are the models' own histories, to their last step."""
+def test_the_bundled_models_are_the_converged_recipe_stopped_by_their_own_validation():
+    """README: the bundled models are `train --recipe converged --seed 1` (issue 23: memory is measured on models
+    trained to convergence), each stopped by its own validation curve rather than the step budget, and the
+    curves the report shows are the models' own histories, to their last step."""
     from engine.evaluation.evaluate import training_curve
     from engine.training.checkpoint import read_record
     from engine.training.run_plan import RESUMABLE_OVERRIDES
-    from engine.training.train_config import classroom_config
+    from engine.training.train_config import converged_config
 
-    recipe = classroom_config().resolved().to_dict()
+    recipe = converged_config(seed=1).resolved().to_dict()
     report = json.loads((ROOT / "docs" / "report.json").read_text())
+    assert len(report["training_curves"]) == 7
     for model, curve in report["training_curves"].items():
-        trained = read_record(ROOT / "pretrained" / model).training.to_dict()
+        record = read_record(ROOT / "pretrained" / model)
+        trained = record.training.to_dict()
         differ = {k for k in recipe if trained[k] != recipe[k]} - set(RESUMABLE_OVERRIDES)
         assert not differ, (model, {k: (trained[k], recipe[k]) for k in differ})
+        assert record.stopped_early and record.step < recipe["steps"], model
         assert curve == training_curve(ROOT / "pretrained" / model), model
-        assert curve["step"][-1] == report["run"]["models"][model]["step"] == recipe["steps"]
+        assert curve["step"][-1] == report["run"]["models"][model]["step"] == record.step
 
 
 def test_every_interval_the_readme_reading_quotes_is_in_the_report_summary():

@@ -130,8 +130,12 @@ def sample_tokens(
         raise UserError("the primer has no tokens to continue from")
     k, length = primer.shape
     batch = k * settings.variations
-    # [k, L] -> [k * variations, L], each primer's variations side by side (a view when k == 1)
-    primer = primer[:, None, :].expand(k, settings.variations, length).reshape(batch, length)
+    # each primer is fed once where the model can copy a state (the variations of primer i are rows i * variations
+    # ...); otherwise [k, L] -> [k * variations, L], each primer's variations side by side
+    repeat_state = getattr(model, "repeat_state", None)  # as prime below: any model with init_state and step decodes
+    repeat = settings.variations > 1 and repeat_state is not None
+    if not repeat:
+        primer = primer[:, None, :].expand(k, settings.variations, length).reshape(batch, length)
     generator = torch.Generator(device=device)
     generator.manual_seed(int(settings.seed))
     out = torch.empty((batch, n_new), dtype=torch.long, device=device)
@@ -139,8 +143,11 @@ def sample_tokens(
     model.eval()
     try:
         with torch.inference_mode():
-            state = model.init_state(batch, device)
+            state = model.init_state(primer.shape[0], device)
             logits, state = _prefill(model, primer, state, cancel)
+            if repeat:
+                logits = logits.repeat_interleave(settings.variations, dim=0)
+                state = repeat_state(state, settings.variations)
             for i in range(n_new):
                 if cancel is not None and cancel.is_set():
                     raise GenerationCancelled("generation cancelled")

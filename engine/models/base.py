@@ -142,6 +142,11 @@ class SequenceModel(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    # (state, repeats) -> the state with batch row i repeated `repeats` times (rows i * repeats ...), or None:
+    # not offered. Generation then primes each distinct primer once and samples its variations from copies of
+    # that state, instead of priming the same primer once per variation.
+    repeat_state = None
+
     @torch.no_grad()
     def prime(self, tokens: torch.Tensor, state=None):
         """Feed a primer [B, T] token by token; returns (logits of the last step [B, V], state)."""
@@ -155,7 +160,8 @@ class SequenceModel(nn.Module):
 
 class StatefulSequenceModel(SequenceModel):
     """A model whose whole past is a state of fixed size, carried by `_run`: generation steps and primes
-    through the same code that trains (the RNNs, minGRU, the selective SSM)."""
+    through the same code that trains (the RNNs, minGRU, the selective SSM). The state is a tensor or a tuple
+    of tensors, each with the batch on dim 1 ([layers, B, ...])."""
 
     # Steps of the chunks a parallel scan sums at once (None: no chunked scan). `_run` over a sequence cut at
     # multiples of it sums exactly as over the whole sequence; recall by distance cuts its shared blocks there.
@@ -164,6 +170,11 @@ class StatefulSequenceModel(SequenceModel):
     def _run(self, x: torch.Tensor, state):
         """x [B, T, D] embedded inputs, continuing `state` -> (logits [B, T, V], state after the last step)."""
         raise NotImplementedError
+
+    def repeat_state(self, state, repeats: int):
+        if isinstance(state, torch.Tensor):
+            return state.repeat_interleave(repeats, dim=1)
+        return tuple(s.repeat_interleave(repeats, dim=1) for s in state)
 
     def step(self, tokens: torch.Tensor, state):
         logits, state = self._run(self.embed_tokens(tokens[:, None]), state)  # [B, 1, V]

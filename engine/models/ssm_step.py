@@ -7,15 +7,17 @@ number of ops (each 2-5 us of dispatch and setup) and not arithmetic. What keeps
   gives them and the embedding.
 - The intermediates are written with out= into per-thread buffers laid out so that one op covers what took
   two or three: the conv window has a row of ones in front (its bias is one more tap); the gate z sits next
-  to the conv output (one SiLU for both); D x and delta x are one product, written under h, so that the
-  read-out C h + D x is one batched product (C gets a trailing 1).
+  to the conv output (one SiLU for both); D x and delta x are one product, and the read-out D x + C h is one
+  baddbmm.
+- The new h is written straight into a fresh dense tensor, which the step returns: copying it out of a
+  strided buffer cost more than any op of the step (about 18 us of ~180).
 - RMSNorm is two ops: the residual stream keeps one more column holding sqrt(d eps), so that its vector
   norm is sqrt(sum x^2 + d eps) = sqrt(d) rms(x); the sqrt(d) is folded into the next weight matrix.
 - The buffers' views are made once (a view costs about a microsecond a call, and a step takes a few dozen).
 
 The state (see SelectiveSSM.init_state) is channels last, as the scan's: conv inputs [layers, B, d_conv - 1,
-inner] and h [layers, B, N, inner]. A step copies the state it is given into its buffers and returns new
-tensors (two copies out of them), as every model's step does: a caller may keep any state it was given.
+inner] and h [layers, B, N, inner]. A step reads the state it is given (the conv inputs copied into its
+window) and returns new tensors, as every model's step does: a caller may keep any state it was given.
 """
 
 from __future__ import annotations
@@ -92,17 +94,18 @@ class _Buffers:
     conv [layers, B, d_conv + 4, inner], per layer and row of the batch: a row of ones, the d_conv inputs of the
     conv window (the input state's d_conv - 1, then x of this step), the gate (z; for block 0 SiLU(z)), then for
     block 0 the embedding and the conv output, for the others the conv output (and a row unused).
-    h [layers, B, N + 2, inner]: the new h, then D x and delta x.
+    dx [layers, B, 2, inner]: D x and delta x.
     """
 
     def __init__(self, w: StepWeights, batch: int):
         n_layers, inner, r, k, n = len(w.layers), w.layers[0].d.shape[0], w.dt_rank, w.d_conv, w.d_state
         self.batch = batch
         conv = w.first.new_empty(n_layers, batch, k + 4, inner)
-        h = w.first.new_empty(n_layers, batch, n + 2, inner)
+        dx = w.first.new_empty(n_layers, batch, 2, inner)
         conv[:, :, 0].fill_(1)
         self.conv_in = conv[:, :, 1:k]  # the input state's conv inputs are copied here
-        self.conv_out, self.h_out = conv[:, :, 2:k + 1], h[:, :, :n]  # the new state is copied from these
+        self.conv_out = conv[:, :, 2:k + 1]  # the new state's conv inputs are copied from here
+        self.h_shape = (n_layers, batch, n, inner)
         self.layers = []
         for i, lw in enumerate(w.layers):
             window = conv[i, :, :k + 1]
@@ -113,16 +116,15 @@ class _Buffers:
             else:
                 into, gate, embedded = conv[i, :, k:k + 2].reshape(batch, 2 * inner), conv[i, :, k + 1], None
                 xs, silu = conv[i, :, k + 2], conv[i, :, k + 1:k + 3].reshape(batch, 2 * inner)
-            sel = w.first.new_empty(batch, r + 2 * n + 1)
-            sel[:, -1] = 1  # C's trailing 1: the read-out adds the row below h, D x
+            sel = w.first.new_empty(batch, r + 2 * n)
             pair = w.first.new_empty(batch, 2, inner)  # [D, delta]
             pair[:, 0] = lw.d
             x = w.first.new_empty(batch, w.d_model + 1)  # the block's output, then sqrt(d_model eps)
             x[:, -1] = lw.ext
             y = w.first.new_empty(batch, 1, inner)
             self.layers.append((into, window, xs, xs[:, None], silu, gate, embedded,
-                                h[i, :, :n], h[i, :, n:], h[i, :, n + 1:], h[i, :, :n + 1],
-                                sel[:, :-1], sel[:, :r], sel[:, r:r + n, None], sel[:, None, r + n:],
+                                dx[i], dx[i, :, 1:], dx[i, :, :1],
+                                sel, sel[:, :r], sel[:, r:r + n, None], sel[:, None, r + n:],
                                 w.first.new_empty(batch, inner), pair, pair[:, 1], pair[:, 1:], y, y[:, 0],
                                 x, x[:, :-1]))
 
@@ -135,9 +137,10 @@ def step(w: StepWeights, tokens: torch.Tensor, state):
     if b is None or b.batch != tokens.shape[0]:
         b = w.buffers[thread] = _Buffers(w, tokens.shape[0])
     b.conv_in.copy_(conv)
+    h_out = torch.empty(b.h_shape, dtype=h.dtype, device=h.device)
     x = x_ext = None
-    for lw, views, h_i in zip(w.layers, b.layers, h.unbind(0)):
-        (into, window, xs, xs3, silu, gate, embedded, h_new, dx_pair, dx3, h_read,
+    for lw, views, h_i, h_new in zip(w.layers, b.layers, h.unbind(0), h_out.unbind(0)):
+        (into, window, xs, xs3, silu, gate, embedded, dx_pair, dx3, d_x3,
          sel, dt, b_col, c_row, pre, pair, delta, delta3, y3, y, out_ext, out) = views
         if x is None:
             torch.index_select(w.first, 0, tokens, out=into)
@@ -152,9 +155,9 @@ def step(w: StepWeights, tokens: torch.Tensor, state):
         torch.mul(delta3, lw.a2, out=h_new).exp2_().mul_(h_i)
         torch.mul(pair, xs3, out=dx_pair)  # [D x, delta x]
         h_new.addcmul_(b_col, dx3)
-        torch.bmm(c_row, h_read, out=y3)  # sum_n C[n] h[n, :] + D x
+        torch.baddbmm(d_x3, c_row, h_new, out=y3)  # D x + sum_n C[n] h[n, :]
         y.mul_(gate)
         x = torch.addmm(x, y, lw.out_w, out=out)  # the residual stream plus the block's output
         x_ext = out_ext
     logits = torch.mm(torch.div(x, torch.linalg.vector_norm(x_ext, dim=-1, keepdim=True)), w.head_w)
-    return logits, (b.conv_out.clone(), b.h_out.clone())  # slices of the buffers: the clones are contiguous
+    return logits, (b.conv_out.clone(), h_out)  # a slice of the buffer: the clone is contiguous
