@@ -380,7 +380,6 @@ def test_variations_continue_from_copies_of_one_primed_state(key):
         each_logits, each = model.prime(primers.repeat_interleave(3, dim=0), model.init_state(6))
         copied = model.repeat_state(once, 3)
         torch.testing.assert_close(once_logits.repeat_interleave(3, dim=0), each_logits, atol=1e-5, rtol=0)
-        for a, b in zip(copied if isinstance(copied, tuple) else (copied,), each if isinstance(each, tuple) else (each,)):
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+        torch.testing.assert_close(copied, each, atol=1e-5, rtol=0)  # a tensor or a tuple of them, row by row
         torch.testing.assert_close(model.step(step_tokens, copied)[0], model.step(step_tokens, each)[0], atol=1e-5,
                                    rtol=0)

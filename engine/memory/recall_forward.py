@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.core.device import model_device
 from engine.memory.recall_tree import WHICH, BlockTree, build_tree, groups, sequence_tokens
+from engine.models.states import batch_dim, map_state
 
 TOKENS_PER_CALL = 1 << 15  # tokens of one forward of the tree's nodes
 STATE_BLOCK = 16  # steps of a tree's block (a bar of 4/4): the shorter, the more blocks are shared
@@ -51,28 +52,10 @@ def _store(out: np.ndarray, plan, tree: BlockTree, bits: np.ndarray) -> None:
 # --- states: a tensor or tuples of tensors, the batch along one dimension --------------------------------
 
 
-def _map(fn, state):
-    if isinstance(state, (tuple, list)):
-        return type(state)(_map(fn, s) for s in state)
-    return fn(state)
-
-
-def _batch_dim(model, device) -> int:
-    """Which dimension of the model's state tensors is the batch (every family's is the same for all of them)."""
-    one, two = model.init_state(1, device), model.init_state(2, device)
-    flat_one, flat_two = [], []
-    _map(flat_one.append, one)
-    _map(flat_two.append, two)
-    dims = {next(d for d, (a, b) in enumerate(zip(x.shape, y.shape)) if a != b) for x, y in zip(flat_one, flat_two)}
-    if len(dims) != 1:
-        raise ValueError(f"{type(model).__name__}: its state's batch dimension differs between its tensors")
-    return dims.pop()
-
-
 def _select(state, dim: int, rows):
     import torch
 
-    return _map(lambda s: torch.index_select(s, dim, rows), state)
+    return map_state(lambda s: torch.index_select(s, dim, rows), state)
 
 
 def _cat(states: list, dim: int):
@@ -84,7 +67,7 @@ def _cat(states: list, dim: int):
 
 
 def _narrow(state, dim: int, start: int, length: int):
-    return _map(lambda s: s.narrow(dim, start, length), state)
+    return map_state(lambda s: s.narrow(dim, start, length), state)
 
 
 def _scored_by_node(tree: BlockTree):
@@ -156,7 +139,7 @@ def stateful_bits(model, plan, progress=None) -> np.ndarray:
     import torch
 
     device = model_device(model)
-    dim = _batch_dim(model, device)
+    dim = batch_dim(model, device)
     block = state_block(model)
     out = _empty(plan)
     model.eval()

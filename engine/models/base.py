@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from engine.core.validation import Limit, check_fields
+from engine.models.states import batch_dim, map_state
 from engine.music.tokens import TokenConfig
 
 DEFAULT_VOCAB_SIZE = TokenConfig().vocab_size
@@ -160,8 +161,8 @@ class SequenceModel(nn.Module):
 
 class StatefulSequenceModel(SequenceModel):
     """A model whose whole past is a state of fixed size, carried by `_run`: generation steps and primes
-    through the same code that trains (the RNNs, minGRU, the selective SSM). The state is a tensor or a tuple
-    of tensors, each with the batch on dim 1 ([layers, B, ...])."""
+    through the same code that trains (the RNNs, minGRU, the selective SSM). The state is a tensor or tuples of
+    tensors with the batch along one dimension (engine/models/states.py)."""
 
     # Steps of the chunks a parallel scan sums at once (None: no chunked scan). `_run` over a sequence cut at
     # multiples of it sums exactly as over the whole sequence; recall by distance cuts its shared blocks there.
@@ -172,9 +173,8 @@ class StatefulSequenceModel(SequenceModel):
         raise NotImplementedError
 
     def repeat_state(self, state, repeats: int):
-        if isinstance(state, torch.Tensor):
-            return state.repeat_interleave(repeats, dim=1)
-        return tuple(s.repeat_interleave(repeats, dim=1) for s in state)
+        dim = batch_dim(self, None)  # the shapes of two small zero states say it
+        return map_state(lambda s: s.repeat_interleave(repeats, dim=dim), state)
 
     def step(self, tokens: torch.Tensor, state):
         logits, state = self._run(self.embed_tokens(tokens[:, None]), state)  # [B, 1, V]

@@ -137,7 +137,7 @@ def step(w: StepWeights, tokens: torch.Tensor, state):
     if b is None or b.batch != tokens.shape[0]:
         b = w.buffers[thread] = _Buffers(w, tokens.shape[0])
     b.conv_in.copy_(conv)
-    h_out = torch.empty(b.h_shape, dtype=h.dtype, device=h.device)
+    h_out = h.new_empty(b.h_shape)
     x = x_ext = None
     for lw, views, h_i, h_new in zip(w.layers, b.layers, h.unbind(0), h_out.unbind(0)):
         (into, window, xs, xs3, silu, gate, embedded, dx_pair, dx3, d_x3,
