@@ -1,4 +1,5 @@
-"""The report's PNG plots (matplotlib on the Agg backend: no display, and the GUI's Qt is never touched).
+"""The report's PNG plots (matplotlib figures on Agg canvases, never pyplot: no display, the GUI's Qt is never
+touched, and the app can write them from a background thread).
 
 Per-bar plots follow the revised protocol (docs/design.md section 5):
 - nothing is drawn where a series has n < min_n (its mean is null in the report), and an interval
@@ -150,11 +151,24 @@ def _too_little(ax, n_max: int, min_n: int) -> None:
             bbox={"facecolor": "white", "edgecolor": "#cccccc"})
 
 
-def write_plots(report: dict, out: Path, on_file: Callable[[Path], None] | None = None) -> list[Path]:
-    import matplotlib
+class _Figures:
+    """What the plot functions need of pyplot (`subplots`), without pyplot: each figure is a bare
+    `Figure` with an Agg canvas, owned by nobody. pyplot keeps global state and picks a GUI backend when
+    Qt is loaded; neither is safe in the app's background export thread (matplotlib's docs: use the
+    object-oriented API off the main thread)."""
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **kw):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize, layout=layout)
+        FigureCanvasAgg(fig)
+        return fig, fig.subplots(nrows, ncols, **kw)
+
+
+def write_plots(report: dict, out: Path, on_file: Callable[[Path], None] | None = None) -> list[Path]:
+    plt = _Figures  # the plot functions below take it where they once took pyplot
 
     paths: list[Path] = []
 
@@ -164,7 +178,6 @@ def write_plots(report: dict, out: Path, on_file: Callable[[Path], None] | None 
             fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi)
-        plt.close(fig)
         atomic_write(path, buf.getvalue())
         paths.append(path)
         if on_file is not None:

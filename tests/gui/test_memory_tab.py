@@ -200,7 +200,11 @@ def test_ctrl_e_asks_where_exports_in_the_background_and_says_where_it_went(wind
         seen.append(tab.status.text())
         return tab.status.text().startswith("Report written")
 
-    qtbot.waitUntil(finished, timeout=60000)
+    try:
+        qtbot.waitUntil(finished, timeout=60000)
+    except qtbot.TimeoutError:  # say what the person saw, not only that the wait ran out
+        pytest.fail(f"no 'Report written' after 60 s; the tab said {seen[-1]!r}, the status bar "
+                    f"{window.statusBar().currentMessage()!r}, {workers.running_jobs()} jobs running")
     user.wait_idle()
     written = tab.status.text()
     assert written.startswith(f"Report written to {folder}: ") and "plots" in written, written
