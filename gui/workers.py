@@ -83,9 +83,19 @@ def start_job(
     if on_error is not None:
         worker.errored.connect(_while_alive(owner, lambda exc: on_error(unwrap(exc))))
     _jobs.add(worker)
-    worker.finished.connect(lambda: _jobs.discard(worker))
-    if on_finish is not None:
-        worker.finished.connect(_while_alive(owner, on_finish))
+    finish = _while_alive(owner, on_finish) if on_finish is not None else None
+
+    def finished() -> None:
+        # One slot, the callback first: two slots of a signal from another thread are two queued events, and
+        # between them the event loop could see no job running although on_finish (which may start the next
+        # job, as a training run's end opens the run) has not run yet.
+        try:
+            if finish is not None:
+                finish()
+        finally:
+            _jobs.discard(worker)
+
+    worker.finished.connect(finished)
     worker.start()
     return worker
 
