@@ -47,11 +47,34 @@ def test_parallel_scan_and_step_by_step_give_the_same_log_probs(key, length):
     model = _model(key)
     tokens = torch.randint(1, VOCAB, (2, length), generator=torch.Generator().manual_seed(length))
     with torch.no_grad():
-        parallel = torch.log_softmax(model(tokens), dim=-1)
+        parallel = torch.log_softmax(model(tokens), dim=-1)  # the scoring form (minGRU: linear space)
         stepped, _ = _stepped_log_probs(model, tokens)
         primed, _ = model.prime(tokens)
+    trained = torch.log_softmax(model(tokens), dim=-1).detach()  # the training form (minGRU: the log-space scan)
     torch.testing.assert_close(stepped, parallel, atol=1e-5, rtol=0)
+    torch.testing.assert_close(trained, parallel, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.log_softmax(primed, dim=-1), parallel[:, -1], atol=1e-5, rtol=0)
+
+
+def test_mingru_scores_in_float32_as_float64_does_with_sharp_gates():
+    """A trained minGRU's gates are sharp (z near 0 or 1): the log-space scan's running sum A_t then grows
+    large and float32 resolves log h only to about 1e-7 |A_t| (the bundled model's log-probabilities moved by up
+    to 1e-3). Scoring runs the recurrence in linear space, which keeps float32's precision."""
+    torch.manual_seed(0)
+    model = build_model("mingru", "tiny", VOCAB).eval()
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.gates.weight.mul_(30)  # sharp gates, as training makes them
+    exact = build_model("mingru", "tiny", VOCAB).double().eval()
+    exact.load_state_dict(model.state_dict())
+    tokens = torch.randint(1, VOCAB, (2, 3 * CHUNK + 5), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        scored = torch.log_softmax(model(tokens), dim=-1).double()
+        reference = torch.log_softmax(exact(tokens), dim=-1)
+    log_space = torch.log_softmax(model(tokens), dim=-1).detach().double()
+    torch.testing.assert_close(scored, reference, atol=1e-5, rtol=0)
+    # the training form's float32 error here is over ten times larger (why scoring does not use it)
+    assert (log_space - reference).abs().max() > 10 * (scored - reference).abs().max()
 
 
 @pytest.mark.parametrize("key", MODERN)
