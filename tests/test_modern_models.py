@@ -261,3 +261,17 @@ def test_states_the_caller_keeps_stay_as_they_were_while_it_steps_on(key):
 def _tensors(state):
     return state if isinstance(state, tuple) else (state,)
 
+
+
+@pytest.mark.parametrize("length", [1, 5, CHUNK_STEPS, CHUNK_STEPS + 1, 3 * CHUNK_STEPS + 7])
+def test_the_ssm_scores_without_gradients_with_the_same_floats(length):
+    """Without gradients the scan updates h in place and keeps only the last state: the predictions and the
+    state are those of the training form bit for bit (padded steps after the last leave h as it was)."""
+    torch.manual_seed(0)
+    model = build_model("ssm", "tiny", VOCAB).eval()
+    tokens = torch.randint(1, VOCAB, (2, length), generator=torch.Generator().manual_seed(length))
+    with torch.no_grad():
+        scored, scored_state = model.prime(tokens)
+    trained, trained_state = model.prime(tokens)
+    assert torch.equal(scored, trained.detach())
+    assert all(torch.equal(s, t.detach()) for s, t in zip(scored_state, trained_state))

@@ -80,8 +80,12 @@ def _chunk_starts(decay, dx, b, delta, a2, h0):
     return torch.cat([h0[:, None], ends[:, :-1]], dim=1)
 
 
-def forward(delta, a, b_sel, c_sel, xs, h0) -> list[torch.Tensor]:
-    """[y [B, T, D], then h at each position of a chunk, [B, G, N, D] each (the chunk layout)]."""
+def forward(delta, a, b_sel, c_sel, xs, h0, keep_states: bool = True) -> list[torch.Tensor]:
+    """[y [B, T, D], then h at each position of a chunk, [B, G, N, D] each (the chunk layout)].
+
+    keep_states=False (scoring, no backward to come): h is updated in place and only the last position's is
+    returned, [y, h at position L - 1]; the same arithmetic, so the same floats, without L fresh [B, G, N, D]
+    tensors (each above the allocator's mmap threshold at the recall measure's shapes)."""
     t = xs.shape[1]
     steps = chunk_steps(t)
     a2 = (a * LOG2E).t().contiguous()  # [N, D]
@@ -91,14 +95,23 @@ def forward(delta, a, b_sel, c_sel, xs, h0) -> list[torch.Tensor]:
     y = torch.empty_like(dx)
     hs = []
     for i in range(steps):  # pass 2: every chunk from its true start
-        h = torch.mul(decay[i], h).addcmul_(b[i, :, :, :, None], dx[i, :, :, None, :])
+        if keep_states or i == 0:  # (the chunks' starts may be h0's memory: never written)
+            h = torch.mul(decay[i], h)
+        else:
+            h.mul_(decay[i])
+        h.addcmul_(b[i, :, :, :, None], dx[i, :, :, None, :])
         torch.matmul(c[i, :, :, None, :], h, out=y[i, :, :, None, :])
-        hs.append(h)
-    return [_whole(y, t), *hs]
+        if keep_states:
+            hs.append(h)
+    return [_whole(y, t), *(hs if keep_states else [h])]
 
 
 def last_state(hs: list[torch.Tensor], t: int) -> torch.Tensor:
-    """h after step t - 1 as [B, D, N] (the generation state's layout), from the chunk layout."""
+    """h after step t - 1 as [B, D, N] (the generation state's layout), from the chunk layout: from every
+    position's h, or (keep_states=False) from the last position's alone, where the padded steps after t - 1
+    (delta 0: decay 1, nothing written) left it as it was."""
+    if len(hs) == 1:
+        return hs[0][:, -1].transpose(1, 2)
     steps = len(hs)
     return hs[(t - 1) % steps][:, (t - 1) // steps].transpose(1, 2)
 

@@ -50,20 +50,33 @@ class _SelectiveScan(torch.autograd.Function):
         return tuple(_backward(*inputs, list(hs), grad_y, grad_hs))
 
 
+# Scoring, with no backward to come: [y [B, T, D], h at the last position of every chunk [B, G, N, D]]
+_scores = define("selective_scan_scores(Tensor delta, Tensor a, Tensor b_sel, Tensor c_sel, Tensor xs, Tensor h0) "
+                 "-> Tensor[]", lambda *inputs: ssm_passes.forward(*inputs, keep_states=False),
+                 lambda delta, a, b_sel, c_sel, xs, h0: _fake_forward(delta, a, b_sel, c_sel, xs, h0)[:2])
+
+
 def selective_scan(delta: torch.Tensor, a: torch.Tensor, b_sel: torch.Tensor, c_sel: torch.Tensor, xs: torch.Tensor,
                    h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(y [B, T, D], h after the last step [B, D, N]) of the recurrence above, from h0."""
-    y, *hs = _SelectiveScan.apply(*one_dtype(delta, a, b_sel, c_sel, xs, h0))
+    inputs = one_dtype(delta, a, b_sel, c_sel, xs, h0)
+    if torch.is_grad_enabled() and any(x.requires_grad for x in inputs):
+        y, *hs = _SelectiveScan.apply(*inputs)
+    else:  # the same floats, h updated in place (ssm_passes.forward's keep_states)
+        y, *hs = _scores(*inputs)
     return y, last_state(hs, xs.shape[1])
 
 
-@register_flop_formula(torch.ops.melody_memory.selective_scan)
 def _forward_flops(delta_shape, a_shape, *args, out_shape=None, **kwargs) -> int:
     """Per state element and step: the decay (a multiply, an exp), the write (a multiply), the recurrence
     (a multiply and an add) and the read-out (a multiply and an add): 7 (an exp counted as one, as a
     matmul's 2mnk counts its arithmetic whatever its kernel does; pass 1 of the chunked scan repeats the
     write and the recurrence)."""
     return 7 * math.prod(delta_shape) * a_shape[-1]
+
+
+for _op in (torch.ops.melody_memory.selective_scan, torch.ops.melody_memory.selective_scan_scores):
+    register_flop_formula(_op)(_forward_flops)  # (stacked as decorators, the second would wrap the first)
 
 
 @register_flop_formula(torch.ops.melody_memory.selective_scan_backward)
