@@ -153,6 +153,8 @@ class _Progress:
         self.valid: dict[str, float] = {}
         self.summary: dict = {}
         self.finished = "done"
+        # with early stopping the estimate runs to the step budget, which a model that stops early never reaches
+        self.eta_words = "eta at most " if plan.config.patience is not None else "eta "
 
     def show(self, event, main: bool) -> None:
         if event.kind in ("done", "stopped"):
@@ -162,7 +164,7 @@ class _Progress:
         elif event.kind == "step":
             self.done[event.model] = event.step
             valid_text = " ".join(f"{k}={v:.3f}" for k, v in self.valid.items())
-            eta = f" eta {event.eta_s:.0f}s" if event.eta_s is not None else ""
+            eta = f" {self.eta_words}{event.eta_s:.0f}s" if event.eta_s is not None else ""
             self.bar.update(sum(self.done.values()), f"valid bits/token {valid_text}{eta}".strip())
         elif event.kind == "eval":
             self.valid[event.model] = event.valid_bpt

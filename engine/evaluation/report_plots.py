@@ -578,7 +578,11 @@ def _originality_plot(plt, report, save) -> None:
     ax.set_ylim(bottom=0)
     ax.margins(x=0.08)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=7, loc="best")
+    else:  # every copy rate is null: fewer primers than min_n at every temperature
+        ax.text(0.5, 0.5, f"too little data: fewer than min_n = {report['settings'].get('min_n')} primers\n"
+                "at every temperature", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555555")
     ax.set_title("Originality: two-bar spans of the continuation found in a training tune and not in the primer\n"
                  "(any key; mean and 95% bootstrap interval over primers)", fontsize=10)
     save(fig, "originality_copy_rate.png")
