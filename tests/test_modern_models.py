@@ -50,16 +50,20 @@ def test_parallel_scan_and_step_by_step_give_the_same_log_probs(key, length):
         parallel = torch.log_softmax(model(tokens), dim=-1)  # the scoring form (minGRU: linear space)
         stepped, _ = _stepped_log_probs(model, tokens)
         primed, _ = model.prime(tokens)
-    trained = torch.log_softmax(model(tokens), dim=-1).detach()  # the training form (minGRU: the log-space scan)
+    model.train()  # the training form (minGRU: the log-space scan); nothing here depends on the mode otherwise
+    trained = torch.log_softmax(model(tokens), dim=-1).detach()
+    model.eval()
+    attributed = torch.log_softmax(model(tokens), dim=-1).detach()  # eval mode with gradients: influence's form
     torch.testing.assert_close(stepped, parallel, atol=1e-5, rtol=0)
     torch.testing.assert_close(trained, parallel, atol=1e-5, rtol=0)
+    torch.testing.assert_close(attributed, parallel, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.log_softmax(primed, dim=-1), parallel[:, -1], atol=1e-5, rtol=0)
 
 
 def test_mingru_scores_in_float32_as_float64_does_with_sharp_gates():
     """A trained minGRU's gates are sharp (z near 0 or 1): the log-space scan's running sum A_t then grows
     large and float32 resolves log h only to about 1e-7 |A_t| (the bundled model's log-probabilities moved by up
-    to 1e-3). Scoring runs the recurrence in linear space, which keeps float32's precision."""
+    to 1e-3). Scoring (eval mode) runs the recurrence in linear space, which keeps float32's precision."""
     torch.manual_seed(0)
     model = build_model("mingru", "tiny", VOCAB).eval()
     with torch.no_grad():
@@ -71,7 +75,8 @@ def test_mingru_scores_in_float32_as_float64_does_with_sharp_gates():
     with torch.no_grad():
         scored = torch.log_softmax(model(tokens), dim=-1).double()
         reference = torch.log_softmax(exact(tokens), dim=-1)
-    log_space = torch.log_softmax(model(tokens), dim=-1).detach().double()
+    model.train()
+    log_space = torch.log_softmax(model(tokens), dim=-1).detach().double()  # the training form
     torch.testing.assert_close(scored, reference, atol=1e-5, rtol=0)
     # the training form's float32 error here is over ten times larger (why scoring does not use it)
     assert (log_space - reference).abs().max() > 10 * (scored - reference).abs().max()

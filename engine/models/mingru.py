@@ -9,10 +9,10 @@ with g(v) = v + 0.5 for v >= 0 and sigmoid(v) below (positive, so that h stays p
 is then linear in h, h_t = a_t h_{t-1} + b_t, and all steps can be computed at once. Training runs it in
 log space (Heinsen 2023): log h_t = A_t + logcumsumexp_s(log b_s - A_s) with A_t = sum of log a up to t,
 inside chunks of CHUNK steps (so that A stays small enough for float32), carrying the state from chunk
-to chunk. Scoring without gradients (validation, evaluate, recall by distance) runs the same recurrence in
-linear space with the chunked scan of engine/models/scans.py: faster (no exp, log or softplus) and more exact
-(the log-space form loses float32 digits as |A_t| grows with a trained model's sharp gates: up to 1e-3 in the
-bundled model's log-probabilities, where linear space agrees with float64 to 2e-5). Generation steps one
+to chunk. In eval mode (validation, evaluate, recall by distance, influence's gradients) the same recurrence
+runs in linear space with the chunked scan of engine/models/scans.py: faster (no exp, log or softplus) and
+more exact (the log-space form loses float32 digits as |A_t| grows with a trained model's sharp gates: up to
+1e-3 in the bundled model's log-probabilities, where linear space agrees with float64 to 2e-5). Generation steps one
 token with a fixed-size state, h per layer, through its own short path (engine/models/mingru_step.py). It is
 the ablation partner of `gru`: the same family, without the gates' dependence on the hidden state.
 
@@ -34,7 +34,7 @@ from torch.utils.flop_counter import register_flop_formula
 from engine.core.validation import Limit
 from engine.models import mingru_step
 from engine.models.base import ModelConfig, StatefulSequenceModel
-from engine.models.scans import linear_scan_reverse, next_steps, previous_states, scan_forward
+from engine.models.scans import linear_scan, linear_scan_reverse, next_steps, previous_states, scan_forward
 from engine.models.torch_ops import define, one_dtype
 
 # Steps per chunk of the log-space scan: |A_t| grows with the chunk, and float32 resolves log h to
@@ -134,18 +134,19 @@ class MinGRULayer(nn.Module):
         """x [B, T, D] after steps that left h [B, hidden]; returns (x + the layer's output, the last h)."""
         gates = self.gates(self.norm(x))  # [k, v]
         k, v = gates.chunk(2, dim=-1)
-        if torch.is_grad_enabled():  # training: the log-space scan of the paper
+        if self.training and torch.is_grad_enabled():  # training: the log-space scan of the paper
             log_keep = -F.softplus(k)  # log(1 - z)
             log_write = -F.softplus(-k) + log_g(v)  # log(z * h~)
             hs = log_space_scan(log_keep, log_write, h)
         else:
-            # Scoring (validation, evaluate, recall by distance): the same recurrence in linear space, where
-            # it is stable run forwards (0 < 1 - z < 1, z g(v) > 0) and costs no exp, log or softplus: at the
-            # recall measure's shapes the log-space form's transcendentals were two thirds of minGRU's time.
-            # The two agree to float rounding (tests/test_modern_models.py).
+            # Scoring and attribution (validation, evaluate, recall by distance, influence's gradients; the
+            # model in eval mode): the same recurrence in linear space, where it is stable run forwards
+            # (0 < 1 - z < 1, z g(v) > 0) and costs no exp, log or softplus: at the recall measure's shapes the
+            # log-space form's transcendentals were two thirds of minGRU's time. The two agree to float
+            # rounding (tests/test_modern_models.py); with gradients the linear scan's own backward runs.
             z, sig_v = torch.sigmoid(gates).chunk(2, dim=-1)
             write = z * torch.maximum(v + 0.5, sig_v)  # z g(v): g(v) = max(v + 0.5, sigmoid(v)), mingru_step says why
-            hs = scan_forward(1.0 - z, write, h)
+            hs = linear_scan(1.0 - z, write, h) if torch.is_grad_enabled() else scan_forward(1.0 - z, write, h)
         return x + self.out(hs), hs[:, -1]
 
 
