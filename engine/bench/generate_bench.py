@@ -29,20 +29,24 @@ def _primer():
     return Melody(tuple(notes), PRIMER_BARS * 16, 4, 4, 112.0, 7, tune_id="bench-primer")
 
 
-def _time_generate(model, primer, cfg, repeats: int) -> tuple[float, float]:
-    """(best wall seconds, CPU seconds of that run) for 64 bars x 8 variations.
+def _time_generate(models: dict, primer, cfg, repeats: int) -> dict[str, tuple[float, float]]:
+    """{key: (best wall seconds, CPU seconds of that run)} for 64 bars x 8 variations.
 
-    The CPU time (this thread only) shows the cost apart from waiting for a core on a shared machine.
+    The models take turns (round r times every model once, then round r + 1), so that a slow spell of a shared
+    machine falls on all of them rather than on whichever ran then: their ratios are what the bench quotes.
+    The CPU time (this thread only) shows the cost apart from waiting for a core.
     """
     from engine.generation.generate import SampleSettings, generate
 
-    generate(model, primer, SampleSettings(bars=2, variations=VARIATIONS), cfg)  # warm-up
-    best = (float("inf"), float("inf"))
+    for model in models.values():
+        generate(model, primer, SampleSettings(bars=2, variations=VARIATIONS), cfg)  # warm-up
+    best = {key: (float("inf"), float("inf")) for key in models}
     for seed in range(repeats):
         settings = SampleSettings(bars=BARS, variations=VARIATIONS, seed=seed)
-        start, cpu = time.perf_counter(), time.thread_time()
-        generate(model, primer, settings, cfg)
-        best = min(best, (time.perf_counter() - start, time.thread_time() - cpu))
+        for key, model in models.items():
+            start, cpu = time.perf_counter(), time.thread_time()
+            generate(model, primer, settings, cfg)
+            best[key] = min(best[key], (time.perf_counter() - start, time.thread_time() - cpu))
     return best
 
 
@@ -116,10 +120,13 @@ def measure(quick: bool = False, report: dict | None = None, preset: str = "smal
     torch.set_num_threads(1)
     models: dict[str, dict] = {}
     try:
+        built = {}
         for key in MODEL_KEYS:
             torch.manual_seed(0)
-            model = build_model(key, preset, cfg.vocab_size)
-            wall, cpu = _time_generate(model, primer, cfg, repeats=1 if quick else 3)
+            built[key] = build_model(key, preset, cfg.vocab_size)
+        timed = _time_generate(built, primer, cfg, repeats=1 if quick else 5)
+        for key, model in built.items():
+            wall, cpu = timed[key]
             models[key] = {"generate_s": wall, "generate_cpu_s": cpu}
             models[key].update(time_influence(model, key, primer, cfg, repeats=1 if quick else 3))
             if model.has_attention and model.reach is not None:  # a KV cache: the Transformer
