@@ -154,7 +154,7 @@ class _Progress:
         self.summary: dict = {}
         self.finished = "done"
         # with early stopping the estimate runs to the step budget, which a model that stops early never reaches
-        self.eta_words = "eta at most " if plan.config.patience is not None else "eta "
+        self.eta_words = "eta to the step budget " if plan.config.patience is not None else "eta "
 
     def show(self, event, main: bool) -> None:
         if event.kind in ("done", "stopped"):

@@ -182,6 +182,20 @@ def test_a_training_step_runs_under_bf16_autocast(key):
 
 
 @pytest.mark.parametrize("key", MODERN)
+def test_validation_under_bf16_autocast_scans_in_float32(key):
+    """Validation with the bf16 option scores in eval mode without gradients: the scans there (minGRU's linear
+    one, the SSM's in-place one) run in float32 like training's, so the state they leave is float32."""
+    from engine.training.loop import autocast
+
+    torch.manual_seed(0)
+    model = build_model(key, "tiny", VOCAB).eval()
+    tokens = torch.randint(0, VOCAB, (2, 3 * CHUNK_STEPS + 5))
+    with torch.no_grad(), autocast(torch.device("cpu"), "bf16"):
+        _, state = model.prime(tokens)
+    assert all(s.dtype == torch.float32 for s in (state if isinstance(state, tuple) else (state,)))
+
+
+@pytest.mark.parametrize("key", MODERN)
 def test_the_fast_step_reads_the_weights_anew_at_each_init_state_and_leaves_its_inputs_alone(key):
     """The generation step works on weights prepared once per init_state (engine/models/step_weights.py): weights
     changed before the next init_state are the ones it steps with; a batch of another size gets its own
@@ -270,13 +284,27 @@ def _tensors(state):
 
 @pytest.mark.parametrize("length", [1, 5, CHUNK_STEPS, CHUNK_STEPS + 1, 3 * CHUNK_STEPS + 7])
 def test_the_ssm_scores_without_gradients_with_the_same_floats(length):
-    """Without gradients the scan updates h in place and keeps only the last state: the predictions and the
-    state are those of the training form bit for bit (padded steps after the last leave h as it was)."""
+    """Without gradients the scan updates h in place and keeps only the last state: y and the state are those
+    of the training form (the op that keeps every state for backward) bit for bit, the padded steps after the
+    last leaving h as it was; and h0 is never written."""
+    from engine.models import ssm_scan
+
+    g = torch.Generator().manual_seed(length)
+    delta = torch.rand(2, length, 6, generator=g) * 0.5
+    a = -torch.rand(6, 4, generator=g) * 3
+    b_sel, c_sel = torch.randn(2, length, 4, generator=g), torch.randn(2, length, 4, generator=g)
+    xs, h0 = torch.randn(2, length, 6, generator=g), torch.randn(2, 6, 4, generator=g)
+    kept = h0.clone()
+    with torch.no_grad():
+        scored = ssm_scan.selective_scan(delta, a, b_sel, c_sel, xs, h0)
+    trained = ssm_scan.selective_scan(delta, a.requires_grad_(), b_sel, c_sel, xs, h0)
+    assert scored[0].grad_fn is None and trained[0].grad_fn is not None  # the two forms did run
+    assert torch.equal(scored[0], trained[0].detach()) and torch.equal(scored[1], trained[1].detach())
+    assert torch.equal(h0, kept)
+    # and the whole model: its predictions with and without gradients
     torch.manual_seed(0)
     model = build_model("ssm", "tiny", VOCAB).eval()
-    tokens = torch.randint(1, VOCAB, (2, length), generator=torch.Generator().manual_seed(length))
+    tokens = torch.randint(1, VOCAB, (2, length), generator=g)
     with torch.no_grad():
-        scored, scored_state = model.prime(tokens)
-    trained, trained_state = model.prime(tokens)
-    assert torch.equal(scored, trained.detach())
-    assert all(torch.equal(s, t.detach()) for s, t in zip(scored_state, trained_state))
+        plain = model(tokens)
+    assert torch.equal(plain, model(tokens).detach())

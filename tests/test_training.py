@@ -169,7 +169,7 @@ def test_train_command_runs_end_to_end_on_a_folder_of_midi_files(tmp_path, monke
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "valid bits/token" in err and "transformer" in err
-    assert re.search(r" eta \d+s", err) and "at most" not in err  # no early stopping: the step budget is the end
+    assert re.search(r" eta \d+s", err) and "step budget" not in err  # no early stopping: the budget is the end
     from engine.training.checkpoint import list_run_models, load_model
 
     assert list_run_models(out) == ["rnn", "transformer"]
@@ -344,8 +344,8 @@ def test_a_model_whose_validation_stops_improving_stops_early_and_is_finished(tm
 
 def test_the_converged_recipe_is_one_flag_and_given_flags_override_it(tmp_path, midi_folder, capsys):
     """`train --recipe converged` starts from the memory measures' recipe (early stopping on); --steps still wins.
-    Its progress line says the time left is at most the estimate: early stopping may end a model long before
-    its step budget, which is all the estimate can count to."""
+    Its progress line says its estimate runs to the step budget: early stopping may end a model long before
+    it, and the estimate cannot know when."""
     import json
 
     from main import main
@@ -357,4 +357,4 @@ def test_the_converged_recipe_is_one_flag_and_given_flags_override_it(tmp_path, 
     training = json.loads((out / "run.json").read_text())["training"]
     assert (training["patience"], training["min_delta"], training["steps"]) == (4, 0.002, 6)
     assert (training["min_lr_ratio"], training["lr_drop"], training["lr_drops"]) == (1.0, 0.3, 3)
-    assert re.search(r"eta at most \d+s", capsys.readouterr().err)
+    assert re.search(r"eta to the step budget \d+s", capsys.readouterr().err)

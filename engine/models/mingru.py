@@ -146,7 +146,8 @@ class MinGRULayer(nn.Module):
             # rounding (tests/test_modern_models.py); with gradients the linear scan's own backward runs.
             z, sig_v = torch.sigmoid(gates).chunk(2, dim=-1)
             write = z * torch.maximum(v + 0.5, sig_v)  # z g(v): g(v) = max(v + 0.5, sigmoid(v)), mingru_step says why
-            hs = linear_scan(1.0 - z, write, h) if torch.is_grad_enabled() else scan_forward(1.0 - z, write, h)
+            scan = linear_scan if torch.is_grad_enabled() else scan_forward
+            hs = scan(*one_dtype(1.0 - z, write, h))  # under bf16 autocast the scan still runs in float32
         return x + self.out(hs), hs[:, -1]
 
 
