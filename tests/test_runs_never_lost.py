@@ -416,20 +416,33 @@ def test_a_run_file_edited_to_another_learning_rate_is_refused(tunes, tmp_path, 
 
 
 def test_a_relative_source_resumes_from_another_folder(tunes, tmp_path, monkeypatch, capsys):
+    """`train --source tunes` typed in the tunes' parent folder, stopped (Ctrl-C at its first checkpoint), resumes
+    from another folder: the run recorded the source as an absolute path, and the resume reads it and trains on."""
+    from engine.training.checkpoint import read_config
+
     monkeypatch.chdir(tunes.parent)
     out = tmp_path / "run"
-    common = ["--preset", "tiny", "--steps", "30", "--batch-size", "2", "--device", "cpu", "--processes", "1",
-              "--models", "gru"]
-    timer = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        main(["train", "--out", str(out), "--source", tunes.name, *common])
-    finally:
-        timer.cancel()
-        timer.join()
+    common = ["--preset", "tiny", "--steps", "60", "--batch-size", "2", "--device", "cpu", "--processes", "1",
+              "--models", "gru", "--save-every", "5", "--eval-every", "1000"]
+    saved = threading.Event()
+
+    def ctrl_c_at_the_first_checkpoint():  # (a fixed delay raced the machine: a fast one finished first)
+        deadline = time.monotonic() + 60
+        while not (out / "gru" / "config.json").is_file() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        saved.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    watcher = threading.Thread(target=ctrl_c_at_the_first_checkpoint, daemon=True)
+    watcher.start()
+    assert main(["train", "--out", str(out), "--source", tunes.name, *common]) == 130
+    watcher.join()
+    stopped = read_config(out / "gru")["step"]
+    assert saved.is_set() and 0 < stopped < 60
     monkeypatch.chdir(tmp_path / "..")
     assert main(["train", "--resume", "--out", str(out)]) == 0, capsys.readouterr().err
     assert json.loads((out / RUN_FILE).read_text())["sources"] == [str(tunes)]
+    assert read_config(out / "gru")["step"] == 60
 
 
 def test_a_device_that_is_missing_is_refused_before_anything_is_written(tmp_path, capsys):
