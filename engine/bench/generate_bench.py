@@ -107,8 +107,10 @@ def kv_speedup(model, steps: int = KV_STEPS, recompute_samples: int | None = Non
             "kv_speedup": recompute / incremental}
 
 
-def measure(quick: bool = False, report: dict | None = None, preset: str = "small") -> dict:
-    """The figures of the `small` preset (the bench's); the tests run the same code on `tiny` models."""
+def measure(quick: bool = False, report: dict | None = None, preset: str | None = None) -> dict:
+    """The figures of the `small` preset (the bench's); `--quick` (a smoke run of every section within a minute)
+    and the tests run the same code on `tiny` models."""
+    preset = preset or ("tiny" if quick else "small")
     import torch
 
     from engine.models.registry import MODEL_KEYS, build_model

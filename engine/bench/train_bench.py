@@ -32,7 +32,7 @@ from engine.training.run_plan import TrainJob
 from engine.training.train import train
 from engine.training.train_config import TrainConfig
 
-PRESET = "small"
+PRESET = "small"  # --quick: "tiny" (a smoke run of every section within a minute)
 GEMM_SIZES = (256, 512, 1024, 2048)
 
 
@@ -103,7 +103,8 @@ def _measure(quick: bool, threads: int) -> dict:
     vocab = corpus.token_config.vocab_size
     rounds, steps_per_round = (2, 1) if quick else (4, 3)  # many short alternations: load drifts
     gemm_seconds = 0.4 if quick else 1.0
-    cfg = TrainConfig(preset=PRESET, steps=10**6, eval_every=10**7, save_every=10**7, log_every=10, processes=1,
+    preset = "tiny" if quick else PRESET
+    cfg = TrainConfig(preset=preset, steps=10**6, eval_every=10**7, save_every=10**7, log_every=10, processes=1,
                       threads=threads, device="cpu", seed=0).resolved()
     sampler = make_sampler(corpus.tokens("train"), cfg, corpus.token_config)
     n_batches = rounds * steps_per_round + 1
@@ -135,7 +136,7 @@ def _measure(quick: bool, threads: int) -> dict:
                 bf16.close()
             rates_here.append(matmul_gflops(gemm_seconds))
             gemm_rates += rates_here
-            model = build_model(key, PRESET, vocab)
+            model = build_model(key, preset, vocab)
             counted = [train_step_flops(model, b) for b in batches[1:]]
             flops = sum(f for f, _ in counted) / sum(n for _, n in counted)
             tps = max(engine_rates)
@@ -150,7 +151,7 @@ def _measure(quick: bool, threads: int) -> dict:
     return {
         "matmul_gflops": statistics.median(gemm_rates),
         "flops_source": "counted",
-        "train_bench": {"preset": PRESET, "batch_size": cfg.batch_size, "window": cfg.window,
+        "train_bench": {"preset": preset, "batch_size": cfg.batch_size, "window": cfg.window,
                         "sequences": cfg.sequences, "threads": threads, "bf16_native": use_bf16},
         "models": models,
     }
