@@ -192,7 +192,7 @@ def test_validation_under_bf16_autocast_scans_in_float32(key):
     tokens = torch.randint(0, VOCAB, (2, 3 * CHUNK_STEPS + 5))
     with torch.no_grad(), autocast(torch.device("cpu"), "bf16"):
         _, state = model.prime(tokens)
-    assert all(s.dtype == torch.float32 for s in (state if isinstance(state, tuple) else (state,)))
+    assert all(s.dtype == torch.float32 for s in _tensors(state))
 
 
 @pytest.mark.parametrize("key", MODERN)
@@ -279,7 +279,6 @@ def test_states_the_caller_keeps_stay_as_they_were_while_it_steps_on(key):
 
 def _tensors(state):
     return state if isinstance(state, tuple) else (state,)
-
 
 
 @pytest.mark.parametrize("length", [1, 5, CHUNK_STEPS, CHUNK_STEPS + 1, 3 * CHUNK_STEPS + 7])

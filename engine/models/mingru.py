@@ -34,7 +34,7 @@ from torch.utils.flop_counter import register_flop_formula
 from engine.core.validation import Limit
 from engine.models import mingru_step
 from engine.models.base import ModelConfig, StatefulSequenceModel
-from engine.models.scans import linear_scan, linear_scan_reverse, next_steps, previous_states, scan_forward
+from engine.models.scans import linear_scan, linear_scan_reverse, next_steps, previous_states
 from engine.models.torch_ops import define, one_dtype
 
 # Steps per chunk of the log-space scan: |A_t| grows with the chunk, and float32 resolves log h to
@@ -146,8 +146,7 @@ class MinGRULayer(nn.Module):
             # rounding (tests/test_modern_models.py); with gradients the linear scan's own backward runs.
             z, sig_v = torch.sigmoid(gates).chunk(2, dim=-1)
             write = z * torch.maximum(v + 0.5, sig_v)  # z g(v): g(v) = max(v + 0.5, sigmoid(v)), mingru_step says why
-            scan = linear_scan if torch.is_grad_enabled() else scan_forward
-            hs = scan(*one_dtype(1.0 - z, write, h))  # under bf16 autocast the scan still runs in float32
+            hs = linear_scan(1.0 - z, write, h)  # (in float32 under bf16 autocast, as every scan)
         return x + self.out(hs), hs[:, -1]
 
 
