@@ -180,7 +180,9 @@ def test_the_cli_json_names_the_run_corpus_and_every_figure(measured):
                 "primer_spans", "copy_rate", "longest_run_bars", "copied_bars", "runs", "n_tunes", "tunes"} <= set(entry)
         for run in entry["runs"]:
             assert {"start_bar", "bars", "n_tunes", "tunes"} == set(run)
-            assert all({"tune_id", "title", "collection", "path", "bar"} == set(t) for t in run["tunes"])
+            assert all({"tune_id", "title", "collection", "source", "path", "bar"} == set(t) for t in run["tunes"])
+        for tune in entry["tunes"]:  # the title and the source file, as the corpus manifest records them
+            assert tune["title"] and Path(tune["source"]).is_file() and tune["source"] == tune["path"]
 
 
 def test_the_text_output_says_which_bars_come_from_which_tune(bundled, measured, capsys):
