@@ -3,8 +3,10 @@
 - gui_latency_ms {p50, p99, max}: how late a 10 ms QTimer fires while every model trains in the
   Train tab's worker with live plots (0 = on time). Lateness is what a user feels as a stall.
 - gui_vs_headless: training throughput in the app / the same training headless (same job, same process,
-  the same torch thread count: the app trains on all cores but one), headless measured before and after
-  (--quick, a smoke run of every section within a minute: tiny models, 10 steps, headless before only).
+  the same torch thread count: the app trains on all cores but one). The two take turns, ALTERNATIONS times
+  (engine.bench.ratios): the figure is the median of the turns' ratios with their min-max; each turn trains
+  every model 40 steps of the small preset (--quick, a smoke run of every section within a minute: 1 step of
+  the tiny models, so a turn is mostly the workers' start and the checkpoints).
 - gui_stop_s: from pressing Stop to the worker having saved every model and returned.
 - first_note_s: from launching `python main.py gui` to the first generated melody being handed to the
   audio output, with the bundled models (or, when pretrained/ is empty, the run trained here).
@@ -22,13 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.bench.ratios import ALTERNATIONS, ratio_fields
+
 from .state import PROJECT_ROOT
 
 TIMER_MS = 10
 
 
 def _job_settings(quick: bool) -> dict:
-    return {"preset": "tiny" if quick else "small", "steps": 10 if quick else 200}
+    return {"preset": "tiny" if quick else "small", "steps": 1 if quick else 40}
 
 
 def _headless_seconds(corpus, settings: dict, out_dir: Path, steps: int | None = None) -> float:
@@ -53,8 +57,9 @@ def _window(settings: dict) -> int:
     return PRESET_WINDOWS[settings["preset"]]
 
 
-def _gui_run(corpus, settings: dict, out_dir: Path) -> dict:
-    """The same job started from the Train tab, with a 10 ms timer measuring the event loop."""
+def _gui_runs(corpus, settings: dict, out_dir: Path, turns: int) -> dict:
+    """The same job started from the Train tab, with a 10 ms timer measuring the event loop, in turns with
+    the headless job (one window for all turns: the app is opened once, as a person does)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 
@@ -92,19 +97,25 @@ def _gui_run(corpus, settings: dict, out_dir: Path) -> dict:
     timer = QTimer()
     timer.setInterval(TIMER_MS)
     timer.timeout.connect(tick)
-    loop = QEventLoop()
-    start = time.perf_counter()
-    worker = tab.start(out_dir)
-    worker.finished.connect(loop.quit)
-    clock.start()
-    timer.start()
-    loop.exec()
-    seconds = time.perf_counter() - start
-    timer.stop()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    headless, in_app = [], []
+    for turn in range(turns):
+        headless.append(_headless_seconds(corpus, settings, out_dir / f"headless-{turn}"))
+        loop = QEventLoop()
+        start = time.perf_counter()
+        worker = tab.start(out_dir / f"app-{turn}", confirmed=True)  # a bench replaces no person's melodies
+        worker.finished.connect(loop.quit)
+        last[0] = 0
+        clock.start()
+        timer.start()
+        loop.exec()
+        in_app.append(time.perf_counter() - start)
+        timer.stop()
+        app.processEvents()  # the finished run's last signals, before the next turn starts
 
     # Stop: a second, long job, stopped once it runs; time until the worker has saved and returned.
     tab.steps.setValue(settings["steps"] * 100)
-    worker = tab.start(out_dir.parent / "stopped")
+    worker = tab.start(out_dir / "stopped", confirmed=True)
     first = QEventLoop()
     worker.yielded.connect(first.quit)
     first.exec()
@@ -117,7 +128,7 @@ def _gui_run(corpus, settings: dict, out_dir: Path) -> dict:
     window.close()
     window.deleteLater()
     app.processEvents()
-    return {"seconds": seconds, "lateness": lateness, "stop_s": stop_s}
+    return {"headless": headless, "in_app": in_app, "lateness": lateness, "stop_s": stop_s}
 
 
 def _first_note(run_dir: Path | None) -> float | None:
@@ -147,35 +158,30 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
     settings = _job_settings(quick)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        _headless_seconds(corpus, settings, tmp / "warm-up", steps=3)  # first-use costs out of the way
-        # Headless before and after the app's run: the machine is shared, so its load drifts.
-        before = _headless_seconds(corpus, settings, tmp / "headless-1")
+        _headless_seconds(corpus, settings, tmp / "warm-up", steps=1)  # first-use costs out of the way
         # the app's run with settings of its own: the person's (their Train tab, their last run) are neither
         # read nor changed by a bench
         saved = os.environ.get("MELODY_MEMORY_SETTINGS")
         os.environ["MELODY_MEMORY_SETTINGS"] = str(tmp / "bench-settings.ini")
         try:
-            gui = _gui_run(corpus, settings, tmp / "gui" / "run")
+            gui = _gui_runs(corpus, settings, tmp / "runs", ALTERNATIONS)
         finally:
             if saved is None:
                 os.environ.pop("MELODY_MEMORY_SETTINGS", None)
             else:
                 os.environ["MELODY_MEMORY_SETTINGS"] = saved
-        # (--quick: once, before; a smoke run of every section within a minute)
-        headless = [before] if quick else [before, _headless_seconds(corpus, settings, tmp / "headless-2")]
-        headless_s = sum(headless) / len(headless)
         late = np.asarray(gui["lateness"] or [0.0])
         bundled = PRETRAINED_DIR.is_dir() and list_run_models(PRETRAINED_DIR)
-        first_note = _first_note(None if bundled else tmp / "gui" / "run")
+        first_note = _first_note(None if bundled else tmp / "runs" / "app-0")
     return {
         "gui_latency_ms": {
             "p50": float(np.percentile(late, 50)),
             "p99": float(np.percentile(late, 99)),
             "max": float(late.max()),
         },
-        "gui_vs_headless": headless_s / gui["seconds"],
+        **ratio_fields("gui_vs_headless", [h / g for h, g in zip(gui["headless"], gui["in_app"])]),
         "gui_stop_s": gui["stop_s"],
-        "gui_train_s": gui["seconds"],
-        "headless_train_s": headless,
+        "gui_train_s": gui["in_app"],
+        "headless_train_s": gui["headless"],
         "first_note_s": first_note,
     }

@@ -38,7 +38,18 @@ def test_quick_bench_times_generation_and_influence_for_every_model():
     for key, figures in models.items():
         assert figures["generate_s"] > 0 and figures["influence_s"] > 0 and figures["influence_notes"] > 0, key
         assert ("influence_attention_s" in figures) == (key in ("attention", "transformer")), key
-    assert models["transformer"]["kv_speedup"] > 0
+    kv = models["transformer"]
+    # a ratio is the median of at least five turns of its two sides, with their min-max beside it
+    assert kv["kv_speedup_n"] >= 5 and kv["kv_speedup_range"][0] <= kv["kv_speedup"] <= kv["kv_speedup_range"][1]
+    assert kv["kv_speedup"] > 0
+
+
+def test_a_ratio_is_the_median_of_its_turns_with_their_min_max():
+    from engine.bench.ratios import ALTERNATIONS, ratio_fields
+
+    assert ALTERNATIONS >= 5
+    assert ratio_fields("r", [1.2, 0.8, 1.0, 0.9, 5.0]) == {"r": 1.0, "r_range": [0.8, 5.0], "r_n": 5}  # one outlier
+    assert ratio_fields("r", []) == {"r": None, "r_range": None, "r_n": 0}
 
 
 def test_bench_command_runs_a_section_and_prints_json():

@@ -9,7 +9,10 @@ Decoding runs on one thread, as the engine does: a chain of tiny ops gains nothi
 
 from __future__ import annotations
 
+import statistics
 import time
+
+from engine.bench.ratios import ALTERNATIONS, ratio_fields
 
 BARS, VARIATIONS, PRIMER_BARS = 64, 8, 8
 INFLUENCE_BARS = 16
@@ -67,12 +70,15 @@ def time_influence(model, key: str, primer, cfg, repeats: int) -> dict:
     return out
 
 
-def kv_speedup(model, steps: int = KV_STEPS, recompute_samples: int | None = None) -> dict:
-    """Seconds per step of incremental decoding vs recomputing the last `window` tokens each step.
+def kv_speedup(model, steps: int = KV_STEPS, recompute_samples: int = 128,
+               alternations: int = ALTERNATIONS) -> dict:
+    """Seconds per step of incremental decoding vs recomputing the last `window` tokens each step, the two
+    taking turns `alternations` times (engine.bench.ratios): kv_speedup is the median of the turns' ratios.
 
-    Recomputing step t costs a forward pass over min(t + 1, window) tokens; with recompute_samples
-    set, that many evenly spaced steps are timed and the mean taken (the cost depends only on t's
-    context length, so this estimates the full run without waiting minutes for it).
+    An incremental turn decodes all `steps` steps with the cache. Recomputing step t costs a forward pass over
+    min(t + 1, window) tokens, which depends only on t's context length: a recompute turn times
+    `recompute_samples` evenly spaced steps and takes their mean, an estimate of the whole run's per-step
+    cost without waiting minutes for it.
     """
     import torch
 
@@ -81,30 +87,36 @@ def kv_speedup(model, steps: int = KV_STEPS, recompute_samples: int | None = Non
     batch = VARIATIONS
     model.eval()
     tokens = torch.full((batch, steps + 1), HOLD, dtype=torch.long)
+    window = model.window
+    chosen = [round(i * (steps - 1) / (recompute_samples - 1)) for i in range(recompute_samples)]
+    incremental, recompute = [], []
     with torch.inference_mode():
-        state = model.init_state(batch, torch.device("cpu"))
-        token = tokens[:, 0]
-        for _ in range(8):  # warm-up
-            model.step(token, state)
-        start = time.perf_counter()
-        for t in range(steps):
-            logits, state = model.step(token, state)
-            token = torch.argmax(logits, dim=-1)
-            tokens[:, t + 1] = token
-        incremental = (time.perf_counter() - start) / steps
 
-        chosen = range(steps) if not recompute_samples else [
-            round(i * (steps - 1) / (recompute_samples - 1)) for i in range(recompute_samples)
-        ]
-        window = model.window
-        model(tokens[:, :window])  # warm-up
-        start = time.perf_counter()
-        for t in chosen:
-            logits = model(tokens[:, max(0, t + 1 - window) : t + 1])[:, -1]
-            torch.argmax(logits, dim=-1)
-        recompute = (time.perf_counter() - start) / len(chosen)
-    return {"incremental_step_ms": 1000 * incremental, "recompute_step_ms": 1000 * recompute,
-            "kv_speedup": recompute / incremental}
+        def incremental_turn() -> float:
+            state = model.init_state(batch, torch.device("cpu"))
+            token = tokens[:, 0]
+            start = time.perf_counter()
+            for t in range(steps):
+                logits, state = model.step(token, state)
+                token = torch.argmax(logits, dim=-1)
+                tokens[:, t + 1] = token
+            return (time.perf_counter() - start) / steps
+
+        def recompute_turn() -> float:
+            start = time.perf_counter()
+            for t in chosen:
+                logits = model(tokens[:, max(0, t + 1 - window) : t + 1])[:, -1]
+                torch.argmax(logits, dim=-1)
+            return (time.perf_counter() - start) / len(chosen)
+
+        incremental_turn()  # warm-up, and the tokens the recompute turns read
+        model(tokens[:, :window])
+        for _ in range(alternations):
+            incremental.append(incremental_turn())
+            recompute.append(recompute_turn())
+    return {"incremental_step_ms": 1000 * statistics.median(incremental),
+            "recompute_step_ms": 1000 * statistics.median(recompute),
+            **ratio_fields("kv_speedup", [r / i for r, i in zip(recompute, incremental)])}
 
 
 def measure(quick: bool = False, report: dict | None = None, preset: str | None = None) -> dict:
@@ -132,8 +144,9 @@ def measure(quick: bool = False, report: dict | None = None, preset: str | None 
             models[key] = {"generate_s": wall, "generate_cpu_s": cpu}
             models[key].update(time_influence(model, key, primer, cfg, repeats=1 if quick else 3))
             if model.has_attention and model.reach is not None:  # a KV cache: the Transformer
-                kv = kv_speedup(model, KV_STEPS, recompute_samples=64 if quick else None)
-                models[key].update(kv_speedup=kv["kv_speedup"], kv_incremental_step_ms=kv["incremental_step_ms"],
+                kv = kv_speedup(model, 256 if quick else KV_STEPS, recompute_samples=16 if quick else 128)
+                models[key].update({k: v for k, v in kv.items() if k.startswith("kv_")},
+                                   kv_incremental_step_ms=kv["incremental_step_ms"],
                                    kv_recompute_step_ms=kv["recompute_step_ms"])
     finally:
         torch.set_num_threads(threads)

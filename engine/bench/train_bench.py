@@ -9,8 +9,10 @@
   the generator the CLI and the app run, in one process); train_flops_per_token counted by torch on those
   very batches (engine/training/flops.py, "flops_source": "counted"); mfu = counted FLOPs per token x tokens/s /
   GEMM peak; engine_vs_bare = the engine's throughput / a bare PyTorch loop (forward, cross-entropy,
-  backward, AdamW step) of the same model on the same batches, in alternating rounds, best of each;
-  bf16_speedup = the engine's throughput with bf16 autocast / fp32, where the CPU has native bf16.
+  backward, AdamW step) of the same model on the same batches; bf16_speedup = the engine's throughput with
+  bf16 autocast / fp32, where the CPU has native bf16. The sides take turns (engine, bare, bf16 engine) in
+  ALTERNATIONS rounds: each ratio is the median of the rounds' ratios with their min-max (engine.bench.ratios),
+  and train_tokens_per_s (and so mfu) the median of the engine's rounds.
 Threads: 1 by default (MELODY_MEMORY_BENCH_THREADS to change): training runs one process per core with one
 thread each, and on a shared 2-core machine more threads than free cores make OpenMP spin at every small op.
 """
@@ -24,6 +26,7 @@ import time
 
 import torch
 
+from engine.bench.ratios import ALTERNATIONS, ratio_fields
 from engine.core.device import bf16_supported, torch_threads
 from engine.models import MODEL_KEYS, build_model
 from engine.training.flops import train_step_flops
@@ -101,8 +104,8 @@ def _measure(quick: bool, threads: int) -> dict:
 
     corpus = load_corpus(None)
     vocab = corpus.token_config.vocab_size
-    rounds, steps_per_round = (2, 1) if quick else (4, 3)  # many short alternations: load drifts
-    gemm_seconds = 0.4 if quick else 1.0
+    rounds, steps_per_round = ALTERNATIONS, (1 if quick else 3)  # many short alternations: load drifts
+    gemm_seconds = 0.2 if quick else 1.0
     preset = "tiny" if quick else PRESET
     cfg = TrainConfig(preset=preset, steps=10**6, eval_every=10**7, save_every=10**7, log_every=10, processes=1,
                       threads=threads, device="cpu", seed=0).resolved()
@@ -117,41 +120,40 @@ def _measure(quick: bool, threads: int) -> dict:
             rates_here = [matmul_gflops(gemm_seconds)]
             engine = _engine_steps(key, cfg, corpus, os.path.join(tmp, key))
             bare = _bare_loop(key, cfg, vocab, batches)
-            next(engine), next(bare)  # warm-up: first-call allocations and lazy init
-            engine_rates, bare_rates, step = [], [], 1
+            bf16 = _engine_steps(key, TrainConfig(**{**cfg.to_dict(), "precision": "bf16"}), corpus,
+                                 os.path.join(tmp, key + "-bf16")) if use_bf16 else None
+            for steps in (engine, bare, bf16):
+                if steps is not None:
+                    next(steps)  # warm-up: first-call allocations and lazy init
+            engine_rates, bare_rates, bf16_rates, step = [], [], [], 1
             for _ in range(rounds):
-                rate, step = _engine_rate(engine, steps_per_round, sampler, cfg, step)
+                rate, next_step = _engine_rate(engine, steps_per_round, sampler, cfg, step)
                 engine_rates.append(rate)
                 bare_rates.append(_bare_rate(bare, steps_per_round))
-            engine.close()
-            bf16_rates = []
-            if use_bf16:
-                bf16 = _engine_steps(key, TrainConfig(**{**cfg.to_dict(), "precision": "bf16"}), corpus,
-                                     os.path.join(tmp, key + "-bf16"))
-                next(bf16)
-                step16 = 1
-                for _ in range(rounds):
-                    rate, step16 = _engine_rate(bf16, steps_per_round, sampler, cfg, step16)
-                    bf16_rates.append(rate)
-                bf16.close()
+                if bf16 is not None:
+                    bf16_rates.append(_engine_rate(bf16, steps_per_round, sampler, cfg, step)[0])
+                step = next_step
+            for steps in (engine, bf16):
+                if steps is not None:
+                    steps.close()
             rates_here.append(matmul_gflops(gemm_seconds))
             gemm_rates += rates_here
             model = build_model(key, preset, vocab)
-            counted = [train_step_flops(model, b) for b in batches[1:]]
+            counted = [train_step_flops(model, b) for b in batches[1:2 if quick else None]]  # one is a smoke test
             flops = sum(f for f, _ in counted) / sum(n for _, n in counted)
-            tps = max(engine_rates)
+            tps = statistics.median(engine_rates)
             models[key] = {
                 "params": model.num_params(),
                 "train_tokens_per_s": tps,
                 "train_flops_per_token": flops,
                 "mfu": flops * tps / (max(rates_here) * 1e9),
-                "engine_vs_bare": tps / max(bare_rates),
-                "bf16_speedup": max(bf16_rates) / tps if bf16_rates else None,
+                **ratio_fields("engine_vs_bare", [e / b for e, b in zip(engine_rates, bare_rates)]),
+                **ratio_fields("bf16_speedup", [h / e for h, e in zip(bf16_rates, engine_rates)]),
             }
     return {
         "matmul_gflops": statistics.median(gemm_rates),
         "flops_source": "counted",
         "train_bench": {"preset": preset, "batch_size": cfg.batch_size, "window": cfg.window,
-                        "sequences": cfg.sequences, "threads": threads, "bf16_native": use_bf16},
+                        "sequences": cfg.sequences, "threads": threads, "bf16_native": use_bf16, "alternations": rounds},
         "models": models,
     }
