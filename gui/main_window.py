@@ -245,6 +245,15 @@ class MainWindow(QMainWindow):
 
         def loaded(found) -> None:
             damaged = "; ".join(f"{key}: {why}" for key, why in found.damaged.items())
+            if not found.models and origin == "startup" and self.train_tab.offer_resume(run_dir):
+                # the last run was stopped before its first checkpoint: the Train tab offers to resume it
+                self.statusBar().showMessage(f"Your last run, {run_dir}, was stopped before its first checkpoint: "
+                                             "Resume (Train tab) starts it again", 15000)
+                if bundled_run_dir() is not None and not is_bundled(run_dir):
+                    self.open_run(bundled_run_dir(), origin="startup")
+                else:
+                    self.listen_tab.show_no_models()
+                return
             if not found.models:
                 failed(f"no model could be opened ({damaged})" if damaged else "the folder holds no trained models")
                 return
