@@ -4,9 +4,9 @@ Each file goes through the same melody pipeline as the corpus (engine.music.midi
 several melodies (one per meter span or passage between long rests). Whole-piece metrics equal MusPy's.
 
 Memory is bounded: the reader caps a file at 262,144 steps; --reference-bars at 32 bars (the per-bar
-recall metrics compare every bar with each reference bar); the self-similarity matrix (--ssm) compares
+recall metrics compare every bar with each reference bar); the self-similarity matrix (--self-similarity) compares
 every bar with every bar, so it covers at most a melody's first MAX_SSM_BARS bars (the JSON says how
-many in "ssm_bars", and stderr says when it is fewer than the melody has).
+many in "self_similarity_bars", and stderr says when it is fewer than the melody has).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def add_arguments(parser) -> None:
         "--reference-bars", type=int, default=8,
         help=f"bars that TR, RR and PC compare with, 1 to {MAX_REFERENCE_BARS} (default 8)"
     )
-    parser.add_argument("--ssm", action="store_true",
+    parser.add_argument("--self-similarity", action="store_true",
                         help=f"add each melody's self-similarity matrix to --json (its first {MAX_SSM_BARS} bars at most)")
 
 
@@ -97,13 +97,13 @@ def run(args) -> int:
                     for name, values in piece_bar_metrics(notes, spb, melody.n_bars, args.reference_bars).items()
                 },
             }
-            if args.ssm:
+            if args.self_similarity:
                 bars = min(melody.n_bars, MAX_SSM_BARS)
                 if bars < melody.n_bars:
-                    say(f"metrics: {entry['path']}: --ssm covers the first {bars} of {melody.n_bars} bars "
+                    say(f"metrics: {entry['path']}: --self-similarity covers the first {bars} of {melody.n_bars} bars "
                         f"(at most {MAX_SSM_BARS}: the matrix grows with the square of the bars)")
-                entry["ssm_bars"] = bars
-                entry["ssm"] = self_similarity(notes[notes[:, 0] < bars * spb], spb, bars).tolist()
+                entry["self_similarity_bars"] = bars
+                entry["self_similarity"] = self_similarity(notes[notes[:, 0] < bars * spb], spb, bars).tolist()
             melodies_out.append(entry)
     if not melodies_out:
         reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped) or "no MIDI files"

@@ -5,7 +5,8 @@ engine/metrics/originality.py, the span keys in engine/music/span_keys.py).
 Each file goes through the melody pipeline (like `metrics`); a file can give several melodies, each
 measured on its own. What counts as primer: the first --primer-bars bars of each melody (default 8, the
 primer `generate` writes before its continuation with the default --primer-mode inline). Those bars are
-not scored, and a later span that restates one of their spans is recall, not a copy. --primer-bars 0
+not scored, and a later span that restates one of their spans (or the seam of the primer played again: its
+last bar, then its first) is recall, not a copy. --primer-bars 0
 scores the whole melody (a file written with --primer-mode none, or any tune of your own). A melody
 no longer than its primer plus two bars has no span to score: its copy rate is null (shown as '-').
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.memory.influence import ATTENTION, GRADIENT, METHODS
+
 REPEAT = "repeat"  # the human row's "method": the nearest earlier repeat of each note
 
 
@@ -125,7 +127,7 @@ def compute_all(models: dict, primer, continuations: dict, human, bars: int, can
 
     if human is not None:
         yield "human", REPEAT, human_repeats(primer, human, bars)
-    for method in ("gradient", "attention"):
+    for method in METHODS:
         for key, continuation in continuations.items():
             loaded = models[key]
             if cancel.is_set():
@@ -154,7 +156,7 @@ def summary_text(table: RowInfluence) -> tuple[str, str]:
         return "no notes composed", "The attributed bars hold no new note."
     if mean is None:
         return "all weight on rests", "All the weight fell on rests: no distance to give."
-    how = "attention weights" if table.method == "attention" else "gradient"
+    how = "attention weights" if table.method == ATTENTION else "gradient"
     return (f"{mean:.1f} bars back ({s['n_notes']} notes; uniform {chance:.1f})",
             f"Its notes reach back {mean:.2f} bars on average ({how}: each note's weighted mean distance to the "
             f"notes it drew on, over {s['n_notes']} notes). Weight spread evenly over everything before a note "
@@ -171,7 +173,7 @@ class InfluenceView:
     def __init__(self, rows):
         self.rows = rows
         self.tables: dict[str, dict[str, RowInfluence]] = {}
-        self.attention: dict[str, bool] = {}  # rows whose "attention" box is ticked
+        self.attention: dict[str, bool] = {}  # rows whose attention box is ticked
         self.pinned: int | None = None  # a step, from the primer's first step
         self.hovered: int | None = None
 
@@ -193,7 +195,7 @@ class InfluenceView:
         tables = self.tables.get(key, {})
         if key == "human":
             return tables.get(REPEAT)
-        return tables.get("attention" if self.attention.get(key) else "gradient")
+        return tables.get(ATTENTION if self.attention.get(key) else GRADIENT)
 
     def ready(self) -> bool:
         return any(k != "human" for k in self.tables)

@@ -16,6 +16,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from engine.memory.influence import ATTENTION
+
 from . import settings, style, workers
 from .influence_view import InfluenceView
 from .listen.controls import WAITING_TEXT, ListenControls
@@ -140,7 +142,7 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
             if key in self.state.models:
                 from engine.memory.influence import methods_for
 
-                row.set_attention_available("attention" in methods_for(self.state.models[key].model))
+                row.set_attention_available(ATTENTION in methods_for(self.state.models[key].model))
             row.roll.pointed.connect(self.influence.hover)
             row.roll.picked.connect(self.influence.click)
             row.roll.left.connect(self.influence.leave)

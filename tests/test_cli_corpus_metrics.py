@@ -106,16 +106,16 @@ def test_metrics_ssm_of_a_2000_bar_file_stays_bounded(tmp_path):
     assert path.stat().st_size < 100_000  # the file: 112 KB, 4,000 bars, 9.5 GB (this one: 2.7 GB)
     tracemalloc.start()
     try:
-        code, out, err = run_main(["metrics", path, "--ssm", "--json"])
+        code, out, err = run_main(["metrics", path, "--self-similarity", "--json"])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert code == 0, err
     (entry,) = json.loads(out)["melodies"]
-    assert entry["n_bars"] == 2000 and entry["ssm_bars"] == 512
-    assert len(entry["ssm"]) == 512 and all(len(row) == 512 for row in entry["ssm"])
-    assert entry["ssm"][0][0] == 1.0 and len(entry["per_bar"]["TR"]) == 2000
-    assert "--ssm covers the first 512 of 2000 bars" in err
+    assert entry["n_bars"] == 2000 and entry["self_similarity_bars"] == 512
+    assert len(entry["self_similarity"]) == 512 and all(len(row) == 512 for row in entry["self_similarity"])
+    assert entry["self_similarity"][0][0] == 1.0 and len(entry["per_bar"]["TR"]) == 2000
+    assert "--self-similarity covers the first 512 of 2000 bars" in err
     assert peak < 1.5 * 2**30  # it took 9.5 GB
 
 
@@ -191,7 +191,7 @@ def metrics_argv(draw, file: Path) -> list[str]:
         argv += ["--reference-bars", draw(strategies.number_texts())]
     if draw(st.booleans()):
         argv.append(draw(strategies.path_texts()))
-    for flag in ("--json", "--ssm"):
+    for flag in ("--json", "--self-similarity"):
         if draw(st.booleans()):
             argv.append(flag)
     return argv

@@ -185,7 +185,7 @@ def test_report_measures_the_human_repeat_and_writes_every_file(run_dir, corpus,
     paths = write_report(report, tmp_path / "report")
     names = {p.name for p in paths}
     for png in ("per_bar_TR_excess.png", "per_bar_TR.png", "per_bar_TR_excess_by_meter.png", "per_bar_RR.png",
-                "per_bar_IK.png", "nll_k.png", "nll_per_bar.png", "gradient_memory.png", "ssm.png", "probe.png",
+                "per_bar_IK.png", "nll_k.png", "nll_per_bar.png", "gradient_memory.png", "self_similarity.png", "probe.png",
                 "training_curves.png", "originality_copy_rate.png"):
         assert png in names
         assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -326,7 +326,7 @@ def test_metrics_command_reports_whole_piece_and_per_bar_metrics(tmp_path, capsy
     # 12 bars: the 8-bar primer, then its first 4 bars again a tone higher.
     notes = np.concatenate([PRIMER, PRIMER[PRIMER[:, 0] < 4 * S] + np.array([8 * S, 2, 0])])
     path = _write_midi(tmp_path / "tune.mid", notes, 12 * S)
-    assert main(["metrics", str(path), "--json", "--ssm"]) == 0
+    assert main(["metrics", str(path), "--json", "--self-similarity"]) == 0
     doc = _strict_json(capsys.readouterr().out)
     (entry,) = doc["melodies"]
     assert entry["path"] == str(path) and entry["steps_per_bar"] == S and entry["n_bars"] == 12
@@ -339,7 +339,7 @@ def test_metrics_command_reports_whole_piece_and_per_bar_metrics(tmp_path, capsy
     assert set(per_bar) == {"TR", "RR", "GC", "downbeat", "IK", "PC", "empty"}
     assert per_bar["TR"] == [None] * 8 + [1.0] * 4  # reference bars have none; the repeat recalls fully
     assert per_bar["GC"][0] is None and per_bar["IK"][:8] == [1.0] * 8
-    assert len(entry["ssm"]) == 12 and entry["ssm"][0][8] == 1.0
+    assert len(entry["self_similarity"]) == 12 and entry["self_similarity"][0][8] == 1.0
 
 
 def test_metrics_command_prints_a_table_and_rejects_bad_paths(tmp_path, capsys):

@@ -72,16 +72,30 @@ def cli(*args) -> int:
 def measured(bundled):
     """`originality --run pretrained --json` on four files: a cut, the cut transposed, a restated primer,
     a random melody."""
+    from engine.data.span_index import training_indices
+
     _, tune, folder = bundled
     spb = tune.steps_per_bar
     stranger = random_melody(PRIMER, spb, seed=1)  # a primer the training tunes do not hold
     cut = tune.bars(PRIMER, PRIMER + CUT)
     opening = tune.bars(0, PRIMER)
+    # an AABB training tune whose A part is the primer: the continuation plays the A part three times, so each
+    # seam (its last bar, then its first) is a two-bar span the training tune itself holds
+    corpus = bundled[0]
+    aabb = next(m for m in (corpus.melodies[i] for i in training_indices(corpus))
+                if m.n_bars >= 2 * PRIMER and m.bars(0, PRIMER).notes and m.bars(PRIMER, 2 * PRIMER).notes == tuple(
+                    Note(n.onset, n.pitch, n.duration) for n in m.bars(0, PRIMER).notes))
+    a_part = aabb.bars(0, PRIMER)
+    looped = Melody(tuple(Note(n.onset + k * PRIMER * aabb.steps_per_bar, n.pitch, n.duration)
+                          for k in range(3) for n in a_part.notes), 3 * PRIMER * aabb.steps_per_bar,
+                    aabb.numerator, aabb.denominator)
     files = {
         "cut": write_piece(folder / "cut.mid", tune, stranger, cut),
         "transposed": write_piece(folder / "transposed.mid", tune, stranger, cut, shift=5),
         "restated": write_piece(folder / "restated.mid", tune, [(n.onset, n.pitch, n.duration) for n in opening.notes],
                                 opening),
+        "looped": write_piece(folder / "looped.mid", aabb, [(n.onset, n.pitch, n.duration) for n in a_part.notes],
+                              looped),
         "random": midi_factory.write(folder / "random.mid", midi_factory.track(random_melody(PRIMER + 32, 16, seed=2))),
     }
     import contextlib
@@ -126,6 +140,28 @@ def test_restating_the_primer_is_recall_not_copying(measured):
     assert restated["longest_run_bars"] == 0 and restated["runs"] == [] and restated["copied_bars"] == []
 
 
+def test_playing_the_primer_again_and_again_copies_nothing(bundled, measured):
+    """The primer is the A part of an AABB training tune, and the continuation plays it three times: every span
+    the continuation holds, the seams included (the A part's last bar, then its first), is in that training tune,
+    and none is a copy: each restates the opening it was given."""
+    from engine.data.span_index import span_index_for
+    from engine.music.span_keys import span_keys
+
+    looped = measured[1]["looped"]
+    assert looped["bars"] == 3 * PRIMER and looped["spans"] >= 3 * PRIMER - 4
+    assert looped["copy_rate"] == 0.0 and looped["longest_run_bars"] == 0 and looped["copied_bars"] == []
+    assert looped["primer_spans"] == looped["spans"]
+    # what makes this a test: the seams are spans of the training tunes (as the tune plays its A part twice)
+    corpus, _, folder = bundled
+    from engine.music.midi_io import ExtractSettings, load_midi_melodies
+
+    piece = load_midi_melodies(folder / "looped.mid", ExtractSettings(min_bars=1))[0]
+    keys, counts = span_keys(piece.note_array(), piece.steps_per_bar, piece.n_bars)
+    seams = [keys[b] for b in (2 * PRIMER - 1, 3 * PRIMER - 1) if counts[b] >= 3]
+    lo, hi = span_index_for(corpus).find(seams)
+    assert len(seams) == 2 and (hi > lo).all()
+
+
 def test_a_random_melody_copies_next_to_nothing(measured):
     _, by_name, _ = measured
     rand = by_name["random"]
@@ -144,7 +180,9 @@ def test_the_cli_json_names_the_run_corpus_and_every_figure(measured):
                 "primer_spans", "copy_rate", "longest_run_bars", "copied_bars", "runs", "n_tunes", "tunes"} <= set(entry)
         for run in entry["runs"]:
             assert {"start_bar", "bars", "n_tunes", "tunes"} == set(run)
-            assert all({"tune_id", "title", "collection", "path", "bar"} == set(t) for t in run["tunes"])
+            assert all({"tune_id", "title", "collection", "source", "path", "bar"} == set(t) for t in run["tunes"])
+        for tune in entry["tunes"]:  # the title and the source file, as the corpus manifest records them
+            assert tune["title"] and Path(tune["source"]).is_file() and tune["source"] == tune["path"]
 
 
 def test_the_text_output_says_which_bars_come_from_which_tune(bundled, measured, capsys):

@@ -71,3 +71,34 @@ def test_every_interval_the_readme_reading_quotes_is_in_the_report_summary():
     assert len(quoted) > 30, quoted  # the reading rests on the report's intervals
     missing = [q for q in quoted if not re.search(rf"(?<![\d.+-]){re.escape(q)}", block)]
     assert not missing, missing
+
+
+def test_the_originality_reading_quotes_the_reports_figures():
+    """The README's originality paragraph (issue 27) answers its two questions with the shipped report's
+    figures: every copy rate it quotes with an interval is a model's or the human baseline's at some
+    temperature, in %, and the counts of long runs are the report's histograms'."""
+    import re
+
+    report = json.loads((ROOT / "docs" / "report.json").read_text())["originality"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = readme.split("- **Composing, not copying.**", 1)[1].split("\n\n", 1)[0]
+    paragraph = " ".join(paragraph.split())
+    rates = {(f"{100 * c['mean']:.2f}", f"{100 * c['lo']:.2f}", f"{100 * c['hi']:.2f}")
+             for by_t in report.values() for entry in by_t.values() for c in [entry["copy_rate"]]}
+    quoted = re.findall(r"(\d+\.\d+)% \[(\d+\.\d+), (\d+\.\d+)\]", paragraph)
+    assert len(quoted) >= 12, quoted  # the reading rests on the report's intervals
+    assert [q for q in quoted if q not in rates] == []
+    bare = re.findall(r"(?<!% )\[(\d+\.\d+), (\d+\.\d+)\]", paragraph)  # an interval quoted without its mean
+    assert bare and [b for b in bare if b not in {r[1:] for r in rates}] == []
+    human = report["human"]["1.0"]
+    assert f"n = {human['copy_rate']['n']} tunes" in paragraph
+
+    def long_runs(entry) -> int:
+        hist = entry["longest_run_bars"]["histogram"]
+        return sum(c for bars, c in zip(hist["bars"], hist["continuations"]) if bars >= 3)
+
+    models = [entry for src, by_t in report.items() if src != "human" for entry in by_t.values()]
+    total = sum(e["longest_run_bars"]["n_continuations"] for e in models)
+    assert f"{long_runs(human)} of the {human['longest_run_bars']['n_continuations']} hold a copied run of 3 bars" \
+        in paragraph
+    assert f"{sum(map(long_runs, models))} of the {total:,} model continuations hold a run of 3 bars" in paragraph

@@ -53,7 +53,8 @@ def _splits(corpus) -> list[str]:
 
 @dataclass(frozen=True)
 class IndexedTune:
-    """A training tune as the meter names it: its corpus id, title, collection and file."""
+    """A training tune as the meter names it: its corpus id, title, collection and file, as the corpus's
+    manifest records them (to_dict gives the file as both `source`, the manifest's name for it, and `path`)."""
 
     tune_id: str
     title: str
@@ -61,7 +62,8 @@ class IndexedTune:
     path: str
 
     def to_dict(self) -> dict:
-        return {"tune_id": self.tune_id, "title": self.title, "collection": self.collection, "path": self.path}
+        return {"tune_id": self.tune_id, "title": self.title, "collection": self.collection, "source": self.path,
+                "path": self.path}
 
 
 @dataclass

@@ -454,7 +454,7 @@ def measure_continuations(models: dict, cases: list[PrimerCase], settings: EvalS
         "distinct_bar_rate_by_temperature": distinct,
         "windows_by_temperature": {t: window_block(sc, settings) for t, sc in by_t.items()},
         **controls_block(by_t, list(models), first, settings),
-        "ssm": ssm,
+        "self_similarity": ssm,
         "examples": examples,
         "first_samples": first_samples,  # not a report key: evaluate() attributes these (influence) and drops them
     }

@@ -8,7 +8,7 @@ Layout of REPORT_DIR:
                          csv/per_bar__by_meter.csv hold the breakdowns as long tables
     per_bar_TR_excess.png (the central plot), per_bar_TR.png, per_bar_TR_excess_by_meter.png,
     per_bar_<metric>.png for the other plotted rows of the metric table, nll_k.png, nll_per_bar.png,
-    gradient_memory.png, ssm.png, probe.png, training_curves.png, influence_distance.png
+    gradient_memory.png, self_similarity.png, probe.png, training_curves.png, influence_distance.png
                          (engine/evaluation/report_plots.py)
 
 Labels, colours and line styles come from the metric table (engine.metrics.table) and the model
@@ -339,9 +339,9 @@ def _model_side_series(report: dict):
                ((k, v, em["nll_full"]) for k, v in zip(em["ks"], em["nll_k"])))
     for key, gm in report.get("gradient_memory", {}).items():
         yield "gradient_memory", key, ["k", "G_normalised"], zip(gm["ks"], gm["g"])
-    for key, m in report.get("ssm", {}).items():
+    for key, m in report.get("self_similarity", {}).items():
         size = len(m)
-        yield ("ssm", key, ["bar_i", "bar_j", "sim_T"],
+        yield ("self_similarity", key, ["bar_i", "bar_j", "sim_T"],
                ((i + 1, j + 1, m[i][j]) for i in range(size) for j in range(size)))
 
 

@@ -10,7 +10,8 @@ a report lacks is left out, it is never refused for its age). The influence bloc
 moved: each model's entry is `influence.<model>` beside the block's own keys (INFLUENCE_KEYS); a report
 written before that (December 2026, format melody-memory-report/2 like today's) has it under
 `influence.models.<model>`, and `influence_models` reads both, so such a report still opens, renders and
-exports without being evaluated again.
+exports without being evaluated again. The self-similarity matrices are `self_similarity`; a report written
+before 7 December 2026 has them under the selective SSM's model key, and opens without them (the rule above).
 """
 
 from __future__ import annotations

@@ -343,8 +343,8 @@ def _model_side_plots(plt, report, save) -> None:
         _nll_per_bar_plot(plt, report, save)
     if report.get("gradient_memory"):
         _gradient_memory_plot(plt, report, save)
-    if report.get("ssm"):
-        _ssm_plot(plt, report, save)
+    if report.get("self_similarity"):
+        _self_similarity_plot(plt, report, save)
     if report.get("probe"):
         _probe_plot(plt, report["probe"], save)
     curves = {k: tc for k, tc in report.get("training_curves", {}).items() if tc["step"]}
@@ -446,13 +446,13 @@ def _training_curves_plot(plt, curves, save) -> None:
     save(fig, "training_curves.png")
 
 
-def _ssm_plot(plt, report, save) -> None:
+def _self_similarity_plot(plt, report, save) -> None:
     P = report["settings"].get("primer_bars") or 0
-    names = [k for k in [*report["models"], "human"] if k in report["ssm"]]
+    names = [k for k in [*report["models"], "human"] if k in report["self_similarity"]]
     fig, axes = _panels(plt, len(names), (4, 3.8), layout="constrained")
     im = None
     for ax, name in zip(axes.flat, names):
-        m = np.array([_arr(row) for row in report["ssm"][name]])
+        m = np.array([_arr(row) for row in report["self_similarity"][name]])
         n = m.shape[0]
         im = ax.imshow(m, vmin=0, vmax=1, cmap="magma", origin="upper", interpolation="nearest",
                        extent=(0.5, n + 0.5, n + 0.5, 0.5))  # bars numbered from 1
@@ -467,7 +467,7 @@ def _ssm_plot(plt, report, save) -> None:
     min_n = report["settings"].get("min_n")
     fig.suptitle(f"Self-similarity of primer + continuation, averaged over primers{_temperature_note(report)}"
                  + (f"\n(white: fewer than {min_n} primers reach both bars)" if min_n else ""))
-    save(fig, "ssm.png", dpi=90, tight=False)
+    save(fig, "self_similarity.png", dpi=90, tight=False)
 
 
 def _fmt_memory(em: dict) -> str:

@@ -11,6 +11,8 @@ Everything here takes a model with the SequenceModel interface (forward(tokens [
 """
 
 from engine.memory.influence import (
+    ATTENTION,
+    GRADIENT,
     METHODS,
     influence,
     influence_distribution,
@@ -21,6 +23,8 @@ from engine.memory.influence import (
 )
 
 __all__ = [
+    "ATTENTION",
+    "GRADIENT",
     "METHODS",
     "influence",
     "influence_distribution",

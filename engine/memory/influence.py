@@ -43,7 +43,9 @@ import numpy as np
 from engine.core.errors import UserError
 from engine.memory.gradient import denormals_flushed, differentiable
 
-METHODS = ("gradient", "attention")
+# The two ways to ask what a note drew on; ATTENTION (the attention weights) only where the model has them.
+GRADIENT, ATTENTION = "gradient", "attention"
+METHODS = (GRADIENT, ATTENTION)
 ROWS_PER_BATCH = 16  # the gradient method's targets per forward and backward (copies of the piece at a time)
 HISTOGRAM_MAX_BARS = 32  # the distance histogram's last bin holds everything this far back or further
 

@@ -5,7 +5,7 @@ before the model is loaded; refused above the machine's share, naming the settin
 from __future__ import annotations
 
 from engine.core import memory_budget
-from engine.memory.influence import ROWS_PER_BATCH
+from engine.memory.influence import ATTENTION, ROWS_PER_BATCH
 from engine.models import ModelConfig
 from engine.training import footprint
 
@@ -18,5 +18,5 @@ def check_influence_memory(config: ModelConfig, primer_steps: int, bars: int, st
     names = names or {}
     new_steps = bars * steps_per_bar
     estimate = memory_budget.influence(footprint.needs(config, where), primer_steps + new_steps, new_steps,
-                                       ROWS_PER_BATCH, attention=method == "attention")
+                                       ROWS_PER_BATCH, attention=method == ATTENTION)
     return memory_budget.check(estimate, f"{names.get('bars', 'bars')} or {names.get('primer_bars', 'primer bars')}")

@@ -7,7 +7,10 @@ Definitions (the span keys are engine.music.span_keys'; the index engine.data.sp
 - A span is scored when at least MIN_SPAN_NOTES notes start in it: an empty or nearly empty span (a long
   held note, silence) has too little in it to be called a copy of anything.
 - A scored span is copied when its key occurs in a training tune and not among the primer's own spans
-  (restating the opening it was given is recall, not copying).
+  (restating the opening it was given is recall, not copying). The primer's own spans are its spans
+  inside it and its loop span: its last bar then its first bar, the seam a continuation that plays the
+  primer again and again crosses each time (without it, such a continuation of a training tune's
+  opening counted a copy at every seam whenever the tune, as an AABB tune does, plays that seam too).
 - copy_rate = copied spans / scored spans (None when no span is scored).
 - A run is a stretch of consecutive copied spans that one training tune holds at consecutive bars (the
   tune replayed bar for bar); it covers its spans' bars, so k spans make a run of k + 1 bars.
@@ -89,7 +92,8 @@ def measure_piece(index: SpanIndex, notes, steps_per_bar: int, n_bars: int, prim
     S, P = int(steps_per_bar), int(primer_bars)
     G = max(0, int(n_bars) - P)
     keys, counts = span_keys(notes, S, max(int(n_bars), P))
-    primer_keys = keys[: max(P - 1, 0)]  # spans starting on bars 0..P-2 lie inside the primer
+    # spans starting on bars 0..P-2 lie inside the primer; then its loop span (module docstring)
+    primer_keys = np.concatenate([keys[: max(P - 1, 0)], _loop_key(notes, S, P)])
     cont, cont_counts = keys[P:], counts[P:]
     scored = cont_counts >= MIN_SPAN_NOTES
     in_primer = np.isin(cont, primer_keys) & scored
@@ -102,6 +106,17 @@ def measure_piece(index: SpanIndex, notes, steps_per_bar: int, n_bars: int, prim
     runs, tunes, longest = _runs(index, copied, lo, hi)
     return Originality(S, P, G, int(scored.sum()), int(copied.sum()), int(in_primer.sum()), longest,
                        copied_bars, copied, runs, tunes)
+
+
+def _loop_key(notes, S: int, P: int) -> np.ndarray:
+    """The key of the primer's last bar followed by its first bar (empty without a primer)."""
+    if P < 1:
+        return np.zeros(0, dtype=np.uint64)
+    notes = np.asarray(notes, dtype=np.int64).reshape(-1, 3)
+    last = notes[(notes[:, 0] >= (P - 1) * S) & (notes[:, 0] < P * S)] - np.array([(P - 1) * S, 0, 0])
+    first = notes[(notes[:, 0] >= 0) & (notes[:, 0] < S)] + np.array([S, 0, 0])
+    keys, _ = span_keys(np.concatenate([last, first]), S, 2)
+    return keys
 
 
 def measure_continuation(index: SpanIndex, primer: Melody, continuation: Melody) -> Originality:

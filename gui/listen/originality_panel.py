@@ -33,6 +33,15 @@ class OriginalityPanel:
     # ---- rows ------------------------------------------------------------------------------------
     def connect_row(self, row) -> None:
         row.roll.markMenuRequested.connect(lambda bar, pos, r=row: self.open_menu(r, bar, pos))
+        row.roll.picked.connect(lambda bar, r=row: self.name_at(r, bar))
+
+    def name_at(self, row, bar: float) -> None:
+        """A left click on a marked bar names its training tune in the tab's message line (the click also pins
+        what the notes drew on, as anywhere on the roll)."""
+        here = passages_at(row.passages, bar)
+        if here:
+            names = "; ".join(passage_text(p, self.tunes.tune_name(p.tune)) for p in here)
+            self.tab.say(f"{names} (right-click to hear it or show it in the Corpus tab)")
 
     def show_all(self) -> None:
         for row in self.tab.rows:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from engine.memory.influence import ATTENTION
+
 from .. import style
 from ..influence_view import SUMMARY_TEMPLATE
 from ..piano_roll import PianoRoll
@@ -46,7 +48,7 @@ class ListenRow(QFrame):
         self.midi_button = QPushButton("MIDI")
         self.wav_button = QPushButton("WAV")
         # Ticked: the row draws the attention weights rather than the gradient (models with attention only).
-        self.attention_box = QCheckBox("attention")
+        self.attention_box = QCheckBox(ATTENTION)  # the method's name
         policy = self.attention_box.sizePolicy()
         policy.setRetainSizeWhenHidden(True)  # the human row is as tall as the others: the rows stay equal
         self.attention_box.setSizePolicy(policy)

@@ -85,7 +85,8 @@ def paired(report: dict, keys: list[str], temperature: str | None,
 
 
 def _split(name: str, order: dict) -> tuple[str | None, str | None]:
-    """"lstm-gru" -> ("lstm", "gru"); model keys may hold a dash themselves, so every cut is tried."""
+    """"<a>-<b>" -> (a, b), the two sources of a paired difference; model keys may hold a dash themselves, so
+    every cut is tried."""
     for i, ch in enumerate(name):
         if ch == "-" and name[:i] in order and name[i + 1:] in order:
             return name[:i], name[i + 1:]

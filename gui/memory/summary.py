@@ -47,7 +47,7 @@ class SummaryTable(QTableWidget):
         return [c[0] for c in self.columns].index(field)
 
     def cell(self, source: str, field: str) -> str:
-        """What the table shows for a source ("rnn", "human", "floor") and a field."""
+        """What the table shows for a source (a model key, "human" or "floor") and a field."""
         for r in range(self.rowCount()):
             if self.item(r, 0).data(Qt.ItemDataRole.UserRole) == source:
                 return self.item(r, self.column(field)).text()

@@ -128,7 +128,7 @@ class MemoryTab(QWidget):
     influence = property(lambda self: self.views.influence)
     model_side = property(lambda self: self.views.model_side)
     probe = property(lambda self: self.views.probe)
-    ssm = property(lambda self: self.views.ssm)
+    self_similarity = property(lambda self: self.views.self_similarity)
     summary = property(lambda self: self.views.summary)
     table = property(lambda self: self.views.summary.table)
     table_title = property(lambda self: self.views.summary.title)

@@ -19,7 +19,7 @@ from .paired_table import PairedTable
 from .per_bar_section import PerBarPlots
 from .probe_section import ProbeSection
 from .recall_section import RecallSection
-from .ssm_section import SelfSimilarity
+from .self_similarity_section import SelfSimilarity
 from .summary import SummaryGroup
 from .view_bar import ViewBar
 
@@ -46,7 +46,7 @@ class MemoryViews(QWidget):
         self.influence = InfluenceSection()
         self.model_side = ModelSidePlots()
         self.probe = ProbeSection(tab)
-        self.ssm = SelfSimilarity()
+        self.self_similarity = SelfSimilarity()
         self.summary = SummaryGroup()
         self._tab = tab  # its report is the one drawn (a view-bar choice redraws it)
         self.view_bar.changed.connect(self.draw_view)
@@ -75,7 +75,7 @@ class MemoryViews(QWidget):
             grid.addWidget(left, row, 0)
             grid.addWidget(right, row, 1)
             row += 1
-        grid.addWidget(self.ssm, row, 0, 1, 2)
+        grid.addWidget(self.self_similarity, row, 0, 1, 2)
         return grid
 
     def show_report(self, report: dict) -> None:
@@ -87,7 +87,7 @@ class MemoryViews(QWidget):
         self.draw_view()
         self.influence.show_report(report)
         self.model_side.draw(report, keys)
-        self.ssm.show_report(report)
+        self.self_similarity.show_report(report)
         if report.get("probe"):
             self.probe.show_probe(report["probe"], report)
         else:
@@ -115,6 +115,6 @@ class MemoryViews(QWidget):
         self.influence.clear()
         for plot in [*self.model_side.all(), self.probe.plot]:
             plot.clear()
-        self.ssm.clear()
+        self.self_similarity.clear()
         self.summary.clear()
         self.sampled_header.hide()

@@ -278,8 +278,8 @@ def build_report(influence: bool = True) -> dict:
         "paired_by_temperature": {t: _paired(i) for i, t in enumerate(TEMPERATURES)},
         "paired_by_series": {series: _paired(TEMPERATURES.index(SHOWN_T), 0.02 * j)
                              for j, series in enumerate(PAIRED_SERIES)},
-        "ssm": {src: [[1.0 if r == c else round(0.2 + 0.05 * ((r + c + s) % 5), 2) for c in range(P + G)]
-                      for r in range(P + G)] for s, src in enumerate([*MODELS[:3], "human"])},
+        "self_similarity": {src: [[1.0 if r == c else round(0.2 + 0.05 * ((r + c + s) % 5), 2) for c in range(P + G)]
+                                  for r in range(P + G)] for s, src in enumerate([*MODELS[:3], "human"])},
         **{part: {k: side[k][part] for k in MODELS} for part in ("effective_memory", "nll_per_bar", "gradient_memory",
                                                                 "repeat_gain")},
         "summary_by_temperature": {t: _summary_rows(i, t, rates, influence) for i, t in enumerate(TEMPERATURES)},

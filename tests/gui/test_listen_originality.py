@@ -80,6 +80,11 @@ def test_pointing_at_a_marked_bar_names_the_tune_and_a_right_click_plays_it(repl
     point_at(viewport, row.roll.view_pos(2.5))
     assert "copy" not in row.roll.toolTip() and "bar 3" in row.roll.toolTip()
 
+    # a left click on a marked bar names the tune too, in the tab's message line
+    QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=row.roll.view_pos(6.5))
+    qtbot.waitUntil(lambda: source.title in tab.status.text(), timeout=3000)
+    assert "bars 5-12 copy" in tab.status.text() and "right-click to hear it" in tab.status.text()
+
     played = []
     monkeypatch.setattr(tab.playback, "play", lambda owner, melody, *a, **k: played.append(melody))
     QTest.mouseClick(viewport, Qt.MouseButton.RightButton, pos=row.roll.view_pos(6.5))

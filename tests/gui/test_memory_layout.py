@@ -60,7 +60,7 @@ def test_seven_models_fit_1024_by_640_in_every_view(window, user, qtbot, tmp_pat
         problems = clipped_texts(window)
         assert not problems, (seed, floor, theme, temperature, meter, problems)
         # the heatmaps, four to a row, and the paired table stay inside the window's width
-        for widget in (tab.ssm, tab.paired, tab.table):
+        for widget in (tab.self_similarity, tab.paired, tab.table):
             assert widget.mapTo(tab.scroll.widget(), QPoint(widget.width(), 0)).x() <= viewport.width() + 1
 
 

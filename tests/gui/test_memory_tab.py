@@ -52,7 +52,7 @@ def test_evaluate_draws_every_memory_plot(memory, window, user, qtbot, small_eva
     assert len(side.repeat_plot.series) == len(keys)
     assert {s.key for s in side.length_plot.series.values()} == set(keys)
     assert {s.key for s in tab.controls.all_bars_plot.series.values()} == set(keys) | {"human"}
-    assert set(tab.ssm.views) == set(keys) | {"human"}
+    assert set(tab.self_similarity.views) == set(keys) | {"human"}
     assert tab.table.rowCount() == len(keys) + 2
     assert tab.table.item(0, 0).text() == "vanilla RNN"
     temperatures = [str(float(t)) for t in report["settings"]["temperatures"]]

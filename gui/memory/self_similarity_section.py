@@ -95,7 +95,7 @@ class SelfSimilarity(QWidget):
         settings = report.get("settings", {})
         t = settings.get("per_bar_temperature")
         self.title.setText(TITLE + (f" (temperature {t}, all meters)" if t is not None else ""))
-        found = report.get("ssm") or {}
+        found = report.get("self_similarity") or {}
         sources = [s for s in [*report_data.models(report), "human"] if found.get(s)]
         while len(self.pool) < len(sources):
             heatmap = Heatmap(self.cmap)
