@@ -120,6 +120,19 @@ def test_a_blank_folder_and_too_few_primers_are_refused_before_anything_starts(w
     assert window.memory_tab._job is None
     too_few = user.warnings()[-1]
     assert too_few.title == "Too few primers" and "fewer than the 10" in too_few.text
+    # enough primers asked for, but too few test tunes long enough for a primer of 8 bars and 16 more
+    tab = window.memory_tab
+    _type(qtbot, tab.primers, "16")
+    _type(qtbot, tab.primer_bars, "8")
+    busy = []
+    window.state.busyChanged.connect(lambda: busy.append(window.busy_indicator.label.text()))
+    user.click("Evaluate models")
+    assert not any(text.startswith("Evaluating") for text in busy), busy  # refused before any work
+    long_enough = user.warnings()[-1]
+    assert long_enough.title == "Too few primers", long_enough
+    assert long_enough.text.startswith("Only ") and "have the 24 bars a primer of 8 bars needs" in long_enough.text
+    assert "fewer than the 10 every mean of the report needs" in long_enough.text
+    assert long_enough.text.endswith("nothing was started.")
 
 
 def test_rows_hide_the_progress_of_a_run_of_another_preset(window, user, qtbot, tiny_run):
