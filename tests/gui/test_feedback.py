@@ -5,6 +5,7 @@ folder does not repeat the app's name."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 from PySide6.QtCore import QRect
@@ -98,12 +99,45 @@ def test_help_opens_once_fits_a_small_screen_and_has_a_glossary(window, user, qt
     assert len(shown) == 1, "a second press opened a second copy"
     dialog = shown[0]
     assert dialog.height() <= window.screen().availableGeometry().height() - 40
+    # a 640-px-high screen holds it with its title bar and a panel, whatever screen it opens on
+    assert dialog.frameGeometry().height() <= 600 and dialog.height() <= 570, dialog.frameGeometry()
     text = " ".join(dialog.findChild(QTextBrowser).toPlainText().split())
     for term in ("TR, theme recall", "RR, rhythm recall", "Floor", "Excess", "Bits per token", "Influence", "Window"):
         assert term in text, term
     assert "the last 64 steps (4 bars of 4/4) in the tiny preset" in text  # what the attention RNN's window is
     browser = dialog.findChild(QTextBrowser)
     assert browser.verticalScrollBar().value() > 0  # Glossary scrolled to it
+    dialog.close()
+
+
+def _plot_name(title: str) -> str:
+    """A plot's name in its title, without what the current choices add: "(temperature 1.0, all meters)", the
+    floor the recall is measured over, the number of bars."""
+    name = re.sub(r"<[^>]+>", "", title).split(" (")[0].replace(" over the rhythm-matched floor", "")
+    return re.sub(r"over all \d+ bars", "over all bars", name)
+
+
+def test_the_help_explains_every_plot_of_the_memory_tab_by_its_title(window, user, qtbot, tmp_path):
+    """Every plot a report draws is named in Help's glossary of plots, by the title the tab shows above it."""
+    from PySide6.QtWidgets import QDialog
+
+    from gui.plots import CaptionedPlot
+    from tests.gui import fake_report
+
+    user.answer(fake_report.write_report(tmp_path))
+    user.show_tab("Memory")
+    user.click("Open report ...")
+    titles = {_plot_name(plot.title.text()) for plot in window.memory_tab.findChildren(CaptionedPlot)}
+    assert len(titles) >= 15, titles
+    user.stop()
+    user.trigger("Help > Glossary")
+    dialog = window.findChild(QDialog, "helpDialog")
+    text = " ".join(dialog.findChild(QTextBrowser).toPlainText().split())
+    assert "The plots" in text
+    missing = sorted(title for title in titles if title not in text)
+    assert not missing, missing
+    for term in ("Training curves", "Piano rolls", "Originality meter", "Self-similarity", "Summary"):
+        assert term in text, term
     dialog.close()
 
 
