@@ -12,6 +12,8 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QTextBrowser
 
+from tests.gui.driving import drawn_in_the_status_bar
+
 
 def _pixels(window, rect: QRect):
     """The window as drawn, inside rect (window coordinates)."""
@@ -57,6 +59,8 @@ def test_loading_a_folder_shows_what_loads_and_how_far_then_the_result(window, u
     user.trigger("File > Open MIDI folder ...", wait=False)
     assert busy.isVisible() and busy.label.text().startswith(f"Loading {fresh}")
     assert busy.geometry().width() > 100 and window.rect().contains(_status_rect(window, busy))
+    qtbot.wait(20)
+    assert drawn_in_the_status_bar(window, busy.label) and drawn_in_the_status_bar(window, busy.bar)
     assert "oading" not in window.message_area.text()  # said once, in the busy line, not again beside it
     user.wait_idle()
     assert any("files" in text and total > 0 for text, total, _ in seen), seen  # "n/40 files" with a bar
@@ -76,6 +80,8 @@ def test_training_start_and_stop_show_in_the_busy_indicator_and_the_message_area
     user.click("Start training", wait=False)
     busy = window.busy_indicator
     assert busy.isVisible() and busy.label.text() == "Starting training: 1 model ..."
+    qtbot.wait(20)
+    assert drawn_in_the_status_bar(window, busy.label) and drawn_in_the_status_bar(window, busy.bar)
     from PySide6.QtWidgets import QApplication
 
     assert QApplication.focusWidget() is tab.stop_button  # not the next field, where a key would change a value
@@ -84,6 +90,7 @@ def test_training_start_and_stop_show_in_the_busy_indicator_and_the_message_area
     assert busy.bar.maximum() == 3000 and 0 < busy.bar.value() < 3000
     user.click("Stop", wait=False)
     assert "Stopping training" in window.message_area.text()
+    assert drawn_in_the_status_bar(window, window.message_area)
     user.wait_idle()
     assert not busy.isVisible() and window.message_area.text().startswith("stopped at step")
 
