@@ -22,6 +22,7 @@ from .number_box import number_fields
 from .playback import Playback
 from .state import AppState
 from .status_area import BusyIndicator, MessageArea
+from .train.unstarted import offered_message
 from .train_tab import TrainTab
 
 TAB_NAMES = ("corpus", "train", "listen", "memory")
@@ -246,9 +247,12 @@ class MainWindow(QMainWindow):
         def loaded(found) -> None:
             damaged = "; ".join(f"{key}: {why}" for key, why in found.damaged.items())
             if not found.models and origin == "startup" and self.train_tab.offer_resume(run_dir):
-                # the last run was stopped before its first checkpoint: the Train tab offers to resume it
-                self.statusBar().showMessage(f"Your last run, {run_dir}, was stopped before its first checkpoint: "
-                                             "Resume (Train tab) starts it again", 15000)
+                # the last run was stopped before its first checkpoint: the Train tab offers to resume it, and
+                # the message says so once start-up is over (the corpus's own message would replace it)
+                def say() -> None:
+                    self.statusBar().showMessage(offered_message(run_dir), 15000)
+
+                self.startupFinished.connect(say, Qt.ConnectionType.SingleShotConnection)
                 if bundled_run_dir() is not None and not is_bundled(run_dir):
                     self.open_run(bundled_run_dir(), origin="startup")
                 else:

@@ -179,8 +179,7 @@ def name_for_screen_readers(root) -> None:
     or its tooltip, a plot its title, any other control that takes the keyboard focus its tooltip or a word
     for what it is. A button whose words change (Play / Stop) is named where it is made."""
     import pyqtgraph as pg
-    from PySide6.QtWidgets import QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit, QTabBar, \
-        QTabWidget
+    from PySide6.QtWidgets import QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit, QTabBar, QTabWidget
 
     labels = _form_labels(root)
     for widget in root.findChildren(QWidget):

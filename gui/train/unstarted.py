@@ -28,3 +28,8 @@ def unstarted_models(run_dir) -> list[str]:
 def offered_text(run_dir, keys: list[str]) -> str:
     return (f"The run in {run_dir} was stopped before its first checkpoint ({', '.join(keys)}): nothing of it was "
             "saved. Resume starts it again with its settings.")
+
+
+def offered_message(run_dir) -> str:
+    """The window's message at the launch that offers it."""
+    return f"Your last run, {run_dir}, was stopped before its first checkpoint: Resume (Train tab) starts it again"
