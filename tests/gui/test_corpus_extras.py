@@ -40,8 +40,10 @@ def test_titles_stay_readable_and_the_report_has_room_at_1024x640(window, user, 
 
 
 def test_the_summary_says_which_corpus_is_loading_and_an_empty_folder_what_was_looked_for(
-        window, user, qtbot, tmp_path, midi_folder):
+        window, user, qtbot, tmp_path, midi_folder, monkeypatch):
     import shutil
+
+    import engine.data.corpus
 
     fresh = tmp_path / "fresh"
     shutil.copytree(midi_folder, fresh)
@@ -50,6 +52,16 @@ def test_the_summary_says_which_corpus_is_loading_and_an_empty_folder_what_was_l
     assert window.corpus_tab.summary.text().startswith(f"Loading {fresh}")
     user.wait_idle()
     assert window.corpus_tab.summary.text().startswith(f"<b>{fresh}</b>: 40 melodies")
+    # the bundled corpus (here a copy of the test tunes, not yet in the cache) is named as such while it loads
+    shipped = tmp_path / "shipped tunes"
+    shutil.copytree(midi_folder, shipped)
+    monkeypatch.setattr(engine.data.corpus, "BUNDLED_DIR", shipped)
+    user.trigger("File > Use the bundled corpus", wait=False)
+    assert window.corpus_tab.summary.text().startswith("Loading the bundled corpus")
+    assert window.busy_indicator.label.text().startswith("Loading the bundled corpus")
+    user.wait_idle()
+    assert window.state.corpus_label == "bundled corpus"
+    assert not window.corpus_tab.summary.text().startswith("Loading")
 
     empty = tmp_path / "empty"
     (empty / "notes").mkdir(parents=True)
