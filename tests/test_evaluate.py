@@ -713,7 +713,7 @@ def test_cli_checks_temperatures_and_min_n(tmp_path, capsys):
 
 def test_cli_refuses_too_few_primers_and_a_blank_out_before_any_work(tmp_path, capsys):
     """Issue 25 item 12: fewer primers than min_n (every mean left out: a report that draws nothing) and an --out
-    of spaces (a folder named by a space) are refused with the reason, before the run is even looked at."""
+    of spaces (a folder named by a space; train's too) are refused with the reason, before any work."""
     import main
 
     for args, message in ((["--primers", "3", "--min-n", "10", "--out", str(tmp_path / "r")],
@@ -722,3 +722,6 @@ def test_cli_refuses_too_few_primers_and_a_blank_out_before_any_work(tmp_path, c
         assert main.main(["evaluate", "--run", str(tmp_path / "no run"), *args]) == 2, args
         assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+    # and train's: a run saved in a folder named by spaces is refused the same way
+    assert main.main(["train", "--out", "  ", "--preset", "tiny"]) == 2
+    assert "--out must name a folder for the run" in capsys.readouterr().err
