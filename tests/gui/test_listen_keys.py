@@ -110,3 +110,18 @@ def test_generate_from_the_temperature_field_hands_the_focus_to_the_rows(compose
     with qtbot.waitSignal(tab.generationFinished, timeout=30000):
         user.trigger("Listen > Generate with all models", wait=False)
     assert QApplication.focusWidget() is tab.rows_widget
+
+
+def test_a_text_field_being_edited_keeps_its_space(composed, window, user, qtbot):
+    """The one exception: in a text field (the Corpus tab's search, the Train tab's folder) Space types a space
+    and plays nothing."""
+    _tab, played = composed
+    for page, field in (("Corpus", window.corpus_tab.search), ("Train", window.train_tab.out_dir)):
+        user.show_tab(page)
+        qtbot.mouseClick(field, Qt.MouseButton.LeftButton, pos=field.rect().center())
+        qtbot.waitUntil(field.hasFocus, timeout=2000)
+        field.selectAll()
+        qtbot.keyClicks(field, "a b")
+        qtbot.keyClick(field, Qt.Key.Key_Space)
+        assert field.text() == "a b ", page
+    assert played == []
