@@ -22,7 +22,7 @@ from .number_box import number_fields
 from .playback import Playback
 from .state import AppState
 from .status_area import BusyIndicator, MessageArea
-from .train.unstarted import offered_message
+from .train.unstarted import models_meanwhile, offered_message
 from .train_tab import TrainTab
 
 TAB_NAMES = ("corpus", "train", "listen", "memory")
@@ -253,8 +253,9 @@ class MainWindow(QMainWindow):
                     self.statusBar().showMessage(offered_message(run_dir), 15000)
 
                 self.startupFinished.connect(say, Qt.ConnectionType.SingleShotConnection)
-                if bundled_run_dir() is not None and not is_bundled(run_dir):
-                    self.open_run(bundled_run_dir(), origin="startup")
+                instead = models_meanwhile(run_dir)  # Listen and Memory keep models that can be opened
+                if instead is not None:
+                    self.open_run(instead, origin="startup", fall_back_to_bundled=True)
                 else:
                     self.listen_tab.show_no_models()
                 return
@@ -280,6 +281,7 @@ class MainWindow(QMainWindow):
         self.state.set_models(models, run_dir, label, origin)
         if origin != "startup":  # what the user trained or opened is what the next launch reopens
             settings.write("run/last", str(run_dir))
+            settings.write("run/models", str(run_dir))  # and the models it opens while the last run has none
 
     # ---- menu actions --------------------------------------------------------------------------
     def open_midi_folder(self) -> None:

@@ -357,6 +357,8 @@ class TrainTab(QWidget):
         self._show_progress_columns()
         if self._finish_run is not None and Path(self.state.run_dir) == Path(self._finish_run):
             self.run_label.setText(self._finish_message)  # the run just trained: keep what happened
+        elif self._offered is not None:  # the models open meanwhile: the line still offers the run
+            self.offer_resume(self._offered)
         elif self.state.models_label == "bundled models":
             self.run_label.setText("showing the bundled models")
         else:
@@ -391,8 +393,7 @@ class TrainTab(QWidget):
         """Offer Resume for a run none of whose models has a checkpoint yet; False when it is no such run."""
         from .train.unstarted import offered_text, unstarted_models
 
-        keys = unstarted_models(run_dir)
-        if not keys:
+        if not (keys := unstarted_models(run_dir)):
             return False
         self._offered = Path(run_dir)
         self._update_resume()

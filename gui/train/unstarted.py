@@ -33,3 +33,16 @@ def offered_text(run_dir, keys: list[str]) -> str:
 def offered_message(run_dir) -> str:
     """The window's message at the launch that offers it."""
     return f"Your last run, {run_dir}, was stopped before its first checkpoint: Resume (Train tab) starts it again"
+
+
+def models_meanwhile(run_dir) -> Path | None:
+    """The models a launch opens while it offers `run_dir`: those the person last trained or opened (if still
+    there), else the bundled ones, else none."""
+    from .. import settings
+    from ..loading import bundled_run_dir, is_bundled
+
+    earlier = settings.read("run/models", "")
+    if earlier and Path(earlier) != Path(run_dir) and Path(earlier).is_dir():
+        return Path(earlier)
+    bundled = bundled_run_dir()
+    return bundled if bundled is not None and not is_bundled(run_dir) else None

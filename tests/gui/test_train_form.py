@@ -287,6 +287,7 @@ def test_a_run_closed_before_its_first_checkpoint_is_the_one_offered_next_launch
         shown = again.train_tab.run_label.text()
         assert f"The run in {run} was stopped before its first checkpoint (rnn)" in shown, shown
         assert again.message_area.text().startswith(f"Your last run, {run}, was stopped before its first checkpoint")
+        assert again.state.run_dir == tiny_run  # Listen and Memory keep the models open before
         slow_start["on"] = False  # the resumed run starts as any does
         again.train_tab.workers.processes.setValue(1)  # one process: a quick start on a shared machine
         QTest.mouseClick(button, Qt.MouseButton.LeftButton, pos=button.rect().center())
