@@ -66,6 +66,7 @@ def run(args) -> int:
         say(f"[{time.monotonic() - started:6.1f}s] {event['message']}")
 
     settings.validate()  # bad numbers fail before anything slow is loaded
+    _check_enough_primers(settings)
     out = _check_out(args.out)  # and a report folder that cannot be written fails before the work, too
     run_dir = resolve_run_dir(args.run)
     report = evaluate(run_dir, models, settings, progress=progress, sources=args.source, run_name=args.run,
@@ -81,11 +82,22 @@ def run(args) -> int:
     return 0
 
 
+def _check_enough_primers(settings) -> None:
+    """Fewer primers than a mean needs would give a report with every mean left out: refused before the work."""
+    from engine.core.errors import UserError
+
+    if settings.primers is not None and settings.primers < settings.min_n:
+        raise UserError(f"--primers {settings.primers} is fewer than --min-n {settings.min_n}: every mean of the "
+                        f"report would be left out; ask for at least {settings.min_n} primers, or lower --min-n")
+
+
 def _check_out(out) -> Path:
     """The report folder can be written: not a file, and inside a folder this process can write (tried with
     a temporary file, as os.access cannot tell a read-only mount from a writable one for root)."""
     from engine.core.errors import UserError
 
+    if not str(out).strip():  # Path(" ") is a folder named by a space in the current folder
+        raise UserError("--out must name a folder for the report")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"cannot write the report to {out}: it is a file, not a folder")

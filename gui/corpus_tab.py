@@ -123,7 +123,9 @@ class CorpusTab(QWidget):
         self.tune_info.setWordWrap(True)
         self.play_button = style.button("Play", self.play_stop, "Play or stop the selected tune (Space)")
         self.play_button.setEnabled(False)
+        self.play_button.setAccessibleName("Play or stop the selected tune")  # its words change: Play, Stop
         self.roll = PianoRoll(min_height=260)
+        self.roll.setAccessibleName("piano roll of the selected tune")
         self.roll.clear_parts("no tune selected")
         right = QWidget()
         right_layout = QVBoxLayout(right)

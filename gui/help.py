@@ -122,7 +122,58 @@ loop), 1 samples as trained.</dd>
 <dt><b>Distinct-bar rate</b></dt><dd>Distinct bars over all non-empty bars of a continuation: low means looping.</dd>
 <dt><b>Effective memory</b></dt><dd>Where the context curve flattens: more context than that no longer helps.</dd>
 </dl>
+
+<h3 id="plots">The plots</h3>
+<dl>
+<dt><b>Training curves</b> (Train)</dt><dd>Bits per token against the training step: thin lines the training
+loss, thick lines with dots the validation loss. The lower a model ends, the better it predicts unseen tunes.</dd>
+<dt><b>Piano rolls</b> (Corpus, Listen)</dt><dd>One bar per column, pitch upwards; on the Listen tab the grey part
+is the primer, each row one model's continuation and the last the real tune.</dd>
+<dt><b>Originality meter</b> (Listen)</dt><dd>How much of a continuation replays the training tunes, two bars at a
+time in any key, beside what real tunes of the corpus borrow; gold bands mark the copied bars.</dd>
+<dt><b>Recall by distance</b></dt><dd>Teacher-forced on the test tunes: the bits per token a model loses on a bar
+when the earlier bars resembling it are replaced by foreign bars of the same rhythm, minus the loss when as many
+unrelated bars are replaced (the dotted control), against how far back those bars lie (log axis). Above 0, the
+model uses what it heard that far back.</dd>
+<dt><b>Theme recall per bar</b></dt><dd>TR of each bar of the continuations, shown as its excess over the floor
+(0 = chance) or raw with the floor dotted; the dashed line is the real tune.</dd>
+<dt><b>Phase-robust theme recall per bar</b></dt><dd>TR with each bar also compared at shifts of whole beats (the
+best shift counts): a continuation that drifts by a beat is not scored as forgetting.</dd>
+<dt><b>Pitch-only recall per bar</b></dt><dd>Bars compared by their pitch sequence alone (any transposition, onsets
+ignored): beside rhythm recall, which of pitch and rhythm a model keeps.</dd>
+<dt><b>Rhythm recall per bar</b></dt><dd>RR of each bar: the rhythm of the opening kept.</dd>
+<dt><b>In-key rate per bar</b></dt><dd>The share of each bar's notes in the primer's key: the model keeps the key
+even where it forgets the theme.</dd>
+<dt><b>Late-bar theme recall against temperature</b></dt><dd>The excess of the late bars at each sampling
+temperature of the sweep: a reading that holds at every temperature is not an artefact of one.</dd>
+<dt><b>Distinct-bar rate at matched length</b></dt><dd>Distinct bars over all bars, over the same number of bars
+for every model and the real tune; <b>Distinct-bar rate over all bars</b> is the same over the whole
+continuation. Low means looping.</dd>
+<dt><b>Paired differences</b></dt><dd>A table: each pair of models (and each model against the real tune), the
+difference of their mean excess on the same primers, with its 95% interval and n.</dd>
+<dt><b>Influence distance</b></dt><dd>How far back, in bars, the earlier notes each composed note drew on lie
+(share of notes per distance); <b>Mean influence distance between its references</b> places each model between
+drawing on the previous note only and drawing evenly on everything before.</dd>
+<dt><b>Context curve: loss when only the last k steps are visible</b></dt><dd>Each model's bits per token with k
+steps of context; the large dot is its effective memory.</dd>
+<dt><b>Length check: NLL with all the context minus the best NLL_k</b></dt><dd>Above zero, a model does worse
+with its whole context than with the best cut: it cannot use more than it was trained on.</dd>
+<dt><b>Gradient memory G(k)</b></dt><dd>How strongly a prediction depends on the note k steps back (log scale): a
+steep fall is the vanishing gradient.</dd>
+<dt><b>Loss per bar (teacher-forced, test tunes)</b></dt><dd>Bits per token in each bar of a tune: a model with
+memory gets better as the tune repeats itself.</dd>
+<dt><b>Repeat gain</b></dt><dd>Bits saved on bars that repeat an earlier bar: whether a model notices and uses
+repetition.</dd>
+<dt><b>Theme-recall probe</b></dt><dd>Fresh models trained on a motif, g bars of random filler and the motif
+again: accuracy on the repeat against the gap g; the dotted line is chance.</dd>
+<dt><b>Self-similarity of primer + continuation</b></dt><dd>A heatmap per model: how much each bar resembles each
+other bar; bright squares off the diagonal are restatements.</dd>
+<dt><b>Summary</b></dt><dd>The table of the headline figures, each with its 95% interval and n.</dd>
+</dl>
 """
+
+
+WIDTH, HEIGHT = 680, 560  # with a title bar, under 600 px: fits a 640-px-high screen whatever screen it opens on
 
 
 def modern_models_html() -> str:
@@ -140,8 +191,8 @@ def modern_models_html() -> str:
 
 
 def show_why_rnns_forget(parent=None, anchor: str = "") -> QDialog:
-    """The help window: one per main window (a second press raises it), sized to fit a 640-px-high screen;
-    `anchor` ("glossary") scrolls to that part."""
+    """The help window: one per main window (a second press raises it), sized to fit a 640-px-high screen
+    with its title bar (HEIGHT), smaller on a smaller one; `anchor` ("glossary") scrolls to that part."""
     existing = parent.findChild(QDialog, "helpDialog") if parent is not None else None
     if existing is not None:
         _go_to(existing, anchor)
@@ -153,7 +204,7 @@ def show_why_rnns_forget(parent=None, anchor: str = "") -> QDialog:
     dialog.setObjectName("helpDialog")
     dialog.setWindowTitle("Why RNNs forget")
     screen = (parent.screen() if parent is not None else dialog.screen()).availableGeometry()
-    dialog.resize(min(680, screen.width() - 40), min(700, screen.height() - 60))
+    dialog.resize(min(WIDTH, screen.width() - 40), min(HEIGHT, screen.height() - 60))
     text = QTextBrowser()
     text.setAccessibleName("help text")
     text.setOpenExternalLinks(True)

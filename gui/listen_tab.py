@@ -73,6 +73,7 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
         self._model_lock = threading.Lock()  # a model composes or is attributed, never both at once
 
         self._generate_pending = False  # Generate was pressed while something was still loading
+        self._primer_problem = ""  # why the chosen tune gives no primer ("" when it gives one)
 
         self.controls = ListenControls(self)
         c = self.controls
@@ -237,12 +238,17 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
             return
         from engine.data.primer import take_primer
 
-        try:
-            self._primer = take_primer(tune, self.primer_bars.value())
-        except Exception as exc:  # a too-short tune: say so in the rows
+        try:  # named by its title: the file's whole path made the message a line longer than the rows
+            self._primer = take_primer(tune, self.primer_bars.value(), name=tune.title or tune.tune_id)
+        except Exception as exc:  # a too-short tune: say so in the rows and, in full, in the tab's own line
+            self._primer_problem = workers.error_text(exc)
             for row in self.rows:
-                row.set_waiting(workers.error_text(exc))
+                row.set_waiting(self._primer_problem)
+            self.status.setText(self._primer_problem)
             return
+        if self.status.text() == self._primer_problem:
+            self.status.setText("")
+        self._primer_problem = ""
         for row in self.rows:
             row.total_bars = self.primer_bars.value() + self.bars.value()
         for row in self.rows:
@@ -270,7 +276,7 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
             return
         self._primer_changed()
         if self._primer is None:
-            self._say("choose a primer tune at least as long as the primer bars")
+            self._say(self._primer_problem or "choose a primer tune at least as long as the primer bars")
             return
         self._stop_influence()
         sample_settings = self.controls.sample_settings()
@@ -280,7 +286,11 @@ class ListenTab(RowExports, RowPlaying, NoteSources, QWidget):
             if row.key != "human":
                 row.set_waiting("composing ...")
         self.originality.show_all()
-        style.pass_focus(self.generate_button, self.rows_widget)  # where Space and the arrows play the rows
+        # The focus goes to the rows, where Space and the arrows play them, however Generate was pressed (its
+        # button, Ctrl+G from a field, the menu): not left in a number field, nor passed on to the next one.
+        # (Not while the person is on another tab: a Generate pressed during loading runs when they are in.)
+        if self.isVisible():
+            self.rows_widget.setFocus(Qt.FocusReason.OtherFocusReason)
         self.generate_button.setEnabled(False)
         self.status.setText("composing ...")
         self._composing = len(models)

@@ -22,6 +22,7 @@ from .number_box import number_fields
 from .playback import Playback
 from .state import AppState
 from .status_area import BusyIndicator, MessageArea
+from .train.unstarted import models_meanwhile, offered_message
 from .train_tab import TrainTab
 
 TAB_NAMES = ("corpus", "train", "listen", "memory")
@@ -245,6 +246,19 @@ class MainWindow(QMainWindow):
 
         def loaded(found) -> None:
             damaged = "; ".join(f"{key}: {why}" for key, why in found.damaged.items())
+            if not found.models and origin == "startup" and self.train_tab.offer_resume(run_dir):
+                # the last run was stopped before its first checkpoint: the Train tab offers to resume it, and
+                # the message says so once start-up is over (the corpus's own message would replace it)
+                def say() -> None:
+                    self.statusBar().showMessage(offered_message(run_dir), 15000)
+
+                self.startupFinished.connect(say, Qt.ConnectionType.SingleShotConnection)
+                instead = models_meanwhile(run_dir)  # Listen and Memory keep models that can be opened
+                if instead is not None:
+                    self.open_run(instead, origin="startup", fall_back_to_bundled=True)
+                else:
+                    self.listen_tab.show_no_models()
+                return
             if not found.models:
                 failed(f"no model could be opened ({damaged})" if damaged else "the folder holds no trained models")
                 return
@@ -267,6 +281,7 @@ class MainWindow(QMainWindow):
         self.state.set_models(models, run_dir, label, origin)
         if origin != "startup":  # what the user trained or opened is what the next launch reopens
             settings.write("run/last", str(run_dir))
+            settings.write("run/models", str(run_dir))  # and the models it opens while the last run has none
 
     # ---- menu actions --------------------------------------------------------------------------
     def open_midi_folder(self) -> None:

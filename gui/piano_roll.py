@@ -142,12 +142,22 @@ class PianoRoll(pg.PlotWidget):
         self._playhead.hide()
         self.set_marks([])
         self._message.setText(message)
+        self._wrap_message()
         if reset_view:
             self.setXRange(0, 8, padding=0)
             self.setYRange(60, 84, padding=0)
         x0, x1 = self.getPlotItem().vb.viewRange()[0]
         y0, y1 = self.getPlotItem().vb.viewRange()[1]
         self._message.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+
+    def _wrap_message(self) -> None:
+        """A message in the roll (why it is empty) wraps within the plot's width instead of running off it."""
+        self._message.setTextWidth(max(80, self.width() - int(self.getPlotItem().getAxis("left").width()) - 24))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "_message", None) is not None and self._message.toPlainText():  # resized while built too
+            self._wrap_message()
 
     def set_parts(self, parts, shade_bars: float = 0.0, total_bars: float | None = None) -> None:
         """parts: (melody, colour, start_bar, label) tuples, each drawn from start_bar on.

@@ -174,9 +174,12 @@ def _form_labels(root) -> dict:
 
 
 def name_for_screen_readers(root) -> None:
-    """Give every control under `root` that has no accessible name one a screen reader can announce: a
-    button without words ("...") its tooltip, a field the label of its form row or its tooltip."""
-    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
+    """Give every control under `root` that has no accessible name one a screen reader can announce (not
+    "button"): a button its words (or, without words, "...", its tooltip), a field the label of its form row
+    or its tooltip, a plot its title, any other control that takes the keyboard focus its tooltip or a word
+    for what it is. A button whose words change (Play / Stop) is named where it is made."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit, QTabBar, QTabWidget
 
     labels = _form_labels(root)
     for widget in root.findChildren(QWidget):
@@ -184,11 +187,33 @@ def name_for_screen_readers(root) -> None:
             continue
         if isinstance(widget, QAbstractButton):
             words = widget.text().replace("&", "").strip(". ")
-            if not any(c.isalpha() for c in words):
-                widget.setAccessibleName(widget.toolTip() or labels.get(widget, ""))
+            widget.setAccessibleName(words if any(c.isalpha() for c in words)
+                                     else widget.toolTip() or labels.get(widget, ""))
         elif isinstance(widget, (QAbstractSpinBox, QComboBox, QLineEdit)):
             if isinstance(widget, QLineEdit) and isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)):
                 continue  # the field's own editor: its parent carries the name
             name = labels.get(widget) or widget.toolTip() or getattr(widget, "placeholderText", lambda: "")()
             if name:
                 widget.setAccessibleName(name)
+        elif isinstance(widget, pg.GraphicsView):
+            widget.setAccessibleName(_plot_name(widget))
+        elif isinstance(widget, (QTabBar, QTabWidget)):
+            widget.setAccessibleName("tabs")
+        elif isinstance(widget, QAbstractItemView):
+            widget.setAccessibleName(widget.toolTip() or "table")
+        elif widget.focusPolicy() != Qt.FocusPolicy.NoFocus and widget.toolTip():
+            widget.setAccessibleName(widget.toolTip())
+
+
+def _plot_name(view) -> str:
+    """A plot's name: the title of the captioned plot it belongs to (its object name), else "plot"."""
+    import re
+
+    parent = view.parentWidget()
+    while parent is not None:
+        title = getattr(parent, "title", None)
+        if isinstance(title, QLabel) and title.text():
+            words = re.sub(r"<[^>]+>", "", title.text())
+            return f"plot: {words}"
+        parent = parent.parentWidget()
+    return "plot"

@@ -42,6 +42,7 @@ class TrainTab(QWidget):
         self._finish_run: Path | None = None
         self._countdown = Countdown()
         self._shown_preset: str | None = None  # the preset of the run whose progress the rows show
+        self._offered: Path | None = None  # a run stopped before its first checkpoint: Resume starts it (unstarted.py)
 
         # ---- settings column: the models and the run's settings (gui/train/form.py) ------------------
         self.form = TrainForm(state)
@@ -161,11 +162,11 @@ class TrainTab(QWidget):
     def resume(self):
         """Continue the opened run: every model that has not finished, from its last checkpoint, with the
         run's own settings. Finished and bundled models are never touched. Returns the worker (or None)."""
-        if self._job is not None or self.state.run_dir is None:
+        run_dir = self._resume_dir()
+        if self._job is not None or run_dir is None:
             return None
         from engine.training.run_plan import plan_resume
 
-        run_dir = Path(self.state.run_dir)
         try:
             peek = plan_resume(run_dir, lock=False)
         except UserError as exc:
@@ -176,6 +177,8 @@ class TrainTab(QWidget):
             return None
         if offer_own_corpus(self, run_dir):  # trained on other tunes: the person is asked to load them
             return None
+        if run_dir == self._offered:  # its curves start afresh, not on those of the models open meanwhile
+            self._reset_curves(peek.models)
         return self._run(lambda: plan_resume(run_dir), peek.models, f"resuming {', '.join(peek.models)} in {run_dir}",
                          resumed=True)
 
@@ -314,10 +317,14 @@ class TrainTab(QWidget):
             if list_run_models(self._run_dir):
                 settings.write("run/last", str(self._run_dir))
                 self.main_window.open_run(self._run_dir)
+            elif self.offer_resume(self._run_dir):  # stopped before its first checkpoint: still the run to resume
+                settings.write("run/last", str(self._run_dir))
 
     # ---- an opened run -------------------------------------------------------------------------
     def _show_loaded_run(self) -> None:
         """When a run is opened, draw its saved training history (unless a job is drawing live)."""
+        if self.state.models_origin != "startup":  # the person opened other models: no longer the run offered
+            self._offered = None
         if self._job is not None or self.state.run_dir is None:
             return
         from engine.training.checkpoint import read_history
@@ -350,6 +357,8 @@ class TrainTab(QWidget):
         self._show_progress_columns()
         if self._finish_run is not None and Path(self.state.run_dir) == Path(self._finish_run):
             self.run_label.setText(self._finish_message)  # the run just trained: keep what happened
+        elif self._offered is not None:  # the models open meanwhile: the line still offers the run
+            self.offer_resume(self._offered)
         elif self.state.models_label == "bundled models":
             self.run_label.setText("showing the bundled models")
         else:
@@ -365,9 +374,9 @@ class TrainTab(QWidget):
 
         why = "Open a run to continue it"
         can = False
-        if self._job is None and self.state.run_dir is not None:
+        if self._job is None and self._resume_dir() is not None:
             try:
-                peek = plan_resume(self.state.run_dir, lock=False)
+                peek = plan_resume(self._resume_dir(), lock=False)
                 can = not peek.nothing_to_do
                 why = (f"Continue {', '.join(peek.models)} from their last checkpoints, with the run's settings"
                        if can else "Nothing to resume: " + "; ".join(peek.notes))
@@ -375,3 +384,18 @@ class TrainTab(QWidget):
                 why = f"Cannot resume: {workers.error_text(exc)}"
         self.resume_button.setEnabled(can)
         self.resume_button.setToolTip(why)
+
+    # ---- a run stopped before its first checkpoint (gui/train/unstarted.py) ---------------------------
+    def _resume_dir(self) -> Path | None:
+        return self._offered or (Path(self.state.run_dir) if self.state.run_dir is not None else None)
+
+    def offer_resume(self, run_dir) -> bool:
+        """Offer Resume for a run none of whose models has a checkpoint yet; False when it is no such run."""
+        from .train.unstarted import offered_text, unstarted_models
+
+        if not (keys := unstarted_models(run_dir)):
+            return False
+        self._offered = Path(run_dir)
+        self._update_resume()
+        self.run_label.setText(offered_text(run_dir, keys))
+        return True

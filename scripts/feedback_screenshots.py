@@ -1,7 +1,11 @@
 """Screenshots of the window's feedback (issue 25): the busy indicator while training starts and runs, the
 message area after an export, and the Help glossary, at one screen size per run (docs/screenshots/).
 
+    xvfb-run -a -s "-screen 0 1024x640x24" python scripts/feedback_screenshots.py 1024 640
     QT_QPA_PLATFORM=offscreen python scripts/feedback_screenshots.py 1024 640
+
+Under a real X server (xvfb-run, its screen the size asked for) the window is drawn as X draws it; without
+one, Qt's offscreen platform gets a screen of that size.
 
 Uses the bundled corpus and models, temporary settings and a temporary data folder (nothing of the user's
 is read or changed); trains tiny models for a few seconds into that folder.
@@ -25,7 +29,8 @@ def main(width: int, height: int) -> None:
     screen = tmp / "screen.json"
     screen.write_text(json.dumps({"screens": [{"name": "s", "x": 0, "y": 0, "width": width, "height": height,
                                                "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
-    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={screen}"
+    if not os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
+        os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={screen}"
     os.environ["MELODY_MEMORY_SETTINGS"] = str(tmp / "settings.ini")
     os.environ["MELODY_MEMORY_DATA"] = str(tmp / "data")
     from PySide6.QtWidgets import QApplication
@@ -50,7 +55,7 @@ def main(width: int, height: int) -> None:
     settings.write("train/out", str(tmp / "runs"))
     tab.out_dir.setText(str(tmp / "runs"))
     tab.start()
-    wait(app, lambda: "steps over" in win.busy_indicator.label.text(), 120)
+    wait(app, lambda: win.busy_indicator.label.text().startswith("Training, about"), 120)
     wait(app, lambda: False, 3)
     win.grab().save(str(out / f"feedback-busy-{tag}.png"))
     tab.stop()
@@ -75,6 +80,9 @@ def main(width: int, height: int) -> None:
 
     dialog = win.findChild(QDialog, "helpDialog")
     dialog.grab().save(str(out / f"help-glossary-{tag}.png"))
+    win.show_help("plots")  # the same window (not a second one), at its glossary of plots
+    wait(app, lambda: False, 0.5)
+    dialog.grab().save(str(out / f"help-plots-{tag}.png"))
     dialog.close()
     win.close()
 

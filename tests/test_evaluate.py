@@ -709,3 +709,19 @@ def test_cli_checks_temperatures_and_min_n(tmp_path, capsys):
         assert main.main(["evaluate", "--run", str(tmp_path), *args, "--out", str(tmp_path / "r")]) == 2, args
         assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_cli_refuses_too_few_primers_and_a_blank_out_before_any_work(tmp_path, capsys):
+    """Issue 25 item 12: fewer primers than min_n (every mean left out: a report that draws nothing) and an --out
+    of spaces (a folder named by a space; train's too) are refused with the reason, before any work."""
+    import main
+
+    for args, message in ((["--primers", "3", "--min-n", "10", "--out", str(tmp_path / "r")],
+                           "--primers 3 is fewer than --min-n 10"),
+                          (["--out", "   "], "--out must name a folder for the report")):
+        assert main.main(["evaluate", "--run", str(tmp_path / "no run"), *args]) == 2, args
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    # and train's: a run saved in a folder named by spaces is refused the same way
+    assert main.main(["train", "--out", "  ", "--preset", "tiny"]) == 2
+    assert "--out must name a folder for the run" in capsys.readouterr().err

@@ -31,7 +31,9 @@ def _jig(seed: int = 5) -> list[tuple[int, int, int]]:
     return notes
 
 
-def test_triplet_and_grace_note_variants_are_duplicates_and_stay_out_of_other_splits(tmp_path, cache_dir):
+def write_near_copies(root: Path) -> list[tuple[int, int, int]]:
+    """A folder as a Nottingham-style transcription gives it: one jig three times (its triplet quantised two
+    ways, a grace note added) and another tune; returns the jig's notes."""
     jig = _jig()
     # bar 2's second beat (steps 12-15) holds a triplet: one transcription rounds it to 2+1+1 steps, another
     # to 1+1+2; a third adds a grace note that steals a 16th from a main note
@@ -42,10 +44,15 @@ def test_triplet_and_grace_note_variants_are_duplicates_and_stay_out_of_other_sp
     o, p, d = triplet_a[i]
     grace = [*triplet_a[:i], (o, p + 2, 1), (o + 1, p, d - 1), *triplet_a[i + 1:]]
     other = mf.tune_notes(8, seed=11)
-    root = tmp_path / "nottingham"
     for name, notes in (("a jig.mid", triplet_a), ("b jig triplet.mid", triplet_b), ("c jig grace.mid", grace),
                         ("d other.mid", other)):
         mf.write(root / name, mf.track(notes, name="Melody"))
+    return jig
+
+
+def test_triplet_and_grace_note_variants_are_duplicates_and_stay_out_of_other_splits(tmp_path, cache_dir):
+    root = tmp_path / "nottingham"
+    jig = write_near_copies(root)
     corpus = load_corpus([root])
     assert [m.tune_id for m in corpus.melodies] == ["a jig.mid", "d other.mid"]
     reasons = {Path(s.path).name: s.reason for s in corpus.skipped}

@@ -209,6 +209,9 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     if not test:
         raise UserError("the corpus has no test-split tunes to evaluate on")
     cases = make_cases(test, settings)
+    if len(cases) < settings.min_n:  # said before the sampling starts (the Memory tab refuses it beforehand)
+        say("load", f"warning: only {len(cases)} test tunes are long enough for a primer of {settings.primer_bars} "
+                    f"bars, fewer than min_n = {settings.min_n}: every mean of the report is left out")
     from engine.evaluation.originality import OriginalityMeter
 
     originality = OriginalityMeter(corpus, cases, settings)  # the training tunes' spans (issue 27)

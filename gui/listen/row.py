@@ -57,6 +57,13 @@ class ListenRow(QFrame):
         self.set_attention_available(False)
         self.play_button.setToolTip("Play this row: primer then continuation (Space plays the current row, "
                                     "Up/Down choose it)")
+        # named for a screen reader by the row's model (eight rows have a "Play"), and the same whether the button
+        # says Play or Stop
+        label = style.model_label(key)
+        self.play_button.setAccessibleName(f"Play or stop {label}")
+        self.midi_button.setAccessibleName(f"Export {label} as MIDI")
+        self.wav_button.setAccessibleName(f"Export {label} as WAV")
+        self.attention_box.setAccessibleName(f"{label}: draw the attention weights")
         self.meter = OriginalityMeter()
         self.meter.hide()
         self.midi_button.setToolTip("Export this row as a MIDI file (primer + continuation)")

@@ -48,6 +48,7 @@ class Heatmap:
         self.source, self.matrix = source, matrix
         self.view.setTitle(f"<span style='color:{style.model_colour(source)}'>"
                            f"{style.model_label(source).split(' (')[0]}</span>", size="9pt")
+        self.view.setAccessibleName(f"self-similarity heatmap of {style.model_label(source)}")
         self.image.setImage(np.nan_to_num(matrix.T, nan=0.0), levels=(0, 1))
         self.box.setRect(0, 0, primer_bars, primer_bars)
         self.box.setVisible(primer_bars > 0)

@@ -62,6 +62,7 @@ class MemoryTab(QWidget):
         self.status.setStyleSheet("color: #555555;")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # a path to copy
+        self.status.setAccessibleName("Memory tab status")
         top = QHBoxLayout()
         for name, box in (("primers", self.primers), ("primer_bars", self.primer_bars), ("bars", self.bars)):
             top.addWidget(label(EVAL_SETTINGS[name], box))
@@ -82,6 +83,7 @@ class MemoryTab(QWidget):
 
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
+        self.scroll.setAccessibleName("the memory plots")
         self._views: MemoryViews | None = None  # built on first use (views.py says why)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -213,11 +215,9 @@ class MemoryTab(QWidget):
                          ("memory/bars", self.bars)):
             settings.write(key, box.value())
         eval_settings = eval_settings or self.eval_settings()
-        if eval_settings.primers < eval_settings.min_n:
-            self.main_window.show_error(
-                "Too few primers", f"{eval_settings.primers} primers is fewer than the {eval_settings.min_n} every "
-                f"mean of the report needs: every plot would be empty. Set Primers to {eval_settings.min_n} or more; "
-                "nothing was started.")
+        refusal = self._too_few_primers(eval_settings)
+        if refusal:
+            self.main_window.show_error("Too few primers", refusal)
             return None
         self._cancel = threading.Event()
         progress = workers.progress_relay(self._progress_value, self)
@@ -243,6 +243,28 @@ class MemoryTab(QWidget):
         )
         self._job.finished.connect(lambda: messages.deleteLater())
         return self._job
+
+    def _too_few_primers(self, eval_settings) -> str:
+        """Why the evaluation would draw nothing ("" when it would not): fewer primers asked for, or fewer test
+        tunes long enough, than the min_n every mean of the report needs. Said before any work starts."""
+        least = eval_settings.min_n
+        if eval_settings.primers is not None and eval_settings.primers < least:
+            return (f"{eval_settings.primers} primers is fewer than the {least} every mean of the report needs: every "
+                    f"plot would be empty. Set Primers to {least} or more; nothing was started.")
+        corpus = self.state.corpus
+        if corpus is None:
+            return ""
+        from engine.evaluation.continuations import MIN_EXTRA_BARS, eligible_primers
+
+        bars = eval_settings.primer_bars
+        eligible = len(eligible_primers(corpus.split("test"), bars))
+        if eligible >= least:
+            return ""
+        return (f"Only {eligible} test tune{'s' if eligible != 1 else ''} of the {self.state.corpus_label} "
+                f"{'have' if eligible != 1 else 'has'} the {bars + MIN_EXTRA_BARS} bars a primer of {bars} bars "
+                f"needs (the primer and {MIN_EXTRA_BARS} more), fewer than the {least} every mean of the report "
+                "needs: every plot would be empty. Set fewer Primer bars or open a corpus with more long tunes; "
+                "nothing was started.")
 
     def _evaluated(self, report: dict) -> None:
         self.show_report(report)

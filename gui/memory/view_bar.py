@@ -151,6 +151,7 @@ class ViewBar(QWidget):
         self.temperature_buttons = {}
         for t in sorted(temps, key=float):
             button = switch(t, f"Show the continuations sampled at temperature {t}")
+            button.setAccessibleName(f"temperature {t}")  # made per report, after the window named its controls
             style.on_click(button, lambda t=t: self.choose(temperature=t))
             self.temperature_group.addButton(button)
             self.temperature_row.addWidget(button)

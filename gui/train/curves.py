@@ -31,6 +31,7 @@ class TrainCurves(QWidget):
         self.train: dict[str, Series] = {}
         self.valid: dict[str, Series] = {}
         self.plot = pg.PlotWidget()
+        self.plot.setAccessibleName("plot: training and validation loss of each model against the training step")
         self.plot.setLabel("left", "bits per token")
         self.plot.setLabel("bottom", "training step")
         # No grid: pyqtgraph's alpha-blended grid costs tens of ms a repaint while training runs, which

@@ -279,6 +279,23 @@ def focus(qtbot, window) -> None:
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)
 
 
+def drawn_in_the_status_bar(window, widget) -> bool:
+    """The widget (the busy line, the message area) is shown inside the window's status bar and nothing hides
+    it: the window's own pixels there, grabbed as the person sees them, are the widget's."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QImage
+
+    def rect_of(w) -> QRect:
+        return QRect(w.mapTo(window, w.rect().topLeft()), w.size())
+
+    rect = rect_of(widget)
+    if not (widget.isVisible() and rect_of(window.statusBar()).contains(rect)):
+        return False
+    shown, own = (grab.toImage().convertToFormat(QImage.Format.Format_RGB32) for grab in (window.grab(rect),
+                                                                                        widget.grab()))
+    return shown == own
+
+
 def _ancestors(widget, kind) -> list:
     out, parent = [], widget.parent()
     while parent is not None:

@@ -5,10 +5,14 @@ folder does not repeat the app's name."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
-from PySide6.QtCore import QRect
-from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QTextBrowser
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QTextBrowser
+
+from tests.gui.driving import drawn_in_the_status_bar
 
 
 def _pixels(window, rect: QRect):
@@ -55,6 +59,8 @@ def test_loading_a_folder_shows_what_loads_and_how_far_then_the_result(window, u
     user.trigger("File > Open MIDI folder ...", wait=False)
     assert busy.isVisible() and busy.label.text().startswith(f"Loading {fresh}")
     assert busy.geometry().width() > 100 and window.rect().contains(_status_rect(window, busy))
+    qtbot.wait(20)
+    assert drawn_in_the_status_bar(window, busy.label) and drawn_in_the_status_bar(window, busy.bar)
     assert "oading" not in window.message_area.text()  # said once, in the busy line, not again beside it
     user.wait_idle()
     assert any("files" in text and total > 0 for text, total, _ in seen), seen  # "n/40 files" with a bar
@@ -74,6 +80,8 @@ def test_training_start_and_stop_show_in_the_busy_indicator_and_the_message_area
     user.click("Start training", wait=False)
     busy = window.busy_indicator
     assert busy.isVisible() and busy.label.text() == "Starting training: 1 model ..."
+    qtbot.wait(20)
+    assert drawn_in_the_status_bar(window, busy.label) and drawn_in_the_status_bar(window, busy.bar)
     from PySide6.QtWidgets import QApplication
 
     assert QApplication.focusWidget() is tab.stop_button  # not the next field, where a key would change a value
@@ -82,6 +90,7 @@ def test_training_start_and_stop_show_in_the_busy_indicator_and_the_message_area
     assert busy.bar.maximum() == 3000 and 0 < busy.bar.value() < 3000
     user.click("Stop", wait=False)
     assert "Stopping training" in window.message_area.text()
+    assert drawn_in_the_status_bar(window, window.message_area)
     user.wait_idle()
     assert not busy.isVisible() and window.message_area.text().startswith("stopped at step")
 
@@ -98,6 +107,8 @@ def test_help_opens_once_fits_a_small_screen_and_has_a_glossary(window, user, qt
     assert len(shown) == 1, "a second press opened a second copy"
     dialog = shown[0]
     assert dialog.height() <= window.screen().availableGeometry().height() - 40
+    # a 640-px-high screen holds it with its title bar and a panel, whatever screen it opens on
+    assert dialog.frameGeometry().height() <= 600 and dialog.height() <= 570, dialog.frameGeometry()
     text = " ".join(dialog.findChild(QTextBrowser).toPlainText().split())
     for term in ("TR, theme recall", "RR, rhythm recall", "Floor", "Excess", "Bits per token", "Influence", "Window"):
         assert term in text, term
@@ -107,19 +118,72 @@ def test_help_opens_once_fits_a_small_screen_and_has_a_glossary(window, user, qt
     dialog.close()
 
 
-def test_every_control_has_a_name_a_screen_reader_can_announce(window, user):
-    unnamed = []
+def _plot_name(title: str) -> str:
+    """A plot's name in its title, without what the current choices add: "(temperature 1.0, all meters)", the
+    floor the recall is measured over, the number of bars."""
+    name = re.sub(r"<[^>]+>", "", title).split(" (")[0].replace(" over the rhythm-matched floor", "")
+    return re.sub(r"over all \d+ bars", "over all bars", name)
+
+
+def test_the_help_explains_every_plot_of_the_memory_tab_by_its_title(window, user, qtbot, tmp_path):
+    """Every plot a report draws is named in Help's glossary of plots, by the title the tab shows above it."""
+    from PySide6.QtWidgets import QDialog
+
+    from gui.plots import CaptionedPlot
+    from tests.gui import fake_report
+
+    user.answer(fake_report.write_report(tmp_path))
+    user.show_tab("Memory")
+    user.click("Open report ...")
+    titles = {_plot_name(plot.title.text()) for plot in window.memory_tab.findChildren(CaptionedPlot)}
+    assert len(titles) >= 15, titles
+    user.stop()
+    user.trigger("Help > Glossary")
+    dialog = window.findChild(QDialog, "helpDialog")
+    text = " ".join(dialog.findChild(QTextBrowser).toPlainText().split())
+    assert "The plots" in text
+    missing = sorted(title for title in titles if title not in text)
+    assert not missing, missing
+    for term in ("Training curves", "Piano rolls", "Originality meter", "Self-similarity", "Summary"):
+        assert term in text, term
+    dialog.close()
+
+
+def test_every_control_has_a_name_a_screen_reader_can_announce(window, user, qtbot, tiny_run, tmp_path):
+    """Every control that takes the keyboard focus (buttons, fields, lists, tables, plots, tab bars), with the
+    rows composed and a report open, has a name to announce, not just "button": the eight Play buttons of the
+    Listen rows each say which row they play."""
+    from PySide6.QtWidgets import QAbstractScrollArea, QWidget
+
+    from tests.gui import fake_report
+
+    user.answer(tiny_run)
+    user.trigger("File > Open run ...")
+    user.show_tab("Listen")
+    window.listen_tab.primer_bars.setValue(2)
+    window.listen_tab.bars.setValue(2)
+    user.click("Generate")
+    user.answer(fake_report.write_report(tmp_path))
+    user.show_tab("Memory")
+    user.click("Open report ...")
+    unnamed, seen = [], 0
     for page_name in ("Corpus", "Train", "Listen", "Memory"):
         user.show_tab(page_name)
-        page = window.tabs.currentWidget()
-        for widget in page.findChildren(QAbstractButton) + page.findChildren(QAbstractSpinBox) \
-                + page.findChildren(QComboBox) + page.findChildren(QLineEdit):
-            if not widget.isVisible() or isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)):
+        qtbot.wait(20)
+        for widget in window.findChildren(QWidget):
+            if not widget.isVisible() or widget.focusPolicy() == Qt.FocusPolicy.NoFocus:
                 continue
-            words = widget.accessibleName() or (widget.text() if isinstance(widget, QAbstractButton) else "")
+            parent = widget.parentWidget()
+            if isinstance(parent, (QAbstractSpinBox, QComboBox)) or (
+                    isinstance(parent, QAbstractScrollArea) and widget is parent.viewport()):
+                continue  # a field's own editor, a scroll area's viewport: the field, the area carries the name
+            seen += 1
+            words = widget.accessibleName()
             if not any(c.isalpha() for c in words):
                 unnamed.append(f"{page_name}: {type(widget).__name__} {widget.toolTip()[:40]!r}")
-    assert not unnamed, unnamed
+    assert seen > 60 and not unnamed, unnamed
+    plays = [row.play_button.accessibleName() for row in window.listen_tab.rows]
+    assert len(set(plays)) == len(plays) and all(name.startswith("Play or stop ") for name in plays), plays
 
 
 def test_a_message_naming_a_long_path_wraps_inside_its_dialog(window, user, qtbot):
@@ -179,3 +243,49 @@ def test_composing_and_attributing_show_in_the_busy_indicator(window, user, qtbo
     assert attributed and attributed[-1][1] == attributed[-1][2] > n  # every model, the human row, attention too
     assert attributed[-1][0] == f"Finding what each note drew on: {attributed[-1][1]} of {attributed[-1][2]} rows"
     assert not busy.isVisible()
+
+
+def test_a_primer_too_long_for_its_tune_is_said_by_title_and_wraps_inside_each_roll(window, user, qtbot, tiny_run,
+                                                                                     tmp_path):
+    """Primer bars typed above the tune's length: each row's roll says why in lines that fit its width (the
+    message ran off the plot), naming the tune by its title, not its file's path; Generate says it again."""
+    window.resize(1024, 640)
+    user.answer(tiny_run)
+    user.trigger("File > Open run ...")
+    user.show_tab("Listen")
+    tab = window.listen_tab
+    tune = tab.current_tune()
+    box = tab.primer_bars
+    box.setFocus()
+    box.lineEdit().selectAll()
+    QTest.keyClicks(box.lineEdit(), "60")
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    qtbot.wait(50)
+    said = f"{tune.title}: the primer needs 60 bars but the melody has only"
+    assert tab.status.text().startswith(said) and str(tune.source) not in tab.status.text(), tab.status.text()
+    for row in tab.rows:
+        message = row.roll._message
+        assert message.toPlainText().startswith(said)
+        width = message.textItem.boundingRect().width()
+        assert width <= row.roll.viewport().width(), (row.key, width, row.roll.viewport().width())
+    user.click("Generate")
+    assert tab.status.text().startswith(said)
+
+    # tunes with long titles: the message wraps, whole, within each roll
+    import tests.midi_factory as mf
+
+    title = "The Humours of " + " and ".join(["the Long Road Home from the Fair"] * 4)
+    for i in range(3):
+        mf.write(tmp_path / "long" / f"t{i}.mid", mf.track(mf.tune_notes(8, seed=i), name="Melody"),
+                 conductor_track=mf.conductor(title=f"{title} {i}"))
+    user.answer(tmp_path / "long")
+    user.trigger("File > Open MIDI folder ...")
+    user.show_tab("Listen")
+    tune = tab.current_tune()
+    assert tune.title.startswith(title)
+    for row in tab.rows:
+        message = row.roll._message
+        assert message.toPlainText().startswith(f"{tune.title}: the primer needs 60 bars")
+        rect = message.textItem.boundingRect()
+        assert rect.width() <= row.roll.viewport().width(), (row.key, rect.width(), row.roll.viewport().width())
+        assert rect.height() >= 2 * message.textItem.font().pointSize(), "not wrapped"

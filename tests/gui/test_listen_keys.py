@@ -84,3 +84,44 @@ def test_a_number_typed_without_enter_counts_when_a_shortcut_acts(composed, wind
     with qtbot.waitSignal(tab.generationFinished, timeout=30000):
         qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert tab.bars.value() == 3 and tab.status.text().startswith("composed 3 bars")
+
+
+def test_generate_from_the_temperature_field_hands_the_focus_to_the_rows(composed, window, user, qtbot):
+    """The person clicks into Temperature, types 0.9 and presses Ctrl+G there (or chooses the menu): the focus
+    goes to the rows, not back into the field nor on to the next one, so that a Space plays a row and leaves
+    the value alone, and Ctrl+E asks where to export the compositions."""
+    tab, played = composed
+    edit = tab.temperature.lineEdit()
+    qtbot.mouseClick(edit, Qt.MouseButton.LeftButton, pos=edit.rect().center())
+    qtbot.waitUntil(tab.temperature.hasFocus, timeout=2000)
+    edit.selectAll()
+    qtbot.keyClicks(edit, "0.9")
+    with qtbot.waitSignal(tab.generationFinished, timeout=30000):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is tab.rows_widget, type(QApplication.focusWidget()).__name__
+    assert abs(tab.temperature.value() - 0.9) < 1e-9  # what was typed counts, and stays
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert played == [tab.rows[0]] and abs(tab.temperature.value() - 0.9) < 1e-9
+    user.answer("")  # the person sees the export dialog, then cancels it
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert user.asked and user.asked[-1].startswith("Export all ")
+
+    tab.seed.setFocus(Qt.FocusReason.MouseFocusReason)  # and from the menu, with the Seed field focused
+    with qtbot.waitSignal(tab.generationFinished, timeout=30000):
+        user.trigger("Listen > Generate with all models", wait=False)
+    assert QApplication.focusWidget() is tab.rows_widget
+
+
+def test_a_text_field_being_edited_keeps_its_space(composed, window, user, qtbot):
+    """The one exception: in a text field (the Corpus tab's search, the Train tab's folder) Space types a space
+    and plays nothing."""
+    _tab, played = composed
+    for page, field in (("Corpus", window.corpus_tab.search), ("Train", window.train_tab.out_dir)):
+        user.show_tab(page)
+        qtbot.mouseClick(field, Qt.MouseButton.LeftButton, pos=field.rect().center())
+        qtbot.waitUntil(field.hasFocus, timeout=2000)
+        field.selectAll()
+        qtbot.keyClicks(field, "a b")
+        qtbot.keyClick(field, Qt.Key.Key_Space)
+        assert field.text() == "a b ", page
+    assert played == []

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from gui.memory.per_bar_section import THEME
 from tests.gui import fake_report
-from tests.gui.driving import focus, set_small_evaluation
+from tests.gui.driving import drawn_in_the_status_bar, focus, set_small_evaluation
 from tests.gui.memory_driving import choose, hover, tick_labels, visible_names
 
 
@@ -129,9 +129,19 @@ def test_evaluating_the_bundled_models_keeps_the_shipped_report_one_click_away(
     assert box.itemText(0).startswith("shipped with the models") and box.itemText(0).endswith(", 3 primers")
     set_small_evaluation(window, primers=2)  # smaller than the shipped report's 3: which one is shown tells them apart
     focus(qtbot, window)
+    busy = window.busy_indicator
+    seen = []
+    window.state.busyChanged.connect(lambda: seen.append((busy.label.text(), busy.bar.value(), busy.bar.maximum())))
     user.click("Evaluate models", wait=False)
     assert QApplication.focusWidget() is tab.cancel_button  # the focus goes where the next key acts, not a field
+    # the status bar's busy line says what runs, drawn where the person looks, and how far it is as it goes
+    assert busy.label.text() == "Evaluating 7 models ..."
+    qtbot.wait(50)
+    assert drawn_in_the_status_bar(window, busy.label) and drawn_in_the_status_bar(window, busy.bar)
     user.wait_idle()
+    steps = [(done, total) for text, done, total in seen if text.startswith("Evaluating: ") and total > 1]
+    assert steps and steps[-1][0] > steps[0][0], seen  # a bar that moves with the work done
+    assert not busy.isVisible()
     assert len(tab.report["primers"]) == 2
     assert shipped.read_bytes() == before
     kept = list((app_env / "data" / "reports").rglob("report-*.json"))
@@ -194,10 +204,16 @@ def test_ctrl_e_asks_where_exports_in_the_background_and_says_where_it_went(wind
     assert user.asked[-1] == f"Export the memory report (7 models, 36 primers, opened from {path}) into a folder"
     # the job runs off the GUI thread: the event loop turns (the tab's message updates) while it writes
     assert workers.running_jobs() > 0 and tab.progress.isVisible() and not tab.export_button.isEnabled()
-    seen = []
+    # and the window's busy line says so, drawn in the status bar, with how far it is as it goes
+    busy = window.busy_indicator
+    assert busy.label.text() == f"Exporting the memory report into {folder} ..."
+    qtbot.wait(50)
+    assert drawn_in_the_status_bar(window, busy.label) and drawn_in_the_status_bar(window, busy.bar)
+    seen, lines = [], []
 
     def finished() -> bool:
         seen.append(tab.status.text())
+        lines.append(busy.label.text() if busy.isVisible() else "")
         return tab.status.text().startswith("Report written")
 
     try:
@@ -215,6 +231,9 @@ def test_ctrl_e_asks_where_exports_in_the_background_and_says_where_it_went(wind
     assert max(counts) <= total, (max(counts), total)
     assert len(list(folder.rglob("note-*.txt"))) == 60  # and the person's files are untouched
     assert window.statusBar().currentMessage() == written
+    assert any(re.fullmatch(r"Exporting the memory report: \d+ files written \(\d+ s\)", line) for line in lines), lines
+    qtbot.waitUntil(lambda: not busy.isVisible(), timeout=5000)
+    assert drawn_in_the_status_bar(window, window.message_area)
     assert (folder / "report.json").is_file() and (folder / "summary.md").is_file() and list(folder.glob("*.png"))
     assert not tab.progress.isVisible() and tab.export_button.isEnabled()
     # and cancelling the dialog writes nothing, and says so

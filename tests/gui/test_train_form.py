@@ -11,6 +11,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -119,6 +120,19 @@ def test_a_blank_folder_and_too_few_primers_are_refused_before_anything_starts(w
     assert window.memory_tab._job is None
     too_few = user.warnings()[-1]
     assert too_few.title == "Too few primers" and "fewer than the 10" in too_few.text
+    # enough primers asked for, but too few test tunes long enough for a primer of 8 bars and 16 more
+    tab = window.memory_tab
+    _type(qtbot, tab.primers, "16")
+    _type(qtbot, tab.primer_bars, "8")
+    busy = []
+    window.state.busyChanged.connect(lambda: busy.append(window.busy_indicator.label.text()))
+    user.click("Evaluate models")
+    assert not any(text.startswith("Evaluating") for text in busy), busy  # refused before any work
+    long_enough = user.warnings()[-1]
+    assert long_enough.title == "Too few primers", long_enough
+    assert long_enough.text.startswith("Only ") and "have the 24 bars a primer of 8 bars needs" in long_enough.text
+    assert "fewer than the 10 every mean of the report needs" in long_enough.text
+    assert long_enough.text.endswith("nothing was started.")
 
 
 def test_rows_hide_the_progress_of_a_run_of_another_preset(window, user, qtbot, tiny_run):
@@ -224,3 +238,79 @@ def test_model_group_headings_keep_their_capitals(window, user):
     user.show_tab("Train")
     shown = {label.text() for label in window.train_tab.group_headings.values() if label.isVisible()}
     assert "Modern parallel RNNs" in shown and "The seed's five" in shown
+
+
+@pytest.fixture
+def slow_start(window, monkeypatch):
+    """Models that are still starting when the person stops: in one process (in this one, where the patch
+    reaches), the first step waits for the Stop (or the window's closing), so that no checkpoint exists."""
+    import engine.training.train
+
+    real = engine.training.train.train_models
+    slow = {"on": True}  # the test turns it off for a run that starts as any does
+
+    def waits_for_the_stop(job, cfg, models, stop):
+        if slow["on"]:
+            stop.wait(20)
+        yield from real(job, cfg, models, stop)
+
+    monkeypatch.setattr(engine.training.train, "train_models", waits_for_the_stop)
+    window.train_tab.workers.processes.setValue(1)
+    return slow
+
+
+def test_a_run_closed_before_its_first_checkpoint_is_the_one_offered_next_launch(window, user, qtbot, tmp_path,
+                                                                                 tiny_run, slow_start):
+    """Closed while its models were still starting, nothing of the run was saved: the next launch still offers
+    that run (not the previous one) for Resume, says so, and Resume trains it with its settings."""
+    from engine.training.checkpoint import list_run_models
+    from gui import settings
+
+    user.answer(tiny_run)
+    user.trigger("File > Open run ...")  # the previous run: what the next launch reopened before
+    tab = window.train_tab
+    _tiny(tab, steps=5000, models=["rnn"])
+    user.show_tab("Train")
+    user.answer(tmp_path / "runs")
+    user.click("...")
+    user.click("Start training", wait=False)
+    window.close()  # at once: before any checkpoint
+    (run,) = (tmp_path / "runs").iterdir()
+    assert not list_run_models(run), "the run got a checkpoint: this test needs one that did not"
+    assert settings.read("run/last", "") == str(run)
+    again = open_window(qtbot)
+    try:
+        again.show_tab("train")
+        button = again.train_tab.resume_button
+        assert button.isVisible() and button.isEnabled(), button.toolTip()
+        assert "Continue rnn" in button.toolTip()
+        shown = again.train_tab.run_label.text()
+        assert f"The run in {run} was stopped before its first checkpoint (rnn)" in shown, shown
+        assert again.message_area.text().startswith(f"Your last run, {run}, was stopped before its first checkpoint")
+        assert again.state.run_dir == tiny_run  # Listen and Memory keep the models open before
+        slow_start["on"] = False  # the resumed run starts as any does
+        again.train_tab.workers.processes.setValue(1)  # one process: a quick start on a shared machine
+        QTest.mouseClick(button, Qt.MouseButton.LeftButton, pos=button.rect().center())
+        assert again.train_tab.running and f"resuming rnn in {run}" in again.train_tab.run_label.text()
+        qtbot.waitUntil(lambda: bool(again.train_tab.rates["rnn"].text()), timeout=60000)
+    finally:
+        again.close()
+    assert list_run_models(run) == ["rnn"]  # the resumed run, stopped by closing, saved its model
+
+
+def test_a_run_stopped_before_its_first_checkpoint_stays_offered_for_resume(window, user, qtbot, tmp_path,
+                                                                            slow_start):
+    from engine.training.checkpoint import list_run_models
+
+    tab = window.train_tab
+    _tiny(tab, steps=5000, models=["rnn"])
+    user.show_tab("Train")
+    user.answer(tmp_path / "runs")
+    user.click("...")
+    user.click("Start training", wait=False)
+    user.click("Stop")
+    (run,) = (tmp_path / "runs").iterdir()
+    assert not list_run_models(run)
+    assert tab.resume_button.isEnabled() and "Continue rnn" in tab.resume_button.toolTip()
+    assert "was stopped before its first checkpoint (rnn)" in tab.run_label.text()
+    assert not user.warnings()
