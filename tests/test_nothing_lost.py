@@ -642,3 +642,20 @@ def test_evaluate_leaves_no_half_written_report_when_the_disk_fills(saved_run, t
     assert main(["evaluate", "--run", str(saved_run), "--no-probe", "--out", str(out)]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert written and not out.exists() and list(tmp_path.iterdir()) == []  # the staging folder is gone too
+
+
+def test_evaluate_refuses_a_disk_without_room_for_the_report_before_computing(saved_run, tmp_path, capsys,
+                                                                               monkeypatch):
+    """A full disk is found before the evaluation computes (it took minutes, then failed at the first file)."""
+    import shutil as shutil_module
+
+    def full(path):
+        return shutil_module._ntuple_diskusage(1 << 30, (1 << 30) - 4096, 4096)
+
+    monkeypatch.setattr("engine.evaluation.report_folder.shutil.disk_usage", full)
+    monkeypatch.setattr("engine.evaluation.evaluate.evaluate", lambda *a, **kw: pytest.fail("it computed"))
+    out = tmp_path / "report"
+    assert main(["evaluate", "--run", str(saved_run), "--no-probe", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the report to {out}: the report needs about" in err and "4.0 kB free" in err, err
+    assert list(tmp_path.iterdir()) == []
