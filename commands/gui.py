@@ -54,7 +54,7 @@ def run(args) -> int:
     app.lastWindowClosed.connect(app.quit)
     window = MainWindow()
     if size is not None:
-        window.resize(*_within_screen(window, size))  # before it is first shown: never larger than the screen
+        window.fit_on_screen(size)  # before it is first shown: never larger than the screen
     if args.tab:
         window.show_tab(args.tab)
     window.show()
@@ -91,14 +91,6 @@ def _size(text: str) -> tuple[int, int]:
     except ValueError:
         raise UserError(f"--size must look like 1280x800, not {text!r}") from None
     return WINDOW_SIDE.check(width, "--size width"), WINDOW_SIDE.check(height, "--size height")
-
-
-def _within_screen(window, size: tuple[int, int]) -> tuple[int, int]:
-    """The size cut to the free area of the window's screen (as the help promises)."""
-    screen = window.screen().availableGeometry() if window.screen() is not None else None
-    if screen is None or screen.isEmpty():
-        return size
-    return min(size[0], screen.width()), min(size[1], screen.height())
 
 
 def _schedule(window, args) -> None:

@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         geometry = settings.app_settings().value("ui/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(default_size(self))
-        self._fit_on_screen()
+        self.fit_on_screen()
 
     # ---- construction --------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -357,12 +357,17 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # window-modal but non-blocking: the event loop (and tests) keep running
 
-    def _fit_on_screen(self) -> None:
-        """A size saved on a larger monitor must not leave the window cut off on a projector."""
+    def fit_on_screen(self, size: tuple[int, int] | None = None) -> None:
+        """Resize to `size` (default: the size it has), cut to the screen's free area: a size saved on a larger
+        monitor, or asked for with gui --size, never leaves the window running off a projector. On a screen
+        narrower than the controls' natural width the controls are squeezed, not the window widened."""
+        width, height = size or (self.width(), self.height())
         screen = self.screen().availableGeometry() if self.screen() is not None else None
-        if screen is None or screen.isEmpty():
-            return
-        width, height = min(self.width(), screen.width()), min(self.height(), screen.height())
+        if screen is not None and not screen.isEmpty():
+            width, height = min(width, screen.width()), min(height, screen.height())
+            hint = self.minimumSizeHint()
+            if hint.width() > width or hint.height() > height:
+                self.setMinimumSize(min(hint.width(), screen.width()), min(hint.height(), screen.height()))
         if (width, height) != (self.width(), self.height()):
             self.resize(width, height)
 

@@ -537,19 +537,20 @@ def test_quit_after_must_be_a_number_of_seconds(value, capsys):
     assert "--quit-after must be a number from 0 to 604800" in capsys.readouterr().err
 
 
-def test_a_window_size_larger_than_the_screen_is_cut_to_it_before_the_window_shows(tmp_path, cache):
+@pytest.mark.parametrize("screen", [(1024, 640), (800, 600)])  # and one narrower than the controls (942 px)
+def test_a_window_size_larger_than_the_screen_is_cut_to_it_before_the_window_shows(tmp_path, cache, screen):
     from PySide6.QtGui import QImage
 
     from tests.gui.driving import offscreen_screen
 
     shot = tmp_path / "shot.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": offscreen_screen(tmp_path, 1024, 640),
+    env = {**os.environ, "QT_QPA_PLATFORM": offscreen_screen(tmp_path, *screen),
            "MELODY_MEMORY_SETTINGS": str(tmp_path / "s.ini"), "MELODY_MEMORY_DATA": str(tmp_path / "data")}
     run = subprocess.run([sys.executable, str(ROOT / "main.py"), "gui", "--size", "99999x99999", "--quit-after", "0.5",
                           "--screenshot", str(shot)], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     image = QImage(str(shot))
-    assert (image.width(), image.height()) == (1024, 640)
+    assert (image.width(), image.height()) == screen
 
 
 # ------------------------------------------------------------------------------------ 5. the umask is kept
