@@ -371,6 +371,26 @@ def test_sighup_to_the_process_group_saves_every_model_without_tracebacks(tmp_pa
     assert "continue with --resume" in err
 
 
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
+def test_a_stop_signal_ends_an_evaluation_with_workers_as_ctrl_c_does(saved_run, tmp_path, midi_folder, cache, sig):
+    """Not only training: an evaluation's worker processes are ended and their semaphores released (killed by
+    the signal's default, it left multiprocessing's resource tracker warning of leaked semaphores)."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "evaluate", "--run", str(saved_run), "--source",
+                             str(midi_folder), "--processes", "2", "--no-probe", "--out", str(tmp_path / "report")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "MELODY_MEMORY_CACHE": str(cache)}, start_new_session=True)
+    seen = []
+    for line in proc.stderr:  # the pool is running once it says so
+        seen.append(line)
+        if "worker processes" in line:
+            break
+    os.killpg(proc.pid, getattr(signal, sig))
+    err = "".join(seen) + proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err and "leaked" not in err, err
+    assert not (tmp_path / "report").exists()
+
+
 def test_a_worker_whose_parent_died_writes_no_more_files_of_a_save(tmp_path, midi_folder, cache, monkeypatch):
     """kill -9 of the parent while a worker saves: the worker looks at its parent between the files."""
     from engine.data.corpus import load_corpus
