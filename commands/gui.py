@@ -7,7 +7,6 @@ With --quit-after the window loads the bundled models, closes itself after that 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -15,28 +14,26 @@ import time
 from engine.core.errors import UserError
 from engine.core.validation import Limit
 
+from .flags import add_flags, check_flags
+
 TABS = ("corpus", "train", "listen", "memory")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--quit-after", type=float, metavar="SECONDS", help="close the app after this many seconds")
+    add_flags(parser, "quit_after")
     parser.add_argument("--screenshot", metavar="FILE.png", help="with --quit-after: save the window as PNG first")
     parser.add_argument("--tab", choices=TABS, help="open on this tab")
     parser.add_argument("--size", help="window size WIDTHxHEIGHT (default: the last size used, 1280x800 on first use; "
                                         "never larger than the screen)")
     parser.add_argument("--run", metavar="RUN_DIR", help="open the models of this training run")
     parser.add_argument("--generate", action="store_true", help="press Generate once everything is loaded")
-    parser.add_argument("--pin", type=float, metavar="BAR",
-                        help="with --generate: once the influence is in, click the composed notes sounding at this "
-                             "point of the Listen rows (a bar as numbered on the axis, 12.5 = the middle of bar 12), "
-                             "to show what they drew on (for screenshots)")
+    add_flags(parser, "pin")
     # bench: generate with the start-up models, play the first melody, print when it starts, quit.
     parser.add_argument("--first-note", action="store_true", help=argparse.SUPPRESS)
 
 
-# The numeric flags' ranges (engine/core/validation.py; they move to the settings table with the others).
-QUIT_AFTER = Limit("float", 0, 7 * 24 * 3600)  # seconds: a week at most, and a number (not nan or inf)
-WINDOW_SIDE = Limit("int", 1, 100_000)  # pixels; the window is then cut to the screen
+# --size is text (WIDTHxHEIGHT), not one number: its sides' range is here; the window is then cut to the screen
+WINDOW_SIDE = Limit("int", 1, 100_000)  # pixels
 
 
 def run(args) -> int:
@@ -76,12 +73,11 @@ def run(args) -> int:
 
 
 def _check_flags(args) -> None:
-    if args.quit_after is not None:
-        args.quit_after = QUIT_AFTER.check(args.quit_after, "--quit-after")
+    check_flags(args, "quit_after", "pin")
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the picture is taken just before closing)")
-    if args.pin is not None and not (args.generate and math.isfinite(args.pin) and args.pin >= 1):
-        raise UserError("--pin BAR needs --generate and a bar of 1 or more (as numbered on the axis)")
+    if args.pin is not None and not args.generate:
+        raise UserError("--pin BAR needs --generate (it clicks the notes that Generate composed)")
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -28,6 +28,7 @@ from engine.core import memory_budget
 from engine.core.errors import UserError
 from engine.models.registry import MODEL_LABELS
 from main import main
+from tests.in_process import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--preset", "tiny", "--batch-size", "2", "--device", "cpu", "--threads", "1"]
@@ -549,6 +550,37 @@ def test_a_seed_beyond_64_bits_is_refused(saved_run, tmp_path, capsys):
     assert main(["generate", "--run", str(saved_run), "--model", "lstm", "--seed", str(2**70),
                  "--out", str(tmp_path / "x.mid")]) == 2
     assert "--seed must be a whole number" in capsys.readouterr().err
+
+
+def _numeric_flags(command: str) -> list[str]:
+    """Every option of `command` that takes a number: typed int or float, or a list of them (N,N)."""
+    from main import build_parser
+
+    sub = next(a for a in build_parser([command])._actions if a.dest == "command").choices[command]
+    return [a.option_strings[-1] for a in sub._actions
+            if a.option_strings and (a.type in (int, float) or a.metavar in ("N,N", "X,X"))]
+
+
+# What each command needs besides the flag under test; a path that does not exist shows that nothing was read.
+NEEDS = {"train": ["--out", "{tmp}/run"], "generate": ["--run", "pretrained", "--model", "lstm", "--out", "{tmp}/x.mid"],
+         "influence": ["--run", "pretrained", "--model", "lstm"], "evaluate": ["--run", "pretrained", "--out", "{tmp}/r"],
+         "metrics": ["{tmp}/none.mid"], "originality": ["--run", "pretrained", "{tmp}/none.mid"], "corpus": [],
+         "gui": ["--generate"]}
+
+
+@pytest.mark.parametrize("command", sorted(NEEDS))
+def test_every_numeric_flag_of_every_command_refuses_what_is_out_of_range(command, tmp_path):
+    """Not only the flags the issue names: each number any command takes, given nan, inf, 1e400, 2**70 or -1,
+    is one `error:` line naming the flag, exit 2, before any work (nothing written into tmp_path)."""
+    flags = _numeric_flags(command)
+    assert flags or command == "gui"
+    needs = [a.format(tmp=tmp_path) for a in NEEDS[command]]
+    for flag in flags:
+        for value in ("nan", "inf", "1e400", str(2**70), "-1"):
+            code, err = run_main(command, *needs, flag, value)  # argparse's refusals too
+            assert code == 2, (flag, value, err)
+            assert err.startswith("error:") and err.count("\n") == 1 and flag in err, (flag, value, err)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "1e400", "-1"])
