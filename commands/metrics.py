@@ -129,8 +129,11 @@ def _find_files(paths) -> tuple[list[tuple[Path, bool]], list[dict]]:
         if kind == "file":  # the reader says what else it is (a FIFO, a device: "not a regular file")
             files.append((path, True))
         elif kind == "dir":
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(MIDI_SUFFIXES))
-            if not found:
+            named = sorted(p for p in path.rglob("*") if p.name.lower().endswith(MIDI_SUFFIXES) and not p.is_dir())
+            found = [p for p in named if p.is_file()]
+            # A FIFO or a device under a MIDI name is said as what it is (it was "no MIDI files" before)
+            skipped += [{"path": printable(p), "reason": "not a regular file"} for p in named if not p.is_file()]
+            if not named:
                 skipped.append({"path": printable(path), "reason": "no MIDI files (.mid, .midi) in this folder"})
             files.extend((p, False) for p in found)
         else:

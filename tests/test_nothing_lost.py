@@ -651,6 +651,24 @@ def test_metrics_calls_a_fifo_or_a_device_not_a_regular_file(tmp_path, capsys, m
     assert f"error: {path}: not a regular file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["metrics", "originality"])
+def test_a_folder_of_fifos_and_devices_says_what_they_are(tmp_path, capsys, command):
+    """In a folder too: a FIFO or a /dev/zero link named .mid was "no MIDI files (.mid, .midi) in this folder"."""
+    os.mkfifo(tmp_path / "fifo.mid")
+    (tmp_path / "zero.mid").symlink_to("/dev/zero")
+    run = ["--run", "pretrained"] if command == "originality" else []
+    assert main([command, *run, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'fifo.mid'}: not a regular file" in err and f"{tmp_path / 'zero.mid'}: not a regular file" in err
+    assert "no MIDI files" not in err
+
+
+@pytest.mark.parametrize("only", ["nan", ",", "corpus_bench,nan"])
+def test_bench_only_with_no_such_section_is_refused_not_a_silent_empty_run(only, capsys):
+    assert main(["bench", "--only", only]) == 2
+    assert "error: --only: no section" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("make", ["fifo", "zero", "folder"])
 @pytest.mark.parametrize("command", ["generate", "influence"])
 def test_a_primer_that_is_a_fifo_a_device_or_a_folder_is_called_what_it_is(saved_run, tmp_path, capsys, make,
