@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 from engine.core.errors import UserError
 from engine.core.validation import Limit
@@ -57,7 +58,7 @@ def run(args) -> int:
     window.show()
     window.start(args.run)
     _schedule(window, args)
-    code = app.exec()
+    code = app.exec() or (2 if getattr(args, "failed", False) else 0)
     window.deleteLater()
     QApplication.processEvents()
     from gui import workers
@@ -76,6 +77,8 @@ def _check_flags(args) -> None:
     check_flags(args, "quit_after", "pin")
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the picture is taken just before closing)")
+    if args.screenshot:
+        _check_screenshot(args.screenshot)
     if args.pin is not None and not args.generate:
         raise UserError("--pin BAR needs --generate (it clicks the notes that Generate composed)")
 
@@ -99,8 +102,8 @@ def _schedule(window, args) -> None:
         window.listen_tab.influenceFinished.connect(lambda: window.listen_tab.influence.click(args.pin - 1))
     if args.quit_after is not None:
         def finish():
-            if args.screenshot:
-                _save_screenshot(window, args.screenshot)
+            if args.screenshot and not _save_screenshot(window, args.screenshot):
+                args.failed = True  # the exit code says so
             window.close()
 
         QTimer.singleShot(int(args.quit_after * 1000), finish)
@@ -182,13 +185,34 @@ def _generate_when_ready(window, play: bool) -> None:
         go()
 
 
-def _save_screenshot(window, path: str) -> None:
-    from pathlib import Path
-
-    from engine.core.errors import UserError
-
+def _check_screenshot(path: str) -> None:
+    """The screenshot can be written, said before the app starts (it is taken seconds later, at the end):
+    not a folder, under a folder that exists or can be made, writable."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(target)):
-        raise UserError(f"could not write the screenshot {target}")
+    if target.is_dir():
+        raise UserError(f"--screenshot {target}: a folder, not a file to write")
+    existing = target.parent
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--screenshot {target}: cannot be written, {existing} is a file")
+    if not os.access(existing, os.W_OK):
+        raise UserError(f"--screenshot {target}: cannot be written, folder {existing} is not writable")
+
+
+def _save_screenshot(window, path: str) -> bool:
+    """Save the window as PNG; False, with the reason on stderr, when it cannot be written (this runs in the
+    event loop: an exception here would leave the window open, and the app running, for ever)."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        saved = window.grab().save(str(target))
+    except OSError as exc:
+        saved, why = False, exc.strerror or str(exc)
+    else:
+        why = "Qt could not write it"
+    if not saved:
+        print(f"error: could not write the screenshot {target} ({why})", file=sys.stderr)
+        return False
     print(f"screenshot: {target}", file=sys.stderr)
+    return True

@@ -583,6 +583,17 @@ def test_every_numeric_flag_of_every_command_refuses_what_is_out_of_range(comman
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["under a file", "a folder"])
+def test_a_screenshot_that_cannot_be_written_is_refused_before_the_app_starts(tmp_path, capsys, where):
+    """gui --screenshot under a file ended, after the app had run, in a FileExistsError traceback."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("mine")
+    shot = blocker / "x.png" if where == "under a file" else tmp_path
+    assert main(["gui", "--quit-after", "1", "--screenshot", str(shot)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --screenshot {shot}: ")
+    assert blocker.read_text() == "mine"
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "1e400", "-1"])
 def test_quit_after_must_be_a_number_of_seconds(value, capsys):
     assert main(["gui", "--quit-after", value]) == 2
