@@ -61,7 +61,9 @@ def run(args) -> int:
     for note in plan.notes:
         _say(note)
     if plan.nothing_to_do:
-        _say(f"nothing to resume in {plan.out_dir}: no model is left unfinished; nothing was changed")
+        plan.release()  # held only while lost files were written again
+        changed = f"; {', '.join(plan.rewritten)} repaired" if plan.rewritten else "; nothing was changed"
+        _say(f"nothing to resume in {plan.out_dir}: no model is left unfinished{changed}")
         if args.json:
             emit_json({"run": str(plan.out_dir), "trained": [], "notes": plan.notes})
         return 0
