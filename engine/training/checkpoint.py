@@ -462,17 +462,29 @@ def load_train_state(model_dir, key: str):
     return model, record, opt, _partial_loss(tensors, path)
 
 
-def files_gone(model_dir) -> list[str]:
-    """The model's files (config.json, model.safetensors) that are gone while its training state is there."""
+def files_to_rewrite(model_dir, key: str) -> list[str]:
+    """The model's files (config.json, model.safetensors) that are gone, or that do not load (truncated, a
+    config nested 200,000 deep, weights that differ from it), while its training state is there. A folder
+    or a FIFO in their place is not among them: the resume refuses that at planning (it is not ours to
+    remove)."""
     model_dir = Path(model_dir)
-    return [n for n in (CONFIG_FILE, MODEL_FILE) if not os.path.lexists(model_dir / n)] if has_train_state(model_dir) else []
+    if not has_train_state(model_dir):
+        return []
+    gone = [n for n in (CONFIG_FILE, MODEL_FILE) if not os.path.lexists(model_dir / n)]
+    if gone:
+        return gone
+    try:
+        load_model(model_dir.parent, key)
+    except UserError:
+        return [CONFIG_FILE, MODEL_FILE]
+    return []
 
 
 def rewrite_from_state(model_dir, key: str) -> list[str]:
-    """Write a finished model's lost config.json and model.safetensors again from its training state (which
-    holds its weights and record), keeping its history; returns the names rewritten. A resume does this for
-    the finished models it otherwise leaves alone: without it they stayed unusable ("missing") for good."""
-    gone = files_gone(model_dir)
+    """Write a finished model's lost or damaged config.json and model.safetensors again from its training
+    state (which holds its weights and record), keeping its history; returns the names rewritten. A resume
+    does this for the finished models it otherwise leaves alone: without it they stayed unusable for good."""
+    gone = files_to_rewrite(model_dir, key)
     if gone:
         model, record, _, _ = load_train_state(model_dir, key)
         save_model(model_dir, model, record, read_history(model_dir, up_to_step=record.step))

@@ -272,7 +272,7 @@ def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=Non
     looked at again under the lock."""
     args = (Path(out_dir), overrides, models, sources, names or {}, ranks)
     plan = _resume_plan(*args)
-    if not (lock and (plan.models or any(ckpt.files_gone(plan.out_dir / k) for k in plan.states))):
+    if not (lock and (plan.models or _to_rewrite(plan))):
         return plan
     held = RunLock(plan.out_dir).acquire()
     try:
@@ -285,9 +285,14 @@ def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=Non
     return plan
 
 
+def _to_rewrite(plan: RunPlan) -> bool:
+    return any(ckpt.files_to_rewrite(plan.out_dir / k, k) for k, s in plan.states.items()
+               if s.has_state and s.finished and k not in plan.models)
+
+
 def _rewrite_lost_files(plan: RunPlan) -> None:
-    """Under the lock: a finished model whose config.json or model.safetensors is gone gets them back from its
-    training state (an unfinished one gets them at its first save)."""
+    """Under the lock: a finished model whose config.json or model.safetensors is gone or damaged gets them
+    back from its training state (an unfinished one gets them at its first save)."""
     for key, state in plan.states.items():
         if state.has_state and state.finished and key not in plan.models:
             gone = ckpt.rewrite_from_state(plan.out_dir / key, key)
