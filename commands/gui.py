@@ -58,7 +58,10 @@ def run(args) -> int:
     window.show()
     window.start(args.run)
     _schedule(window, args)
+    stopped = _close_on_stop_signals(app, window)
     code = app.exec() or (2 if getattr(args, "failed", False) else 0)
+    if stopped:
+        code = 130
     window.deleteLater()
     QApplication.processEvents()
     from gui import workers
@@ -71,6 +74,33 @@ def run(args) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _close_on_stop_signals(app, window) -> list:
+    """Ctrl-C in the terminal, `kill` and a closed terminal or ssh session close the window as its close
+    button does: training stops after its current step and checkpoints (MainWindow.shutdown), then the app
+    ends with 130. Without this, SIGTERM and SIGHUP ended the app at once, losing the steps since the last
+    checkpoint, and Ctrl-C waited for a click. Python runs a handler only between bytecodes, never inside
+    Qt's event loop: a timer hands it the chance five times a second. Returns the signals received."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    from engine.core.processes import STOP_SIGNALS
+
+    received: list = []
+
+    def handler(signum, frame):
+        if not received:
+            QTimer.singleShot(0, window.close)
+        received.append(signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return received
 
 
 def _check_flags(args) -> None:
