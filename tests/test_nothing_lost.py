@@ -735,6 +735,15 @@ def test_evaluate_checks_its_report_folder_before_computing(saved_run, tmp_path,
     assert blocker.read_text() == "not a folder"
 
 
+def test_evaluate_checks_its_seed_runs_before_computing(saved_run, tmp_path, capsys):
+    """--seeds naming no run was found only at recall by distance, after minutes of sampling."""
+    missing = tmp_path / "no-such-run"
+    assert main(["evaluate", "--run", str(saved_run), "--no-probe", "--seeds", str(missing),
+                 "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --seeds {missing}: no such run directory" in err and "loading" not in err, err
+
+
 def test_evaluate_leaves_no_half_written_report_when_the_disk_fills(saved_run, tmp_path, capsys, monkeypatch):
     from engine.evaluation import report
 

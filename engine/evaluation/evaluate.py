@@ -194,6 +194,10 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     settings.validate()
     run_dir = Path(run_dir)
     keys = _models_to_evaluate(run_dir, models)
+    if settings.recall and seed_runs:
+        from engine.evaluation.recall_section import check_seed_runs
+
+        check_seed_runs(run_dir, keys, seed_runs)
     stages = _Stages(progress, cancel)
     say, tick, timings = stages.say, stages.tick, stages.timings
 
