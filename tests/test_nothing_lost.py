@@ -355,6 +355,25 @@ def test_a_closed_output_pipe_stops_training_with_checkpoints(tmp_path, midi_fol
     assert all(0 < s < 100000 for s in steps.values()), steps
 
 
+def test_a_json_reader_gone_while_training_stops_it_with_checkpoints(tmp_path, midi_folder, cache):
+    """`train --json | tee log` with the tee killed: stdout's reader is gone while stderr lives on, and nothing
+    is written to stdout before the end. Each progress line looks at stdout: the run stops, checkpointed,
+    instead of training on for hours to fail at its last line."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--out", str(out), "--source",
+                             str(midi_folder), "--models", "rnn", "--steps", "100000", "--eval-every", "100000",
+                             "--json", *TINY, "--processes", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "MELODY_MEMORY_CACHE": str(cache)})
+    proc.stdout.close()  # the reader leaves at once
+    err = proc.communicate(timeout=120)[1]
+    from engine.training.checkpoint import read_state_record
+
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "continue with --resume" in err, err
+    assert 0 < read_state_record(out / "rnn").step < 100000
+
+
 def test_sighup_to_the_process_group_saves_every_model_without_tracebacks(tmp_path, midi_folder, cache):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--out", str(out), "--source",
