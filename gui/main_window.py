@@ -130,9 +130,10 @@ class MainWindow(QMainWindow):
         run's whole folder in the tooltip."""
         n, run_dir = len(self.state.models), self.state.run_dir
         bundled = self.state.models_label == "bundled models"
-        self.models_label.setText("no models" if not n else f"{n} bundled models" if bundled or run_dir is None
-                                  else f"{n} models of {Path(run_dir).name}")
-        self.models_label.setToolTip(f"{n} models from {self.state.models_label}" if n else "no models open")
+        models = "model" if n == 1 else "models"  # a run with one healthy model left said "1 models"
+        self.models_label.setText("no models" if not n else f"{n} bundled {models}" if bundled or run_dir is None
+                                  else f"{n} {models} of {Path(run_dir).name}")
+        self.models_label.setToolTip(f"{n} {models} from {self.state.models_label}" if n else "no models open")
 
     def _playback_message(self, text: str) -> None:
         if text.startswith("synth: "):

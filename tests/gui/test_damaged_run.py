@@ -20,6 +20,7 @@ def test_a_run_with_one_damaged_model_opens_the_healthy_ones_and_names_the_bad_o
     assert "gru" not in window.state.models and {"rnn", "lstm", "transformer"} <= set(window.state.models)
     (message,) = user.warnings()
     assert message.title == f"Some models of {run} could not be opened"
+    assert window.models_label.text() == f"{len(window.state.models)} models of {run.name}"
     assert "Not opened: gru:" in message.text and "model.safetensors" in message.text
 
 
