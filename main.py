@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import threading
 
 # command name -> module with add_arguments(parser) and run(args) -> int. Imported only when chosen,
 # so that `python main.py corpus` never loads Qt and `python main.py` never loads what it does not use.
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         if wants_json and _stdout_closed():  # refused before any work: the document would have nowhere to go
             raise UserError("--json writes one JSON document on stdout, and stdout is closed: send it to a file or "
                             "a pipe (> out.json), or leave out --json. Nothing was done.")
-        return importlib.import_module(COMMANDS[args.command][0]).run(args) or 0
+        with _stops_as_ctrl_c(args.command):
+            return importlib.import_module(COMMANDS[args.command][0]).run(args) or 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -68,6 +71,30 @@ def main(argv: list[str] | None = None) -> int:
             _tell("error: the reader of stdout went away before the JSON document was written whole (broken pipe): "
                   "what it received is incomplete")
         return 1
+
+
+@contextlib.contextmanager
+def _stops_as_ctrl_c(command: str):
+    """`kill` (SIGTERM) and a closed terminal or ssh session (SIGHUP) stop a command as Ctrl-C does: through
+    its own clean-up, so that its worker processes are ended and their semaphores released (killed by the
+    signal's default, an evaluation left multiprocessing's resource tracker warning of leaked semaphores).
+    `train` has its own handlers (a stop there checkpoints first); the app's are Qt's."""
+    import signal
+
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    if command in ("train", "gui") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _stdout_closed() -> bool:

@@ -10,6 +10,8 @@ import importlib
 import json
 from pathlib import Path
 
+from engine.core.errors import UserError
+
 from .common import emit_json, say
 
 SECTIONS = [
@@ -27,16 +29,20 @@ BENCH_FILE = "docs/bench.json"
 def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller workloads; ends within a minute")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument("--only", default="", help="comma-separated section names to run (for debugging)")
+    names = ", ".join(_short(m) for m in SECTIONS)
+    parser.add_argument("--only", default="", help=f"comma-separated section names to run (for debugging): {names}")
 
 
 def run(args) -> int:
     from engine.core.device import machine_description
 
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = sorted(only - {_short(m) for m in SECTIONS}) or ([repr(args.only)] if args.only and not only else [])
+    if unknown:  # it ran nothing and said nothing (or, given no name, everything)
+        raise UserError(f"--only: no section {', '.join(unknown)}: choose from {', '.join(map(_short, SECTIONS))}")
     report: dict = {"machine": machine_description()}  # every figure below was measured on this
-    only = {s for s in args.only.split(",") if s}
     for module_name in SECTIONS:
-        short = module_name.rsplit(".", 1)[-1]
+        short = _short(module_name)
         if only and short not in only:
             continue
         say(f"bench: {short} ...")
@@ -53,6 +59,10 @@ def run(args) -> int:
     else:
         _print_table(report)
     return 0
+
+
+def _short(module_name: str) -> str:
+    return module_name.rsplit(".", 1)[-1]
 
 
 def _merge(into: dict, part: dict) -> None:

@@ -60,4 +60,6 @@ def add_composer_arguments(parser) -> None:
                         help="a tune id or title of the bundled corpus, or a MIDI file "
                              "(default: the tune the app's Listen tab starts on: the first test tune by title that is at "
                              "least twice the primer's length)")
-    parser.add_argument("--primer-bars", type=int, default=8, help="bars of the primer the model hears (default 8)")
+    from .flags import add_flags
+
+    add_flags(parser, "primer_bars")

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import os
 
-from engine.core.validation import Limit
-
 from .common import ProgressBar, emit_json, say
-
-MAX_WORKERS = 64  # processes are spawned, each with its own interpreter: more only exhausts the machine
+from .flags import add_flags, check_flags
 
 
 def add_arguments(parser) -> None:
@@ -21,22 +18,16 @@ def add_arguments(parser) -> None:
                         help="MIDI files or folders searched recursively (several after one flag, or the flag repeated); "
                              "default: the bundled corpus")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument("--min-bars", type=int, default=4, help="drop melodies shorter than this, 1 to 4096 (default 4)")
-    parser.add_argument("--split-rest-bars", type=float, default=1.0,
-                        help="split a melody at a rest of at least this many bars, 0 to 1024; 0 = never (default 1)")
-    parser.add_argument("--workers", type=int, default=0,
-                        help=f"processes for the first parse, 0 to {MAX_WORKERS} (default 0: the machine's cores)")
+    add_flags(parser, "min_bars", "split_rest_bars", "corpus_workers")
     parser.add_argument("--no-cache", action="store_true", help="parse every file again, ignore the cache")
 
 
 def run(args) -> int:
     from engine.data.corpus import ExtractSettings, NoUsableMelodies, load_corpus
 
-    Limit("int", 1, 4096).check(args.min_bars, "--min-bars")
-    Limit("float", 0, 1024).check(args.split_rest_bars, "--split-rest-bars")
-    Limit("int", 0, MAX_WORKERS).check(args.workers, "--workers")
+    check_flags(args, "min_bars", "split_rest_bars", "corpus_workers")
     settings = ExtractSettings(min_bars=args.min_bars, split_rest_bars=args.split_rest_bars)
-    workers = args.workers or (os.cpu_count() or 1)
+    workers = args.corpus_workers or (os.cpu_count() or 1)
     bar = None
 
     def progress(done: int, total: int) -> None:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 from .common import emit_json, say
 
@@ -37,11 +33,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from engine.core.errors import UserError
     from engine.evaluation.evaluate import EvalSettings, evaluate
     from engine.evaluation.report import summary_markdown, write_report
+    from engine.evaluation.report_folder import check_report_folder, report_bytes, write_whole
     from engine.evaluation.settings import EVAL_SETTINGS
     from engine.memory.probe import ProbeSettings
-    from engine.training.checkpoint import resolve_run_dir
+    from engine.training.checkpoint import list_run_models, resolve_run_dir
 
     settings = EvalSettings(
         primers=args.primers,
@@ -67,11 +65,16 @@ def run(args) -> int:
 
     settings.validate()  # bad numbers fail before anything slow is loaded
     _check_enough_primers(settings)
-    out = _check_out(args.out)  # and a report folder that cannot be written fails before the work, too
+    if not str(args.out).strip():  # said in the CLI's words; check_report_folder says it in the app's
+        raise UserError("--out must name a folder for the report")
     run_dir = resolve_run_dir(args.run)
+    # A report folder that cannot be written, or a disk without room for the report, fails before the work
+    needs = report_bytes(len(models or list_run_models(run_dir)), len(settings.temperatures),
+                         settings.primer_bars + settings.bars)
+    out = check_report_folder(args.out, needs)
     report = evaluate(run_dir, models, settings, progress=progress, sources=args.source, run_name=args.run,
                       seed_runs=args.seeds, names=EVAL_SETTINGS.flags())
-    paths = _write_whole(report, out, write_report)
+    paths = write_whole(report, out, write_report)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report["timings"].items())
     say(f"timings: {timings}; total {time.monotonic() - started:.1f}s")
     say(f"wrote {len(paths)} files to {args.out}")
@@ -89,49 +92,3 @@ def _check_enough_primers(settings) -> None:
     if settings.primers is not None and settings.primers < settings.min_n:
         raise UserError(f"--primers {settings.primers} is fewer than --min-n {settings.min_n}: every mean of the "
                         f"report would be left out; ask for at least {settings.min_n} primers, or lower --min-n")
-
-
-def _check_out(out) -> Path:
-    """The report folder can be written: not a file, and inside a folder this process can write (tried with
-    a temporary file, as os.access cannot tell a read-only mount from a writable one for root)."""
-    from engine.core.errors import UserError
-
-    if not str(out).strip():  # Path(" ") is a folder named by a space in the current folder
-        raise UserError("--out must name a folder for the report")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"cannot write the report to {out}: it is a file, not a folder")
-    existing = out
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"cannot write the report to {out}: {existing} is a file")
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        raise UserError(f"cannot write the report to {out}: {existing} is not writable "
-                        f"({exc.strerror or exc})") from None
-    return out
-
-
-def _write_whole(report: dict, out: Path, write_report) -> list[Path]:
-    """Write the report into a temporary folder beside `out`, then move its files into `out`: a full disk or
-    any failure while writing leaves `out` as it was (no empty report, no half of the CSVs)."""
-    from engine.core.errors import UserError
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
-        written = write_report(report, staging)
-        moved = []
-        for path in written:
-            target = out / path.relative_to(staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-            moved.append(target)
-        return moved
-    except OSError as exc:
-        raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from .common import ProgressBar, add_composer_arguments, emit_json, say
+from .flags import add_flags, check_flags
 
 
 def add_arguments(parser) -> None:
@@ -20,8 +21,7 @@ def add_arguments(parser) -> None:
     add_composer_arguments(parser)
     # The sampling settings, from their one definition (engine/generation/generate.SAMPLE_SETTINGS).
     SAMPLE_SETTINGS.add_arguments(parser, defaults=True)
-    parser.add_argument("--program", type=int, default=73,
-                        help="General MIDI instrument 0..127 (default 73, flute)")
+    add_flags(parser, "program")
     parser.add_argument("--primer-mode", choices=["inline", "track", "none"], default="inline",
                         help="primer on the model's track before the continuation (inline, default), "
                              "on a track of its own (track), or left out (none)")
@@ -36,12 +36,12 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from engine.core.device import resolve_device, torch_threads
     from engine.generation.generate import SampleSettings
-    from engine.music.export import check_program, check_writable, variation_paths
+    from engine.music.export import check_writable, variation_paths
 
+    check_flags(args, "primer_bars", "program")  # every number is checked before anything slow is loaded
     settings = SampleSettings(bars=args.bars, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                               variations=args.variations, seed=args.seed)
-    settings.validate()  # bad numbers fail before anything slow is loaded
-    check_program(args.program)
+    settings.validate()
     mid_paths = variation_paths(args.out, args.variations)
     wav_paths = variation_paths(args.wav, args.variations) if args.wav else []
     for path in mid_paths + wav_paths:

@@ -7,36 +7,34 @@ With --quit-after the window loads the bundled models, closes itself after that 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
+from pathlib import Path
 
 from engine.core.errors import UserError
 from engine.core.validation import Limit
+
+from .flags import add_flags, check_flags
 
 TABS = ("corpus", "train", "listen", "memory")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--quit-after", type=float, metavar="SECONDS", help="close the app after this many seconds")
+    add_flags(parser, "quit_after")
     parser.add_argument("--screenshot", metavar="FILE.png", help="with --quit-after: save the window as PNG first")
     parser.add_argument("--tab", choices=TABS, help="open on this tab")
     parser.add_argument("--size", help="window size WIDTHxHEIGHT (default: the last size used, 1280x800 on first use; "
                                         "never larger than the screen)")
     parser.add_argument("--run", metavar="RUN_DIR", help="open the models of this training run")
     parser.add_argument("--generate", action="store_true", help="press Generate once everything is loaded")
-    parser.add_argument("--pin", type=float, metavar="BAR",
-                        help="with --generate: once the influence is in, click the composed notes sounding at this "
-                             "point of the Listen rows (a bar as numbered on the axis, 12.5 = the middle of bar 12), "
-                             "to show what they drew on (for screenshots)")
+    add_flags(parser, "pin")
     # bench: generate with the start-up models, play the first melody, print when it starts, quit.
     parser.add_argument("--first-note", action="store_true", help=argparse.SUPPRESS)
 
 
-# The numeric flags' ranges (engine/core/validation.py; they move to the settings table with the others).
-QUIT_AFTER = Limit("float", 0, 7 * 24 * 3600)  # seconds: a week at most, and a number (not nan or inf)
-WINDOW_SIDE = Limit("int", 1, 100_000)  # pixels; the window is then cut to the screen
+# --size is text (WIDTHxHEIGHT), not one number: its sides' range is here; the window is then cut to the screen
+WINDOW_SIDE = Limit("int", 1, 100_000)  # pixels
 
 
 def run(args) -> int:
@@ -54,13 +52,16 @@ def run(args) -> int:
     app.lastWindowClosed.connect(app.quit)
     window = MainWindow()
     if size is not None:
-        window.resize(*_within_screen(window, size))  # before it is first shown: never larger than the screen
+        window.fit_on_screen(size)  # before it is first shown: never larger than the screen
     if args.tab:
         window.show_tab(args.tab)
     window.show()
     window.start(args.run)
     _schedule(window, args)
-    code = app.exec()
+    stopped = _close_on_stop_signals(app, window)
+    code = app.exec() or (2 if getattr(args, "failed", False) else 0)
+    if stopped:
+        code = 130
     window.deleteLater()
     QApplication.processEvents()
     from gui import workers
@@ -75,13 +76,41 @@ def run(args) -> int:
     return code
 
 
+def _close_on_stop_signals(app, window) -> list:
+    """Ctrl-C in the terminal, `kill` and a closed terminal or ssh session close the window as its close
+    button does: training stops after its current step and checkpoints (MainWindow.shutdown), then the app
+    ends with 130. Without this, SIGTERM and SIGHUP ended the app at once, losing the steps since the last
+    checkpoint, and Ctrl-C waited for a click. Python runs a handler only between bytecodes, never inside
+    Qt's event loop: a timer hands it the chance five times a second. Returns the signals received."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    from engine.core.processes import STOP_SIGNALS
+
+    received: list = []
+
+    def handler(signum, frame):
+        if not received:
+            QTimer.singleShot(0, window.close)
+        received.append(signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return received
+
+
 def _check_flags(args) -> None:
-    if args.quit_after is not None:
-        args.quit_after = QUIT_AFTER.check(args.quit_after, "--quit-after")
+    check_flags(args, "quit_after", "pin")
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the picture is taken just before closing)")
-    if args.pin is not None and not (args.generate and math.isfinite(args.pin) and args.pin >= 1):
-        raise UserError("--pin BAR needs --generate and a bar of 1 or more (as numbered on the axis)")
+    if args.screenshot:
+        _check_screenshot(args.screenshot)
+    if args.pin is not None and not args.generate:
+        raise UserError("--pin BAR needs --generate (it clicks the notes that Generate composed)")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -91,14 +120,6 @@ def _size(text: str) -> tuple[int, int]:
     except ValueError:
         raise UserError(f"--size must look like 1280x800, not {text!r}") from None
     return WINDOW_SIDE.check(width, "--size width"), WINDOW_SIDE.check(height, "--size height")
-
-
-def _within_screen(window, size: tuple[int, int]) -> tuple[int, int]:
-    """The size cut to the free area of the window's screen (as the help promises)."""
-    screen = window.screen().availableGeometry() if window.screen() is not None else None
-    if screen is None or screen.isEmpty():
-        return size
-    return min(size[0], screen.width()), min(size[1], screen.height())
 
 
 def _schedule(window, args) -> None:
@@ -111,8 +132,8 @@ def _schedule(window, args) -> None:
         window.listen_tab.influenceFinished.connect(lambda: window.listen_tab.influence.click(args.pin - 1))
     if args.quit_after is not None:
         def finish():
-            if args.screenshot:
-                _save_screenshot(window, args.screenshot)
+            if args.screenshot and not _save_screenshot(window, args.screenshot):
+                args.failed = True  # the exit code says so
             window.close()
 
         QTimer.singleShot(int(args.quit_after * 1000), finish)
@@ -194,13 +215,34 @@ def _generate_when_ready(window, play: bool) -> None:
         go()
 
 
-def _save_screenshot(window, path: str) -> None:
-    from pathlib import Path
-
-    from engine.core.errors import UserError
-
+def _check_screenshot(path: str) -> None:
+    """The screenshot can be written, said before the app starts (it is taken seconds later, at the end):
+    not a folder, under a folder that exists or can be made, writable."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(target)):
-        raise UserError(f"could not write the screenshot {target}")
+    if target.is_dir():
+        raise UserError(f"--screenshot {target}: a folder, not a file to write")
+    existing = target.parent
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--screenshot {target}: cannot be written, {existing} is a file")
+    if not os.access(existing, os.W_OK):
+        raise UserError(f"--screenshot {target}: cannot be written, folder {existing} is not writable")
+
+
+def _save_screenshot(window, path: str) -> bool:
+    """Save the window as PNG; False, with the reason on stderr, when it cannot be written (this runs in the
+    event loop: an exception here would leave the window open, and the app running, for ever)."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        saved = window.grab().save(str(target))
+    except OSError as exc:
+        saved, why = False, exc.strerror or str(exc)
+    else:
+        why = "Qt could not write it"
+    if not saved:
+        print(f"error: could not write the screenshot {target} ({why})", file=sys.stderr)
+        return False
     print(f"screenshot: {target}", file=sys.stderr)
+    return True

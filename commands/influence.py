@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 
 from .common import add_composer_arguments, emit_json, say
+from .flags import add_flags, check_flags
 
-MAX_INFLUENCE_BARS = 64  # attribution cost grows with the square of the length
 TOP_SOURCES = 3
 
 
@@ -28,8 +28,7 @@ def add_arguments(parser) -> None:
     parser.description = __doc__
     parser.epilog = INFLUENCE_HELP
     add_composer_arguments(parser)
-    parser.add_argument("--bars", type=int, default=16,
-                        help=f"bars to generate and attribute, 1..{MAX_INFLUENCE_BARS} (default 16)")
+    add_flags(parser, "influence_bars")
     SAMPLE_SETTINGS.add_arguments(parser, only=("seed",), defaults=True)
     parser.add_argument("--method", choices=METHODS, default="gradient",
                         help="gradient (every model, default) or attention (attention and transformer only)")
@@ -37,16 +36,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from engine.core.errors import UserError
-    from engine.data.primer import MAX_PRIMER_BARS
     from engine.generation.generate import SampleSettings
     from engine.memory.influence import check_method
 
     # Every option is checked before anything is loaded or built.
-    if not 1 <= args.bars <= MAX_INFLUENCE_BARS:
-        raise UserError(f"--bars must be between 1 and {MAX_INFLUENCE_BARS}, not {args.bars}")
-    if not 1 <= args.primer_bars <= MAX_PRIMER_BARS:
-        raise UserError(f"--primer-bars must be between 1 and {MAX_PRIMER_BARS}, not {args.primer_bars}")
+    check_flags(args, "influence_bars", "primer_bars")
+    args.bars = args.influence_bars
     settings = SampleSettings(bars=args.bars, seed=args.seed)
     settings.validate()
     check_method(args.method, args.model)

@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.core.validation import Limit
-
 from .common import emit_json, say
+from .flags import add_flags, check_flags
 
 # 512 x 512 bars: about 0.2 GB while computing in 4/4 (0.5 GB at 64 steps per bar) and a 4 MB matrix;
 # a 4,000-bar file took 9.5 GB. Far longer than any tune, whose SSM is what the plots show.
 MAX_SSM_BARS = 512
-MAX_REFERENCE_BARS = 32
 
 PER_BAR_HELP = """\
 per-bar metrics of a whole piece (there is no primer/continuation split here):
@@ -48,10 +46,7 @@ def add_arguments(parser) -> None:
     parser.epilog = PER_BAR_HELP
     parser.add_argument("paths", nargs="+", metavar="PATH", help="MIDI file, or folder searched recursively")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument(
-        "--reference-bars", type=int, default=8,
-        help=f"bars that TR, RR and PC compare with, 1 to {MAX_REFERENCE_BARS} (default 8)"
-    )
+    add_flags(parser, "reference_bars")
     parser.add_argument("--self-similarity", action="store_true",
                         help=f"add each melody's self-similarity matrix to --json (its first {MAX_SSM_BARS} bars at most)")
 
@@ -63,7 +58,7 @@ def run(args) -> int:
     from engine.music.melody import key_name
     from engine.music.midi_io import printable
 
-    Limit("int", 1, MAX_REFERENCE_BARS).check(args.reference_bars, "--reference-bars")
+    check_flags(args, "reference_bars")
     files, skipped = _find_files(args.paths)
     melodies_out = []
     for path, explicit in files:
@@ -134,8 +129,11 @@ def _find_files(paths) -> tuple[list[tuple[Path, bool]], list[dict]]:
         if kind == "file":  # the reader says what else it is (a FIFO, a device: "not a regular file")
             files.append((path, True))
         elif kind == "dir":
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(MIDI_SUFFIXES))
-            if not found:
+            named = sorted(p for p in path.rglob("*") if p.name.lower().endswith(MIDI_SUFFIXES) and not p.is_dir())
+            found = [p for p in named if p.is_file()]
+            # A FIFO or a device under a MIDI name is said as what it is (it was "no MIDI files" before)
+            skipped += [{"path": printable(p), "reason": "not a regular file"} for p in named if not p.is_file()]
+            if not named:
                 skipped.append({"path": printable(path), "reason": "no MIDI files (.mid, .midi) in this folder"})
             files.extend((p, False) for p in found)
         else:

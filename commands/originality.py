@@ -17,6 +17,7 @@ corpus), indexed once and cached beside the corpus cache.
 from __future__ import annotations
 
 from .common import emit_json, say
+from .flags import add_flags, check_flags
 
 SHOWN_RUNS = 8  # the text output's lines per melody
 
@@ -29,15 +30,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="FILE.mid", help="MIDI file, or folder searched recursively")
     parser.add_argument("--run", required=True, metavar="RUN_DIR",
                         help="run directory of `main.py train`; 'pretrained' means the bundled models")
-    parser.add_argument("--primer-bars", type=int, default=8,
-                        help="bars at the start of each melody that are its primer (0 = none; default 8)")
+    add_flags(parser, "originality_primer_bars")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
 def run(args) -> int:
     from engine.core.errors import UserError
-    from engine.core.validation import Limit
-    from engine.data.primer import MAX_PRIMER_BARS
     from engine.metrics.originality import MIN_SPAN_NOTES, measure_piece, run_tunes
     from engine.music.midi_io import printable
     from engine.training.checkpoint import resolve_run_dir
@@ -45,7 +43,8 @@ def run(args) -> int:
     # reading files is shared with `metrics`: the same pipeline, the same rules for named files and folders
     from .metrics import _find_files, _load
 
-    Limit("int", 0, MAX_PRIMER_BARS).check(args.primer_bars, "--primer-bars")
+    check_flags(args, "originality_primer_bars")
+    args.primer_bars = args.originality_primer_bars
     files, skipped = _find_files(args.paths)
     pieces = []  # every melody of every file, read before the run's tunes are indexed: a bad file fails fast
     for path, explicit in files:

@@ -14,6 +14,8 @@ def render() -> str:
     from engine.memory.probe import PROBE_SETTINGS
     from engine.training.train_config import TRAIN_SETTINGS
 
+    from .flags import COMMAND_FLAGS
+
     parts = [
         "# Settings\n",
         "Every setting a person can give, as the app labels it and as the command line spells it, with its range and "
@@ -25,6 +27,8 @@ def render() -> str:
         SAMPLE_SETTINGS.markdown("Composing (`generate`, `influence`, the Listen tab)"),
         EVAL_SETTINGS.markdown("Evaluation (`evaluate`, the Memory tab)"),
         PROBE_SETTINGS.markdown("The theme-recall probe (`evaluate`, the Memory tab's Run probe)"),
+        COMMAND_FLAGS.markdown("One command's own numbers (`generate`, `influence`, `originality`, `metrics`, "
+                               "`corpus`, `train --workers`, `gui`)"),
     ]
     return "\n".join(parts)
 

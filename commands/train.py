@@ -15,11 +15,11 @@ from pathlib import Path
 
 from engine.core import console
 from engine.core.errors import UserError
-from engine.core.validation import Limit
 from engine.models import MODEL_KEYS, default_selection
 
 from .common import ProgressBar, emit_json
 from .common import say as _say
+from .flags import add_flags, check_flags
 
 
 def _silent(message: str) -> None:
@@ -47,8 +47,7 @@ def add_arguments(parser) -> None:
     # The training settings, from their one definition (engine/training/train_config.TRAIN_SETTINGS); left out,
     # a setting keeps its default (or, with --resume, the run's value).
     TRAIN_SETTINGS.add_arguments(parser)
-    parser.add_argument("--workers", type=int, default=None,
-                        help="processes that parse a corpus on its first load (default: one per CPU core)")
+    add_flags(parser, "train_workers")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
 
 
@@ -57,13 +56,14 @@ def run(args) -> int:
 
     if not args.out.strip():
         raise UserError("--out must name a folder for the run")
-    if args.workers is not None:
-        Limit("int", 1, 256).check(args.workers, "--workers")
+    check_flags(args, "train_workers")
     plan = _plan(args, Path(args.out))
     for note in plan.notes:
         _say(note)
     if plan.nothing_to_do:
-        _say(f"nothing to resume in {plan.out_dir}: no model is left unfinished; nothing was changed")
+        plan.release()  # held only while lost files were written again
+        changed = f"; {', '.join(plan.rewritten)} repaired" if plan.rewritten else "; nothing was changed"
+        _say(f"nothing to resume in {plan.out_dir}: no model is left unfinished{changed}")
         if args.json:
             emit_json({"run": str(plan.out_dir), "trained": [], "notes": plan.notes})
         return 0
@@ -124,7 +124,7 @@ def _job(args, plan, dp, say):
     main = dp is None or dp.is_main
     config, models, out = plan.config, plan.models, plan.out_dir
     bar = ProgressBar(0, "corpus")
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.train_workers or os.cpu_count() or 1
     with distributed.local_main_first():  # one parse per machine; the other ranks then read the cache
         corpus = load_corpus(plan.sources, workers=workers,
                              progress=lambda done, total, *_: main and _corpus_progress(bar, done, total))

@@ -31,15 +31,11 @@ def load_run_models(run_dir: Path, device=None) -> RunModels:
     """Every model saved in a run directory: one damaged model does not keep the healthy ones out."""
     from engine.core.device import resolve_device
     from engine.core.errors import UserError
-    from engine.models import MODEL_KEYS
-    from engine.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_model
+    from engine.training.checkpoint import load_model, run_model_keys
 
     device = device or resolve_device("auto")
     found = RunModels()
-    for key in MODEL_KEYS:
-        folder = Path(run_dir) / key
-        if not ((folder / CONFIG_FILE).exists() or (folder / MODEL_FILE).exists()):
-            continue  # no model of this kind here
+    for key in run_model_keys(run_dir):
         try:
             found.models[key] = load_model(run_dir, key, device)
         except UserError as exc:

@@ -82,7 +82,7 @@ class MainWindow(QMainWindow):
         geometry = settings.app_settings().value("ui/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(default_size(self))
-        self._fit_on_screen()
+        self.fit_on_screen()
 
     # ---- construction --------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -131,9 +131,10 @@ class MainWindow(QMainWindow):
         run's whole folder in the tooltip."""
         n, run_dir = len(self.state.models), self.state.run_dir
         bundled = self.state.models_label == "bundled models"
-        self.models_label.setText("no models" if not n else f"{n} bundled models" if bundled or run_dir is None
-                                  else f"{n} models of {Path(run_dir).name}")
-        self.models_label.setToolTip(f"{n} models from {self.state.models_label}" if n else "no models open")
+        models = "model" if n == 1 else "models"  # a run with one healthy model left said "1 models"
+        self.models_label.setText("no models" if not n else f"{n} bundled {models}" if bundled or run_dir is None
+                                  else f"{n} {models} of {Path(run_dir).name}")
+        self.models_label.setToolTip(f"{n} {models} from {self.state.models_label}" if n else "no models open")
 
     def _playback_message(self, text: str) -> None:
         if text.startswith("synth: "):
@@ -372,12 +373,17 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # window-modal but non-blocking: the event loop (and tests) keep running
 
-    def _fit_on_screen(self) -> None:
-        """A size saved on a larger monitor must not leave the window cut off on a projector."""
+    def fit_on_screen(self, size: tuple[int, int] | None = None) -> None:
+        """Resize to `size` (default: the size it has), cut to the screen's free area: a size saved on a larger
+        monitor, or asked for with gui --size, never leaves the window running off a projector. On a screen
+        narrower than the controls' natural width the controls are squeezed, not the window widened."""
+        width, height = size or (self.width(), self.height())
         screen = self.screen().availableGeometry() if self.screen() is not None else None
-        if screen is None or screen.isEmpty():
-            return
-        width, height = min(self.width(), screen.width()), min(self.height(), screen.height())
+        if screen is not None and not screen.isEmpty():
+            width, height = min(width, screen.width()), min(height, screen.height())
+            hint = self.minimumSizeHint()
+            if hint.width() > width or hint.height() > height:
+                self.setMinimumSize(min(hint.width(), screen.width()), min(hint.height(), screen.height()))
         if (width, height) != (self.width(), self.height()):
             self.resize(width, height)
 

@@ -418,9 +418,9 @@ def test_cli_table_shows_each_new_note_with_its_sources_and_the_mean_distance(in
 @pytest.mark.parametrize(
     "extra, words",
     [
-        (("--bars", 0), "--bars must be between 1 and 64"),
-        (("--bars", 65), "--bars must be between 1 and 64"),
-        (("--primer-bars", 0), "--primer-bars must be between 1"),
+        (("--bars", 0), "--bars must be a whole number from 1 to 64"),
+        (("--bars", 65), "--bars must be a whole number from 1 to 64"),
+        (("--primer-bars", 0), "--primer-bars must be a whole number from 1"),
         (("--primer-bars", 20), "needs 20 bars"),
         (("--seed", 2**64), "--seed must be a whole number from 0 to"),
         (("--method", "attention"), "the lstm model has no attention weights"),

@@ -28,6 +28,7 @@ from engine.core import memory_budget
 from engine.core.errors import UserError
 from engine.models.registry import MODEL_LABELS
 from main import main
+from tests.in_process import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--preset", "tiny", "--batch-size", "2", "--device", "cpu", "--threads", "1"]
@@ -354,6 +355,25 @@ def test_a_closed_output_pipe_stops_training_with_checkpoints(tmp_path, midi_fol
     assert all(0 < s < 100000 for s in steps.values()), steps
 
 
+def test_a_json_reader_gone_while_training_stops_it_with_checkpoints(tmp_path, midi_folder, cache):
+    """`train --json | tee log` with the tee killed: stdout's reader is gone while stderr lives on, and nothing
+    is written to stdout before the end. Each progress line looks at stdout: the run stops, checkpointed,
+    instead of training on for hours to fail at its last line."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--out", str(out), "--source",
+                             str(midi_folder), "--models", "rnn", "--steps", "100000", "--eval-every", "100000",
+                             "--json", *TINY, "--processes", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "MELODY_MEMORY_CACHE": str(cache)})
+    proc.stdout.close()  # the reader leaves at once
+    err = proc.communicate(timeout=120)[1]
+    from engine.training.checkpoint import read_state_record
+
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "continue with --resume" in err, err
+    assert 0 < read_state_record(out / "rnn").step < 100000
+
+
 def test_sighup_to_the_process_group_saves_every_model_without_tracebacks(tmp_path, midi_folder, cache):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--out", str(out), "--source",
@@ -369,6 +389,26 @@ def test_sighup_to_the_process_group_saves_every_model_without_tracebacks(tmp_pa
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyError" not in err and "ended unexpectedly" not in err, err
     assert "continue with --resume" in err
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP"])  # SIGTERM takes the same handler (main._stops_as_ctrl_c)
+def test_a_stop_signal_ends_an_evaluation_with_workers_as_ctrl_c_does(saved_run, tmp_path, midi_folder, cache, sig):
+    """Not only training: an evaluation's worker processes are ended and their semaphores released (killed by
+    the signal's default, it left multiprocessing's resource tracker warning of leaked semaphores)."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "evaluate", "--run", str(saved_run), "--source",
+                             str(midi_folder), "--processes", "2", "--no-probe", "--out", str(tmp_path / "report")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "MELODY_MEMORY_CACHE": str(cache)}, start_new_session=True)
+    seen = []
+    for line in proc.stderr:  # the pool is running once it says so
+        seen.append(line)
+        if "worker processes" in line:
+            break
+    os.killpg(proc.pid, getattr(signal, sig))
+    err = "".join(seen) + proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err and "leaked" not in err, err
+    assert not (tmp_path / "report").exists()
 
 
 def test_a_worker_whose_parent_died_writes_no_more_files_of_a_save(tmp_path, midi_folder, cache, monkeypatch):
@@ -429,6 +469,33 @@ def test_a_new_run_into_a_folder_with_a_damaged_model_folder_is_refused_at_plann
     (tmp_path / "run" / "rnn" / "config.json").mkdir(parents=True)
     assert main(["train", "--out", str(tmp_path / "run"), "--models", "rnn", "--source", str(tmp_path / "x"), *TINY]) == 2
     assert "damaged run folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["config gone", "weights gone", "both gone", "config nested", "weights cut"])
+def test_a_finished_models_lost_files_are_written_again_by_the_resume(tmp_path, midi_folder, cache, capsys, damage):
+    """A resume left a finished model alone even with its config.json or weights gone or unreadable ("nothing
+    was changed"), so it stayed unusable; its training state holds both. Until then evaluate names the file."""
+    from engine.training.checkpoint import load_model
+
+    out = tmp_path / "run"
+    _train_until(out, midi_folder, stop_at=99, steps=4)  # runs to the end: finished
+    weights = load_model(out, "rnn").model.state_dict()
+    config, model = out / "rnn" / "config.json", out / "rnn" / "model.safetensors"
+    if damage == "config nested":
+        config.write_text("[" * 200_000 + "]" * 200_000)
+    elif damage == "weights cut":
+        model.write_bytes(model.read_bytes()[:100])
+    else:
+        for path in {"config gone": [config], "weights gone": [model], "both gone": [config, model]}[damage]:
+            path.unlink()
+    assert main(["evaluate", "--run", str(out), "--no-probe", "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith(f"error: {out / 'rnn'}") and "sampling" not in err, err
+    assert main(["train", "--resume", "--out", str(out)]) == 0
+    assert "written again from its training state" in capsys.readouterr().err
+    again = load_model(out, "rnn")
+    assert again.record.step == 4 and all(torch.equal(again.model.state_dict()[k], v) for k, v in weights.items())
+    assert len(list(csv.DictReader((out / "rnn" / "history.csv").open()))) > 0  # its history kept
 
 
 def test_a_config_nested_200000_deep_is_not_a_readable_config(run_copy, tmp_path, capsys):
@@ -531,25 +598,68 @@ def test_a_seed_beyond_64_bits_is_refused(saved_run, tmp_path, capsys):
     assert "--seed must be a whole number" in capsys.readouterr().err
 
 
+def _numeric_flags(command: str) -> list[str]:
+    """Every option of `command` that takes a number: typed int or float, or a list of them (N,N)."""
+    from main import build_parser
+
+    sub = next(a for a in build_parser([command])._actions if a.dest == "command").choices[command]
+    return [a.option_strings[-1] for a in sub._actions
+            if a.option_strings and (a.type in (int, float) or a.metavar in ("N,N", "X,X"))]
+
+
+# What each command needs besides the flag under test; a path that does not exist shows that nothing was read.
+NEEDS = {"train": ["--out", "{tmp}/run"], "generate": ["--run", "pretrained", "--model", "lstm", "--out", "{tmp}/x.mid"],
+         "influence": ["--run", "pretrained", "--model", "lstm"], "evaluate": ["--run", "pretrained", "--out", "{tmp}/r"],
+         "metrics": ["{tmp}/none.mid"], "originality": ["--run", "pretrained", "{tmp}/none.mid"], "corpus": [],
+         "gui": ["--generate"]}
+
+
+@pytest.mark.parametrize("command", sorted(NEEDS))
+def test_every_numeric_flag_of_every_command_refuses_what_is_out_of_range(command, tmp_path):
+    """Not only the flags the issue names: each number any command takes, given nan, inf, 1e400, 2**70 or -1,
+    is one `error:` line naming the flag, exit 2, before any work (nothing written into tmp_path)."""
+    flags = _numeric_flags(command)
+    assert flags or command == "gui"
+    needs = [a.format(tmp=tmp_path) for a in NEEDS[command]]
+    for flag in flags:
+        for value in ("nan", "inf", "1e400", str(2**70), "-1"):
+            code, err = run_main(command, *needs, flag, value)  # argparse's refusals too
+            assert code == 2, (flag, value, err)
+            assert err.startswith("error:") and err.count("\n") == 1 and flag in err, (flag, value, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["under a file", "a folder"])
+def test_a_screenshot_that_cannot_be_written_is_refused_before_the_app_starts(tmp_path, capsys, where):
+    """gui --screenshot under a file ended, after the app had run, in a FileExistsError traceback."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("mine")
+    shot = blocker / "x.png" if where == "under a file" else tmp_path
+    assert main(["gui", "--quit-after", "1", "--screenshot", str(shot)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --screenshot {shot}: ")
+    assert blocker.read_text() == "mine"
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "1e400", "-1"])
 def test_quit_after_must_be_a_number_of_seconds(value, capsys):
     assert main(["gui", "--quit-after", value]) == 2
     assert "--quit-after must be a number from 0 to 604800" in capsys.readouterr().err
 
 
-def test_a_window_size_larger_than_the_screen_is_cut_to_it_before_the_window_shows(tmp_path, cache):
+@pytest.mark.parametrize("screen", [(800, 600)])  # narrower than the controls' natural width (942 px), too
+def test_a_window_size_larger_than_the_screen_is_cut_to_it_before_the_window_shows(tmp_path, cache, screen):
     from PySide6.QtGui import QImage
 
     from tests.gui.driving import offscreen_screen
 
     shot = tmp_path / "shot.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": offscreen_screen(tmp_path, 1024, 640),
+    env = {**os.environ, "QT_QPA_PLATFORM": offscreen_screen(tmp_path, *screen),
            "MELODY_MEMORY_SETTINGS": str(tmp_path / "s.ini"), "MELODY_MEMORY_DATA": str(tmp_path / "data")}
     run = subprocess.run([sys.executable, str(ROOT / "main.py"), "gui", "--size", "99999x99999", "--quit-after", "0.5",
                           "--screenshot", str(shot)], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     image = QImage(str(shot))
-    assert (image.width(), image.height()) == (1024, 640)
+    assert (image.width(), image.height()) == screen
 
 
 # ------------------------------------------------------------------------------------ 5. the umask is kept
@@ -598,6 +708,24 @@ def test_metrics_calls_a_fifo_or_a_device_not_a_regular_file(tmp_path, capsys, m
     assert f"error: {path}: not a regular file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["metrics", "originality"])
+def test_a_folder_of_fifos_and_devices_says_what_they_are(tmp_path, capsys, command):
+    """In a folder too: a FIFO or a /dev/zero link named .mid was "no MIDI files (.mid, .midi) in this folder"."""
+    os.mkfifo(tmp_path / "fifo.mid")
+    (tmp_path / "zero.mid").symlink_to("/dev/zero")
+    run = ["--run", "pretrained"] if command == "originality" else []
+    assert main([command, *run, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'fifo.mid'}: not a regular file" in err and f"{tmp_path / 'zero.mid'}: not a regular file" in err
+    assert "no MIDI files" not in err
+
+
+@pytest.mark.parametrize("only", ["nan", ",", "corpus_bench,nan"])
+def test_bench_only_with_no_such_section_is_refused_not_a_silent_empty_run(only, capsys):
+    assert main(["bench", "--only", only]) == 2
+    assert "error: --only: no section" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("make", ["fifo", "zero", "folder"])
 @pytest.mark.parametrize("command", ["generate", "influence"])
 def test_a_primer_that_is_a_fifo_a_device_or_a_folder_is_called_what_it_is(saved_run, tmp_path, capsys, make,
@@ -626,6 +754,15 @@ def test_evaluate_checks_its_report_folder_before_computing(saved_run, tmp_path,
     assert blocker.read_text() == "not a folder"
 
 
+def test_evaluate_checks_its_seed_runs_before_computing(saved_run, tmp_path, capsys):
+    """--seeds naming no run was found only at recall by distance, after minutes of sampling."""
+    missing = tmp_path / "no-such-run"
+    assert main(["evaluate", "--run", str(saved_run), "--no-probe", "--seeds", str(missing),
+                 "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --seeds {missing}: no such run directory" in err and "loading" not in err, err
+
+
 def test_evaluate_leaves_no_half_written_report_when_the_disk_fills(saved_run, tmp_path, capsys, monkeypatch):
     from engine.evaluation import report
 
@@ -642,3 +779,20 @@ def test_evaluate_leaves_no_half_written_report_when_the_disk_fills(saved_run, t
     assert main(["evaluate", "--run", str(saved_run), "--no-probe", "--out", str(out)]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert written and not out.exists() and list(tmp_path.iterdir()) == []  # the staging folder is gone too
+
+
+def test_evaluate_refuses_a_disk_without_room_for_the_report_before_computing(saved_run, tmp_path, capsys,
+                                                                               monkeypatch):
+    """A full disk is found before the evaluation computes (it took minutes, then failed at the first file)."""
+    import shutil as shutil_module
+
+    def full(path):
+        return shutil_module._ntuple_diskusage(1 << 30, (1 << 30) - 4096, 4096)
+
+    monkeypatch.setattr("engine.evaluation.report_folder.shutil.disk_usage", full)
+    monkeypatch.setattr("engine.evaluation.evaluate.evaluate", lambda *a, **kw: pytest.fail("it computed"))
+    out = tmp_path / "report"
+    assert main(["evaluate", "--run", str(saved_run), "--no-probe", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the report to {out}: the report needs about" in err and "4.0 kB free" in err, err
+    assert list(tmp_path.iterdir()) == []

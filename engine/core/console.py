@@ -6,6 +6,10 @@ then points every standard stream that is that dead pipe at /dev/null (nothing m
 Python's flush at exit cannot fail either) and tells whoever listens (`when_closed`): training takes it as
 a Ctrl-C, so that it checkpoints and stops instead of losing its work to a traceback nobody can read. With
 nobody listening the error is raised, and main.py ends the command quietly.
+
+stdout may be that dead pipe while stderr is fine (`train --json | tee log`, the tee killed): nothing is
+written there until the end, so while someone listens each progress line also looks at it, and a stdout
+whose reader has gone is taken the same way then, not after the whole run.
 """
 
 from __future__ import annotations
@@ -33,12 +37,19 @@ def write(stream, text: str) -> None:
     except OSError as exc:
         if not isinstance(exc, BrokenPipeError) and exc.errno != errno.EPIPE:
             raise
-        for dead in {id(s): s for s in (stream, sys.stdout, sys.stderr)}.values():
-            _silence_if_dead(dead)
-        for callback in list(_listeners):
-            callback()
+        _reader_left(stream)
         if not _listeners:
             raise
+    else:
+        if _listeners and stream is not sys.stdout and _pipe_reader_gone(sys.stdout):
+            _reader_left(sys.stdout)
+
+
+def _reader_left(stream) -> None:
+    for dead in {id(s): s for s in (stream, sys.stdout, sys.stderr)}.values():
+        _silence_if_dead(dead)
+    for callback in list(_listeners):
+        callback()
 
 
 @contextlib.contextmanager
@@ -51,12 +62,21 @@ def when_closed(callback: Callable[[], None]):
         _listeners.remove(callback)
 
 
+def _pipe_reader_gone(stream) -> bool:
+    """Whether the stream is a pipe whose reader has gone (False for anything else, a test's buffer too)."""
+    try:
+        fd = stream.fileno()
+        return stat.S_ISFIFO(os.fstat(fd).st_mode) and _reader_gone(fd)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _silence_if_dead(stream) -> None:
     """Point the stream's descriptor at /dev/null when it is a pipe whose reader has gone."""
     try:
-        fd = stream.fileno()
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode) or not _reader_gone(fd):
+        if not _pipe_reader_gone(stream):
             return
+        fd = stream.fileno()
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, fd)
         os.close(null)

@@ -24,6 +24,7 @@ class Setting:
     help: str  # one sentence: the CLI's help text and the app's tooltip
     flag: str = ""  # the CLI flag; by default --name-with-dashes
     unit: str = ""  # shown after the value in the app ("steps", "bars")
+    unset: str = "automatic"  # what a default of None means, as --help and docs/settings.md say it
 
     def __post_init__(self):
         if not self.flag:
@@ -84,7 +85,7 @@ class Settings:
             default = self.default(s.name)
             kwargs = {"dest": s.name, "default": default if defaults else None,
                       # argparse formats help with %: a literal one ("95% interval") is doubled
-                      "help": f"{s.help} ({s.limit.describe()}; default {_shown(default)})".replace("%", "%%")}
+                      "help": f"{s.help} ({s.limit.describe()}; default {_shown(default, s.unset)})".replace("%", "%%")}
             if s.limit.count is not None:  # a list, typed with commas: the table's check reads it
                 kwargs["metavar"] = "N,N" if s.limit.kind == "int" else "X,X"
             elif s.limit.kind == "choice":
@@ -98,13 +99,13 @@ class Settings:
         """The table as docs/settings.md shows it."""
         rows = [f"### {title}", "", "| setting (app) | flag | range | default | what it does |", "|---|---|---|---|---|"]
         for s in self:
-            rows.append(f"| {s.label} | `{s.flag}` | {s.limit.describe()} | {_shown(self.default(s.name))} | {s.help} |")
+            rows.append(f"| {s.label} | `{s.flag}` | {s.limit.describe()} | {_shown(self.default(s.name), s.unset)} | {s.help} |")
         return "\n".join(rows) + "\n"
 
 
-def _shown(value) -> str:
+def _shown(value, unset: str = "automatic") -> str:
     if value is None:
-        return "automatic"
+        return unset
     if isinstance(value, (list, tuple)):  # as it is typed: 1,0.9,0.8
         return ",".join(map(_shown, value))
     return f"{value:g}" if isinstance(value, float) else str(value)

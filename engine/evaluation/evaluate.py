@@ -116,12 +116,17 @@ class _Stages:
 
 
 def _models_to_evaluate(run_dir: Path, models) -> list[str]:
-    """The keys asked for (all the run's trained models when none are), each checked to be in the run."""
-    from engine.training.checkpoint import list_run_models
+    """The keys asked for (all the run's models when none are), each checked to be in the run; a model whose
+    files are damaged or half gone is an error naming the file, never left out in silence."""
+    from engine.training.checkpoint import check_saved_model, list_run_models, run_model_keys
 
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
     available = list_run_models(run_dir)
+    held = run_model_keys(run_dir)
+    for key in (list(models) if models else held):
+        if key in held and key not in available:
+            check_saved_model(run_dir / key)
     keys = list(models) if models else available
     if not keys:
         raise UserError(f"{run_dir}: no trained model in this run directory")
@@ -189,6 +194,10 @@ def _evaluate(run_dir, models, settings: EvalSettings, progress: Progress | None
     settings.validate()
     run_dir = Path(run_dir)
     keys = _models_to_evaluate(run_dir, models)
+    if settings.recall and seed_runs:
+        from engine.evaluation.recall_section import check_seed_runs
+
+        check_seed_runs(run_dir, keys, seed_runs)
     stages = _Stages(progress, cancel)
     say, tick, timings = stages.say, stages.tick, stages.timings
 

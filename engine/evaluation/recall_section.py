@@ -57,6 +57,14 @@ def seed_runs(main_dir: Path, main_seed: int, extra: list, keys: list[str]) -> d
     return runs
 
 
+def check_seed_runs(run_dir, keys: list[str], extra: list) -> None:
+    """--seeds looked at before the evaluation computes (the recall section comes after the sampling, which
+    took minutes before a mistyped folder was found)."""
+    from engine.training.checkpoint import read_config
+
+    seed_runs(Path(run_dir), run_seed(read_config(Path(run_dir) / keys[0])), list(extra), keys)
+
+
 def _measure(model, plan, crop, settings, progress=None) -> dict:
     from engine.memory.recall import target_bits
     from engine.memory.recall_length import length_generation

@@ -256,6 +256,25 @@ def list_run_models(run_dir) -> list[str]:
     return [k for k in MODEL_KEYS if (run_dir / k / CONFIG_FILE).is_file() and (run_dir / k / MODEL_FILE).is_file()]
 
 
+def run_model_keys(run_dir) -> list[str]:
+    """Model keys that a run holds something of (a config.json, a model.safetensors or a training state, of
+    any kind): the models a front end opens, naming a damaged one rather than passing over it in silence."""
+    run_dir = Path(run_dir)
+    names = (CONFIG_FILE, MODEL_FILE, STATE_FILE)
+    return [k for k in MODEL_KEYS if any(os.path.lexists(run_dir / k / name) for name in names)]
+
+
+def check_saved_model(model_dir) -> None:
+    """A model's config.json and model.safetensors are there, as regular files (UserError naming the one
+    missing or damaged), before an evaluation or an export that counts on it starts."""
+    model_dir = Path(model_dir)
+    for name, what in ((CONFIG_FILE, "config"), (MODEL_FILE, "checkpoint")):
+        if not os.path.lexists(model_dir / name) and has_train_state(model_dir):
+            raise UserError(f"{model_dir / name}: missing; `train --resume --out {model_dir.parent}` writes it "
+                            f"again from {STATE_FILE}")
+        regular_size(model_dir / name, what)
+
+
 def read_config(model_dir) -> dict:
     path = Path(model_dir) / CONFIG_FILE
     if not path.exists():
@@ -441,6 +460,35 @@ def load_train_state(model_dir, key: str):
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise UserError(f"{path}: {name} holds values that are not finite (a broken run): not resumed")
     return model, record, opt, _partial_loss(tensors, path)
+
+
+def files_to_rewrite(model_dir, key: str) -> list[str]:
+    """The model's files (config.json, model.safetensors) that are gone, or that do not load (truncated, a
+    config nested 200,000 deep, weights that differ from it), while its training state is there. A folder
+    or a FIFO in their place is not among them: the resume refuses that at planning (it is not ours to
+    remove)."""
+    model_dir = Path(model_dir)
+    if not has_train_state(model_dir):
+        return []
+    gone = [n for n in (CONFIG_FILE, MODEL_FILE) if not os.path.lexists(model_dir / n)]
+    if gone:
+        return gone
+    try:
+        load_model(model_dir.parent, key)
+    except UserError:
+        return [CONFIG_FILE, MODEL_FILE]
+    return []
+
+
+def rewrite_from_state(model_dir, key: str) -> list[str]:
+    """Write a finished model's lost or damaged config.json and model.safetensors again from its training
+    state (which holds its weights and record), keeping its history; returns the names rewritten. A resume
+    does this for the finished models it otherwise leaves alone: without it they stayed unusable for good."""
+    gone = files_to_rewrite(model_dir, key)
+    if gone:
+        model, record, _, _ = load_train_state(model_dir, key)
+        save_model(model_dir, model, record, read_history(model_dir, up_to_step=record.step))
+    return gone
 
 
 def _state_budget(weights: footprint.Weights) -> int:

@@ -168,6 +168,7 @@ class RunPlan:
     run_models: list[str]  # every model of the run
     states: dict[str, ModelState] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rewritten: list[str] = field(default_factory=list)  # finished models whose lost files the resume wrote again
     lock: RunLock | None = None
     _created: bool = False
 
@@ -271,16 +272,33 @@ def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=Non
     looked at again under the lock."""
     args = (Path(out_dir), overrides, models, sources, names or {}, ranks)
     plan = _resume_plan(*args)
-    if not (lock and plan.models):
+    if not (lock and (plan.models or _to_rewrite(plan))):
         return plan
     held = RunLock(plan.out_dir).acquire()
     try:
         plan = _resume_plan(*args)
+        plan.lock = held
+        _rewrite_lost_files(plan)
     except UserError:
         held.release()
         raise
-    plan.lock = held
     return plan
+
+
+def _to_rewrite(plan: RunPlan) -> bool:
+    return any(ckpt.files_to_rewrite(plan.out_dir / k, k) for k, s in plan.states.items()
+               if s.has_state and s.finished and k not in plan.models)
+
+
+def _rewrite_lost_files(plan: RunPlan) -> None:
+    """Under the lock: a finished model whose config.json or model.safetensors is gone or damaged gets them
+    back from its training state (an unfinished one gets them at its first save)."""
+    for key, state in plan.states.items():
+        if state.has_state and state.finished and key not in plan.models:
+            gone = ckpt.rewrite_from_state(plan.out_dir / key, key)
+            if gone:
+                plan.rewritten.append(key)
+                plan.notes.append(f"{key}: {' and '.join(gone)} written again from its training state")
 
 
 def _resume_plan(out_dir: Path, overrides, models, sources, names: dict, ranks: int) -> RunPlan:

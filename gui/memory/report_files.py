@@ -114,8 +114,15 @@ class ReportFiles(QObject):
             if not folder:
                 self.tab.say("Export cancelled: nothing was written.")
                 return None
+        from engine.core.errors import UserError
         from engine.evaluation.report import write_report
+        from engine.evaluation.report_folder import check_report_folder, report_bytes_of, write_whole
 
+        try:  # a folder that cannot take the report is said now, not after half of it is written
+            check_report_folder(folder, report_bytes_of(report))
+        except UserError as exc:
+            self.tab.say(f"Export cancelled: {exc}", status_bar=True)
+            return None
         self._export_folder = Path(folder)
         self._export_started = time.monotonic()
         self._files_written = []  # appended by write_report in the worker thread, as each file is written
@@ -124,7 +131,9 @@ class ReportFiles(QObject):
         self.tab.say(f"Exporting the memory report ({what}) into {folder} ...", status_bar=True)
         self.tab.state.set_busy("export", f"Exporting the memory report into {folder} ...")
         self._timer.start()
-        self._job = workers.start_job(write_report, report, Path(folder), self._files_written.append,
+        # Written whole or not at all: a full disk mid-way leaves the folder as it was
+        self._job = workers.start_job(write_whole, report, Path(folder),
+                                      lambda doc, staging: write_report(doc, staging, self._files_written.append),
                                       on_return=self._written,
                                       on_error=self._failed, on_finish=self._done, owner=self.tab)
         return self._job

@@ -122,6 +122,31 @@ def test_closing_the_window_during_training_stops_it_and_keeps_the_checkpoint(wi
     assert list_run_models(tmp_path / "run") == ["rnn", "lstm"]
 
 
+def test_a_closed_terminal_or_kill_closes_the_app_as_its_close_button_does(window, qtbot, tmp_path):
+    """SIGHUP (and SIGTERM, SIGINT: the same handler) to the app while it trains: the window closes, so
+    training stops and checkpoints; the default ended the app at once, losing the steps since the last save."""
+    import os
+    import signal
+
+    from commands.gui import _close_on_stop_signals
+    from engine.core.processes import STOP_SIGNALS
+
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        received = _close_on_stop_signals(QApplication.instance(), window)
+        tab = window.train_tab
+        _tiny(tab, steps=5000, models=["rnn"])
+        tab.start(tmp_path / "run")
+        qtbot.waitUntil(lambda: bool(tab.rates["rnn"].text()), timeout=60000)  # it stepped
+        os.kill(os.getpid(), signal.SIGHUP)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=60000)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert received == [signal.SIGHUP] and not tab.running
+    assert list_run_models(tmp_path / "run") == ["rnn"]
+
+
 def _points(curve) -> int:
     """How many points a pyqtgraph curve draws (its data is None before the first, an array after)."""
     xs = curve.getData()[0]
