@@ -165,7 +165,8 @@ def test_memory_export_report_button_and_menu_write_the_report(bundled, window, 
 
 
 # ---- everything ----------------------------------------------------------------------------------
-LONG_RUNNING = {"Start training": "Stop", "Evaluate models": "Cancel", "Run probe": "Cancel"}
+# (Resume too: the run Start training began and Stop ended before its first checkpoint is offered for resume)
+LONG_RUNNING = {"Start training": "Stop", "Resume": "Stop", "Evaluate models": "Cancel", "Run probe": "Cancel"}
 # Writing a whole report takes seconds of plotting; it is tested by test_memory_export_report_button_and_menu...
 # and test_memory_tab.py's Ctrl+E. The walk opens its dialog and cancels it.
 CANCELLED = {"Export report ..."}  # and "File > Export memory report ..." in the menu walk

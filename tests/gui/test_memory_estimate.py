@@ -5,10 +5,11 @@ labels."""
 from __future__ import annotations
 
 from engine.core import memory_budget
+from tests.gui.driving import set_small_evaluation
 
 
 def test_generate_and_evaluate_above_the_budget_are_refused_naming_the_fields(window, user, qtbot, tiny_run,
-                                                                            monkeypatch):
+                                                                            small_evaluations, monkeypatch):
     with qtbot.waitSignal(window.state.modelsChanged, timeout=20000):
         window.open_run(tiny_run)
     monkeypatch.setenv(memory_budget.BUDGET_VARIABLE, "1")  # a 1 MB machine: nothing fits
@@ -16,6 +17,7 @@ def test_generate_and_evaluate_above_the_budget_are_refused_naming_the_fields(wi
     with qtbot.waitSignal(window.listen_tab.generationFinished, timeout=20000):
         user.click("Generate", wait=False)
     window.show_tab("memory")
+    set_small_evaluation(window)  # enough primers for the tiny run's test tunes: the memory is what is refused
     user.click("Evaluate models")
     # both dialogs may be open at once: Qt lists its top-level windows in no set order, so each is found by title
     by_title = {m.title: m for m in user.warnings()}
