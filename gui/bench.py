@@ -6,7 +6,7 @@
   the same torch thread count: the app trains on all cores but one). The two take turns, ALTERNATIONS times
   (engine.bench.ratios): the figure is the median of the turns' ratios with their min-max; each turn trains
   every model 40 steps of the small preset (--quick, a smoke run of every section within a minute: 1 step of
-  the tiny models, so a turn is mostly the workers' start and the checkpoints).
+  the registry's first two models in the tiny preset, so a turn is mostly the workers' start and the checkpoints).
 - gui_stop_s: from pressing Stop to the worker having saved every model and returned.
 - first_note_s: from launching `python main.py gui` to the first generated melody being handed to the
   audio output, with the bundled models (or, when pretrained/ is empty, the run trained here).
@@ -31,13 +31,18 @@ from .state import PROJECT_ROOT
 TIMER_MS = 10
 
 
+QUICK_MODELS = 2  # --quick trains the registry's first two: a turn of all seven is 1.9 s, of two 0.5 s here
+
+
 def _job_settings(quick: bool) -> dict:
-    return {"preset": "tiny" if quick else "small", "steps": 1 if quick else 40}
+    from engine.models.registry import MODEL_KEYS
+
+    return {"preset": "tiny" if quick else "small", "steps": 1 if quick else 40,
+            "models": list(MODEL_KEYS[:QUICK_MODELS] if quick else MODEL_KEYS)}
 
 
 def _headless_seconds(corpus, settings: dict, out_dir: Path, steps: int | None = None) -> float:
     """Wall time of one training job run directly through the engine, as the app plans it."""
-    from engine.models.registry import MODEL_KEYS
     from engine.training.run_plan import plan_new_run
     from engine.training.train import train
     from engine.training.train_config import TrainConfig
@@ -45,7 +50,7 @@ def _headless_seconds(corpus, settings: dict, out_dir: Path, steps: int | None =
     config = TrainConfig(preset=settings["preset"], steps=steps or settings["steps"],
                          window=_window(settings), seed=0)
     start = time.perf_counter()
-    with plan_new_run(out_dir, list(MODEL_KEYS), config) as plan:
+    with plan_new_run(out_dir, settings["models"], config) as plan:
         for _event in train(plan.job(corpus), stop=threading.Event()):
             pass
     return time.perf_counter() - start
@@ -78,8 +83,8 @@ def _gui_runs(corpus, settings: dict, out_dir: Path, turns: int) -> dict:
     tab.window_len.setValue(_window(settings))
     tab.learning_rate.setValue(3e-3)
     tab.seed.setValue(0)
-    for box in tab.model_boxes.values():
-        box.setChecked(True)
+    for key, box in tab.model_boxes.items():
+        box.setChecked(key in settings["models"])
     # "auto", as the headless job plans it: never what the person's settings last held (a 1 there once made
     # the app's run single-process and gui_vs_headless 0.54)
     for box in (tab.workers.processes, tab.workers.threads):
