@@ -41,6 +41,27 @@ class Countdown:
         return None if self.eta is None else max(0.0, self.eta - (time.monotonic() - self.at))
 
 
+def saved_progress(record, history_step: int) -> dict:
+    """A saved model's row: where its checkpoint stands against the steps asked for (a stopped run stands
+    short of them). A model that early stopping ended (its validation loss no longer improved) is finished:
+    its bar is full, not at the share of a step budget it never needed (the bundled models stop at 45-70%
+    of the converged recipe's 12,000-step cap)."""
+    total = record.training.steps if record is not None else None
+    last = record.step if record is not None else history_step
+    early = record is not None and record.stopped_early
+    return {"step": last, "total_steps": last if early else (total or last or 1), "tokens_per_s": None,
+            "eta_s": None, "stopped_early_of": total if early else None}
+
+
+def row_texts(f: dict, total: int) -> tuple[str, str]:
+    """A model row's progress text and its tooltip."""
+    if f.get("stopped_early_of"):
+        return (f"{f['step']} done", f"finished at step {f['step']} of at most {f['stopped_early_of']}: early "
+                "stopping ended it when its validation loss no longer improved")
+    speed = f", {f['tokens_per_s']:,.0f} tokens/s" if f.get("tokens_per_s") else ""
+    return f"{f['step']}/{total}", f"step {f['step']} of {total}{speed}"
+
+
 def run_line(progress: dict, countdown: Countdown) -> str:
     """"1,234 of 7,500 steps over 5 models (2 done), about 1:23 left"."""
     rows = list(progress.values())

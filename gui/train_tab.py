@@ -20,7 +20,7 @@ from engine.core.errors import UserError
 from . import settings, style, workers
 from .train.curves import TrainCurves
 from .train.form import TrainForm
-from .train_progress import Countdown, busy_line, run_line
+from .train_progress import Countdown, busy_line, row_texts, run_line, saved_progress
 from .train_questions import ask_to_replace, compositions, offer_own_corpus
 
 REDRAW_MS = 100  # at most 10 redraws a second: smooth enough, cheap for the event loop
@@ -258,9 +258,9 @@ class TrainTab(QWidget):
             if f:
                 total = max(1, f["total_steps"] or self.steps.value())
                 self.bars[key].setValue(int(100 * f["step"] / total))
-                self.rates[key].setText(f"{f['step']}/{total}")
-                speed = f"{f['tokens_per_s']:,.0f} tokens/s" if f.get("tokens_per_s") else ""
-                self.rates[key].setToolTip(f"step {f['step']} of {total}" + (f", {speed}" if speed else ""))
+                text, tip = row_texts(f, total)
+                self.rates[key].setText(text)
+                self.rates[key].setToolTip(tip)
         if self._job is not None and self._progress and not self._stop.is_set():
             self._show_overall_progress()  # every tick, not only on news: the ETA counts down between events
         self._dirty.clear()
@@ -343,11 +343,7 @@ class TrainTab(QWidget):
             loaded = self.state.models[key]
             # "step" is where the checkpoint stands, training.steps what was asked for (a stopped run
             # stands short of it).
-            total = loaded.record.training.steps if loaded.record is not None else None
-            last = loaded.record.step if loaded.record is not None else (rows[-1]["step"] if rows else 0)
-            self._progress[key] = {
-                "step": last, "total_steps": total or last or 1, "tokens_per_s": None, "eta_s": None,
-            }
+            self._progress[key] = saved_progress(loaded.record, rows[-1]["step"] if rows else 0)
             self._dirty.add(key)
         self._redraw()
         self._update_resume()

@@ -203,6 +203,14 @@ def test_the_bundled_models_cannot_be_resumed_and_the_tab_says_why(qtbot, qsetti
     assert window.state.models_label == "bundled models"
     button = window.train_tab.resume_button
     assert not button.isEnabled() and "never overwritten" in button.toolTip()
+    # the bundled models were trained to convergence: early stopping ended them short of the recipe's step cap,
+    # and their rows say they are done (full bars), not "45%" of a budget they never needed
+    tab = window.train_tab
+    early = {k: m.record.step for k, m in window.state.models.items() if m.record.stopped_early}
+    assert early, "the bundled models are the converged recipe's, which early stopping ends"
+    for key, step in early.items():
+        assert tab.rates[key].text() == f"{step} done" and tab.bars[key].value() == 100, key
+        assert "early stopping" in tab.rates[key].toolTip()
     window.close()
 
 
