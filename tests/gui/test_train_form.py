@@ -101,6 +101,41 @@ def test_the_eta_counts_down_and_a_model_that_finished_first_does_not_hold_it(wi
         window.state.set_busy("train", None)
 
 
+def test_a_real_run_counts_down_to_zero_after_its_first_model_ends(window, user, qtbot, tmp_path):
+    """Item 5 through a run the person starts: two models in two processes, the LSTM about twice as fast as the
+    GRU, so one ends first; from then on the time left keeps falling, to the last seconds, and the steps
+    counted are the run's whole total."""
+    import re
+
+    from PySide6.QtCore import QTimer
+
+    user.show_tab("Train")
+    tab = window.train_tab
+    _tiny(tab, steps=60, models=["lstm", "gru"])
+    for box, presses in ((tab.workers.processes, 2), (tab.workers.threads, 1)):  # auto -> 1 -> 2
+        box.setFocus()
+        for _ in range(presses):
+            QTest.keyClick(box, Qt.Key.Key_Up)
+    user.answer(tmp_path / "runs")
+    user.click("...")
+    seen: list[str] = []
+    sampler = QTimer()
+    sampler.timeout.connect(lambda: seen.append(tab.run_label.text()))
+    sampler.start(100)
+    try:
+        user.click("Start training", wait=False)
+        qtbot.waitUntil(lambda: tab.running, timeout=30000)
+        qtbot.waitUntil(lambda: not tab.running, timeout=120000)
+    finally:
+        sampler.stop()
+    after_one = [line for line in seen if "(1 done)" in line]
+    assert after_one, seen  # one model ended while the other trained on
+    left = [int(m[1]) * 60 + int(m[2]) for m in (re.search(r"about (\d+):(\d\d) left", x) for x in after_one) if m]
+    assert left and left[-1] <= 2 and max(left) > left[-1], after_one  # counts down, not frozen at the first end
+    assert all("of 120 steps over 2 models" in line for line in after_one), after_one
+    assert "finished" in tab.run_label.text()
+
+
 def test_a_blank_folder_and_too_few_primers_are_refused_before_anything_starts(window, user, qtbot, tiny_run):
     user.show_tab("Train")
     tab = window.train_tab
