@@ -81,7 +81,9 @@ def _stops_as_ctrl_c(command: str):
     `train` has its own handlers (a stop there checkpoints first); the app's are Qt's."""
     import signal
 
-    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    from engine.core.processes import STOP_SIGNALS
+
+    signals = [sig for sig in STOP_SIGNALS if sig != signal.SIGINT]  # Ctrl-C is already a KeyboardInterrupt
     if command in ("train", "gui") or threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -218,12 +218,12 @@ def _generate_when_ready(window, play: bool) -> None:
 def _check_screenshot(path: str) -> None:
     """The screenshot can be written, said before the app starts (it is taken seconds later, at the end):
     not a folder, under a folder that exists or can be made, writable."""
+    from engine.core.atomic import nearest_existing
+
     target = Path(path)
     if target.is_dir():
         raise UserError(f"--screenshot {target}: a folder, not a file to write")
-    existing = target.parent
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
+    existing = nearest_existing(target.parent)
     if not existing.is_dir():
         raise UserError(f"--screenshot {target}: cannot be written, {existing} is a file")
     if not os.access(existing, os.W_OK):

@@ -33,10 +33,11 @@ def _quick_sources() -> list | None:
 
 def measure(quick: bool = False, report: dict | None = None) -> dict:
     workers = os.cpu_count() or 1
+    sources = _quick_sources() if quick else None  # None: the bundled corpus
     with tempfile.TemporaryDirectory(prefix="mm-corpus-bench-") as cache_dir:
         start = time.perf_counter()
         try:
-            corpus = load_corpus(_quick_sources() if quick else None, cache_dir=cache_dir, workers=workers,
+            corpus = load_corpus(sources, cache_dir=cache_dir, workers=workers,
                                  shipped=False)
         except UserError as exc:  # no bundled corpus yet: the other sections still run
             say(f"bench: corpus figures not measured: {exc}")
@@ -45,7 +46,7 @@ def measure(quick: bool = False, report: dict | None = None) -> dict:
         warm_runs = []
         for _ in range(3):
             start = time.perf_counter()
-            again = load_corpus(_quick_sources() if quick else None, cache_dir=cache_dir, workers=workers)
+            again = load_corpus(sources, cache_dir=cache_dir, workers=workers)
             warm_runs.append(time.perf_counter() - start)
             if again.cache_status != "hit":
                 say("bench: corpus: warning: the second load did not come from the cache")

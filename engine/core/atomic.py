@@ -105,6 +105,15 @@ def _fsync_folder(folder: Path) -> None:
         os.close(dir_fd)
 
 
+def nearest_existing(path) -> Path:
+    """The path itself, or its nearest ancestor that exists: where a write that first makes the missing
+    folders would start (checked before the work: is it a folder, can it be written)."""
+    existing = Path(path)
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    return existing
+
+
 def remove_stale_temporaries(folder, min_age_s: float = 0.0) -> list[Path]:
     """Delete the temporaries atomic_write left in `folder` (not its subfolders) when its process was
     killed mid-write; return the paths removed. Only files named as atomic_write names them are touched.

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.core.atomic import nearest_existing
 from engine.core.errors import UserError
 from engine.core.memory_budget import size_text
 
@@ -38,9 +39,7 @@ def check_report_folder(out, needs_bytes: int = 0) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"cannot write the report to {out}: it is a file, not a folder")
-    existing = out
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
+    existing = nearest_existing(out)
     if not existing.is_dir():
         raise UserError(f"cannot write the report to {out}: {existing} is a file")
     try:
