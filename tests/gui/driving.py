@@ -54,6 +54,14 @@ def set_small_evaluation(window, primers=3):
     tab.bars.setValue(SMALL_EVALUATION["bars"])
 
 
+def compose(user, window, primer_bars=4, bars=4) -> None:
+    """On the Listen tab, ask for a short continuation and press Generate (waits until it is composed)."""
+    user.show_tab("Listen")
+    window.listen_tab.primer_bars.setValue(primer_bars)
+    window.listen_tab.bars.setValue(bars)
+    user.click("Generate")
+
+
 def open_window(qtbot, size=(1280, 800)):
     """Another launch of the app (same settings and data folder): waits until its start-up is done."""
     from gui.main_window import MainWindow

@@ -16,17 +16,14 @@ from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDialog
 
 from gui import style
 from tests.gui import fake_report
-from tests.gui.driving import set_small_evaluation, shown_text
+from tests.gui.driving import compose, set_small_evaluation, shown_text
 
 GUI = Path(__file__).resolve().parents[2] / "gui"
 
 
 def _generate(user, window, primer_bars=4, bars=4):
     """Open the Listen tab, ask for a short continuation and press Generate."""
-    user.show_tab("Listen")
-    window.listen_tab.primer_bars.setValue(primer_bars)
-    window.listen_tab.bars.setValue(bars)
-    user.click("Generate")
+    compose(user, window, primer_bars, bars)
     assert all(row.melody is not None for row in window.listen_tab.rows)
 
 

@@ -12,7 +12,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QTextBrowser
 
-from tests.gui.driving import drawn_in_the_status_bar
+from tests.gui.driving import compose, drawn_in_the_status_bar
 
 
 def _pixels(window, rect: QRect):
@@ -159,10 +159,7 @@ def test_every_control_has_a_name_a_screen_reader_can_announce(window, user, qtb
 
     user.answer(tiny_run)
     user.trigger("File > Open run ...")
-    user.show_tab("Listen")
-    window.listen_tab.primer_bars.setValue(2)
-    window.listen_tab.bars.setValue(2)
-    user.click("Generate")
+    compose(user, window, primer_bars=2, bars=2)
     user.answer(fake_report.write_report(tmp_path))
     user.show_tab("Memory")
     user.click("Open report ...")

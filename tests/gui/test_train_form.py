@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from tests.gui.driving import open_window
+from tests.gui.driving import compose, open_window
 
 
 def _tiny(tab, steps=400, models=None):
@@ -23,6 +23,15 @@ def _tiny(tab, steps=400, models=None):
     tab.steps.setValue(steps)
     for key, box in tab.model_boxes.items():
         box.setChecked(models is None or key in models)
+
+
+def _start_tiny(user, tab, runs_folder, steps, models) -> None:
+    """Tick the models, choose the tiny preset and the steps, the folder for the run, and press Start."""
+    _tiny(tab, steps=steps, models=models)
+    user.show_tab("Train")
+    user.answer(runs_folder)
+    user.click("...")
+    user.click("Start training", wait=False)
 
 
 def _type(qtbot, box, text: str) -> None:
@@ -204,10 +213,7 @@ def test_processes_and_threads_are_shown_set_and_used(window, user, qtbot, tmp_p
 def test_training_asks_before_it_replaces_the_compositions_on_screen(window, user, qtbot, tiny_run, tmp_path):
     user.answer(tiny_run)
     user.trigger("File > Open run ...")
-    user.show_tab("Listen")
-    window.listen_tab.primer_bars.setValue(4)
-    window.listen_tab.bars.setValue(4)
-    user.click("Generate")
+    compose(user, window)
     user.show_tab("Train")
     tab = window.train_tab
     _tiny(tab, steps=10, models=["rnn"])
@@ -242,11 +248,7 @@ def test_the_run_interrupted_by_closing_is_offered_for_resume_at_the_next_launch
 
 def test_resume_on_other_tunes_offers_to_load_the_runs_own(window, user, qtbot, tmp_path, midi_folder):
     tab = window.train_tab
-    _tiny(tab, steps=400, models=["rnn"])
-    user.show_tab("Train")
-    user.answer(tmp_path / "runs")
-    user.click("...")
-    user.click("Start training", wait=False)
+    _start_tiny(user, tab, tmp_path / "runs", steps=400, models=["rnn"])
     qtbot.waitUntil(lambda: bool(tab.rates["rnn"].text()), timeout=60000)
     user.click("Stop")
     assert tab.resume_button.isEnabled()
@@ -304,11 +306,7 @@ def test_a_run_closed_before_its_first_checkpoint_is_the_one_offered_next_launch
     user.answer(tiny_run)
     user.trigger("File > Open run ...")  # the previous run: what the next launch reopened before
     tab = window.train_tab
-    _tiny(tab, steps=5000, models=["rnn"])
-    user.show_tab("Train")
-    user.answer(tmp_path / "runs")
-    user.click("...")
-    user.click("Start training", wait=False)
+    _start_tiny(user, tab, tmp_path / "runs", steps=5000, models=["rnn"])
     window.close()  # at once: before any checkpoint
     (run,) = (tmp_path / "runs").iterdir()
     assert not list_run_models(run), "the run got a checkpoint: this test needs one that did not"
@@ -338,11 +336,7 @@ def test_a_run_stopped_before_its_first_checkpoint_stays_offered_for_resume(wind
     from engine.training.checkpoint import list_run_models
 
     tab = window.train_tab
-    _tiny(tab, steps=5000, models=["rnn"])
-    user.show_tab("Train")
-    user.answer(tmp_path / "runs")
-    user.click("...")
-    user.click("Start training", wait=False)
+    _start_tiny(user, tab, tmp_path / "runs", steps=5000, models=["rnn"])
     user.click("Stop")
     (run,) = (tmp_path / "runs").iterdir()
     assert not list_run_models(run)
