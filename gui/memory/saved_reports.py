@@ -86,14 +86,25 @@ def listed_reports(run_dir, models: dict, shipped: bool) -> list[tuple[Listed, d
             continue
         beside = path.name == BESIDE_RUN
         if beside:
-            stamps = [m.get("saved_at", "") for m in ((report.get("run") or {}).get("models") or {}).values()]
-            newest = max((s for s in stamps if s), default="")
-            when = ("shipped with the models" if shipped else "saved beside the run") + (
-                f" (trained {newest[:10]})" if newest else "")
+            when = ("shipped with the models" if shipped else "saved beside the run") + _trained(report)
         else:
             when = f"evaluated {stamp_text(path)}"
         out.append((Listed(path, when, len(report.get("primers", [])), beside), report))
     return out
+
+
+def _trained(report: dict) -> str:
+    """" (trained 2026-12-06)" from the run's models' save stamps; with seed runs beside it, which seed the date
+    is (the report's figures rest on all of them, trained on other days)."""
+    models = ((report.get("run") or {}).get("models") or {}).values()
+    newest = max((m.get("saved_at", "") for m in models if m.get("saved_at")), default="")
+    if not newest:
+        return ""
+    seeds = sorted(report.get("seeds") or {}, key=lambda s: int(s) if str(s).isdigit() else 0)
+    own = {str((m.get("training") or {}).get("seed")) for m in models}
+    if len(seeds) > 1 and len(own) == 1:
+        return f" (seed {own.pop()} trained {newest[:10]}; seeds {', '.join(map(str, seeds))} in the report)"
+    return f" (trained {newest[:10]})"
 
 
 def stamp_text(path: Path) -> str:

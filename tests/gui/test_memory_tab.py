@@ -167,6 +167,30 @@ def test_evaluating_the_bundled_models_keeps_the_shipped_report_one_click_away(
     third.close()
 
 
+def test_a_shipped_report_over_three_seeds_says_which_seed_its_date_is(shipped_models, app_env, qtbot, tmp_path,
+                                                                      monkeypatch):
+    """The bundled models are seed 1; their report also rests on seeds 2 and 3, trained on other days: the
+    report list dates the seed it names, not the report."""
+    import shutil
+
+    import gui.loading
+    from tests.gui.driving import open_window
+
+    folder = tmp_path / "pretrained"
+    shutil.copytree(shipped_models, folder)
+    report_file = folder / "memory-report.json"
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    seed = {str(m["training"]["seed"]) for m in report["run"]["models"].values()}.pop()
+    report["seeds"] = {seed: {}, "12": {}, "13": {}}
+    report_file.write_text(json.dumps(report), encoding="utf-8")
+    monkeypatch.setattr(gui.loading, "PRETRAINED_DIR", folder)
+    win = open_window(qtbot)
+    shown = win.memory_tab.files.box.itemText(0)
+    assert re.search(rf"shipped with the models \(seed {seed} trained 20\d\d-\d\d-\d\d; seeds {seed}, 12, 13 in "
+                     r"the report\), 3 primers$", shown), shown
+    win.close()
+
+
 def test_open_report_accepts_a_report_file_of_any_name(window, user, tmp_path, monkeypatch):
     """Issue 25 item 8: the file dialog offers every .json file (and all files), and a report saved under
     another name opens; the list beside Report says which file is shown."""
