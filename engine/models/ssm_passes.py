@@ -9,16 +9,20 @@ the arithmetic. What keeps both down:
 - Inside, the state is laid out [..., N, D] (channels last): every elementwise op then runs along
   D contiguous floats, and the read-out sum_n C[n] h[n, :] is a [1, N] @ [N, D] product. With N = 8 last,
   each op's inner loop was 8 floats long and ran about five times slower.
-- The decay exp(delta a) is made once for the forward's two passes and once for the backward's, with
-  exp2 (a scaled by log2 e): torch's exp2 is about three times faster than its exp on this CPU, and the
-  two agree to float rounding.
+- The decay exp(delta a) is made once, for the forward's two passes and the backward's, with exp2 (a
+  scaled by log2 e): torch's exp2 is about three times faster than its exp on this CPU, and the two agree
+  to float rounding. Keeping it for backward costs as much memory as h (B T N D floats per layer) and saved
+  a tenth of a training step at the bench's shapes (making it again was an exp2 and a broadcast product
+  per position, each over a state-sized tensor).
 - Every [B, T, N, D]-sized quantity is held as one [B, G, N, D] tensor per position of a chunk (G chunks
   of L steps), never as one tensor: see _decays.
 - The chunked parallel scan of engine/models/scans.py, fused with the step's arithmetic: pass 1 runs all
   chunks from zero (a loop over the L positions of a chunk, each op covering every chunk of every
   sequence), a scan over the T / L chunk ends gives each chunk's true start, pass 2 runs the chunks
-  again from there. Only h is kept for backward, as pass 2 wrote it (no copy); the state entering chunk
-  j is h at the last step of chunk j - 1. No loop runs over the T steps.
+  again from there. h is kept for backward as pass 2 wrote it (no copy), beside the decays; the state
+  entering chunk j is h at the last step of chunk j - 1. No loop runs over the T steps.
+- Into and out of the chunk layout each [B, T, ...] tensor is copied once (a pad and a reshape copied it
+  three times).
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from engine.models.scans import scan_backward, scan_forward
 
@@ -38,21 +41,34 @@ CHUNK_STEPS = 32
 
 
 def _in_chunks(steps: int, *tensors):
-    """Each [B, T, ...] tensor padded with zeros to whole chunks and laid out [L, B, G, ...] (position of the
-    chunk first: each position's slice, which every op of a pass takes, is contiguous). A padded step
-    (delta = 0, x = 0) keeps h as it is and, coming last, changes no earlier step or gradient."""
+    """Each [B, T, ...] tensor laid out [L, B, G, ...] in whole chunks (position of the chunk first: each
+    position's slice, which every op of a pass takes, is contiguous), the last chunk padded with zeros. A padded
+    step (delta = 0, x = 0) keeps h as it is and, coming last, changes no earlier step or gradient. One copy
+    of each tensor (padding, then reshaping, wrote it three times)."""
     out = []
     for x in tensors:
-        pad = -x.shape[1] % steps
-        if pad:
-            x = F.pad(x, (0, 0) * (x.dim() - 2) + (0, pad))
-        out.append(x.reshape(x.shape[0], x.shape[1] // steps, steps, *x.shape[2:]).movedim(2, 0).contiguous())
+        batch, t, rest = x.shape[0], x.shape[1], x.shape[2:]
+        full, left = divmod(t, steps)
+        y = x.new_empty(steps, batch, full + (left > 0), *rest)
+        if full:
+            y[:, :, :full].copy_(x[:, :full * steps].unflatten(1, (full, steps)).movedim(2, 0))
+        if left:
+            y[:left, :, full].copy_(x[:, full * steps:].movedim(1, 0))
+            y[left:, :, full].zero_()
+        out.append(y)
     return out
 
 
 def _whole(x: torch.Tensor, t: int) -> torch.Tensor:
-    """[L, B, G, ...] back to [B, T, ...]."""
-    return x.movedim(0, 2).flatten(1, 2)[:, :t].contiguous()
+    """[L, B, G, ...] back to [B, T, ...], in one copy."""
+    steps, batch = x.shape[:2]
+    full, left = divmod(t, steps)
+    out = x.new_empty(batch, t, *x.shape[3:])
+    if full:
+        out[:, :full * steps].unflatten(1, (full, steps)).copy_(x[:, :, :full].movedim(0, 2))
+    if left:
+        out[:, full * steps:].copy_(x[:left, :, full].movedim(0, 1))
+    return out
 
 
 def chunk_steps(t: int) -> int:
@@ -81,7 +97,8 @@ def _chunk_starts(decay, dx, b, delta, a2, h0):
 
 
 def forward(delta, a, b_sel, c_sel, xs, h0, keep_states: bool = True) -> list[torch.Tensor]:
-    """[y [B, T, D], then h at each position of a chunk, [B, G, N, D] each (the chunk layout)].
+    """[y [B, T, D], then h at each position of a chunk, [B, G, N, D] each (the chunk layout), then the decay at
+    each position, the same (backward reads both rather than making the decays again: a tenth of its time)].
 
     keep_states=False (scoring, no backward to come): h is updated in place and only the last position's is
     returned, [y, h at position L - 1]; the same arithmetic, so the same floats, without L fresh [B, G, N, D]
@@ -103,7 +120,7 @@ def forward(delta, a, b_sel, c_sel, xs, h0, keep_states: bool = True) -> list[to
         torch.matmul(c[i, :, :, None, :], h, out=y[i, :, :, None, :])
         if keep_states:
             hs.append(h)
-    return [_whole(y, t), *(hs if keep_states else [h])]
+    return [_whole(y, t), *hs, *decay] if keep_states else [_whole(y, t), h]
 
 
 def last_state(hs: list[torch.Tensor], t: int) -> torch.Tensor:
@@ -139,16 +156,15 @@ def _chunk_ends_grad(decay, delta, a2, c, gy, grad_hs):
     return after
 
 
-def backward(delta, a, b_sel, c_sel, xs, h0, hs, grad_y, grad_hs):
-    """Gradients for (delta, a, b_sel, c_sel, xs, h0); hs and grad_hs (or an empty list) per position of a
-    chunk. g_t = dL/dh_t = C_t dL/dy_t + decay_{t+1} g_{t+1} runs backwards in time; each gradient is
+def backward(delta, a, b_sel, c_sel, xs, h0, hs, decay, grad_y, grad_hs):
+    """Gradients for (delta, a, b_sel, c_sel, xs, h0); hs, decay (forward's) and grad_hs (or an empty list) per
+    position of a chunk. g_t = dL/dh_t = C_t dL/dy_t + decay_{t+1} g_{t+1} runs backwards in time; each gradient is
     gathered at the step it is made, from g and the stored h (h_{t-1} at the first step of a chunk is h
     at the last step of the chunk before)."""
     t = xs.shape[1]
     steps = chunk_steps(t)
     a2 = (a * LOG2E).t().contiguous()
     delta_c, xs_c, dx, b, c, gy = _in_chunks(steps, delta, xs, delta * xs, b_sel, c_sel, grad_y)  # [L, B, G, .]
-    decay = _decays(delta_c, a2)
     g = _chunk_ends_grad(decay, delta_c, a2, c, gy, grad_hs)  # becomes g at each step of pass 2, in place
     starts = torch.cat([h0.transpose(1, 2)[:, None], hs[-1][:, :-1]], dim=1)  # h entering each chunk
     g_a = torch.zeros_like(g)  # dL/da, summed over steps here, over batch and chunks at the end

@@ -21,33 +21,35 @@ from engine.models.torch_ops import define, one_dtype
 def _fake_forward(delta, a, b_sel, c_sel, xs, h0):
     batch, t, d = xs.shape
     steps = chunk_steps(t)
-    return [torch.empty_like(xs)] + [xs.new_empty((batch, -(-t // steps), a.shape[-1], d)) for _ in range(steps)]
+    return [torch.empty_like(xs)] + [xs.new_empty((batch, -(-t // steps), a.shape[-1], d)) for _ in range(2 * steps)]
 
 
-# [y [B, T, D], then for each position of a chunk the state there, [B, G, N, D] (kept for backward)]
+# [y [B, T, D], then for each position of a chunk the state there, [B, G, N, D], then the decay there, the same
+# (both kept for backward)]
 _forward = define("selective_scan(Tensor delta, Tensor a, Tensor b_sel, Tensor c_sel, Tensor xs, Tensor h0) -> Tensor[]",
                   ssm_passes.forward, _fake_forward)
 # the gradients for (delta, a, b_sel, c_sel, xs, h0); grad_hs may be empty (h unused)
 _backward = define("selective_scan_backward(Tensor delta, Tensor a, Tensor b_sel, Tensor c_sel, Tensor xs, Tensor h0, "
-                   "Tensor[] hs, Tensor grad_y, Tensor[] grad_hs) -> Tensor[]", ssm_passes.backward,
+                   "Tensor[] hs, Tensor[] decay, Tensor grad_y, Tensor[] grad_hs) -> Tensor[]", ssm_passes.backward,
                    lambda delta, a, b_sel, c_sel, xs, h0, *rest: [torch.empty_like(x) for x in (delta, a, b_sel, c_sel, xs, h0)])
 
 
 class _SelectiveScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, *inputs):
-        outputs = _forward(*inputs)
-        ctx.save_for_backward(*inputs, *outputs[1:])
+        y, *kept = _forward(*inputs)
+        ctx.save_for_backward(*inputs, *kept)  # h and the decay at each position of a chunk
         ctx.set_materialize_grads(False)  # the states are mostly unused (training keeps only y)
-        return tuple(outputs)
+        return (y, *kept[:len(kept) // 2])
 
     @staticmethod
     def backward(ctx, grad_y, *grad_hs):
-        inputs, hs = ctx.saved_tensors[:6], ctx.saved_tensors[6:]
+        inputs, kept = ctx.saved_tensors[:6], ctx.saved_tensors[6:]
+        hs, decay = kept[:len(kept) // 2], kept[len(kept) // 2:]
         grad_y = torch.zeros_like(inputs[4]) if grad_y is None else grad_y.contiguous()
         grad_hs = [] if all(g is None for g in grad_hs) else [
             torch.zeros_like(h) if g is None else g.contiguous() for h, g in zip(hs, grad_hs)]
-        return tuple(_backward(*inputs, list(hs), grad_y, grad_hs))
+        return tuple(_backward(*inputs, list(hs), list(decay), grad_y, grad_hs))
 
 
 # Scoring, with no backward to come: [y [B, T, D], h at the last position of every chunk [B, G, N, D]]
