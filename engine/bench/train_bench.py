@@ -2,18 +2,17 @@
 
 - matmul_gflops: the fp32 GEMM rate of this machine at the thread count the models train with: the best
   of square GEMMs of 256 to 2048 (a single size can sit below the peak, and then a model that runs near
-  the peak shows an MFU above 1), measured before every round (the machine is shared: the load drifts)
-  and reported as the median; every model's mfu uses the highest.
+  the peak shows an MFU above 1), measured beside every model (the machine is shared: the load drifts)
+  and reported as the median; each model's mfu uses the peak measured around it.
 - per model (small preset, the default training settings: whole tunes of the bundled corpus, batch 32):
   params; train_tokens_per_s (predicted tokens per second) through the engine (engine.training.train.train,
   the generator the CLI and the app run, in one process); train_flops_per_token counted by torch on those
   very batches (engine/training/flops.py, "flops_source": "counted"); mfu = counted FLOPs per token x tokens/s /
   GEMM peak; engine_vs_bare = the engine's throughput / a bare PyTorch loop (forward, cross-entropy,
   backward, AdamW step) of the same model on the same batches; bf16_speedup = the engine's throughput with
-  bf16 autocast / fp32, where the CPU has native bf16. In each of ALTERNATIONS rounds every model runs its
-  sides in turn (engine, bare, bf16 engine), so that the models' throughputs are measured side by side as
-  well: each ratio is the median of the rounds' ratios with their min-max (engine.bench.ratios), and
-  train_tokens_per_s (and so mfu) the median of the engine's rounds.
+  bf16 autocast / fp32, where the CPU has native bf16. The sides take turns (engine, bare, bf16 engine) in
+  ALTERNATIONS rounds: each ratio is the median of the rounds' ratios with their min-max (engine.bench.ratios),
+  and train_tokens_per_s (and so mfu) the median of the engine's rounds.
 Threads: 1 by default (MELODY_MEMORY_BENCH_THREADS to change): training runs one process per core with one
 thread each, and on a shared 2-core machine more threads than free cores make OpenMP spin at every small op.
 """
@@ -117,36 +116,28 @@ def _measure(quick: bool, threads: int) -> dict:
 
     models, gemm_rates = {}, []
     with tempfile.TemporaryDirectory(prefix="mm-train-bench-") as tmp:
-        sides = {}  # key: (engine, bare, bf16 engine or None)
         for key in MODEL_KEYS:
-            sides[key] = (_engine_steps(key, cfg, corpus, os.path.join(tmp, key)),
-                          _bare_loop(key, cfg, vocab, batches),
-                          _engine_steps(key, TrainConfig(**{**cfg.to_dict(), "precision": "bf16"}), corpus,
-                                        os.path.join(tmp, key + "-bf16")) if use_bf16 else None)
-            for steps in sides[key]:
+            rates_here = [matmul_gflops(gemm_seconds)]
+            engine = _engine_steps(key, cfg, corpus, os.path.join(tmp, key))
+            bare = _bare_loop(key, cfg, vocab, batches)
+            bf16 = _engine_steps(key, TrainConfig(**{**cfg.to_dict(), "precision": "bf16"}), corpus,
+                                 os.path.join(tmp, key + "-bf16")) if use_bf16 else None
+            for steps in (engine, bare, bf16):
                 if steps is not None:
                     next(steps)  # warm-up: first-call allocations and lazy init
-        # Every round runs every model's sides in turn (engine, bare, bf16 engine), so that a slow spell of
-        # a shared machine falls on all the models: their throughputs are compared with each other too.
-        rates = {key: ([], [], []) for key in MODEL_KEYS}
-        step = 1
-        for _ in range(rounds):
-            gemm_rates.append(matmul_gflops(gemm_seconds))
-            for key, (engine, bare, bf16) in sides.items():
-                engine_rates, bare_rates, bf16_rates = rates[key]
-                engine_rates.append(_engine_rate(engine, steps_per_round, sampler, cfg, step)[0])
+            engine_rates, bare_rates, bf16_rates, step = [], [], [], 1
+            for _ in range(rounds):
+                rate, next_step = _engine_rate(engine, steps_per_round, sampler, cfg, step)
+                engine_rates.append(rate)
                 bare_rates.append(_bare_rate(bare, steps_per_round))
                 if bf16 is not None:
                     bf16_rates.append(_engine_rate(bf16, steps_per_round, sampler, cfg, step)[0])
-            step += steps_per_round
-        gemm_rates.append(matmul_gflops(gemm_seconds))
-        for engine, _bare, bf16 in sides.values():
+                step = next_step
             for steps in (engine, bf16):
                 if steps is not None:
                     steps.close()
-        peak = max(gemm_rates)
-        for key in MODEL_KEYS:
-            engine_rates, bare_rates, bf16_rates = rates[key]
+            rates_here.append(matmul_gflops(gemm_seconds))
+            gemm_rates += rates_here
             model = build_model(key, preset, vocab)
             counted = [train_step_flops(model, b) for b in batches[1:2 if quick else None]]  # one is a smoke test
             flops = sum(f for f, _ in counted) / sum(n for _, n in counted)
@@ -155,7 +146,7 @@ def _measure(quick: bool, threads: int) -> dict:
                 "params": model.num_params(),
                 "train_tokens_per_s": tps,
                 "train_flops_per_token": flops,
-                "mfu": flops * tps / (peak * 1e9),
+                "mfu": flops * tps / (max(rates_here) * 1e9),
                 **ratio_fields("engine_vs_bare", [e / b for e, b in zip(engine_rates, bare_rates)]),
                 **ratio_fields("bf16_speedup", [h / e for h, e in zip(bf16_rates, engine_rates)]),
             }
