@@ -100,10 +100,10 @@ def _trained(report: dict) -> str:
     newest = max((m.get("saved_at", "") for m in models if m.get("saved_at")), default="")
     if not newest:
         return ""
-    seeds = sorted(report.get("seeds") or {}, key=lambda s: int(s) if str(s).isdigit() else 0)
+    seeds = report.get("seeds") or {}
     own = {str((m.get("training") or {}).get("seed")) for m in models}
     if len(seeds) > 1 and len(own) == 1:
-        return f" (seed {own.pop()} trained {newest[:10]}; seeds {', '.join(map(str, seeds))} in the report)"
+        return f" (seed {own.pop()} trained {newest[:10]}; {len(seeds)} seeds)"  # short: the primers follow
     return f" (trained {newest[:10]})"
 
 
