@@ -285,20 +285,23 @@ def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=Non
     return plan
 
 
+def _finished_left(plan: RunPlan) -> list[str]:
+    """The finished models with a training state that the resume leaves alone (their files may need writing again)."""
+    return [k for k, s in plan.states.items() if s.has_state and s.finished and k not in plan.models]
+
+
 def _to_rewrite(plan: RunPlan) -> bool:
-    return any(ckpt.files_to_rewrite(plan.out_dir / k, k) for k, s in plan.states.items()
-               if s.has_state and s.finished and k not in plan.models)
+    return any(ckpt.files_to_rewrite(plan.out_dir / k, k) for k in _finished_left(plan))
 
 
 def _rewrite_lost_files(plan: RunPlan) -> None:
     """Under the lock: a finished model whose config.json or model.safetensors is gone or damaged gets them
     back from its training state (an unfinished one gets them at its first save)."""
-    for key, state in plan.states.items():
-        if state.has_state and state.finished and key not in plan.models:
-            gone = ckpt.rewrite_from_state(plan.out_dir / key, key)
-            if gone:
-                plan.rewritten.append(key)
-                plan.notes.append(f"{key}: {' and '.join(gone)} written again from its training state")
+    for key in _finished_left(plan):
+        gone = ckpt.rewrite_from_state(plan.out_dir / key, key)
+        if gone:
+            plan.rewritten.append(key)
+            plan.notes.append(f"{key}: {' and '.join(gone)} written again from its training state")
 
 
 def _resume_plan(out_dir: Path, overrides, models, sources, names: dict, ranks: int) -> RunPlan:
