@@ -213,5 +213,16 @@ def _write_midi_folder(folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
+def pulse_null_sink(tmp_path_factory):
+    """A PulseAudio null sink as the default output: a real audio device that discards the sound at real-time
+    pace, one for the whole run and every worker (tests/pulse_sink.py). Skips with the reason where no server
+    can run."""
+    from tests.pulse_sink import shared_null_sink
+
+    with shared_null_sink(tmp_path_factory) as description:
+        yield description
+
+
+@pytest.fixture(scope="session")
 def corpus_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,50 +24,7 @@ try:
 except ImportError as exc:
     pytest.skip(f"Qt's audio library cannot be loaded here: {exc}", allow_module_level=True)
 
-SINK = "melody_memory_test_sink"
-SINK_DESCRIPTION = "MelodyMemoryTestSink"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _pactl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10)
-
-
-def _server_up() -> bool:
-    return _pactl("info").returncode == 0
-
-
-@pytest.fixture(scope="module")
-def null_sink():
-    """A PulseAudio null sink as the default output; starts a server if none runs (and stops it after)."""
-    if shutil.which("pactl") is None:
-        pytest.skip("no audio server can start: pactl (PulseAudio client) is not installed")
-    started = False
-    if not _server_up():
-        if shutil.which("pulseaudio") is None:
-            pytest.skip("no audio server runs and pulseaudio is not installed")
-        run = subprocess.run(
-            ["pulseaudio", "-D", "--exit-idle-time=-1", "--system=false"], capture_output=True, text=True, timeout=20
-        )
-        deadline = time.monotonic() + 10
-        while not _server_up() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not _server_up():
-            pytest.skip(f"no audio server can start here: pulseaudio said {run.stderr.strip()[-300:]!r}")
-        started = True
-    previous_default = _pactl("get-default-sink").stdout.strip()
-    loaded = _pactl(
-        "load-module", "module-null-sink", f"sink_name={SINK}", f"sink_properties=device.description={SINK_DESCRIPTION}"
-    )
-    if loaded.returncode != 0:
-        pytest.skip(f"PulseAudio runs but will not load a null sink: {loaded.stderr.strip()}")
-    _pactl("set-default-sink", SINK)
-    yield SINK_DESCRIPTION
-    if previous_default and previous_default != SINK:
-        _pactl("set-default-sink", previous_default)
-    _pactl("unload-module", loaded.stdout.strip())
-    if started:  # the server this fixture started, and only that one
-        subprocess.run(["pulseaudio", "--kill"], capture_output=True, timeout=10)
 
 
 def tone(seconds: float, rate: int = 44100) -> np.ndarray:
@@ -120,9 +75,9 @@ def _sink_visible(qtbot, description: str) -> bool:
         return False
 
 
-def test_playback_into_a_null_sink_advances_the_position_and_finishes(qtbot, null_sink):
-    if not _sink_visible(qtbot, null_sink):
-        return _check_in_fresh_process(null_sink)
+def test_playback_into_a_null_sink_advances_the_position_and_finishes(qtbot, pulse_null_sink):
+    if not _sink_visible(qtbot, pulse_null_sink):
+        return _check_in_fresh_process(pulse_null_sink)
     from gui.audio_player import AudioPlayer
 
     player = AudioPlayer()
@@ -159,9 +114,9 @@ def _check_in_fresh_process(description: str) -> None:
     assert ms == sorted(ms) and ms[-1] == 1000 and len(set(ms)) >= 10
 
 
-def test_stop_ends_playback_early(qtbot, null_sink):
-    if not _sink_visible(qtbot, null_sink):
-        ms = [p[0] for p in _run_fresh_process(null_sink, 5.0, 100)["positions"]]
+def test_stop_ends_playback_early(qtbot, pulse_null_sink):
+    if not _sink_visible(qtbot, pulse_null_sink):
+        ms = [p[0] for p in _run_fresh_process(pulse_null_sink, 5.0, 100)["positions"]]
         assert 100 < ms[-1] < 2000  # stopped early, not played to the end
         return
     from gui.audio_player import AudioPlayer

@@ -132,48 +132,6 @@ def user(window, qtbot, monkeypatch, tmp_path):
     person.stop()
 
 
-@pytest.fixture(scope="session")
-def pulse_null_sink():
-    """A PulseAudio null sink as the default output (a real audio device that discards the sound at
-    real-time pace). Starts a user server when none runs and stops only that one. Skips with the
-    reason where no server can run."""
-    import os
-    import shutil
-    import subprocess
-    import time
-
-    # Under pytest-xdist each worker has its own sink, and no worker stops a server another may be using.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    sink = f"melody_memory_gui_sink{worker}"
-
-    def pactl(*args):
-        return subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10)
-
-    if shutil.which("pactl") is None or shutil.which("pulseaudio") is None:
-        pytest.skip("PulseAudio is not installed: no null sink to play into")
-    started = False
-    if pactl("info").returncode != 0:
-        run = subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1"], capture_output=True, text=True, timeout=20)
-        deadline = time.monotonic() + 10
-        while pactl("info").returncode != 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pactl("info").returncode != 0:
-            pytest.skip(f"no PulseAudio server can start here: {run.stderr.strip()[-200:]}")
-        started = True
-    previous = pactl("get-default-sink").stdout.strip()
-    module = pactl("load-module", "module-null-sink", f"sink_name={sink}",
-                   "sink_properties=device.description=MelodyMemoryGuiSink")
-    if module.returncode != 0:
-        pytest.skip(f"PulseAudio will not load a null sink: {module.stderr.strip()}")
-    pactl("set-default-sink", sink)
-    yield "MelodyMemoryGuiSink"
-    if previous and not previous.startswith("melody_memory_gui_sink"):
-        pactl("set-default-sink", previous)
-    pactl("unload-module", module.stdout.strip())
-    if started and not worker:
-        subprocess.run(["pulseaudio", "--kill"], capture_output=True, timeout=10)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def quick_double_click(qapp):
     """A double-click interval of 100 ms instead of the platform's 400 ms. An open drop-down list ignores a
