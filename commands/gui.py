@@ -46,11 +46,6 @@ def run(args) -> int:
     from gui.app import create_app
     from gui.main_window import MainWindow
 
-    import gc
-
-    # What the imports made (torch, Qt, pyqtgraph: ~240k objects) lives as long as the app. Frozen, it is left out
-    # of every later garbage collection: a full one walked it all, 0.1 s on the GUI thread each time.
-    gc.freeze()
     app = create_app()
     # Qt's own quit on the last window closed is skipped while something holds an event-loop lock: one launch
     # in three stayed alive with no window (seen with --quit-after). Closing the window ends the app.

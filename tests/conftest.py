@@ -80,16 +80,6 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("late") is not None)  # stable: the order is kept
 
 
-def pytest_collection_finish(session):
-    """Freeze what collection made (torch, Qt, pyqtgraph, Hypothesis and every test module: ~300k objects) as the
-    app freezes what its imports made (commands/gui.py): a full garbage collection then walks only what the tests
-    create, not those again each time (0.1-0.2 s apiece, at every GUI test module's end and wherever the collector
-    decides to run)."""
-    import gc
-
-    gc.freeze()
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     """Freeze what is alive when pytest is done: the interpreter's last full garbage collections, over every
