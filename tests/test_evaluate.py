@@ -379,9 +379,16 @@ def test_influence_follows_min_n_and_can_be_left_out(run_dir, corpus, tmp_path):
         evaluate(run_dir, settings=replace(small_settings(), influence_primers=-1), corpus=corpus)
 
 
-def test_same_seed_gives_an_identical_report(run_dir, corpus, tmp_path):
-    settings = small_settings(seed=3)
-    first = evaluate(run_dir, settings=settings, corpus=corpus)
+@pytest.fixture(scope="module")
+def seed_3(run_dir, corpus) -> tuple[EvalSettings, dict]:
+    """Every part of the evaluation (recall and the probe too) with seed 3, serially: (settings, report), what two
+    tests compare another evaluation with."""
+    settings = small_settings(seed=3, recall=True)
+    return settings, evaluate(run_dir, settings=settings, corpus=corpus)
+
+
+def test_same_seed_gives_an_identical_report(run_dir, corpus, seed_3):
+    settings, first = seed_3
     second = evaluate(run_dir, settings=settings, corpus=corpus)
     assert _report_text(first) == _report_text(second)
     other = evaluate(run_dir, settings=small_settings(seed=4, probe=False), corpus=corpus)
@@ -412,15 +419,14 @@ def _report_text(report) -> str:
     return json_text(doc)
 
 
-def test_worker_processes_give_the_same_report(run_dir, corpus):
+def test_worker_processes_give_the_same_report(run_dir, corpus, seed_3):
     """Sampling, the model side, recall by distance and the probe in two worker processes, each loading its
     model from the run folder: the report is the serial one to the last digit (every job seeds itself), and
     the workers' progress comes as each job ends."""
     import multiprocessing
     from dataclasses import replace
 
-    settings = small_settings(seed=3, recall=True)
-    serial = evaluate(run_dir, settings=settings, corpus=corpus)
+    settings, serial = seed_3
     seen = []
     parallel = evaluate(run_dir, settings=replace(settings, processes=2), corpus=corpus, progress=seen.append)
     assert _report_text(parallel) == _report_text(serial)

@@ -260,6 +260,10 @@ def test_ctrl_e_asks_where_exports_in_the_background_and_says_where_it_went(wind
     assert drawn_in_the_status_bar(window, window.message_area)
     assert (folder / "report.json").is_file() and (folder / "summary.md").is_file() and list(folder.glob("*.png"))
     assert not tab.progress.isVisible() and tab.export_button.isEnabled()
+    # the report written out opens again
+    user.answer(folder / "report.json")
+    user.click("Open report ...")
+    assert f"opened {folder / 'report.json'}" in tab.status.text() and not user.warnings()
     # and cancelling the dialog writes nothing, and says so
     user.answer("")
     user.press_keys(Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
