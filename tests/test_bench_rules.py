@@ -70,3 +70,31 @@ def test_bench_command_runs_a_section_and_prints_json():
 
     assert figures["machine"]["cpu"] == cpu_model() and figures["machine"]["cores"] == cpu_cores()
     assert figures["machine"]["torch"] and figures["machine"]["device"] in ("cpu", "cuda", "mps")
+
+
+def test_the_modern_models_are_timed_beside_the_gru_each_after_an_untimed_step(monkeypatch):
+    """Issue 22's per-parameter ratio comes from steps taken in turn (the order turning each round), never one model
+    after the other, and the first step after a switch of model is not timed."""
+    from engine.bench import train_bench
+
+    log: list[tuple[str, str]] = []
+
+    def engine_steps(key, cfg, corpus, out_dir):
+        while True:
+            log.append((key, "step"))
+            yield key
+
+    def engine_rate(steps, n, sampler, cfg, first_step):
+        key = next(steps)
+        log.append((key, "timed"))
+        return {"gru": 100.0, "ssm": 30.0, "mingru": 80.0}[key], first_step + n
+
+    monkeypatch.setattr(train_bench, "_engine_steps", engine_steps)
+    monkeypatch.setattr(train_bench, "_engine_rate", engine_rate)
+    ratios = train_bench._per_param_vs_gru(None, None, None, "/nowhere", 3, 1, {"gru": 100, "ssm": 50, "mingru": 200})
+    assert ratios == {"ssm": [0.6] * 3, "mingru": [0.4] * 3}  # (30 / 50) / (100 / 100), (80 / 200) / 1
+    timed = [key for key, what in log if what == "timed"]
+    assert timed[:3] == ["gru", "ssm", "mingru"] and timed[3:6] == ["ssm", "mingru", "gru"]  # the order turns
+    for i, (key, what) in enumerate(log):
+        if what == "timed":  # right after an untimed step of the same model
+            assert log[i - 2] == (key, "step"), log[i - 2:i + 1]

@@ -13,6 +13,11 @@
   bf16 autocast / fp32, where the CPU has native bf16. The sides take turns (engine, bare, bf16 engine) in
   ALTERNATIONS rounds: each ratio is the median of the rounds' ratios with their min-max (engine.bench.ratios),
   and train_tokens_per_s (and so mfu) the median of the engine's rounds.
+- per_param_vs_gru (the modern models, issue 22's target of at least 0.5): tokens per second per parameter against
+  the GRU's, timed side by side, not one model after the other, so that the machine's drift over the section does
+  not enter the ratio: every round each of the GRU and the model takes one untimed step (the first step after a
+  switch pays for caches the other model emptied) and then its timed steps, the order turning each round; the
+  median of the rounds' ratios with their min-max.
 Threads: 1 by default (MELODY_MEMORY_BENCH_THREADS to change): training runs one process per core with one
 thread each, and on a shared 2-core machine more threads than free cores make OpenMP spin at every small op.
 """
@@ -35,6 +40,7 @@ from engine.training.run_plan import TrainJob
 from engine.training.train import train
 from engine.training.train_config import TrainConfig
 
+SIDE_BY_SIDE = ("ssm", "mingru")  # each timed beside the GRU: per_param_vs_gru
 PRESET = "small"  # --quick: "tiny" (a smoke run of every section within a minute)
 GEMM_SIZES = (256, 512, 1024, 2048)
 
@@ -150,6 +156,9 @@ def _measure(quick: bool, threads: int) -> dict:
                 **ratio_fields("engine_vs_bare", [e / b for e, b in zip(engine_rates, bare_rates)]),
                 **ratio_fields("bf16_speedup", [h / e for h, e in zip(bf16_rates, engine_rates)]),
             }
+        params = {key: figures["params"] for key, figures in models.items()}
+        for key, ratios in _per_param_vs_gru(cfg, corpus, sampler, tmp, rounds, steps_per_round, params).items():
+            models[key].update(ratio_fields("per_param_vs_gru", ratios))
     return {
         "matmul_gflops": statistics.median(gemm_rates),
         "flops_source": "counted",
@@ -157,3 +166,24 @@ def _measure(quick: bool, threads: int) -> dict:
                         "sequences": cfg.sequences, "threads": threads, "bf16_native": use_bf16, "alternations": rounds},
         "models": models,
     }
+
+
+def _per_param_vs_gru(cfg, corpus, sampler, tmp: str, rounds: int, steps_per_round: int,
+                      params: dict[str, int]) -> dict[str, list[float]]:
+    """model -> each round's (tokens/s per parameter) / the GRU's, the models' engine steps taking turns."""
+    keys = [key for key in ("gru", *SIDE_BY_SIDE) if key in params]
+    if len(keys) < 2:
+        return {}
+    steps = {key: _engine_steps(key, cfg, corpus, os.path.join(tmp, f"side-by-side-{key}")) for key in keys}
+    reached = dict.fromkeys(keys, 0)
+    rates: dict[str, list[float]] = {key: [] for key in keys}
+    try:
+        for turn in range(rounds):
+            for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
+                next(steps[key])  # untimed: the first step after another model's
+                rate, reached[key] = _engine_rate(steps[key], steps_per_round, sampler, cfg, reached[key] + 1)
+                rates[key].append(rate / params[key])
+    finally:
+        for generator in steps.values():
+            generator.close()
+    return {key: [mine / gru for mine, gru in zip(rates[key], rates["gru"])] for key in keys[1:]}
