@@ -80,6 +80,15 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("late") is not None)  # stable: the order is kept
 
 
+def pytest_sessionfinish(session):
+    """In the controlling process (or the only one), after every worker has ended: stop the sound server a test
+    started (tests/pulse_sink.py), never while another worker's app may still be connected to it."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        from tests.pulse_sink import stop_the_server_the_tests_started
+
+        stop_the_server_the_tests_started(session.config._tmp_path_factory)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     """Freeze what is alive when pytest is done: the interpreter's last full garbage collections, over every

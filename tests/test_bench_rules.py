@@ -78,6 +78,7 @@ def test_the_modern_models_are_timed_beside_the_gru_each_after_an_untimed_step(m
     from engine.bench import train_bench
 
     log: list[tuple[str, str]] = []
+    firsts: dict[str, list[int]] = {}  # the first step each timed turn counts the tokens of
 
     def engine_steps(key, cfg, corpus, out_dir):
         while True:
@@ -87,6 +88,7 @@ def test_the_modern_models_are_timed_beside_the_gru_each_after_an_untimed_step(m
     def engine_rate(steps, n, sampler, cfg, first_step):
         key = next(steps)
         log.append((key, "timed"))
+        firsts.setdefault(key, []).append(first_step)
         return {"gru": 100.0, "ssm": 30.0, "mingru": 80.0}[key], first_step + n
 
     monkeypatch.setattr(train_bench, "_engine_steps", engine_steps)
@@ -95,6 +97,8 @@ def test_the_modern_models_are_timed_beside_the_gru_each_after_an_untimed_step(m
     assert ratios == {"ssm": [0.6] * 3, "mingru": [0.4] * 3}  # (30 / 50) / (100 / 100), (80 / 200) / 1
     timed = [key for key, what in log if what == "timed"]
     assert timed[:3] == ["gru", "ssm", "mingru"] and timed[3:6] == ["ssm", "mingru", "gru"]  # the order turns
+    # the engine trains on batch s at step s (one warm step each turn): each timed step's tokens are its own batch's
+    assert firsts == {key: [1, 3, 5] for key in ("gru", "ssm", "mingru")}
     for i, (key, what) in enumerate(log):
         if what == "timed":  # right after an untimed step of the same model
             assert log[i - 2] == (key, "step"), log[i - 2:i + 1]

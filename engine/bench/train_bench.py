@@ -172,7 +172,7 @@ def _per_param_vs_gru(cfg, corpus, sampler, tmp: str, rounds: int, steps_per_rou
                       params: dict[str, int]) -> dict[str, list[float]]:
     """model -> each round's (tokens/s per parameter) / the GRU's, the models' engine steps taking turns."""
     keys = [key for key in ("gru", *SIDE_BY_SIDE) if key in params]
-    if len(keys) < 2:
+    if "gru" not in params or len(keys) < 2:
         return {}
     steps = {key: _engine_steps(key, cfg, corpus, os.path.join(tmp, f"side-by-side-{key}")) for key in keys}
     reached = dict.fromkeys(keys, 0)
