@@ -33,14 +33,13 @@ import torch
 
 from engine.bench.ratios import ALTERNATIONS, ratio_fields
 from engine.core.device import bf16_supported, torch_threads
-from engine.models import MODEL_KEYS, build_model
+from engine.models import MODEL_KEYS, SPEED_REFERENCE, build_model, models_in_group
 from engine.training.flops import train_step_flops
 from engine.training.loop import make_optimizer, make_sampler, next_token_nats
 from engine.training.run_plan import TrainJob
 from engine.training.train import train
 from engine.training.train_config import TrainConfig
 
-SIDE_BY_SIDE = ("ssm", "mingru")  # each timed beside the GRU: per_param_vs_gru
 PRESET = "small"  # --quick: "tiny" (a smoke run of every section within a minute)
 GEMM_SIZES = (256, 512, 1024, 2048)
 
@@ -171,8 +170,8 @@ def _measure(quick: bool, threads: int) -> dict:
 def _per_param_vs_gru(cfg, corpus, sampler, tmp: str, rounds: int, steps_per_round: int,
                       params: dict[str, int]) -> dict[str, list[float]]:
     """model -> each round's (tokens/s per parameter) / the GRU's, the models' engine steps taking turns."""
-    keys = [key for key in ("gru", *SIDE_BY_SIDE) if key in params]
-    if "gru" not in params or len(keys) < 2:
+    keys = [SPEED_REFERENCE, *(key for key in models_in_group("modern") if key in params)]
+    if SPEED_REFERENCE not in params or len(keys) < 2:
         return {}
     steps = {key: _engine_steps(key, cfg, corpus, os.path.join(tmp, f"side-by-side-{key}")) for key in keys}
     reached = dict.fromkeys(keys, 0)
@@ -186,4 +185,4 @@ def _per_param_vs_gru(cfg, corpus, sampler, tmp: str, rounds: int, steps_per_rou
     finally:
         for generator in steps.values():
             generator.close()
-    return {key: [mine / gru for mine, gru in zip(rates[key], rates["gru"])] for key in keys[1:]}
+    return {key: [mine / ref for mine, ref in zip(rates[key], rates[SPEED_REFERENCE])] for key in keys[1:]}

@@ -62,6 +62,9 @@ DEFAULT_GROUP = "seed"
 # The seed's baseline: the vanilla tanh RNN whose short memory the app is about (the classroom figure
 # checks that it ends worst).
 BASELINE = "rnn"
+# What the modern parallel RNNs' training speed is measured against, per parameter (issue 22): the gated RNN that
+# minGRU ablates.
+SPEED_REFERENCE = "gru"
 
 
 # Names a report gives beside model keys: the reference sources "human" and "floor", and the influence block's

@@ -159,7 +159,8 @@ def test_memory_export_report_button_and_menu_ask_for_the_same_export(bundled, w
 # (Resume too: the run Start training began and Stop ended before its first checkpoint is offered for resume)
 LONG_RUNNING = {"Start training": "Stop", "Resume": "Stop", "Evaluate models": "Cancel", "Run probe": "Cancel"}
 # Writing a whole report takes seconds of plotting; test_memory_tab.py's Ctrl+E writes it (the button and the menu
-# item are the same export: test_memory_export_report_button_and_menu_ask_for_the_same_export). The walk opens its dialog and cancels it.
+# item are the same export: test_memory_export_report_button_and_menu_ask_for_the_same_export). The walk opens its
+# dialog and cancels it.
 CANCELLED = {"Export report ..."}  # and "File > Export memory report ..." in the menu walk
 
 
