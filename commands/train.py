@@ -42,7 +42,7 @@ def add_arguments(parser) -> None:
                              "finished and bundled models are never touched")
     parser.add_argument("--recipe", choices=("classroom", "converged"), default="classroom",
                         help="the settings a new run starts from (flags given override them): classroom = the Train "
-                             "tab's defaults, 1,500 steps; converged = up to 12,000 steps with early stopping on the "
+                             "tab's defaults, 1,500 steps; converged = up to 16,000 steps with early stopping on the "
                              "validation split, the recipe of the memory measures (docs/training.md)")
     # The training settings, from their one definition (engine/training/train_config.TRAIN_SETTINGS); left out,
     # a setting keeps its default (or, with --resume, the run's value).

@@ -45,7 +45,7 @@ def saved_progress(record, history_step: int) -> dict:
     """A saved model's row: where its checkpoint stands against the steps asked for (a stopped run stands
     short of them). A model that early stopping ended (its validation loss no longer improved) is finished:
     its bar is full, not at the share of a step budget it never needed (the bundled models stop at 45-70%
-    of the converged recipe's 12,000-step cap)."""
+    of the converged recipe's step cap)."""
     total = record.training.steps if record is not None else None
     last = record.step if record is not None else history_step
     early = record is not None and record.stopped_early

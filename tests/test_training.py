@@ -293,22 +293,44 @@ def test_bf16_is_off_where_the_cpu_lacks_it(monkeypatch):
 def test_early_stopping_replays_from_the_validation_history():
     from engine.training.early_stop import EarlyStop
 
-    history = [{"valid_bpt": v} for v in (3.0, 2.5, 2.499, None, 2.6, 2.4995)]  # one real improvement, then flat
-    state = EarlyStop.replay(3, 0.01, history)
+    history = [{"step": 10 * i, "valid_bpt": v} for i, v in enumerate((3.0, 2.5, 2.499, None, 2.6, 2.4995))]
+    state = EarlyStop.replay(3, 0.01, history)  # one real improvement, then flat
     assert (state.best, state.since_best) == (2.5, 3)
-    assert EarlyStop.replay(None, 0.01, history).update(9.9) is False  # off: never stops
+    assert EarlyStop.replay(None, 0.01, history).update(60, 9.9) is False  # off: never stops
 
 
 def test_a_plateau_lowers_the_learning_rate_before_a_later_one_stops_the_model():
     from engine.training.early_stop import EarlyStop
 
     state = EarlyStop(2, 0.01, lr_drop=0.3, lr_drops=2)
-    seen = [(state.update(v), state.drops) for v in (3.0, 3.0, 3.0, 2.9, 2.95, 2.95, 2.95, 2.95)]
+    seen = [(state.update(i, v), state.drops) for i, v in enumerate((3.0, 3.0, 3.0, 2.9, 2.95, 2.95, 2.95, 2.95))]
     # flat twice: a drop (not a stop); an improvement; flat twice: the second drop; flat twice: stop
     assert seen == [(False, 0), (False, 0), (False, 1), (False, 1), (False, 1), (False, 2), (False, 2), (True, 2)]
     assert state.lr_scale == pytest.approx(0.09)
-    replayed = EarlyStop.replay(2, 0.01, [{"valid_bpt": v} for v in (3.0, 3.0, 3.0, 2.9, 2.95, 2.95)], 0.3, 2)
+    replayed = EarlyStop.replay(2, 0.01, [{"step": i, "valid_bpt": v} for i, v in
+                                         enumerate((3.0, 3.0, 3.0, 2.9, 2.95, 2.95))], 0.3, 2)
     assert (replayed.drops, replayed.since_best, replayed.best) == (2, 0, 2.9)  # a resume continues from here
+
+
+def test_the_last_plateau_stops_a_model_only_once_its_last_quarter_is_flat():
+    """Validations every 100 steps; patience 2, one drop. The drop comes at step 800 and the plateau after it
+    at 1,100, when validation at step 800 (nearest 75% of 1,100) is 0.06 above: on at the last rate. The next
+    validation, 1,200, is 0 below its quarter's (step 900): the stop. The report's late_gain_bits is this
+    same function (engine/evaluation/evaluate.training_curve)."""
+    from engine.training.early_stop import EarlyStop, late_gain
+
+    curve = [3.0, 2.5, 2.2, 2.1, 2.05, 2.03, 2.03, 2.03, 1.97, 1.97, 1.97, 1.97, 1.97]
+    steps = [100 * (i + 1) for i in range(len(curve))]
+    flat = EarlyStop(2, 0.01, lr_drop=0.3, lr_drops=1, flat_gain=0.01)
+    assert next(s for s, v in zip(steps, curve) if flat.update(s, v)) == 1200
+    without = EarlyStop(2, 0.01, lr_drop=0.3, lr_drops=1)
+    assert next(s for s, v in zip(steps, curve) if without.update(s, v)) == 1100
+    assert late_gain(steps[:11], curve[:11]) == (pytest.approx(0.06), 800)  # why 1,100 did not stop it
+    assert late_gain(steps[:12], curve[:12]) == (pytest.approx(0.0), 900)
+    assert late_gain(steps[:3], curve[:3]) is None  # too few validations: no curve
+    replayed = EarlyStop.replay(2, 0.01, [{"step": s, "valid_bpt": v} for s, v in zip(steps[:11], curve[:11])],
+                                0.3, 1, 0.01)
+    assert replayed.update(1200, 1.97) is True  # a resumed run stops where the uninterrupted one did
 
 
 def test_a_model_on_a_plateau_trains_on_at_the_lower_rate_and_then_stops(tmp_path):
@@ -357,4 +379,5 @@ def test_the_converged_recipe_is_one_flag_and_given_flags_override_it(tmp_path, 
     training = json.loads((out / "run.json").read_text())["training"]
     assert (training["patience"], training["min_delta"], training["steps"]) == (4, 0.002, 6)
     assert (training["min_lr_ratio"], training["lr_drop"], training["lr_drops"]) == (1.0, 0.3, 3)
+    assert training["flat_gain"] == 0.01
     assert re.search(r"eta to the step budget \d+s", capsys.readouterr().err)

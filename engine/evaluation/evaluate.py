@@ -523,15 +523,14 @@ def training_curve(model_dir) -> dict:
     curve had flattened when training stopped (the bundled models' claim, checked in the README).
     """
     from engine.training.checkpoint import read_history
+    from engine.training.early_stop import late_gain
 
     rows = [r for r in read_history(model_dir) if r.get("valid_bpt") is not None]
     curve = {"step": [r["step"] for r in rows], "train_bpt": [r.get("train_bpt") for r in rows],
              "valid_bpt": [r["valid_bpt"] for r in rows], "late_gain_bits": None, "late_from_step": None}
-    if len(rows) >= 4:
-        last = rows[-1]
-        quarter = min(rows, key=lambda r: abs(r["step"] - 0.75 * last["step"]))
-        curve["late_gain_bits"] = quarter["valid_bpt"] - last["valid_bpt"]
-        curve["late_from_step"] = quarter["step"]
+    gain = late_gain(curve["step"], curve["valid_bpt"])  # the figure the converged recipe's stop reads
+    if gain is not None:
+        curve["late_gain_bits"], curve["late_from_step"] = gain
     return curve
 
 

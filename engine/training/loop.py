@@ -253,7 +253,7 @@ class _Session:
         if slot.step % cfg.eval_every == 0 or last:
             valid_bpt = evaluate_bpt(slot.model, self.valid, self.precision)
             slot.last_valid = valid_bpt
-            if slot.early_stop.update(valid_bpt):  # flat for `patience` validations: this model is done
+            if slot.early_stop.update(slot.step, valid_bpt):  # flat (early_stop.py): this model is done
                 slot.stopped_early = last = True
             yield self.event("eval", slot, train_bpt=slot.last_train, valid_bpt=valid_bpt, lr=lr,
                              tokens_per_s=tps, eta_s=self.eta())
@@ -321,7 +321,8 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
         optimizer = make_optimizer(model, cfg)
         ckpt.restore_optimizer(optimizer, opt_tensors, model_dir / ckpt.STATE_FILE, step=record.step)
         slot = _Slot(key, model, optimizer, record.step, ckpt.read_history(model_dir, up_to_step=record.step))
-        slot.early_stop = EarlyStop.replay(cfg.patience, cfg.min_delta, slot.history, cfg.lr_drop, cfg.lr_drops)
+        slot.early_stop = EarlyStop.replay(cfg.patience, cfg.min_delta, slot.history, cfg.lr_drop, cfg.lr_drops,
+                                           cfg.flat_gain)
         if partial is not None and distributed.current() is None:
             # the loss summed since the last history row: the next row is the one an unstopped run logs
             # (data-parallel, each rank summed its own share, and rank 0 saved only its own: not restored)
@@ -333,7 +334,7 @@ def _make_slot(key, job: TrainJob, cfg: TrainConfig, vocab, device) -> _Slot:
     torch.manual_seed(cfg.seed)  # same seed for every model's initial weights
     model = build_model(key, cfg.preset, vocab, window=cfg.resolved_window()).to(device).train()
     slot = _Slot(key, model, make_optimizer(model, cfg), 0, [])
-    slot.early_stop = EarlyStop(cfg.patience, cfg.min_delta, cfg.lr_drop, cfg.lr_drops)
+    slot.early_stop = EarlyStop(cfg.patience, cfg.min_delta, cfg.lr_drop, cfg.lr_drops, cfg.flat_gain)
     return slot
 
 
