@@ -205,6 +205,12 @@ def converged_config(seed: int = 0) -> TrainConfig:
                    lr_drop=0.3, lr_drops=3, flat_gain=0.01, seed=seed)
 
 
+# What the converged recipe was before its last-quarter rule (flat_gain, 2026-12-07): the bundled models (seed 1)
+# and seed_runs/converged-2 and -3 were trained with it. Their retrain with the recipe above runs in
+# seed_runs/retrain-N (docs/training.md) and replaces them when all 21 models are done; this goes then.
+CONVERGED_BEFORE_FLAT_GAIN = {"steps": 12_000, "flat_gain": None}
+
+
 def classroom_config() -> TrainConfig:
     """The Train tab's defaults, which are also the CLI's: the settings that reach a visible, correct answer
     fastest on a CPU (chosen by the sweep in docs/sweep/; `main.py bench` measures them end to end as
