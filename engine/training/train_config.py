@@ -165,7 +165,7 @@ TRAIN_SETTINGS = Settings(
             "with lr-drop: how many times a plateau lowers the learning rate before one stops the model"),
     Setting("flat_gain", "Flat last quarter", Limit("float", 0, 10, lo_open=True, optional=True),
             "with patience: the last plateau stops a model only once validation fell by less than this over "
-            "the last quarter of its steps; unset: at once", unit="bits"),
+            "the last quarter of its steps; unset: at once", unit="bits", unset="off"),
 )
 
 
