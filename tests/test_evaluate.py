@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -206,8 +207,15 @@ def test_report_measures_the_human_repeat_and_writes_every_file(run_dir, corpus,
     assert doc["by_meter"] == doc["by_temperature_and_meter"]["1.0"]
 
 
-def test_a_per_bar_mean_needs_min_n_primers(run_dir, corpus, tmp_path):
-    report = evaluate(run_dir, settings=small_settings(probe=False, min_n=10, temperatures=(1.0,)), corpus=corpus)
+@pytest.fixture(scope="module")
+def min_n_10(run_dir, corpus) -> dict:
+    """One temperature, 4 primers, influence on 3 of them, and means only from 10 primers on (read only)."""
+    return evaluate(run_dir, settings=replace(small_settings(probe=False, min_n=10, temperatures=(1.0,)),
+                                              influence_primers=3), corpus=corpus)
+
+
+def test_a_per_bar_mean_needs_min_n_primers(min_n_10, tmp_path):
+    report = min_n_10
     for metric, by_source in report["per_bar"].items():
         for src, st in by_source.items():
             assert st["n"] == [4] * 8, (metric, src)
@@ -221,8 +229,14 @@ def test_a_per_bar_mean_needs_min_n_primers(run_dir, corpus, tmp_path):
     assert lines[0] == "bar,mean,lo,hi,n" and lines[1] == "1,,,,4"
 
 
-def test_two_temperatures_are_sampled_apart(run_dir, corpus):
-    report = evaluate(run_dir, settings=small_settings(probe=False), corpus=corpus)
+@pytest.fixture(scope="module")
+def without_probe(run_dir, corpus) -> dict:
+    """The evaluation at two temperatures without the probe, which the tests below only read."""
+    return evaluate(run_dir, settings=small_settings(probe=False), corpus=corpus)
+
+
+def test_two_temperatures_are_sampled_apart(without_probe):
+    report = without_probe
     hot, cold = report["by_temperature"]["1.0"], report["by_temperature"]["0.7"]
     assert set(hot) == set(cold) == set(report["per_bar"])
     assert hot["TR"]["rnn"]["mean"] != cold["TR"]["rnn"]["mean"]  # another temperature, other music
@@ -232,13 +246,13 @@ def test_two_temperatures_are_sampled_apart(run_dir, corpus):
     assert report["summary_by_temperature"]["1.0"] == report["summary"]
 
 
-def test_every_window_mean_carries_its_interval_and_n_from_the_function_the_pairs_use(run_dir, corpus):
+def test_every_window_mean_carries_its_interval_and_n_from_the_function_the_pairs_use(without_probe):
     """`window_means(_by_temperature)`: each theme series' bar-window mean for every model and the human, with
     its interval and n = the primers (every primer reaches all 8 bars here); the same figure as the summary
     table's, and a paired difference is the difference of the two window means when both rest on every primer."""
     from engine.evaluation.controls_section import WINDOW_SERIES
 
-    report = evaluate(run_dir, settings=small_settings(probe=False), corpus=corpus)
+    report = without_probe
     primers = len(report["primers"])
     assert primers == 4
     assert set(report["window_means_by_temperature"]) == {"1.0", "0.7"}
@@ -359,11 +373,8 @@ def test_the_influence_distance_of_the_evaluations_own_continuations(run_dir, co
     assert f"| rnn | {mean:.2f} | " in summary  # the influence table: one value, so no interval
 
 
-def test_influence_follows_min_n_and_can_be_left_out(run_dir, corpus, tmp_path):
-    from dataclasses import replace
-
-    report = evaluate(run_dir, settings=replace(small_settings(probe=False, min_n=10, temperatures=(1.0,)),
-                                                influence_primers=3), corpus=corpus)
+def test_influence_follows_min_n_and_can_be_left_out(run_dir, corpus, min_n_10, tmp_path):
+    report = min_n_10
     for d in [report["influence"][k] for k in ("rnn", "transformer", "human")]:
         assert d["n"] == 3 and d["mean"] is d["lo"] is d["hi"] is d["median"] is d["q90"] is None
         assert sum(d["histogram"]["counts"]) == d["n_notes"] > 0  # the counts are still there
@@ -391,8 +402,9 @@ def test_same_seed_gives_an_identical_report(run_dir, corpus, seed_3):
     settings, first = seed_3
     second = evaluate(run_dir, settings=settings, corpus=corpus)
     assert _report_text(first) == _report_text(second)
-    other = evaluate(run_dir, settings=small_settings(seed=4, probe=False), corpus=corpus)
-    assert other["examples"] != first["examples"]
+    other = evaluate(run_dir, settings=replace(small_settings(seed=4, probe=False, temperatures=(1.0,)),
+                                               influence_primers=0), corpus=corpus)
+    assert other["examples"] != first["examples"]  # another seed, other music
 
 
 def test_cancel_stops_the_evaluation(run_dir, corpus):

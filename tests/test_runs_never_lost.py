@@ -326,20 +326,53 @@ def test_a_killed_parent_leaves_workers_that_save_nothing_more(tunes, tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not all((out / k / "config.json").is_file() for k in ("rnn", "gru")):
         time.sleep(0.05)
+    # the training processes (and the fork server that started them); without /proc (macOS), a fixed wait below
+    workers = _descendants(proc.pid) if Path("/proc/self/task").is_dir() else None
+    assert workers is None or workers
     os.kill(proc.pid, signal.SIGKILL)  # the parent only: its workers are orphaned mid-training
     proc.wait(timeout=30)
     # A save a worker had already begun when the parent died completes (it is atomic: temp file, then rename);
-    # what must not happen is a new save after that.
+    # what must not happen is a new save after that: an orphan notices within a step and ends without one.
     settle = time.monotonic() + 10
     while time.monotonic() < settle and any(p.name.endswith(".tmp") for p in out.rglob("*")):
         time.sleep(0.05)
     time.sleep(0.5)
     killed_at = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    time.sleep(4)  # an orphan notices within a step; it must not write a "stopped" checkpoint
+    if workers is None:
+        time.sleep(4)  # an orphan notices within a step
+    else:
+        gone = time.monotonic() + 30
+        while time.monotonic() < gone and any(map(_alive, workers)):
+            time.sleep(0.05)
+        assert not any(map(_alive, workers)), "orphaned training processes went on running"
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == killed_at
     # and the run is free to resume at once (the lock died with the parent)
     plan = plan_resume(out, overrides={"steps": None})
     plan.release()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below pid (Linux: /proc/PID/task/TID/children)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            kids = [int(c) for tid in os.listdir(f"/proc/{parent}/task")
+                    for c in Path(f"/proc/{parent}/task/{tid}/children").read_text().split()]
+        except OSError:  # it has ended meanwhile
+            kids = []
+        found += kids
+        todo += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent that never reaps it (a container's init may not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
 
 
 def test_sigterm_stops_training_with_checkpoints_like_a_first_ctrl_c(tunes, tmp_path):

@@ -200,26 +200,27 @@ def test_ctrl_c_stops_training_with_a_checkpoint_that_resumes(tmp_path, monkeypa
     for i in range(4):
         midi_factory.simple_tune(folder / f"tune{i}.mid", bars=8, seed=i)
     out = tmp_path / "run"
-    timer = threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        code = main(["train", "--models", "rnn", "--preset", "tiny", "--steps", "100000", "--source", str(folder),
-                     "--out", str(out), "--device", "cpu", "--batch-size", "2", "--threads", "1"])
-    finally:
-        timer.cancel()
-        timer.join()
+    from engine.training import train as train_module
+
+    training = train_module.train
+
+    def ctrl_c_after_a_step(*args, **kwargs):  # the person presses Ctrl-C once training has stepped
+        pressed = False
+        for event in training(*args, **kwargs):
+            yield event
+            if event.kind == "step" and not pressed:
+                pressed = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(train_module, "train", ctrl_c_after_a_step)
+    code = main(["train", "--models", "rnn", "--preset", "tiny", "--steps", "100000", "--source", str(folder),
+                 "--out", str(out), "--device", "cpu", "--batch-size", "2", "--threads", "1"])
     assert code == 130
     assert f"continue with --resume --out {out}" in capsys.readouterr().err
     stopped_at = read_config(out / "rnn")["step"]
     assert 0 < stopped_at < 100000
     # The form the message suggests continues the run (its source and settings come from run.json).
-    timer = threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        assert main(["train", "--resume", "--out", str(out)]) == 130
-    finally:
-        timer.cancel()
-        timer.join()
+    assert main(["train", "--resume", "--out", str(out)]) == 130
     assert read_config(out / "rnn")["step"] > stopped_at
 
 
