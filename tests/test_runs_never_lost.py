@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import shutil
 import signal
@@ -380,14 +381,28 @@ def test_sigterm_stops_training_with_checkpoints_like_a_first_ctrl_c(tunes, tmp_
 
     out = tmp_path / "run"
     env = {"MELODY_MEMORY_CACHE": str(tmp_path / "cache")}
+    # stderr is a terminal, as for a person at one: the progress bar redraws a few times a second (into a pipe
+    # it writes a line every 5 s, which the wait below would sit out)
+    terminal, child_end = pty.openpty()
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--out", str(out), "--source", str(tunes),
                              "--models", "rnn,gru", "--preset", "tiny", "--steps", "1000000", "--batch-size", "2",
                              "--device", "cpu", "--save-every", "100000", "--eval-every", "100000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=child_end, env={**os.environ, **env},
                             cwd=ROOT, start_new_session=True)
+    os.close(child_end)
     err_parts: list[str] = []
-    # line by line: a fixed-size read waits for text that comes only with the next progress line, 5 s later
-    reader = threading.Thread(target=lambda: err_parts.extend(iter(proc.stderr.readline, "")), daemon=True)
+
+    def read_terminal():
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # EIO: every process holding the terminal has ended
+                return
+            if not chunk:
+                return
+            err_parts.append(chunk.decode(errors="replace"))
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
     reader.start()
     # Training processes started and stepping: the progress line has counted 100 steps of the two models
     # (a fixed wait lost the race on a loaded machine, where starting the processes took over 6 s).
@@ -397,6 +412,7 @@ def test_sigterm_stops_training_with_checkpoints_like_a_first_ctrl_c(tunes, tmp_
     os.killpg(proc.pid, signal.SIGTERM)  # `kill` to the whole group, as a logout does
     proc.wait(timeout=120)
     reader.join(timeout=30)
+    os.close(terminal)
     err = "".join(err_parts)
     assert proc.returncode == 130, err
     assert "continue with --resume" in err

@@ -36,6 +36,20 @@ def choose(user, combo, text: str) -> None:
     assert combo.currentText() == text
 
 
+def choose_by_keyboard(combo, text: str) -> None:
+    """Pick an item of a closed drop-down list as a keyboard user does: focus it, then the arrow keys (each
+    press takes the next item at once; no list opens, so there is no double-click interval to wait out)."""
+    index = combo.findText(text)
+    assert index >= 0, f"no item {text!r} in {[combo.itemText(i) for i in range(combo.count())]}"
+    combo.setFocus()
+    key = Qt.Key.Key_Down if index > combo.currentIndex() else Qt.Key.Key_Up
+    for _ in range(combo.count()):
+        if combo.currentIndex() == index:
+            break
+        QTest.keyClick(combo, key)
+    assert combo.currentText() == text
+
+
 def _scroll_areas(widget):
     from PySide6.QtWidgets import QScrollArea
 
