@@ -134,13 +134,14 @@ class TrainForm(QWidget):
 
     def show_preset(self, preset: str, keep_window: bool) -> None:
         """Each model's size in this preset; the window becomes the preset's (or the saved one)."""
-        from engine.models.registry import MODEL_KEYS, PRESET_WINDOWS, build_model
+        from engine.models.registry import MODEL_KEYS, PRESET_WINDOWS, model_config
         from engine.music.tokens import TokenConfig
+        from engine.training.footprint import weights
 
         corpus = self.state.corpus
         vocab = (corpus.token_config if corpus is not None else TokenConfig()).vocab_size
         for key in MODEL_KEYS:
-            n = build_model(key, preset, vocab).num_params()
+            n = weights(model_config(key, preset, vocab)).needs.params  # counted on shapes alone, once per size
             self.param_labels[key].setText(f"{n / 1000:.1f}k parameters" if n < 1e6 else f"{n / 1e6:.2f}M parameters")
         saved = settings.read("train/window", 0, int) if keep_window else 0
         self.window_len.setValue(saved or PRESET_WINDOWS[preset])
