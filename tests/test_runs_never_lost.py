@@ -327,8 +327,10 @@ def test_a_killed_parent_leaves_workers_that_save_nothing_more(tunes, tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not all((out / k / "config.json").is_file() for k in ("rnn", "gru")):
         time.sleep(0.05)
-    # the training processes (and the fork server that started them); without /proc (macOS), a fixed wait below
-    workers = _descendants(proc.pid) if Path("/proc/self/task").is_dir() else None
+    # the training processes (and the fork server that started them); where /proc lists no children (macOS, a
+    # kernel without CONFIG_PROC_CHILDREN), a fixed wait below
+    lists_children = Path(f"/proc/self/task/{os.getpid()}/children").is_file()
+    workers = _descendants(proc.pid) if lists_children else None
     assert workers is None or workers
     os.kill(proc.pid, signal.SIGKILL)  # the parent only: its workers are orphaned mid-training
     proc.wait(timeout=30)
@@ -412,6 +414,7 @@ def test_sigterm_stops_training_with_checkpoints_like_a_first_ctrl_c(tunes, tmp_
     os.killpg(proc.pid, signal.SIGTERM)  # `kill` to the whole group, as a logout does
     proc.wait(timeout=120)
     reader.join(timeout=30)
+    assert not reader.is_alive(), "the terminal stayed open after the run ended"
     os.close(terminal)
     err = "".join(err_parts)
     assert proc.returncode == 130, err

@@ -382,3 +382,16 @@ def test_the_converged_recipe_is_one_flag_and_given_flags_override_it(tmp_path, 
     assert (training["min_lr_ratio"], training["lr_drop"], training["lr_drops"]) == (1.0, 0.3, 3)
     assert training["flat_gain"] == 0.01
     assert re.search(r"eta to the step budget \d+s", capsys.readouterr().err)
+    # validation decides when such a run's models stop: a resume keeps its cadence
+    assert main(["train", "--resume", "--out", str(out), "--eval-every", "2"]) == 2
+    assert "with early stopping, validation decides when a model stops" in capsys.readouterr().err
+
+
+def test_a_model_whose_plateau_comes_at_its_last_step_ran_its_budget_not_stopped_early(tmp_path):
+    """patience 1, nothing counts as better: the validation at step 8, the budget's last, is a plateau. The model
+    ran its steps; the record says so rather than that early stopping ended it."""
+    from engine.training.checkpoint import read_record
+
+    list(train(tiny_job(tmp_path / "run", models=("rnn",), steps=8, patience=1, min_delta=1.0)))
+    record = read_record(tmp_path / "run" / "rnn")
+    assert record.step == 8 and record.finished and not record.stopped_early

@@ -11,7 +11,8 @@ flat_gain bits per token (`late_gain`, the figure the report reads): the last dr
 and a curve is flat at its end only when the drop lies far enough behind it (docs/training.md, 2026-12-07).
 
 The state is a pure function of the validation figures in the model's history, so a resumed run replays
-it from history.csv and stops exactly where an uninterrupted run would.
+it from history.csv and stops exactly where an uninterrupted run would (a resume keeps the run's validation
+cadence: engine/training/run_plan.resumable_overrides).
 """
 
 from __future__ import annotations

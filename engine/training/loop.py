@@ -253,7 +253,7 @@ class _Session:
         if slot.step % cfg.eval_every == 0 or last:
             valid_bpt = evaluate_bpt(slot.model, self.valid, self.precision)
             slot.last_valid = valid_bpt
-            if slot.early_stop.update(slot.step, valid_bpt):  # flat (early_stop.py): this model is done
+            if slot.early_stop.update(slot.step, valid_bpt) and not last:  # flat (early_stop.py): done early
                 slot.stopped_early = last = True
             yield self.event("eval", slot, train_bpt=slot.last_train, valid_bpt=valid_bpt, lr=lr,
                              tokens_per_s=tps, eta_s=self.eta())

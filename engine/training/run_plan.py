@@ -45,6 +45,14 @@ RUN_FILE = "run.json"
 RUN_FORMAT = "melody-memory-run/1"
 # Settings a resume may change: they decide where and how fast a run trains, not what it learns.
 RESUMABLE_OVERRIDES = ("device", "threads", "processes", "eval_every", "save_every", "log_every")
+
+
+def resumable_overrides(config: TrainConfig) -> tuple[str, ...]:
+    """RESUMABLE_OVERRIDES for this run: with early stopping on, the validations decide when a model's rate
+    drops and when it stops (and which step its last quarter starts at), so their cadence is the run's own."""
+    if config.patience is None:
+        return RESUMABLE_OVERRIDES
+    return tuple(k for k in RESUMABLE_OVERRIDES if k != "eval_every")
 # Attention scores one model's batch may hold (batch x window^2 x heads, summed over its layers): kept for
 # backward with their softmax and its gradient, 12 bytes each, so at most ~13 GB. Like MAX_BATCH_TOKENS, a
 # bound on what a typo can ask for; the memory estimate then compares the whole job with this machine.
@@ -266,7 +274,7 @@ def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=Non
                 names: dict[str, str] | None = None, lock: bool = True, ranks: int = 1) -> RunPlan:
     """Continue the run in `out_dir`: its unfinished models, with its settings (see the module docstring).
 
-    `overrides` may change only RESUMABLE_OVERRIDES, and the batch size where `ranks` data-parallel ranks
+    `overrides` may change only resumable_overrides(the run's config), and the batch size where `ranks` data-parallel ranks
     make up the run's global batch; anything else that differs from the run is refused. `sources` (None:
     the run's own) are the corpus to load. With `lock` and something to train, the folder is locked and
     looked at again under the lock."""
@@ -351,7 +359,7 @@ def check_same_settings(path: Path, saved: TrainConfig, saved_ranks: int, config
     """A model's training state must come from this run's settings: every one that decides what it learns
     (all but where and how fast it runs), with the global batch (batch x ranks) compared across ranks."""
     was, now = saved.to_dict(), config.to_dict()
-    differ = [k for k in was if k not in (*RESUMABLE_OVERRIDES, "batch_size") and was[k] != now[k]]
+    differ = [k for k in was if k not in (*resumable_overrides(saved), "batch_size") and was[k] != now[k]]
     if saved.batch_size * saved_ranks != config.batch_size * ranks:
         differ.append("batch_size")
     if differ:
@@ -398,12 +406,14 @@ def manifest_for(job: TrainJob, ranks: int = 1) -> RunManifest:
 
 def _apply_overrides(config: TrainConfig, overrides: dict, out_dir: Path, names: dict[str, str]) -> TrainConfig:
     changed = {k: v for k, v in overrides.items() if v is not None}
-    refused = [k for k, v in changed.items() if k not in RESUMABLE_OVERRIDES and getattr(config, k) != v]
+    resumable = resumable_overrides(config)
+    refused = [k for k, v in changed.items() if k not in resumable and getattr(config, k) != v]
     if refused:
         said = ", ".join(f"{names.get(k, k)} {getattr(config, k)}" for k in refused)
-        raise UserError(f"{out_dir}: the run was trained with {said}; a resume keeps the run's settings "
+        why = " (with early stopping, validation decides when a model stops)" if "eval_every" in refused else ""
+        raise UserError(f"{out_dir}: the run was trained with {said}{why}; a resume keeps the run's settings "
                         f"(leave those out, or train into another folder)")
-    allowed = {k: v for k, v in changed.items() if k in RESUMABLE_OVERRIDES}
+    allowed = {k: v for k, v in changed.items() if k in resumable}
     return replace(config, **allowed).validate(names=names).resolved()
 
 
