@@ -28,7 +28,7 @@ def _validations(model_dir: Path) -> tuple[list[int], list[float]]:
 def progress_cell(model_dir: Path) -> str:
     if not (model_dir / "history.csv").is_file():
         return "not started"
-    steps, valid = _validations(model_dir)
+    _steps, valid = _validations(model_dir)
     last = read_history(model_dir)[-1]["step"]
     text = f"{last:,}" + (f", {valid[-1]:.3f}" if valid else "")
     record = read_record(model_dir) if (model_dir / "config.json").is_file() else None
