@@ -387,6 +387,30 @@ def test_the_converged_recipe_is_one_flag_and_given_flags_override_it(tmp_path, 
     assert "with early stopping, validation decides when a model stops" in capsys.readouterr().err
 
 
+def test_a_resumed_run_stops_where_an_uninterrupted_one_does_when_the_last_quarter_defers_the_stop(tmp_path):
+    """Without flat_gain the plateau after the drop stops the model (here at step 30); flat_gain 0.001 defers the
+    stop past it, to where the last quarter has flattened. A run stopped after that plateau and resumed replays
+    the deferral from its history: same stop, same weights."""
+    from engine.training.checkpoint import read_record
+
+    settings = dict(models=("rnn",), steps=120, eval_every=3, save_every=3, log_every=3, patience=2, min_delta=0.001,
+                    lr_drop=0.5, lr_drops=1, min_lr_ratio=1.0)
+    list(train(tiny_job(tmp_path / "plain", **settings)))
+    list(train(tiny_job(tmp_path / "whole", **settings, flat_gain=0.001)))
+    plain, whole = (read_record(tmp_path / run / "rnn") for run in ("plain", "whole"))
+    assert plain.stopped_early and whole.stopped_early and plain.step + 3 < whole.step < 120
+    stop = threading.Event()
+    for event in train(tiny_job(tmp_path / "split", **settings, flat_gain=0.001), stop):
+        if event.kind == "step" and event.step == plain.step + 3:  # past the plateau that no longer stops it
+            stop.set()
+    assert read_record(tmp_path / "split" / "rnn").step == plain.step + 3
+    list(train(tiny_job(tmp_path / "split", **settings, flat_gain=0.001, resume=True)))
+    split = read_record(tmp_path / "split" / "rnn")
+    assert split.stopped_early and split.step == whole.step
+    a, b = load_file(tmp_path / "whole" / "rnn" / "model.safetensors"), load_file(tmp_path / "split" / "rnn" / "model.safetensors")
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
 def test_a_model_whose_plateau_comes_at_its_last_step_ran_its_budget_not_stopped_early(tmp_path):
     """patience 1, nothing counts as better: the validation at step 8, the budget's last, is a plateau. The model
     ran its steps; the record says so rather than that early stopping ended it."""
