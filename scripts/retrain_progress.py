@@ -4,7 +4,7 @@
     python scripts/retrain_progress.py table seed_runs/retrain-1         # docs/training.md's table of one seed
 
 The table gives each model's steps, last validation (bits per token) and how much validation fell over its
-last 400 and 1,000 steps and over its last quarter (the report's late_gain_bits, early_stop.late_gain).
+last 400 and 1,000 steps and over its last quarter (the report's training_curve and late_gain_bits).
 """
 
 from __future__ import annotations
@@ -15,22 +15,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.evaluation.evaluate import training_curve  # noqa: E402
 from engine.models.registry import MODEL_KEYS  # noqa: E402
 from engine.training.checkpoint import read_history, read_record  # noqa: E402
-from engine.training.early_stop import late_gain  # noqa: E402
-
-
-def _validations(model_dir: Path) -> tuple[list[int], list[float]]:
-    rows = [r for r in read_history(model_dir) if r.get("valid_bpt") is not None]
-    return [r["step"] for r in rows], [r["valid_bpt"] for r in rows]
 
 
 def progress_cell(model_dir: Path) -> str:
     if not (model_dir / "history.csv").is_file():
         return "not started"
-    _steps, valid = _validations(model_dir)
-    last = read_history(model_dir)[-1]["step"]
-    text = f"{last:,}" + (f", {valid[-1]:.3f}" if valid else "")
+    rows = read_history(model_dir)
+    valid = [r["valid_bpt"] for r in rows if r.get("valid_bpt") is not None]
+    text = f"{rows[-1]['step']:,}" + (f", {valid[-1]:.3f}" if valid else "")
     record = read_record(model_dir) if (model_dir / "config.json").is_file() else None
     return text + (" (finished)" if record is not None and record.finished else "")
 
@@ -44,9 +39,9 @@ def table(run: Path) -> None:
     print("| model | steps | validation | gain, last 400 steps | last 1,000 | last quarter |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for key in MODEL_KEYS:
-        steps, valid = _validations(run / key)
-        quarter = late_gain(steps, valid)
-        quarter_text = f"{quarter[0]:.4f}" if quarter else "-"
+        curve = training_curve(run / key)  # the report's own reading of the history, its late_gain_bits too
+        steps, valid, quarter = curve["step"], curve["valid_bpt"], curve["late_gain_bits"]
+        quarter_text = "-" if quarter is None else f"{quarter:.4f}"
         print(f"| {key} | {steps[-1]:,} | {valid[-1]:.3f} | {_fell_over(steps, valid, 400)} | "
               f"{_fell_over(steps, valid, 1000)} | {quarter_text} |")
 

@@ -46,6 +46,11 @@ RUN_FORMAT = "melody-memory-run/1"
 # Settings a resume may change: they decide where and how fast a run trains, not what it learns.
 RESUMABLE_OVERRIDES = ("device", "threads", "processes", "eval_every", "save_every", "log_every")
 
+# Attention scores one model's batch may hold (batch x window^2 x heads, summed over its layers): kept for
+# backward with their softmax and its gradient, 12 bytes each, so at most ~13 GB. Like MAX_BATCH_TOKENS, a
+# bound on what a typo can ask for; the memory estimate then compares the whole job with this machine.
+MAX_ATTENTION_SCORES = 1 << 30
+
 
 def resumable_overrides(config: TrainConfig) -> tuple[str, ...]:
     """RESUMABLE_OVERRIDES for this run: with early stopping on, the validations decide when a model's rate
@@ -53,10 +58,6 @@ def resumable_overrides(config: TrainConfig) -> tuple[str, ...]:
     if config.patience is None:
         return RESUMABLE_OVERRIDES
     return tuple(k for k in RESUMABLE_OVERRIDES if k != "eval_every")
-# Attention scores one model's batch may hold (batch x window^2 x heads, summed over its layers): kept for
-# backward with their softmax and its gradient, 12 bytes each, so at most ~13 GB. Like MAX_BATCH_TOKENS, a
-# bound on what a typo can ask for; the memory estimate then compares the whole job with this machine.
-MAX_ATTENTION_SCORES = 1 << 30
 
 
 @dataclass
@@ -274,8 +275,8 @@ def plan_resume(out_dir, overrides: dict | None = None, models=None, sources=Non
                 names: dict[str, str] | None = None, lock: bool = True, ranks: int = 1) -> RunPlan:
     """Continue the run in `out_dir`: its unfinished models, with its settings (see the module docstring).
 
-    `overrides` may change only resumable_overrides(the run's config), and the batch size where `ranks` data-parallel ranks
-    make up the run's global batch; anything else that differs from the run is refused. `sources` (None:
+    `overrides` may change only resumable_overrides(the run's config), and the batch size where `ranks`
+    data-parallel ranks make up the run's global batch; anything else that differs from the run is refused. `sources` (None:
     the run's own) are the corpus to load. With `lock` and something to train, the folder is locked and
     looked at again under the lock."""
     args = (Path(out_dir), overrides, models, sources, names or {}, ranks)

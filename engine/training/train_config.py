@@ -195,10 +195,10 @@ def converged_config(seed: int = 0) -> TrainConfig:
     1.6e-4) stops it, once the last quarter of its steps gained less than flat_gain (0.01 bits per token; a
     version without that stopped every model with its third drop inside its last quarter, still 0.01-0.11 bits
     from flat). The stop is set by each model's own validation curve, flat at a low rate; the 16,000 steps are
-    a budget (replayed through this rule, the longest model of the earlier version stops at 11,300). Validation every 100
-    steps makes a plateau 400 steps long: validation is cheap (a fixed subset), and a plateau held at the peak
-    rate only costs time (and lets the attention RNN overfit). (A first
-    version ran one cosine over the 12,000 steps with early stopping alone: at the near-peak rate the attention
+    a budget (replayed through this rule, the longest model of the earlier version stops at 11,300).
+    Validation every 100 steps makes a plateau 400 steps long: validation is cheap (a fixed subset), and a
+    plateau held at the peak rate only costs time (and lets the attention RNN overfit). (A first version ran
+    one cosine over the 12,000 steps with early stopping alone: at the near-peak rate the attention
     RNN's validation rose from 1.11 to 1.35 bits between steps 800 and 1,200, and it would have stopped there,
     worse than the 1,500-step classroom model.)"""
     return replace(TrainConfig(), steps=16_000, eval_every=100, min_lr_ratio=1.0, patience=4, min_delta=0.002,
